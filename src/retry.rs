@@ -1,0 +1,512 @@
+//! The retry policy: one pure function that decides, for every failed exchange, whether to wait
+//! and retry, refresh the token and replay, or give up.
+//!
+//! Nothing here touches the network, the clock or a random source: the attempt counters, the
+//! time already spent waiting and the jitter come in as plain values, so the whole policy is
+//! tested as a table. The single loop that sleeps and re-sends lives in `http.rs`.
+//!
+//! What counts as spurious (worth a retry) follows cargo's `retry.rs` and the official Genesys
+//! CLI: 429, the gateway-ish 5xx, and transport failures (refused, reset, timed out, a body cut
+//! short). A 2xx whose JSON does not parse is treated as a transport failure too: behind a load
+//! balancer it is nearly always a truncated or substituted body, not an API change.
+
+use std::time::Duration;
+
+/// Where a request was going; the token endpoint rejects bad credentials with a 4xx that must
+/// never be retried, while the API answers 401 for a token that merely expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    Token,
+    Api,
+}
+
+/// How an exchange went wrong, as far as the policy needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A complete response with a non-success status. `retry_after` is the parsed header.
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// A success status whose body did not parse (truncated, an HTML page, garbage).
+    BadBody,
+    /// No usable response: connection refused or reset, timeout, body cut short, DNS.
+    Network,
+    /// A failure no retry can fix, such as a TLS certificate the machine does not trust.
+    Fatal,
+}
+
+/// Why a retry happened, for the log and the summary's per-cause counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    RateLimited,
+    ServerError,
+    Network,
+    BadBody,
+    TokenRejected,
+}
+
+impl Cause {
+    pub const ALL: [Cause; 5] = [
+        Cause::RateLimited,
+        Cause::ServerError,
+        Cause::Network,
+        Cause::BadBody,
+        Cause::TokenRejected,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Cause::RateLimited => "429",
+            Cause::ServerError => "5xx",
+            Cause::Network => "network",
+            Cause::BadBody => "bad body",
+            Cause::TokenRejected => "401",
+        }
+    }
+}
+
+/// The knobs of the policy, filled from the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Retries allowed for one request (not counting token replays).
+    pub max_retries: u32,
+    /// First backoff step; step n is `initial_backoff * 2^n`, capped.
+    pub initial_backoff: Duration,
+    /// The largest single backoff (before jitter).
+    pub max_backoff: Duration,
+    /// The most the whole run may spend sleeping between retries.
+    pub max_total_wait: Duration,
+    /// Consecutive 401s on one request that are each answered by a token refresh. One more
+    /// than this is a real authentication problem, not an expired token.
+    pub max_token_replays: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            max_retries: 10,
+            initial_backoff: Duration::from_secs(1),
+            // The official CLI caps at 60 s; past that a server is down rather than busy.
+            max_backoff: Duration::from_secs(60),
+            // Long enough to ride out a rolling deploy or a minute of rate limiting many times
+            // over, short enough that a nightly job fails before the next one starts.
+            max_total_wait: Duration::from_secs(30 * 60),
+            // Random 401s do happen (a token revoked by an admin, a node that lost its session
+            // cache); three fresh tokens refused in a row is not chance.
+            max_token_replays: 3,
+        }
+    }
+}
+
+/// What has happened to the request so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempt {
+    /// Retries already made for this request.
+    pub retries: u32,
+    /// Token refreshes already made for this request because of a 401.
+    pub token_replays: u32,
+    /// Sleep already spent by the whole run.
+    pub waited: Duration,
+}
+
+/// Why the policy gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GiveUp {
+    /// The credentials or the token are refused for good.
+    Auth,
+    /// 403: the OAuth client's role lacks a permission.
+    Forbidden,
+    /// Any other 4xx: the request itself is wrong; repeating it cannot help.
+    Client(u16),
+    /// A failure that no retry can fix (TLS trust, a malformed address).
+    Fatal,
+    /// The per-request retry count ran out.
+    RetriesExhausted(Cause),
+    /// Waiting longer would exceed the run's wait budget; `wait` is what the next retry needed.
+    BudgetExhausted { cause: Cause, wait: Duration },
+}
+
+/// The policy's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Retry { wait: Duration, cause: Cause },
+    RefreshToken,
+    GiveUp(GiveUp),
+}
+
+/// Decides what to do after `outcome`. `jitter` is a uniform draw from `[0, 1)`.
+pub fn decide(
+    policy: &Policy,
+    endpoint: Endpoint,
+    attempt: &Attempt,
+    outcome: &Outcome,
+    jitter: f64,
+) -> Decision {
+    let (cause, retry_after) = match *outcome {
+        Outcome::Fatal => return Decision::GiveUp(GiveUp::Fatal),
+        Outcome::Network => (Cause::Network, None),
+        Outcome::BadBody => (Cause::BadBody, None),
+        Outcome::Status {
+            status,
+            retry_after,
+        } => match (endpoint, status) {
+            (_, 429) => (Cause::RateLimited, retry_after),
+            // A request timeout and the gateway family are transient; 501 and 505 are not.
+            (_, 408) => (Cause::Network, None),
+            (_, 500..=599) if status != 501 && status != 505 => {
+                // 503 may carry Retry-After as well.
+                (Cause::ServerError, retry_after)
+            }
+            (Endpoint::Token, 400..=499) => return Decision::GiveUp(GiveUp::Auth),
+            (Endpoint::Api, 401) => {
+                return if attempt.token_replays < policy.max_token_replays {
+                    Decision::RefreshToken
+                } else {
+                    Decision::GiveUp(GiveUp::Auth)
+                };
+            }
+            (Endpoint::Api, 403) => return Decision::GiveUp(GiveUp::Forbidden),
+            _ => return Decision::GiveUp(GiveUp::Client(status)),
+        },
+    };
+    if attempt.retries >= policy.max_retries {
+        return Decision::GiveUp(GiveUp::RetriesExhausted(cause));
+    }
+    let wait = match retry_after {
+        Some(wait) => wait,
+        None => backoff(policy, attempt.retries, jitter),
+    };
+    let left = policy.max_total_wait.saturating_sub(attempt.waited);
+    if wait > left {
+        return Decision::GiveUp(GiveUp::BudgetExhausted { cause, wait });
+    }
+    Decision::Retry { wait, cause }
+}
+
+/// Exponential backoff with full jitter: a uniform wait in `[0, min(max, initial * 2^n))`.
+/// Full jitter spreads retries of many clients best (AWS architecture blog, "Exponential
+/// Backoff And Jitter"); the run's wait budget bounds the total either way.
+pub fn backoff(policy: &Policy, retries: u32, jitter: f64) -> Duration {
+    let factor = 2u32.saturating_pow(retries.min(30));
+    let ceiling = policy
+        .initial_backoff
+        .saturating_mul(factor)
+        .min(policy.max_backoff);
+    ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// Parses a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in
+/// the past means "now". Garbage yields `None`, and the caller falls back to backoff.
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, format)
+        .ok()?
+        .assume_utc();
+    let delta = at - now;
+    Some(if delta.is_negative() {
+        Duration::ZERO
+    } else {
+        delta.unsigned_abs()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn policy() -> Policy {
+        Policy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(1000),
+            max_total_wait: Duration::from_secs(10),
+            max_token_replays: 2,
+        }
+    }
+
+    fn status(status: u16) -> Outcome {
+        Outcome::Status {
+            status,
+            retry_after: None,
+        }
+    }
+
+    fn attempt(retries: u32, token_replays: u32, waited_ms: u64) -> Attempt {
+        Attempt {
+            retries,
+            token_replays,
+            waited: Duration::from_millis(waited_ms),
+        }
+    }
+
+    fn retry(ms: u64, cause: Cause) -> Decision {
+        Decision::Retry {
+            wait: Duration::from_millis(ms),
+            cause,
+        }
+    }
+
+    #[test]
+    fn decision_table() {
+        use Endpoint::{Api, Token};
+        let ra = |secs| Outcome::Status {
+            status: 429,
+            retry_after: Some(Duration::from_secs(secs)),
+        };
+        let rows: Vec<(Endpoint, Attempt, Outcome, f64, Decision)> = vec![
+            // 429 honours Retry-After exactly, jitter or not.
+            (
+                Api,
+                attempt(0, 0, 0),
+                ra(2),
+                0.5,
+                retry(2000, Cause::RateLimited),
+            ),
+            (
+                Token,
+                attempt(0, 0, 0),
+                ra(1),
+                0.9,
+                retry(1000, Cause::RateLimited),
+            ),
+            // 429 without Retry-After: full-jitter backoff, 100 ms * 2^n.
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(429),
+                0.5,
+                retry(50, Cause::RateLimited),
+            ),
+            (
+                Api,
+                attempt(2, 0, 0),
+                status(429),
+                0.5,
+                retry(200, Cause::RateLimited),
+            ),
+            // The backoff ceiling caps growth before jitter.
+            (
+                Api,
+                attempt(2, 0, 0),
+                status(503),
+                0.99,
+                retry(396, Cause::ServerError),
+            ),
+            // Gateway errors, timeouts and broken bodies are retried.
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(500),
+                0.0,
+                retry(0, Cause::ServerError),
+            ),
+            (
+                Api,
+                attempt(1, 0, 0),
+                status(502),
+                1.0,
+                retry(200, Cause::ServerError),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(504),
+                0.5,
+                retry(50, Cause::ServerError),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(408),
+                0.5,
+                retry(50, Cause::Network),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                Outcome::Network,
+                0.5,
+                retry(50, Cause::Network),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                Outcome::BadBody,
+                0.5,
+                retry(50, Cause::BadBody),
+            ),
+            (
+                Token,
+                attempt(0, 0, 0),
+                status(503),
+                0.5,
+                retry(50, Cause::ServerError),
+            ),
+            (
+                Token,
+                attempt(0, 0, 0),
+                Outcome::Network,
+                0.5,
+                retry(50, Cause::Network),
+            ),
+            // 501 and 505 will not heal.
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(501),
+                0.5,
+                Decision::GiveUp(GiveUp::Client(501)),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(505),
+                0.5,
+                Decision::GiveUp(GiveUp::Client(505)),
+            ),
+            // The retry count runs out.
+            (
+                Api,
+                attempt(3, 0, 0),
+                status(502),
+                0.5,
+                Decision::GiveUp(GiveUp::RetriesExhausted(Cause::ServerError)),
+            ),
+            // A Retry-After beyond the remaining budget gives up at once instead of sleeping.
+            (
+                Api,
+                attempt(0, 0, 9_000),
+                ra(2),
+                0.5,
+                Decision::GiveUp(GiveUp::BudgetExhausted {
+                    cause: Cause::RateLimited,
+                    wait: Duration::from_secs(2),
+                }),
+            ),
+            (
+                Api,
+                attempt(0, 0, 8_000),
+                ra(2),
+                0.5,
+                retry(2000, Cause::RateLimited),
+            ),
+            // 401 from the API: refresh and replay, a bounded number of times.
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(401),
+                0.5,
+                Decision::RefreshToken,
+            ),
+            (
+                Api,
+                attempt(2, 1, 0),
+                status(401),
+                0.5,
+                Decision::RefreshToken,
+            ),
+            (
+                Api,
+                attempt(0, 2, 0),
+                status(401),
+                0.5,
+                Decision::GiveUp(GiveUp::Auth),
+            ),
+            // The token endpoint refusing the client is final, whatever the 4xx.
+            (
+                Token,
+                attempt(0, 0, 0),
+                status(400),
+                0.5,
+                Decision::GiveUp(GiveUp::Auth),
+            ),
+            (
+                Token,
+                attempt(0, 0, 0),
+                status(401),
+                0.5,
+                Decision::GiveUp(GiveUp::Auth),
+            ),
+            (
+                Token,
+                attempt(0, 0, 0),
+                status(403),
+                0.5,
+                Decision::GiveUp(GiveUp::Auth),
+            ),
+            // Permissions and bad requests stop the run.
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(403),
+                0.5,
+                Decision::GiveUp(GiveUp::Forbidden),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(400),
+                0.5,
+                Decision::GiveUp(GiveUp::Client(400)),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                status(404),
+                0.5,
+                Decision::GiveUp(GiveUp::Client(404)),
+            ),
+            (
+                Api,
+                attempt(0, 0, 0),
+                Outcome::Fatal,
+                0.5,
+                Decision::GiveUp(GiveUp::Fatal),
+            ),
+        ];
+        for (i, (endpoint, attempt, outcome, jitter, want)) in rows.into_iter().enumerate() {
+            let got = decide(&policy(), endpoint, &attempt, &outcome, jitter);
+            assert_eq!(got, want, "row {i}: {endpoint:?} {attempt:?} {outcome:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_then_caps_and_jitter_spans_the_range() {
+        let p = policy();
+        let ms = |n, j| backoff(&p, n, j).as_millis();
+        assert_eq!(
+            [ms(0, 1.0), ms(1, 1.0), ms(2, 1.0), ms(3, 1.0)],
+            [100, 200, 400, 800]
+        );
+        assert_eq!(ms(4, 1.0), 1000);
+        assert_eq!(ms(40, 1.0), 1000);
+        assert_eq!(ms(3, 0.0), 0);
+        assert_eq!(ms(3, 0.25), 200);
+        // Out-of-range jitter is clamped rather than trusted.
+        assert_eq!(ms(0, 7.0), 100);
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = datetime!(2026-11-26 12:00:00 UTC);
+        let secs = |s: &str| parse_retry_after(s, now).map(|d| d.as_secs());
+        assert_eq!(secs("1"), Some(1));
+        assert_eq!(secs(" 120 "), Some(120));
+        assert_eq!(secs("0"), Some(0));
+        assert_eq!(secs("Thu, 26 Nov 2026 12:00:30 GMT"), Some(30));
+        assert_eq!(secs("Thu, 26 Nov 2026 11:00:00 GMT"), Some(0));
+        assert_eq!(secs("-1"), None);
+        assert_eq!(secs("1.5"), None);
+        assert_eq!(secs("soon"), None);
+        assert_eq!(secs(""), None);
+        assert_eq!(secs("Thu, 26 Nov 2026 12:00:30 PST"), None);
+    }
+}

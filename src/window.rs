@@ -1,0 +1,202 @@
+//! Time windows: the range `[from, to)` cut into half-open windows, each one details query.
+//!
+//! Pure: no clock, no I/O. Windows start at `from` and step by the window length; the last one
+//! is cut short at `to`. A window decides which conversations it owns: those whose
+//! `conversationStart` lies inside it. The API returns more than that (every conversation that
+//! started on a UTC day the interval touches and overlaps it), so ownership is what makes
+//! adjacent windows exactly-once.
+
+use std::time::Duration;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// The longest interval the details query accepts without filters.
+pub const MAX_INTERVAL_NO_FILTER: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest interval the details query accepts with a filter.
+pub const MAX_INTERVAL_WITH_FILTER: Duration = Duration::from_secs(31 * 24 * 3600);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+}
+
+impl Window {
+    /// The `interval` field of a details query: `start/end` in UTC with milliseconds.
+    pub fn interval(&self) -> String {
+        format!("{}/{}", api_timestamp(self.start), api_timestamp(self.end))
+    }
+
+    /// Whether this window owns a conversation that started at `start`.
+    pub fn owns(&self, start: OffsetDateTime) -> bool {
+        self.start <= start && start < self.end
+    }
+}
+
+/// Iterates the windows of `[from, to)` of length `step` (the last may be shorter).
+pub fn split(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> Windows {
+    assert!(!step.is_zero(), "window length must be positive");
+    Windows {
+        next: from,
+        to,
+        step,
+    }
+}
+
+/// The number of windows `split` yields, for progress reports.
+pub fn count(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> u64 {
+    if to <= from {
+        return 0;
+    }
+    let span = (to - from).unsigned_abs().as_nanos();
+    span.div_ceil(step.as_nanos()) as u64
+}
+
+pub struct Windows {
+    next: OffsetDateTime,
+    to: OffsetDateTime,
+    step: Duration,
+}
+
+impl Iterator for Windows {
+    type Item = Window;
+
+    fn next(&mut self) -> Option<Window> {
+        if self.next >= self.to {
+            return None;
+        }
+        let start = self.next;
+        let end = start
+            .checked_add(time::Duration::try_from(self.step).ok()?)
+            .map_or(self.to, |end| end.min(self.to));
+        self.next = end;
+        Some(Window { start, end })
+    }
+}
+
+/// A UTC timestamp as the API writes them: `2026-11-01T00:00:00.000Z`.
+pub fn api_timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    t.format(format).expect("a UTC timestamp always formats")
+}
+
+/// Parses a timestamp from the API (RFC 3339).
+pub fn parse_api_timestamp(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn intervals(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> Vec<String> {
+        split(from, to, step).map(|w| w.interval()).collect()
+    }
+
+    #[test]
+    fn even_split() {
+        let got = intervals(
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-11-03 00:00 UTC),
+            DAY,
+        );
+        assert_eq!(
+            got,
+            [
+                "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z",
+                "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z",
+            ]
+        );
+    }
+
+    #[test]
+    fn uneven_last_window_is_cut_at_to() {
+        let from = datetime!(2026-11-01 00:00 UTC);
+        let to = datetime!(2026-11-01 02:30 UTC);
+        let got = intervals(from, to, HOUR);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2], "2026-11-01T02:00:00.000Z/2026-11-01T02:30:00.000Z");
+        assert_eq!(count(from, to, HOUR), 3);
+    }
+
+    #[test]
+    fn month_and_year_ends() {
+        let got = intervals(
+            datetime!(2026-12-30 00:00 UTC),
+            datetime!(2027-01-02 00:00 UTC),
+            DAY,
+        );
+        assert_eq!(
+            got,
+            [
+                "2026-12-30T00:00:00.000Z/2026-12-31T00:00:00.000Z",
+                "2026-12-31T00:00:00.000Z/2027-01-01T00:00:00.000Z",
+                "2027-01-01T00:00:00.000Z/2027-01-02T00:00:00.000Z",
+            ]
+        );
+        let feb = intervals(
+            datetime!(2028-02-28 00:00 UTC),
+            datetime!(2028-03-01 00:00 UTC),
+            DAY,
+        );
+        assert_eq!(feb[1], "2028-02-29T00:00:00.000Z/2028-03-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn offsets_are_rendered_in_utc() {
+        let got = intervals(
+            datetime!(2026-11-01 06:00 +02:00),
+            datetime!(2026-11-01 08:00 +02:00),
+            HOUR,
+        );
+        assert_eq!(got[0], "2026-11-01T04:00:00.000Z/2026-11-01T05:00:00.000Z");
+        assert_eq!(got[1], "2026-11-01T05:00:00.000Z/2026-11-01T06:00:00.000Z");
+    }
+
+    #[test]
+    fn windows_tile_the_range_without_gaps() {
+        let from = datetime!(2026-11-01 00:00:00.250 UTC);
+        let to = datetime!(2026-11-09 13:17 UTC);
+        let step = Duration::from_secs(7 * 3600 + 13);
+        let windows: Vec<Window> = split(from, to, step).collect();
+        assert_eq!(windows.first().unwrap().start, from);
+        assert_eq!(windows.last().unwrap().end, to);
+        for pair in windows.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+        }
+        assert_eq!(windows.len() as u64, count(from, to, step));
+    }
+
+    #[test]
+    fn empty_range_yields_nothing() {
+        let t = datetime!(2026-11-01 00:00 UTC);
+        assert_eq!(split(t, t, HOUR).count(), 0);
+        assert_eq!(count(t, t, HOUR), 0);
+    }
+
+    #[test]
+    fn ownership_is_half_open() {
+        let w = Window {
+            start: datetime!(2026-11-01 00:00 UTC),
+            end: datetime!(2026-11-02 00:00 UTC),
+        };
+        assert!(w.owns(datetime!(2026-11-01 00:00 UTC)));
+        assert!(w.owns(datetime!(2026-11-01 23:59:59.999 UTC)));
+        assert!(!w.owns(datetime!(2026-11-02 00:00 UTC)));
+        assert!(!w.owns(datetime!(2026-10-31 23:59:59.999 UTC)));
+    }
+
+    #[test]
+    fn api_timestamps_round_trip() {
+        let t = parse_api_timestamp("2026-11-01T09:12:03.512Z").unwrap();
+        assert_eq!(api_timestamp(t), "2026-11-01T09:12:03.512Z");
+        assert!(parse_api_timestamp("yesterday").is_none());
+    }
+}
