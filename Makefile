@@ -1,0 +1,29 @@
+# The targets are the exact commands CI runs (.ci/run calls `make test`).
+CARGO ?= cargo
+
+.PHONY: demo test lint unit build release bench clean
+
+## A real export against the bundled simulator: short-lived tokens and injected faults.
+demo:
+	bash tests/demo.sh
+
+## Formatting, lints and the whole test suite (unit, simulator, integration).
+test: lint unit
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --locked
+
+build:
+	$(CARGO) build --release --locked -p genesys-export
+
+## A self-contained binary (glibc, statically linked) for copying onto servers.
+release:
+	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked -p genesys-export --target x86_64-unknown-linux-gnu
+	@echo "binary: target/x86_64-unknown-linux-gnu/release/genesys-export"
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,151 @@
+//! Clean exports compared with the simulator's ground truth, id by id and field by field.
+
+use genesys_sim::{Sim, SimConfig};
+
+use crate::util::*;
+
+const FROM: &str = "2026-11-01T00:00:00Z";
+const TO: &str = "2026-11-03T00:00:00Z";
+
+fn sim() -> Sim {
+    Sim::start(SimConfig {
+        conversations: 1500,
+        ..SimConfig::default()
+    })
+}
+
+#[test]
+fn csv_export_matches_ground_truth_exactly() {
+    let sim = sim();
+    let dir = Dir::new("csv-clean");
+    let out = dir.join("conversations.csv");
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--window", "1h", "-o", out.to_str().unwrap()]);
+    run.expect_code(0);
+    assert_no_secrets(&run, &sim);
+    let text = read(&out);
+    let want = sim.ground_truth(ts(FROM), ts(TO));
+    assert!(want.len() > 1000, "the simulator generated {} conversations", want.len());
+    assert_ids_eq(&csv_ids(&text), &want);
+    // Only the finished file is left; no .partial.
+    assert_eq!(dir.files(), ["conversations.csv"]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the export holds phone numbers");
+    }
+    assert!(run.stderr.contains("done: "), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("{} conversations", want.len())));
+}
+
+#[test]
+fn csv_cells_agree_with_the_source_records() {
+    let sim = sim();
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--window", "6h", "-q"]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "", "--quiet prints nothing on success");
+    let mut named_queues = 0;
+    let mut ongoing = 0;
+    for rec in csv_records(&run.stdout) {
+        let c = sim.conversation(&rec[0]).expect("exported ids exist");
+        assert_eq!(&rec[1], c["conversationStart"].as_str().unwrap());
+        match c["conversationEnd"].as_str() {
+            Some(end) => assert_eq!(&rec[2], end),
+            None => {
+                assert_eq!(&rec[2], "");
+                ongoing += 1;
+            }
+        }
+        assert_eq!(&rec[3], c["originatingDirection"].as_str().unwrap_or(""));
+        // queue_names lines up with queue_ids, empty for deleted queues.
+        let ids: Vec<&str> = rec[5].split(';').filter(|s| !s.is_empty()).collect();
+        let names: Vec<&str> = if ids.is_empty() { vec![] } else { rec[6].split(';').collect() };
+        assert_eq!(ids.len(), names.len(), "{rec:?}");
+        for (id, name) in ids.iter().zip(&names) {
+            assert_eq!(sim.queue_name(id).unwrap_or_default(), *name);
+            named_queues += usize::from(!name.is_empty());
+        }
+        let divisions: Vec<&str> = c["divisionIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(&rec[11], divisions.join(";"));
+    }
+    assert!(named_queues > 0 && ongoing > 0, "the data exercises names ({named_queues}) and ongoing conversations ({ongoing})");
+}
+
+#[test]
+fn jsonl_lines_are_the_api_records() {
+    let sim = sim();
+    let dir = Dir::new("jsonl");
+    let out = dir.join("c.jsonl");
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--format", "jsonl", "-o", out.to_str().unwrap()]);
+    run.expect_code(0);
+    let text = read(&out);
+    let mut ids = Vec::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = value["conversationId"].as_str().unwrap().to_string();
+        assert_eq!(Some(&value), sim.conversation(&id).as_ref(), "record {id} differs");
+        ids.push(id);
+    }
+    assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
+    // JSON Lines needs no queue names.
+    assert_eq!(sim.stats().queue_requests, 0);
+}
+
+#[test]
+fn windows_of_any_length_give_the_same_rows() {
+    let sim = sim();
+    let from = "2026-11-01T05:30:00+02:00";
+    let to = "2026-11-02T17:45:00Z";
+    let want = sim.ground_truth(ts(from), ts(to));
+    for window in ["7m", "1h", "5h30m", "1d", "7d"] {
+        let run = export(&sim, &["--from", from, "--to", to, "--window", window, "--page-size", "37", "-q"]);
+        run.expect_code(0);
+        assert_ids_eq(&csv_ids(&run.stdout), &want);
+    }
+}
+
+#[test]
+fn ended_only_leaves_out_conversations_in_progress() {
+    let sim = sim();
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--ended-only", "-q"]);
+    run.expect_code(0);
+    let want: Vec<String> = sim
+        .ground_truth(ts(FROM), ts(TO))
+        .into_iter()
+        .filter(|id| sim.conversation(id).unwrap().get("conversationEnd").is_some())
+        .collect();
+    assert!(want.len() < sim.ground_truth(ts(FROM), ts(TO)).len());
+    assert_ids_eq(&csv_ids(&run.stdout), &want);
+}
+
+#[test]
+fn force_replaces_an_existing_file() {
+    let sim = sim();
+    let dir = Dir::new("force");
+    let out = dir.join("c.csv");
+    std::fs::write(&out, "old contents\n").unwrap();
+    let run = export(&sim, &["--from", FROM, "--to", "2026-11-01T02:00:00Z", "-o", out.to_str().unwrap()]);
+    run.expect_code(2);
+    assert_eq!(read(&out), "old contents\n");
+    let run = export(&sim, &["--from", FROM, "--to", "2026-11-01T02:00:00Z", "-o", out.to_str().unwrap(), "--force"]);
+    run.expect_code(0);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts("2026-11-01T02:00:00Z")));
+}
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::process::Stdio;
+    let sim = sim();
+    let mut cmd = command(&sim);
+    cmd.args(["conversations", "--from", FROM, "--to", TO, "--window", "1h", "--page-size", "10"]);
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // Read one line, then hang up, as `head -1` would.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    std::io::Read::read(&mut stdout, &mut first).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -1,0 +1,173 @@
+//! Exports under injected faults: each must still equal the ground truth exactly.
+
+use std::time::Duration;
+
+use genesys_sim::{Fault, Faults, Sim, SimConfig};
+
+use crate::util::*;
+
+const FROM: &str = "2026-11-01T00:00:00Z";
+const TO: &str = "2026-11-03T00:00:00Z";
+
+fn config(faults: Faults) -> SimConfig {
+    SimConfig {
+        conversations: 1200,
+        faults,
+        ..SimConfig::default()
+    }
+}
+
+/// Runs a full export with fast backoff and checks it against the ground truth.
+fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
+    let dir = Dir::new("faults");
+    let out = dir.join("c.csv");
+    let mut args = vec!["--from", FROM, "--to", TO, "--window", "2h", "--page-size", "50", "--backoff", "20ms", "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let run = export(sim, &args);
+    run.expect_code(0);
+    assert_no_secrets(&run, sim);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    assert_eq!(dir.files(), ["c.csv"]);
+    run
+}
+
+#[test]
+fn tokens_expiring_mid_run_are_refreshed_before_use() {
+    let sim = Sim::start(SimConfig {
+        token_lifetime: Duration::from_secs(1),
+        latency: Duration::from_millis(40),
+        ..config(Faults::default())
+    });
+    let run = export_exactly(&sim, &[]);
+    let stats = sim.stats();
+    assert!(run.elapsed > Duration::from_secs(3), "the run must outlive several tokens");
+    assert!(stats.tokens_issued >= 3, "only {} tokens issued", stats.tokens_issued);
+    // The skew margin replaces tokens before they expire, so none is refused for age.
+    assert_eq!(stats.expired_token_rejections, 0);
+}
+
+#[test]
+fn revoked_tokens_are_refreshed_and_the_same_page_replayed() {
+    let mut faults = Faults { p_revoke: 0.08, ..Faults::default() };
+    faults.script = vec![(2, Fault::Revoke), (3, Fault::Revoke), (10, Fault::Revoke)];
+    let sim = Sim::start(config(faults));
+    let run = export_exactly(&sim, &[]);
+    assert!(sim.stats().tokens_issued >= 4);
+    assert!(run.stderr.contains("token refused"), "{}", run.stderr);
+}
+
+#[test]
+fn rate_limits_wait_as_retry_after_says() {
+    let faults = Faults {
+        retry_after_secs: Some(1),
+        script: vec![
+            (3, Fault::RateLimit { retry_after: Some("1".into()) }),
+            (7, Fault::RateLimit { retry_after: Some("1".into()) }),
+            // Without the header, and with garbage in it: backoff instead.
+            (9, Fault::RateLimit { retry_after: None }),
+            (11, Fault::RateLimit { retry_after: Some("soon".into()) }),
+        ],
+        ..Faults::default()
+    };
+    let sim = Sim::start(config(faults));
+    let run = export_exactly(&sim, &[]);
+    assert!(run.elapsed >= Duration::from_secs(2), "two 1 s Retry-After waits, took {:?}", run.elapsed);
+    assert_eq!(run.stderr.matches("HTTP 429").count(), 4, "{}", run.stderr);
+    assert!(run.stderr.contains("in 1s: HTTP 429"), "{}", run.stderr);
+}
+
+#[test]
+fn server_error_bursts_and_html_pages_are_retried() {
+    let faults = Faults {
+        script: vec![
+            (2, Fault::Status(502)),
+            (3, Fault::Status(503)),
+            (4, Fault::Status(500)),
+            (5, Fault::Status(504)),
+            (8, Fault::Html(502)),
+            (9, Fault::Html(503)),
+        ],
+        p_5xx: 0.05,
+        p_html: 0.05,
+        ..Faults::default()
+    };
+    let sim = Sim::start(config(faults));
+    let run = export_exactly(&sim, &[]);
+    assert!(run.stderr.contains("HTTP 502 (an HTML error page)"), "{}", run.stderr);
+}
+
+#[test]
+fn resets_truncated_bodies_and_garbage_json_are_retried() {
+    let faults = Faults {
+        script: vec![(2, Fault::Reset), (4, Fault::Truncate), (6, Fault::BadJson), (7, Fault::Reset)],
+        p_reset: 0.04,
+        p_truncate: 0.04,
+        p_bad_json: 0.04,
+        ..Faults::default()
+    };
+    let sim = Sim::start(config(faults));
+    let run = export_exactly(&sim, &[]);
+    assert!(run.stderr.contains("unreadable JSON"), "{}", run.stderr);
+}
+
+#[test]
+fn everything_at_once_with_short_tokens() {
+    let faults = Faults {
+        p_revoke: 0.03,
+        p_429: 0.03,
+        p_5xx: 0.03,
+        p_html: 0.03,
+        p_reset: 0.03,
+        p_truncate: 0.03,
+        p_bad_json: 0.03,
+        retry_after_secs: Some(0),
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        seed: 7,
+        token_lifetime: Duration::from_secs(2),
+        latency: Duration::from_millis(20),
+        token_faults: Faults { p_5xx: 0.2, p_reset: 0.1, ..Faults::default() },
+        ..config(faults)
+    });
+    let run = export_exactly(&sim, &[]);
+    assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
+    assert!(run.stderr.contains("retries "), "{}", run.stderr);
+}
+
+#[test]
+fn token_endpoint_trouble_is_retried_like_any_call() {
+    let sim = Sim::start(SimConfig {
+        token_faults: Faults {
+            script: vec![(1, Fault::Status(503)), (2, Fault::RateLimit { retry_after: Some("0".into()) }), (3, Fault::Reset)],
+            ..Faults::default()
+        },
+        ..config(Faults::default())
+    });
+    export_exactly(&sim, &[]);
+    assert_eq!(sim.stats().tokens_issued, 1);
+}
+
+#[test]
+fn a_retry_after_beyond_the_budget_stops_at_once() {
+    let faults = Faults {
+        script: vec![(2, Fault::RateLimit { retry_after: Some("3600".into()) })],
+        ..Faults::default()
+    };
+    let sim = Sim::start(config(faults));
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--max-wait", "10m", "-q"]);
+    run.expect_code(5);
+    assert!(run.elapsed < Duration::from_secs(30));
+    assert!(run.stderr.contains("try again after"), "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);
+}
+
+#[test]
+fn a_server_that_stays_down_exhausts_the_retries() {
+    let sim = Sim::start(config(Faults { p_5xx: 1.0, ..Faults::default() }));
+    let run = export(&sim, &["--from", FROM, "--to", TO, "--max-retries", "3", "--backoff", "10ms"]);
+    run.expect_code(5);
+    assert!(run.stderr.contains("after 3 retries"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("retry ").count(), 3, "{}", run.stderr);
+    assert_no_secrets(&run, &sim);
+}

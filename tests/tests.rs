@@ -1,0 +1,6 @@
+//! Integration tests: the real binary over loopback HTTP against the bundled simulator.
+
+mod cli;
+mod export;
+mod faults;
+mod util;
