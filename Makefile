@@ -20,10 +20,11 @@ unit:
 build:
 	$(CARGO) build --release --locked -p genesys-export
 
-## A self-contained binary (glibc, statically linked) for copying onto servers.
+## A fully static binary (musl) to copy onto any x86_64 Linux server.
+## Needs the musl target and C compiler: rustup target add x86_64-unknown-linux-musl; apt-get install musl-tools
 release:
-	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release --locked -p genesys-export --target x86_64-unknown-linux-gnu
-	@echo "binary: target/x86_64-unknown-linux-gnu/release/genesys-export"
+	$(CARGO) build --release --locked -p genesys-export --target x86_64-unknown-linux-musl
+	@echo "binary: target/x86_64-unknown-linux-musl/release/genesys-export"
 
 clean:
 	$(CARGO) clean

@@ -7,7 +7,10 @@ use crate::util::*;
 const RANGE: [&str; 4] = ["--from", "2026-11-01", "--to", "2026-11-02"];
 
 fn sim() -> Sim {
-    Sim::start(SimConfig { conversations: 300, ..SimConfig::default() })
+    Sim::start(SimConfig {
+        conversations: 300,
+        ..SimConfig::default()
+    })
 }
 
 #[test]
@@ -19,26 +22,51 @@ fn bad_input_exits_2_before_any_request_or_file() {
     let out = dir.join("out.csv");
     let out = out.to_str().unwrap();
     let missing_dir = dir.join("no/such/dir/out.csv");
-    let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--from", "2026-11-02", "--to", "2026-11-01", "-o", out], "must be before --to"),
-        (vec!["--from", "1 Nov", "--to", "2026-11-02", "-o", out], "--from: '1 Nov' is not a time"),
-        (vec!["--window", "fortnight", "-o", out], "--window"),
-        (vec!["--page-size", "500", "-o", out], "--page-size"),
-        (vec!["--max-wait", "x", "-o", out], "--max-wait"),
-        (vec!["--frobnicate", "-o", out], "unknown option '--frobnicate'"),
-        (vec!["-o", missing_dir.to_str().unwrap()], "does not exist"),
-        (vec!["-o", existing.to_str().unwrap()], "already exists: pass --force"),
-        (vec!["-o", out, "--api-base", "http://api.example.com"], "only to loopback"),
+    let strings = |args: &[&str]| -> Vec<String> { args.iter().map(|s| s.to_string()).collect() };
+    let with_range = |extra: &[&str]| strings(&[&RANGE[..], extra].concat());
+    let out_arg = |args: Vec<&str>| strings(&[&args[..], &["-o", out]].concat());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            out_arg(vec!["--from", "2026-11-02", "--to", "2026-11-01"]),
+            "must be before --to",
+        ),
+        (
+            out_arg(vec!["--from", "1 Nov", "--to", "2026-11-02"]),
+            "--from: '1 Nov' is not a time",
+        ),
+        (
+            out_arg(vec!["--from", "2026-11-01T00:00:00", "--to", "2026-11-02"]),
+            "no UTC offset",
+        ),
+        (with_range(&["--window", "fortnight"]), "--window"),
+        (with_range(&["--page-size", "500"]), "--page-size"),
+        (with_range(&["--max-wait", "x"]), "--max-wait"),
+        (with_range(&["--format", "parquet"]), "--format"),
+        (
+            with_range(&["--frobnicate"]),
+            "unknown option '--frobnicate'",
+        ),
+        (
+            with_range(&["-o", missing_dir.to_str().unwrap()]),
+            "does not exist",
+        ),
+        (
+            with_range(&["-o", existing.to_str().unwrap()]),
+            "already exists: pass --force",
+        ),
     ];
-    for (extra, want) in cases {
-        let mut args: Vec<&str> = RANGE.to_vec();
-        args.extend(extra.iter());
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let run = export(&sim, &args);
         run.expect_code(2);
-        assert!(run.stderr.contains(want), "{extra:?}: {}", run.stderr);
-        assert_eq!(run.stderr.lines().count(), 1, "{extra:?}: {}", run.stderr);
+        assert!(run.stderr.contains(want), "{args:?}: {}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{args:?}: {}", run.stderr);
     }
-    assert_eq!(sim.stats().token_requests + sim.stats().api_requests, 0, "no request was sent");
+    assert_eq!(
+        sim.stats().token_requests + sim.stats().api_requests,
+        0,
+        "no request was sent"
+    );
     assert_eq!(dir.files(), ["existing.csv"]);
     assert_eq!(read(&existing), "keep me\n");
 }
@@ -46,10 +74,13 @@ fn bad_input_exits_2_before_any_request_or_file() {
 #[test]
 fn missing_credentials_or_region_exit_2() {
     let sim = sim();
-    for unset in ["GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYSCLOUD_OAUTHCLIENT_SECRET"] {
+    for unset in [
+        "GENESYSCLOUD_OAUTHCLIENT_ID",
+        "GENESYSCLOUD_OAUTHCLIENT_SECRET",
+    ] {
         let mut cmd = command(&sim);
-        cmd.env_remove(unset).arg("conversations").args(RANGE);
-        let run = run(cmd);
+        cmd.env_remove(unset).args(RANGE);
+        let run = run_command(cmd);
         run.expect_code(2);
         assert!(run.stderr.contains(unset), "{}", run.stderr);
     }
@@ -60,9 +91,30 @@ fn missing_credentials_or_region_exit_2() {
         .env("GENESYS_REGION", "moon-1")
         .arg("conversations")
         .args(RANGE);
-    let run = run(cmd);
+    let run = run_command(cmd);
     run.expect_code(2);
-    assert!(run.stderr.contains("unknown region 'moon-1'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unknown region 'moon-1'"),
+        "{}",
+        run.stderr
+    );
+
+    // Credentials never travel in clear text to a host that is not loopback.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    cmd.env_clear()
+        .env("GENESYS_CLIENT_ID", "a")
+        .env("GENESYS_CLIENT_SECRET", "b")
+        .args([
+            "conversations",
+            "--api-base",
+            "http://api.example.com",
+            "--login-base",
+            "http://127.0.0.1:9",
+        ])
+        .args(RANGE);
+    let run = run_command(cmd);
+    run.expect_code(2);
+    assert!(run.stderr.contains("only to loopback"), "{}", run.stderr);
 }
 
 #[test]
@@ -70,12 +122,12 @@ fn help_and_version() {
     let sim = sim();
     let mut cmd = command(&sim);
     cmd.arg("--help");
-    let run = run(cmd);
+    let run = run_command(cmd);
     run.expect_code(0);
     assert!(run.stdout.contains("EXIT CODES"));
     let mut cmd = command(&sim);
     cmd.arg("--version");
-    let run = run(cmd);
+    let run = run_command(cmd);
     run.expect_code(0);
     assert!(run.stdout.starts_with("genesys-export "));
 }
@@ -87,39 +139,80 @@ fn rejected_credentials_exit_3_without_a_retry_storm() {
     let out = dir.join("c.csv");
     let mut cmd = command(&sim);
     cmd.env("GENESYSCLOUD_OAUTHCLIENT_SECRET", "wrong-secret")
-        .args(["conversations", "--from", "2026-11-01", "--to", "2026-11-02", "-o", out.to_str().unwrap()]);
-    let run = run(cmd);
+        .args([
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-11-02",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+    let run = run_command(cmd);
     run.expect_code(3);
     assert!(run.stderr.contains("invalid_client"), "{}", run.stderr);
-    assert!(run.stderr.contains("GENESYSCLOUD_REGION"), "names the region as a cause: {}", run.stderr);
+    assert!(
+        run.stderr.contains("GENESYSCLOUD_REGION"),
+        "names the region as a cause: {}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("wrong-secret"));
     assert!(sim.stats().token_requests <= 2);
     assert_eq!(sim.stats().api_requests, 0);
-    assert!(dir.files().is_empty(), "no file for a run that never started: {:?}", dir.files());
+    assert!(
+        dir.files().is_empty(),
+        "no file for a run that never started: {:?}",
+        dir.files()
+    );
 }
 
 #[test]
 fn permission_denied_exits_4_with_the_api_message() {
-    let sim = Sim::start(SimConfig { details_forbidden: true, ..SimConfig::default() });
+    let sim = Sim::start(SimConfig {
+        details_forbidden: true,
+        ..SimConfig::default()
+    });
     let run = export(&sim, &RANGE);
     run.expect_code(4);
-    assert!(run.stderr.contains("analytics:conversationDetail:view"), "{}", run.stderr);
-    assert!(run.stderr.contains("You are not authorized"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("analytics:conversationDetail:view"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("You are not authorized"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("ININ-Correlation-Id"), "{}", run.stderr);
     assert_no_secrets(&run, &sim);
 }
 
 #[test]
 fn missing_queue_permission_leaves_names_empty_with_one_warning() {
-    let sim = Sim::start(SimConfig { queues_forbidden: true, conversations: 300, ..SimConfig::default() });
+    let sim = Sim::start(SimConfig {
+        queues_forbidden: true,
+        conversations: 300,
+        ..SimConfig::default()
+    });
     let run = export(&sim, &RANGE);
     run.expect_code(0);
-    assert_eq!(run.stderr.matches("routing:queue:view").count(), 1, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("routing:queue:view").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     assert_eq!(sim.stats().queue_requests, 1, "no lookups after a 403");
     let records = csv_records(&run.stdout);
     assert!(!records.is_empty());
-    assert!(records.iter().all(|r| r[6].chars().all(|c| c == ';')), "names are empty");
-    assert_ids_eq(&csv_ids(&run.stdout), &sim.ground_truth(ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z")));
+    assert!(
+        records.iter().all(|r| r[6].chars().all(|c| c == ';')),
+        "names are empty"
+    );
+    assert_ids_eq(
+        &csv_ids(&run.stdout),
+        &sim.ground_truth(ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z")),
+    );
 }
 
 #[test]
@@ -127,9 +220,19 @@ fn a_token_that_is_never_accepted_exits_3() {
     use genesys_sim::{Fault, Faults};
     // Every API request revokes the token it carries: fresh tokens are refused in a row.
     let script = (1..=20).map(|n| (n, Fault::Revoke)).collect();
-    let sim = Sim::start(SimConfig { faults: Faults { script, ..Faults::default() }, ..SimConfig::default() });
+    let sim = Sim::start(SimConfig {
+        faults: Faults {
+            script,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
     let run = export(&sim, &RANGE);
     run.expect_code(3);
-    assert!(run.stderr.contains("fresh tokens in a row"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("fresh tokens in a row"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(sim.stats().tokens_issued, 4);
 }

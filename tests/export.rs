@@ -19,12 +19,28 @@ fn csv_export_matches_ground_truth_exactly() {
     let sim = sim();
     let dir = Dir::new("csv-clean");
     let out = dir.join("conversations.csv");
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--window", "1h", "-o", out.to_str().unwrap()]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--window",
+            "1h",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
     run.expect_code(0);
     assert_no_secrets(&run, &sim);
     let text = read(&out);
     let want = sim.ground_truth(ts(FROM), ts(TO));
-    assert!(want.len() > 1000, "the simulator generated {} conversations", want.len());
+    assert!(
+        want.len() > 1000,
+        "the simulator generated {} conversations",
+        want.len()
+    );
     assert_ids_eq(&csv_ids(&text), &want);
     // Only the finished file is left; no .partial.
     assert_eq!(dir.files(), ["conversations.csv"]);
@@ -35,7 +51,9 @@ fn csv_export_matches_ground_truth_exactly() {
         assert_eq!(mode & 0o777, 0o600, "the export holds phone numbers");
     }
     assert!(run.stderr.contains("done: "), "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("{} conversations", want.len())));
+    assert!(run
+        .stderr
+        .contains(&format!("{} conversations", want.len())));
 }
 
 #[test]
@@ -59,16 +77,28 @@ fn csv_cells_agree_with_the_source_records() {
         assert_eq!(&rec[3], c["originatingDirection"].as_str().unwrap_or(""));
         // queue_names lines up with queue_ids, empty for deleted queues.
         let ids: Vec<&str> = rec[5].split(';').filter(|s| !s.is_empty()).collect();
-        let names: Vec<&str> = if ids.is_empty() { vec![] } else { rec[6].split(';').collect() };
+        let names: Vec<&str> = if ids.is_empty() {
+            vec![]
+        } else {
+            rec[6].split(';').collect()
+        };
         assert_eq!(ids.len(), names.len(), "{rec:?}");
         for (id, name) in ids.iter().zip(&names) {
             assert_eq!(sim.queue_name(id).unwrap_or_default(), *name);
             named_queues += usize::from(!name.is_empty());
         }
-        let divisions: Vec<&str> = c["divisionIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let divisions: Vec<&str> = c["divisionIds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(&rec[11], divisions.join(";"));
     }
-    assert!(named_queues > 0 && ongoing > 0, "the data exercises names ({named_queues}) and ongoing conversations ({ongoing})");
+    assert!(
+        named_queues > 0 && ongoing > 0,
+        "the data exercises names ({named_queues}) and ongoing conversations ({ongoing})"
+    );
 }
 
 #[test]
@@ -76,14 +106,28 @@ fn jsonl_lines_are_the_api_records() {
     let sim = sim();
     let dir = Dir::new("jsonl");
     let out = dir.join("c.jsonl");
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--format", "jsonl", "-o", out.to_str().unwrap()]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--format",
+            "jsonl",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
     run.expect_code(0);
     let text = read(&out);
     let mut ids = Vec::new();
     for line in text.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         let id = value["conversationId"].as_str().unwrap().to_string();
-        assert_eq!(Some(&value), sim.conversation(&id).as_ref(), "record {id} differs");
+        // Byte for byte what the API sent (the simulator renders records compactly).
+        let original = serde_json::to_string(&sim.conversation(&id).unwrap()).unwrap();
+        assert_eq!(line, original, "record {id} differs");
         ids.push(id);
     }
     assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
@@ -98,7 +142,20 @@ fn windows_of_any_length_give_the_same_rows() {
     let to = "2026-11-02T17:45:00Z";
     let want = sim.ground_truth(ts(from), ts(to));
     for window in ["7m", "1h", "5h30m", "1d", "7d"] {
-        let run = export(&sim, &["--from", from, "--to", to, "--window", window, "--page-size", "37", "-q"]);
+        let run = export(
+            &sim,
+            &[
+                "--from",
+                from,
+                "--to",
+                to,
+                "--window",
+                window,
+                "--page-size",
+                "37",
+                "-q",
+            ],
+        );
         run.expect_code(0);
         assert_ids_eq(&csv_ids(&run.stdout), &want);
     }
@@ -112,7 +169,12 @@ fn ended_only_leaves_out_conversations_in_progress() {
     let want: Vec<String> = sim
         .ground_truth(ts(FROM), ts(TO))
         .into_iter()
-        .filter(|id| sim.conversation(id).unwrap().get("conversationEnd").is_some())
+        .filter(|id| {
+            sim.conversation(id)
+                .unwrap()
+                .get("conversationEnd")
+                .is_some()
+        })
         .collect();
     assert!(want.len() < sim.ground_truth(ts(FROM), ts(TO)).len());
     assert_ids_eq(&csv_ids(&run.stdout), &want);
@@ -124,12 +186,36 @@ fn force_replaces_an_existing_file() {
     let dir = Dir::new("force");
     let out = dir.join("c.csv");
     std::fs::write(&out, "old contents\n").unwrap();
-    let run = export(&sim, &["--from", FROM, "--to", "2026-11-01T02:00:00Z", "-o", out.to_str().unwrap()]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            "2026-11-01T02:00:00Z",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
     run.expect_code(2);
     assert_eq!(read(&out), "old contents\n");
-    let run = export(&sim, &["--from", FROM, "--to", "2026-11-01T02:00:00Z", "-o", out.to_str().unwrap(), "--force"]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            "2026-11-01T02:00:00Z",
+            "-o",
+            out.to_str().unwrap(),
+            "--force",
+        ],
+    );
     run.expect_code(0);
-    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts("2026-11-01T02:00:00Z")));
+    assert_ids_eq(
+        &csv_ids(&read(&out)),
+        &sim.ground_truth(ts(FROM), ts("2026-11-01T02:00:00Z")),
+    );
 }
 
 #[test]
@@ -137,8 +223,21 @@ fn a_closed_stdout_ends_the_run_quietly() {
     use std::process::Stdio;
     let sim = sim();
     let mut cmd = command(&sim);
-    cmd.args(["conversations", "--from", FROM, "--to", TO, "--window", "1h", "--page-size", "10"]);
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    cmd.args([
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--window",
+        "1h",
+        "--page-size",
+        "10",
+    ]);
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Read one line, then hang up, as `head -1` would.
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 64];

@@ -21,7 +21,20 @@ fn config(faults: Faults) -> SimConfig {
 fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
     let dir = Dir::new("faults");
     let out = dir.join("c.csv");
-    let mut args = vec!["--from", FROM, "--to", TO, "--window", "2h", "--page-size", "50", "--backoff", "20ms", "-o", out.to_str().unwrap()];
+    let mut args = vec![
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--window",
+        "2h",
+        "--page-size",
+        "50",
+        "--backoff",
+        "20ms",
+        "-o",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let run = export(sim, &args);
     run.expect_code(0);
@@ -35,20 +48,30 @@ fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
 fn tokens_expiring_mid_run_are_refreshed_before_use() {
     let sim = Sim::start(SimConfig {
         token_lifetime: Duration::from_secs(1),
-        latency: Duration::from_millis(40),
+        latency: Duration::from_millis(70),
         ..config(Faults::default())
     });
     let run = export_exactly(&sim, &[]);
     let stats = sim.stats();
-    assert!(run.elapsed > Duration::from_secs(3), "the run must outlive several tokens");
-    assert!(stats.tokens_issued >= 3, "only {} tokens issued", stats.tokens_issued);
+    assert!(
+        run.elapsed > Duration::from_secs(3),
+        "the run must outlive several tokens"
+    );
+    assert!(
+        stats.tokens_issued >= 3,
+        "only {} tokens issued",
+        stats.tokens_issued
+    );
     // The skew margin replaces tokens before they expire, so none is refused for age.
     assert_eq!(stats.expired_token_rejections, 0);
 }
 
 #[test]
 fn revoked_tokens_are_refreshed_and_the_same_page_replayed() {
-    let mut faults = Faults { p_revoke: 0.08, ..Faults::default() };
+    let mut faults = Faults {
+        p_revoke: 0.08,
+        ..Faults::default()
+    };
     faults.script = vec![(2, Fault::Revoke), (3, Fault::Revoke), (10, Fault::Revoke)];
     let sim = Sim::start(config(faults));
     let run = export_exactly(&sim, &[]);
@@ -61,17 +84,36 @@ fn rate_limits_wait_as_retry_after_says() {
     let faults = Faults {
         retry_after_secs: Some(1),
         script: vec![
-            (3, Fault::RateLimit { retry_after: Some("1".into()) }),
-            (7, Fault::RateLimit { retry_after: Some("1".into()) }),
+            (
+                3,
+                Fault::RateLimit {
+                    retry_after: Some("1".into()),
+                },
+            ),
+            (
+                7,
+                Fault::RateLimit {
+                    retry_after: Some("1".into()),
+                },
+            ),
             // Without the header, and with garbage in it: backoff instead.
             (9, Fault::RateLimit { retry_after: None }),
-            (11, Fault::RateLimit { retry_after: Some("soon".into()) }),
+            (
+                11,
+                Fault::RateLimit {
+                    retry_after: Some("soon".into()),
+                },
+            ),
         ],
         ..Faults::default()
     };
     let sim = Sim::start(config(faults));
     let run = export_exactly(&sim, &[]);
-    assert!(run.elapsed >= Duration::from_secs(2), "two 1 s Retry-After waits, took {:?}", run.elapsed);
+    assert!(
+        run.elapsed >= Duration::from_secs(2),
+        "two 1 s Retry-After waits, took {:?}",
+        run.elapsed
+    );
     assert_eq!(run.stderr.matches("HTTP 429").count(), 4, "{}", run.stderr);
     assert!(run.stderr.contains("in 1s: HTTP 429"), "{}", run.stderr);
 }
@@ -93,13 +135,22 @@ fn server_error_bursts_and_html_pages_are_retried() {
     };
     let sim = Sim::start(config(faults));
     let run = export_exactly(&sim, &[]);
-    assert!(run.stderr.contains("HTTP 502 (an HTML error page)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 502 (an HTML error page)"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
 fn resets_truncated_bodies_and_garbage_json_are_retried() {
     let faults = Faults {
-        script: vec![(2, Fault::Reset), (4, Fault::Truncate), (6, Fault::BadJson), (7, Fault::Reset)],
+        script: vec![
+            (2, Fault::Reset),
+            (4, Fault::Truncate),
+            (6, Fault::BadJson),
+            (7, Fault::Reset),
+        ],
         p_reset: 0.04,
         p_truncate: 0.04,
         p_bad_json: 0.04,
@@ -127,7 +178,11 @@ fn everything_at_once_with_short_tokens() {
         seed: 7,
         token_lifetime: Duration::from_secs(2),
         latency: Duration::from_millis(20),
-        token_faults: Faults { p_5xx: 0.2, p_reset: 0.1, ..Faults::default() },
+        token_faults: Faults {
+            p_5xx: 0.2,
+            p_reset: 0.1,
+            ..Faults::default()
+        },
         ..config(faults)
     });
     let run = export_exactly(&sim, &[]);
@@ -139,7 +194,16 @@ fn everything_at_once_with_short_tokens() {
 fn token_endpoint_trouble_is_retried_like_any_call() {
     let sim = Sim::start(SimConfig {
         token_faults: Faults {
-            script: vec![(1, Fault::Status(503)), (2, Fault::RateLimit { retry_after: Some("0".into()) }), (3, Fault::Reset)],
+            script: vec![
+                (1, Fault::Status(503)),
+                (
+                    2,
+                    Fault::RateLimit {
+                        retry_after: Some("0".into()),
+                    },
+                ),
+                (3, Fault::Reset),
+            ],
             ..Faults::default()
         },
         ..config(Faults::default())
@@ -151,11 +215,19 @@ fn token_endpoint_trouble_is_retried_like_any_call() {
 #[test]
 fn a_retry_after_beyond_the_budget_stops_at_once() {
     let faults = Faults {
-        script: vec![(2, Fault::RateLimit { retry_after: Some("3600".into()) })],
+        script: vec![(
+            2,
+            Fault::RateLimit {
+                retry_after: Some("3600".into()),
+            },
+        )],
         ..Faults::default()
     };
     let sim = Sim::start(config(faults));
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--max-wait", "10m", "-q"]);
+    let run = export(
+        &sim,
+        &["--from", FROM, "--to", TO, "--max-wait", "10m", "-q"],
+    );
     run.expect_code(5);
     assert!(run.elapsed < Duration::from_secs(30));
     assert!(run.stderr.contains("try again after"), "{}", run.stderr);
@@ -164,8 +236,23 @@ fn a_retry_after_beyond_the_budget_stops_at_once() {
 
 #[test]
 fn a_server_that_stays_down_exhausts_the_retries() {
-    let sim = Sim::start(config(Faults { p_5xx: 1.0, ..Faults::default() }));
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--max-retries", "3", "--backoff", "10ms"]);
+    let sim = Sim::start(config(Faults {
+        p_5xx: 1.0,
+        ..Faults::default()
+    }));
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--max-retries",
+            "3",
+            "--backoff",
+            "10ms",
+        ],
+    );
     run.expect_code(5);
     assert!(run.stderr.contains("after 3 retries"), "{}", run.stderr);
     assert_eq!(run.stderr.matches("retry ").count(), 3, "{}", run.stderr);

@@ -68,29 +68,33 @@ impl Run {
     }
 }
 
-/// The binary with the environment a user would set for the simulator.
+/// `genesys-export conversations` pointed at the simulator, with the environment a user would
+/// set for it.
 pub fn command(sim: &Sim) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
-        .args(["--api-base", &sim.url(), "--login-base", &sim.url()]);
+        .args([
+            "conversations",
+            "--api-base",
+            &sim.url(),
+            "--login-base",
+            &sim.url(),
+        ]);
     cmd
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.
 pub fn export(sim: &Sim, args: &[&str]) -> Run {
     let mut cmd = command(sim);
-    cmd.arg("conversations").args(args);
-    run(cmd)
+    cmd.args(args);
+    run_command(cmd)
 }
 
-pub fn run(mut cmd: Command) -> Run {
+pub fn run_command(mut cmd: Command) -> Run {
     let started = Instant::now();
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .expect("the binary runs");
+    let out = cmd.stdin(Stdio::null()).output().expect("the binary runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -102,7 +106,10 @@ pub fn run(mut cmd: Command) -> Run {
 /// Asserts that neither the secret nor any token the simulator issued was printed.
 pub fn assert_no_secrets(run: &Run, sim: &Sim) {
     for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
-        assert!(!text.contains(CLIENT_SECRET), "{name} shows the client secret");
+        assert!(
+            !text.contains(CLIENT_SECRET),
+            "{name} shows the client secret"
+        );
         for token in sim.issued_tokens() {
             assert!(!text.contains(&token), "{name} shows an access token");
         }
@@ -136,13 +143,28 @@ pub fn read(path: &Path) -> String {
 pub fn assert_ids_eq(got: &[String], want: &[String]) {
     let mut seen = std::collections::HashSet::new();
     let dupes: Vec<&String> = got.iter().filter(|id| !seen.insert(*id)).collect();
-    assert!(dupes.is_empty(), "{} ids written twice, e.g. {:?}", dupes.len(), &dupes[..dupes.len().min(3)]);
+    assert!(
+        dupes.is_empty(),
+        "{} ids written twice, e.g. {:?}",
+        dupes.len(),
+        &dupes[..dupes.len().min(3)]
+    );
     let got_set: std::collections::HashSet<&String> = got.iter().collect();
     let missing: Vec<&String> = want.iter().filter(|id| !got_set.contains(id)).collect();
-    assert!(missing.is_empty(), "{} ids missing, e.g. {:?}", missing.len(), &missing[..missing.len().min(3)]);
+    assert!(
+        missing.is_empty(),
+        "{} ids missing, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
     let want_set: std::collections::HashSet<&String> = want.iter().collect();
     let extra: Vec<&String> = got.iter().filter(|id| !want_set.contains(id)).collect();
-    assert!(extra.is_empty(), "{} ids not in the ground truth, e.g. {:?}", extra.len(), &extra[..extra.len().min(3)]);
+    assert!(
+        extra.is_empty(),
+        "{} ids not in the ground truth, e.g. {:?}",
+        extra.len(),
+        &extra[..extra.len().min(3)]
+    );
     assert_eq!(got, want, "same ids, different order");
 }
 

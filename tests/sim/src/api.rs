@@ -1,0 +1,840 @@
+//! The Genesys Cloud endpoints: routing, authentication, fault application and handlers.
+//!
+//! This module owns [`State`], everything behind the simulator's mutex, and
+//! [`State::handle`], which turns one parsed request into a [`Reply`]. The order is that of a
+//! real deployment: a fault layer in front (like a load balancer or rate limiter), then
+//! authentication, then permissions, then request validation, then the handler. It never
+//! touches sockets or sleeps; `http` writes the reply and `lib` adds latency.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use time::format_description::well_known::{Iso8601, Rfc3339};
+use time::OffsetDateTime;
+
+use crate::auth::{self, TokenCheck, TokenStore};
+use crate::data::{self, Dataset, EndFilter, Queue, DAY_MS};
+use crate::faults::{self, Fault, Faults};
+use crate::http::{self, Reply, Request, Response};
+use crate::rng::{mix, Rng};
+use crate::{SimConfig, Stats};
+
+pub const TOKEN_PATH: &str = "/oauth/token";
+pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
+pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
+const API_PREFIX: &str = "/api/v2/";
+
+/// The request budget per window we advertise in `inin-ratelimit-allowed`; Genesys documents
+/// 300 requests per minute per token.
+const RATE_LIMIT_ALLOWED: u64 = 300;
+/// The length of the window the `inin-ratelimit-*` headers describe.
+const RATE_LIMIT_WINDOW_SECS: u64 = 60;
+/// Interval limits from the "Detail record queries" page.
+const MAX_INTERVAL_UNFILTERED_DAYS: i64 = 7;
+const MAX_INTERVAL_FILTERED_DAYS: i64 = 31;
+const DEFAULT_PAGE_SIZE: u64 = 25;
+/// Ids per queue lookup; the reference says to keep it at or below 100.
+const MAX_QUEUE_IDS: usize = 100;
+const MAX_QUEUE_PAGE_SIZE: u64 = 500;
+
+/// Stream names for `Rng::derive`, distinct from those in `data`.
+const STREAM_FAULTS: u64 = 11;
+const STREAM_TOKENS: u64 = 12;
+const STREAM_CORRELATION: u64 = 13;
+
+/// Which family of endpoints a path belongs to; faults and counters are per family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Endpoint {
+    Token,
+    Details,
+    Queues,
+    QueueById,
+    OtherApi,
+    Unknown,
+}
+
+fn classify(path: &str) -> Endpoint {
+    match path {
+        TOKEN_PATH => Endpoint::Token,
+        DETAILS_QUERY_PATH => Endpoint::Details,
+        QUEUES_PATH => Endpoint::Queues,
+        p if p.starts_with(QUEUES_PATH) && p[QUEUES_PATH.len()..].starts_with('/') => {
+            let rest = &p[QUEUES_PATH.len() + 1..];
+            if !rest.is_empty() && !rest.contains('/') {
+                Endpoint::QueueById
+            } else {
+                Endpoint::OtherApi
+            }
+        }
+        p if p.starts_with(API_PREFIX) => Endpoint::OtherApi,
+        _ => Endpoint::Unknown,
+    }
+}
+
+/// Everything the simulator knows, guarded by one mutex in `lib`.
+pub struct State {
+    pub cfg: SimConfig,
+    pub data: Dataset,
+    pub tokens: TokenStore,
+    pub stats: Stats,
+    fault_rng: Rng,
+    correlation_rng: Rng,
+    /// Requests seen so far by each fault family, for `Faults::script`.
+    api_fault_count: u64,
+    token_fault_count: u64,
+    rate_window_start: Instant,
+    rate_window_count: u64,
+}
+
+impl State {
+    pub fn new(cfg: SimConfig, data: Dataset, now: Instant) -> State {
+        let seed = cfg.seed;
+        State {
+            cfg,
+            data,
+            tokens: TokenStore::new(Rng::derive(seed, STREAM_TOKENS)),
+            stats: Stats::default(),
+            fault_rng: Rng::derive(seed, STREAM_FAULTS),
+            correlation_rng: Rng::derive(seed, STREAM_CORRELATION),
+            api_fault_count: 0,
+            token_fault_count: 0,
+            rate_window_start: now,
+            rate_window_count: 0,
+        }
+    }
+
+    /// Replaces the API faults and restarts their script count at zero.
+    pub fn set_faults(&mut self, faults: Faults) {
+        self.cfg.faults = faults;
+        self.api_fault_count = 0;
+    }
+
+    /// Replaces the token-endpoint faults and restarts their script count at zero.
+    pub fn set_token_faults(&mut self, faults: Faults) {
+        self.cfg.token_faults = faults;
+        self.token_fault_count = 0;
+    }
+
+    /// Answers one request.
+    pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
+        let endpoint = classify(&req.path);
+        match endpoint {
+            Endpoint::Token => self.stats.token_requests += 1,
+            Endpoint::Unknown => {}
+            _ => self.stats.api_requests += 1,
+        }
+        match endpoint {
+            Endpoint::Details => self.stats.details_requests += 1,
+            Endpoint::Queues | Endpoint::QueueById => self.stats.queue_requests += 1,
+            _ => {}
+        }
+        let ctx = self.correlation_rng.uuid();
+        let fault = match endpoint {
+            Endpoint::Token => {
+                self.token_fault_count += 1;
+                faults::choose(
+                    &self.cfg.token_faults,
+                    self.token_fault_count,
+                    &mut self.fault_rng,
+                )
+                // Revoking needs a bearer token; the token endpoint has none.
+                .filter(|f| *f != Fault::Revoke)
+            }
+            Endpoint::Unknown => None,
+            _ => {
+                self.api_fault_count += 1;
+                faults::choose(&self.cfg.faults, self.api_fault_count, &mut self.fault_rng)
+            }
+        };
+        let reply = match fault {
+            Some(fault) => self.apply_fault(fault, endpoint, req, now, &ctx),
+            None => Reply::Full(self.route(endpoint, req, now, &ctx)),
+        };
+        self.decorate(reply, &ctx, now)
+    }
+
+    /// Adds the headers every Genesys response carries.
+    fn decorate(&mut self, reply: Reply, ctx: &str, now: Instant) -> Reply {
+        let window = Duration::from_secs(RATE_LIMIT_WINDOW_SECS);
+        if now.saturating_duration_since(self.rate_window_start) >= window {
+            self.rate_window_start = now;
+            self.rate_window_count = 0;
+        }
+        self.rate_window_count += 1;
+        let elapsed = now.saturating_duration_since(self.rate_window_start);
+        let reset_secs = (window - elapsed).as_secs().max(1);
+        let add = |response: Response| {
+            response
+                .with_header("ININ-Correlation-Id", ctx)
+                .with_header("inin-ratelimit-count", &self.rate_window_count.to_string())
+                .with_header("inin-ratelimit-allowed", &RATE_LIMIT_ALLOWED.to_string())
+                .with_header("inin-ratelimit-reset", &reset_secs.to_string())
+        };
+        match reply {
+            Reply::Full(response) => Reply::Full(add(response)),
+            Reply::Truncated(response) => Reply::Truncated(add(response)),
+            Reply::Reset => Reply::Reset,
+        }
+    }
+
+    fn apply_fault(
+        &mut self,
+        fault: Fault,
+        endpoint: Endpoint,
+        req: &Request,
+        now: Instant,
+        ctx: &str,
+    ) -> Reply {
+        let reply = match &fault {
+            Fault::Revoke => {
+                let Some(token) = auth::bearer_token(req.header("authorization")) else {
+                    // Nothing to revoke: the request goes on and fails authentication anyway.
+                    return Reply::Full(self.route(endpoint, req, now, ctx));
+                };
+                self.tokens.revoke(token);
+                Reply::Full(bad_credentials(ctx))
+            }
+            Fault::RateLimit { retry_after } => {
+                let secs = retry_after.as_deref().unwrap_or("1");
+                let message = format!(
+                    "Rate limit exceeded the maximum. Retry the request in [{secs}] seconds"
+                );
+                let mut response =
+                    error_response(429, "too.many.requests.retry.after", &message, ctx);
+                if let Some(value) = retry_after {
+                    response = response.with_header("Retry-After", value);
+                }
+                Reply::Full(response)
+            }
+            Fault::Status(status) => {
+                let (code, message) = status_code_and_message(*status);
+                Reply::Full(error_response(*status, code, message, ctx))
+            }
+            Fault::Html(status) => Reply::Full(Response::new(
+                *status,
+                "text/html",
+                faults::html_page(*status),
+            )),
+            Fault::Reset => Reply::Reset,
+            Fault::Forbidden => Reply::Full(forbidden(ctx)),
+            Fault::Truncate | Fault::BadJson => {
+                // The work is done for real (the server side does not know the network
+                // failed), then the answer is damaged on its way out.
+                let mut response = self.route(endpoint, req, now, ctx);
+                response.status = 200;
+                if fault == Fault::Truncate {
+                    Reply::Truncated(response)
+                } else {
+                    response.body = faults::garble(&response.body);
+                    Reply::Full(response)
+                }
+            }
+        };
+        self.stats.faults_injected += 1;
+        reply
+    }
+
+    fn route(&mut self, endpoint: Endpoint, req: &Request, now: Instant, ctx: &str) -> Response {
+        let expected_method = match endpoint {
+            Endpoint::Token | Endpoint::Details => "POST",
+            Endpoint::Queues | Endpoint::QueueById => "GET",
+            Endpoint::OtherApi | Endpoint::Unknown => {
+                let message = format!("No resource matches {} {}", req.method, req.path);
+                return error_response(404, "not.found", &message, ctx);
+            }
+        };
+        if req.method != expected_method {
+            let message = format!(
+                "HTTP method {} is not supported by this resource",
+                req.method
+            );
+            return error_response(405, "method.not.allowed", &message, ctx)
+                .with_header("Allow", expected_method);
+        }
+        if endpoint == Endpoint::Token {
+            return self.token(req, now);
+        }
+        if let Err(response) = self.authenticate(req, now, ctx) {
+            return response;
+        }
+        match endpoint {
+            Endpoint::Details => self.details_query(req, ctx),
+            Endpoint::Queues => self.queue_list(req, ctx),
+            _ => self.queue_by_id(req, ctx),
+        }
+    }
+
+    /// `POST /oauth/token` with the client-credentials grant.
+    fn token(&mut self, req: &Request, now: Instant) -> Response {
+        let credentials = auth::basic_credentials(req.header("authorization"));
+        let valid = credentials.is_some_and(|(id, secret)| {
+            id == self.cfg.client_id && secret == self.cfg.client_secret
+        });
+        if !valid {
+            return oauth_error("invalid_client", "authentication failed");
+        }
+        let form_content = req.header("content-type").is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+        if !form_content {
+            return oauth_error(
+                "invalid_request",
+                "content type must be application/x-www-form-urlencoded",
+            );
+        }
+        let form = http::parse_query(&String::from_utf8_lossy(&req.body));
+        let grant = form
+            .iter()
+            .find(|(name, _)| name == "grant_type")
+            .map(|(_, v)| v.as_str());
+        if grant != Some("client_credentials") {
+            return oauth_error("unsupported_grant_type", "grant type is not supported");
+        }
+        let token = self.tokens.issue(now);
+        self.stats.tokens_issued += 1;
+        let body = json!({
+            "access_token": token,
+            "token_type": "bearer",
+            "expires_in": auth::expires_in_secs(self.cfg.token_lifetime),
+        });
+        Response::json(200, &body)
+    }
+
+    fn authenticate(&mut self, req: &Request, now: Instant, ctx: &str) -> Result<(), Response> {
+        let Some(token) = auth::bearer_token(req.header("authorization")) else {
+            let message = "No authentication bearer token specified in authorization header.";
+            return Err(error_response(401, "authentication.required", message, ctx));
+        };
+        match self.tokens.check(token, now, self.cfg.token_lifetime) {
+            TokenCheck::Valid => Ok(()),
+            TokenCheck::Expired => {
+                self.stats.expired_token_rejections += 1;
+                Err(bad_credentials(ctx))
+            }
+            TokenCheck::Unknown | TokenCheck::Revoked => Err(bad_credentials(ctx)),
+        }
+    }
+
+    /// `POST /api/v2/analytics/conversations/details/query`.
+    fn details_query(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.details_forbidden {
+            return forbidden(ctx);
+        }
+        let query =
+            match parse_details_query(&req.body, self.cfg.max_page_size, self.cfg.result_cap) {
+                Ok(query) => query,
+                Err(message) => return error_response(400, "bad.request", &message, ctx),
+            };
+        self.stats.max_page_number = self.stats.max_page_number.max(query.page_number);
+        let matches = self
+            .data
+            .matching(query.from_ms, query.to_ms, query.end_filter);
+        let true_hits = matches.len() as u64;
+        let skip = ((query.page_number - 1) * query.page_size) as usize;
+        let page: Vec<Value> = if query.descending {
+            matches
+                .iter()
+                .rev()
+                .skip(skip)
+                .take(query.page_size as usize)
+                .map(|c| self.data.render(c))
+                .collect()
+        } else {
+            matches
+                .iter()
+                .skip(skip)
+                .take(query.page_size as usize)
+                .map(|c| self.data.render(c))
+                .collect()
+        };
+        let total_hits = noisy_total(
+            true_hits,
+            self.cfg.total_hits_noise,
+            self.cfg.seed,
+            query.from_ms,
+            query.to_ms,
+        );
+        let body = if page.is_empty() {
+            json!({ "totalHits": total_hits })
+        } else {
+            json!({ "conversations": page, "totalHits": total_hits })
+        };
+        if self.cfg.arrivals_per_page > 0 {
+            self.data
+                .add_arrivals(query.from_ms, query.to_ms, self.cfg.arrivals_per_page);
+        }
+        Response::json(200, &body)
+    }
+
+    /// `GET /api/v2/routing/queues?id=..&id=..`.
+    fn queue_list(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.queues_forbidden {
+            return forbidden(ctx);
+        }
+        let ids: Vec<&str> = req
+            .query_all("id")
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        if ids.len() > MAX_QUEUE_IDS {
+            let message = format!(
+                "A maximum of {MAX_QUEUE_IDS} ids may be requested, got {}.",
+                ids.len()
+            );
+            return error_response(400, "bad.request", &message, ctx);
+        }
+        let page_size =
+            match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
+                Ok(n) => n,
+                Err(message) => return error_response(400, "bad.request", &message, ctx),
+            };
+        let page_number = match query_number(req, "pageNumber", 1, 1, u64::MAX) {
+            Ok(n) => n,
+            Err(message) => return error_response(400, "bad.request", &message, ctx),
+        };
+        let mut found: Vec<&Queue> = self
+            .data
+            .queues
+            .iter()
+            .filter(|q| !q.deleted && (ids.is_empty() || ids.contains(&q.id.as_str())))
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        if req
+            .query_first("sortOrder")
+            .is_some_and(|s| s.eq_ignore_ascii_case("desc"))
+        {
+            found.reverse();
+        }
+        let total = found.len() as u64;
+        let page_count = total.div_ceil(page_size);
+        let entities: Vec<Value> = found
+            .iter()
+            .skip(((page_number - 1).saturating_mul(page_size)) as usize)
+            .take(page_size as usize)
+            .map(|q| queue_json(q))
+            .collect();
+        let uri = |n: u64| {
+            let id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
+            format!("{QUEUES_PATH}?pageSize={page_size}&pageNumber={n}{id_params}")
+        };
+        let mut body = json!({
+            "entities": entities,
+            "pageSize": page_size,
+            "pageNumber": page_number,
+            "total": total,
+            "pageCount": page_count,
+            "firstUri": uri(1),
+            "selfUri": uri(page_number),
+            "lastUri": uri(page_count.max(1)),
+        });
+        if page_number < page_count {
+            body["nextUri"] = json!(uri(page_number + 1));
+        }
+        if page_number > 1 {
+            body["previousUri"] = json!(uri(page_number - 1));
+        }
+        Response::json(200, &body)
+    }
+
+    /// `GET /api/v2/routing/queues/{queueId}`.
+    fn queue_by_id(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.queues_forbidden {
+            return forbidden(ctx);
+        }
+        let id = http::percent_decode(&req.path[QUEUES_PATH.len() + 1..]);
+        match self.data.queue(&id).filter(|q| !q.deleted) {
+            Some(queue) => Response::json(200, &queue_json(queue)),
+            None => error_response(404, "not.found", &format!("Queue {id} not found"), ctx),
+        }
+    }
+}
+
+/// A validated details query.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetailsQuery {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub descending: bool,
+    pub page_size: u64,
+    pub page_number: u64,
+    pub end_filter: EndFilter,
+}
+
+/// Validates a ConversationQuery body; the error is the API's 400 message.
+pub fn parse_details_query(
+    body: &[u8],
+    max_page_size: u32,
+    result_cap: u64,
+) -> Result<DetailsQuery, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("Unable to parse the request body as JSON: {e}"))?;
+    let Some(object) = value.as_object() else {
+        return Err("The request body must be a JSON object.".to_string());
+    };
+    let interval = match object.get("interval") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err("interval must be a string of the form start/end.".to_string()),
+        None => return Err("interval is required.".to_string()),
+    };
+    let (from_ms, to_ms) = parse_interval(interval)?;
+    let has_filters = [
+        "conversationFilters",
+        "segmentFilters",
+        "evaluationFilters",
+        "surveyFilters",
+        "resolutionFilters",
+    ]
+    .iter()
+    .any(|name| {
+        object
+            .get(*name)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    let max_days = if has_filters {
+        MAX_INTERVAL_FILTERED_DAYS
+    } else {
+        MAX_INTERVAL_UNFILTERED_DAYS
+    };
+    if to_ms - from_ms > max_days * DAY_MS {
+        let why = if has_filters {
+            ""
+        } else {
+            " when no filter is supplied"
+        };
+        return Err(format!(
+            "The interval may not be longer than {max_days} days{why}."
+        ));
+    }
+    let descending = match object.get("order") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "asc" || s == "unordered" => false,
+        Some(Value::String(s)) if s == "desc" => true,
+        Some(other) => {
+            return Err(format!(
+                "order must be one of asc, desc, unordered; got {other}."
+            ))
+        }
+    };
+    let paging = object.get("paging").cloned().unwrap_or(Value::Null);
+    let page_size = paging_number(&paging, "pageSize", DEFAULT_PAGE_SIZE)?;
+    let page_number = paging_number(&paging, "pageNumber", 1)?;
+    if page_size < 1 || page_size > u64::from(max_page_size) {
+        return Err(format!(
+            "paging.pageSize must be between 1 and {max_page_size}, got {page_size}."
+        ));
+    }
+    if page_number < 1 {
+        return Err(format!(
+            "paging.pageNumber must be at least 1, got {page_number}."
+        ));
+    }
+    if page_number.saturating_mul(page_size) > result_cap {
+        return Err(format!(
+            "Pagination may not exceed {result_cap} results. Consider paging through the data using smaller intervals."
+        ));
+    }
+    Ok(DetailsQuery {
+        from_ms,
+        to_ms,
+        descending,
+        page_size,
+        page_number,
+        end_filter: end_filter(object.get("conversationFilters")),
+    })
+}
+
+/// Parses `start/end`, each ISO-8601 with `Z` or an offset.
+fn parse_interval(interval: &str) -> Result<(i64, i64), String> {
+    let bad = || {
+        format!("Invalid interval '{interval}': expected ISO-8601 start/end with a UTC offset, e.g. 2024-05-01T00:00:00.000Z/2024-05-02T00:00:00.000Z.")
+    };
+    let (start, end) = interval.split_once('/').ok_or_else(bad)?;
+    let parse = |s: &str| {
+        OffsetDateTime::parse(s, &Rfc3339)
+            .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+            .map(data::to_ms)
+            .map_err(|_| bad())
+    };
+    let (from_ms, to_ms) = (parse(start)?, parse(end)?);
+    if from_ms >= to_ms {
+        return Err(format!(
+            "Invalid interval '{interval}': the start must be before the end."
+        ));
+    }
+    Ok((from_ms, to_ms))
+}
+
+fn paging_number(paging: &Value, name: &str, default: u64) -> Result<u64, String> {
+    match paging.get(name) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => match v.as_i64() {
+            Some(n) => Ok(n.max(0) as u64),
+            None => Err(format!("paging.{name} must be an integer, got {v}.")),
+        },
+    }
+}
+
+/// Finds `conversationEnd exists` / `notExists` predicates anywhere in the conversation
+/// filters (top-level predicates and clauses). Other predicates are ignored.
+fn end_filter(filters: Option<&Value>) -> EndFilter {
+    let mut result = EndFilter::Any;
+    let filters = filters
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for filter in filters {
+        let clauses = filter
+            .get("clauses")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let groups = std::iter::once(filter).chain(clauses.iter());
+        for group in groups {
+            let predicates = group
+                .get("predicates")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            for predicate in predicates {
+                if predicate.get("dimension").and_then(Value::as_str) != Some("conversationEnd") {
+                    continue;
+                }
+                match predicate.get("operator").and_then(Value::as_str) {
+                    Some("exists") => result = EndFilter::Ended,
+                    Some("notExists") => result = EndFilter::Ongoing,
+                    _ => {}
+                }
+            }
+        }
+    }
+    result
+}
+
+fn query_number(
+    req: &Request,
+    name: &str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, String> {
+    match req.query_first(name) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{name} must be an integer between {min} and {max}, got '{text}'."
+            )),
+        },
+    }
+}
+
+/// Approximates a hit count the way the real API does: off by up to `noise` of the truth,
+/// but stable for the same interval and count.
+fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) -> u64 {
+    if noise <= 0.0 || true_hits == 0 {
+        return true_hits;
+    }
+    let hash = mix(seed ^ mix(from_ms as u64) ^ mix(to_ms as u64).rotate_left(17) ^ true_hits);
+    let u = (hash >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+    (true_hits as f64 * (1.0 + u * noise)).round().max(0.0) as u64
+}
+
+fn queue_json(queue: &Queue) -> Value {
+    let (division_id, division_name) = data::division(queue.division);
+    json!({
+        "id": queue.id,
+        "name": queue.name,
+        "division": {
+            "id": division_id,
+            "name": division_name,
+            "selfUri": format!("/api/v2/authorization/divisions/{division_id}"),
+        },
+        "description": "",
+        "dateCreated": "2024-01-15T09:00:00.000Z",
+        "dateModified": "2025-06-01T12:00:00.000Z",
+        "memberCount": 8,
+        "selfUri": format!("{QUEUES_PATH}/{}", queue.id),
+    })
+}
+
+/// The standard Genesys ErrorBody.
+pub fn error_response(status: u16, code: &str, message: &str, ctx: &str) -> Response {
+    let body = json!({
+        "message": message,
+        "code": code,
+        "status": status,
+        "contextId": ctx,
+        "details": [],
+        "errors": [],
+    });
+    Response::json(status, &body)
+}
+
+fn bad_credentials(ctx: &str) -> Response {
+    error_response(401, "bad.credentials", "Invalid login credentials.", ctx)
+}
+
+fn forbidden(ctx: &str) -> Response {
+    let message = "You are not authorized to perform the requested action.";
+    error_response(403, "missing.permissions", message, ctx)
+}
+
+/// The token endpoint's error shape, always with status 400.
+fn oauth_error(error: &str, description: &str) -> Response {
+    let body =
+        json!({ "error": error, "description": description, "error_description": description });
+    Response::json(400, &body)
+}
+
+fn status_code_and_message(status: u16) -> (&'static str, &'static str) {
+    match status {
+        400 => (
+            "bad.request",
+            "The request could not be understood by the server due to malformed syntax.",
+        ),
+        401 => ("bad.credentials", "Invalid login credentials."),
+        403 => (
+            "missing.permissions",
+            "You are not authorized to perform the requested action.",
+        ),
+        404 => ("not.found", "The requested resource was not found."),
+        408 => ("request.timeout", "The request timed out."),
+        429 => ("too.many.requests", "Rate limit exceeded the maximum."),
+        500 => (
+            "internal.server.error",
+            "The server encountered an unexpected condition.",
+        ),
+        501 => (
+            "not.implemented",
+            "The server does not support this operation.",
+        ),
+        502 => (
+            "bad.gateway",
+            "The server received an invalid response from an upstream server.",
+        ),
+        503 => (
+            "service.unavailable",
+            "The service is currently unavailable.",
+        ),
+        504 => (
+            "gateway.timeout",
+            "The server did not receive a timely response from an upstream server.",
+        ),
+        _ => ("error", "An error occurred."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(body: Value) -> Result<DetailsQuery, String> {
+        parse_details_query(body.to_string().as_bytes(), 100, 100_000)
+    }
+
+    #[test]
+    fn defaults_and_filters() {
+        let q = query(json!({ "interval": "2026-11-01T00:00:00.000Z/2026-11-01T01:00:00.000Z" }))
+            .unwrap();
+        assert_eq!((q.page_size, q.page_number, q.descending), (25, 1, false));
+        assert_eq!(q.end_filter, EndFilter::Any);
+        assert_eq!(q.to_ms - q.from_ms, 3_600_000);
+        let q = query(json!({
+            "interval": "2026-11-01T02:00:00+02:00/2026-11-01T01:00:00Z",
+            "order": "desc",
+            "paging": { "pageSize": 100, "pageNumber": 3 },
+            "conversationFilters": [{ "type": "and", "predicates": [
+                { "type": "dimension", "dimension": "conversationEnd", "operator": "exists" } ] }],
+        }))
+        .unwrap();
+        assert_eq!((q.page_size, q.page_number, q.descending), (100, 3, true));
+        assert_eq!(q.end_filter, EndFilter::Ended);
+        assert_eq!(q.to_ms - q.from_ms, 3_600_000);
+        let q = query(json!({
+            "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z",
+            "conversationFilters": [{ "type": "or", "clauses": [{ "type": "and", "predicates": [
+                { "dimension": "conversationEnd", "operator": "notExists" } ] }] }],
+        }))
+        .unwrap();
+        assert_eq!(q.end_filter, EndFilter::Ongoing);
+    }
+
+    #[test]
+    fn validation_failures_are_400_messages() {
+        let bad = [
+            json!({}),
+            json!({ "interval": 5 }),
+            json!({ "interval": "2026-11-01T00:00:00Z" }),
+            json!({ "interval": "2026-11-01T00:00:00/2026-11-02T00:00:00" }),
+            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z", "segmentFilters": [{ "type": "and" }] }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "order": "sideways" }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 0 } }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageNumber": 0 } }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": "ten" } }),
+        ];
+        for body in bad {
+            assert!(query(body.clone()).is_err(), "{body}");
+        }
+        assert!(parse_details_query(b"{not json", 100, 100_000).is_err());
+        // Exactly 7 days without filters and 31 days with filters are allowed.
+        assert!(query(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:00Z" })).is_ok());
+        assert!(query(
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:00Z",
+            "conversationFilters": [{ "type": "and", "predicates": [] }] })
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn pagination_cap_uses_the_configured_number() {
+        let body = json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 100, "pageNumber": 1000 } });
+        assert!(query(body).is_ok());
+        let body = json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 100, "pageNumber": 1001 } });
+        let message = query(body).unwrap_err();
+        assert!(
+            message.starts_with("Pagination may not exceed 100000 results."),
+            "{message}"
+        );
+        let body = json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 10, "pageNumber": 6 } });
+        let message = parse_details_query(body.to_string().as_bytes(), 100, 50).unwrap_err();
+        assert!(
+            message.starts_with("Pagination may not exceed 50 results."),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn noisy_totals_stay_within_bounds() {
+        assert_eq!(noisy_total(1000, 0.0, 1, 0, 1), 1000);
+        for from in 0..200 {
+            let n = noisy_total(1000, 0.1, 1, from, from + 10);
+            assert!((900..=1100).contains(&n), "{n}");
+        }
+        assert_eq!(
+            noisy_total(1000, 0.1, 1, 5, 9),
+            noisy_total(1000, 0.1, 1, 5, 9)
+        );
+    }
+
+    #[test]
+    fn paths_are_classified() {
+        assert_eq!(classify("/oauth/token"), Endpoint::Token);
+        assert_eq!(classify(DETAILS_QUERY_PATH), Endpoint::Details);
+        assert_eq!(classify("/api/v2/routing/queues"), Endpoint::Queues);
+        assert_eq!(classify("/api/v2/routing/queues/abc"), Endpoint::QueueById);
+        assert_eq!(
+            classify("/api/v2/routing/queues/abc/members"),
+            Endpoint::OtherApi
+        );
+        assert_eq!(classify("/api/v2/users"), Endpoint::OtherApi);
+        assert_eq!(classify("/favicon.ico"), Endpoint::Unknown);
+    }
+}

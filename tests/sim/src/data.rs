@@ -1,0 +1,934 @@
+//! The simulated organisation: queues, agents, wrap-up codes and conversations.
+//!
+//! This module owns generation (deterministic from the seed), the in-memory index and the
+//! query-matching rule of the synchronous details query. Conversations are stored compactly
+//! (id, start, end, a per-conversation seed) and rendered to the API's JSON shape only when a
+//! page or `Sim::conversation` needs them; rendering is a pure function of the stored fields,
+//! so the same conversation always renders to the same JSON.
+//!
+//! Times are milliseconds since the Unix epoch (UTC) throughout.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::rng::{mix, Rng};
+
+/// The longest conversation we ever generate. Matching relies on it: a conversation that
+/// ended cannot overlap an interval if it started more than this long before the interval.
+pub const MAX_DURATION_MS: i64 = 3 * 3600 * 1000;
+/// The shortest conversation we generate.
+pub const MIN_DURATION_MS: i64 = 20 * 1000;
+/// Ongoing conversations start within this span before the configured end.
+const ONGOING_SPAN_MS: i64 = 60 * 60 * 1000;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// Stream names for `Rng::derive`, so each purpose has its own sequence.
+const STREAM_ORG: u64 = 1;
+const STREAM_CONVERSATIONS: u64 = 2;
+pub const STREAM_ARRIVALS: u64 = 3;
+
+/// Queue names, tricky ones first: commas, quotes and non-ASCII letters must survive CSV.
+const QUEUE_NAMES: [&str; 12] = [
+    "Support, \"Tier 2\"",
+    "Kundendienst Düsseldorf",
+    "Ventes – Québec",
+    "サポート",
+    "General Support",
+    "Billing",
+    "Sales",
+    "Technical Support",
+    "Returns & Refunds",
+    "VIP Line",
+    "After Hours",
+    "Callbacks",
+];
+
+/// Divisions are fixed so that ids are recognisable across seeds.
+const DIVISIONS: [(&str, &str); 3] = [
+    ("7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01", "Home"),
+    ("5a2c9e10-8d3b-4f61-a0c4-9e8d7c6b5a02", "Nordics"),
+    ("c3e1f7a2-6b4d-4e8f-b1a9-0d2c3e4f5a03", "Americas"),
+];
+
+const AGENT_FIRST_NAMES: [&str; 8] = [
+    "Jane", "Zoë", "Jürgen", "Pat", "花子", "Amélie", "Omar", "Li",
+];
+const AGENT_LAST_NAMES: [&str; 6] = ["Agent", "Lefèvre", "Groß", "O'Neil", "佐藤", "Smith"];
+const N_AGENTS: usize = 24;
+const N_WRAPUP_CODES: usize = 8;
+
+const CUSTOMER_NAMES: [&str; 6] = [
+    "Mobile",
+    "O'Brien, Seán",
+    "\"Bobby\" Tables",
+    "Ærøskøbing Kunde",
+    "Customer",
+    "山田 太郎",
+];
+
+const WRAPUP_NOTES: [&str; 3] = [
+    "Customer said \"thanks\", will call back",
+    "Refund issued;\nfollow-up next week",
+    "Résolu – aucune action",
+];
+
+/// A routing queue; deleted queues are referenced by conversations but absent from lookups.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    pub id: String,
+    pub name: String,
+    pub division: usize,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug)]
+struct Agent {
+    id: String,
+    name: String,
+}
+
+/// One stored conversation; everything else is derived from `seed` when rendering.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub id: String,
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub seed: u64,
+}
+
+/// Which conversations a `conversationEnd` predicate keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndFilter {
+    Any,
+    /// `conversationEnd exists`: only finished conversations.
+    Ended,
+    /// `conversationEnd notExists`: only ongoing conversations.
+    Ongoing,
+}
+
+/// Generation parameters, a subset of `SimConfig` in the units this module uses.
+#[derive(Clone, Debug)]
+pub struct GenParams {
+    pub seed: u64,
+    pub conversations: usize,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub ongoing_fraction: f64,
+    pub queues: usize,
+    pub deleted_queues: usize,
+}
+
+/// All simulated data plus the indexes used to answer queries cheaply.
+#[derive(Debug)]
+pub struct Dataset {
+    pub queues: Vec<Queue>,
+    agents: Vec<Agent>,
+    wrapup_codes: Vec<String>,
+    /// Append-only storage; a conversation's slot never changes.
+    conversations: Vec<Conversation>,
+    /// Slots sorted by (start, id).
+    order: Vec<u32>,
+    by_id: HashMap<String, u32>,
+    /// Slots of ongoing conversations, sorted by (start, id).
+    ongoing: Vec<u32>,
+    /// Slots below this were generated at start; the rest arrived while paging.
+    initial_len: usize,
+    arrival_rng: Rng,
+}
+
+impl Dataset {
+    pub fn generate(params: &GenParams) -> Dataset {
+        let mut org_rng = Rng::derive(params.seed, STREAM_ORG);
+        let n_queues = params.queues.max(1);
+        let n_deleted = params.deleted_queues.min(n_queues);
+        let queues = (0..n_queues)
+            .map(|i| Queue {
+                id: org_rng.uuid(),
+                name: QUEUE_NAMES
+                    .get(i)
+                    .map_or_else(|| format!("Queue {}", i + 1), |n| n.to_string()),
+                division: i % DIVISIONS.len(),
+                deleted: i >= n_queues - n_deleted,
+            })
+            .collect();
+        let agents = (0..N_AGENTS)
+            .map(|i| Agent {
+                id: org_rng.uuid(),
+                name: format!(
+                    "{} {}",
+                    AGENT_FIRST_NAMES[i % AGENT_FIRST_NAMES.len()],
+                    AGENT_LAST_NAMES[(i / 2) % AGENT_LAST_NAMES.len()]
+                ),
+            })
+            .collect();
+        let wrapup_codes = (0..N_WRAPUP_CODES).map(|_| org_rng.uuid()).collect();
+
+        let mut rng = Rng::derive(params.seed, STREAM_CONVERSATIONS);
+        let n = params.conversations;
+        let n_ongoing = ((n as f64) * params.ongoing_fraction.clamp(0.0, 1.0)).round() as usize;
+        let midnights = midnights_inside(params.start_ms, params.end_ms);
+        let mut conversations: Vec<Conversation> = Vec::with_capacity(n);
+        let mut by_id = HashMap::with_capacity(n);
+        for i in 0..n {
+            let seed = rng.next_u64();
+            let id = unique_id(&mut rng, &by_id);
+            let (start_ms, end_ms) = if i < n_ongoing {
+                let lo = (params.end_ms - ONGOING_SPAN_MS).max(params.start_ms);
+                (rng.range(lo, params.end_ms), None)
+            } else if i % 97 == 3 && i > n_ongoing {
+                // Same start as the previous conversation, so ordering ties break on the id.
+                let start = conversations[i - 1].start_ms;
+                (start, Some(start + duration_ms(&mut rng)))
+            } else if i % 50 == 7 && !midnights.is_empty() {
+                // Guaranteed midnight crossers: start before a UTC midnight, end after it.
+                let midnight = midnights[rng.index(midnights.len())];
+                let start = (midnight - rng.range(60_000, 90 * 60_000)).max(params.start_ms);
+                let end = (midnight + rng.range(60_000, 60 * 60_000)).min(start + MAX_DURATION_MS);
+                (start, Some(end))
+            } else {
+                let start = rng.range(params.start_ms, params.end_ms);
+                (start, Some(start + duration_ms(&mut rng)))
+            };
+            by_id.insert(id.clone(), i as u32);
+            conversations.push(Conversation {
+                id,
+                start_ms,
+                end_ms,
+                seed,
+            });
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by(|&a, &b| {
+            sort_key(&conversations[a as usize]).cmp(&sort_key(&conversations[b as usize]))
+        });
+        let ongoing = order
+            .iter()
+            .copied()
+            .filter(|&s| conversations[s as usize].end_ms.is_none())
+            .collect();
+        Dataset {
+            queues,
+            agents,
+            wrapup_codes,
+            conversations,
+            order,
+            by_id,
+            ongoing,
+            initial_len: n,
+            arrival_rng: Rng::derive(params.seed, STREAM_ARRIVALS),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.conversations.len()
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Conversation> {
+        self.by_id
+            .get(id)
+            .map(|&slot| &self.conversations[slot as usize])
+    }
+
+    pub fn queue(&self, id: &str) -> Option<&Queue> {
+        self.queues.iter().find(|q| q.id == id)
+    }
+
+    /// The conversations the synchronous details query returns for `[from_ms, to_ms)`, in
+    /// ascending (start, id) order.
+    ///
+    /// The rule: the conversation's lifetime `[start, end or +inf)` overlaps the interval,
+    /// and it started on a UTC day the interval touches. Because the interval is half-open,
+    /// "touches" means from the day of `from_ms` to the day of the last millisecond before
+    /// `to_ms`; with the overlap condition that reduces to `day(from_ms) <= start < to_ms`.
+    pub fn matching(&self, from_ms: i64, to_ms: i64, filter: EndFilter) -> Vec<&Conversation> {
+        let day_start = from_ms.div_euclid(DAY_MS) * DAY_MS;
+        // Finished conversations that started before this cannot reach into the interval.
+        let scan_from = day_start.max(from_ms - MAX_DURATION_MS);
+        let mut out: Vec<&Conversation> = self
+            .ongoing
+            .iter()
+            .map(|&s| &self.conversations[s as usize])
+            .filter(|c| c.start_ms >= day_start && c.start_ms < scan_from && c.start_ms < to_ms)
+            .collect();
+        let first = self
+            .order
+            .partition_point(|&s| self.conversations[s as usize].start_ms < scan_from);
+        for &slot in &self.order[first..] {
+            let c = &self.conversations[slot as usize];
+            if c.start_ms >= to_ms {
+                break;
+            }
+            if c.end_ms.map_or(true, |end| end > from_ms) {
+                out.push(c);
+            }
+        }
+        out.retain(|c| match filter {
+            EndFilter::Any => true,
+            EndFilter::Ended => c.end_ms.is_some(),
+            EndFilter::Ongoing => c.end_ms.is_none(),
+        });
+        out
+    }
+
+    /// Conversations whose start lies in `[from_ms, to_ms)`, in (start, id) order.
+    pub fn starting_in(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl Iterator<Item = (&Conversation, bool)> {
+        let first = self
+            .order
+            .partition_point(|&s| self.conversations[s as usize].start_ms < from_ms);
+        self.order[first..]
+            .iter()
+            .map(|&s| {
+                (
+                    &self.conversations[s as usize],
+                    (s as usize) < self.initial_len,
+                )
+            })
+            .take_while(move |(c, _)| c.start_ms < to_ms)
+    }
+
+    /// Adds `n` finished conversations starting inside `[from_ms, to_ms)`, as if they had
+    /// just been indexed while a client pages through that interval.
+    pub fn add_arrivals(&mut self, from_ms: i64, to_ms: i64, n: usize) {
+        for _ in 0..n {
+            let seed = self.arrival_rng.next_u64();
+            let id = unique_id(&mut self.arrival_rng, &self.by_id);
+            let start_ms = self.arrival_rng.range(from_ms, to_ms);
+            let end_ms = Some(start_ms + duration_ms(&mut self.arrival_rng));
+            let conversation = Conversation {
+                id: id.clone(),
+                start_ms,
+                end_ms,
+                seed,
+            };
+            let key = sort_key(&conversation);
+            let slot = self.conversations.len() as u32;
+            let at = self
+                .order
+                .partition_point(|&s| sort_key(&self.conversations[s as usize]) < key);
+            self.order.insert(at, slot);
+            self.by_id.insert(id, slot);
+            self.conversations.push(conversation);
+        }
+    }
+
+    /// Renders a conversation exactly as the details query returns it.
+    pub fn render(&self, c: &Conversation) -> Value {
+        Renderer::new(self, c).render()
+    }
+}
+
+fn sort_key(c: &Conversation) -> (i64, &str) {
+    (c.start_ms, c.id.as_str())
+}
+
+fn unique_id(rng: &mut Rng, taken: &HashMap<String, u32>) -> String {
+    loop {
+        let id = rng.uuid();
+        if !taken.contains_key(&id) {
+            return id;
+        }
+    }
+}
+
+/// A log-uniform duration between the minimum and maximum: mostly minutes, some hours.
+fn duration_ms(rng: &mut Rng) -> i64 {
+    let lo = (MIN_DURATION_MS as f64).ln();
+    let hi = (MAX_DURATION_MS as f64).ln();
+    let ms = (lo + rng.next_f64() * (hi - lo)).exp() as i64;
+    ms.clamp(MIN_DURATION_MS, MAX_DURATION_MS)
+}
+
+/// UTC midnights strictly inside `(start_ms, end_ms)`.
+fn midnights_inside(start_ms: i64, end_ms: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut m = (start_ms.div_euclid(DAY_MS) + 1) * DAY_MS;
+    while m < end_ms {
+        out.push(m);
+        m += DAY_MS;
+    }
+    out
+}
+
+/// The `(id, name)` of a division by index.
+pub fn division(index: usize) -> (&'static str, &'static str) {
+    DIVISIONS[index % DIVISIONS.len()]
+}
+
+/// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+pub fn format_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .expect("simulated times are within the supported range");
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// Milliseconds since the epoch of an `OffsetDateTime`.
+pub fn to_ms(t: time::OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// The media kinds we generate, with the session fields each one carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Voice,
+    Callback,
+    Chat,
+    Email,
+    Message,
+}
+
+impl Media {
+    fn name(self) -> &'static str {
+        match self {
+            Media::Voice => "voice",
+            Media::Callback => "callback",
+            Media::Chat => "chat",
+            Media::Email => "email",
+            Media::Message => "message",
+        }
+    }
+}
+
+/// Builds one conversation's JSON from its seed. Draw order matters for determinism, so
+/// every draw happens in `render` in a fixed sequence.
+struct Renderer<'a> {
+    data: &'a Dataset,
+    c: &'a Conversation,
+    rng: Rng,
+}
+
+/// One agent leg: who, from which queue, and when.
+struct Leg {
+    queue: usize,
+    agent: usize,
+    acd_start: i64,
+    acd_end: i64,
+    /// None when the customer hung up in the queue.
+    talk: Option<(i64, i64)>,
+    alert_start: i64,
+    /// False for the leg still in progress on an ongoing conversation.
+    finished: bool,
+    transferred: bool,
+    wrapup_code: usize,
+    acw_ms: i64,
+    note: Option<&'static str>,
+}
+
+impl<'a> Renderer<'a> {
+    fn new(data: &'a Dataset, c: &'a Conversation) -> Renderer<'a> {
+        Renderer {
+            data,
+            c,
+            rng: Rng::new(mix(c.seed)),
+        }
+    }
+
+    fn uuid(&mut self) -> String {
+        self.rng.uuid()
+    }
+
+    fn render(mut self) -> Value {
+        let c = self.c;
+        let inbound = self.rng.chance(0.8);
+        let direction = if inbound { "inbound" } else { "outbound" };
+        let media = match self.rng.index(20) {
+            0..=10 => Media::Voice,
+            11 => Media::Callback,
+            12..=14 => Media::Chat,
+            15..=16 => Media::Email,
+            _ => Media::Message,
+        };
+        let n_queues = self.data.queues.len();
+        let n_agents = self.data.agents.len();
+        let first_division = self.rng.index(DIVISIONS.len());
+        let mut divisions = vec![DIVISIONS[first_division].0];
+        if self.rng.chance(0.25) {
+            divisions.push(DIVISIONS[(first_division + 1) % DIVISIONS.len()].0);
+        }
+        let customer_name = CUSTOMER_NAMES[self.rng.index(CUSTOMER_NAMES.len())];
+        let customer_number = format!("+1555{:07}", self.rng.range(0, 10_000_000));
+        let abandoned = c.end_ms.is_some() && self.rng.chance(0.08);
+        // Ongoing conversations have a single agent leg still talking, so no wrap-up at all.
+        let transfer = c.end_ms.is_some() && !abandoned && self.rng.chance(0.2);
+        // Ongoing conversations are rendered as seen at a notional "now" this long after start.
+        let elapsed_ms = match c.end_ms {
+            Some(end) => end - c.start_ms,
+            None => self.rng.range(MIN_DURATION_MS, 45 * 60_000),
+        };
+        let now = c.start_ms + elapsed_ms;
+
+        // The timeline: queue wait, then one or two agent legs up to the end.
+        let mut legs = Vec::new();
+        let first_queue = self.rng.index(n_queues);
+        let first_agent = self.rng.index(n_agents);
+        let acd_start = c.start_ms + frac(elapsed_ms, self.rng.range(2, 8));
+        let acd_end = if abandoned {
+            now
+        } else {
+            acd_start + frac(elapsed_ms, self.rng.range(5, 20))
+        };
+        let split = if transfer {
+            Some(acd_end + frac(now - acd_end, self.rng.range(30, 60)))
+        } else {
+            None
+        };
+        legs.push(self.leg(
+            first_queue,
+            first_agent,
+            acd_start,
+            acd_end,
+            split.unwrap_or(now),
+            abandoned,
+        ));
+        if let Some(split_at) = split {
+            legs[0].transferred = true;
+            legs[0].finished = true;
+            let queue = (first_queue + 1 + self.rng.index(n_queues.max(2) - 1)) % n_queues;
+            let agent = (first_agent + 1 + self.rng.index(n_agents - 1)) % n_agents;
+            let acd2_end = split_at + frac(now - split_at, self.rng.range(5, 15));
+            legs.push(self.leg(queue, agent, split_at, acd2_end, now, false));
+        }
+        if c.end_ms.is_none() {
+            if let Some(last) = legs.last_mut() {
+                last.finished = false;
+            }
+        }
+
+        let mut participants =
+            vec![self.customer(media, direction, customer_name, &customer_number, now)];
+        for leg in &legs {
+            participants.push(self.acd(leg, media, direction));
+            if leg.talk.is_some() {
+                participants.push(self.agent(leg, media, direction));
+            }
+        }
+
+        let mut conversation = Map::new();
+        conversation.insert("conversationId".into(), json!(c.id));
+        conversation.insert("conversationStart".into(), json!(format_ms(c.start_ms)));
+        if let Some(end) = c.end_ms {
+            conversation.insert("conversationEnd".into(), json!(format_ms(end)));
+        }
+        conversation.insert("originatingDirection".into(), json!(direction));
+        conversation.insert("divisionIds".into(), json!(divisions));
+        let mos = 3.5 + self.rng.range(0, 100) as f64 / 100.0;
+        if media == Media::Voice && c.end_ms.is_some() {
+            conversation.insert("mediaStatsMinConversationMos".into(), json!(mos));
+        }
+        conversation.insert("participants".into(), Value::Array(participants));
+        Value::Object(conversation)
+    }
+
+    /// Lays out one queue-then-agent leg ending at `leg_end`.
+    fn leg(
+        &mut self,
+        queue: usize,
+        agent: usize,
+        acd_start: i64,
+        acd_end: i64,
+        leg_end: i64,
+        abandoned: bool,
+    ) -> Leg {
+        let alert_ms = frac(leg_end - acd_end, self.rng.range(1, 5)).min(15_000);
+        let acw_ms = self.rng.range(5_000, 120_000);
+        let wrapup_code = self.rng.index(self.data.wrapup_codes.len());
+        let note = if self.rng.chance(0.15) {
+            Some(WRAPUP_NOTES[self.rng.index(WRAPUP_NOTES.len())])
+        } else {
+            None
+        };
+        Leg {
+            queue,
+            agent,
+            acd_start,
+            acd_end,
+            talk: (!abandoned).then_some((acd_end + alert_ms, leg_end)),
+            alert_start: acd_end,
+            finished: true,
+            transferred: false,
+            wrapup_code,
+            acw_ms,
+            note,
+        }
+    }
+
+    fn customer(
+        &mut self,
+        media: Media,
+        direction: &str,
+        name: &str,
+        number: &str,
+        now: i64,
+    ) -> Value {
+        let ended = self.c.end_ms.is_some();
+        let mut session = Map::new();
+        session.insert("sessionId".into(), json!(self.uuid()));
+        session.insert("mediaType".into(), json!(media.name()));
+        session.insert("direction".into(), json!(direction));
+        let contact = "tel:+18005550100";
+        let customer = format!("tel:{number}");
+        match media {
+            Media::Voice | Media::Callback => {
+                let (ani, dnis) = if direction == "inbound" {
+                    (customer.clone(), contact.to_string())
+                } else {
+                    (contact.to_string(), customer.clone())
+                };
+                session.insert("ani".into(), json!(ani));
+                session.insert("dnis".into(), json!(dnis));
+                if media == Media::Voice {
+                    session.insert("provider".into(), json!("Edge"));
+                }
+            }
+            Media::Email => {
+                let address = format!("customer{}@example.com", &number[5..]);
+                session.insert("addressFrom".into(), json!(address));
+                session.insert("addressTo".into(), json!("support@example.com"));
+            }
+            Media::Chat => {
+                session.insert("remote".into(), json!(name));
+            }
+            Media::Message => {
+                if self.rng.chance(0.5) {
+                    session.insert("messageType".into(), json!("sms"));
+                    session.insert("ani".into(), json!(customer));
+                    session.insert("dnis".into(), json!(contact));
+                } else {
+                    session.insert("messageType".into(), json!("webmessaging"));
+                }
+            }
+        }
+        let disconnect = ["peer", "client", "endpoint"][self.rng.index(3)];
+        let mut segment = Map::new();
+        segment.insert("segmentStart".into(), json!(format_ms(self.c.start_ms)));
+        if ended {
+            segment.insert("segmentEnd".into(), json!(format_ms(now)));
+            segment.insert("disconnectType".into(), json!(disconnect));
+        }
+        segment.insert("segmentType".into(), json!("interact"));
+        session.insert("segments".into(), json!([Value::Object(segment)]));
+        json!({
+            "participantId": self.uuid(),
+            "participantName": name,
+            "purpose": "customer",
+            "sessions": [Value::Object(session)],
+        })
+    }
+
+    fn acd(&mut self, leg: &Leg, media: Media, direction: &str) -> Value {
+        let queue = &self.data.queues[leg.queue];
+        let mut metrics = vec![metric("nOffered", 1, leg.acd_start)];
+        let wait_ms = leg.acd_end - leg.acd_start;
+        metrics.push(metric("tAcd", wait_ms, leg.acd_end));
+        let disconnect = if leg.talk.is_some() {
+            metrics.push(metric("tAnswered", wait_ms, leg.acd_end));
+            "transfer"
+        } else {
+            metrics.push(metric("tAbandon", wait_ms, leg.acd_end));
+            "peer"
+        };
+        json!({
+            "participantId": self.uuid(),
+            "participantName": queue.name,
+            "purpose": "acd",
+            "sessions": [{
+                "sessionId": self.uuid(),
+                "mediaType": media.name(),
+                "direction": direction,
+                "metrics": metrics,
+                "segments": [{
+                    "segmentStart": format_ms(leg.acd_start),
+                    "segmentEnd": format_ms(leg.acd_end),
+                    "segmentType": "interact",
+                    "queueId": queue.id,
+                    "disconnectType": disconnect,
+                }],
+            }],
+        })
+    }
+
+    fn agent(&mut self, leg: &Leg, media: Media, direction: &str) -> Value {
+        let agent = &self.data.agents[leg.agent];
+        let queue_id = &self.data.queues[leg.queue].id;
+        let (talk_start, talk_end) = leg.talk.expect("agent legs have talk time");
+        let alert_ms = talk_start - leg.alert_start;
+        let mut metrics = vec![metric("tAlert", alert_ms, talk_start)];
+        let mut segments = vec![json!({
+            "segmentStart": format_ms(leg.alert_start),
+            "segmentEnd": format_ms(talk_start),
+            "segmentType": "alert",
+            "queueId": queue_id,
+        })];
+        let mut interact = Map::new();
+        interact.insert("segmentStart".into(), json!(format_ms(talk_start)));
+        if leg.finished {
+            interact.insert("segmentEnd".into(), json!(format_ms(talk_end)));
+        }
+        interact.insert("segmentType".into(), json!("interact"));
+        interact.insert("queueId".into(), json!(queue_id));
+        if leg.finished {
+            let disconnect = if leg.transferred { "transfer" } else { "peer" };
+            interact.insert("disconnectType".into(), json!(disconnect));
+        }
+        segments.push(Value::Object(interact));
+        if leg.finished {
+            let talk_ms = talk_end - talk_start;
+            let wrap_end = talk_end + leg.acw_ms;
+            if leg.transferred {
+                metrics.push(metric("nTransferred", 1, talk_end));
+            }
+            metrics.push(metric("tTalk", talk_ms, talk_end));
+            metrics.push(metric("tTalkComplete", talk_ms, talk_end));
+            metrics.push(metric("tAcw", leg.acw_ms, wrap_end));
+            metrics.push(metric("tHandle", talk_ms + leg.acw_ms, wrap_end));
+            let mut wrapup = Map::new();
+            wrapup.insert("segmentStart".into(), json!(format_ms(talk_end)));
+            wrapup.insert("segmentEnd".into(), json!(format_ms(wrap_end)));
+            wrapup.insert("segmentType".into(), json!("wrapup"));
+            wrapup.insert("queueId".into(), json!(queue_id));
+            wrapup.insert(
+                "wrapUpCode".into(),
+                json!(self.data.wrapup_codes[leg.wrapup_code]),
+            );
+            if let Some(note) = leg.note {
+                wrapup.insert("wrapUpNote".into(), json!(note));
+            }
+            segments.push(Value::Object(wrapup));
+        }
+        json!({
+            "participantId": self.uuid(),
+            "participantName": agent.name,
+            "purpose": "agent",
+            "userId": agent.id,
+            "sessions": [{
+                "sessionId": self.uuid(),
+                "mediaType": media.name(),
+                "direction": direction,
+                "metrics": metrics,
+                "segments": segments,
+            }],
+        })
+    }
+}
+
+/// `percent` percent of `total_ms`.
+fn frac(total_ms: i64, percent: i64) -> i64 {
+    total_ms * percent / 100
+}
+
+fn metric(name: &str, value: i64, emit_ms: i64) -> Value {
+    json!({ "name": name, "value": value, "emitDate": format_ms(emit_ms) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR_MS: i64 = 3_600_000;
+    /// 2026-11-01T00:00:00Z.
+    const NOV_1_MS: i64 = 1_793_491_200_000;
+
+    fn params(n: usize) -> GenParams {
+        GenParams {
+            seed: 5,
+            conversations: n,
+            start_ms: NOV_1_MS,
+            end_ms: NOV_1_MS + 2 * DAY_MS,
+            ongoing_fraction: 0.02,
+            queues: 12,
+            deleted_queues: 2,
+        }
+    }
+
+    /// The matching rule written as directly as possible, to check the indexed version.
+    fn matches_naively(c: &Conversation, from_ms: i64, to_ms: i64) -> bool {
+        let overlaps = c.start_ms < to_ms && c.end_ms.map_or(true, |e| e > from_ms);
+        let first_day = from_ms.div_euclid(DAY_MS);
+        let last_day = (to_ms - 1).div_euclid(DAY_MS);
+        let day = c.start_ms.div_euclid(DAY_MS);
+        overlaps && (first_day..=last_day).contains(&day)
+    }
+
+    #[test]
+    fn nov_1_constant_is_right() {
+        assert_eq!(format_ms(NOV_1_MS), "2026-11-01T00:00:00.000Z");
+        assert_eq!(format_ms(NOV_1_MS + 61_001), "2026-11-01T00:01:01.001Z");
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let a = Dataset::generate(&params(300));
+        let b = Dataset::generate(&params(300));
+        let ids_a: Vec<_> = a
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        let ids_b: Vec<_> = b
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.id.clone())
+            .collect();
+        assert_eq!(ids_a, ids_b);
+        let c = a.get(&ids_a[17]).unwrap();
+        assert_eq!(a.render(c), b.render(b.get(&ids_a[17]).unwrap()));
+    }
+
+    #[test]
+    fn data_has_the_promised_shapes() {
+        let data = Dataset::generate(&params(2000));
+        let all: Vec<&Conversation> = data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(all.len(), 2000);
+        let midnight = NOV_1_MS + DAY_MS;
+        assert!(all
+            .iter()
+            .any(|c| c.start_ms < midnight && c.end_ms.is_some_and(|e| e > midnight)));
+        assert_eq!(all.iter().filter(|c| c.end_ms.is_none()).count(), 40);
+        assert!(all.windows(2).any(|w| w[0].start_ms == w[1].start_ms));
+        for c in &all {
+            if let Some(end) = c.end_ms {
+                let d = end - c.start_ms;
+                assert!(
+                    (MIN_DURATION_MS.min(2 * 60_000)..=MAX_DURATION_MS).contains(&d),
+                    "{d}"
+                );
+            } else {
+                assert!(c.start_ms >= NOV_1_MS + 2 * DAY_MS - HOUR_MS);
+            }
+        }
+        let json =
+            serde_json::to_string(&all.iter().map(|c| data.render(c)).collect::<Vec<_>>()).unwrap();
+        for needle in [
+            "wrapUpCode",
+            "\"tel:+1555",
+            "\"purpose\":\"agent\"",
+            "\"nTransferred\"",
+            "\"tAbandon\"",
+        ] {
+            assert!(json.contains(needle), "{needle}");
+        }
+        let deleted: Vec<&Queue> = data.queues.iter().filter(|q| q.deleted).collect();
+        assert_eq!(deleted.len(), 2);
+        assert!(json.contains(&deleted[0].id));
+        assert!(data
+            .queues
+            .iter()
+            .any(|q| q.name == "サポート" && !q.deleted));
+    }
+
+    #[test]
+    fn ongoing_conversations_have_no_end_or_wrapup() {
+        let data = Dataset::generate(&params(500));
+        let ongoing: Vec<&Conversation> = data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c)
+            .filter(|c| c.end_ms.is_none())
+            .collect();
+        assert_eq!(ongoing.len(), 10);
+        for c in ongoing {
+            let json = data.render(c);
+            assert!(json.get("conversationEnd").is_none());
+            assert!(!json.to_string().contains("wrapup"));
+        }
+    }
+
+    #[test]
+    fn matching_agrees_with_the_naive_rule() {
+        let mut data = Dataset::generate(&params(3000));
+        data.add_arrivals(NOV_1_MS + 5 * HOUR_MS, NOV_1_MS + 6 * HOUR_MS, 50);
+        let all: Vec<Conversation> = data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let windows = [
+            (NOV_1_MS, NOV_1_MS + HOUR_MS),
+            (NOV_1_MS + 23 * HOUR_MS, NOV_1_MS + DAY_MS),
+            (NOV_1_MS + DAY_MS, NOV_1_MS + DAY_MS + HOUR_MS),
+            (NOV_1_MS + DAY_MS + 30 * 60_000, NOV_1_MS + 3 * DAY_MS),
+            (NOV_1_MS + 47 * HOUR_MS, NOV_1_MS + 2 * DAY_MS),
+            (
+                NOV_1_MS + 2 * DAY_MS + 4 * HOUR_MS,
+                NOV_1_MS + 2 * DAY_MS + 5 * HOUR_MS,
+            ),
+            (NOV_1_MS - DAY_MS, NOV_1_MS + 7 * DAY_MS),
+        ];
+        for (from, to) in windows {
+            let expected: Vec<&str> = all
+                .iter()
+                .filter(|c| matches_naively(c, from, to))
+                .map(|c| c.id.as_str())
+                .collect();
+            let got: Vec<&str> = data
+                .matching(from, to, EndFilter::Any)
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect();
+            assert_eq!(
+                got,
+                expected,
+                "window {} .. {}",
+                format_ms(from),
+                format_ms(to)
+            );
+            let ended = data.matching(from, to, EndFilter::Ended);
+            assert!(ended.iter().all(|c| c.end_ms.is_some()));
+        }
+        // A conversation crossing midnight is returned by the windows on both sides.
+        let midnight = NOV_1_MS + DAY_MS;
+        let crosser = all
+            .iter()
+            .find(|c| c.start_ms < midnight && c.end_ms.is_some_and(|e| e > midnight + 60_000))
+            .unwrap();
+        let before = data.matching(midnight - HOUR_MS, midnight, EndFilter::Any);
+        let after = data.matching(midnight, midnight + HOUR_MS, EndFilter::Any);
+        assert!(before.iter().any(|c| c.id == crosser.id));
+        // It started on the previous UTC day, so the next day's window does not return it.
+        assert!(!after.iter().any(|c| c.id == crosser.id));
+        let within_day = data.matching(crosser.start_ms + 1, crosser.start_ms + 2, EndFilter::Any);
+        assert!(within_day.iter().any(|c| c.id == crosser.id));
+    }
+
+    #[test]
+    fn arrivals_are_sorted_in_and_marked() {
+        let mut data = Dataset::generate(&params(100));
+        data.add_arrivals(NOV_1_MS, NOV_1_MS + HOUR_MS, 20);
+        assert_eq!(data.len(), 120);
+        let all: Vec<(&Conversation, bool)> = data.starting_in(i64::MIN, i64::MAX).collect();
+        assert!(all.windows(2).all(|w| sort_key(w[0].0) <= sort_key(w[1].0)));
+        let arrivals: Vec<_> = all.iter().filter(|(_, initial)| !initial).collect();
+        assert_eq!(arrivals.len(), 20);
+        assert!(arrivals
+            .iter()
+            .all(|(c, _)| (NOV_1_MS..NOV_1_MS + HOUR_MS).contains(&c.start_ms)));
+    }
+
+    #[test]
+    fn hundred_thousand_conversations_generate_quickly() {
+        let started = std::time::Instant::now();
+        let data = Dataset::generate(&GenParams {
+            conversations: 100_000,
+            ..params(0)
+        });
+        assert_eq!(data.len(), 100_000);
+        // Generous bound for unoptimised test builds on a small machine.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! Fault configuration and the per-request fault draw.
+//!
+//! This module owns *which* fault a request gets: a scripted fault for the Nth request wins,
+//! otherwise one uniform draw walks the probabilities in a fixed order. It also owns the raw
+//! material of faulty answers (the load-balancer HTML page, garbled JSON). It does not touch
+//! sockets; `api` decides the reply and `http` puts resets and truncations on the wire.
+
+use crate::rng::Rng;
+
+/// Probabilities of each fault kind plus a deterministic script.
+///
+/// One `Faults` applies to the API endpoints (`/api/v2/...`) and another to the token
+/// endpoint (`/oauth/token`); each keeps its own request counter for `script`.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Revoke the presented bearer token and answer 401 `bad.credentials`.
+    pub p_revoke: f64,
+    /// Answer 429 `too.many.requests.retry.after`, with `Retry-After` when `retry_after_secs`.
+    pub p_429: f64,
+    /// Answer 500, 502, 503 or 504 (chosen at random) with a JSON ErrorBody.
+    pub p_5xx: f64,
+    /// Answer 502 with a `text/html` load-balancer page.
+    pub p_html: f64,
+    /// Read the request, then close the connection without writing anything.
+    pub p_reset: f64,
+    /// Answer 200 with the full Content-Length but only half of the body, then close.
+    pub p_truncate: f64,
+    /// Answer 200 `application/json` whose body is not valid JSON.
+    pub p_bad_json: f64,
+    /// The `Retry-After` value (seconds) on random 429s; None sends no header.
+    pub retry_after_secs: Option<u64>,
+    /// `(n, fault)`: the nth request (1-based) counted over the endpoints these faults apply to
+    /// gets `fault`, whatever the probabilities say.
+    pub script: Vec<(u64, Fault)>,
+}
+
+/// One injected failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Revoke the presented token and answer 401 `bad.credentials`.
+    Revoke,
+    /// 429 with this raw `Retry-After` header value ("1", an HTTP-date, garbage), or none.
+    RateLimit { retry_after: Option<String> },
+    /// This status with a JSON ErrorBody.
+    Status(u16),
+    /// This status with a `text/html` body, as a load balancer would send.
+    Html(u16),
+    /// Close the connection without a response.
+    Reset,
+    /// Cut the 200 body in half on the wire.
+    Truncate,
+    /// A 200 whose JSON body is garbled.
+    BadJson,
+    /// 403 `missing.permissions`.
+    Forbidden,
+}
+
+/// The 5xx statuses a random server fault chooses from.
+const SERVER_ERROR_STATUSES: [u16; 4] = [500, 502, 503, 504];
+
+/// Picks the fault for the `n`th request (1-based). Always consumes exactly two draws from
+/// `rng`, so the stream stays aligned whether or not a script or a fault applies.
+pub fn choose(faults: &Faults, n: u64, rng: &mut Rng) -> Option<Fault> {
+    let u = rng.next_f64();
+    let status_draw = rng.next_u64();
+    if let Some((_, fault)) = faults.script.iter().find(|(at, _)| *at == n) {
+        return Some(fault.clone());
+    }
+    let server_status = SERVER_ERROR_STATUSES[(status_draw % 4) as usize];
+    let ladder = [
+        (faults.p_revoke, Fault::Revoke),
+        (
+            faults.p_429,
+            Fault::RateLimit {
+                retry_after: faults.retry_after_secs.map(|s| s.to_string()),
+            },
+        ),
+        (faults.p_5xx, Fault::Status(server_status)),
+        (faults.p_html, Fault::Html(502)),
+        (faults.p_reset, Fault::Reset),
+        (faults.p_truncate, Fault::Truncate),
+        (faults.p_bad_json, Fault::BadJson),
+    ];
+    let mut threshold = 0.0;
+    for (p, fault) in ladder {
+        threshold += p.max(0.0);
+        if u < threshold {
+            return Some(fault);
+        }
+    }
+    None
+}
+
+/// The page a load balancer sends instead of JSON.
+pub fn html_page(status: u16) -> Vec<u8> {
+    let title = match status {
+        502 => "502 Bad Gateway",
+        503 => "503 Service Temporarily Unavailable",
+        504 => "504 Gateway Time-out",
+        _ => "Error",
+    };
+    format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+    )
+    .into_bytes()
+}
+
+/// Turns a JSON body into something that is not JSON: its first half plus junk. A strict
+/// prefix of a JSON object is never a complete document, and the junk keeps even an empty
+/// body invalid.
+pub fn garble(body: &[u8]) -> Vec<u8> {
+    let mut out = body[..body.len() / 2].to_vec();
+    out.extend_from_slice(b"\x1b<garbled");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_probabilities_means_no_faults() {
+        let mut rng = Rng::new(1);
+        let faults = Faults::default();
+        assert!((1..1000).all(|n| choose(&faults, n, &mut rng).is_none()));
+    }
+
+    #[test]
+    fn script_wins_over_probabilities() {
+        let mut rng = Rng::new(1);
+        let faults = Faults {
+            p_5xx: 1.0,
+            script: vec![(2, Fault::Reset)],
+            ..Faults::default()
+        };
+        assert!(matches!(
+            choose(&faults, 1, &mut rng),
+            Some(Fault::Status(_))
+        ));
+        assert_eq!(choose(&faults, 2, &mut rng), Some(Fault::Reset));
+    }
+
+    #[test]
+    fn probabilities_are_roughly_honoured() {
+        let mut rng = Rng::new(9);
+        let faults = Faults {
+            p_429: 0.25,
+            p_reset: 0.25,
+            retry_after_secs: Some(2),
+            ..Faults::default()
+        };
+        let mut n_429 = 0;
+        let mut n_reset = 0;
+        for n in 1..=4000 {
+            match choose(&faults, n, &mut rng) {
+                Some(Fault::RateLimit { retry_after }) => {
+                    assert_eq!(retry_after.as_deref(), Some("2"));
+                    n_429 += 1;
+                }
+                Some(Fault::Reset) => n_reset += 1,
+                None => {}
+                other => panic!("unexpected fault {other:?}"),
+            }
+        }
+        assert!((800..1200).contains(&n_429), "{n_429}");
+        assert!((800..1200).contains(&n_reset), "{n_reset}");
+    }
+
+    #[test]
+    fn garbled_json_does_not_parse() {
+        let body = br#"{"conversations":[{"conversationId":"x"}],"totalHits":1}"#;
+        assert!(serde_json::from_slice::<serde_json::Value>(&garble(body)).is_err());
+        assert!(serde_json::from_slice::<serde_json::Value>(&garble(b"")).is_err());
+    }
+}

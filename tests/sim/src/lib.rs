@@ -1,0 +1,305 @@
+//! `genesys-sim`: a fake Genesys Cloud (login and Platform API) on loopback HTTP, for the
+//! tests and the demo of `genesys-export`.
+//!
+//! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, stop) and
+//! [`Stats`]. The work is split into `http` (the socket), `api` (endpoints, auth, faults in
+//! front of them), `data` (the generated organisation and the matching rule), `faults`
+//! (which fault a request gets), `auth` (tokens and Basic credentials) and `rng` (the seeded
+//! generator). Data generation is deterministic from `SimConfig::seed`; fault draws and
+//! arrivals depend on the order of requests.
+//!
+//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and
+//! `inin-ratelimit-count`, `inin-ratelimit-allowed: 300`, `inin-ratelimit-reset`. Faults sit in
+//! front of authentication and the handlers, like a load balancer; on the wire they look like:
+//!
+//! - `Revoke`: the presented token is revoked for good; 401 `bad.credentials`.
+//! - `RateLimit`: 429 ErrorBody `too.many.requests.retry.after`, `Retry-After` only if given.
+//! - `Status(n)`: status n with a JSON ErrorBody. `Forbidden`: 403 `missing.permissions`.
+//! - `Html(n)`: status n, `Content-Type: text/html`, an nginx-style error page.
+//! - `Reset`: the request is read, then the socket is shut down with no byte written (a FIN:
+//!   std cannot set `SO_LINGER` 0, so the client sees end of stream, not ECONNRESET).
+//! - `Truncate`: the handler runs for real, then a 200 head with the full Content-Length and
+//!   half of the body are written and the socket is shut down.
+//! - `BadJson`: the handler runs for real, then a complete 200 `application/json` response
+//!   whose body is half the real one plus junk.
+
+mod api;
+mod auth;
+mod data;
+mod faults;
+mod http;
+mod rng;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+pub use faults::{Fault, Faults};
+
+use api::State;
+use data::{Dataset, GenParams};
+use http::{Reply, Request, Server};
+
+/// Everything that shapes a simulator run.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// How many conversations to generate.
+    pub conversations: usize,
+    /// `conversationStart` values fall in `[start, end)`.
+    pub start: OffsetDateTime,
+    pub end: OffsetDateTime,
+    /// Share of conversations with no `conversationEnd`, started within the hour before `end`.
+    pub ongoing_fraction: f64,
+    /// Number of queues.
+    pub queues: usize,
+    /// How many of the queues are deleted: referenced by conversations, missing from lookups.
+    pub deleted_queues: usize,
+    /// A token older than this gets 401; `expires_in` = ceil(seconds), at least 1.
+    pub token_lifetime: Duration,
+    pub client_id: String,
+    pub client_secret: String,
+    /// A details query with a larger `paging.pageSize` gets 400.
+    pub max_page_size: u32,
+    /// `pageNumber * pageSize` above this gets 400 "Pagination may not exceed N results.".
+    pub result_cap: u64,
+    /// `totalHits` is the true count times (1 ± up to this fraction).
+    pub total_hits_noise: f64,
+    /// The details query answers 403 `missing.permissions`.
+    pub details_forbidden: bool,
+    /// The queue lookup answers 403 `missing.permissions`.
+    pub queues_forbidden: bool,
+    /// After each 200 details page, this many new finished conversations starting inside the
+    /// queried interval are added (data arriving while a client pages).
+    pub arrivals_per_page: usize,
+    /// Added before every response.
+    pub latency: Duration,
+    /// Faults for the API endpoints (`/api/v2/...`).
+    pub faults: Faults,
+    /// Faults for the token endpoint (`/oauth/token`); `Revoke` is ignored there.
+    pub token_faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            seed: 1,
+            conversations: 2000,
+            start: datetime!(2026-11-01 00:00 UTC),
+            end: datetime!(2026-11-03 00:00 UTC),
+            ongoing_fraction: 0.02,
+            queues: 12,
+            deleted_queues: 2,
+            token_lifetime: Duration::from_secs(3600),
+            client_id: "sim-client".to_string(),
+            client_secret: "sim-secret".to_string(),
+            max_page_size: 100,
+            result_cap: 100_000,
+            total_hits_noise: 0.0,
+            details_forbidden: false,
+            queues_forbidden: false,
+            arrivals_per_page: 0,
+            latency: Duration::ZERO,
+            faults: Faults::default(),
+            token_faults: Faults::default(),
+        }
+    }
+}
+
+/// Counters for assertions in tests. Request counters count every request that reached the
+/// endpoint, including ones answered by an injected fault.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Requests to `/oauth/token`.
+    pub token_requests: u64,
+    /// Successful token grants.
+    pub tokens_issued: u64,
+    /// Requests to the details query.
+    pub details_requests: u64,
+    /// Requests to `/api/v2/routing/queues` and `/api/v2/routing/queues/{id}`.
+    pub queue_requests: u64,
+    /// Requests to any `/api/v2/...` path.
+    pub api_requests: u64,
+    /// 401s caused by a token older than the configured lifetime.
+    pub expired_token_rejections: u64,
+    /// Faults injected on either fault family.
+    pub faults_injected: u64,
+    /// The highest `pageNumber` of a details query that passed validation.
+    pub max_page_number: u64,
+}
+
+struct Shared {
+    latency: Duration,
+    state: Mutex<State>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock must not take every later request down with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running simulator. Dropping it stops accepting and closes open connections.
+pub struct Sim {
+    shared: Arc<Shared>,
+    server: Server,
+}
+
+impl Sim {
+    /// Binds `127.0.0.1:0` and serves on background threads; panics if it cannot bind.
+    pub fn start(cfg: SimConfig) -> Sim {
+        Sim::start_on(cfg, "127.0.0.1:0").expect("failed to start genesys-sim on 127.0.0.1:0")
+    }
+
+    /// Binds `addr` and serves on background threads; returns once the socket accepts.
+    pub fn start_on(cfg: SimConfig, addr: &str) -> io::Result<Sim> {
+        let params = GenParams {
+            seed: cfg.seed,
+            conversations: cfg.conversations,
+            start_ms: data::to_ms(cfg.start),
+            end_ms: data::to_ms(cfg.end),
+            ongoing_fraction: cfg.ongoing_fraction,
+            queues: cfg.queues,
+            deleted_queues: cfg.deleted_queues,
+        };
+        let dataset = Dataset::generate(&params);
+        let listener = TcpListener::bind(addr)?;
+        let shared = Arc::new(Shared {
+            latency: cfg.latency,
+            state: Mutex::new(State::new(cfg, dataset, Instant::now())),
+        });
+        let handler_shared = Arc::clone(&shared);
+        let handler = Arc::new(move |req: &Request| -> Reply {
+            if !handler_shared.latency.is_zero() {
+                std::thread::sleep(handler_shared.latency);
+            }
+            handler_shared.lock().handle(req, Instant::now())
+        });
+        let server = Server::start(listener, handler)?;
+        Ok(Sim { shared, server })
+    }
+
+    /// The base URL, serving both the login endpoint and the API: `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        let addr = self.server.local_addr();
+        match addr {
+            SocketAddr::V4(a) if a.ip().is_unspecified() => {
+                format!("http://127.0.0.1:{}", a.port())
+            }
+            SocketAddr::V6(a) if a.ip().is_unspecified() => format!("http://[::1]:{}", a.port()),
+            other => format!("http://{other}"),
+        }
+    }
+
+    /// Ids with `conversationStart` in `[from, to)`, ordered by (start, id), including
+    /// conversations that arrived while paging and ongoing ones.
+    pub fn ground_truth(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        self.ids_where(from, to, |_, _| true)
+    }
+
+    /// Like [`Sim::ground_truth`] but only conversations that have a `conversationEnd`, which
+    /// is what an export with a `conversationEnd exists` filter should produce.
+    pub fn ended_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        self.ids_where(from, to, |c, _| c.end_ms.is_some())
+    }
+
+    /// Like [`Sim::ground_truth`] but only the conversations generated at start.
+    pub fn initial_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        self.ids_where(from, to, |_, initial| initial)
+    }
+
+    fn ids_where(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        keep: impl Fn(&data::Conversation, bool) -> bool,
+    ) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .data
+            .starting_in(data::to_ms(from), data::to_ms(to))
+            .filter(|(c, initial)| keep(c, *initial))
+            .map(|(c, _)| c.id.clone())
+            .collect()
+    }
+
+    /// The exact JSON object the details query returns for this conversation.
+    pub fn conversation(&self, id: &str) -> Option<serde_json::Value> {
+        let state = self.shared.lock();
+        state.data.get(id).map(|c| state.data.render(c))
+    }
+
+    /// How many conversations exist now, arrivals included.
+    pub fn conversation_count(&self) -> usize {
+        self.shared.lock().data.len()
+    }
+
+    /// The queue's name, or None for a deleted or unknown queue.
+    pub fn queue_name(&self, id: &str) -> Option<String> {
+        let state = self.shared.lock();
+        state
+            .data
+            .queue(id)
+            .filter(|q| !q.deleted)
+            .map(|q| q.name.clone())
+    }
+
+    /// Every queue id, deleted ones included, in generation order.
+    pub fn queue_ids(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .data
+            .queues
+            .iter()
+            .map(|q| q.id.clone())
+            .collect()
+    }
+
+    /// The ids of the deleted queues.
+    pub fn deleted_queue_ids(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .data
+            .queues
+            .iter()
+            .filter(|q| q.deleted)
+            .map(|q| q.id.clone())
+            .collect()
+    }
+
+    /// Every access token handed out, in order of issue.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.lock().tokens.issued().to_vec()
+    }
+
+    /// Revokes every token issued so far, as an administrator rotating a secret would.
+    pub fn revoke_all_tokens(&self) {
+        self.shared.lock().tokens.revoke_all();
+    }
+
+    /// Replaces the API faults; `script` counts restart at the next request.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().set_faults(faults);
+    }
+
+    /// Replaces the token-endpoint faults; `script` counts restart at the next request.
+    pub fn set_token_faults(&self, faults: Faults) {
+        self.shared.lock().set_token_faults(faults);
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        // Nothing beyond the server's own Drop (stop accepting, shut open connections down);
+        // spelled out so the behaviour is part of the documented surface.
+    }
+}

@@ -1,0 +1,642 @@
+//! Real-socket tests of the simulator: a plain `TcpStream` writes raw HTTP/1.1 and reads the
+//! raw answer, so resets and truncated bodies are observed exactly as a client sees them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use genesys_sim::{Fault, Faults, Sim, SimConfig};
+use serde_json::{json, Value};
+use time::macros::datetime;
+
+/// "sim-client:sim-secret" in base64.
+const BASIC: &str = "Basic c2ltLWNsaWVudDpzaW0tc2VjcmV0";
+const DETAILS: &str = "/api/v2/analytics/conversations/details/query";
+const IO_TIMEOUT_SECS: u64 = 5;
+
+/// What came back on the wire for one request.
+#[derive(Debug)]
+enum Wire {
+    /// The server closed the connection without sending a byte.
+    Closed,
+    Response(RawResponse),
+}
+
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The Content-Length the server announced.
+    content_length: usize,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not json ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn is_complete(&self) -> bool {
+        self.body.len() == self.content_length
+    }
+}
+
+impl Wire {
+    fn response(self) -> RawResponse {
+        match self {
+            Wire::Response(r) => r,
+            Wire::Closed => panic!("connection closed without a response"),
+        }
+    }
+}
+
+/// A keep-alive connection speaking raw HTTP/1.1.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn open(sim: &Sim) -> Conn {
+        let addr = sim.url().trim_start_matches("http://").to_string();
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(IO_TIMEOUT_SECS)))
+            .unwrap();
+        Conn {
+            reader: BufReader::new(stream.try_clone().unwrap()),
+            writer: stream,
+        }
+    }
+
+    fn send(&mut self, method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Wire {
+        let mut raw = format!("{method} {target} HTTP/1.1\r\nHost: sim\r\n");
+        for (name, value) in headers {
+            raw.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty() || method == "POST" {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.writer.write_all(&bytes).unwrap();
+        self.read_response()
+    }
+
+    fn read_response(&mut self) -> Wire {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => return Wire::Closed,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Wire::Closed,
+            Err(e) => panic!("read failed: {e}"),
+            Ok(_) => {}
+        }
+        let status: u16 = line.split(' ').nth(1).unwrap().parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            let trimmed = line.trim_end();
+            if trimmed.is_empty() {
+                break;
+            }
+            let (name, value) = trimmed.split_once(':').unwrap();
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+        let content_length: usize = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap();
+        let mut body = Vec::new();
+        (&mut self.reader)
+            .take(content_length as u64)
+            .read_to_end(&mut body)
+            .unwrap();
+        Wire::Response(RawResponse {
+            status,
+            headers,
+            body,
+            content_length,
+        })
+    }
+
+    /// True when the server has closed its side (the next read sees end of stream).
+    fn is_closed(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(self.reader.read(&mut byte), Ok(0) | Err(_))
+    }
+
+    fn token(&mut self) -> String {
+        let response = self
+            .token_request(BASIC, "grant_type=client_credentials")
+            .response();
+        assert_eq!(
+            response.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn token_request(&mut self, authorization: &str, form: &str) -> Wire {
+        let headers = [
+            ("Authorization", authorization),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        self.send("POST", "/oauth/token", &headers, form.as_bytes())
+    }
+
+    fn details(&mut self, token: &str, query: &Value) -> Wire {
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        self.send("POST", DETAILS, &headers, query.to_string().as_bytes())
+    }
+
+    fn get(&mut self, token: &str, target: &str) -> Wire {
+        let bearer = format!("Bearer {token}");
+        self.send("GET", target, &[("Authorization", bearer.as_str())], b"")
+    }
+}
+
+fn small_config() -> SimConfig {
+    SimConfig {
+        conversations: 300,
+        ..SimConfig::default()
+    }
+}
+
+fn hour_query(page_number: u64) -> Value {
+    json!({
+        "interval": "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z",
+        "order": "asc",
+        "paging": { "pageSize": 10, "pageNumber": page_number },
+        "conversationFilters": [{ "type": "and", "predicates": [
+            { "type": "dimension", "dimension": "conversationEnd", "operator": "exists" } ] }],
+    })
+}
+
+#[test]
+fn token_endpoint_grants_and_refuses() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let ok = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(ok.status, 200);
+    let body = ok.json();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert!(body["access_token"].as_str().unwrap().len() >= 40);
+    assert!(ok.header("ININ-Correlation-Id").is_some());
+    assert_eq!(ok.header("inin-ratelimit-allowed"), Some("300"));
+    assert!(ok.header("inin-ratelimit-count").is_some());
+    assert!(ok.header("inin-ratelimit-reset").is_some());
+
+    let wrong = conn
+        .token_request(
+            "Basic c2ltLWNsaWVudDp3cm9uZw==",
+            "grant_type=client_credentials",
+        )
+        .response();
+    assert_eq!(wrong.status, 400);
+    assert_eq!(wrong.json()["error"], "invalid_client");
+    assert_eq!(wrong.json()["error_description"], "authentication failed");
+    let grant = conn.token_request(BASIC, "grant_type=password").response();
+    assert_eq!(grant.json()["error"], "unsupported_grant_type");
+    let method = conn.send("GET", "/oauth/token", &[], b"").response();
+    assert_eq!(method.status, 405);
+
+    assert_eq!(
+        sim.issued_tokens(),
+        vec![body["access_token"].as_str().unwrap().to_string()]
+    );
+    let stats = sim.stats();
+    assert_eq!((stats.token_requests, stats.tokens_issued), (4, 1));
+}
+
+#[test]
+fn api_requires_a_valid_bearer_token() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let missing = conn.send("POST", DETAILS, &[], b"{}").response();
+    assert_eq!(missing.status, 401);
+    assert_eq!(missing.json()["code"], "authentication.required");
+    let unknown = conn.details("not-a-token", &hour_query(1)).response();
+    assert_eq!(unknown.status, 401);
+    let body = unknown.json();
+    assert_eq!(body["code"], "bad.credentials");
+    assert_eq!(body["message"], "Invalid login credentials.");
+    assert_eq!(body["status"], 401);
+    assert_eq!(body["details"], json!([]));
+    assert_eq!(
+        body["contextId"].as_str(),
+        unknown.header("ININ-Correlation-Id")
+    );
+    let not_found = conn.get("x", "/api/v2/nothing/here").response();
+    assert_eq!(not_found.status, 404);
+    assert_eq!(not_found.json()["code"], "not.found");
+    let token = conn.token();
+    let wrong_method = conn.get(&token, DETAILS).response();
+    assert_eq!(wrong_method.status, 405);
+}
+
+#[test]
+fn expired_tokens_are_rejected() {
+    let sim = Sim::start(SimConfig {
+        token_lifetime: Duration::from_secs(1),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let response = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(response.json()["expires_in"], 1);
+    let token = response.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
+    std::thread::sleep(Duration::from_millis(1100));
+    let expired = conn.details(&token, &hour_query(1)).response();
+    assert_eq!(expired.status, 401);
+    assert_eq!(expired.json()["code"], "bad.credentials");
+    assert_eq!(sim.stats().expired_token_rejections, 1);
+    let fresh = conn.token();
+    assert_eq!(conn.details(&fresh, &hour_query(1)).response().status, 200);
+}
+
+#[test]
+fn paging_walks_the_interval_and_ends_without_conversations() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let mut seen = Vec::new();
+    let mut total_hits = None;
+    for page in 1.. {
+        let body = conn.details(&token, &hour_query(page)).response().json();
+        total_hits = Some(body["totalHits"].as_u64().unwrap());
+        let Some(conversations) = body.get("conversations") else {
+            assert_eq!(
+                body.as_object().unwrap().len(),
+                1,
+                "past-end page is just totalHits: {body}"
+            );
+            break;
+        };
+        let conversations = conversations.as_array().unwrap();
+        assert!(!conversations.is_empty() && conversations.len() <= 10);
+        for c in conversations {
+            let id = c["conversationId"].as_str().unwrap().to_string();
+            assert_eq!(sim.conversation(&id).as_ref(), Some(c));
+            assert!(c.get("conversationEnd").is_some());
+            seen.push((c["conversationStart"].as_str().unwrap().to_string(), id));
+        }
+    }
+    assert_eq!(total_hits, Some(seen.len() as u64));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "ascending by (start, id)");
+    // Everything that started inside the interval is returned; earlier starts that still
+    // overlap it may be returned as well.
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 16:00 UTC);
+    let inside: Vec<String> = seen
+        .iter()
+        .filter(|(start, _)| start.as_str() >= "2026-11-01T10:00:00.000Z")
+        .map(|(_, id)| id.clone())
+        .collect();
+    assert_eq!(inside, sim.ended_ids(from, to));
+    assert!(sim.stats().max_page_number as usize >= seen.len() / 10);
+}
+
+#[test]
+fn descending_order_reverses_the_page_sequence() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let mut asc = hour_query(1);
+    asc["paging"]["pageSize"] = json!(100);
+    let mut desc = asc.clone();
+    desc["order"] = json!("desc");
+    let ids = |body: Value| -> Vec<String> {
+        body["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["conversationId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let up = ids(conn.details(&token, &asc).response().json());
+    let mut down = ids(conn.details(&token, &desc).response().json());
+    down.reverse();
+    assert_eq!(up, down);
+}
+
+#[test]
+fn validation_errors_are_400_error_bodies() {
+    let sim = Sim::start(SimConfig {
+        result_cap: 1000,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let mut capped = hour_query(101);
+    let response = conn.details(&token, &capped).response();
+    assert_eq!(response.status, 400);
+    let body = response.json();
+    assert_eq!(body["code"], "bad.request");
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Pagination may not exceed 1000 results."));
+    capped["paging"]["pageNumber"] = json!(100);
+    assert_eq!(conn.details(&token, &capped).response().status, 200);
+    for bad in [
+        json!({ "paging": { "pageSize": 10 } }),
+        json!({ "interval": "yesterday/today" }),
+        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z" }),
+        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
+    ] {
+        let response = conn.details(&token, &bad).response();
+        assert_eq!(response.status, 400, "{bad}");
+        assert!(!response.json()["message"].as_str().unwrap().is_empty());
+    }
+    let garbage = conn
+        .send(
+            "POST",
+            DETAILS,
+            &[("Authorization", &format!("Bearer {token}"))],
+            b"{oops",
+        )
+        .response();
+    assert_eq!(garbage.status, 400);
+}
+
+#[test]
+fn queue_lookup_hides_deleted_queues() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let all = sim.queue_ids();
+    let deleted = sim.deleted_queue_ids();
+    assert_eq!((all.len(), deleted.len()), (12, 2));
+    let target: String =
+        all.iter().map(|id| format!("id={id}&")).collect::<String>() + "pageSize=100&pageNumber=1";
+    let body = conn
+        .get(&token, &format!("/api/v2/routing/queues?{target}"))
+        .response()
+        .json();
+    let entities = body["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 10);
+    assert_eq!(body["total"], 10);
+    assert_eq!(body["pageCount"], 1);
+    for entity in entities {
+        let id = entity["id"].as_str().unwrap();
+        assert!(!deleted.contains(&id.to_string()));
+        assert_eq!(entity["name"].as_str(), sim.queue_name(id).as_deref());
+        assert!(entity["division"]["id"].is_string());
+    }
+    let names: Vec<&str> = entities
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Support, \"Tier 2\"") && names.contains(&"サポート"));
+    assert_eq!(sim.queue_name(&deleted[0]), None);
+
+    let too_many: String = (0..101).map(|i| format!("id=q{i}&")).collect();
+    let response = conn
+        .get(
+            &token,
+            &format!("/api/v2/routing/queues?{too_many}pageSize=100"),
+        )
+        .response();
+    assert_eq!(response.status, 400);
+    assert_eq!(sim.stats().queue_requests, 2);
+}
+
+#[test]
+fn forbidden_switches_answer_403() {
+    let sim = Sim::start(SimConfig {
+        details_forbidden: true,
+        queues_forbidden: true,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    for response in [
+        conn.details(&token, &hour_query(1)).response(),
+        conn.get(&token, "/api/v2/routing/queues?id=x").response(),
+    ] {
+        assert_eq!(response.status, 403);
+        assert_eq!(response.json()["code"], "missing.permissions");
+    }
+}
+
+#[test]
+fn arrivals_grow_the_ground_truth_while_paging() {
+    let sim = Sim::start(SimConfig {
+        arrivals_per_page: 5,
+        ..small_config()
+    });
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 16:00 UTC);
+    let before = sim.ground_truth(from, to);
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    conn.details(&token, &hour_query(1)).response();
+    conn.details(&token, &hour_query(2)).response();
+    assert_eq!(sim.ground_truth(from, to).len(), before.len() + 10);
+    assert_eq!(sim.initial_ids(from, to), before);
+    assert_eq!(sim.conversation_count(), 310);
+}
+
+#[test]
+fn scripted_api_faults_reach_the_wire() {
+    let faults = Faults {
+        script: vec![
+            (
+                1,
+                Fault::RateLimit {
+                    retry_after: Some("7".to_string()),
+                },
+            ),
+            (2, Fault::RateLimit { retry_after: None }),
+            (3, Fault::Status(503)),
+            (4, Fault::Html(502)),
+            (5, Fault::BadJson),
+            (6, Fault::Forbidden),
+            (7, Fault::Truncate),
+            (8, Fault::Reset),
+            (9, Fault::Revoke),
+        ],
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        faults,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = hour_query(1);
+
+    let r = conn.details(&token, &query).response();
+    assert_eq!((r.status, r.header("Retry-After")), (429, Some("7")));
+    assert_eq!(r.json()["code"], "too.many.requests.retry.after");
+    let r = conn.details(&token, &query).response();
+    assert_eq!((r.status, r.header("Retry-After")), (429, None));
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["status"], 503);
+    let r = conn.details(&token, &query).response();
+    assert_eq!(
+        (r.status, r.header("Content-Type")),
+        (502, Some("text/html"))
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains("<html>"));
+    let r = conn.details(&token, &query).response();
+    assert_eq!(
+        (r.status, r.header("Content-Type")),
+        (200, Some("application/json"))
+    );
+    assert!(r.is_complete());
+    assert!(serde_json::from_slice::<Value>(&r.body).is_err());
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 403);
+
+    // Truncate: a 200 whose body stops at half its Content-Length, then the socket closes.
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 200);
+    assert!(r.content_length > 100);
+    assert_eq!(r.body.len(), r.content_length / 2);
+    assert!(conn.is_closed());
+
+    // Reset: the request is read, then the connection closes with no response at all.
+    let mut conn = Conn::open(&sim);
+    assert!(matches!(conn.details(&token, &query), Wire::Closed));
+
+    // Revoke: 401 for the token, and it stays dead; a new token works.
+    let mut conn = Conn::open(&sim);
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "bad.credentials");
+    assert_eq!(conn.details(&token, &query).response().status, 401);
+    let fresh = conn.token();
+    assert_eq!(conn.details(&fresh, &query).response().status, 200);
+
+    assert_eq!(sim.stats().faults_injected, 9);
+    assert_eq!(sim.stats().details_requests, 11);
+}
+
+#[test]
+fn scripted_token_faults_reach_the_wire() {
+    let token_faults = Faults {
+        script: vec![
+            (1, Fault::Reset),
+            (2, Fault::Truncate),
+            (3, Fault::Status(500)),
+            (
+                4,
+                Fault::RateLimit {
+                    retry_after: Some("Wed, 21 Oct 2015 07:28:00 GMT".to_string()),
+                },
+            ),
+        ],
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        token_faults,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    assert!(matches!(
+        conn.token_request(BASIC, "grant_type=client_credentials"),
+        Wire::Closed
+    ));
+    let mut conn = Conn::open(&sim);
+    let r = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert!(r.status == 200 && !r.is_complete());
+    let mut conn = Conn::open(&sim);
+    assert_eq!(
+        conn.token_request(BASIC, "grant_type=client_credentials")
+            .response()
+            .status,
+        500
+    );
+    let r = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(
+        r.header("Retry-After"),
+        Some("Wed, 21 Oct 2015 07:28:00 GMT")
+    );
+    let token = conn.token();
+    assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
+    assert_eq!(sim.stats().token_requests, 5);
+}
+
+#[test]
+fn random_faults_are_injected_at_roughly_the_configured_rate() {
+    let faults = Faults {
+        p_5xx: 0.3,
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        faults,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let n_errors = (0..100)
+        .filter(|_| conn.details(&token, &hour_query(1)).response().status >= 500)
+        .count();
+    assert!((15..=45).contains(&n_errors), "{n_errors}");
+    assert_eq!(sim.stats().faults_injected, n_errors as u64);
+}
+
+#[test]
+fn latency_is_added_and_drop_stops_the_server() {
+    let sim = Sim::start(SimConfig {
+        latency: Duration::from_millis(150),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let started = Instant::now();
+    conn.token();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    let addr = sim.url().trim_start_matches("http://").to_string();
+    drop(sim);
+    assert!(conn.is_closed());
+    // The listener is gone: connecting fails, or an accepted-by-backlog socket is closed.
+    if let Ok(stream) = TcpStream::connect(&addr) {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(IO_TIMEOUT_SECS)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let mut stream = stream;
+        let _ = stream.write_all(b"GET / HTTP/1.1\r\n\r\n");
+        assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
+    }
+}
