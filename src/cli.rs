@@ -44,6 +44,9 @@ OPTIONS:
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
                            exactly as the API returned it) [default: csv]
     --force                replace FILE if it exists
+    --state PATH           where an export to FILE records its progress, so that running the
+                           same command again after a crash resumes it [default: FILE.state]
+    --restart              ignore a saved state and start the export over
     --page-size N          conversations per page, 1-100 [default: 100]
     --ended-only           leave out conversations that are still in progress
     --region R             Genesys Cloud region: eu-west-1, eu_west_1 or mypurecloud.ie
@@ -74,6 +77,7 @@ EXIT CODES:
     4  permission denied (the OAuth client's role lacks a permission)
     5  gave up after the retry budget
     6  output I/O error
+  130  interrupted by SIGINT or SIGTERM; the same command resumes the export
 ";
 
 /// What the command line asks for.
@@ -93,6 +97,8 @@ pub struct Config {
     pub output: Output,
     pub format: Format,
     pub force: bool,
+    pub state: Option<PathBuf>,
+    pub restart: bool,
     pub page_size: u32,
     pub ended_only: bool,
     pub api_base: String,
@@ -142,6 +148,8 @@ pub fn parse(
         .map_err(arg_error)?;
     let format = optional(&mut args, "--format")?;
     let force = args.contains("--force");
+    let state: Option<String> = optional(&mut args, "--state")?;
+    let restart = args.contains("--restart");
     let page_size = optional(&mut args, "--page-size")?;
     let ended_only = args.contains("--ended-only");
     let region = optional(&mut args, "--region")?;
@@ -225,6 +233,11 @@ pub fn parse(
         }
         Some(path) => Output::File(PathBuf::from(path)),
     };
+    if output == Output::Stdout && (state.is_some() || restart) {
+        return Err(usage(
+            "--state and --restart need --output FILE: an export to stdout cannot be resumed",
+        ));
+    }
 
     let credentials = credentials(env)?;
     let (api_base, login_base) = hosts(region, api_base, login_base, env)?;
@@ -255,6 +268,8 @@ pub fn parse(
         output,
         format,
         force,
+        state: state.map(PathBuf::from),
+        restart,
         page_size,
         ended_only,
         api_base,
@@ -586,6 +601,9 @@ mod tests {
             "--ca-file",
             "corp.pem",
             "-q",
+            "--state",
+            "s.json",
+            "--restart",
         ]);
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
@@ -600,7 +618,11 @@ mod tests {
         assert_eq!(c.policy.initial_backoff, Duration::from_millis(100));
         assert_eq!(c.timeout, Duration::from_secs(30));
         assert_eq!(c.ca_file, Some(PathBuf::from("corp.pem")));
-        assert!(c.force && c.quiet && c.ended_only);
+        assert!(c.force, "force");
+        assert!(c.quiet, "quiet");
+        assert!(c.ended_only, "ended");
+        assert!(c.restart, "restart");
+        assert_eq!(c.state, Some(PathBuf::from("s.json")));
     }
 
     #[test]
@@ -748,6 +770,8 @@ mod tests {
             (with(&["--api-base", "api.example.com"]), "must be a URL"),
             (with(&["--max-retries", "many"]), "--max-retries must be"),
             (with(&["--output", ""]), "--output is empty"),
+            (with(&["--state", "s.json"]), "cannot be resumed"),
+            (with(&["-o", "-", "--restart"]), "cannot be resumed"),
         ];
         for (args, want) in cases {
             let msg = usage_error(&args, &env);

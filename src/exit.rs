@@ -17,6 +17,7 @@ pub enum Code {
     Forbidden,
     GaveUp,
     Output,
+    Interrupted,
 }
 
 impl Code {
@@ -29,6 +30,7 @@ impl Code {
             Code::Forbidden => 4,
             Code::GaveUp => 5,
             Code::Output => 6,
+            Code::Interrupted => 130,
         }
     }
 }
@@ -107,6 +109,7 @@ mod tests {
             (Code::Forbidden, 4),
             (Code::GaveUp, 5),
             (Code::Output, 6),
+            (Code::Interrupted, 130),
         ];
         for (code, n) in all {
             assert_eq!(code.as_i32(), n);

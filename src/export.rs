@@ -17,8 +17,8 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{self, Conversation, DetailsPage, DetailsQuery, QueueListing};
-use crate::exit::{code_of, Code};
-use crate::http::Client;
+use crate::exit::{code_of, failure, Code};
+use crate::http::{Client, Refused};
 use crate::report::{ExportStats, Log};
 use crate::rows;
 use crate::sink::{Format, Sink, Target};
@@ -76,46 +76,115 @@ pub struct Plan {
     pub format: Format,
 }
 
-/// Runs the whole export into `sink`.
+/// Where an export stands: enough to continue it after a crash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// Index of the top-level window in progress, or next to start when `stack` is empty.
+    pub top_index: u64,
+    /// Windows left within the top-level one (its halves after a split); the last is current.
+    pub stack: Vec<Window>,
+    /// The next page of the current window.
+    pub next_page: u32,
+    /// Output offset where the top-level window's rows begin.
+    pub window_offset: u64,
+}
+
+/// A resumed export: where to go on from, and the ids its top-level window already wrote.
+pub struct Resume {
+    pub position: Position,
+    pub written: Vec<String>,
+}
+
+/// The hooks through which the loop reports progress and learns it must stop.
+pub struct Control<'a> {
+    /// Called after every commit with the position and the output length it covers.
+    pub checkpoint: &'a mut dyn FnMut(&Position, u64) -> Result<()>,
+    /// `Some(reason)` once the run must stop at the next safe point.
+    pub stop: &'a dyn Fn() -> Option<String>,
+}
+
+/// Runs the whole export into `sink`, from the start or from `resume`.
 pub fn run<S: Source, W: Target>(
     source: &mut S,
     sink: &mut Sink<W>,
     plan: &Plan,
+    resume: Option<Resume>,
+    control: Control,
     log: &Log,
 ) -> Result<ExportStats> {
-    let mut stats = ExportStats::default();
-    let mut names = QueueNames::default();
-    let total = window::count(plan.from, plan.to, plan.window);
-    sink.header()?;
-    sink.commit()?;
-    for (index, top) in window::split(plan.from, plan.to, plan.window).enumerate() {
-        // Windows too big for the paging cap are replaced by their halves, in order.
-        let mut stack = vec![top];
-        while let Some(w) = stack.pop() {
-            let retries_before = source.retries();
-            let done = export_window(source, sink, plan, &w, &mut names, &mut stats, log)?;
-            let Some(counts) = done else {
-                let (first, second) = halves(&w);
-                log.info(&format!(
-                    "window {} reports more than {SPLIT_THRESHOLD} conversations; splitting it in two",
-                    w.interval()
-                ));
-                stack.push(second);
-                stack.push(first);
-                continue;
+    let (position, seen) = match resume {
+        Some(resume) => (resume.position, resume.written.into_iter().collect()),
+        None => {
+            sink.header()?;
+            sink.commit()?;
+            let position = Position {
+                top_index: 0,
+                stack: Vec::new(),
+                next_page: 1,
+                window_offset: sink.position(),
             };
-            stats.windows += 1;
-            log.info(&format!(
-                "window {} [{}/{total}]: {} conversations, {} pages, {} retries",
-                w.interval(),
-                index + 1,
-                counts.conversations,
-                counts.pages,
-                source.retries() - retries_before
-            ));
+            (position, HashSet::new())
+        }
+    };
+    let mut x = Exporter {
+        source,
+        sink,
+        plan,
+        log,
+        control,
+        pos: position,
+        seen,
+        names: QueueNames::default(),
+        stats: ExportStats::default(),
+    };
+    x.save()?;
+    let total = window::count(plan.from, plan.to, plan.window);
+    let start = x.pos.top_index as usize;
+    for (index, top) in window::split(plan.from, plan.to, plan.window)
+        .enumerate()
+        .skip(start)
+    {
+        x.pos.top_index = index as u64;
+        if x.pos.stack.is_empty() {
+            x.pos.stack.push(top);
+            x.pos.next_page = 1;
+            x.pos.window_offset = x.sink.position();
+            x.seen.clear();
+        }
+        while let Some(w) = x.pos.stack.last().copied() {
+            let retries_before = x.source.retries();
+            let outcome = x.window(&w)?;
+            x.pos.stack.pop();
+            x.pos.next_page = 1;
+            match outcome {
+                Outcome::Done(counts) => {
+                    x.stats.windows += 1;
+                    log.info(&format!(
+                        "window {} [{}/{total}]: {} conversations, {} pages, {} retries",
+                        w.interval(),
+                        index + 1,
+                        counts.conversations,
+                        counts.pages,
+                        x.source.retries() - retries_before
+                    ));
+                }
+                Outcome::Split(reason) => {
+                    log.info(&format!(
+                        "window {}: {reason}; splitting it in two",
+                        w.interval()
+                    ));
+                    let (first, second) = halves(&w);
+                    x.pos.stack.push(second);
+                    x.pos.stack.push(first);
+                }
+            }
+            if x.pos.stack.is_empty() {
+                x.pos.top_index = index as u64 + 1;
+            }
+            x.save()?;
         }
     }
-    Ok(stats)
+    Ok(x.stats)
 }
 
 struct WindowCounts {
@@ -123,33 +192,83 @@ struct WindowCounts {
     pages: u64,
 }
 
-/// Exports one window; `None` means it must be split first (nothing was written).
-fn export_window<S: Source, W: Target>(
-    source: &mut S,
-    sink: &mut Sink<W>,
-    plan: &Plan,
-    w: &Window,
-    names: &mut QueueNames,
-    stats: &mut ExportStats,
-    log: &Log,
-) -> Result<Option<WindowCounts>> {
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut counts = WindowCounts {
-        conversations: 0,
-        pages: 0,
-    };
-    for page_number in 1u32.. {
-        let query = DetailsQuery::page(w.interval(), plan.page_size, page_number, plan.ended_only);
-        let page = source.details_page(&query)?;
-        counts.pages += 1;
-        stats.pages += 1;
-        let hits = page.total_hits.unwrap_or(0);
-        if page_number == 1 && hits > SPLIT_THRESHOLD && w.end - w.start >= MIN_SPLIT * 2 {
-            return Ok(None);
+enum Outcome {
+    Done(WindowCounts),
+    /// The window holds more than the API pages through: export its halves instead.
+    Split(String),
+}
+
+struct Exporter<'a, 'c, S: Source, W: Target> {
+    source: &'a mut S,
+    sink: &'a mut Sink<W>,
+    plan: &'a Plan,
+    log: &'a Log,
+    control: Control<'c>,
+    pos: Position,
+    /// Ids written by the current top-level window (all its sub-windows included).
+    seen: HashSet<String>,
+    names: QueueNames,
+    stats: ExportStats,
+}
+
+impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
+    /// Reports the position after a commit, then stops if asked to.
+    fn save(&mut self) -> Result<()> {
+        (self.control.checkpoint)(&self.pos, self.sink.position())?;
+        if let Some(reason) = (self.control.stop)() {
+            return Err(failure(Code::Interrupted, reason));
         }
-        let raws = page.conversations.unwrap_or_default();
-        let returned = raws.len();
-        let mut kept: Vec<(Box<RawValue>, Conversation)> = Vec::with_capacity(returned);
+        Ok(())
+    }
+
+    /// Exports window `w` from page `pos.next_page` on.
+    fn window(&mut self, w: &Window) -> Result<Outcome> {
+        let splittable = w.end - w.start >= MIN_SPLIT * 2;
+        let mut counts = WindowCounts {
+            conversations: 0,
+            pages: 0,
+        };
+        loop {
+            let page_number = self.pos.next_page;
+            let size = self.plan.page_size;
+            if u64::from(page_number) * u64::from(size) > RESULT_CAP {
+                return too_big(
+                    w,
+                    splittable,
+                    format!("more than {RESULT_CAP} conversations"),
+                );
+            }
+            let query = DetailsQuery::page(w.interval(), size, page_number, self.plan.ended_only);
+            let page = match self.source.details_page(&query) {
+                Ok(page) => page,
+                Err(e) if is_pagination_limit(&e) => {
+                    return too_big(w, splittable, "the API refuses to page further".into())
+                }
+                Err(e) => return Err(e),
+            };
+            counts.pages += 1;
+            self.stats.pages += 1;
+            let hits = page.total_hits.unwrap_or(0);
+            if page_number == 1 && hits > SPLIT_THRESHOLD && splittable {
+                return Ok(Outcome::Split(format!("{hits} conversations reported")));
+            }
+            let raws = page.conversations.unwrap_or_default();
+            let returned = raws.len();
+            let written = self.write_page(w, raws)?;
+            counts.conversations += written;
+            crate::state::crash_point::reach("page-written", || {});
+            if returned < size as usize {
+                return Ok(Outcome::Done(counts));
+            }
+            self.pos.next_page += 1;
+            self.save()?;
+        }
+    }
+
+    /// Writes the conversations of a page that this window owns and has not written yet, then
+    /// commits them. Returns how many were written.
+    fn write_page(&mut self, w: &Window, raws: Vec<Box<RawValue>>) -> Result<u64> {
+        let mut kept: Vec<(Box<RawValue>, Conversation)> = Vec::with_capacity(raws.len());
         for raw in raws {
             let conversation: Conversation = serde_json::from_str(raw.get()).context(
                 "a conversation in the details response does not have the expected shape",
@@ -163,40 +282,48 @@ fn export_window<S: Source, W: Target>(
                     )
                 })?;
             if !w.owns(start) {
-                stats.outside_window += 1;
+                self.stats.outside_window += 1;
                 continue;
             }
-            if !seen.insert(conversation.conversation_id.clone()) {
-                stats.repeats += 1;
+            if !self.seen.insert(conversation.conversation_id.clone()) {
+                self.stats.repeats += 1;
                 continue;
             }
             kept.push((raw, conversation));
         }
-        if plan.format == Format::Csv {
+        if self.plan.format == Format::Csv {
             let ids = kept.iter().flat_map(|(_, c)| rows::queue_ids(c));
-            names.resolve(source, ids, log)?;
+            self.names.resolve(self.source, ids, self.log)?;
         }
         for (raw, conversation) in &kept {
-            let row = match plan.format {
-                Format::Csv => Some(rows::flatten(conversation, |id| names.get(id))),
+            let row = match self.plan.format {
+                Format::Csv => Some(rows::flatten(conversation, |id| self.names.get(id))),
                 Format::Jsonl => None,
             };
-            sink.write(raw, row.as_ref())?;
+            self.sink.write(raw, row.as_ref())?;
         }
-        sink.commit()?;
-        counts.conversations += kept.len() as u64;
-        stats.conversations += kept.len() as u64;
-        if returned < plan.page_size as usize {
-            break;
-        }
-        if u64::from(page_number + 1) * u64::from(plan.page_size) > RESULT_CAP {
-            return Err(anyhow!(
-                "window {} holds more than {RESULT_CAP} conversations, the most the API pages through: use a smaller --window",
-                w.interval()
-            ));
-        }
+        self.sink.commit()?;
+        self.stats.conversations += kept.len() as u64;
+        Ok(kept.len() as u64)
     }
-    Ok(Some(counts))
+}
+
+/// A window over the paging cap: split it, or fail if it is already as small as allowed.
+fn too_big(w: &Window, splittable: bool, why: String) -> Result<Outcome> {
+    if splittable {
+        return Ok(Outcome::Split(why));
+    }
+    Err(anyhow!(
+        "window {} holds {why} even at {}s, the smallest window: narrow the export with --ended-only or contact Genesys about the volume",
+        w.interval(),
+        (w.end - w.start).whole_seconds()
+    ))
+}
+
+/// Whether the API refused a page because it lies past the paging cap.
+fn is_pagination_limit(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Refused>()
+        .is_some_and(|r| r.status == 400 && r.detail.contains("Pagination may not exceed"))
 }
 
 fn halves(w: &Window) -> (Window, Window) {
@@ -375,9 +502,15 @@ mod tests {
         }
     }
 
+    const QUIET: Log = Log { quiet: true };
+
     fn export(fake: &mut Fake, plan: &Plan) -> (String, ExportStats) {
         let mut sink = Sink::new(Vec::new(), plan.format, "memory");
-        let stats = run(fake, &mut sink, plan, &Log { quiet: true }).unwrap();
+        let control = Control {
+            checkpoint: &mut |_, _| Ok(()),
+            stop: &|| None,
+        };
+        let stats = run(fake, &mut sink, plan, None, control, &QUIET).unwrap();
         (String::from_utf8(sink.finish().unwrap()).unwrap(), stats)
     }
 
@@ -504,5 +637,100 @@ mod tests {
         fake.inflate_hits = SPLIT_THRESHOLD + 1;
         let (csv, _) = export(&mut fake, &plan(Format::Csv, 86_400, 100));
         assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+    }
+
+    /// Runs the export, "crashing" at the `crash_at`-th checkpoint, and returns the output
+    /// cut back to what that checkpoint covered, with its position.
+    fn crash(
+        plan: &Plan,
+        resume: Option<(Vec<u8>, Position)>,
+        crash_at: usize,
+    ) -> Result<Vec<u8>, (Vec<u8>, Position)> {
+        let mut fake = sample();
+        let (bytes, resume) = match resume {
+            Some((bytes, position)) => {
+                let written = crate::sink::tests::ids_in(
+                    &bytes[position.window_offset as usize..],
+                    plan.format,
+                );
+                (bytes, Some(Resume { position, written }))
+            }
+            None => (Vec::new(), None),
+        };
+        let offset = bytes.len() as u64;
+        let mut sink = Sink::at(bytes, offset, plan.format, "memory");
+        let mut n = 0;
+        let mut last: Option<(Position, u64)> = None;
+        let mut checkpoint = |p: &Position, len: u64| {
+            n += 1;
+            last = Some((p.clone(), len));
+            if n == crash_at {
+                anyhow::bail!("crash");
+            }
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| None,
+        };
+        let result = run(&mut fake, &mut sink, plan, resume, control, &QUIET);
+        let mut bytes = sink.finish().unwrap();
+        match result {
+            Ok(_) => Ok(bytes),
+            Err(_) => {
+                let (position, len) = last.unwrap();
+                bytes.truncate(len as usize);
+                Err((bytes, position))
+            }
+        }
+    }
+
+    #[test]
+    fn resuming_from_any_checkpoint_gives_the_same_bytes() {
+        for format in [Format::Csv, Format::Jsonl] {
+            let p = plan(format, 3600, 1);
+            let whole = crash(&p, None, usize::MAX).unwrap();
+            let mut crashes = 0;
+            for crash_at in 1..200 {
+                let mut attempt = crash(&p, None, crash_at);
+                // Crash again, two checkpoints after each resume, until it completes.
+                while let Err(saved) = attempt {
+                    crashes += 1;
+                    attempt = crash(&p, Some(saved), 2);
+                }
+                assert_eq!(
+                    attempt.unwrap(),
+                    whole,
+                    "{format:?}, first crash at {crash_at}"
+                );
+            }
+            assert!(crashes > 150);
+        }
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_run_after_a_checkpoint() {
+        let mut fake = sample();
+        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
+        let mut saves = 0;
+        let mut checkpoint = |_: &Position, _| {
+            saves += 1;
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| Some("interrupted by SIGTERM".to_string()),
+        };
+        let err = run(
+            &mut fake,
+            &mut sink,
+            &plan(Format::Csv, 3600, 1),
+            None,
+            control,
+            &QUIET,
+        )
+        .unwrap_err();
+        assert_eq!(code_of(&err), Code::Interrupted);
+        assert_eq!(saves, 1);
     }
 }

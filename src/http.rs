@@ -197,7 +197,7 @@ impl Client {
                         self.policy.max_retries,
                         format_duration(wait)
                     ));
-                    thread::sleep(wait);
+                    pause(wait)?;
                 }
                 Decision::RefreshToken => {
                     attempt.token_replays += 1;
@@ -302,7 +302,10 @@ impl Client {
                 Code::Forbidden,
                 format!("permission denied for {request}: {problem}"),
             ),
-            GiveUp::Client(_) => anyhow::anyhow!("the API refused {request}: {problem}"),
+            GiveUp::Client(status) => anyhow::Error::new(Refused {
+                status,
+                detail: format!("the API refused {request}: {problem}"),
+            }),
             GiveUp::Fatal => anyhow::anyhow!(
                 "cannot talk to {}: {problem}{}",
                 match endpoint {
@@ -336,6 +339,45 @@ impl Client {
                 )
             }
         }
+    }
+}
+
+/// A request the API refused for good with a 4xx (other than 401/403): the request is wrong.
+#[derive(Debug)]
+pub struct Refused {
+    pub status: u16,
+    /// One line: the request, the status, the API's code and message, the correlation id.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Sleeps before a retry, in short steps so that SIGINT/SIGTERM stop the run promptly; no
+/// page is half-written while sleeping, so the saved state is exact.
+fn pause(wait: Duration) -> Result<()> {
+    const STEP: Duration = Duration::from_millis(50);
+    let until = Instant::now() + wait;
+    loop {
+        if let Some(signal) = crate::signal::received() {
+            return Err(failure(
+                Code::Interrupted,
+                format!(
+                    "interrupted by {} while waiting to retry",
+                    crate::signal::name(signal)
+                ),
+            ));
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        thread::sleep(left.min(STEP));
     }
 }
 

@@ -12,7 +12,9 @@ mod http;
 mod report;
 mod retry;
 mod rows;
+mod signal;
 mod sink;
+mod state;
 mod window;
 
 use std::io;
@@ -24,7 +26,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{Command, Config};
 use crate::report::Log;
-use crate::sink::{Output, Sink, Target};
+use crate::sink::{Format, Output, Sink};
 
 fn main() -> ExitCode {
     match run() {
@@ -59,6 +61,7 @@ fn export_command(config: Config) -> Result<()> {
     let log = Log {
         quiet: config.quiet,
     };
+    signal::install();
     sink::preflight(&config.output, config.force)?;
     let plan = export::Plan {
         from: config.from,
@@ -67,6 +70,38 @@ fn export_command(config: Config) -> Result<()> {
         page_size: config.page_size,
         ended_only: config.ended_only,
         format: config.format,
+    };
+    let fingerprint = state::fingerprint(&state::Shape {
+        from: plan.from,
+        to: plan.to,
+        window: plan.window,
+        format: match plan.format {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        },
+        columns: &rows::COLUMNS,
+        page_size: plan.page_size,
+        ended_only: plan.ended_only,
+        mode: "query",
+        api_base: &config.api_base,
+    });
+    // Everything about a saved state is checked before the first request.
+    let target = match &config.output {
+        Output::Stdout => None,
+        Output::File(path) => {
+            let state_path = config
+                .state
+                .clone()
+                .unwrap_or_else(|| state::default_path(path));
+            if config.restart {
+                state::remove(&state_path)?;
+            }
+            let saved = state::load(&state_path)?;
+            if let Some(saved) = &saved {
+                check_resumable(saved, &fingerprint, path, &state_path)?;
+            }
+            Some((path.clone(), state_path, saved))
+        }
     };
     let settings = http::Settings {
         api_base: config.api_base,
@@ -79,16 +114,67 @@ fn export_command(config: Config) -> Result<()> {
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
 
-    let stats = match &config.output {
-        Output::Stdout => {
-            let sink = Sink::new(io::stdout(), plan.format, "stdout");
-            export_into(&mut client, sink, &plan, &log)?
+    let stop = || signal::received().map(|s| format!("interrupted by {}", signal::name(s)));
+    let stats = match target {
+        None => {
+            let mut sink = Sink::new(io::stdout(), plan.format, "stdout");
+            let control = export::Control {
+                checkpoint: &mut |_, _| Ok(()),
+                stop: &stop,
+            };
+            let stats = export::run(&mut client, &mut sink, &plan, None, control, &log)?;
+            sink.finish()?;
+            stats
         }
-        Output::File(path) => {
-            let file = sink::create_partial(path)?;
-            let name = sink::partial_path(path).display().to_string();
-            let stats = export_into(&mut client, Sink::new(file, plan.format, name), &plan, &log)?;
-            sink::publish(path, config.force)?;
+        Some((path, state_path, saved)) => {
+            let partial = sink::partial_path(&path);
+            let (file, offset, resume) = match saved {
+                Some(saved) => {
+                    let file = sink::reopen_partial(&path, saved.output_len)?;
+                    let written = sink::written_ids(
+                        &path,
+                        saved.window_offset,
+                        saved.output_len,
+                        plan.format,
+                    )?;
+                    log.info(&format!(
+                        "resuming from {} ({} bytes of {} kept)",
+                        state_path.display(),
+                        saved.output_len,
+                        partial.display()
+                    ));
+                    let position = position_of(&saved, &state_path)?;
+                    (
+                        file,
+                        saved.output_len,
+                        Some(export::Resume { position, written }),
+                    )
+                }
+                None => (sink::create_partial(&path)?, 0, None),
+            };
+            let mut sink = Sink::at(file, offset, plan.format, partial.display().to_string());
+            let mut checkpoint = |position: &export::Position, output_len: u64| {
+                state::save(&state_path, &state_of(position, output_len, &fingerprint))
+            };
+            let control = export::Control {
+                checkpoint: &mut checkpoint,
+                stop: &stop,
+            };
+            let stats = export::run(&mut client, &mut sink, &plan, resume, control, &log)
+                .map_err(|e| {
+                    exit::failure(
+                        exit::code_of(&e),
+                        format!(
+                            "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                            partial.display()
+                        ),
+                    )
+                })?;
+            sink.finish()?;
+            // The state goes first: a crash between the two leaves a complete FILE.partial
+            // and no state, which a re-run simply redoes, never a FILE with a stale state.
+            state::remove(&state_path)?;
+            sink::publish(&path, config.force)?;
             log.info(&format!("wrote {}", path.display()));
             stats
         }
@@ -97,13 +183,67 @@ fn export_command(config: Config) -> Result<()> {
     Ok(())
 }
 
-fn export_into<W: Target>(
-    client: &mut http::Client,
-    mut sink: Sink<W>,
-    plan: &export::Plan,
-    log: &Log,
-) -> Result<report::ExportStats> {
-    let stats = export::run(client, &mut sink, plan, log)?;
-    sink.finish()?;
-    Ok(stats)
+/// Refuses a saved state that another command wrote, or whose partial file is gone.
+fn check_resumable(
+    saved: &state::State,
+    fingerprint: &str,
+    path: &std::path::Path,
+    state_path: &std::path::Path,
+) -> Result<()> {
+    let restart = format!(
+        "pass --restart to start over, or delete {}",
+        state_path.display()
+    );
+    if saved.fingerprint != fingerprint {
+        return Err(exit::usage(format!(
+            "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {restart}",
+            state_path.display(),
+            saved.fingerprint
+        )));
+    }
+    let partial = sink::partial_path(path);
+    if !partial.exists() {
+        return Err(exit::usage(format!(
+            "{} records progress but {} is missing: {restart}",
+            state_path.display(),
+            partial.display()
+        )));
+    }
+    Ok(())
+}
+
+fn state_of(position: &export::Position, output_len: u64, fingerprint: &str) -> state::State {
+    state::State {
+        version: state::VERSION,
+        fingerprint: fingerprint.to_string(),
+        top_index: position.top_index,
+        stack: position
+            .stack
+            .iter()
+            .map(state::SavedWindow::from)
+            .collect(),
+        next_page: position.next_page,
+        window_offset: position.window_offset,
+        output_len,
+    }
+}
+
+fn position_of(saved: &state::State, state_path: &std::path::Path) -> Result<export::Position> {
+    let stack = saved
+        .stack
+        .iter()
+        .map(state::SavedWindow::to_window)
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| {
+            exit::usage(format!(
+                "{} is damaged (a window does not parse): pass --restart to start over",
+                state_path.display()
+            ))
+        })?;
+    Ok(export::Position {
+        top_index: saved.top_index,
+        stack,
+        next_page: saved.next_page.max(1),
+        window_offset: saved.window_offset,
+    })
 }

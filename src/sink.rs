@@ -7,7 +7,7 @@
 //! nothing else creates or writes output files.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -52,9 +52,27 @@ impl Target for Vec<u8> {
     }
 }
 
+/// Counts the bytes that reach the target, so the sink knows its file offset.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// A writer of one format over a target.
 pub struct Sink<W: Target> {
-    out: BufWriter<W>,
+    out: BufWriter<Counting<W>>,
     format: Format,
     /// What the target is, for error messages: a path or "stdout".
     name: String,
@@ -62,11 +80,25 @@ pub struct Sink<W: Target> {
 
 impl<W: Target> Sink<W> {
     pub fn new(target: W, format: Format, name: impl Into<String>) -> Sink<W> {
+        Sink::at(target, 0, format, name)
+    }
+
+    /// A sink over a target that already holds `offset` bytes (a resumed export).
+    pub fn at(target: W, offset: u64, format: Format, name: impl Into<String>) -> Sink<W> {
+        let counting = Counting {
+            inner: target,
+            written: offset,
+        };
         Sink {
-            out: BufWriter::with_capacity(64 * 1024, target),
+            out: BufWriter::with_capacity(64 * 1024, counting),
             format,
             name: name.into(),
         }
+    }
+
+    /// The length of the output so far, committed or not.
+    pub fn position(&self) -> u64 {
+        self.out.get_ref().written + self.out.buffer().len() as u64
     }
 
     /// Writes the CSV header row; JSON Lines has none.
@@ -119,7 +151,7 @@ impl<W: Target> Sink<W> {
     pub fn commit(&mut self) -> Result<()> {
         self.out
             .flush()
-            .and_then(|()| self.out.get_mut().sync())
+            .and_then(|()| self.out.get_mut().inner.sync())
             .with_context(|| output(format!("cannot write to {}", self.name)))
     }
 
@@ -129,6 +161,7 @@ impl<W: Target> Sink<W> {
         let name = self.name;
         self.out
             .into_inner()
+            .map(|counting| counting.inner)
             .map_err(|e| e.into_error())
             .with_context(|| output(format!("cannot write to {name}")))
     }
@@ -194,6 +227,77 @@ pub fn create_partial(path: &Path) -> Result<File> {
         .with_context(|| output(format!("cannot create {}", partial.display())))
 }
 
+/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes: what
+/// was written after the last saved state is cut off.
+pub fn reopen_partial(path: &Path, len: u64) -> Result<File> {
+    let partial = partial_path(path);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&partial)
+        .with_context(|| {
+            usage(format!(
+                "cannot open {} to resume: pass --restart to start over",
+                partial.display()
+            ))
+        })?;
+    let actual = file.metadata()?.len();
+    if actual < len {
+        return Err(usage(format!(
+            "{} is shorter ({actual} bytes) than its state records ({len}): it was changed outside genesys-export; pass --restart to start over",
+            partial.display()
+        )));
+    }
+    let mut cut = || -> io::Result<()> {
+        file.set_len(len)?;
+        file.sync_data()?;
+        file.seek(SeekFrom::Start(len))?;
+        Ok(())
+    };
+    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
+    Ok(file)
+}
+
+/// The conversation ids written in bytes `[from, to)` of `FILE.partial`: the rows of the
+/// window a resumed export is in the middle of.
+pub fn written_ids(path: &Path, from: u64, to: u64, format: Format) -> Result<Vec<String>> {
+    let partial = partial_path(path);
+    let mut file = File::open(&partial)
+        .with_context(|| usage(format!("cannot read {} to resume", partial.display())))?;
+    let mut bytes = vec![0; to.saturating_sub(from) as usize];
+    file.seek(SeekFrom::Start(from))?;
+    file.read_exact(&mut bytes)
+        .with_context(|| usage(format!("cannot read {} to resume", partial.display())))?;
+    parse_ids(&bytes, format)
+}
+
+/// The conversation ids of rows in the output format.
+fn parse_ids(bytes: &[u8], format: Format) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    match format {
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(bytes);
+            for record in reader.records() {
+                let record = record?;
+                ids.push(record.get(0).unwrap_or_default().to_string());
+            }
+        }
+        Format::Jsonl => {
+            #[derive(serde::Deserialize)]
+            struct Id {
+                #[serde(rename = "conversationId")]
+                id: String,
+            }
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                ids.push(serde_json::from_slice::<Id>(line)?.id);
+            }
+        }
+    }
+    Ok(ids)
+}
+
 /// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that
 /// appeared during the run) is left alone and the export stays in `FILE.partial`.
 pub fn publish(path: &Path, force: bool) -> Result<()> {
@@ -221,8 +325,13 @@ pub fn publish(path: &Path, force: bool) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// The ids in rows written by a sink, for tests elsewhere.
+    pub(crate) fn ids_in(bytes: &[u8], format: Format) -> Vec<String> {
+        parse_ids(bytes, format).unwrap()
+    }
 
     fn raw(s: &str) -> Box<RawValue> {
         RawValue::from_string(s.to_string()).unwrap()
@@ -257,6 +366,37 @@ mod tests {
         assert_eq!(lines.next().unwrap(), COLUMNS.join(","));
         assert_eq!(lines.next().unwrap(), "c-1,,,,,,\"a,b\",,,,,");
         assert!(lines.next().is_none());
+    }
+
+    #[test]
+    fn ids_are_read_back_from_both_formats() {
+        let row = |id: &str| Row {
+            conversation_id: id.into(),
+            queue_names: "a,\"b\"\nc".into(),
+            ..Row::default()
+        };
+        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
+        sink.header().unwrap();
+        sink.commit().unwrap();
+        let start = sink.position();
+        sink.write(&raw("{}"), Some(&row("x1"))).unwrap();
+        sink.write(&raw("{}"), Some(&row("x2"))).unwrap();
+        let end = sink.position();
+        let bytes = sink.finish().unwrap();
+        assert_eq!(end, bytes.len() as u64);
+        assert_eq!(
+            parse_ids(&bytes[start as usize..], Format::Csv).unwrap(),
+            ["x1", "x2"]
+        );
+
+        let mut sink = Sink::at(Vec::new(), 10, Format::Jsonl, "memory");
+        sink.write(&raw(r#"{"conversationId":"j1","x":1}"#), None)
+            .unwrap();
+        sink.write(&raw(r#"{"conversationId":"j2"}"#), None)
+            .unwrap();
+        assert_eq!(sink.position(), 10 + 54);
+        let bytes = sink.finish().unwrap();
+        assert_eq!(parse_ids(&bytes, Format::Jsonl).unwrap(), ["j1", "j2"]);
     }
 
     #[test]
