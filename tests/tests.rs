@@ -3,4 +3,5 @@
 mod cli;
 mod export;
 mod faults;
+mod resume;
 mod util;
