@@ -17,6 +17,10 @@ lint:
 unit:
 	$(CARGO) test --workspace --locked
 
+## Throughput and peak memory against the simulator, checked against the targets in tests/bench.sh.
+bench:
+	bash tests/bench.sh
+
 build:
 	$(CARGO) build --release --locked -p genesys-export
 

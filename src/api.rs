@@ -10,6 +10,8 @@ use serde_json::value::RawValue;
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
+pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
+pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
 
 /// The largest page the details query is known to accept.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -78,6 +80,77 @@ impl DetailsQuery {
     }
 }
 
+impl DetailsQuery {
+    /// The body of a job submission for the same interval and filter (no paging).
+    pub fn job(interval: String, ended_only: bool) -> JobQuery {
+        let query = DetailsQuery::page(interval, 0, 0, ended_only);
+        JobQuery {
+            interval: query.interval,
+            order_by: query.order_by,
+            conversation_filters: query.conversation_filters,
+            start_of_day_interval_matching: true,
+        }
+    }
+}
+
+/// The body of `POST …/details/jobs` (`AsyncConversationQuery`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobQuery {
+    pub interval: String,
+    pub order_by: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conversation_filters: Vec<Filter>,
+    /// Only conversations that started on or after the interval's first UTC day: fewer
+    /// conversations from before the window that are not ours to write.
+    pub start_of_day_interval_matching: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSubmitted {
+    pub job_id: String,
+}
+
+/// `AsyncQueryStatus`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    pub state: String,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+/// A page of job results; the last page has no `cursor`.
+#[derive(Debug, Deserialize)]
+pub struct JobResults {
+    #[serde(default)]
+    pub conversations: Option<Vec<Box<RawValue>>>,
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Availability {
+    pub data_availability_date: String,
+}
+
+/// The path of a job's status.
+pub fn job_path(job_id: &str) -> String {
+    format!("{JOBS_PATH}/{}", percent_encode(job_id))
+}
+
+/// The path of a page of a job's results.
+pub fn job_results_path(job_id: &str, page_size: u32, cursor: Option<&str>) -> String {
+    let mut path = format!("{}/results?pageSize={page_size}", job_path(job_id));
+    if let Some(cursor) = cursor {
+        path.push_str("&cursor=");
+        path.push_str(&percent_encode(cursor));
+    }
+    path
+}
+
 /// A details query response. Past the last page `conversations` is absent.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,6 +178,8 @@ pub struct Conversation {
 pub struct Participant {
     pub purpose: Option<String>,
     pub user_id: Option<String>,
+    /// Custom participant data; only job results carry it.
+    pub attributes: std::collections::BTreeMap<String, String>,
     pub sessions: Vec<Session>,
 }
 
@@ -269,6 +344,30 @@ mod tests {
         let page: DetailsPage = serde_json::from_str(r#"{"totalHits":250}"#).unwrap();
         assert!(page.conversations.is_none());
         assert_eq!(page.total_hits, Some(250));
+    }
+
+    #[test]
+    fn job_bodies_and_paths() {
+        let q = DetailsQuery::job("a/b".into(), false);
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"interval":"a/b","orderBy":"conversationStart","startOfDayIntervalMatching":true}"#
+        );
+        assert_eq!(
+            job_results_path("j-1", 1000, Some("x/y=")),
+            "/api/v2/analytics/conversations/details/jobs/j-1/results?pageSize=1000&cursor=x%2Fy%3D"
+        );
+        let status: JobStatus = serde_json::from_str(
+            r#"{"state":"FAILED","errorMessage":"boom","submissionDate":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (status.state.as_str(), status.error_message.as_deref()),
+            ("FAILED", Some("boom"))
+        );
+        let last: JobResults =
+            serde_json::from_str(r#"{"conversations":[],"dataAvailabilityDate":"x"}"#).unwrap();
+        assert!(last.cursor.is_none());
     }
 
     #[test]

@@ -49,6 +49,12 @@ OPTIONS:
     --restart              ignore a saved state and start the export over
     --page-size N          conversations per page, 1-100 [default: 100]
     --ended-only           leave out conversations that are still in progress
+    --mode auto|query|jobs auto: analytics jobs (bulk, from the data lake) for the part of the
+                           range older than the lake's availability date, the details query
+                           for the newer rest; query or jobs: one path only [default: auto]
+    --attribute NAME       add a CSV column with the participant attribute NAME (repeatable;
+                           only job results carry attributes)
+    --job-poll DUR         first interval between job status polls, growing to 30s [default: 2s]
     --region R             Genesys Cloud region: eu-west-1, eu_west_1 or mypurecloud.ie
                            [default: $GENESYSCLOUD_REGION]
     --api-base URL         API base URL, overriding the region (a gateway, a simulator)
@@ -88,6 +94,24 @@ pub enum Command {
     Export(Box<Config>),
 }
 
+/// Which API paths an export may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Query,
+    Jobs,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Query => "query",
+            Mode::Jobs => "jobs",
+        }
+    }
+}
+
 /// A validated export request.
 #[derive(Debug)]
 pub struct Config {
@@ -101,6 +125,9 @@ pub struct Config {
     pub restart: bool,
     pub page_size: u32,
     pub ended_only: bool,
+    pub mode: Mode,
+    pub attributes: Vec<String>,
+    pub job_poll: Duration,
     pub api_base: String,
     pub login_base: String,
     pub credentials: Credentials,
@@ -152,6 +179,9 @@ pub fn parse(
     let restart = args.contains("--restart");
     let page_size = optional(&mut args, "--page-size")?;
     let ended_only = args.contains("--ended-only");
+    let mode = optional(&mut args, "--mode")?;
+    let attributes: Vec<String> = args.values_from_str("--attribute").map_err(arg_error)?;
+    let job_poll = optional(&mut args, "--job-poll")?;
     let region = optional(&mut args, "--region")?;
     let api_base = optional(&mut args, "--api-base")?;
     let login_base = optional(&mut args, "--login-base")?;
@@ -239,6 +269,22 @@ pub fn parse(
         ));
     }
 
+    let mode = match mode.as_deref() {
+        None | Some("auto") => Mode::Auto,
+        Some("query") => Mode::Query,
+        Some("jobs") => Mode::Jobs,
+        Some(other) => {
+            return Err(usage(format!(
+                "--mode must be auto, query or jobs, not '{other}'"
+            )))
+        }
+    };
+    check_attributes(&attributes, format, mode)?;
+    let job_poll = match job_poll {
+        Some(s) => parse_duration(&s).map_err(|e| usage(format!("--job-poll: {e}")))?,
+        None => Duration::from_secs(2),
+    };
+
     let credentials = credentials(env)?;
     let (api_base, login_base) = hosts(region, api_base, login_base, env)?;
 
@@ -272,6 +318,9 @@ pub fn parse(
         restart,
         page_size,
         ended_only,
+        mode,
+        attributes,
+        job_poll,
         api_base,
         login_base,
         credentials,
@@ -280,6 +329,33 @@ pub fn parse(
         policy,
         quiet,
     })))
+}
+
+fn check_attributes(attributes: &[String], format: Format, mode: Mode) -> Result<()> {
+    if attributes.is_empty() {
+        return Ok(());
+    }
+    if format == Format::Jsonl {
+        return Err(usage(
+            "--attribute adds CSV columns; JSON Lines already keeps every attribute of job results",
+        ));
+    }
+    if mode == Mode::Query {
+        return Err(usage(
+            "--attribute needs job results: the details query returns no attributes; use --mode auto or jobs",
+        ));
+    }
+    for (i, name) in attributes.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(usage("--attribute needs a name"));
+        }
+        if crate::rows::COLUMNS.contains(&name.as_str()) || attributes[..i].contains(name) {
+            return Err(usage(format!(
+                "--attribute {name} would repeat a column name: give each attribute once, and none named like a fixed column"
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn arg_error(e: pico_args::Error) -> anyhow::Error {
@@ -565,6 +641,8 @@ mod tests {
         assert_eq!(c.api_base, "https://api.mypurecloud.ie");
         assert_eq!(c.login_base, "https://login.mypurecloud.ie");
         assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.mode, Mode::Auto);
+        assert!(c.attributes.is_empty());
         assert!(!c.force && !c.quiet && !c.ended_only);
     }
 
@@ -604,6 +682,10 @@ mod tests {
             "--state",
             "s.json",
             "--restart",
+            "--mode",
+            "jobs",
+            "--job-poll",
+            "50ms",
         ]);
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
@@ -623,6 +705,20 @@ mod tests {
         assert!(c.ended_only, "ended");
         assert!(c.restart, "restart");
         assert_eq!(c.state, Some(PathBuf::from("s.json")));
+        assert_eq!(c.mode, Mode::Jobs);
+        assert_eq!(c.job_poll, Duration::from_millis(50));
+        let c = config(&[
+            "conversations",
+            "--from",
+            "today",
+            "--to",
+            "now",
+            "--attribute",
+            "account",
+            "--attribute",
+            "lang",
+        ]);
+        assert_eq!(c.attributes, ["account", "lang"]);
     }
 
     #[test]
@@ -771,6 +867,24 @@ mod tests {
             (with(&["--max-retries", "many"]), "--max-retries must be"),
             (with(&["--output", ""]), "--output is empty"),
             (with(&["--state", "s.json"]), "cannot be resumed"),
+            (
+                with(&["--mode", "bulk"]),
+                "--mode must be auto, query or jobs",
+            ),
+            (
+                with(&["--attribute", "a", "--format", "jsonl"]),
+                "adds CSV columns",
+            ),
+            (
+                with(&["--attribute", "a", "--mode", "query"]),
+                "needs job results",
+            ),
+            (
+                with(&["--attribute", "a", "--attribute", "a"]),
+                "repeat a column",
+            ),
+            (with(&["--attribute", "ani"]), "repeat a column"),
+            (with(&["--job-poll", "0s"]), "--job-poll"),
             (with(&["-o", "-", "--restart"]), "cannot be resumed"),
         ];
         for (args, want) in cases {

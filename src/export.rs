@@ -1,13 +1,17 @@
 //! The export loop: windows → pages → conversations → sink.
 //!
-//! Generic over a `Source` of pages and queue names, so it runs in memory in unit tests and
-//! against `http::Client` for real. It owns the exactly-once rules:
+//! Two paths fetch a window's conversations: the synchronous details query, paged by page
+//! number, and an asynchronous job (submit, poll, page the results by cursor, delete). The
+//! plan sends windows older than the data lake's availability date to jobs and the rest to
+//! the query. Both paths feed the same exactly-once rules:
 //! - a window keeps a conversation only if its `conversationStart` lies inside the window
-//!   (the API also returns conversations of adjacent windows that overlap it), and
-//! - within a window an id is written once, however often shifting pages repeat it.
+//!   (both APIs also return conversations of adjacent windows that overlap it), and
+//! - within a top-level window an id is written once, however often shifting pages, split
+//!   windows or resubmitted jobs repeat it.
 //!
-//! Memory is one page plus the current window's id set; every page is committed (flushed and
-//! synced) before the next one is requested.
+//! Generic over a `Source`, so it runs in memory in unit tests and against `http::Client` for
+//! real. Memory is one page plus the current window's id set; every page is committed (flushed
+//! and synced) and reported to `Control::checkpoint` before the next one is requested.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -16,9 +20,11 @@ use anyhow::{anyhow, Context, Result};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::api::{self, Conversation, DetailsPage, DetailsQuery, QueueListing};
+use crate::api::{
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobResults, JobStatus, QueueListing,
+};
 use crate::exit::{code_of, failure, Code};
-use crate::http::{Client, Refused};
+use crate::http::{self, Client, Refused};
 use crate::report::{ExportStats, Log};
 use crate::rows;
 use crate::sink::{Format, Sink, Target};
@@ -31,25 +37,80 @@ pub const RESULT_CAP: u64 = 100_000;
 pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
+/// The first job results page size tried. The API's ceiling is not documented: a refusal
+/// steps down to the size it names (or half), and the accepted size is kept for the run.
+pub const JOB_PAGE_SIZE_START: u32 = 10_000;
+/// Halving a refused job results page size stops here (a size the API names is used as is).
+pub const JOB_PAGE_SIZE_MIN: u32 = 100;
+/// Submissions of one window's job before a run gives up on jobs that fail or expire.
+pub const MAX_JOB_SUBMISSIONS: u32 = 4;
+/// Polling of a job's status backs off from `Plan::job_poll` up to this interval.
+pub const MAX_JOB_POLL: Duration = Duration::from_secs(30);
 
-/// Where pages and queue names come from.
+/// Where pages, jobs and queue names come from.
 pub trait Source {
     fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage>;
+    /// Submits a job; returns its id.
+    fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
+    /// A job's status; `None` when the job no longer exists.
+    fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>>;
+    fn job_results(
+        &mut self,
+        job_id: &str,
+        page_size: u32,
+        cursor: Option<&str>,
+    ) -> Result<JobResults>;
+    fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
+    /// Waits between job polls (a signal cuts the wait short with an error).
+    fn wait(&mut self, duration: Duration) -> Result<()>;
     /// Retries made so far (for the per-window report).
     fn retries(&self) -> u64;
+    /// Requests sent so far (for the per-path cost in the summary).
+    fn requests(&self) -> u64;
+}
+
+fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
+    if code_of(&e) == Code::Forbidden {
+        e.context("the OAuth client's role needs analytics:conversationDetail:view")
+    } else {
+        e
+    }
 }
 
 impl Source for Client {
     fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
-        self.post_json(api::DETAILS_QUERY_PATH, query).map_err(|e| {
-            if code_of(&e) == Code::Forbidden {
-                e.context("the OAuth client's role needs analytics:conversationDetail:view")
-            } else {
-                e
-            }
-        })
+        self.post_json(api::DETAILS_QUERY_PATH, query)
+            .map_err(needs_detail_permission)
+    }
+
+    fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+        let submitted: api::JobSubmitted = self
+            .post_json(api::JOBS_PATH, query)
+            .map_err(needs_detail_permission)?;
+        Ok(submitted.job_id)
+    }
+
+    fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>> {
+        match self.get_json(&api::job_path(job_id)) {
+            Ok(status) => Ok(Some(status)),
+            Err(e) if refused(&e).is_some_and(|r| r.status == 404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn job_results(
+        &mut self,
+        job_id: &str,
+        page_size: u32,
+        cursor: Option<&str>,
+    ) -> Result<JobResults> {
+        self.get_json(&api::job_results_path(job_id, page_size, cursor))
+    }
+
+    fn delete_job(&mut self, job_id: &str) -> Result<()> {
+        self.delete(&api::job_path(job_id))
     }
 
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
@@ -60,9 +121,24 @@ impl Source for Client {
         }
     }
 
+    fn wait(&mut self, duration: Duration) -> Result<()> {
+        http::pause(duration)
+    }
+
     fn retries(&self) -> u64 {
         self.stats.total_retries()
     }
+
+    fn requests(&self) -> u64 {
+        self.stats.requests
+    }
+}
+
+/// Which API fetches a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    Query,
+    Jobs,
 }
 
 /// What to export.
@@ -74,6 +150,35 @@ pub struct Plan {
     pub page_size: u32,
     pub ended_only: bool,
     pub format: Format,
+    /// Participant attributes to add as CSV columns.
+    pub attributes: Vec<String>,
+    /// Windows before this instant go through jobs, the rest through the query.
+    pub split_at: OffsetDateTime,
+    /// The first interval between job status polls.
+    pub job_poll: Duration,
+}
+
+impl Plan {
+    /// The top-level windows in order, each with its path.
+    fn windows(&self) -> impl Iterator<Item = (Path, Window)> {
+        let split_at = self.split_at.clamp(self.from, self.to);
+        let jobs = window::split(self.from, split_at, self.window).map(|w| (Path::Jobs, w));
+        let query = window::split(split_at, self.to, self.window).map(|w| (Path::Query, w));
+        jobs.chain(query)
+    }
+
+    fn window_count(&self) -> u64 {
+        let split_at = self.split_at.clamp(self.from, self.to);
+        window::count(self.from, split_at, self.window)
+            + window::count(split_at, self.to, self.window)
+    }
+}
+
+/// A job in progress: its id and the cursor of the next results page (`None`: the first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobCursor {
+    pub id: String,
+    pub cursor: Option<String>,
 }
 
 /// Where an export stands: enough to continue it after a crash.
@@ -83,8 +188,12 @@ pub struct Position {
     pub top_index: u64,
     /// Windows left within the top-level one (its halves after a split); the last is current.
     pub stack: Vec<Window>,
-    /// The next page of the current window.
+    /// The next page of the current window (query path).
     pub next_page: u32,
+    /// The job of the current window and where its results stand (jobs path).
+    pub job: Option<JobCursor>,
+    /// The job results page size the API accepts, once found.
+    pub job_page_size: u32,
     /// Output offset where the top-level window's rows begin.
     pub window_offset: u64,
 }
@@ -115,12 +224,14 @@ pub fn run<S: Source, W: Target>(
     let (position, seen) = match resume {
         Some(resume) => (resume.position, resume.written.into_iter().collect()),
         None => {
-            sink.header()?;
+            sink.header(&rows::header(&plan.attributes))?;
             sink.commit()?;
             let position = Position {
                 top_index: 0,
                 stack: Vec::new(),
                 next_page: 1,
+                job: None,
+                job_page_size: JOB_PAGE_SIZE_START,
                 window_offset: sink.position(),
             };
             (position, HashSet::new())
@@ -138,37 +249,52 @@ pub fn run<S: Source, W: Target>(
         stats: ExportStats::default(),
     };
     x.save()?;
-    let total = window::count(plan.from, plan.to, plan.window);
+    let total = plan.window_count();
     let start = x.pos.top_index as usize;
-    for (index, top) in window::split(plan.from, plan.to, plan.window)
-        .enumerate()
-        .skip(start)
-    {
+    for (index, (path, top)) in plan.windows().enumerate().skip(start) {
         x.pos.top_index = index as u64;
         if x.pos.stack.is_empty() {
             x.pos.stack.push(top);
             x.pos.next_page = 1;
+            x.pos.job = None;
             x.pos.window_offset = x.sink.position();
             x.seen.clear();
         }
         while let Some(w) = x.pos.stack.last().copied() {
             let retries_before = x.source.retries();
-            let outcome = x.window(&w)?;
+            let requests_before = x.source.requests();
+            let outcome = match path {
+                Path::Query => x.query_window(&w)?,
+                Path::Jobs => x.job_window(&w)?,
+            };
             x.pos.stack.pop();
             x.pos.next_page = 1;
+            x.pos.job = None;
+            let requests = x.source.requests() - requests_before;
+            let cost = match path {
+                Path::Query => &mut x.stats.query,
+                Path::Jobs => &mut x.stats.jobs,
+            };
+            cost.requests += requests;
             match outcome {
                 Outcome::Done(counts) => {
+                    cost.conversations += counts.conversations;
                     x.stats.windows += 1;
                     log.info(&format!(
-                        "window {} [{}/{total}]: {} conversations, {} pages, {} retries",
+                        "window {} [{}/{total}, {}]: {} conversations, {} pages, {} retries",
                         w.interval(),
                         index + 1,
+                        match path {
+                            Path::Query => "query",
+                            Path::Jobs => "job",
+                        },
                         counts.conversations,
                         counts.pages,
                         x.source.retries() - retries_before
                     ));
                 }
-                Outcome::Split(reason) => {
+                Outcome::Split(counts, reason) => {
+                    cost.conversations += counts.conversations;
                     log.info(&format!(
                         "window {}: {reason}; splitting it in two",
                         w.interval()
@@ -187,6 +313,7 @@ pub fn run<S: Source, W: Target>(
     Ok(x.stats)
 }
 
+#[derive(Default)]
 struct WindowCounts {
     conversations: u64,
     pages: u64,
@@ -194,8 +321,16 @@ struct WindowCounts {
 
 enum Outcome {
     Done(WindowCounts),
-    /// The window holds more than the API pages through: export its halves instead.
-    Split(String),
+    /// The window holds more than the API pages through: export its halves instead. The
+    /// counts are of what was written before that became clear.
+    Split(WindowCounts, String),
+}
+
+/// How a job ended.
+enum JobEnd {
+    Fulfilled,
+    /// FAILED, CANCELLED, EXPIRED, or gone: the state and the job's error message.
+    Lost(String),
 }
 
 struct Exporter<'a, 'c, S: Source, W: Target> {
@@ -221,28 +356,23 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         Ok(())
     }
 
-    /// Exports window `w` from page `pos.next_page` on.
-    fn window(&mut self, w: &Window) -> Result<Outcome> {
+    /// Exports window `w` through the details query, from page `pos.next_page` on.
+    fn query_window(&mut self, w: &Window) -> Result<Outcome> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
-        let mut counts = WindowCounts {
-            conversations: 0,
-            pages: 0,
-        };
+        let mut counts = WindowCounts::default();
         loop {
             let page_number = self.pos.next_page;
             let size = self.plan.page_size;
             if u64::from(page_number) * u64::from(size) > RESULT_CAP {
-                return too_big(
-                    w,
-                    splittable,
-                    format!("more than {RESULT_CAP} conversations"),
-                );
+                let why = format!("more than {RESULT_CAP} conversations");
+                return too_big(w, splittable, counts, why);
             }
             let query = DetailsQuery::page(w.interval(), size, page_number, self.plan.ended_only);
             let page = match self.source.details_page(&query) {
                 Ok(page) => page,
                 Err(e) if is_pagination_limit(&e) => {
-                    return too_big(w, splittable, "the API refuses to page further".into())
+                    let why = "the API refuses to page further".to_string();
+                    return too_big(w, splittable, counts, why);
                 }
                 Err(e) => return Err(e),
             };
@@ -250,18 +380,148 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             self.stats.pages += 1;
             let hits = page.total_hits.unwrap_or(0);
             if page_number == 1 && hits > SPLIT_THRESHOLD && splittable {
-                return Ok(Outcome::Split(format!("{hits} conversations reported")));
+                return Ok(Outcome::Split(
+                    counts,
+                    format!("{hits} conversations reported"),
+                ));
             }
             let raws = page.conversations.unwrap_or_default();
             let returned = raws.len();
-            let written = self.write_page(w, raws)?;
-            counts.conversations += written;
+            counts.conversations += self.write_page(w, raws)?;
             crate::state::crash_point::reach("page-written", || {});
             if returned < size as usize {
                 return Ok(Outcome::Done(counts));
             }
             self.pos.next_page += 1;
             self.save()?;
+        }
+    }
+
+    /// Exports window `w` through an asynchronous job: submit (or pick up the saved job),
+    /// wait for it, page its results by cursor, delete it. A job that fails, is cancelled or
+    /// expires, even half-way through its results, is submitted again; rows already written
+    /// are skipped by the id set.
+    fn job_window(&mut self, w: &Window) -> Result<Outcome> {
+        let splittable = w.end - w.start >= MIN_SPLIT * 2;
+        let mut counts = WindowCounts::default();
+        let mut submissions = 0;
+        loop {
+            let job = match self.pos.job.clone() {
+                Some(job) => job,
+                None => {
+                    submissions += 1;
+                    let query = DetailsQuery::job(w.interval(), self.plan.ended_only);
+                    let id = self.source.submit_job(&query)?;
+                    self.log
+                        .info(&format!("job {id} submitted for {}", w.interval()));
+                    let job = JobCursor { id, cursor: None };
+                    self.pos.job = Some(job.clone());
+                    self.save()?;
+                    job
+                }
+            };
+            if let JobEnd::Lost(why) = self.await_job(&job.id)? {
+                self.drop_job(&job.id, submissions, &why)?;
+                continue;
+            }
+            // Page the results.
+            let mut cursor = job.cursor;
+            loop {
+                let size = self.pos.job_page_size;
+                let results = match self.source.job_results(&job.id, size, cursor.as_deref()) {
+                    Ok(results) => results,
+                    Err(e) if is_pagination_limit(&e) => {
+                        self.delete_quietly(&job.id);
+                        let why = "the job's results exceed what the API pages through".into();
+                        return too_big(w, splittable, counts, why);
+                    }
+                    Err(e) if smaller_page_size(&e, size).is_some() => {
+                        let next = smaller_page_size(&e, size).unwrap_or(JOB_PAGE_SIZE_MIN);
+                        self.log.info(&format!(
+                            "job results page size {size} refused; using {next} from now on"
+                        ));
+                        self.pos.job_page_size = next;
+                        continue;
+                    }
+                    Err(e) if refused(&e).is_some() => {
+                        // The cursor is no longer accepted: the job expired or was removed.
+                        let why = match self.source.job_status(&job.id)? {
+                            Some(status) if status.state == "FULFILLED" => return Err(e),
+                            Some(status) => describe_job(&status),
+                            None => "it no longer exists".to_string(),
+                        };
+                        self.drop_job(&job.id, submissions, &why)?;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
+                counts.pages += 1;
+                self.stats.pages += 1;
+                let raws = results.conversations.unwrap_or_default();
+                counts.conversations += self.write_page(w, raws)?;
+                crate::state::crash_point::reach("page-written", || {});
+                let Some(next) = results.cursor else {
+                    self.delete_quietly(&job.id);
+                    return Ok(Outcome::Done(counts));
+                };
+                cursor = Some(next);
+                self.pos.job = Some(JobCursor {
+                    id: job.id.clone(),
+                    cursor: cursor.clone(),
+                });
+                self.save()?;
+            }
+        }
+    }
+
+    /// Polls a job until it is fulfilled or lost, backing off between polls.
+    fn await_job(&mut self, job_id: &str) -> Result<JobEnd> {
+        let mut interval = self.plan.job_poll;
+        let mut last_state = String::new();
+        loop {
+            let Some(status) = self.source.job_status(job_id)? else {
+                return Ok(JobEnd::Lost("it no longer exists".into()));
+            };
+            if status.state != last_state {
+                self.log.info(&format!("job {job_id}: {}", status.state));
+                last_state.clone_from(&status.state);
+            }
+            match status.state.as_str() {
+                "FULFILLED" => return Ok(JobEnd::Fulfilled),
+                "QUEUED" | "PENDING" => {}
+                _ => return Ok(JobEnd::Lost(describe_job(&status))),
+            }
+            self.source.wait(interval)?;
+            interval = interval.mul_f64(1.5).min(MAX_JOB_POLL);
+        }
+    }
+
+    /// Forgets a lost job so the window's job is submitted again, unless it has been
+    /// submitted too often already.
+    fn drop_job(&mut self, job_id: &str, submissions: u32, why: &str) -> Result<()> {
+        self.delete_quietly(job_id);
+        self.pos.job = None;
+        if submissions >= MAX_JOB_SUBMISSIONS {
+            return Err(failure(
+                Code::GaveUp,
+                format!("gave up on job {job_id} after {submissions} submissions: {why}"),
+            ));
+        }
+        self.log.warn(&format!(
+            "job {job_id} is lost ({why}); submitting it again, the {} conversations already written are skipped",
+            self.seen.len()
+        ));
+        self.save()
+    }
+
+    /// Deletes a job that is no longer needed; a failure only costs the API some storage.
+    fn delete_quietly(&mut self, job_id: &str) {
+        if let Err(e) = self.source.delete_job(job_id) {
+            if code_of(&e) == Code::Interrupted {
+                return;
+            }
+            self.log
+                .warn(&format!("could not delete job {job_id}: {e:#}"));
         }
     }
 
@@ -297,7 +557,11 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         }
         for (raw, conversation) in &kept {
             let row = match self.plan.format {
-                Format::Csv => Some(rows::flatten(conversation, |id| self.names.get(id))),
+                Format::Csv => Some(rows::flatten(
+                    conversation,
+                    |id| self.names.get(id),
+                    &self.plan.attributes,
+                )),
                 Format::Jsonl => None,
             };
             self.sink.write(raw, row.as_ref())?;
@@ -309,9 +573,9 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
 }
 
 /// A window over the paging cap: split it, or fail if it is already as small as allowed.
-fn too_big(w: &Window, splittable: bool, why: String) -> Result<Outcome> {
+fn too_big(w: &Window, splittable: bool, counts: WindowCounts, why: String) -> Result<Outcome> {
     if splittable {
-        return Ok(Outcome::Split(why));
+        return Ok(Outcome::Split(counts, why));
     }
     Err(anyhow!(
         "window {} holds {why} even at {}s, the smallest window: narrow the export with --ended-only or contact Genesys about the volume",
@@ -320,10 +584,38 @@ fn too_big(w: &Window, splittable: bool, why: String) -> Result<Outcome> {
     ))
 }
 
+fn refused(e: &anyhow::Error) -> Option<&Refused> {
+    e.downcast_ref::<Refused>()
+}
+
 /// Whether the API refused a page because it lies past the paging cap.
 fn is_pagination_limit(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<Refused>()
-        .is_some_and(|r| r.status == 400 && r.detail.contains("Pagination may not exceed"))
+    refused(e).is_some_and(|r| r.status == 400 && r.detail.contains("Pagination may not exceed"))
+}
+
+/// For a 400 that refuses the results page size `size`: the size to try next, the one the
+/// message names as the most allowed ("… at most 1000") or else half.
+fn smaller_page_size(e: &anyhow::Error, size: u32) -> Option<u32> {
+    let r = refused(e).filter(|r| r.status == 400 && r.detail.contains("pageSize"))?;
+    let named: Option<u32> = r
+        .detail
+        .split("at most ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok());
+    let next = match named {
+        // The API knows its ceiling best.
+        Some(n) => n.max(1),
+        None => (size / 2).max(JOB_PAGE_SIZE_MIN),
+    };
+    (next < size).then_some(next)
+}
+
+fn describe_job(status: &JobStatus) -> String {
+    match &status.error_message {
+        Some(message) => format!("{}: {message}", status.state),
+        None => status.state.clone(),
+    }
 }
 
 fn halves(w: &Window) -> (Window, Window) {
@@ -414,6 +706,38 @@ mod tests {
         /// Reported instead of the true hit count, to force splits.
         inflate_hits: u64,
         queries: Vec<String>,
+        /// Jobs submitted: (interval, results pages served, lost).
+        jobs: Vec<(String, usize, bool)>,
+        /// The largest job results page accepted.
+        job_page_ceiling: u32,
+        /// Job numbers (1-based) that fail instead of being fulfilled.
+        failing_jobs: Vec<usize>,
+        /// (job number, pages): that job expires after serving that many pages.
+        expiring_job: Option<(usize, usize)>,
+        deleted_jobs: usize,
+    }
+
+    fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
+        let json = serde_json::json!({
+            "conversationId": id,
+            "conversationStart": window::api_timestamp(s),
+            "conversationEnd": window::api_timestamp(e),
+            "participants": [{"attributes": {"account": format!("A-{id}")},
+                "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
+        });
+        RawValue::from_string(json.to_string()).unwrap()
+    }
+
+    fn bounds(interval: &str) -> (OffsetDateTime, OffsetDateTime) {
+        let (a, b) = interval.split_once('/').unwrap();
+        (
+            window::parse_api_timestamp(a).unwrap(),
+            window::parse_api_timestamp(b).unwrap(),
+        )
+    }
+
+    fn job_number(id: &str) -> usize {
+        id.trim_start_matches("job-").parse().unwrap()
     }
 
     impl Fake {
@@ -427,6 +751,11 @@ mod tests {
                 queues_forbidden: false,
                 inflate_hits: 0,
                 queries: Vec::new(),
+                jobs: Vec::new(),
+                job_page_ceiling: 3,
+                failing_jobs: Vec::new(),
+                expiring_job: None,
+                deleted_jobs: 0,
             }
         }
     }
@@ -434,11 +763,7 @@ mod tests {
     impl Source for Fake {
         fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
             self.queries.push(query.interval.clone());
-            let (a, b) = query.interval.split_once('/').unwrap();
-            let (a, b) = (
-                window::parse_api_timestamp(a).unwrap(),
-                window::parse_api_timestamp(b).unwrap(),
-            );
+            let (a, b) = bounds(&query.interval);
             let first_day = a.date();
             let last_day = (b - time::Duration::nanoseconds(1)).date();
             let matching: Vec<_> = self
@@ -454,15 +779,7 @@ mod tests {
                 .iter()
                 .skip(skip)
                 .take(size)
-                .map(|(id, s, e)| {
-                    let json = serde_json::json!({
-                        "conversationId": id,
-                        "conversationStart": window::api_timestamp(*s),
-                        "conversationEnd": window::api_timestamp(*e),
-                        "participants": [{"sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
-                    });
-                    RawValue::from_string(json.to_string()).unwrap()
-                })
+                .map(|(id, s, e)| render(id, *s, *e))
                 .collect();
             Ok(DetailsPage {
                 conversations: if page.is_empty() { None } else { Some(page) },
@@ -486,19 +803,112 @@ mod tests {
             Ok(Some(QueueListing { entities }))
         }
 
+        fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+            self.jobs.push((query.interval.clone(), 0, false));
+            Ok(format!("job-{}", self.jobs.len()))
+        }
+
+        fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>> {
+            let n = job_number(job_id);
+            let Some((_, _, lost)) = self.jobs.get(n - 1) else {
+                return Ok(None);
+            };
+            let state = if self.failing_jobs.contains(&n) {
+                "FAILED"
+            } else if *lost {
+                "EXPIRED"
+            } else {
+                "FULFILLED"
+            };
+            Ok(Some(JobStatus {
+                state: state.into(),
+                error_message: (state == "FAILED").then(|| "simulated".into()),
+            }))
+        }
+
+        fn job_results(
+            &mut self,
+            job_id: &str,
+            page_size: u32,
+            cursor: Option<&str>,
+        ) -> Result<JobResults> {
+            if page_size > self.job_page_ceiling {
+                return Err(anyhow::Error::new(Refused {
+                    status: 400,
+                    detail: format!(
+                        "HTTP 400: pageSize must be at most {}",
+                        self.job_page_ceiling
+                    ),
+                }));
+            }
+            let n = job_number(job_id);
+            let (interval, pages, lost) = self.jobs[n - 1].clone();
+            if lost || self.expiring_job == Some((n, pages)) {
+                self.jobs[n - 1].2 = true;
+                return Err(anyhow::Error::new(Refused {
+                    status: 400,
+                    detail: "HTTP 400 analytics.job.expired".into(),
+                }));
+            }
+            self.jobs[n - 1].1 += 1;
+            // Lifetime overlap, ordered by id, not by start.
+            let (a, b) = bounds(&interval);
+            let mut matching: Vec<_> = self
+                .conversations
+                .iter()
+                .filter(|(_, s, e)| *s < b && *e > a)
+                .collect();
+            matching.sort_by(|x, y| x.0.cmp(&y.0));
+            let offset: usize = cursor.map_or(0, |c| c.parse().unwrap());
+            let end = (offset + page_size as usize).min(matching.len());
+            let conversations = matching[offset..end]
+                .iter()
+                .map(|(id, s, e)| render(id, *s, *e))
+                .collect();
+            Ok(JobResults {
+                conversations: Some(conversations),
+                cursor: (end < matching.len()).then(|| end.to_string()),
+            })
+        }
+
+        fn delete_job(&mut self, _job_id: &str) -> Result<()> {
+            self.deleted_jobs += 1;
+            Ok(())
+        }
+
+        fn wait(&mut self, _duration: Duration) -> Result<()> {
+            Ok(())
+        }
+
         fn retries(&self) -> u64 {
             0
+        }
+
+        fn requests(&self) -> u64 {
+            (self.queries.len() + self.jobs.iter().map(|j| j.1 + 2).sum::<usize>()) as u64
         }
     }
 
     fn plan(format: Format, window_secs: u64, page_size: u32) -> Plan {
+        let from = datetime!(2026-11-01 00:00 UTC);
         Plan {
-            from: datetime!(2026-11-01 00:00 UTC),
+            from,
             to: datetime!(2026-11-03 00:00 UTC),
             window: Duration::from_secs(window_secs),
             page_size,
             ended_only: false,
             format,
+            attributes: Vec::new(),
+            split_at: from,
+            job_poll: Duration::ZERO,
+        }
+    }
+
+    /// The plan with jobs for windows before `split_at`.
+    fn jobs_plan(format: Format, window_secs: u64, split_at: OffsetDateTime) -> Plan {
+        Plan {
+            split_at,
+            ..plan(format, window_secs, 2)
         }
     }
 
@@ -641,12 +1051,19 @@ mod tests {
 
     /// Runs the export, "crashing" at the `crash_at`-th checkpoint, and returns the output
     /// cut back to what that checkpoint covered, with its position.
+    fn jobs_fake() -> Fake {
+        let mut fake = sample();
+        fake.job_page_ceiling = 1;
+        fake
+    }
+
+    /// A run against `fake`, which lives on across crashes like the real API.
     fn crash(
+        fake: &mut Fake,
         plan: &Plan,
         resume: Option<(Vec<u8>, Position)>,
         crash_at: usize,
     ) -> Result<Vec<u8>, (Vec<u8>, Position)> {
-        let mut fake = sample();
         let (bytes, resume) = match resume {
             Some((bytes, position)) => {
                 let written = crate::sink::tests::ids_in(
@@ -673,7 +1090,7 @@ mod tests {
             checkpoint: &mut checkpoint,
             stop: &|| None,
         };
-        let result = run(&mut fake, &mut sink, plan, resume, control, &QUIET);
+        let result = run(fake, &mut sink, plan, resume, control, &QUIET);
         let mut bytes = sink.finish().unwrap();
         match result {
             Ok(_) => Ok(bytes),
@@ -689,14 +1106,15 @@ mod tests {
     fn resuming_from_any_checkpoint_gives_the_same_bytes() {
         for format in [Format::Csv, Format::Jsonl] {
             let p = plan(format, 3600, 1);
-            let whole = crash(&p, None, usize::MAX).unwrap();
+            let whole = crash(&mut jobs_fake(), &p, None, usize::MAX).unwrap();
             let mut crashes = 0;
             for crash_at in 1..200 {
-                let mut attempt = crash(&p, None, crash_at);
+                let mut fake = jobs_fake();
+                let mut attempt = crash(&mut fake, &p, None, crash_at);
                 // Crash again, two checkpoints after each resume, until it completes.
                 while let Err(saved) = attempt {
                     crashes += 1;
-                    attempt = crash(&p, Some(saved), 2);
+                    attempt = crash(&mut fake, &p, Some(saved), 2);
                 }
                 assert_eq!(
                     attempt.unwrap(),
@@ -706,6 +1124,104 @@ mod tests {
             }
             assert!(crashes > 150);
         }
+    }
+
+    #[test]
+    fn jobs_and_the_query_together_write_each_conversation_once() {
+        let mut p = jobs_plan(Format::Csv, 3600, datetime!(2026-11-02 00:30 UTC));
+        p.attributes = vec!["account".into()];
+        let mut fake = sample();
+        let (csv, stats) = export(&mut fake, &p);
+        assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+        // One job per window before the split point, each deleted after use.
+        assert_eq!(fake.jobs.len(), 25);
+        assert_eq!(fake.deleted_jobs, 25);
+        assert_eq!(stats.jobs.conversations, 4);
+        assert_eq!(stats.query.conversations, 1);
+        // The results page size steps down to what the API accepts, once.
+        assert!(csv.lines().next().unwrap().ends_with(",account"));
+        assert!(csv.lines().nth(1).unwrap().ends_with(",A-a"));
+    }
+
+    #[test]
+    fn failed_and_expired_jobs_are_resubmitted_without_repeats() {
+        let p = jobs_plan(Format::Jsonl, 86_400, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.job_page_ceiling = 1;
+        fake.failing_jobs = vec![1];
+        // Job 2 (day one's second submission) expires after two pages.
+        fake.expiring_job = Some((2, 2));
+        let (out, _) = export(&mut fake, &p);
+        let ids: Vec<String> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        // Job results come ordered by id; every id exactly once.
+        assert_eq!(ids, ["a", "b", "c", "d", "e"]);
+        assert_eq!(fake.jobs.len(), 4);
+    }
+
+    #[test]
+    fn a_job_that_keeps_failing_gives_up() {
+        let p = jobs_plan(Format::Csv, 86_400, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.failing_jobs = (1..=10).collect();
+        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
+        let control = Control {
+            checkpoint: &mut |_, _| Ok(()),
+            stop: &|| None,
+        };
+        let err = run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
+        assert_eq!(code_of(&err), Code::GaveUp);
+        assert!(format!("{err}").contains("FAILED: simulated"), "{err}");
+        assert_eq!(fake.jobs.len(), MAX_JOB_SUBMISSIONS as usize);
+    }
+
+    #[test]
+    fn resuming_a_job_window_from_any_checkpoint_gives_the_same_bytes() {
+        let p = jobs_plan(Format::Csv, 43_200, datetime!(2026-11-02 12:00 UTC));
+        let whole = crash(&mut jobs_fake(), &p, None, usize::MAX).unwrap();
+        for crash_at in 1..60 {
+            let mut fake = jobs_fake();
+            let mut attempt = crash(&mut fake, &p, None, crash_at);
+            while let Err(saved) = attempt {
+                attempt = crash(&mut fake, &p, Some(saved), 3);
+            }
+            assert_eq!(attempt.unwrap(), whole, "first crash at {crash_at}");
+        }
+    }
+
+    #[test]
+    fn a_smaller_page_size_is_derived_from_the_refusal() {
+        let refusal = |detail: &str| {
+            anyhow::Error::new(Refused {
+                status: 400,
+                detail: detail.into(),
+            })
+        };
+        assert_eq!(
+            smaller_page_size(&refusal("pageSize must be at most 1000"), 10_000),
+            Some(1000)
+        );
+        assert_eq!(
+            smaller_page_size(&refusal("invalid pageSize"), 10_000),
+            Some(5000)
+        );
+        assert_eq!(
+            smaller_page_size(&refusal("invalid pageSize"), 150),
+            Some(100)
+        );
+        assert_eq!(smaller_page_size(&refusal("invalid pageSize"), 100), None);
+        assert_eq!(
+            smaller_page_size(&refusal("pageSize must be at most 3"), 10_000),
+            Some(3)
+        );
+        assert_eq!(smaller_page_size(&refusal("something else"), 10_000), None);
     }
 
     #[test]

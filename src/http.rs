@@ -107,6 +107,11 @@ impl Client {
         self.call(Endpoint::Api, "GET", path, None)
     }
 
+    pub fn delete(&mut self, path: &str) -> Result<()> {
+        self.call::<serde::de::IgnoredAny>(Endpoint::Api, "DELETE", path, None)
+            .map(drop)
+    }
+
     pub fn post_json<T: DeserializeOwned>(
         &mut self,
         path: &str,
@@ -162,7 +167,13 @@ impl Client {
             }
             let (outcome, problem) = match self.send(endpoint, method, &url, &authorization, body) {
                 Ok(reply) if (200..300).contains(&reply.status) => {
-                    match serde_json::from_slice::<T>(&reply.body) {
+                    // 202 and 204 may come without a body; it reads as JSON null.
+                    let body: &[u8] = if reply.body.is_empty() && reply.status != 200 {
+                        b"null"
+                    } else {
+                        &reply.body
+                    };
+                    match serde_json::from_slice::<T>(body) {
                         Ok(value) => return Ok(value),
                         Err(e) => (Outcome::BadBody, bad_body(&reply, &e)),
                     }
@@ -228,6 +239,12 @@ impl Client {
             Endpoint::Api => "application/json",
         };
         let mut response = match (method, body) {
+            ("DELETE", _) => self
+                .agent
+                .delete(url)
+                .header("Authorization", authorization)
+                .header("Accept", "application/json")
+                .call()?,
             ("GET", _) => self
                 .agent
                 .get(url)
@@ -360,7 +377,7 @@ impl std::error::Error for Refused {}
 
 /// Sleeps before a retry, in short steps so that SIGINT/SIGTERM stop the run promptly; no
 /// page is half-written while sleeping, so the saved state is exact.
-fn pause(wait: Duration) -> Result<()> {
+pub fn pause(wait: Duration) -> Result<()> {
     const STEP: Duration = Duration::from_millis(50);
     let until = Instant::now() + wait;
     loop {

@@ -24,7 +24,7 @@ use std::time::Instant;
 use anyhow::Result;
 use time::OffsetDateTime;
 
-use crate::cli::{Command, Config};
+use crate::cli::{Command, Config, Mode};
 use crate::report::Log;
 use crate::sink::{Format, Output, Sink};
 
@@ -63,13 +63,16 @@ fn export_command(config: Config) -> Result<()> {
     };
     signal::install();
     sink::preflight(&config.output, config.force)?;
-    let plan = export::Plan {
+    let mut plan = export::Plan {
         from: config.from,
         to: config.to,
         window: config.window,
         page_size: config.page_size,
         ended_only: config.ended_only,
         format: config.format,
+        attributes: config.attributes,
+        split_at: config.from,
+        job_poll: config.job_poll,
     };
     let fingerprint = state::fingerprint(&state::Shape {
         from: plan.from,
@@ -79,10 +82,10 @@ fn export_command(config: Config) -> Result<()> {
             Format::Csv => "csv",
             Format::Jsonl => "jsonl",
         },
-        columns: &rows::COLUMNS,
+        columns: &rows::header(&plan.attributes),
         page_size: plan.page_size,
         ended_only: plan.ended_only,
-        mode: "query",
+        mode: config.mode.name(),
         api_base: &config.api_base,
     });
     // Everything about a saved state is checked before the first request.
@@ -113,6 +116,16 @@ fn export_command(config: Config) -> Result<()> {
     let mut client = http::Client::new(settings, config.credentials, log)?;
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
+    let saved_split = target
+        .as_ref()
+        .and_then(|(_, _, saved)| saved.as_ref())
+        .map(|s| &s.split_at);
+    plan.split_at = match saved_split {
+        // A resumed run keeps the plan it started with, wherever the lake has moved since.
+        Some(at) => window::parse_api_timestamp(at)
+            .ok_or_else(|| exit::usage("the state file is damaged (split_at): pass --restart"))?,
+        None => split_point(&mut client, config.mode, &plan, &log)?,
+    };
 
     let stop = || signal::received().map(|s| format!("interrupted by {}", signal::name(s)));
     let stats = match target {
@@ -154,7 +167,10 @@ fn export_command(config: Config) -> Result<()> {
             };
             let mut sink = Sink::at(file, offset, plan.format, partial.display().to_string());
             let mut checkpoint = |position: &export::Position, output_len: u64| {
-                state::save(&state_path, &state_of(position, output_len, &fingerprint))
+                state::save(
+                    &state_path,
+                    &state_of(position, output_len, &fingerprint, plan.split_at),
+                )
             };
             let control = export::Control {
                 checkpoint: &mut checkpoint,
@@ -181,6 +197,50 @@ fn export_command(config: Config) -> Result<()> {
     };
     log.info(&report::summary(&stats, &client.stats, started.elapsed()));
     Ok(())
+}
+
+/// Where jobs hand over to the query: jobs for windows before it, the query from it on.
+fn split_point(
+    client: &mut http::Client,
+    mode: Mode,
+    plan: &export::Plan,
+    log: &Log,
+) -> Result<time::OffsetDateTime> {
+    if mode == Mode::Query {
+        return Ok(plan.from);
+    }
+    let reply: api::Availability = client.get_json(api::AVAILABILITY_PATH)?;
+    let available =
+        window::parse_api_timestamp(&reply.data_availability_date).ok_or_else(|| {
+            anyhow::anyhow!(
+                "the API gave an unreadable dataAvailabilityDate '{}'",
+                reply.data_availability_date
+            )
+        })?;
+    let shown = window::api_timestamp(available);
+    if mode == Mode::Jobs {
+        if available < plan.to {
+            return Err(exit::usage(format!(
+                "--mode jobs: the data lake holds conversations only up to {shown}, before --to; end the range at or before {shown}, or use --mode auto (the details query exports the rest)"
+            )));
+        }
+        return Ok(plan.to);
+    }
+    let split_at = available.clamp(plan.from, plan.to);
+    log.info(&format!(
+        "data lake available up to {shown}: jobs for {} windows, the details query for {}",
+        if split_at > plan.from {
+            "the older"
+        } else {
+            "no"
+        },
+        if split_at < plan.to {
+            "the newer"
+        } else {
+            "none"
+        },
+    ));
+    Ok(split_at)
 }
 
 /// Refuses a saved state that another command wrote, or whose partial file is gone.
@@ -212,7 +272,12 @@ fn check_resumable(
     Ok(())
 }
 
-fn state_of(position: &export::Position, output_len: u64, fingerprint: &str) -> state::State {
+fn state_of(
+    position: &export::Position,
+    output_len: u64,
+    fingerprint: &str,
+    split_at: time::OffsetDateTime,
+) -> state::State {
     state::State {
         version: state::VERSION,
         fingerprint: fingerprint.to_string(),
@@ -225,6 +290,12 @@ fn state_of(position: &export::Position, output_len: u64, fingerprint: &str) -> 
         next_page: position.next_page,
         window_offset: position.window_offset,
         output_len,
+        split_at: window::api_timestamp(split_at),
+        job: position.job.as_ref().map(|job| state::SavedJob {
+            id: job.id.clone(),
+            cursor: job.cursor.clone(),
+        }),
+        job_page_size: position.job_page_size,
     }
 }
 
@@ -244,6 +315,11 @@ fn position_of(saved: &state::State, state_path: &std::path::Path) -> Result<exp
         top_index: saved.top_index,
         stack,
         next_page: saved.next_page.max(1),
+        job: saved.job.as_ref().map(|job| export::JobCursor {
+            id: job.id.clone(),
+            cursor: job.cursor.clone(),
+        }),
+        job_page_size: saved.job_page_size.max(1),
         window_offset: saved.window_offset,
     })
 }

@@ -68,9 +68,18 @@ impl HttpStats {
     }
 }
 
+/// What one path (query or jobs) cost.
+#[derive(Clone, Debug, Default)]
+pub struct PathCost {
+    pub conversations: u64,
+    pub requests: u64,
+}
+
 /// Counters kept by the export loop.
 #[derive(Clone, Debug, Default)]
 pub struct ExportStats {
+    pub query: PathCost,
+    pub jobs: PathCost,
     pub conversations: u64,
     pub windows: u64,
     pub pages: u64,
@@ -82,8 +91,22 @@ pub struct ExportStats {
 
 /// The final summary line.
 pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> String {
+    let mut costs = Vec::new();
+    for (name, cost) in [("query", &export.query), ("jobs", &export.jobs)] {
+        if cost.requests > 0 {
+            costs.push(format!(
+                "{name} {:.1}",
+                cost.requests as f64 * 1000.0 / cost.conversations.max(1) as f64
+            ));
+        }
+    }
+    let costs = if costs.is_empty() {
+        String::new()
+    } else {
+        format!("; requests per 1000 conversations: {}", costs.join(", "))
+    };
     format!(
-        "done: {} conversations, {} windows, {} pages, {} requests, {} token refreshes, retries {}, waited {}, elapsed {}",
+        "done: {} conversations, {} windows, {} pages, {} requests, {} token refreshes, retries {}, waited {}, elapsed {}{costs}",
         export.conversations,
         export.windows,
         export.pages,
@@ -115,12 +138,21 @@ mod tests {
             conversations: 2000,
             windows: 2,
             pages: 22,
+            query: PathCost {
+                conversations: 500,
+                requests: 10,
+            },
+            jobs: PathCost {
+                conversations: 1500,
+                requests: 3,
+            },
             ..ExportStats::default()
         };
         assert_eq!(
             summary(&export, &http, Duration::from_secs(75)),
             "done: 2000 conversations, 2 windows, 22 pages, 120 requests, 3 token refreshes, \
-retries 3 (429: 1, 5xx: 2), waited 2.5s, elapsed 1m15s"
+retries 3 (429: 1, 5xx: 2), waited 2.5s, elapsed 1m15s; requests per 1000 conversations: \
+query 20.0, jobs 2.0"
         );
         assert_eq!(HttpStats::default().retries_by_cause(), "0");
     }

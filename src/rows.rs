@@ -4,7 +4,8 @@
 //! lives in `COLUMNS` and `Row::fields`, nowhere else. Multi-valued cells join the distinct
 //! values with `;` in first-seen order (participants, then sessions, then segments, as the API
 //! lists them). `queue_names` is positional: its n-th entry names the n-th queue id, empty where
-//! the name is unknown, so the two columns always line up.
+//! the name is unknown, so the two columns always line up. Columns for participant attributes
+//! named with `--attribute` follow the fixed ones, in the order given.
 
 use crate::api::Conversation;
 
@@ -39,12 +40,23 @@ pub struct Row {
     pub dnis: String,
     pub wrap_up_codes: String,
     pub division_ids: String,
+    /// One cell per requested attribute.
+    pub attributes: Vec<String>,
+}
+
+/// The header: the fixed columns, then one per requested attribute.
+pub fn header(attributes: &[String]) -> Vec<&str> {
+    COLUMNS
+        .iter()
+        .copied()
+        .chain(attributes.iter().map(String::as_str))
+        .collect()
 }
 
 impl Row {
-    /// The cells in `COLUMNS` order.
-    pub fn fields(&self) -> [&str; 12] {
-        [
+    /// The cells in `header` order.
+    pub fn fields(&self) -> Vec<&str> {
+        let fixed = [
             &self.conversation_id,
             &self.conversation_start,
             &self.conversation_end,
@@ -57,7 +69,12 @@ impl Row {
             &self.dnis,
             &self.wrap_up_codes,
             &self.division_ids,
-        ]
+        ];
+        fixed
+            .into_iter()
+            .map(String::as_str)
+            .chain(self.attributes.iter().map(String::as_str))
+            .collect()
     }
 }
 
@@ -94,8 +111,13 @@ pub fn queue_ids(conversation: &Conversation) -> Vec<&str> {
     ids.0
 }
 
-/// Flattens a conversation; `queue_name` resolves a queue id to its name where known.
-pub fn flatten(conversation: &Conversation, queue_name: impl Fn(&str) -> Option<String>) -> Row {
+/// Flattens a conversation; `queue_name` resolves a queue id to its name where known, and
+/// `attributes` names the participant attributes to add as cells.
+pub fn flatten(
+    conversation: &Conversation,
+    queue_name: impl Fn(&str) -> Option<String>,
+    attributes: &[String],
+) -> Row {
     let mut media = Distinct::default();
     let mut users = Distinct::default();
     let mut ani = Distinct::default();
@@ -116,6 +138,16 @@ pub fn flatten(conversation: &Conversation, queue_name: impl Fn(&str) -> Option<
     for id in &conversation.division_ids {
         divisions.push(Some(id));
     }
+    let attributes = attributes
+        .iter()
+        .map(|name| {
+            let mut values = Distinct::default();
+            for participant in &conversation.participants {
+                values.push(participant.attributes.get(name).map(String::as_str));
+            }
+            values.join()
+        })
+        .collect();
     let queues = queue_ids(conversation);
     let names: Vec<String> = queues
         .iter()
@@ -137,6 +169,7 @@ pub fn flatten(conversation: &Conversation, queue_name: impl Fn(&str) -> Option<
         dnis: dnis.join(),
         wrap_up_codes: wrap_ups.join(),
         division_ids: divisions.join(),
+        attributes,
     }
 }
 
@@ -169,7 +202,7 @@ mod tests {
     #[test]
     fn flattening_collects_distinct_values_in_order() {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
-        let row = flatten(&c, names);
+        let row = flatten(&c, names, &[]);
         assert_eq!(
             row,
             Row {
@@ -185,6 +218,7 @@ mod tests {
                 dnis: "tel:+18005550100".into(),
                 wrap_up_codes: "w-1;w-2".into(),
                 division_ids: "d-1;d-2".into(),
+                attributes: vec![],
             }
         );
         assert_eq!(queue_ids(&c), ["q-1", "q-2"]);
@@ -194,7 +228,7 @@ mod tests {
     fn an_ongoing_minimal_conversation_has_empty_cells() {
         let c: Conversation =
             serde_json::from_str(r#"{"conversationId":"x","conversationStart":"s"}"#).unwrap();
-        let row = flatten(&c, |_| None);
+        let row = flatten(&c, |_| None, &[]);
         assert_eq!(
             row.fields(),
             ["x", "s", "", "", "", "", "", "", "", "", "", ""]
@@ -202,12 +236,32 @@ mod tests {
     }
 
     #[test]
+    fn attribute_columns_collect_distinct_values_across_participants() {
+        let c: Conversation = serde_json::from_str(
+            r#"{"conversationId":"x","conversationStart":"s","participants":[
+                {"attributes":{"account":"A-1","lang":"de"}},
+                {"attributes":{"account":"A-1","note":"a, \"b\""}},
+                {"attributes":{"account":"A-2"}}]}"#,
+        )
+        .unwrap();
+        let names = ["account".to_string(), "note".into(), "missing".into()];
+        let row = flatten(&c, |_| None, &names);
+        assert_eq!(row.attributes, ["A-1;A-2", r#"a, "b""#, ""]);
+        assert_eq!(row.fields().len(), 15);
+        assert_eq!(header(&names)[12..], ["account", "note", "missing"]);
+    }
+
+    #[test]
     fn csv_quoting_of_commas_quotes_and_unicode() {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
-        let row = flatten(&c, |id| match id {
-            "q-1" => Some("Kundendienst Düsseldorf".into()),
-            _ => Some(r#"Support, "Tier 2""#.into()),
-        });
+        let row = flatten(
+            &c,
+            |id| match id {
+                "q-1" => Some("Kundendienst Düsseldorf".into()),
+                _ => Some(r#"Support, "Tier 2""#.into()),
+            },
+            &[],
+        );
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(COLUMNS).unwrap();
         w.write_record(row.fields()).unwrap();

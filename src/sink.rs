@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
 use crate::exit::{output, usage};
-use crate::rows::{Row, COLUMNS};
+use crate::rows::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -102,9 +102,9 @@ impl<W: Target> Sink<W> {
     }
 
     /// Writes the CSV header row; JSON Lines has none.
-    pub fn header(&mut self) -> Result<()> {
+    pub fn header(&mut self, columns: &[&str]) -> Result<()> {
         if self.format == Format::Csv {
-            self.write_record(&COLUMNS)?;
+            self.write_record(columns)?;
         }
         Ok(())
     }
@@ -122,7 +122,7 @@ impl<W: Target> Sink<W> {
         }
     }
 
-    fn write_record(&mut self, fields: &[&str; 12]) -> Result<()> {
+    fn write_record(&mut self, fields: &[&str]) -> Result<()> {
         // A csv::Writer borrowed per record: it quotes into our buffer and keeps no state.
         let mut w = csv::WriterBuilder::new()
             .buffer_capacity(1024)
@@ -340,7 +340,7 @@ pub(crate) mod tests {
     #[test]
     fn jsonl_keeps_the_original_text_one_per_line() {
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
-        sink.header().unwrap();
+        sink.header(&["a"]).unwrap();
         sink.write(&raw(r#"{"b":1,"a":[2.50,"x"]}"#), None).unwrap();
         sink.write(&raw("{\n  \"c\": \"line\\nbreak\"\n}"), None)
             .unwrap();
@@ -354,7 +354,7 @@ pub(crate) mod tests {
     #[test]
     fn csv_writes_header_then_rows() {
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
-        sink.header().unwrap();
+        sink.header(&crate::rows::COLUMNS).unwrap();
         let row = Row {
             conversation_id: "c-1".into(),
             queue_names: "a,b".into(),
@@ -363,7 +363,7 @@ pub(crate) mod tests {
         sink.write(&raw("{}"), Some(&row)).unwrap();
         let out = String::from_utf8(sink.finish().unwrap()).unwrap();
         let mut lines = out.lines();
-        assert_eq!(lines.next().unwrap(), COLUMNS.join(","));
+        assert_eq!(lines.next().unwrap(), crate::rows::COLUMNS.join(","));
         assert_eq!(lines.next().unwrap(), "c-1,,,,,,\"a,b\",,,,,");
         assert!(lines.next().is_none());
     }
@@ -376,7 +376,7 @@ pub(crate) mod tests {
             ..Row::default()
         };
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
-        sink.header().unwrap();
+        sink.header(&["id", "x"]).unwrap();
         sink.commit().unwrap();
         let start = sink.position();
         sink.write(&raw("{}"), Some(&row("x1"))).unwrap();

@@ -38,6 +38,19 @@ pub struct State {
     pub window_offset: u64,
     /// Length of `FILE.partial` covered by this state.
     pub output_len: u64,
+    /// Where jobs hand over to the query (the availability date the run started with).
+    pub split_at: String,
+    /// The job of the window in progress, if it goes through jobs.
+    #[serde(default)]
+    pub job: Option<SavedJob>,
+    /// The job results page size the API accepted.
+    pub job_page_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedJob {
+    pub id: String,
+    pub cursor: Option<String>,
 }
 
 /// A window as saved: RFC 3339 bounds, readable by a person looking at the file.
@@ -265,6 +278,12 @@ columns=a,b page-size=100 ended-only=false mode=query api=https://api.mypureclou
             next_page: 7,
             window_offset: 120,
             output_len: 4567,
+            split_at: "2026-11-05T00:00:00.000Z".into(),
+            job: Some(SavedJob {
+                id: "j-1".into(),
+                cursor: Some("c/2".into()),
+            }),
+            job_page_size: 1000,
         };
         let text = serde_json::to_string(&state).unwrap();
         assert!(!text.contains("secret") && !text.contains("token"));

@@ -171,7 +171,7 @@ fn permission_denied_exits_4_with_the_api_message() {
         details_forbidden: true,
         ..SimConfig::default()
     });
-    let run = export(&sim, &RANGE);
+    let run = export(&sim, &[&RANGE[..], &["--mode", "query"]].concat());
     run.expect_code(4);
     assert!(
         run.stderr.contains("analytics:conversationDetail:view"),

@@ -109,6 +109,8 @@ fn jsonl_lines_are_the_api_records() {
     let run = export(
         &sim,
         &[
+            "--mode",
+            "query",
             "--from",
             FROM,
             "--to",

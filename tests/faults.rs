@@ -22,6 +22,8 @@ fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
     let dir = Dir::new("faults");
     let out = dir.join("c.csv");
     let mut args = vec![
+        "--mode",
+        "query",
         "--from",
         FROM,
         "--to",

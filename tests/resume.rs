@@ -59,6 +59,8 @@ fn args_with<'a>(
         "-q",
         "-o",
         out.to_str().unwrap(),
+        "--mode",
+        "query",
     ]
 }
 
@@ -282,6 +284,8 @@ fn windows_over_the_paging_cap_split_and_complete_exactly() {
     let run = export(
         &sim,
         &[
+            "--mode",
+            "query",
             "--from",
             FROM,
             "--to",
@@ -337,6 +341,8 @@ fn data_arriving_while_paging_is_neither_lost_nor_doubled() {
     let run = export(
         &sim,
         &[
+            "--mode",
+            "query",
             "--from",
             FROM,
             "--to",
