@@ -3,5 +3,6 @@
 mod cli;
 mod export;
 mod faults;
+mod jobs;
 mod resume;
 mod util;
