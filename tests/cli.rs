@@ -209,7 +209,7 @@ fn missing_queue_permission_leaves_names_empty_with_one_warning() {
         records.iter().all(|r| r[6].chars().all(|c| c == ';')),
         "names are empty"
     );
-    assert_ids_eq(
+    assert_same_ids(
         &csv_ids(&run.stdout),
         &sim.ground_truth(ts("2026-11-01T00:00:00Z"), ts("2026-11-02T00:00:00Z")),
     );

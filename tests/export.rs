@@ -41,7 +41,7 @@ fn csv_export_matches_ground_truth_exactly() {
         "the simulator generated {} conversations",
         want.len()
     );
-    assert_ids_eq(&csv_ids(&text), &want);
+    assert_same_ids(&csv_ids(&text), &want);
     // Only the finished file is left; no .partial.
     assert_eq!(dir.files(), ["conversations.csv"]);
     #[cfg(unix)]
@@ -159,7 +159,7 @@ fn windows_of_any_length_give_the_same_rows() {
             ],
         );
         run.expect_code(0);
-        assert_ids_eq(&csv_ids(&run.stdout), &want);
+        assert_same_ids(&csv_ids(&run.stdout), &want);
     }
 }
 
@@ -179,7 +179,7 @@ fn ended_only_leaves_out_conversations_in_progress() {
         })
         .collect();
     assert!(want.len() < sim.ground_truth(ts(FROM), ts(TO)).len());
-    assert_ids_eq(&csv_ids(&run.stdout), &want);
+    assert_same_ids(&csv_ids(&run.stdout), &want);
 }
 
 #[test]
@@ -214,7 +214,7 @@ fn force_replaces_an_existing_file() {
         ],
     );
     run.expect_code(0);
-    assert_ids_eq(
+    assert_same_ids(
         &csv_ids(&read(&out)),
         &sim.ground_truth(ts(FROM), ts("2026-11-01T02:00:00Z")),
     );

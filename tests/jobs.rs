@@ -13,15 +13,22 @@ const TO: &str = "2026-11-03T00:00:00Z";
 fn sim(cfg: SimConfig) -> Sim {
     Sim::start(SimConfig {
         conversations: 1200,
-        job_max_page_size: 200,
         ..cfg
     })
 }
 
 fn jobs_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
-        "--from", FROM, "--to", TO, "--window", "12h", "--job-poll", "5ms", "--backoff", "10ms",
-        "-o", out,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--window",
+        "12h",
+        "--backoff",
+        "10ms",
+        "-o",
+        out,
     ];
     args.extend_from_slice(extra);
     args
@@ -34,9 +41,12 @@ fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
     let run = export(sim, &jobs_args(out.to_str().unwrap(), extra));
     run.expect_code(0);
     assert_no_secrets(&run, sim);
-    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
-    assert_eq!(stats.jobs_live, 0, "every job is deleted after use: {stats:?}");
+    assert_eq!(
+        stats.jobs_live, 0,
+        "every job is deleted after use: {stats:?}"
+    );
     run
 }
 
@@ -58,7 +68,11 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
         ..SimConfig::default()
     });
     let run = export_exactly(&sim, &["--mode", "jobs"]);
-    assert_eq!(sim.stats().details_requests, 0, "jobs mode never pages the query");
+    assert_eq!(
+        sim.stats().details_requests,
+        0,
+        "jobs mode never pages the query"
+    );
     assert!(sim.stats().job_submits >= 4);
     assert!(run.stderr.contains("FULFILLED"), "{}", run.stderr);
 }
@@ -71,20 +85,41 @@ fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
     });
     let run = export_exactly(&sim, &[]);
     let stats = sim.stats();
-    assert!(stats.job_submits >= 3 && stats.details_requests > 0, "{stats:?}");
-    assert!(run.stderr.contains("data lake available up to 2026-11-02T06:00:00.000Z"), "{}", run.stderr);
-    assert!(run.stderr.contains("requests per 1000 conversations: query"), "{}", run.stderr);
+    assert!(
+        stats.job_submits >= 3 && stats.details_requests > 0,
+        "{stats:?}"
+    );
+    assert!(
+        run.stderr
+            .contains("data lake available up to 2026-11-02T06:00:00.000Z"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("requests per 1000 conversations: query"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains(", jobs "), "{}", run.stderr);
 }
 
 #[test]
 fn a_failed_job_is_submitted_again() {
     let sim = sim(SimConfig {
-        job_faults: JobFaults { fail: vec![1], cancel: vec![3], ..JobFaults::default() },
+        job_faults: JobFaults {
+            fail: vec![1],
+            cancel: vec![3],
+            ..JobFaults::default()
+        },
         ..SimConfig::default()
     });
     let run = export_exactly(&sim, &["--mode", "jobs"]);
-    assert!(run.stderr.contains("Simulated failure of job 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Simulated failure of job 1"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("submitting it again"), "{}", run.stderr);
 }
 
@@ -92,7 +127,10 @@ fn a_failed_job_is_submitted_again() {
 fn a_job_that_expires_while_paged_is_redone_without_repeats() {
     let sim = sim(SimConfig {
         job_max_page_size: 60,
-        job_faults: JobFaults { expire_after_pages: vec![(1, 2), (4, 1)], ..JobFaults::default() },
+        job_faults: JobFaults {
+            expire_after_pages: vec![(1, 2), (4, 1)],
+            ..JobFaults::default()
+        },
         ..SimConfig::default()
     });
     let run = export_exactly(&sim, &["--mode", "jobs"]);
@@ -102,47 +140,111 @@ fn a_job_that_expires_while_paged_is_redone_without_repeats() {
 #[test]
 fn jobs_that_keep_failing_stop_the_run_with_exit_5() {
     let sim = sim(SimConfig {
-        job_faults: JobFaults { fail: (1..=10).collect(), ..JobFaults::default() },
+        job_faults: JobFaults {
+            fail: (1..=10).collect(),
+            ..JobFaults::default()
+        },
         ..SimConfig::default()
     });
     let dir = Dir::new("jobs-fail");
     let out = dir.join("c.csv");
     let run = export(&sim, &jobs_args(out.to_str().unwrap(), &["--mode", "jobs"]));
     run.expect_code(5);
-    assert!(run.stderr.contains("Simulated failure of job 4"), "{}", run.stderr);
-    assert_eq!(run.stderr.lines().filter(|l| l.starts_with("error:")).count(), 1);
+    assert!(
+        run.stderr.contains("Simulated failure of job 4"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1
+    );
 }
 
 #[test]
 fn the_largest_accepted_page_size_is_found_and_kept() {
-    let sim = sim(SimConfig { job_max_page_size: 300, ..SimConfig::default() });
+    let sim = sim(SimConfig {
+        job_max_page_size: 300,
+        ..SimConfig::default()
+    });
     let run = export_exactly(&sim, &["--mode", "jobs", "-q"]);
     assert_eq!(run.stderr, "");
     assert_eq!(sim.stats().max_job_page_size, 300);
     // One refusal for the whole run, not one per window.
-    assert_eq!(sim.stats().job_result_requests, sim.stats().job_result_pages + 1);
+    assert_eq!(
+        sim.stats().job_result_requests,
+        sim.stats().job_result_pages + 1
+    );
 }
 
 #[test]
 fn a_401_in_the_middle_of_result_paging_replays_that_page() {
-    // Requests: availability, submit, three polls, a refused page size, result page 1, page 2.
-    let faults = Faults { script: vec![(8, Fault::Revoke)], ..Faults::default() };
-    let sim = sim(SimConfig { faults, job_max_page_size: 50, ..SimConfig::default() });
-    let run = export_exactly(&sim, &["--mode", "jobs"]);
-    let replay = run.stderr.lines().find(|l| l.starts_with("token refused")).expect(&run.stderr);
-    assert!(replay.contains("replaying GET /api/v2/analytics/conversations/details/jobs/"), "{replay}");
+    // Requests: availability, submit, three polls, the refused page size, result page 1, 2.
+    let faults = Faults {
+        script: vec![(8, Fault::Revoke)],
+        ..Faults::default()
+    };
+    let sim = sim(SimConfig {
+        faults,
+        job_max_page_size: 50,
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("jobs-401");
+    let out = dir.join("c.jsonl");
+    let run = export(
+        &sim,
+        &jobs_args(
+            out.to_str().unwrap(),
+            &["--mode", "jobs", "--format", "jsonl"],
+        ),
+    );
+    run.expect_code(0);
+    let replay = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("token refused"))
+        .expect(&run.stderr);
+    assert!(
+        replay.contains("replaying GET /api/v2/analytics/conversations/details/jobs/"),
+        "{replay}"
+    );
     assert!(replay.contains("/results?pageSize=50&cursor="), "{replay}");
     assert_eq!(sim.stats().tokens_issued, 2);
+    let ids: Vec<String> = read(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_same_ids(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
 }
 
 #[test]
 fn a_kill_while_a_job_is_paged_resumes_byte_for_byte() {
-    let sim = sim(SimConfig { job_max_page_size: 40, ..SimConfig::default() });
+    let sim = sim(SimConfig {
+        job_max_page_size: 40,
+        ..SimConfig::default()
+    });
     let dir = Dir::new("jobs-kill");
     let reference = dir.join("ref.csv");
-    export(&sim, &jobs_args(reference.to_str().unwrap(), &["--mode", "jobs", "-q"])).expect_code(0);
+    export(
+        &sim,
+        &jobs_args(reference.to_str().unwrap(), &["--mode", "jobs", "-q"]),
+    )
+    .expect_code(0);
     let want = std::fs::read(&reference).unwrap();
-    for spec in ["page-written:2", "state-saved:5", "state-write:9", "page-written:20"] {
+    for spec in [
+        "page-written:2",
+        "state-saved:5",
+        "state-write:9",
+        "page-written:20",
+    ] {
         let dir = Dir::new("jobs-kill-run");
         let out = dir.join("c.csv");
         let args = jobs_args(out.to_str().unwrap(), &["--mode", "jobs", "-q"]);
@@ -152,31 +254,64 @@ fn a_kill_while_a_job_is_paged_resumes_byte_for_byte() {
         let submits = sim.stats().job_submits;
         export(&sim, &args).expect_code(0);
         assert_eq!(std::fs::read(&out).unwrap(), want, "{spec}");
-        assert!(sim.stats().job_submits - submits <= 4, "the saved job is reused, not resubmitted");
+        assert!(
+            sim.stats().job_submits - submits <= 4,
+            "the saved job is reused, not resubmitted"
+        );
     }
 }
 
 #[test]
 fn a_clean_bulk_export_costs_the_minimum_requests() {
-    let sim = sim(SimConfig { job_max_page_size: 1000, ..SimConfig::default() });
+    let sim = sim(SimConfig {
+        job_max_page_size: 1000,
+        ..SimConfig::default()
+    });
     let dir = Dir::new("jobs-cost");
     let out = dir.join("c.jsonl");
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--window", "1d", "--job-poll", "5ms", "--mode", "jobs", "--format", "jsonl", "-o", out.to_str().unwrap()]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--window",
+            "1d",
+            "--mode",
+            "jobs",
+            "--format",
+            "jsonl",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
     run.expect_code(0);
     let stats = sim.stats();
     // Per window: submit, polls until fulfilled, the result pages, delete. Once: the token,
     // the availability date, and the refusal that finds the page size.
     let minimum = 1 + 1 + 1 + stats.job_submits * 2 + stats.job_polls + stats.job_result_pages;
     assert_eq!(stats.job_submits, 2);
-    assert_eq!(stats.job_polls, 2 * 3, "the simulator fulfils on the third poll");
-    assert_eq!(stats.token_requests + stats.api_requests, minimum, "{stats:?}");
+    assert_eq!(
+        stats.job_polls,
+        2 * 3,
+        "the simulator fulfils on the third poll"
+    );
+    assert_eq!(
+        stats.token_requests + stats.api_requests,
+        minimum,
+        "{stats:?}"
+    );
     // And the JSON Lines are the job records, attributes included.
     let text = read(&out);
     let mut ids = Vec::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let id = v["conversationId"].as_str().unwrap().to_string();
-        assert_eq!(line, serde_json::to_string(&sim.job_conversation(&id).unwrap()).unwrap());
+        assert_eq!(
+            line,
+            serde_json::to_string(&sim.job_conversation(&id).unwrap()).unwrap()
+        );
         ids.push(id);
     }
     let mut want = sim.ground_truth(ts(FROM), ts(TO));
@@ -189,7 +324,20 @@ fn a_clean_bulk_export_costs_the_minimum_requests() {
 #[test]
 fn attribute_columns_carry_participant_data() {
     let sim = sim(SimConfig::default());
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--job-poll", "5ms", "--attribute", "accountNumber", "--attribute", "language", "-q"]);
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--attribute",
+            "accountNumber",
+            "--attribute",
+            "language",
+            "-q",
+        ],
+    );
     run.expect_code(0);
     let mut filled = 0;
     for rec in csv_records(&run.stdout) {
@@ -208,12 +356,19 @@ fn attribute_columns_carry_participant_data() {
 
 #[test]
 fn jobs_mode_refuses_a_range_past_the_availability_date() {
-    let sim = sim(SimConfig { data_availability: ts("2026-11-02T00:00:00Z"), ..SimConfig::default() });
+    let sim = sim(SimConfig {
+        data_availability: ts("2026-11-02T00:00:00Z"),
+        ..SimConfig::default()
+    });
     let dir = Dir::new("jobs-late");
     let out = dir.join("c.csv");
     let run = export(&sim, &jobs_args(out.to_str().unwrap(), &["--mode", "jobs"]));
     run.expect_code(2);
-    assert!(run.stderr.contains("up to 2026-11-02T00:00:00.000Z"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("up to 2026-11-02T00:00:00.000Z"),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("--mode auto"), "{}", run.stderr);
     assert!(dir.files().is_empty());
     assert_eq!(sim.stats().job_submits, 0);

@@ -81,6 +81,9 @@ pub fn command(sim: &Sim) -> Command {
             &sim.url(),
             "--login-base",
             &sim.url(),
+            // The simulator moves a job on per status poll, not with time: poll at once.
+            "--job-poll",
+            "1ms",
         ]);
     cmd
 }
@@ -136,6 +139,16 @@ pub fn csv_records(text: &str) -> Vec<csv::StringRecord> {
 /// Reads a file the test expects to exist.
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
+
+/// Compares an export with the ground truth as sets: job results come in the API's order,
+/// not by start time.
+pub fn assert_same_ids(got: &[String], want: &[String]) {
+    let mut got = got.to_vec();
+    let mut want = want.to_vec();
+    got.sort();
+    want.sort();
+    assert_ids_eq(&got, &want);
 }
 
 /// Compares an export with the simulator's ground truth, id by id, and reports the first

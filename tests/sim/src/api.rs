@@ -4,24 +4,29 @@
 //! [`State::handle`], which turns one parsed request into a [`Reply`]. The order is that of a
 //! real deployment: a fault layer in front (like a load balancer or rate limiter), then
 //! authentication, then permissions, then request validation, then the handler. It never
-//! touches sockets or sleeps; `http` writes the reply and `lib` adds latency.
+//! touches sockets, sleeps or reads a clock; `http` writes the reply, `lib` adds latency and
+//! passes the time in. The asynchronous jobs endpoints keep their records in `jobs`.
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
 use crate::auth::{self, TokenCheck, TokenStore};
-use crate::data::{self, Dataset, EndFilter, Queue, DAY_MS};
+use crate::data::{self, Dataset, EndFilter, JobMatch, Queue, DAY_MS};
 use crate::faults::{self, Fault, Faults};
 use crate::http::{self, Reply, Request, Response};
+use crate::jobs::{self, JobFaults, JobState, JobStore};
 use crate::rng::{mix, Rng};
 use crate::{SimConfig, Stats};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
+pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
+pub const JOBS_AVAILABILITY_PATH: &str =
+    "/api/v2/analytics/conversations/details/jobs/availability";
 const API_PREFIX: &str = "/api/v2/";
 
 /// The request budget per window we advertise in `inin-ratelimit-allowed`; Genesys documents
@@ -36,11 +41,17 @@ const DEFAULT_PAGE_SIZE: u64 = 25;
 /// Ids per queue lookup; the reference says to keep it at or below 100.
 const MAX_QUEUE_IDS: usize = 100;
 const MAX_QUEUE_PAGE_SIZE: u64 = 500;
+/// The results `pageSize` when the client sends none (or the ceiling, if that is lower).
+const DEFAULT_JOB_PAGE_SIZE: u64 = 100;
+/// `expirationDate` is this long after `submissionDate`. The real retention is not
+/// documented; jobs never expire by time here, only through `JobFaults::expire_after_pages`.
+const JOB_RETENTION_MS: i64 = DAY_MS;
 
 /// Stream names for `Rng::derive`, distinct from those in `data`.
 const STREAM_FAULTS: u64 = 11;
 const STREAM_TOKENS: u64 = 12;
 const STREAM_CORRELATION: u64 = 13;
+const STREAM_JOBS: u64 = 14;
 
 /// Which family of endpoints a path belongs to; faults and counters are per family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +60,14 @@ enum Endpoint {
     Details,
     Queues,
     QueueById,
+    /// `POST .../details/jobs`.
+    JobSubmit,
+    /// `GET` or `DELETE .../details/jobs/{jobId}`.
+    Job,
+    /// `GET .../details/jobs/{jobId}/results`.
+    JobResults,
+    /// `GET .../details/jobs/availability`.
+    JobAvailability,
     OtherApi,
     Unknown,
 }
@@ -58,6 +77,9 @@ fn classify(path: &str) -> Endpoint {
         TOKEN_PATH => Endpoint::Token,
         DETAILS_QUERY_PATH => Endpoint::Details,
         QUEUES_PATH => Endpoint::Queues,
+        JOBS_PATH => Endpoint::JobSubmit,
+        // Matched before the `{jobId}` pattern, which would otherwise capture it.
+        JOBS_AVAILABILITY_PATH => Endpoint::JobAvailability,
         p if p.starts_with(QUEUES_PATH) && p[QUEUES_PATH.len()..].starts_with('/') => {
             let rest = &p[QUEUES_PATH.len() + 1..];
             if !rest.is_empty() && !rest.contains('/') {
@@ -66,9 +88,25 @@ fn classify(path: &str) -> Endpoint {
                 Endpoint::OtherApi
             }
         }
-        p if p.starts_with(API_PREFIX) => Endpoint::OtherApi,
-        _ => Endpoint::Unknown,
+        p => match job_path(p) {
+            Some((_, true)) => Endpoint::JobResults,
+            Some((_, false)) => Endpoint::Job,
+            None if p.starts_with(API_PREFIX) => Endpoint::OtherApi,
+            None => Endpoint::Unknown,
+        },
     }
+}
+
+/// Splits `.../jobs/{jobId}` and `.../jobs/{jobId}/results` into the raw (still
+/// percent-encoded) job id and whether it is the results path.
+fn job_path(path: &str) -> Option<(&str, bool)> {
+    let rest = path.strip_prefix(JOBS_PATH)?.strip_prefix('/')?;
+    let (id, results) = match rest.split_once('/') {
+        Some((id, "results")) => (id, true),
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    (!id.is_empty()).then_some((id, results))
 }
 
 /// Everything the simulator knows, guarded by one mutex in `lib`.
@@ -77,6 +115,10 @@ pub struct State {
     pub data: Dataset,
     pub tokens: TokenStore,
     pub stats: Stats,
+    jobs: JobStore,
+    /// The wall-clock time at `instant_start`, for the dates of job statuses.
+    wall_start_ms: i64,
+    instant_start: Instant,
     fault_rng: Rng,
     correlation_rng: Rng,
     /// Requests seen so far by each fault family, for `Faults::script`.
@@ -87,13 +129,17 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(cfg: SimConfig, data: Dataset, now: Instant) -> State {
+    /// `now` and `wall_now` are the same moment on the monotonic and the wall clock.
+    pub fn new(cfg: SimConfig, data: Dataset, now: Instant, wall_now: OffsetDateTime) -> State {
         let seed = cfg.seed;
         State {
             cfg,
             data,
             tokens: TokenStore::new(Rng::derive(seed, STREAM_TOKENS)),
             stats: Stats::default(),
+            jobs: JobStore::new(Rng::derive(seed, STREAM_JOBS)),
+            wall_start_ms: data::to_ms(wall_now),
+            instant_start: now,
             fault_rng: Rng::derive(seed, STREAM_FAULTS),
             correlation_rng: Rng::derive(seed, STREAM_CORRELATION),
             api_fault_count: 0,
@@ -115,6 +161,17 @@ impl State {
         self.token_fault_count = 0;
     }
 
+    /// Replaces the job lifecycle faults; they apply to polls and pages from now on.
+    pub fn set_job_faults(&mut self, faults: JobFaults) {
+        self.cfg.job_faults = faults;
+    }
+
+    /// Milliseconds since the epoch on the wall clock at `at`.
+    fn wall_ms(&self, at: Instant) -> i64 {
+        let elapsed = at.saturating_duration_since(self.instant_start);
+        self.wall_start_ms + elapsed.as_millis() as i64
+    }
+
     /// Answers one request.
     pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
         let endpoint = classify(&req.path);
@@ -126,6 +183,8 @@ impl State {
         match endpoint {
             Endpoint::Details => self.stats.details_requests += 1,
             Endpoint::Queues | Endpoint::QueueById => self.stats.queue_requests += 1,
+            Endpoint::JobResults => self.stats.job_result_requests += 1,
+            Endpoint::JobAvailability => self.stats.availability_requests += 1,
             _ => {}
         }
         let ctx = self.correlation_rng.uuid();
@@ -235,21 +294,25 @@ impl State {
     }
 
     fn route(&mut self, endpoint: Endpoint, req: &Request, now: Instant, ctx: &str) -> Response {
-        let expected_method = match endpoint {
-            Endpoint::Token | Endpoint::Details => "POST",
-            Endpoint::Queues | Endpoint::QueueById => "GET",
+        let allowed_methods: &[&str] = match endpoint {
+            Endpoint::Token | Endpoint::Details | Endpoint::JobSubmit => &["POST"],
+            Endpoint::Queues
+            | Endpoint::QueueById
+            | Endpoint::JobResults
+            | Endpoint::JobAvailability => &["GET"],
+            Endpoint::Job => &["GET", "DELETE"],
             Endpoint::OtherApi | Endpoint::Unknown => {
                 let message = format!("No resource matches {} {}", req.method, req.path);
                 return error_response(404, "not.found", &message, ctx);
             }
         };
-        if req.method != expected_method {
+        if !allowed_methods.contains(&req.method.as_str()) {
             let message = format!(
                 "HTTP method {} is not supported by this resource",
                 req.method
             );
             return error_response(405, "method.not.allowed", &message, ctx)
-                .with_header("Allow", expected_method);
+                .with_header("Allow", &allowed_methods.join(", "));
         }
         if endpoint == Endpoint::Token {
             return self.token(req, now);
@@ -257,9 +320,22 @@ impl State {
         if let Err(response) = self.authenticate(req, now, ctx) {
             return response;
         }
+        let jobs_endpoint = matches!(
+            endpoint,
+            Endpoint::JobSubmit | Endpoint::Job | Endpoint::JobResults | Endpoint::JobAvailability
+        );
+        // Jobs need the same permission as the details query.
+        if jobs_endpoint && self.cfg.details_forbidden {
+            return forbidden(ctx);
+        }
         match endpoint {
             Endpoint::Details => self.details_query(req, ctx),
             Endpoint::Queues => self.queue_list(req, ctx),
+            Endpoint::JobSubmit => self.job_submit(req, now, ctx),
+            Endpoint::Job if req.method == "DELETE" => self.job_delete(req, ctx),
+            Endpoint::Job => self.job_status(req, now, ctx),
+            Endpoint::JobResults => self.job_results(req, ctx),
+            Endpoint::JobAvailability => self.job_availability(),
             _ => self.queue_by_id(req, ctx),
         }
     }
@@ -450,6 +526,248 @@ impl State {
             None => error_response(404, "not.found", &format!("Queue {id} not found"), ctx),
         }
     }
+}
+
+/// The jobs endpoints.
+impl State {
+    /// `POST /api/v2/analytics/conversations/details/jobs`.
+    fn job_submit(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
+        let max_interval_ms = self.cfg.job_max_interval.as_millis() as i64;
+        let query = match parse_job_query(&req.body, max_interval_ms) {
+            Ok(query) => query,
+            Err(message) => return error_response(400, "bad.request", &message, ctx),
+        };
+        let rule = JobMatch {
+            from_ms: query.from_ms,
+            to_ms: query.to_ms,
+            filter: query.end_filter,
+            start_of_day: query.start_of_day,
+            available_before_ms: data::to_ms(self.cfg.data_availability),
+        };
+        let mut slots = self.data.job_matches(&rule);
+        if let Some(limit) = query.limit {
+            slots.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        let job_id = self.jobs.submit(slots, now).id.clone();
+        self.stats.job_submits += 1;
+        self.stats.jobs_live = self.jobs.live();
+        Response::json(202, &json!({ "jobId": job_id }))
+    }
+
+    /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}`: one status poll.
+    fn job_status(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
+        let id = job_id(req);
+        let polls_to_fulfil = self.cfg.job_polls_to_fulfil;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return job_not_found(&id, ctx);
+        };
+        job.poll(polls_to_fulfil, &self.cfg.job_faults, now);
+        let (number, state, submitted_at, fulfilled_at) =
+            (job.number, job.state, job.submitted_at, job.fulfilled_at);
+        self.stats.job_polls += 1;
+        let submitted_ms = self.wall_ms(submitted_at);
+        let mut body = Map::new();
+        body.insert("state".into(), json!(state.name()));
+        if state == JobState::Failed {
+            let message = format!("Simulated failure of job {number}");
+            body.insert("errorMessage".into(), json!(message));
+        }
+        body.insert(
+            "submissionDate".into(),
+            json!(data::format_ms(submitted_ms)),
+        );
+        if let Some(at) = fulfilled_at {
+            let completed = data::format_ms(self.wall_ms(at));
+            body.insert("completionDate".into(), json!(completed));
+        }
+        let expires = data::format_ms(submitted_ms + JOB_RETENTION_MS);
+        body.insert("expirationDate".into(), json!(expires));
+        Response::json(200, &Value::Object(body))
+    }
+
+    /// `DELETE /api/v2/analytics/conversations/details/jobs/{jobId}`.
+    fn job_delete(&mut self, req: &Request, ctx: &str) -> Response {
+        let id = job_id(req);
+        if !self.jobs.remove(&id) {
+            return job_not_found(&id, ctx);
+        }
+        self.stats.job_deletes += 1;
+        self.stats.jobs_live = self.jobs.live();
+        Response {
+            status: 204,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}/results?cursor=..&pageSize=..`.
+    fn job_results(&mut self, req: &Request, ctx: &str) -> Response {
+        let id = job_id(req);
+        let seed = self.cfg.seed;
+        let max_page_size = u64::from(self.cfg.job_max_page_size);
+        let result_cap = self.cfg.job_result_cap;
+        let Some(job) = self.jobs.get_mut(&id) else {
+            return job_not_found(&id, ctx);
+        };
+        let bad_request = |message: &str| error_response(400, "bad.request", message, ctx);
+        let page_size = match req.query_first("pageSize") {
+            None => DEFAULT_JOB_PAGE_SIZE.min(max_page_size),
+            Some(text) => match text.parse::<u64>() {
+                Ok(n) if n > max_page_size => {
+                    return bad_request(&format!("pageSize must be at most {max_page_size}"))
+                }
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    let message = format!("pageSize must be a positive integer, got '{text}'");
+                    return bad_request(&message);
+                }
+            },
+        };
+        match job.state {
+            JobState::Fulfilled => {}
+            JobState::Expired => {
+                let message = format!(
+                    "Job {id} has expired and its results are no longer available. Submit the job again."
+                );
+                return error_response(400, "analytics.job.expired", &message, ctx);
+            }
+            state => {
+                let state = state.name();
+                return bad_request(&format!("Job {id} is not fulfilled (state {state})"));
+            }
+        }
+        let offset = match req.query_first("cursor").filter(|c| !c.is_empty()) {
+            None => 0,
+            Some(cursor) => match jobs::decode_cursor(seed, cursor) {
+                Some((number, offset)) if number == job.number => offset,
+                Some(_) => {
+                    return bad_request(&format!("Cursor '{cursor}' does not belong to job {id}"))
+                }
+                None => return bad_request(&format!("Invalid cursor '{cursor}'")),
+            },
+        };
+        let total = job.slots.len() as u64;
+        if offset > total {
+            return bad_request(&format!("Cursor does not belong to job {id}"));
+        }
+        let end = offset + page_size.min(total - offset);
+        // Only a page that would reach past the cap is refused, so a job with at most
+        // `result_cap` results can always be read to the end.
+        if end > result_cap {
+            return bad_request(&format!(
+                "Pagination may not exceed {result_cap} results. Consider submitting jobs for smaller intervals."
+            ));
+        }
+        let conversations: Vec<Value> = job.slots[offset as usize..end as usize]
+            .iter()
+            .map(|&slot| self.data.render_job(self.data.at(slot)))
+            .collect();
+        let mut body = Map::new();
+        body.insert("conversations".into(), Value::Array(conversations));
+        if end < total {
+            let cursor = jobs::encode_cursor(seed, job.number, end);
+            body.insert("cursor".into(), json!(cursor));
+        }
+        let available = data::format_ms(data::to_ms(self.cfg.data_availability));
+        body.insert("dataAvailabilityDate".into(), json!(available));
+        job.page_served(&self.cfg.job_faults);
+        self.stats.job_result_pages += 1;
+        self.stats.max_job_page_size = self.stats.max_job_page_size.max(page_size);
+        Response::json(200, &Value::Object(body))
+    }
+
+    /// `GET /api/v2/analytics/conversations/details/jobs/availability`.
+    fn job_availability(&self) -> Response {
+        let available = data::format_ms(data::to_ms(self.cfg.data_availability));
+        Response::json(200, &json!({ "dataAvailabilityDate": available }))
+    }
+}
+
+/// The decoded `{jobId}` of a jobs path that `classify` accepted.
+fn job_id(req: &Request) -> String {
+    let raw = job_path(&req.path).map_or("", |(id, _)| id);
+    http::percent_decode(raw)
+}
+
+fn job_not_found(id: &str, ctx: &str) -> Response {
+    error_response(404, "not.found", &format!("Job {id} not found"), ctx)
+}
+
+/// A validated AsyncConversationQuery.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobQuery {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub end_filter: EndFilter,
+    /// `startOfDayIntervalMatching`.
+    pub start_of_day: bool,
+    /// At most this many results.
+    pub limit: Option<u64>,
+}
+
+/// Validates an AsyncConversationQuery body; the error is the API's 400 message.
+pub fn parse_job_query(body: &[u8], max_interval_ms: i64) -> Result<JobQuery, String> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("Unable to parse the request body as JSON: {e}"))?;
+    let Some(object) = value.as_object() else {
+        return Err("The request body must be a JSON object.".to_string());
+    };
+    let interval = match object.get("interval") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err("interval must be a string of the form start/end.".to_string()),
+        None => return Err("interval is required.".to_string()),
+    };
+    let (from_ms, to_ms) = parse_interval(interval)?;
+    if to_ms - from_ms > max_interval_ms {
+        let limit = if max_interval_ms % DAY_MS == 0 {
+            format!("{} days", max_interval_ms / DAY_MS)
+        } else {
+            format!("{max_interval_ms} milliseconds")
+        };
+        return Err(format!("The interval may not be longer than {limit}."));
+    }
+    if object.get("paging").is_some_and(|p| !p.is_null()) {
+        return Err(
+            "paging is not supported by jobs; page through the results with cursor and pageSize."
+                .to_string(),
+        );
+    }
+    match object.get("order") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if ["asc", "desc", "unordered"].contains(&s.as_str()) => {}
+        Some(other) => {
+            return Err(format!(
+                "order must be one of asc, desc, unordered; got {other}."
+            ))
+        }
+    }
+    match object.get("orderBy") {
+        None | Some(Value::Null) | Some(Value::String(_)) => {}
+        Some(other) => return Err(format!("orderBy must be a string, got {other}.")),
+    }
+    let limit = match object.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => Some(n),
+            _ => return Err(format!("limit must be a positive integer, got {v}.")),
+        },
+    };
+    let start_of_day = match object.get("startOfDayIntervalMatching") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(format!(
+                "startOfDayIntervalMatching must be a boolean, got {other}."
+            ))
+        }
+    };
+    Ok(JobQuery {
+        from_ms,
+        to_ms,
+        end_filter: end_filter(object.get("conversationFilters")),
+        start_of_day,
+        limit,
+    })
 }
 
 /// A validated details query.
@@ -811,6 +1129,59 @@ mod tests {
         );
     }
 
+    fn job_query(body: Value) -> Result<JobQuery, String> {
+        parse_job_query(body.to_string().as_bytes(), 31 * DAY_MS)
+    }
+
+    #[test]
+    fn job_queries_are_validated() {
+        let q =
+            job_query(json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:00Z" })).unwrap();
+        assert_eq!((q.start_of_day, q.limit), (false, None));
+        assert_eq!(q.end_filter, EndFilter::Any);
+        let q = job_query(json!({
+            "interval": "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z",
+            "order": "desc",
+            "orderBy": "conversationStart",
+            "limit": 50,
+            "startOfDayIntervalMatching": true,
+            "paging": null,
+            "segmentFilters": [],
+            "conversationFilters": [{ "type": "and", "predicates": [
+                { "type": "dimension", "dimension": "conversationEnd", "operator": "exists" } ] }],
+        }))
+        .unwrap();
+        assert_eq!((q.start_of_day, q.limit), (true, Some(50)));
+        assert_eq!(q.end_filter, EndFilter::Ended);
+        let interval = "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z";
+        let bad = [
+            json!({}),
+            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
+            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z" }),
+            json!({ "interval": interval, "paging": { "pageSize": 10 } }),
+            json!({ "interval": interval, "order": "sideways" }),
+            json!({ "interval": interval, "orderBy": 3 }),
+            json!({ "interval": interval, "limit": 0 }),
+            json!({ "interval": interval, "limit": "ten" }),
+            json!({ "interval": interval, "startOfDayIntervalMatching": "yes" }),
+        ];
+        for body in bad {
+            assert!(job_query(body.clone()).is_err(), "{body}");
+        }
+        let message = job_query(json!({ "interval": "2026-11-01T00:00:00Z/2026-12-03T00:00:00Z" }))
+            .unwrap_err();
+        assert_eq!(message, "The interval may not be longer than 31 days.");
+        let message = parse_job_query(
+            json!({ "interval": interval }).to_string().as_bytes(),
+            3_600_000,
+        )
+        .unwrap_err();
+        assert_eq!(
+            message,
+            "The interval may not be longer than 3600000 milliseconds."
+        );
+    }
+
     #[test]
     fn noisy_totals_stay_within_bounds() {
         assert_eq!(noisy_total(1000, 0.0, 1, 0, 1), 1000);
@@ -835,6 +1206,20 @@ mod tests {
             Endpoint::OtherApi
         );
         assert_eq!(classify("/api/v2/users"), Endpoint::OtherApi);
+        assert_eq!(classify(JOBS_PATH), Endpoint::JobSubmit);
+        assert_eq!(
+            classify(&format!("{JOBS_PATH}/availability")),
+            Endpoint::JobAvailability
+        );
+        assert_eq!(classify(&format!("{JOBS_PATH}/abc")), Endpoint::Job);
+        assert_eq!(
+            classify(&format!("{JOBS_PATH}/abc/results")),
+            Endpoint::JobResults
+        );
+        assert_eq!(classify(&format!("{JOBS_PATH}/")), Endpoint::OtherApi);
+        assert_eq!(classify(&format!("{JOBS_PATH}/abc/x")), Endpoint::OtherApi);
+        assert_eq!(classify(&format!("{JOBS_PATH}/results")), Endpoint::Job);
+        assert_eq!(classify(&format!("{JOBS_PATH}x")), Endpoint::OtherApi);
         assert_eq!(classify("/favicon.ico"), Endpoint::Unknown);
     }
 }

@@ -1,10 +1,12 @@
 //! The simulated organisation: queues, agents, wrap-up codes and conversations.
 //!
 //! This module owns generation (deterministic from the seed), the in-memory index and the
-//! query-matching rule of the synchronous details query. Conversations are stored compactly
-//! (id, start, end, a per-conversation seed) and rendered to the API's JSON shape only when a
-//! page or `Sim::conversation` needs them; rendering is a pure function of the stored fields,
-//! so the same conversation always renders to the same JSON.
+//! matching rules of the synchronous details query and of the asynchronous jobs.
+//! Conversations are stored compactly (id, start, end, a per-conversation seed) and rendered
+//! to the API's JSON shape only when a page or `Sim::conversation` needs them; rendering is a
+//! pure function of the stored fields, so the same conversation always renders to the same
+//! JSON. Jobs render the same JSON plus participant `attributes`, drawn from a stream of their
+//! own so that the query's rendering does not change.
 //!
 //! Times are milliseconds since the Unix epoch (UTC) throughout.
 
@@ -27,6 +29,7 @@ pub const DAY_MS: i64 = 86_400_000;
 const STREAM_ORG: u64 = 1;
 const STREAM_CONVERSATIONS: u64 = 2;
 pub const STREAM_ARRIVALS: u64 = 3;
+const STREAM_ATTRIBUTES: u64 = 4;
 
 /// Queue names, tricky ones first: commas, quotes and non-ASCII letters must survive CSV.
 const QUEUE_NAMES: [&str; 12] = [
@@ -67,6 +70,20 @@ const CUSTOMER_NAMES: [&str; 6] = [
     "山田 太郎",
 ];
 
+/// Share of conversations whose customer participant carries no `attributes` in job results.
+const NO_ATTRIBUTES_FRACTION: f64 = 0.15;
+const ATTRIBUTE_LANGUAGES: [&str; 5] = ["de-DE", "en-US", "fr-CA", "ja-JP", "pt-BR"];
+/// Attribute values that are awkward in CSV: commas, quotes, newlines, non-ASCII, blanks.
+const ATTRIBUTE_NOTES: [&str; 5] = [
+    "comma, \"quote\"",
+    "line one\nline two",
+    "Grüße – ünïcödé ✓",
+    "  padded  ",
+    "",
+];
+/// The API truncates attribute values to this many characters; a few values are this long.
+const MAX_ATTRIBUTE_CHARS: usize = 1024;
+
 const WRAPUP_NOTES: [&str; 3] = [
     "Customer said \"thanks\", will call back",
     "Refund issued;\nfollow-up next week",
@@ -105,6 +122,19 @@ pub enum EndFilter {
     Ended,
     /// `conversationEnd notExists`: only ongoing conversations.
     Ongoing,
+}
+
+/// What an asynchronous job matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JobMatch {
+    pub from_ms: i64,
+    pub to_ms: i64,
+    pub filter: EndFilter,
+    /// `startOfDayIntervalMatching`: also require a start on or after the UTC midnight
+    /// that begins the interval's first day.
+    pub start_of_day: bool,
+    /// The data lake holds only conversations that started before this.
+    pub available_before_ms: i64,
 }
 
 /// Generation parameters, a subset of `SimConfig` in the units this module uses.
@@ -271,6 +301,65 @@ impl Dataset {
         out
     }
 
+    /// The slots of the conversations an asynchronous job returns, ordered by id.
+    ///
+    /// The rule: the conversation's lifetime `[start, end or +inf)` overlaps the interval,
+    /// it started before the data-availability date and it passes the `conversationEnd`
+    /// filter. With `start_of_day` it must also have started on or after the midnight (UTC)
+    /// that begins the interval's first day, which is exactly the query's rule.
+    pub fn job_matches(&self, m: &JobMatch) -> Vec<u32> {
+        let min_start = if m.start_of_day {
+            m.from_ms.div_euclid(DAY_MS) * DAY_MS
+        } else {
+            i64::MIN
+        };
+        // Finished conversations that started before this cannot reach into the interval.
+        let scan_from = min_start.max(m.from_ms.saturating_sub(MAX_DURATION_MS));
+        let mut out: Vec<u32> = self
+            .ongoing
+            .iter()
+            .copied()
+            .filter(|&s| {
+                let start = self.conversations[s as usize].start_ms;
+                start >= min_start && start < scan_from && start < m.to_ms
+            })
+            .collect();
+        let first = self
+            .order
+            .partition_point(|&s| self.conversations[s as usize].start_ms < scan_from);
+        for &slot in &self.order[first..] {
+            let c = &self.conversations[slot as usize];
+            if c.start_ms >= m.to_ms {
+                break;
+            }
+            if c.end_ms.map_or(true, |end| end > m.from_ms) {
+                out.push(slot);
+            }
+        }
+        out.retain(|&s| {
+            let c = &self.conversations[s as usize];
+            let kept = match m.filter {
+                EndFilter::Any => true,
+                EndFilter::Ended => c.end_ms.is_some(),
+                EndFilter::Ongoing => c.end_ms.is_none(),
+            };
+            kept && c.start_ms < m.available_before_ms
+        });
+        out.sort_by(|&a, &b| {
+            let (a, b) = (
+                &self.conversations[a as usize],
+                &self.conversations[b as usize],
+            );
+            a.id.cmp(&b.id)
+        });
+        out
+    }
+
+    /// The conversation stored in `slot`, as returned by [`Dataset::job_matches`].
+    pub fn at(&self, slot: u32) -> &Conversation {
+        &self.conversations[slot as usize]
+    }
+
     /// Conversations whose start lies in `[from_ms, to_ms)`, in (start, id) order.
     pub fn starting_in(
         &self,
@@ -320,6 +409,63 @@ impl Dataset {
     pub fn render(&self, c: &Conversation) -> Value {
         Renderer::new(self, c).render()
     }
+
+    /// Renders a conversation as a job's results return it: the query's JSON plus
+    /// `attributes` on the customer participant of most conversations.
+    pub fn render_job(&self, c: &Conversation) -> Value {
+        let mut value = self.render(c);
+        let Some(attributes) = attributes(c) else {
+            return value;
+        };
+        let customer = value["participants"]
+            .as_array_mut()
+            .and_then(|ps| ps.iter_mut().find(|p| p["purpose"] == "customer"))
+            .and_then(Value::as_object_mut);
+        if let Some(customer) = customer {
+            customer.insert("attributes".into(), Value::Object(attributes));
+        }
+        value
+    }
+}
+
+/// The participant attributes of a conversation's customer, or None for the conversations
+/// without any. The keys vary: some are common, some rare, a few values are awkward.
+fn attributes(c: &Conversation) -> Option<Map<String, Value>> {
+    let mut rng = Rng::derive(c.seed, STREAM_ATTRIBUTES);
+    if rng.chance(NO_ATTRIBUTES_FRACTION) {
+        return None;
+    }
+    let mut out = Map::new();
+    if rng.chance(0.9) {
+        let account = format!("AC-{:05}", rng.range(0, 100_000));
+        out.insert("accountNumber".into(), json!(account));
+    }
+    if rng.chance(0.6) {
+        let order = format!("ORD-{:08}", rng.range(0, 100_000_000));
+        out.insert("orderRef".into(), json!(order));
+    }
+    if rng.chance(0.7) {
+        let language = ATTRIBUTE_LANGUAGES[rng.index(ATTRIBUTE_LANGUAGES.len())];
+        out.insert("language".into(), json!(language));
+    }
+    if rng.chance(0.3) {
+        let note = ATTRIBUTE_NOTES[rng.index(ATTRIBUTE_NOTES.len())];
+        out.insert("note".into(), json!(note));
+    }
+    if rng.chance(0.1) {
+        let case = format!("CASE-{}", rng.range(1000, 10_000));
+        out.insert("Case Id".into(), json!(case));
+    }
+    if rng.chance(0.05) {
+        out.insert(
+            "ivr.menu:choice".into(),
+            json!(rng.range(1, 10).to_string()),
+        );
+    }
+    if rng.chance(0.02) {
+        out.insert("transcript".into(), json!("x".repeat(MAX_ATTRIBUTE_CHARS)));
+    }
+    Some(out)
 }
 
 fn sort_key(c: &Conversation) -> (i64, &str) {
@@ -900,6 +1046,148 @@ mod tests {
         assert!(!after.iter().any(|c| c.id == crosser.id));
         let within_day = data.matching(crosser.start_ms + 1, crosser.start_ms + 2, EndFilter::Any);
         assert!(within_day.iter().any(|c| c.id == crosser.id));
+    }
+
+    #[test]
+    fn job_matching_agrees_with_the_naive_rule() {
+        let mut data = Dataset::generate(&params(3000));
+        data.add_arrivals(NOV_1_MS + 5 * HOUR_MS, NOV_1_MS + 6 * HOUR_MS, 50);
+        let all: Vec<Conversation> = data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let windows = [
+            (NOV_1_MS, NOV_1_MS + HOUR_MS),
+            (NOV_1_MS + DAY_MS, NOV_1_MS + DAY_MS + HOUR_MS),
+            (NOV_1_MS + DAY_MS + 30 * 60_000, NOV_1_MS + 3 * DAY_MS),
+            (NOV_1_MS + 47 * HOUR_MS, NOV_1_MS + 2 * DAY_MS),
+            (NOV_1_MS + 2 * DAY_MS, NOV_1_MS + 2 * DAY_MS + HOUR_MS),
+            (NOV_1_MS - DAY_MS, NOV_1_MS + 7 * DAY_MS),
+        ];
+        let filters = [EndFilter::Any, EndFilter::Ended, EndFilter::Ongoing];
+        for (from, to) in windows {
+            for start_of_day in [false, true] {
+                for filter in filters {
+                    for available in [i64::MAX, NOV_1_MS + 36 * HOUR_MS] {
+                        let rule = JobMatch {
+                            from_ms: from,
+                            to_ms: to,
+                            filter,
+                            start_of_day,
+                            available_before_ms: available,
+                        };
+                        let mut expected: Vec<&str> = all
+                            .iter()
+                            .filter(|c| {
+                                let overlaps =
+                                    c.start_ms < to && c.end_ms.map_or(true, |e| e > from);
+                                let day_ok =
+                                    !start_of_day || c.start_ms >= from.div_euclid(DAY_MS) * DAY_MS;
+                                let filter_ok = match filter {
+                                    EndFilter::Any => true,
+                                    EndFilter::Ended => c.end_ms.is_some(),
+                                    EndFilter::Ongoing => c.end_ms.is_none(),
+                                };
+                                overlaps && day_ok && filter_ok && c.start_ms < available
+                            })
+                            .map(|c| c.id.as_str())
+                            .collect();
+                        expected.sort_unstable();
+                        let got: Vec<&str> = data
+                            .job_matches(&rule)
+                            .into_iter()
+                            .map(|s| data.at(s).id.as_str())
+                            .collect();
+                        assert_eq!(got, expected, "{rule:?}");
+                    }
+                }
+            }
+            // With start-of-day matching, a job matches exactly what the query matches.
+            let rule = JobMatch {
+                from_ms: from,
+                to_ms: to,
+                filter: EndFilter::Any,
+                start_of_day: true,
+                available_before_ms: i64::MAX,
+            };
+            let mut query: Vec<&str> = data
+                .matching(from, to, EndFilter::Any)
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect();
+            query.sort_unstable();
+            let job: Vec<&str> = data
+                .job_matches(&rule)
+                .into_iter()
+                .map(|s| data.at(s).id.as_str())
+                .collect();
+            assert_eq!(job, query);
+        }
+        // Lifetime overlap returns a midnight crosser in the next day's window; the query and
+        // start-of-day matching do not.
+        let midnight = NOV_1_MS + DAY_MS;
+        let crosser = all
+            .iter()
+            .find(|c| c.start_ms < midnight && c.end_ms.is_some_and(|e| e > midnight + 60_000))
+            .unwrap();
+        let mut rule = JobMatch {
+            from_ms: midnight,
+            to_ms: midnight + HOUR_MS,
+            filter: EndFilter::Any,
+            start_of_day: false,
+            available_before_ms: i64::MAX,
+        };
+        let ids = |rule: &JobMatch| -> Vec<String> {
+            data.job_matches(rule)
+                .into_iter()
+                .map(|s| data.at(s).id.clone())
+                .collect()
+        };
+        assert!(ids(&rule).contains(&crosser.id));
+        rule.start_of_day = true;
+        assert!(!ids(&rule).contains(&crosser.id));
+    }
+
+    #[test]
+    fn jobs_render_attributes_the_query_does_not() {
+        let data = Dataset::generate(&params(400));
+        let all: Vec<&Conversation> = data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c)
+            .collect();
+        let mut with_attributes = 0;
+        let mut keys = std::collections::BTreeSet::new();
+        let mut values = std::collections::BTreeSet::new();
+        for c in &all {
+            let query = data.render(c);
+            let mut job = data.render_job(c);
+            assert!(!query.to_string().contains("\"attributes\""));
+            let customer = job["participants"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|p| p["purpose"] == "customer")
+                .unwrap()
+                .as_object_mut()
+                .unwrap();
+            if let Some(attributes) = customer.remove("attributes") {
+                with_attributes += 1;
+                for (key, value) in attributes.as_object().unwrap() {
+                    let value = value.as_str().expect("attribute values are strings");
+                    assert!(value.chars().count() <= MAX_ATTRIBUTE_CHARS);
+                    keys.insert(key.clone());
+                    values.insert(value.to_string());
+                }
+            }
+            // Apart from the attributes, a job renders exactly what the query renders.
+            assert_eq!(job, query);
+            assert_eq!(data.render_job(c), data.render_job(c));
+        }
+        assert!((280..=380).contains(&with_attributes), "{with_attributes}");
+        for key in ["accountNumber", "orderRef", "language", "note", "Case Id"] {
+            assert!(keys.contains(key), "{key}");
+        }
+        assert!(values.contains(ATTRIBUTE_NOTES[0]));
     }
 
     #[test]

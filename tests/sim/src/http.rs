@@ -417,6 +417,8 @@ pub fn percent_decode(text: &str) -> String {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
+        204 => "No Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -441,7 +443,10 @@ fn head_bytes(response: &Response, content_length: usize, keep_alive: bool) -> V
     for (name, value) in &response.headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str(&format!("Content-Length: {content_length}\r\n"));
+    // RFC 9110 §8.6: a 204 carries no Content-Length (and no body).
+    if response.status != 204 {
+        head.push_str(&format!("Content-Length: {content_length}\r\n"));
+    }
     let connection = if keep_alive { "keep-alive" } else { "close" };
     head.push_str(&format!("Connection: {connection}\r\n\r\n"));
     head.into_bytes()

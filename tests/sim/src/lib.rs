@@ -3,10 +3,11 @@
 //!
 //! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, stop) and
 //! [`Stats`]. The work is split into `http` (the socket), `api` (endpoints, auth, faults in
-//! front of them), `data` (the generated organisation and the matching rule), `faults`
-//! (which fault a request gets), `auth` (tokens and Basic credentials) and `rng` (the seeded
-//! generator). Data generation is deterministic from `SimConfig::seed`; fault draws and
-//! arrivals depend on the order of requests.
+//! front of them), `data` (the generated organisation and the matching rules), `jobs` (the
+//! asynchronous jobs' records, states and cursors), `faults` (which fault a request gets),
+//! `auth` (tokens and Basic credentials) and `rng` (the seeded generator). Data generation
+//! is deterministic from `SimConfig::seed`; fault draws and arrivals depend on the order of
+//! requests, and job states on the number of status polls.
 //!
 //! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and
 //! `inin-ratelimit-count`, `inin-ratelimit-allowed: 300`, `inin-ratelimit-reset`. Faults sit in
@@ -22,12 +23,27 @@
 //!   half of the body are written and the socket is shut down.
 //! - `BadJson`: the handler runs for real, then a complete 200 `application/json` response
 //!   whose body is half the real one plus junk.
+//!
+//! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
+//! the same API faults. Its own lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or
+//! CANCELLED, or expire them after some results pages. Errors of the jobs API:
+//!
+//! - Submit: 400 `bad.request` for an invalid body, an interval longer than
+//!   `job_max_interval` ("The interval may not be longer than 31 days.") or a `paging` field.
+//! - Status, results and delete of an unknown or deleted job: 404 `not.found` "Job ID not
+//!   found".
+//! - Results: 400 `bad.request` "pageSize must be at most N" above `job_max_page_size`;
+//!   "Job ID is not fulfilled (state S)" before FULFILLED (and after FAILED or CANCELLED);
+//!   "Invalid cursor 'C'" or "Cursor 'C' does not belong to job ID"; "Pagination may not
+//!   exceed N results. ..." for a page reaching past `job_result_cap`. An EXPIRED job
+//!   answers 400 `analytics.job.expired`.
 
 mod api;
 mod auth;
 mod data;
 mod faults;
 mod http;
+mod jobs;
 mod rng;
 
 use std::io;
@@ -39,6 +55,7 @@ use time::macros::datetime;
 use time::OffsetDateTime;
 
 pub use faults::{Fault, Faults};
+pub use jobs::JobFaults;
 
 use api::State;
 use data::{Dataset, GenParams};
@@ -82,15 +99,36 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Faults for the token endpoint (`/oauth/token`); `Revoke` is ignored there.
     pub token_faults: Faults,
+    /// A job whose interval is longer than this gets 400 at submission.
+    pub job_max_interval: Duration,
+    /// Status polls that answer QUEUED (the first) or PENDING before the next poll answers
+    /// the job's terminal state (FULFILLED unless `job_faults` says otherwise). 0 fulfils a
+    /// job at its first poll.
+    pub job_polls_to_fulfil: u64,
+    /// A results request with a larger `pageSize` gets 400 "pageSize must be at most N".
+    pub job_max_page_size: u32,
+    /// A results page reaching past this many results gets 400 "Pagination may not exceed N
+    /// results.".
+    pub job_result_cap: u64,
+    /// The data lake's `dataAvailabilityDate`: jobs return only conversations that started
+    /// before it. The default is the default `end`, so everything is available; set it
+    /// explicitly when changing `end`.
+    pub data_availability: OffsetDateTime,
+    /// Lifecycle faults of the jobs API.
+    pub job_faults: JobFaults,
 }
+
+/// Jobs accept intervals up to this long by default, like a filtered details query.
+const DEFAULT_JOB_MAX_INTERVAL_DAYS: u64 = 31;
 
 impl Default for SimConfig {
     fn default() -> SimConfig {
+        let end = datetime!(2026-11-03 00:00 UTC);
         SimConfig {
             seed: 1,
             conversations: 2000,
             start: datetime!(2026-11-01 00:00 UTC),
-            end: datetime!(2026-11-03 00:00 UTC),
+            end,
             ongoing_fraction: 0.02,
             queues: 12,
             deleted_queues: 2,
@@ -106,6 +144,12 @@ impl Default for SimConfig {
             latency: Duration::ZERO,
             faults: Faults::default(),
             token_faults: Faults::default(),
+            job_max_interval: Duration::from_secs(DEFAULT_JOB_MAX_INTERVAL_DAYS * 86_400),
+            job_polls_to_fulfil: 2,
+            job_max_page_size: 1000,
+            job_result_cap: 400_000,
+            data_availability: end,
+            job_faults: JobFaults::default(),
         }
     }
 }
@@ -130,6 +174,23 @@ pub struct Stats {
     pub faults_injected: u64,
     /// The highest `pageNumber` of a details query that passed validation.
     pub max_page_number: u64,
+    /// Jobs accepted (202); the next job's number is this plus one.
+    pub job_submits: u64,
+    /// Job status polls the handler answered with 200; each one advanced the job. Like
+    /// `job_result_pages`, this includes answers a `Truncate` or `BadJson` fault then damaged.
+    pub job_polls: u64,
+    /// Requests to a job's results, refused and faulted ones included.
+    pub job_result_requests: u64,
+    /// Job results pages the handler answered with 200.
+    pub job_result_pages: u64,
+    /// Jobs deleted (204).
+    pub job_deletes: u64,
+    /// Requests to the jobs availability endpoint.
+    pub availability_requests: u64,
+    /// The largest results `pageSize` that was accepted.
+    pub max_job_page_size: u64,
+    /// Jobs submitted and not deleted.
+    pub jobs_live: u64,
 }
 
 struct Shared {
@@ -171,7 +232,12 @@ impl Sim {
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             latency: cfg.latency,
-            state: Mutex::new(State::new(cfg, dataset, Instant::now())),
+            state: Mutex::new(State::new(
+                cfg,
+                dataset,
+                Instant::now(),
+                OffsetDateTime::now_utc(),
+            )),
         });
         let handler_shared = Arc::clone(&shared);
         let handler = Arc::new(move |req: &Request| -> Reply {
@@ -232,6 +298,49 @@ impl Sim {
     pub fn conversation(&self, id: &str) -> Option<serde_json::Value> {
         let state = self.shared.lock();
         state.data.get(id).map(|c| state.data.render(c))
+    }
+
+    /// The exact JSON object a job's results return for this conversation: the query's JSON
+    /// plus `attributes` on the customer participant of most conversations.
+    pub fn job_conversation(&self, id: &str) -> Option<serde_json::Value> {
+        let state = self.shared.lock();
+        state.data.get(id).map(|c| state.data.render_job(c))
+    }
+
+    /// The ids a job for `[from, to)` without filters returns, in its result order (by id):
+    /// lifetime overlap, only conversations that started before the data-availability date.
+    pub fn job_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        let state = self.shared.lock();
+        let rule = data::JobMatch {
+            from_ms: data::to_ms(from),
+            to_ms: data::to_ms(to),
+            filter: data::EndFilter::Any,
+            start_of_day: false,
+            available_before_ms: data::to_ms(state.cfg.data_availability),
+        };
+        let slots = state.data.job_matches(&rule);
+        slots
+            .into_iter()
+            .map(|slot| state.data.at(slot).id.clone())
+            .collect()
+    }
+
+    /// Like [`Sim::ground_truth`] but only conversations that started before the
+    /// data-availability date, which is what an export through jobs can see.
+    pub fn available_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        let available = self.shared.lock().cfg.data_availability;
+        self.ground_truth(from, to.min(available))
+    }
+
+    /// Moves the data-availability date; later job submissions, results pages and
+    /// availability requests use the new one.
+    pub fn set_data_availability(&self, available: OffsetDateTime) {
+        self.shared.lock().cfg.data_availability = available;
+    }
+
+    /// Replaces the job lifecycle faults; job numbers keep counting from the first job.
+    pub fn set_job_faults(&self, faults: JobFaults) {
+        self.shared.lock().set_job_faults(faults);
     }
 
     /// How many conversations exist now, arrivals included.

@@ -31,6 +31,11 @@ usage: genesys-sim [options]
   --client-id ID           accepted client id (default sim-client)
   --client-secret S        accepted client secret (default sim-secret)
   --latency-ms N           delay added to every response (default 0)
+  --availability TIME      jobs' dataAvailabilityDate, RFC 3339 or YYYY-MM-DD; jobs return
+                           only conversations started before it (default: --to)
+  --job-polls N            job status polls answering QUEUED/PENDING before FULFILLED
+                           (default 2)
+  --job-max-page-size N    largest accepted job results pageSize (default 1000)
   --dump-ids PATH          write ids with start in [from, to), one per line, by (start, id)
   --dump-ended-ids PATH    the same, only conversations that have a conversationEnd
 ";
@@ -101,6 +106,7 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
     let mut fault_rate = 0.0;
     let mut token_fault_rate = None;
     let mut retry_after = Some(1);
+    let mut availability = None;
     let mut iter = raw.into_iter();
     while let Some(flag) = iter.next() {
         if flag == "-h" || flag == "--help" {
@@ -143,12 +149,23 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
             "--client-id" => args.cfg.client_id = value()?,
             "--client-secret" => args.cfg.client_secret = value()?,
             "--latency-ms" => args.cfg.latency = Duration::from_millis(number(&name, &value()?)?),
+            "--availability" => availability = Some(instant(&name, &value()?)?),
+            "--job-polls" => args.cfg.job_polls_to_fulfil = number(&name, &value()?)?,
+            "--job-max-page-size" => {
+                let n: u32 = number(&name, &value()?)?;
+                if n == 0 {
+                    return Err(format!("{name}: must be at least 1"));
+                }
+                args.cfg.job_max_page_size = n;
+            }
             _ => return Err(format!("unknown option {flag}; try --help")),
         }
     }
     if args.cfg.start >= args.cfg.end {
         return Err("--from must be before --to".to_string());
     }
+    // Everything generated is in the data lake unless told otherwise.
+    args.cfg.data_availability = availability.unwrap_or(args.cfg.end);
     args.cfg.faults = spread(fault_rate, true, retry_after);
     args.cfg.token_faults = spread(token_fault_rate.unwrap_or(fault_rate), false, retry_after);
     Ok(Some(args))
@@ -231,6 +248,30 @@ mod tests {
         assert_eq!(args.cfg.faults.retry_after_secs, None);
         assert_eq!(args.cfg.latency, Duration::from_millis(5));
         assert_eq!(args.port_file.as_deref(), Some("/tmp/x"));
+        assert_eq!(args.cfg.data_availability, args.cfg.end);
+        assert_eq!(args.cfg.job_polls_to_fulfil, 2);
+        assert_eq!(args.cfg.job_max_page_size, 1000);
+    }
+
+    #[test]
+    fn parses_job_flags() {
+        let args = parse(&[
+            "--availability",
+            "2026-11-01T12:30:00Z",
+            "--job-polls=0",
+            "--job-max-page-size",
+            "250",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(args.cfg.data_availability, datetime!(2026-11-01 12:30 UTC));
+        assert_eq!(args.cfg.job_polls_to_fulfil, 0);
+        assert_eq!(args.cfg.job_max_page_size, 250);
+        let args = parse(&["--availability", "2026-11-02"]).unwrap().unwrap();
+        assert_eq!(args.cfg.data_availability, datetime!(2026-11-02 00:00 UTC));
+        assert!(parse(&["--availability", "soon"]).is_err());
+        assert!(parse(&["--job-polls", "-1"]).is_err());
+        assert!(parse(&["--job-max-page-size", "0"]).is_err());
     }
 
     #[test]

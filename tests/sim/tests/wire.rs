@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use genesys_sim::{Fault, Faults, Sim, SimConfig};
+use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -116,11 +116,15 @@ impl Conn {
             let (name, value) = trimmed.split_once(':').unwrap();
             headers.push((name.trim().to_string(), value.trim().to_string()));
         }
+        // Only a 204 comes without a Content-Length, and it has no body.
         let content_length: usize = headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             .map(|(_, v)| v.parse().unwrap())
-            .unwrap();
+            .unwrap_or_else(|| {
+                assert_eq!(status, 204, "only a 204 may omit Content-Length");
+                0
+            });
         let mut body = Vec::new();
         (&mut self.reader)
             .take(content_length as u64)
@@ -639,4 +643,561 @@ fn latency_is_added_and_drop_stops_the_server() {
         let _ = stream.write_all(b"GET / HTTP/1.1\r\n\r\n");
         assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
     }
+}
+
+// The asynchronous jobs API.
+
+const JOBS: &str = "/api/v2/analytics/conversations/details/jobs";
+
+impl Conn {
+    fn submit_job(&mut self, token: &str, query: &Value) -> Wire {
+        let bearer = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", bearer.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        self.send("POST", JOBS, &headers, query.to_string().as_bytes())
+    }
+
+    /// Submits a job that must be accepted and returns its id.
+    fn job(&mut self, token: &str, query: &Value) -> String {
+        let response = self.submit_job(token, query).response();
+        assert_eq!(
+            response.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&response.body)
+        );
+        response.json()["jobId"].as_str().unwrap().to_string()
+    }
+
+    /// One status poll; returns the whole status body.
+    fn poll(&mut self, token: &str, job_id: &str) -> Value {
+        let response = self.get(token, &format!("{JOBS}/{job_id}")).response();
+        assert_eq!(response.status, 200, "{:?}", response.json());
+        response.json()
+    }
+
+    fn results(
+        &mut self,
+        token: &str,
+        job_id: &str,
+        cursor: Option<&str>,
+        page_size: u64,
+    ) -> RawResponse {
+        let mut target = format!("{JOBS}/{job_id}/results?pageSize={page_size}");
+        if let Some(cursor) = cursor {
+            target.push_str(&format!("&cursor={}", percent_encode(cursor)));
+        }
+        self.get(token, &target).response()
+    }
+
+    /// Reads every results page and returns the conversations in order and the page count.
+    fn all_results(&mut self, token: &str, job_id: &str, page_size: u64) -> (Vec<Value>, usize) {
+        let mut conversations = Vec::new();
+        let mut cursor: Option<String> = None;
+        for n_pages in 1.. {
+            let response = self.results(token, job_id, cursor.as_deref(), page_size);
+            assert_eq!(response.status, 200, "{:?}", response.json());
+            let body = response.json();
+            let page = body["conversations"].as_array().unwrap();
+            assert!(page.len() as u64 <= page_size);
+            conversations.extend(page.iter().cloned());
+            match body.get("cursor") {
+                Some(next) => {
+                    assert_eq!(page.len() as u64, page_size, "only the last page is short");
+                    cursor = Some(next.as_str().unwrap().to_string());
+                }
+                None => return (conversations, n_pages),
+            }
+        }
+        unreachable!()
+    }
+
+    fn delete(&mut self, token: &str, target: &str) -> Wire {
+        let bearer = format!("Bearer {token}");
+        self.send("DELETE", target, &[("Authorization", bearer.as_str())], b"")
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn job_query(interval: &str) -> Value {
+    json!({ "interval": interval })
+}
+
+fn ids(conversations: &[Value]) -> Vec<String> {
+    conversations
+        .iter()
+        .map(|c| c["conversationId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn assert_error(response: &RawResponse, status: u16, code: &str, message_start: &str) {
+    let body = response.json();
+    assert_eq!(response.status, status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.starts_with(message_start), "{message}");
+}
+
+#[test]
+fn a_job_goes_from_queued_to_its_last_page() {
+    let sim = Sim::start(small_config());
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z";
+    let job_id = conn.job(&token, &job_query(interval));
+    assert_eq!(job_id.split('-').count(), 5, "{job_id}");
+
+    // Results before fulfilment are refused, and they do not advance the job.
+    let early = conn.results(&token, &job_id, None, 10);
+    assert_error(
+        &early,
+        400,
+        "bad.request",
+        &format!("Job {job_id} is not fulfilled"),
+    );
+    let queued = conn.poll(&token, &job_id);
+    assert_eq!(queued["state"], "QUEUED");
+    for field in ["submissionDate", "expirationDate"] {
+        assert!(queued[field].as_str().unwrap().ends_with('Z'), "{queued}");
+    }
+    assert!(queued.get("completionDate").is_none());
+    assert!(queued.get("errorMessage").is_none());
+    assert_eq!(conn.poll(&token, &job_id)["state"], "PENDING");
+    let fulfilled = conn.poll(&token, &job_id);
+    assert_eq!(fulfilled["state"], "FULFILLED");
+    assert!(fulfilled["completionDate"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(fulfilled["submissionDate"], queued["submissionDate"]);
+    assert_eq!(conn.poll(&token, &job_id)["state"], "FULFILLED");
+
+    let (conversations, n_pages) = conn.all_results(&token, &job_id, 7);
+    let got = ids(&conversations);
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 16:00 UTC);
+    assert_eq!(got, sim.job_ids(from, to));
+    assert_eq!(n_pages, got.len().div_ceil(7));
+    let mut sorted = got.clone();
+    sorted.sort();
+    assert_eq!(got, sorted, "results are ordered by conversationId");
+    // Lifetime overlap: everything that started inside, plus earlier starts still running.
+    for id in sim.ground_truth(from, to) {
+        assert!(got.contains(&id), "{id}");
+    }
+    let mut with_attributes = 0;
+    for c in &conversations {
+        let id = c["conversationId"].as_str().unwrap();
+        assert_eq!(sim.job_conversation(id).as_ref(), Some(c));
+        let customer = c["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["purpose"] == "customer")
+            .unwrap();
+        if let Some(attributes) = customer.get("attributes") {
+            assert!(attributes
+                .as_object()
+                .unwrap()
+                .values()
+                .all(Value::is_string));
+            with_attributes += 1;
+        }
+    }
+    assert!(
+        with_attributes * 2 > conversations.len(),
+        "most have attributes"
+    );
+    assert!(with_attributes < conversations.len(), "some have none");
+
+    // The last page carries no cursor; a page also reports the data availability.
+    let page = conn.results(&token, &job_id, None, 1000).json();
+    assert!(page.get("cursor").is_none());
+    assert_eq!(page["dataAvailabilityDate"], "2026-11-03T00:00:00.000Z");
+
+    // The query's records never carry attributes.
+    let details = conn.details(&token, &hour_query(1)).response();
+    assert!(!String::from_utf8_lossy(&details.body).contains("\"attributes\""));
+
+    // A resubmitted job answers the same sequence.
+    let again = conn.job(&token, &job_query(interval));
+    assert_ne!(again, job_id);
+    for _ in 0..3 {
+        conn.poll(&token, &again);
+    }
+    assert_eq!(ids(&conn.all_results(&token, &again, 1000).0), got);
+
+    let stats = sim.stats();
+    assert_eq!((stats.job_submits, stats.jobs_live), (2, 2));
+    assert_eq!(stats.job_polls, 7);
+    assert_eq!(stats.job_result_pages, n_pages as u64 + 2);
+    assert_eq!(stats.job_result_requests, n_pages as u64 + 3);
+    assert_eq!(stats.max_job_page_size, 1000);
+
+    // Delete: 204 without a body, then the job is gone everywhere.
+    let deleted = conn.delete(&token, &format!("{JOBS}/{job_id}")).response();
+    assert_eq!((deleted.status, deleted.body.len()), (204, 0));
+    let gone = conn.get(&token, &format!("{JOBS}/{job_id}")).response();
+    assert_error(&gone, 404, "not.found", &format!("Job {job_id} not found"));
+    let gone = conn.results(&token, &job_id, None, 10);
+    assert_error(&gone, 404, "not.found", "Job");
+    let gone = conn.delete(&token, &format!("{JOBS}/{job_id}")).response();
+    assert_error(&gone, 404, "not.found", "Job");
+    let stats = sim.stats();
+    assert_eq!((stats.job_deletes, stats.jobs_live), (1, 1));
+}
+
+#[test]
+fn cursors_belong_to_their_job() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z";
+    let first = conn.job(&token, &job_query(interval));
+    let second = conn.job(&token, &job_query(interval));
+    assert_eq!(conn.poll(&token, &first)["state"], "FULFILLED");
+    assert_eq!(conn.poll(&token, &second)["state"], "FULFILLED");
+    let page = conn.results(&token, &first, None, 5).json();
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+    // Deterministic: the same position of the same job has the same cursor.
+    assert_eq!(
+        conn.results(&token, &first, None, 5).json()["cursor"].as_str(),
+        Some(cursor.as_str())
+    );
+    let foreign = conn.results(&token, &second, Some(&cursor), 5);
+    assert_error(&foreign, 400, "bad.request", "Cursor");
+    assert!(foreign.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not belong to job"));
+    let garbage = conn.results(&token, &first, Some("bm90LWEtY3Vyc29y"), 5);
+    assert_error(&garbage, 400, "bad.request", "Invalid cursor");
+    let next = conn.results(&token, &first, Some(&cursor), 5).json();
+    assert_ne!(next["conversations"], page["conversations"]);
+    // Without pageSize a page holds up to 100 conversations.
+    let default = conn
+        .get(&token, &format!("{JOBS}/{first}/results"))
+        .response()
+        .json();
+    let n_results = sim
+        .job_ids(
+            datetime!(2026-11-01 10:00 UTC),
+            datetime!(2026-11-01 16:00 UTC),
+        )
+        .len();
+    assert_eq!(
+        default["conversations"].as_array().unwrap().len(),
+        n_results.min(100)
+    );
+}
+
+#[test]
+fn page_size_ceiling_and_result_cap_are_400s() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        job_max_page_size: 50,
+        job_result_cap: 30,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let interval = "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z";
+    let job_id = conn.job(&token, &job_query(interval));
+    conn.poll(&token, &job_id);
+    let too_big = conn.results(&token, &job_id, None, 51);
+    assert_error(&too_big, 400, "bad.request", "pageSize must be at most 50");
+    assert_eq!(too_big.json()["message"], "pageSize must be at most 50");
+    let zero = conn.results(&token, &job_id, None, 0);
+    assert_error(&zero, 400, "bad.request", "pageSize must be");
+    // The default pageSize (100) is lowered to this sim's ceiling, which is past the cap.
+    let default = conn
+        .get(&token, &format!("{JOBS}/{job_id}/results"))
+        .response();
+    assert_error(
+        &default,
+        400,
+        "bad.request",
+        "Pagination may not exceed 30 results.",
+    );
+
+    let first = conn.results(&token, &job_id, None, 20).json();
+    let cursor = first["cursor"].as_str().unwrap().to_string();
+    let capped = conn.results(&token, &job_id, Some(&cursor), 20);
+    assert_error(
+        &capped,
+        400,
+        "bad.request",
+        "Pagination may not exceed 30 results.",
+    );
+    let second = conn.results(&token, &job_id, Some(&cursor), 10).json();
+    let cursor = second["cursor"].as_str().unwrap().to_string();
+    let capped = conn.results(&token, &job_id, Some(&cursor), 1);
+    assert_error(
+        &capped,
+        400,
+        "bad.request",
+        "Pagination may not exceed 30 results.",
+    );
+
+    // A job with no more results than the cap reads to the end.
+    let mut limited = job_query(interval);
+    limited["limit"] = json!(25);
+    let job_id = conn.job(&token, &limited);
+    conn.poll(&token, &job_id);
+    let (conversations, n_pages) = conn.all_results(&token, &job_id, 20);
+    assert_eq!((conversations.len(), n_pages), (25, 2));
+
+    let stats = sim.stats();
+    assert_eq!(stats.max_job_page_size, 20);
+    assert_eq!(stats.job_result_requests, 9);
+    assert_eq!(stats.job_result_pages, 4);
+}
+
+#[test]
+fn lifecycle_faults_fail_cancel_and_expire_jobs() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 1,
+        job_faults: JobFaults {
+            fail: vec![1],
+            cancel: vec![2],
+            expire_after_pages: vec![(3, 1)],
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z");
+    let failed = conn.job(&token, &query);
+    let cancelled = conn.job(&token, &query);
+    let expiring = conn.job(&token, &query);
+    let fine = conn.job(&token, &query);
+    for job_id in [&failed, &cancelled, &expiring, &fine] {
+        assert_eq!(conn.poll(&token, job_id)["state"], "QUEUED");
+    }
+    let status = conn.poll(&token, &failed);
+    assert_eq!(status["state"], "FAILED");
+    assert_eq!(status["errorMessage"], "Simulated failure of job 1");
+    let status = conn.poll(&token, &cancelled);
+    assert_eq!(status["state"], "CANCELLED");
+    assert!(status.get("errorMessage").is_none());
+    for job_id in [&failed, &cancelled] {
+        let refused = conn.results(&token, job_id, None, 10);
+        assert_error(
+            &refused,
+            400,
+            "bad.request",
+            &format!("Job {job_id} is not fulfilled"),
+        );
+    }
+
+    // Job 3 expires after its first page: mid-paging, the cursor stops working.
+    assert_eq!(conn.poll(&token, &expiring)["state"], "FULFILLED");
+    let page = conn.results(&token, &expiring, None, 10).json();
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+    let expired = conn.results(&token, &expiring, Some(&cursor), 10);
+    assert_error(&expired, 400, "analytics.job.expired", "Job");
+    let status = conn.poll(&token, &expiring);
+    assert_eq!(status["state"], "EXPIRED");
+    assert!(status.get("completionDate").is_some());
+
+    // Unlisted jobs, resubmissions included, succeed.
+    assert_eq!(conn.poll(&token, &fine)["state"], "FULFILLED");
+    let resubmitted = conn.job(&token, &query);
+    conn.poll(&token, &resubmitted);
+    assert_eq!(conn.poll(&token, &resubmitted)["state"], "FULFILLED");
+    let (all, _) = conn.all_results(&token, &resubmitted, 10);
+    assert_eq!(ids(&all), ids(&conn.all_results(&token, &fine, 10).0));
+
+    // Faults can be changed while running; numbers keep counting.
+    sim.set_job_faults(JobFaults {
+        fail: vec![6],
+        ..JobFaults::default()
+    });
+    let sixth = conn.job(&token, &query);
+    conn.poll(&token, &sixth);
+    assert_eq!(
+        conn.poll(&token, &sixth)["errorMessage"],
+        "Simulated failure of job 6"
+    );
+}
+
+#[test]
+fn lifetime_overlap_differs_from_start_of_day_matching() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    // The first hour of 2 November: conversations that crossed midnight overlap it.
+    let interval = "2026-11-02T00:00:00.000Z/2026-11-02T01:00:00.000Z";
+    let day = "2026-11-02T00:00:00.000Z";
+    let mut fetch = |query: &Value| -> Vec<Value> {
+        let job_id = conn.job(&token, query);
+        conn.poll(&token, &job_id);
+        conn.all_results(&token, &job_id, 1000).0
+    };
+    let overlap = fetch(&job_query(interval));
+    let mut start_of_day = job_query(interval);
+    start_of_day["startOfDayIntervalMatching"] = json!(true);
+    let same_day = fetch(&start_of_day);
+    let start = |c: &Value| c["conversationStart"].as_str().unwrap().to_string();
+    assert!(overlap.iter().any(|c| start(c).as_str() < day));
+    assert!(same_day.iter().all(|c| start(c).as_str() >= day));
+    assert!(!same_day.is_empty());
+    let overlap_ids = ids(&overlap);
+    assert!(ids(&same_day).iter().all(|id| overlap_ids.contains(id)));
+    assert_eq!(
+        overlap_ids,
+        sim.job_ids(
+            datetime!(2026-11-02 00:00 UTC),
+            datetime!(2026-11-02 01:00 UTC)
+        )
+    );
+    // Every result's lifetime overlaps the interval.
+    for c in &overlap {
+        assert!(start(c).as_str() < "2026-11-02T01:00:00.000Z");
+        if let Some(end) = c.get("conversationEnd") {
+            assert!(end.as_str().unwrap() > day);
+        }
+    }
+    // The conversationEnd filter is honoured.
+    let mut ended = job_query(interval);
+    ended["conversationFilters"] = json!([{ "type": "and", "predicates": [
+        { "type": "dimension", "dimension": "conversationEnd", "operator": "exists" } ] }]);
+    let ended = fetch(&ended);
+    assert!(ended.iter().all(|c| c.get("conversationEnd").is_some()));
+    assert!(!ended.is_empty());
+}
+
+#[test]
+fn data_availability_cuts_jobs_off() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        data_availability: datetime!(2026-11-01 12:00 UTC),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let availability = conn.get(&token, &format!("{JOBS}/availability")).response();
+    assert_eq!(availability.status, 200);
+    assert_eq!(
+        availability.json(),
+        json!({ "dataAvailabilityDate": "2026-11-01T12:00:00.000Z" })
+    );
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T14:00:00.000Z";
+    let job_id = conn.job(&token, &job_query(interval));
+    conn.poll(&token, &job_id);
+    let page = conn.results(&token, &job_id, None, 1000).json();
+    assert_eq!(page["dataAvailabilityDate"], "2026-11-01T12:00:00.000Z");
+    let got = ids(page["conversations"].as_array().unwrap());
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 14:00 UTC);
+    assert_eq!(got, sim.job_ids(from, to));
+    let available = sim.available_ids(from, to);
+    assert_eq!(
+        available,
+        sim.ground_truth(from, datetime!(2026-11-01 12:00 UTC))
+    );
+    assert!(available.iter().all(|id| got.contains(id)));
+    let missing = sim.ground_truth(datetime!(2026-11-01 12:00 UTC), to);
+    assert!(!missing.is_empty());
+    assert!(missing.iter().all(|id| !got.contains(id)));
+
+    // The lake catches up: later jobs see the newer data.
+    sim.set_data_availability(datetime!(2026-11-03 00:00 UTC));
+    let job_id = conn.job(&token, &job_query(interval));
+    conn.poll(&token, &job_id);
+    let got = ids(&conn.all_results(&token, &job_id, 1000).0);
+    assert!(missing.iter().all(|id| got.contains(id)));
+    assert_eq!(sim.stats().availability_requests, 1);
+}
+
+#[test]
+fn job_endpoints_check_auth_methods_bodies_and_faults() {
+    let sim = Sim::start(SimConfig {
+        faults: Faults {
+            script: vec![(1, Fault::Status(503))],
+            ..Faults::default()
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z";
+    // API faults apply to the jobs endpoints like to any other.
+    let token = conn.token();
+    let r = conn.submit_job(&token, &job_query(interval)).response();
+    assert_eq!(r.status, 503);
+    assert_eq!(sim.stats().job_submits, 0);
+
+    let r = conn
+        .send(
+            "POST",
+            JOBS,
+            &[],
+            job_query(interval).to_string().as_bytes(),
+        )
+        .response();
+    assert_error(&r, 401, "authentication.required", "No authentication");
+    let r = conn.get("nope", &format!("{JOBS}/availability")).response();
+    assert_error(&r, 401, "bad.credentials", "Invalid login");
+
+    let mut paging = job_query(interval);
+    paging["paging"] = json!({ "pageSize": 100, "pageNumber": 1 });
+    let r = conn.submit_job(&token, &paging).response();
+    assert_error(&r, 400, "bad.request", "paging is not supported");
+    let long = job_query("2026-11-01T00:00:00.000Z/2026-12-02T00:00:01.000Z");
+    let r = conn.submit_job(&token, &long).response();
+    assert_error(
+        &r,
+        400,
+        "bad.request",
+        "The interval may not be longer than 31 days.",
+    );
+    let r = conn
+        .submit_job(&token, &json!({ "order": "asc" }))
+        .response();
+    assert_error(&r, 400, "bad.request", "interval is required");
+    let ok = job_query("2026-11-01T00:00:00.000Z/2026-12-02T00:00:00.000Z");
+    let job_id = conn.job(&token, &ok);
+
+    let r = conn
+        .send("PUT", &format!("{JOBS}/{job_id}"), &[], b"")
+        .response();
+    assert_eq!((r.status, r.header("Allow")), (405, Some("GET, DELETE")));
+    let r = conn
+        .delete(&token, &format!("{JOBS}/availability"))
+        .response();
+    assert_eq!((r.status, r.header("Allow")), (405, Some("GET")));
+    let r = conn.get(&token, JOBS).response();
+    assert_eq!((r.status, r.header("Allow")), (405, Some("POST")));
+    let r = conn
+        .get(&token, &format!("{JOBS}/{job_id}/nothing"))
+        .response();
+    assert_eq!(r.status, 404);
+    let r = conn.get(&token, &format!("{JOBS}/no-such-job")).response();
+    assert_error(&r, 404, "not.found", "Job no-such-job not found");
+    assert_eq!(sim.stats().job_submits, 1);
+
+    let forbidden = Sim::start(SimConfig {
+        details_forbidden: true,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&forbidden);
+    let token = conn.token();
+    let r = conn.submit_job(&token, &job_query(interval)).response();
+    assert_error(&r, 403, "missing.permissions", "You are not authorized");
 }
