@@ -25,12 +25,13 @@ url=$(cat "$dir/url")
 
 # Runs one export; prints "conversations seconds peak_kib".
 measure() {
-    local to=$1 format=$2 out=$3
+    local to=$1 format=$2 out=$3 mode=$4
     local started ended peak=0 hwm
     started=$(date +%s.%N)
     GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
         target/release/genesys-export conversations --from 2026-11-01 --to "$to" \
-        --window 6h --format "$format" --api-base "$url" --login-base "$url" -q -o "$out" &
+        --window 6h --format "$format" --mode "$mode" --job-poll 10ms \
+        --api-base "$url" --login-base "$url" -q -o "$out" &
     local pid=$!
     # VmHWM is the process's peak resident set so far; the last reading before exit is its peak.
     while hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
@@ -49,7 +50,7 @@ report() {
     local label=$1 rows=$2 secs=$3 peak=$4
     local rate
     rate=$(awk -v r="$rows" -v s="$secs" 'BEGIN { printf "%d", r / s }')
-    printf '%-22s %8d conversations %7.2f s %8d conv/s  peak RSS %6.1f MiB\n' \
+    printf '%-24s %8d conversations %7.2f s %8d conv/s  peak RSS %6.1f MiB\n' \
         "$label" "$rows" "$secs" "$rate" "$(awk -v p="$peak" 'BEGIN { print p / 1024 }')"
     if [ "$peak" -gt $((40 * 1024)) ]; then
         echo "  FAIL: peak RSS above 40 MiB"; fail=1
@@ -59,12 +60,14 @@ report() {
     fi
 }
 
-read -r small_rows small_secs small_peak < <(measure 2026-11-01T18:00:00Z csv "$dir/small.csv")
-report "csv, 18 hours" "$small_rows" "$small_secs" "$small_peak"
-read -r large_rows large_secs large_peak < <(measure 2026-11-08 csv "$dir/large.csv")
-report "csv, 7 days" "$large_rows" "$large_secs" "$large_peak"
-read -r json_rows json_secs json_peak < <(measure 2026-11-08 jsonl "$dir/large.jsonl")
-report "jsonl, 7 days" "$json_rows" "$json_secs" "$json_peak"
+read -r small_rows small_secs small_peak < <(measure 2026-11-01T18:00:00Z csv "$dir/small.csv" query)
+report "query, csv, 18 hours" "$small_rows" "$small_secs" "$small_peak"
+read -r large_rows large_secs large_peak < <(measure 2026-11-08 csv "$dir/large.csv" query)
+report "query, csv, 7 days" "$large_rows" "$large_secs" "$large_peak"
+read -r json_rows json_secs json_peak < <(measure 2026-11-08 jsonl "$dir/large.jsonl" query)
+report "query, jsonl, 7 days" "$json_rows" "$json_secs" "$json_peak"
+read -r job_rows job_secs job_peak < <(measure 2026-11-08 csv "$dir/jobs.csv" jobs)
+report "jobs, csv, 7 days" "$job_rows" "$job_secs" "$job_peak"
 
 if [ "$large_peak" -gt $((small_peak * 3 / 2)) ]; then
     echo "FAIL: memory grows with the range (${small_peak} KiB -> ${large_peak} KiB)"; fail=1
