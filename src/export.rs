@@ -1019,15 +1019,7 @@ mod tests {
     fn jsonl_writes_the_raw_records_and_skips_queue_lookups() {
         let mut fake = sample();
         let (out, _) = export(&mut fake, &plan(Format::Jsonl, 86_400, 100));
-        let ids: Vec<String> = out
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let ids = crate::sink::tests::ids_in(out.as_bytes(), Format::Jsonl);
         assert_eq!(ids, ["a", "b", "c", "d", "e"]);
         assert!(fake.queue_lookups.is_empty());
     }
@@ -1152,15 +1144,7 @@ mod tests {
         // Job 2 (day one's second submission) expires after two pages.
         fake.expiring_job = Some((2, 2));
         let (out, _) = export(&mut fake, &p);
-        let ids: Vec<String> = out
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
+        let ids = crate::sink::tests::ids_in(out.as_bytes(), Format::Jsonl);
         // Job results come ordered by id; every id exactly once.
         assert_eq!(ids, ["a", "b", "c", "d", "e"]);
         assert_eq!(fake.jobs.len(), 4);

@@ -79,11 +79,27 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
 
 #[test]
 fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
+    let faults = Faults {
+        p_revoke: 0.03,
+        p_429: 0.03,
+        p_5xx: 0.03,
+        p_html: 0.03,
+        p_reset: 0.03,
+        p_truncate: 0.03,
+        p_bad_json: 0.03,
+        retry_after_secs: Some(0),
+        ..Faults::default()
+    };
     let sim = sim(SimConfig {
         data_availability: ts("2026-11-02T06:00:00Z"),
+        token_lifetime: Duration::from_secs(1),
+        latency: Duration::from_millis(5),
+        job_max_page_size: 100,
+        faults,
         ..SimConfig::default()
     });
     let run = export_exactly(&sim, &[]);
+    assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
     let stats = sim.stats();
     assert!(
         stats.job_submits >= 3 && stats.details_requests > 0,
@@ -213,16 +229,7 @@ fn a_401_in_the_middle_of_result_paging_replays_that_page() {
     );
     assert!(replay.contains("/results?pageSize=50&cursor="), "{replay}");
     assert_eq!(sim.stats().tokens_issued, 2);
-    let ids: Vec<String> = read(&out)
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["conversationId"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_same_ids(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
+    assert_same_ids(&jsonl_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
 }
 
 #[test]
@@ -372,4 +379,15 @@ fn jobs_mode_refuses_a_range_past_the_availability_date() {
     assert!(run.stderr.contains("--mode auto"), "{}", run.stderr);
     assert!(dir.files().is_empty());
     assert_eq!(sim.stats().job_submits, 0);
+}
+
+#[test]
+fn job_results_past_the_cursor_cap_split_the_window() {
+    let sim = sim(SimConfig {
+        job_result_cap: 250,
+        job_max_page_size: 100,
+        ..SimConfig::default()
+    });
+    let run = export_exactly(&sim, &["--mode", "jobs"]);
+    assert!(run.stderr.contains("splitting it in two"), "{}", run.stderr);
 }

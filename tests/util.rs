@@ -130,6 +130,16 @@ pub fn csv_ids(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `conversationId` of every line of a JSON Lines export, in file order.
+pub fn jsonl_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["conversationId"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 /// The records of a CSV export as (header → value) lookups.
 pub fn csv_records(text: &str) -> Vec<csv::StringRecord> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
