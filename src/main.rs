@@ -18,6 +18,7 @@ mod state;
 mod window;
 
 use std::io;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -91,20 +92,12 @@ fn export_command(config: Config) -> Result<()> {
     // Everything about a saved state is checked before the first request.
     let target = match &config.output {
         Output::Stdout => None,
-        Output::File(path) => {
-            let state_path = config
-                .state
-                .clone()
-                .unwrap_or_else(|| state::default_path(path));
-            if config.restart {
-                state::remove(&state_path)?;
-            }
-            let saved = state::load(&state_path)?;
-            if let Some(saved) = &saved {
-                check_resumable(saved, &fingerprint, path, &state_path)?;
-            }
-            Some((path.clone(), state_path, saved))
-        }
+        Output::File(path) => Some(FileTarget::prepare(
+            path,
+            config.state.as_deref(),
+            config.restart,
+            fingerprint,
+        )?),
     };
     let settings = http::Settings {
         api_base: config.api_base,
@@ -116,87 +109,144 @@ fn export_command(config: Config) -> Result<()> {
     let mut client = http::Client::new(settings, config.credentials, log)?;
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
-    let saved_split = target
-        .as_ref()
-        .and_then(|(_, _, saved)| saved.as_ref())
-        .map(|s| &s.split_at);
-    plan.split_at = match saved_split {
+    plan.split_at = match &target {
         // A resumed run keeps the plan it started with, wherever the lake has moved since.
-        Some(at) => window::parse_api_timestamp(at)
-            .ok_or_else(|| exit::usage("the state file is damaged (split_at): pass --restart"))?,
-        None => split_point(&mut client, config.mode, &plan, &log)?,
+        Some(FileTarget {
+            saved: Some(saved),
+            state_path,
+            ..
+        }) => saved.split_at(state_path)?,
+        _ => split_point(&mut client, config.mode, &plan, &log)?,
     };
 
-    let stop = || signal::received().map(|s| format!("interrupted by {}", signal::name(s)));
     let stats = match target {
         None => {
             let mut sink = Sink::new(io::stdout(), plan.format, "stdout");
             let control = export::Control {
                 checkpoint: &mut |_, _| Ok(()),
-                stop: &stop,
+                stop: &stop_reason,
             };
             let stats = export::run(&mut client, &mut sink, &plan, None, control, &log)?;
             sink.finish()?;
             stats
         }
-        Some((path, state_path, saved)) => {
-            let partial = sink::partial_path(&path);
-            let (file, offset, resume) = match saved {
-                Some(saved) => {
-                    let file = sink::reopen_partial(&path, saved.output_len)?;
-                    let written = sink::written_ids(
-                        &path,
-                        saved.window_offset,
-                        saved.output_len,
-                        plan.format,
-                    )?;
-                    log.info(&format!(
-                        "resuming from {} ({} bytes of {} kept)",
-                        state_path.display(),
-                        saved.output_len,
-                        partial.display()
-                    ));
-                    let position = position_of(&saved, &state_path)?;
-                    (
-                        file,
-                        saved.output_len,
-                        Some(export::Resume { position, written }),
-                    )
-                }
-                None => (sink::create_partial(&path)?, 0, None),
-            };
-            let mut sink = Sink::at(file, offset, plan.format, partial.display().to_string());
-            let mut checkpoint = |position: &export::Position, output_len: u64| {
-                state::save(
-                    &state_path,
-                    &state_of(position, output_len, &fingerprint, plan.split_at),
-                )
-            };
-            let control = export::Control {
-                checkpoint: &mut checkpoint,
-                stop: &stop,
-            };
-            let stats = export::run(&mut client, &mut sink, &plan, resume, control, &log)
-                .map_err(|e| {
-                    exit::failure(
-                        exit::code_of(&e),
-                        format!(
-                            "{e:#}; the rows so far are in {} and running the same command again resumes the export",
-                            partial.display()
-                        ),
-                    )
-                })?;
-            sink.finish()?;
-            // The state goes first: a crash between the two leaves a complete FILE.partial
-            // and no state, which a re-run simply redoes, never a FILE with a stale state.
-            state::remove(&state_path)?;
-            sink::publish(&path, config.force)?;
-            log.info(&format!("wrote {}", path.display()));
-            stats
-        }
+        Some(target) => target.export(&mut client, &plan, config.force, &log)?,
     };
     log.info(&report::summary(&stats, &client.stats, started.elapsed()));
     Ok(())
+}
+
+/// Why the run must stop, once SIGINT or SIGTERM arrived.
+fn stop_reason() -> Option<String> {
+    signal::received().map(|s| format!("interrupted by {}", signal::name(s)))
+}
+
+/// An export to a file: `FILE.partial` while it runs, `FILE.state` to resume it.
+struct FileTarget {
+    path: PathBuf,
+    state_path: PathBuf,
+    fingerprint: String,
+    saved: Option<state::State>,
+}
+
+impl FileTarget {
+    /// Reads (or, with `restart`, removes) a saved state and checks it fits this command.
+    fn prepare(
+        path: &Path,
+        state_path: Option<&Path>,
+        restart: bool,
+        fingerprint: String,
+    ) -> Result<FileTarget> {
+        let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
+        if restart {
+            state::remove(&state_path)?;
+        }
+        let saved = state::load(&state_path)?;
+        let restart = format!(
+            "pass --restart to start over, or delete {}",
+            state_path.display()
+        );
+        if let Some(saved) = &saved {
+            if saved.fingerprint != fingerprint {
+                return Err(exit::usage(format!(
+                    "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {restart}",
+                    state_path.display(),
+                    saved.fingerprint
+                )));
+            }
+            if !sink::partial_path(path).exists() {
+                return Err(exit::usage(format!(
+                    "{} records progress but {} is missing: {restart}",
+                    state_path.display(),
+                    sink::partial_path(path).display()
+                )));
+            }
+        }
+        Ok(FileTarget {
+            path: path.to_path_buf(),
+            state_path,
+            fingerprint,
+            saved,
+        })
+    }
+
+    /// Runs (or resumes) the export into `FILE.partial`, saving the state after every page,
+    /// and publishes `FILE` when the range is done.
+    fn export(
+        self,
+        client: &mut http::Client,
+        plan: &export::Plan,
+        force: bool,
+        log: &Log,
+    ) -> Result<report::ExportStats> {
+        let partial = sink::partial_path(&self.path);
+        let (file, offset, resume) = match &self.saved {
+            Some(saved) => {
+                let file = sink::reopen_partial(&self.path, saved.output_len)?;
+                let written = sink::written_ids(
+                    &self.path,
+                    saved.window_offset,
+                    saved.output_len,
+                    plan.format,
+                )?;
+                log.info(&format!(
+                    "resuming from {} ({} bytes of {} kept)",
+                    self.state_path.display(),
+                    saved.output_len,
+                    partial.display()
+                ));
+                let position = saved.position(&self.state_path)?;
+                let resume = export::Resume { position, written };
+                (file, saved.output_len, Some(resume))
+            }
+            None => (sink::create_partial(&self.path)?, 0, None),
+        };
+        let mut sink = Sink::at(file, offset, plan.format, partial.display().to_string());
+        let mut checkpoint = |position: &export::Position, output_len: u64| {
+            let saved = state::State::new(position, output_len, &self.fingerprint, plan.split_at);
+            state::save(&self.state_path, &saved)
+        };
+        let control = export::Control {
+            checkpoint: &mut checkpoint,
+            stop: &stop_reason,
+        };
+        let stats = export::run(client, &mut sink, plan, resume, control, log).map_err(|e| {
+            exit::failure(
+                exit::code_of(&e),
+                format!(
+                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                    partial.display()
+                ),
+            )
+        })?;
+        sink.finish()?;
+        // The state goes first: a crash between the two leaves a complete FILE.partial and no
+        // state, which a re-run simply redoes, never a FILE beside a stale state.
+        state::remove(&self.state_path)?;
+        sink::publish(&self.path, force)?;
+        log.info(&format!("wrote {}", self.path.display()));
+        Ok(stats)
+    }
 }
 
 /// Where jobs hand over to the query: jobs for windows before it, the query from it on.
@@ -241,85 +291,4 @@ fn split_point(
         },
     ));
     Ok(split_at)
-}
-
-/// Refuses a saved state that another command wrote, or whose partial file is gone.
-fn check_resumable(
-    saved: &state::State,
-    fingerprint: &str,
-    path: &std::path::Path,
-    state_path: &std::path::Path,
-) -> Result<()> {
-    let restart = format!(
-        "pass --restart to start over, or delete {}",
-        state_path.display()
-    );
-    if saved.fingerprint != fingerprint {
-        return Err(exit::usage(format!(
-            "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {restart}",
-            state_path.display(),
-            saved.fingerprint
-        )));
-    }
-    let partial = sink::partial_path(path);
-    if !partial.exists() {
-        return Err(exit::usage(format!(
-            "{} records progress but {} is missing: {restart}",
-            state_path.display(),
-            partial.display()
-        )));
-    }
-    Ok(())
-}
-
-fn state_of(
-    position: &export::Position,
-    output_len: u64,
-    fingerprint: &str,
-    split_at: time::OffsetDateTime,
-) -> state::State {
-    state::State {
-        version: state::VERSION,
-        fingerprint: fingerprint.to_string(),
-        top_index: position.top_index,
-        stack: position
-            .stack
-            .iter()
-            .map(state::SavedWindow::from)
-            .collect(),
-        next_page: position.next_page,
-        window_offset: position.window_offset,
-        output_len,
-        split_at: window::api_timestamp(split_at),
-        job: position.job.as_ref().map(|job| state::SavedJob {
-            id: job.id.clone(),
-            cursor: job.cursor.clone(),
-        }),
-        job_page_size: position.job_page_size,
-    }
-}
-
-fn position_of(saved: &state::State, state_path: &std::path::Path) -> Result<export::Position> {
-    let stack = saved
-        .stack
-        .iter()
-        .map(state::SavedWindow::to_window)
-        .collect::<Option<Vec<_>>>()
-        .ok_or_else(|| {
-            exit::usage(format!(
-                "{} is damaged (a window does not parse): pass --restart to start over",
-                state_path.display()
-            ))
-        })?;
-    Ok(export::Position {
-        top_index: saved.top_index,
-        stack,
-        next_page: saved.next_page.max(1),
-        job: saved.job.as_ref().map(|job| export::JobCursor {
-            id: job.id.clone(),
-            cursor: job.cursor.clone(),
-        }),
-        job_page_size: saved.job_page_size.max(1),
-        window_offset: saved.window_offset,
-    })
 }

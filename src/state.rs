@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage};
+use crate::export::{JobCursor, Position};
 use crate::window::{self, Window};
 
 /// Bumped whenever the meaning of a saved field changes.
@@ -51,6 +52,66 @@ pub struct State {
 pub struct SavedJob {
     pub id: String,
     pub cursor: Option<String>,
+}
+
+impl State {
+    /// The state of an export at `position`, covering `output_len` bytes of the output.
+    pub fn new(
+        position: &Position,
+        output_len: u64,
+        fingerprint: &str,
+        split_at: OffsetDateTime,
+    ) -> State {
+        State {
+            version: VERSION,
+            fingerprint: fingerprint.to_string(),
+            top_index: position.top_index,
+            stack: position.stack.iter().map(SavedWindow::from).collect(),
+            next_page: position.next_page,
+            window_offset: position.window_offset,
+            output_len,
+            split_at: window::api_timestamp(split_at),
+            job: position.job.as_ref().map(|job| SavedJob {
+                id: job.id.clone(),
+                cursor: job.cursor.clone(),
+            }),
+            job_page_size: position.job_page_size,
+        }
+    }
+
+    /// The position to resume from; `path` names the file in an error.
+    pub fn position(&self, path: &Path) -> Result<Position> {
+        let stack = self
+            .stack
+            .iter()
+            .map(SavedWindow::to_window)
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| damaged(path, "a window does not parse"))?;
+        Ok(Position {
+            top_index: self.top_index,
+            stack,
+            next_page: self.next_page.max(1),
+            job: self.job.as_ref().map(|job| JobCursor {
+                id: job.id.clone(),
+                cursor: job.cursor.clone(),
+            }),
+            job_page_size: self.job_page_size.max(1),
+            window_offset: self.window_offset,
+        })
+    }
+
+    /// Where jobs hand over to the query in the run this state belongs to.
+    pub fn split_at(&self, path: &Path) -> Result<OffsetDateTime> {
+        window::parse_api_timestamp(&self.split_at)
+            .ok_or_else(|| damaged(path, "split_at does not parse"))
+    }
+}
+
+fn damaged(path: &Path, what: &str) -> anyhow::Error {
+    usage(format!(
+        "{} is damaged ({what}): pass --restart to start over",
+        path.display()
+    ))
 }
 
 /// A window as saved: RFC 3339 bounds, readable by a person looking at the file.
@@ -147,8 +208,7 @@ pub fn load(path: &Path) -> Result<Option<State>> {
             path.display()
         )));
     }
-    let state = serde_json::from_str::<State>(&text)
-        .map_err(|e| usage(format!("{} is damaged ({e}): {restart}", path.display())))?;
+    let state = serde_json::from_str::<State>(&text).map_err(|e| damaged(path, &e.to_string()))?;
     Ok(Some(state))
 }
 

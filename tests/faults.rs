@@ -165,17 +165,7 @@ fn resets_truncated_bodies_and_garbage_json_are_retried() {
 
 #[test]
 fn everything_at_once_with_short_tokens() {
-    let faults = Faults {
-        p_revoke: 0.03,
-        p_429: 0.03,
-        p_5xx: 0.03,
-        p_html: 0.03,
-        p_reset: 0.03,
-        p_truncate: 0.03,
-        p_bad_json: 0.03,
-        retry_after_secs: Some(0),
-        ..Faults::default()
-    };
+    let faults = every_fault(0.03);
     let sim = Sim::start(SimConfig {
         seed: 7,
         token_lifetime: Duration::from_secs(2),

@@ -79,17 +79,7 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
 
 #[test]
 fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
-    let faults = Faults {
-        p_revoke: 0.03,
-        p_429: 0.03,
-        p_5xx: 0.03,
-        p_html: 0.03,
-        p_reset: 0.03,
-        p_truncate: 0.03,
-        p_bad_json: 0.03,
-        retry_after_secs: Some(0),
-        ..Faults::default()
-    };
+    let faults = every_fault(0.03);
     let sim = sim(SimConfig {
         data_availability: ts("2026-11-02T06:00:00Z"),
         token_lifetime: Duration::from_secs(1),

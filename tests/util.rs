@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use genesys_sim::Sim;
+use genesys_sim::{Faults, Sim};
 use time::OffsetDateTime;
 
 pub const CLIENT_ID: &str = "sim-client";
@@ -144,6 +144,21 @@ pub fn jsonl_ids(text: &str) -> Vec<String> {
 pub fn csv_records(text: &str) -> Vec<csv::StringRecord> {
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader.records().map(|r| r.unwrap()).collect()
+}
+
+/// Every kind of API fault, each with probability `p`; 429s ask for no wait.
+pub fn every_fault(p: f64) -> Faults {
+    Faults {
+        p_revoke: p,
+        p_429: p,
+        p_5xx: p,
+        p_html: p,
+        p_reset: p,
+        p_truncate: p,
+        p_bad_json: p,
+        retry_after_secs: Some(0),
+        ..Faults::default()
+    }
 }
 
 /// Reads a file the test expects to exist.
