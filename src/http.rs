@@ -150,11 +150,7 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<T> {
-        let base = match endpoint {
-            Endpoint::Token => &self.login_base,
-            Endpoint::Api => &self.api_base,
-        };
-        let url = format!("{base}{path}");
+        let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
         loop {
             let authorization = match endpoint {
@@ -222,6 +218,14 @@ impl Client {
                     return Err(self.give_up(reason, endpoint, method, path, &problem, &attempt))
                 }
             }
+        }
+    }
+
+    /// The base URL of an endpoint's host.
+    fn base(&self, endpoint: Endpoint) -> &str {
+        match endpoint {
+            Endpoint::Token => &self.login_base,
+            Endpoint::Api => &self.api_base,
         }
     }
 
@@ -299,7 +303,8 @@ impl Client {
         problem: &str,
         attempt: &Attempt,
     ) -> anyhow::Error {
-        let request = format!("{method} {path}");
+        let base = self.base(endpoint);
+        let request = format!("{method} {base}{path}");
         match reason {
             GiveUp::Auth if endpoint == Endpoint::Token => failure(
                 Code::Auth,
@@ -324,11 +329,7 @@ impl Client {
                 detail: format!("the API refused {request}: {problem}"),
             }),
             GiveUp::Fatal => anyhow::anyhow!(
-                "cannot talk to {}: {problem}{}",
-                match endpoint {
-                    Endpoint::Token => &self.login_base,
-                    Endpoint::Api => &self.api_base,
-                },
+                "cannot talk to {base}: {problem}{}",
                 if problem.contains("certificate") || problem.contains("Tls") || problem.contains("tls") {
                     "; if a proxy inspects TLS, pass its CA certificate with --ca-file"
                 } else {
