@@ -235,7 +235,10 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     // The state holds positions, never a secret or a token.
     let text = String::from_utf8(state_before.clone()).unwrap();
     assert!(!text.contains(CLIENT_SECRET));
-    assert!(sim.issued_tokens().iter().all(|t| !text.contains(t.as_str())));
+    assert!(sim
+        .issued_tokens()
+        .iter()
+        .all(|t| !text.contains(t.as_str())));
 
     let mut changed = args(&out, "csv");
     changed[7] = "25"; // --page-size
