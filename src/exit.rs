@@ -62,6 +62,14 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     failure(Code::Usage, message)
 }
 
+/// Context that marks an error as a usage or configuration error (exit 2).
+pub fn usage_context(message: impl Into<String>) -> Failure {
+    Failure {
+        code: Code::Usage,
+        message: message.into(),
+    }
+}
+
 /// Context that marks an error as an output failure (exit 6).
 pub fn output(message: impl Into<String>) -> Failure {
     Failure {
@@ -126,6 +134,10 @@ mod tests {
         assert_eq!(code_of(&e), Code::Output);
         let e = failure(Code::Auth, "refused").context("while exporting");
         assert_eq!(code_of(&e), Code::Auth);
+        let e: anyhow::Error = Err::<(), _>(io::Error::from(io::ErrorKind::NotFound))
+            .context(usage_context("cannot read --ca-file x"))
+            .unwrap_err();
+        assert_eq!(code_of(&e), Code::Usage);
         assert_eq!(code_of(&anyhow::anyhow!("plain")), Code::Other);
     }
 

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 use crate::api::{self, AuthErrorBody, ErrorBody, TokenResponse};
 use crate::auth::{Credentials, Token};
 use crate::cli::{format_duration, is_loopback_url};
-use crate::exit::{failure, usage, Code};
+use crate::exit::{failure, usage, usage_context, Code};
 use crate::report::{HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
 
@@ -454,7 +454,7 @@ fn bad_body(reply: &Reply, e: &serde_json::Error) -> String {
 /// Reads a PEM bundle of CA certificates for `--ca-file`.
 fn load_roots(path: &PathBuf) -> Result<ureq::tls::RootCerts> {
     let pem = std::fs::read(path)
-        .with_context(|| usage(format!("cannot read --ca-file {}", path.display())))?;
+        .with_context(|| usage_context(format!("cannot read --ca-file {}", path.display())))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
         if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {

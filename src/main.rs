@@ -89,6 +89,15 @@ fn export_command(config: Config) -> Result<()> {
         mode: config.mode.name(),
         api_base: &config.api_base,
     });
+    // The client checks its own settings (--ca-file) without sending anything.
+    let settings = http::Settings {
+        api_base: config.api_base,
+        login_base: config.login_base,
+        timeout: config.timeout,
+        ca_file: config.ca_file,
+        policy: config.policy,
+    };
+    let mut client = http::Client::new(settings, config.credentials, log)?;
     // Everything about a saved state is checked before the first request.
     let target = match &config.output {
         Output::Stdout => None,
@@ -99,14 +108,6 @@ fn export_command(config: Config) -> Result<()> {
             fingerprint,
         )?),
     };
-    let settings = http::Settings {
-        api_base: config.api_base,
-        login_base: config.login_base,
-        timeout: config.timeout,
-        ca_file: config.ca_file,
-        policy: config.policy,
-    };
-    let mut client = http::Client::new(settings, config.credentials, log)?;
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
     plan.split_at = match &target {

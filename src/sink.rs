@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
-use crate::exit::{output, usage};
+use crate::exit::{output, usage, usage_context};
 use crate::rows::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,7 +236,7 @@ pub fn reopen_partial(path: &Path, len: u64) -> Result<File> {
         .write(true)
         .open(&partial)
         .with_context(|| {
-            usage(format!(
+            usage_context(format!(
                 "cannot open {} to resume: pass --restart to start over",
                 partial.display()
             ))
@@ -263,11 +263,11 @@ pub fn reopen_partial(path: &Path, len: u64) -> Result<File> {
 pub fn written_ids(path: &Path, from: u64, to: u64, format: Format) -> Result<Vec<String>> {
     let partial = partial_path(path);
     let mut file = File::open(&partial)
-        .with_context(|| usage(format!("cannot read {} to resume", partial.display())))?;
+        .with_context(|| usage_context(format!("cannot read {} to resume", partial.display())))?;
     let mut bytes = vec![0; to.saturating_sub(from) as usize];
     file.seek(SeekFrom::Start(from))?;
     file.read_exact(&mut bytes)
-        .with_context(|| usage(format!("cannot read {} to resume", partial.display())))?;
+        .with_context(|| usage_context(format!("cannot read {} to resume", partial.display())))?;
     parse_ids(&bytes, format)
 }
 

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::exit::{output, usage};
+use crate::exit::{output, usage, usage_context};
 use crate::export::{JobCursor, Position};
 use crate::window::{self, Window};
 
@@ -182,8 +182,9 @@ pub fn load(path: &Path) -> Result<Option<State>> {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
-            return Err(e)
-                .with_context(|| usage(format!("cannot read the state file {}", path.display())))
+            return Err(e).with_context(|| {
+                usage_context(format!("cannot read the state file {}", path.display()))
+            })
         }
     };
     #[derive(Deserialize)]

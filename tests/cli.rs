@@ -43,6 +43,14 @@ fn bad_input_exits_2_before_any_request_or_file() {
         (with_range(&["--max-wait", "x"]), "--max-wait"),
         (with_range(&["--format", "parquet"]), "--format"),
         (
+            with_range(&["--ca-file", "/no/such/ca.pem"]),
+            "cannot read --ca-file",
+        ),
+        (
+            with_range(&["--ca-file", existing.to_str().unwrap()]),
+            "holds no PEM certificate",
+        ),
+        (
             with_range(&["--frobnicate"]),
             "unknown option '--frobnicate'",
         ),
