@@ -78,7 +78,7 @@ ENVIRONMENT:
 EXIT CODES:
     0  success
     1  any other error
-    2  usage or configuration error (nothing was sent, no file was created)
+    2  usage or configuration error (no file was created)
     3  authentication rejected (client id, secret or region)
     4  permission denied (the OAuth client's role lacks a permission)
     5  gave up after the retry budget

@@ -140,7 +140,7 @@ fn jsonl_resumes_byte_for_byte_too() {
 
 #[test]
 fn sigkill_at_random_moments_then_resume() {
-    let sim = sim_with(faulty(), 2);
+    let sim = sim_with(faulty(), 5);
     let want = reference(&sim, "csv");
     let dir = Dir::new("sigkill");
     let out = dir.join("c.csv");
