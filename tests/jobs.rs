@@ -42,11 +42,14 @@ fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
     run.expect_code(0);
     assert_no_secrets(&run, sim);
     assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    // Every job is deleted after use. Only a submission whose reply was lost on the wire (a
+    // cut or garbled body, after the job was created) leaves one behind: no id came back.
     let stats = sim.stats();
-    assert_eq!(
-        stats.jobs_live, 0,
-        "every job is deleted after use: {stats:?}"
-    );
+    if stats.faults_injected == 0 {
+        assert_eq!(stats.jobs_live, 0, "{stats:?}");
+    } else {
+        assert!(stats.jobs_live <= stats.faults_injected, "{stats:?}");
+    }
     run
 }
 
