@@ -430,20 +430,22 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 let size = self.pos.job_page_size;
                 let results = match self.source.job_results(&job.id, size, cursor.as_deref()) {
                     Ok(results) => results,
-                    Err(e) if is_pagination_limit(&e) => {
-                        self.delete_quietly(&job.id);
-                        let why = "the job's results exceed what the API pages through".into();
-                        return too_big(w, splittable, counts, why);
-                    }
-                    Err(e) if smaller_page_size(&e, size).is_some() => {
-                        let next = smaller_page_size(&e, size).unwrap_or(JOB_PAGE_SIZE_MIN);
-                        self.log.info(&format!(
-                            "job results page size {size} refused; using {next} from now on"
-                        ));
-                        self.pos.job_page_size = next;
-                        continue;
-                    }
-                    Err(e) if refused(&e).is_some() => {
+                    Err(e) => {
+                        if is_pagination_limit(&e) {
+                            self.delete_quietly(&job.id);
+                            let why = "the job's results exceed what the API pages through";
+                            return too_big(w, splittable, counts, why.into());
+                        }
+                        if let Some(next) = smaller_page_size(&e, size) {
+                            self.log.info(&format!(
+                                "job results page size {size} refused; using {next} from now on"
+                            ));
+                            self.pos.job_page_size = next;
+                            continue;
+                        }
+                        if refused(&e).is_none() {
+                            return Err(e);
+                        }
                         // The cursor is no longer accepted: the job expired or was removed.
                         let why = match self.source.job_status(&job.id)? {
                             Some(status) if status.state == "FULFILLED" => return Err(e),
@@ -453,7 +455,6 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                         self.drop_job(&job.id, submissions, &why)?;
                         break;
                     }
-                    Err(e) => return Err(e),
                 };
                 counts.pages += 1;
                 self.stats.pages += 1;

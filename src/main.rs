@@ -163,21 +163,18 @@ impl FileTarget {
             state::remove(&state_path)?;
         }
         let saved = state::load(&state_path)?;
-        let restart = format!(
-            "pass --restart to start over, or delete {}",
-            state_path.display()
-        );
+        let start_over = state::start_over(&state_path);
         if let Some(saved) = &saved {
             if saved.fingerprint != fingerprint {
                 return Err(exit::usage(format!(
-                    "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {restart}",
+                    "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {start_over}",
                     state_path.display(),
                     saved.fingerprint
                 )));
             }
             if !sink::partial_path(path).exists() {
                 return Err(exit::usage(format!(
-                    "{} records progress but {} is missing: {restart}",
+                    "{} records progress but {} is missing: {start_over}",
                     state_path.display(),
                     sink::partial_path(path).display()
                 )));

@@ -109,9 +109,18 @@ impl State {
 
 fn damaged(path: &Path, what: &str) -> anyhow::Error {
     usage(format!(
-        "{} is damaged ({what}): pass --restart to start over",
-        path.display()
+        "{} is damaged ({what}): {}",
+        path.display(),
+        start_over(path)
     ))
+}
+
+/// The way out of a state that cannot be resumed, for error messages.
+pub fn start_over(path: &Path) -> String {
+    format!(
+        "pass --restart to start the export over, or delete {}",
+        path.display()
+    )
 }
 
 /// A window as saved: RFC 3339 bounds, readable by a person looking at the file.
@@ -191,10 +200,7 @@ pub fn load(path: &Path) -> Result<Option<State>> {
     struct Versioned {
         version: u32,
     }
-    let restart = format!(
-        "pass --restart to start the export over, or delete {}",
-        path.display()
-    );
+    let restart = start_over(path);
     let version = serde_json::from_str::<Versioned>(&text)
         .map_err(|_| {
             usage(format!(
