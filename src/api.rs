@@ -52,21 +52,24 @@ pub struct Predicate {
     pub operator: &'static str,
 }
 
+/// The filters a query or job carries: with `ended_only`, only conversations that have ended.
+fn end_filters(ended_only: bool) -> Vec<Filter> {
+    if !ended_only {
+        return Vec::new();
+    }
+    vec![Filter {
+        kind: "and",
+        predicates: vec![Predicate {
+            kind: "dimension",
+            dimension: "conversationEnd",
+            operator: "exists",
+        }],
+    }]
+}
+
 impl DetailsQuery {
     /// Page `page_number` (1-based) of `interval`, oldest conversation first.
     pub fn page(interval: String, page_size: u32, page_number: u32, ended_only: bool) -> Self {
-        let conversation_filters = if ended_only {
-            vec![Filter {
-                kind: "and",
-                predicates: vec![Predicate {
-                    kind: "dimension",
-                    dimension: "conversationEnd",
-                    operator: "exists",
-                }],
-            }]
-        } else {
-            Vec::new()
-        };
         DetailsQuery {
             interval,
             order: "asc",
@@ -75,20 +78,7 @@ impl DetailsQuery {
                 page_size,
                 page_number,
             },
-            conversation_filters,
-        }
-    }
-}
-
-impl DetailsQuery {
-    /// The body of a job submission for the same interval and filter (no paging).
-    pub fn job(interval: String, ended_only: bool) -> JobQuery {
-        let query = DetailsQuery::page(interval, 0, 0, ended_only);
-        JobQuery {
-            interval: query.interval,
-            order_by: query.order_by,
-            conversation_filters: query.conversation_filters,
-            start_of_day_interval_matching: true,
+            conversation_filters: end_filters(ended_only),
         }
     }
 }
@@ -106,19 +96,80 @@ pub struct JobQuery {
     pub start_of_day_interval_matching: bool,
 }
 
+impl JobQuery {
+    /// A job over `interval`, with the same filter a details query of it would carry.
+    pub fn new(interval: String, ended_only: bool) -> JobQuery {
+        JobQuery {
+            interval,
+            order_by: "conversationStart",
+            conversation_filters: end_filters(ended_only),
+            start_of_day_interval_matching: true,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSubmitted {
     pub job_id: String,
 }
 
+impl JobSubmitted {
+    pub fn check(&self) -> Result<(), String> {
+        non_empty("jobId", &self.job_id)
+    }
+}
+
+/// The states of an analytics job (`AsyncQueryStatus.state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobState {
+    Queued,
+    Pending,
+    Fulfilled,
+    Failed,
+    Cancelled,
+    Expired,
+    /// A state this build does not know; treated as still running, within the job timeout.
+    #[serde(other)]
+    Unknown,
+}
+
+impl JobState {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "QUEUED",
+            JobState::Pending => "PENDING",
+            JobState::Fulfilled => "FULFILLED",
+            JobState::Failed => "FAILED",
+            JobState::Cancelled => "CANCELLED",
+            JobState::Expired => "EXPIRED",
+            JobState::Unknown => "an unknown state",
+        }
+    }
+}
+
 /// `AsyncQueryStatus`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobStatus {
-    pub state: String,
+    pub state: JobState,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// When the job's results expire (RFC 3339).
+    #[serde(default)]
+    pub expiration_date: Option<String>,
+}
+
+impl JobStatus {
+    pub fn check(&self) -> Result<(), String> {
+        match &self.expiration_date {
+            Some(date) if crate::window::parse_api_timestamp(date).is_none() => {
+                Err("an unreadable expirationDate".to_string())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// A page of job results; the last page has no `cursor`.
@@ -130,10 +181,28 @@ pub struct JobResults {
     pub cursor: Option<String>,
 }
 
+impl JobResults {
+    pub fn check(&self) -> Result<(), String> {
+        if self.cursor.as_deref() == Some("") {
+            return Err("an empty cursor".to_string());
+        }
+        check_conversations(self.conversations.as_deref().unwrap_or_default())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Availability {
     pub data_availability_date: String,
+}
+
+impl Availability {
+    pub fn check(&self) -> Result<(), String> {
+        match crate::window::parse_api_timestamp(&self.data_availability_date) {
+            Some(_) => Ok(()),
+            None => Err("an unreadable dataAvailabilityDate".to_string()),
+        }
+    }
 }
 
 /// The path of a job's status.
@@ -159,6 +228,56 @@ pub struct DetailsPage {
     pub conversations: Option<Vec<Box<RawValue>>>,
     #[serde(default)]
     pub total_hits: Option<u64>,
+}
+
+impl DetailsPage {
+    /// The first page of a window that reports hits must carry them; every conversation needs
+    /// an id and a start.
+    pub fn check(&self, first_page: bool) -> Result<(), String> {
+        let hits = self.total_hits.unwrap_or(0);
+        match &self.conversations {
+            None if first_page && hits > 0 => Err(format!(
+                "a first page that reports {hits} hits but carries no conversations"
+            )),
+            None => Ok(()),
+            Some(raws) => check_conversations(raws),
+        }
+    }
+}
+
+/// What every conversation in a reply must have before it counts.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "conversationId", borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "conversationStart", borrow)]
+    start: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Checks that each conversation is an object with an id and a readable start.
+fn check_conversations(raws: &[Box<RawValue>]) -> Result<(), String> {
+    for (i, raw) in raws.iter().enumerate() {
+        let head: Head = serde_json::from_str(raw.get())
+            .map_err(|_| format!("conversation {} is not an object", i + 1))?;
+        let id = head.id.unwrap_or_default();
+        if id.is_empty() {
+            return Err(format!("conversation {} has no conversationId", i + 1));
+        }
+        let start = head.start.unwrap_or_default();
+        if crate::window::parse_api_timestamp(&start).is_none() {
+            return Err(format!(
+                "conversation {id} has no readable conversationStart"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("an empty {field}"));
+    }
+    Ok(())
 }
 
 /// The fields of a conversation that the CSV schema uses.
@@ -199,11 +318,18 @@ pub struct Segment {
     pub wrap_up_code: Option<String>,
 }
 
-/// The token endpoint's success body.
+/// The token endpoint's success body. Without `expires_in` a short lifetime is assumed.
 #[derive(Debug, Deserialize)]
 pub struct TokenResponse {
     pub access_token: String,
-    pub expires_in: u64,
+    #[serde(default)]
+    pub expires_in: Option<u64>,
+}
+
+impl TokenResponse {
+    pub fn check(&self) -> Result<(), String> {
+        non_empty("access_token", &self.access_token)
+    }
 }
 
 /// The token endpoint's error body, e.g. `{"error":"invalid_client", ...}`.
@@ -223,12 +349,150 @@ pub struct ErrorBody {
     pub code: Option<String>,
 }
 
+/// A request the API refused for good, as data: rendered only when shown to the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub method: &'static str,
+    pub url: String,
+    /// The API's `code` (`bad.request`, `not.found`, …) or the token endpoint's `error`.
+    pub code: Option<String>,
+    /// The API's `message`, or the token endpoint's `error_description`.
+    pub message: Option<String>,
+    pub correlation_id: Option<String>,
+    /// The body was an HTML page (a load balancer or proxy), not the API's error body.
+    pub html: bool,
+}
+
+impl Refusal {
+    /// `HTTP 400 bad.request: message [ININ-Correlation-Id …]`, for logs and errors.
+    pub fn status_line(&self) -> String {
+        let mut text = format!("HTTP {}", self.status);
+        if self.html {
+            text.push_str(" (an HTML error page)");
+        }
+        if let Some(code) = &self.code {
+            text.push(' ');
+            text.push_str(code);
+        }
+        if let Some(message) = &self.message {
+            text.push_str(": ");
+            text.push_str(message.trim_end_matches('.'));
+        }
+        if let Some(id) = &self.correlation_id {
+            text.push_str(&format!(" [ININ-Correlation-Id {id}]"));
+        }
+        text
+    }
+
+    /// What a refusal in an error's chain means, if the error holds one.
+    pub fn kind_of(e: &anyhow::Error) -> Option<RefusalKind> {
+        e.chain()
+            .find_map(|cause| cause.downcast_ref::<Refusal>())
+            .map(Refusal::kind)
+    }
+
+    /// What the refusal means for the export.
+    pub fn kind(&self) -> RefusalKind {
+        let code = self.code.as_deref().unwrap_or_default();
+        let message = self
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if self.status == 404 || code.contains("expired") {
+            return RefusalKind::Gone;
+        }
+        if self.status != 400 {
+            return RefusalKind::Other;
+        }
+        if message.contains("pagination may not exceed") {
+            return RefusalKind::PagingCap;
+        }
+        if message.contains("pagesize") || message.contains("page size") {
+            let requested = query_param(&self.url, "pageSize").and_then(|v| v.parse().ok());
+            return RefusalKind::PageSize {
+                ceiling: stated_ceiling(&message, requested),
+            };
+        }
+        RefusalKind::Other
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the API refused {} {}: {}",
+            self.method,
+            self.url,
+            self.status_line()
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// The meaning of a refusal, decided from its status, code and message fields, never from
+/// the rendered text (which holds the URL, and the URL holds `pageSize=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// The details query or job results will not page this far.
+    PagingCap,
+    /// The page size is too large; the largest size the message states, if any.
+    PageSize {
+        ceiling: Option<u32>,
+    },
+    /// The resource (a job) no longer exists, or has expired.
+    Gone,
+    Other,
+}
+
+/// The largest number in a page-size refusal's message that is below the size requested: the
+/// ceiling it states ("at most 1000", "between 1 and 1000", "exceeds the maximum of 1000").
+fn stated_ceiling(message: &str, requested: Option<u32>) -> Option<u32> {
+    message
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok())
+        .filter(|&n| n >= 1 && requested.is_none_or(|r| n < r))
+        .max()
+}
+
+/// The first value of `name` in a URL's query string.
+fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let query = url.split_once('?')?.1;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Parses a 2xx body that must be a JSON object (a derived struct would also accept an array).
+pub fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    match first {
+        None => return Err("an empty body".to_string()),
+        Some(b'{') => {}
+        Some(_) => return Err("a body that is not a JSON object".to_string()),
+    }
+    serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))
+}
+
 /// `GET /api/v2/routing/queues` response (`QueueEntityListing`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueListing {
     #[serde(default)]
     pub entities: Vec<Queue>,
+}
+
+impl QueueListing {
+    pub fn check(&self) -> Result<(), String> {
+        self.entities
+            .iter()
+            .try_for_each(|queue| non_empty("queue id", &queue.id))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -348,7 +612,7 @@ mod tests {
 
     #[test]
     fn job_bodies_and_paths() {
-        let q = DetailsQuery::job("a/b".into(), false);
+        let q = JobQuery::new("a/b".into(), false);
         assert_eq!(
             serde_json::to_string(&q).unwrap(),
             r#"{"interval":"a/b","orderBy":"conversationStart","startOfDayIntervalMatching":true}"#
@@ -362,12 +626,113 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (status.state.as_str(), status.error_message.as_deref()),
-            ("FAILED", Some("boom"))
+            (status.state, status.error_message.as_deref()),
+            (JobState::Failed, Some("boom"))
         );
         let last: JobResults =
             serde_json::from_str(r#"{"conversations":[],"dataAvailabilityDate":"x"}"#).unwrap();
         assert!(last.cursor.is_none());
+    }
+
+    #[test]
+    fn job_states_outside_the_known_ones_are_kept_apart() {
+        let state = |s: &str| {
+            serde_json::from_str::<JobStatus>(&format!(r#"{{"state":"{s}"}}"#))
+                .unwrap()
+                .state
+        };
+        assert_eq!(state("QUEUED"), JobState::Queued);
+        assert_eq!(state("EXPIRED"), JobState::Expired);
+        assert_eq!(state("PAUSED"), JobState::Unknown);
+    }
+
+    fn check_refusal(status: u16, code: &str, message: &str, url: &str, want: RefusalKind) {
+        let refusal = Refusal {
+            status,
+            method: "GET",
+            url: url.to_string(),
+            code: Some(code.to_string()).filter(|c| !c.is_empty()),
+            message: Some(message.to_string()).filter(|m| !m.is_empty()),
+            correlation_id: Some("c-1".into()),
+            html: false,
+        };
+        assert_eq!(refusal.kind(), want, "{status} {code} {message} {url}");
+    }
+
+    #[test]
+    fn refusals_are_classified_from_their_fields_not_their_rendering() {
+        use RefusalKind::*;
+        let results = "https://api.x/api/v2/analytics/conversations/details/jobs/j-1/results?pageSize=10000&cursor=c";
+        let query = "https://api.x/api/v2/analytics/conversations/details/query";
+        let size = |ceiling| PageSize { ceiling };
+        check_refusal(
+            400,
+            "bad.request",
+            "pageSize must be at most 1000",
+            results,
+            size(Some(1000)),
+        );
+        check_refusal(
+            400,
+            "bad.request",
+            "pageSize must be between 1 and 1000",
+            results,
+            size(Some(1000)),
+        );
+        check_refusal(
+            400,
+            "bad.request",
+            "The pageSize 10000 exceeds the maximum of 1000.",
+            results,
+            size(Some(1000)),
+        );
+        check_refusal(400, "bad.request", "Invalid pageSize", results, size(None));
+        check_refusal(
+            400,
+            "bad.request",
+            "Page size too large",
+            results,
+            size(None),
+        );
+        check_refusal(
+            400,
+            "analytics.job.expired",
+            "The job has expired",
+            results,
+            Gone,
+        );
+        check_refusal(404, "not.found", "Job ID not found", results, Gone);
+        check_refusal(400, "bad.request", "Invalid cursor 'c'", results, Other);
+        check_refusal(
+            400,
+            "bad.request",
+            "Job ID is not fulfilled (state PENDING)",
+            results,
+            Other,
+        );
+        check_refusal(400, "", "", results, Other);
+        check_refusal(
+            400,
+            "bad.request",
+            "Pagination may not exceed 100000 results.",
+            query,
+            PagingCap,
+        );
+        check_refusal(
+            400,
+            "bad.request",
+            "Pagination may not exceed 400000 results. Narrow the interval",
+            results,
+            PagingCap,
+        );
+        check_refusal(
+            400,
+            "bad.request",
+            "The interval may not be longer than 31 days.",
+            query,
+            Other,
+        );
+        check_refusal(409, "conflict", "pageSize 5", results, Other);
     }
 
     #[test]

@@ -20,6 +20,11 @@ impl Credentials {
         Credentials { client_id, secret }
     }
 
+    /// The secret itself, for the scrubber that keeps it out of every message.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
     /// The value of the `Authorization: Basic` header for the token endpoint.
     pub fn basic_authorization(&self) -> String {
         let pair = format!("{}:{}", self.client_id, self.secret);
@@ -71,6 +76,11 @@ impl fmt::Debug for Token {
             .field("lifetime", &self.lifetime)
             .finish()
     }
+}
+
+/// A token's lifetime from the token endpoint's `expires_in`.
+pub fn lifetime(expires_in: Option<u64>) -> Duration {
+    Duration::from_secs(expires_in.unwrap_or(300).clamp(1, 172_800))
 }
 
 /// The margin before expiry at which a token is replaced.

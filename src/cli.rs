@@ -94,23 +94,7 @@ pub enum Command {
     Export(Box<Config>),
 }
 
-/// Which API paths an export may use.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Auto,
-    Query,
-    Jobs,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::Query => "query",
-            Mode::Jobs => "jobs",
-        }
-    }
-}
+pub use crate::export::Mode;
 
 /// A validated export request.
 #[derive(Debug)]
@@ -128,6 +112,7 @@ pub struct Config {
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
+    pub job_timeout: Duration,
     pub api_base: String,
     pub login_base: String,
     pub credentials: Credentials,
@@ -321,6 +306,7 @@ pub fn parse(
         mode,
         attributes,
         job_poll,
+        job_timeout: Duration::from_secs(6 * 3600),
         api_base,
         login_base,
         credentials,

@@ -1,17 +1,18 @@
 //! The export loop: windows → pages → conversations → sink.
 //!
-//! Two paths fetch a window's conversations: the synchronous details query, paged by page
+//! Two routes fetch a window's conversations: the synchronous details query, paged by page
 //! number, and an asynchronous job (submit, poll, page the results by cursor, delete). The
 //! plan sends windows older than the data lake's availability date to jobs and the rest to
-//! the query. Both paths feed the same exactly-once rules:
+//! the query. Both routes feed the same exactly-once rules:
 //! - a window keeps a conversation only if its `conversationStart` lies inside the window
 //!   (both APIs also return conversations of adjacent windows that overlap it), and
 //! - within a top-level window an id is written once, however often shifting pages, split
 //!   windows or resubmitted jobs repeat it.
 //!
-//! Generic over a `Source`, so it runs in memory in unit tests and against `http::Client` for
-//! real. Memory is one page plus the current window's id set; every page is committed (flushed
-//! and synced) and reported to `Control::checkpoint` before the next one is requested.
+//! Generic over a `Source`, so it runs in memory in unit tests and against the real API
+//! through the adapter in `genesys.rs`; it imports neither the HTTP client nor the state file.
+//! Memory is one page plus the current window's id set; every page is committed (flushed and
+//! synced) and reported to `Control::checkpoint` before the next one is requested.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -21,13 +22,13 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobResults, JobStatus, QueueListing,
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobResults, JobState, JobStatus,
+    QueueListing, Refusal, RefusalKind,
 };
 use crate::exit::{code_of, failure, Code};
-use crate::http::{self, Client, Refused};
 use crate::report::{ExportStats, Log};
 use crate::rows;
-use crate::sink::{Format, Sink, Target};
+use crate::sink::{Format, Mark, Sink, Target};
 use crate::window::{self, Window};
 
 /// The details query refuses to page past this many results.
@@ -37,9 +38,11 @@ pub const RESULT_CAP: u64 = 100_000;
 pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
-/// The first job results page size tried. The API's ceiling is not documented: a refusal
-/// steps down to the size it names (or half), and the accepted size is kept for the run.
-pub const JOB_PAGE_SIZE_START: u32 = 10_000;
+/// The first job results page size tried: the size public bulk clients use and the API is
+/// known to accept. A refusal steps down to the size it states (or half).
+pub const JOB_PAGE_SIZE_START: u32 = 1000;
+/// No job results page size above this is ever asked for or resumed with.
+pub const JOB_PAGE_SIZE_MAX: u32 = 10_000;
 /// Halving a refused job results page size stops here (a size the API names is used as is).
 pub const JOB_PAGE_SIZE_MIN: u32 = 100;
 /// Submissions of one window's job before a run gives up on jobs that fail or expire.
@@ -63,82 +66,50 @@ pub trait Source {
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
+    /// The data lake's `dataAvailabilityDate`: jobs can read conversations before it.
+    fn availability(&mut self) -> Result<OffsetDateTime>;
+    /// The current time (the API's clock as far as job expiry goes).
+    fn now(&self) -> OffsetDateTime;
     /// Waits between job polls (a signal cuts the wait short with an error).
     fn wait(&mut self, duration: Duration) -> Result<()>;
     /// Retries made so far (for the per-window report).
     fn retries(&self) -> u64;
-    /// Requests sent so far (for the per-path cost in the summary).
+    /// Requests sent so far (for the per-route cost in the summary).
     fn requests(&self) -> u64;
-}
-
-fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
-    if code_of(&e) == Code::Forbidden {
-        e.context("the OAuth client's role needs analytics:conversationDetail:view")
-    } else {
-        e
-    }
-}
-
-impl Source for Client {
-    fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
-        self.post_json(api::DETAILS_QUERY_PATH, query)
-            .map_err(needs_detail_permission)
-    }
-
-    fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
-        let submitted: api::JobSubmitted = self
-            .post_json(api::JOBS_PATH, query)
-            .map_err(needs_detail_permission)?;
-        Ok(submitted.job_id)
-    }
-
-    fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>> {
-        match self.get_json(&api::job_path(job_id)) {
-            Ok(status) => Ok(Some(status)),
-            Err(e) if refused(&e).is_some_and(|r| r.status == 404) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn job_results(
-        &mut self,
-        job_id: &str,
-        page_size: u32,
-        cursor: Option<&str>,
-    ) -> Result<JobResults> {
-        self.get_json(&api::job_results_path(job_id, page_size, cursor))
-    }
-
-    fn delete_job(&mut self, job_id: &str) -> Result<()> {
-        self.delete(&api::job_path(job_id))
-    }
-
-    fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        match self.get_json(&api::queue_lookup_path(ids)) {
-            Ok(listing) => Ok(Some(listing)),
-            Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn wait(&mut self, duration: Duration) -> Result<()> {
-        http::pause(duration)
-    }
-
-    fn retries(&self) -> u64 {
-        self.stats.total_retries()
-    }
-
-    fn requests(&self) -> u64 {
-        self.stats.requests
-    }
 }
 
 /// Which API fetches a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
+pub enum Route {
     Query,
     Jobs,
+}
+
+impl Route {
+    fn name(self) -> &'static str {
+        match self {
+            Route::Query => "query",
+            Route::Jobs => "job",
+        }
+    }
+}
+
+/// Which routes an export may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Auto,
+    Query,
+    Jobs,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Query => "query",
+            Mode::Jobs => "jobs",
+        }
+    }
 }
 
 /// What to export.
@@ -156,22 +127,64 @@ pub struct Plan {
     pub split_at: OffsetDateTime,
     /// The first interval between job status polls.
     pub job_poll: Duration,
+    /// The longest a job may take from submission to fulfilled before it is submitted again.
+    pub job_timeout: Duration,
 }
 
 impl Plan {
-    /// The top-level windows in order, each with its path.
-    fn windows(&self) -> impl Iterator<Item = (Path, Window)> {
+    /// The top-level windows in order, each with its route.
+    pub fn windows(&self) -> impl Iterator<Item = (Route, Window)> {
         let split_at = self.split_at.clamp(self.from, self.to);
-        let jobs = window::split(self.from, split_at, self.window).map(|w| (Path::Jobs, w));
-        let query = window::split(split_at, self.to, self.window).map(|w| (Path::Query, w));
+        let jobs = window::split(self.from, split_at, self.window).map(|w| (Route::Jobs, w));
+        let query = window::split(split_at, self.to, self.window).map(|w| (Route::Query, w));
         jobs.chain(query)
     }
 
-    fn window_count(&self) -> u64 {
+    pub fn window_count(&self) -> u64 {
         let split_at = self.split_at.clamp(self.from, self.to);
-        window::count(self.from, split_at, self.window)
-            + window::count(split_at, self.to, self.window)
+        window::count(self.from, split_at, self.window).saturating_add(window::count(
+            split_at,
+            self.to,
+            self.window,
+        ))
     }
+}
+
+/// Where jobs hand over to the query: jobs for windows before it, the query from it on.
+pub fn split_point<S: Source>(
+    source: &mut S,
+    mode: Mode,
+    plan: &Plan,
+    log: &Log,
+) -> Result<OffsetDateTime> {
+    if mode == Mode::Query {
+        return Ok(plan.from);
+    }
+    let available = source.availability()?;
+    let shown = window::api_timestamp(available);
+    if mode == Mode::Jobs {
+        if available < plan.to {
+            return Err(crate::exit::usage(format!(
+                "--mode jobs: the data lake holds conversations only up to {shown}, before --to; end the range at or before {shown}, or use --mode auto (the details query exports the rest)"
+            )));
+        }
+        return Ok(plan.to);
+    }
+    let split_at = available.clamp(plan.from, plan.to);
+    log.info(&format!(
+        "data lake available up to {shown}: jobs for {} windows, the details query for {}",
+        if split_at > plan.from {
+            "the older"
+        } else {
+            "no"
+        },
+        if split_at < plan.to {
+            "the newer"
+        } else {
+            "none"
+        },
+    ));
+    Ok(split_at)
 }
 
 /// A job in progress: its id and the cursor of the next results page (`None`: the first).
@@ -188,9 +201,9 @@ pub struct Position {
     pub top_index: u64,
     /// Windows left within the top-level one (its halves after a split); the last is current.
     pub stack: Vec<Window>,
-    /// The next page of the current window (query path).
+    /// The next page of the current window (query route).
     pub next_page: u32,
-    /// The job of the current window and where its results stand (jobs path).
+    /// The job of the current window and where its results stand (jobs route).
     pub job: Option<JobCursor>,
     /// The job results page size the API accepts, once found.
     pub job_page_size: u32,
@@ -201,13 +214,13 @@ pub struct Position {
 /// A resumed export: where to go on from, and the ids its top-level window already wrote.
 pub struct Resume {
     pub position: Position,
-    pub written: Vec<String>,
+    pub written: HashSet<String>,
 }
 
 /// The hooks through which the loop reports progress and learns it must stop.
 pub struct Control<'a> {
-    /// Called after every commit with the position and the output length it covers.
-    pub checkpoint: &'a mut dyn FnMut(&Position, u64) -> Result<()>,
+    /// Called after every commit with the position and the output it covers.
+    pub checkpoint: &'a mut dyn FnMut(&Position, Mark) -> Result<()>,
     /// `Some(reason)` once the run must stop at the next safe point.
     pub stop: &'a dyn Fn() -> Option<String>,
 }
@@ -222,7 +235,7 @@ pub fn run<S: Source, W: Target>(
     log: &Log,
 ) -> Result<ExportStats> {
     let (position, seen) = match resume {
-        Some(resume) => (resume.position, resume.written.into_iter().collect()),
+        Some(resume) => (resume.position, resume.written),
         None => {
             sink.header(&rows::header(&plan.attributes))?;
             sink.commit()?;
@@ -237,7 +250,7 @@ pub fn run<S: Source, W: Target>(
             (position, HashSet::new())
         }
     };
-    let mut x = Exporter {
+    let mut exporter = Exporter {
         source,
         sink,
         plan,
@@ -248,69 +261,13 @@ pub fn run<S: Source, W: Target>(
         names: QueueNames::default(),
         stats: ExportStats::default(),
     };
-    x.save()?;
+    exporter.save()?;
     let total = plan.window_count();
-    let start = x.pos.top_index as usize;
-    for (index, (path, top)) in plan.windows().enumerate().skip(start) {
-        x.pos.top_index = index as u64;
-        if x.pos.stack.is_empty() {
-            x.pos.stack.push(top);
-            x.pos.next_page = 1;
-            x.pos.job = None;
-            x.pos.window_offset = x.sink.position();
-            x.seen.clear();
-        }
-        while let Some(w) = x.pos.stack.last().copied() {
-            let retries_before = x.source.retries();
-            let requests_before = x.source.requests();
-            let outcome = match path {
-                Path::Query => x.query_window(&w)?,
-                Path::Jobs => x.job_window(&w)?,
-            };
-            x.pos.stack.pop();
-            x.pos.next_page = 1;
-            x.pos.job = None;
-            let requests = x.source.requests() - requests_before;
-            let cost = match path {
-                Path::Query => &mut x.stats.query,
-                Path::Jobs => &mut x.stats.jobs,
-            };
-            cost.requests += requests;
-            match outcome {
-                Outcome::Done(counts) => {
-                    cost.conversations += counts.conversations;
-                    x.stats.windows += 1;
-                    log.info(&format!(
-                        "window {} [{}/{total}, {}]: {} conversations, {} pages, {} retries",
-                        w.interval(),
-                        index + 1,
-                        match path {
-                            Path::Query => "query",
-                            Path::Jobs => "job",
-                        },
-                        counts.conversations,
-                        counts.pages,
-                        x.source.retries() - retries_before
-                    ));
-                }
-                Outcome::Split(counts, reason) => {
-                    cost.conversations += counts.conversations;
-                    log.info(&format!(
-                        "window {}: {reason}; splitting it in two",
-                        w.interval()
-                    ));
-                    let (first, second) = halves(&w);
-                    x.pos.stack.push(second);
-                    x.pos.stack.push(first);
-                }
-            }
-            if x.pos.stack.is_empty() {
-                x.pos.top_index = index as u64 + 1;
-            }
-            x.save()?;
-        }
+    let start = usize::try_from(exporter.pos.top_index).unwrap_or(usize::MAX);
+    for (index, (route, top)) in plan.windows().enumerate().skip(start) {
+        exporter.export_top_window(index as u64, total, route, top)?;
     }
-    Ok(x.stats)
+    Ok(exporter.stats)
 }
 
 #[derive(Default)]
@@ -319,17 +276,18 @@ struct WindowCounts {
     pages: u64,
 }
 
-enum Outcome {
+/// How a window's export ended.
+enum WindowEnd {
     Done(WindowCounts),
     /// The window holds more than the API pages through: export its halves instead. The
     /// counts are of what was written before that became clear.
     Split(WindowCounts, String),
 }
 
-/// How a job ended.
+/// How waiting for a job ended.
 enum JobEnd {
     Fulfilled,
-    /// FAILED, CANCELLED, EXPIRED, or gone: the state and the job's error message.
+    /// FAILED, CANCELLED, EXPIRED, gone, or too slow: why.
     Lost(String),
 }
 
@@ -349,59 +307,128 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
 impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// Reports the position after a commit, then stops if asked to.
     fn save(&mut self) -> Result<()> {
-        (self.control.checkpoint)(&self.pos, self.sink.position())?;
+        (self.control.checkpoint)(&self.pos, self.sink.mark())?;
         if let Some(reason) = (self.control.stop)() {
             return Err(failure(Code::Interrupted, reason));
         }
         Ok(())
     }
 
-    /// Exports window `w` through the details query, from page `pos.next_page` on.
-    fn query_window(&mut self, w: &Window) -> Result<Outcome> {
+    /// Exports top-level window `index` (of `total`), and the halves it splits into.
+    fn export_top_window(
+        &mut self,
+        index: u64,
+        total: u64,
+        route: Route,
+        top: Window,
+    ) -> Result<()> {
+        self.pos.top_index = index;
+        if self.pos.stack.is_empty() {
+            self.pos.stack.push(top);
+            self.pos.next_page = 1;
+            self.pos.job = None;
+            self.pos.window_offset = self.sink.position();
+            self.seen.clear();
+        }
+        while let Some(w) = self.pos.stack.last().copied() {
+            let retries_before = self.source.retries();
+            let requests_before = self.source.requests();
+            let end = match route {
+                Route::Query => self.query_window(&w)?,
+                Route::Jobs => self.job_window(&w)?,
+            };
+            self.pos.stack.pop();
+            self.pos.next_page = 1;
+            self.pos.job = None;
+            let requests = self.source.requests().saturating_sub(requests_before);
+            let cost = match route {
+                Route::Query => &mut self.stats.query,
+                Route::Jobs => &mut self.stats.jobs,
+            };
+            cost.requests = cost.requests.saturating_add(requests);
+            match end {
+                WindowEnd::Done(counts) => {
+                    cost.conversations = cost.conversations.saturating_add(counts.conversations);
+                    self.stats.windows = self.stats.windows.saturating_add(1);
+                    self.log.info(&format!(
+                        "window {} [{}/{total}, {}]: {} conversations, {} pages, {} retries",
+                        w.interval(),
+                        index.saturating_add(1),
+                        route.name(),
+                        counts.conversations,
+                        counts.pages,
+                        self.source.retries().saturating_sub(retries_before)
+                    ));
+                }
+                WindowEnd::Split(counts, reason) => {
+                    cost.conversations = cost.conversations.saturating_add(counts.conversations);
+                    self.log.info(&format!(
+                        "window {}: {reason}; splitting it in two",
+                        w.interval()
+                    ));
+                    let (first, second) = halves(&w);
+                    self.pos.stack.push(second);
+                    self.pos.stack.push(first);
+                }
+            }
+            if self.pos.stack.is_empty() {
+                self.pos.top_index = index.saturating_add(1);
+            }
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Exports window `w` through the details query, from page `pos.next_page` on. The window
+    /// ends on a page without conversations, or on a short page once the rows returned so far
+    /// reach `totalHits` (a page can come back short while more follow).
+    fn query_window(&mut self, w: &Window) -> Result<WindowEnd> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
         let mut counts = WindowCounts::default();
         loop {
             let page_number = self.pos.next_page;
             let size = self.plan.page_size;
-            if u64::from(page_number) * u64::from(size) > RESULT_CAP {
+            let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
+            if before.saturating_add(u64::from(size)) > RESULT_CAP {
                 let why = format!("more than {RESULT_CAP} conversations");
                 return too_big(w, splittable, counts, why);
             }
             let query = DetailsQuery::page(w.interval(), size, page_number, self.plan.ended_only);
             let page = match self.source.details_page(&query) {
                 Ok(page) => page,
-                Err(e) if is_pagination_limit(&e) => {
+                Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::PagingCap) => {
                     let why = "the API refuses to page further".to_string();
                     return too_big(w, splittable, counts, why);
                 }
                 Err(e) => return Err(e),
             };
             counts.pages += 1;
-            self.stats.pages += 1;
+            self.stats.pages = self.stats.pages.saturating_add(1);
             let hits = page.total_hits.unwrap_or(0);
             if page_number == 1 && hits > SPLIT_THRESHOLD && splittable {
-                return Ok(Outcome::Split(
+                return Ok(WindowEnd::Split(
                     counts,
                     format!("{hits} conversations reported"),
                 ));
             }
             let raws = page.conversations.unwrap_or_default();
-            let returned = raws.len();
+            let returned = raws.len() as u64;
             counts.conversations += self.write_page(w, raws)?;
-            crate::state::crash_point::reach("page-written", || {});
-            if returned < size as usize {
-                return Ok(Outcome::Done(counts));
+            crate::crash::reach("page-written", || {});
+            let so_far = before.saturating_add(returned);
+            if returned == 0 || (returned < u64::from(size) && so_far >= hits) {
+                return Ok(WindowEnd::Done(counts));
             }
-            self.pos.next_page += 1;
+            self.pos.next_page = page_number.saturating_add(1);
             self.save()?;
         }
     }
 
     /// Exports window `w` through an asynchronous job: submit (or pick up the saved job),
-    /// wait for it, page its results by cursor, delete it. A job that fails, is cancelled or
-    /// expires, even half-way through its results, is submitted again; rows already written
-    /// are skipped by the id set.
-    fn job_window(&mut self, w: &Window) -> Result<Outcome> {
+    /// wait for it, page its results by cursor, delete it. A job that fails, is cancelled,
+    /// expires or takes longer than `--job-timeout`, even half-way through its results, is
+    /// submitted again; rows already written are skipped by the id set.
+    fn job_window(&mut self, w: &Window) -> Result<WindowEnd> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
         let mut counts = WindowCounts::default();
         let mut submissions = 0;
@@ -410,7 +437,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 Some(job) => job,
                 None => {
                     submissions += 1;
-                    let query = DetailsQuery::job(w.interval(), self.plan.ended_only);
+                    let query = JobQuery::new(w.interval(), self.plan.ended_only);
                     let id = self.source.submit_job(&query)?;
                     self.log
                         .info(&format!("job {id} submitted for {}", w.interval()));
@@ -430,40 +457,45 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 let size = self.pos.job_page_size;
                 let results = match self.source.job_results(&job.id, size, cursor.as_deref()) {
                     Ok(results) => results,
-                    Err(e) => {
-                        if is_pagination_limit(&e) {
+                    Err(e) => match Refusal::kind_of(&e) {
+                        Some(RefusalKind::PagingCap) => {
                             self.delete_quietly(&job.id);
                             let why = "the job's results exceed what the API pages through";
                             return too_big(w, splittable, counts, why.into());
                         }
-                        if let Some(next) = smaller_page_size(&e, size) {
+                        Some(RefusalKind::PageSize { ceiling }) => {
+                            let Some(next) = smaller_page_size(ceiling, size) else {
+                                return Err(e);
+                            };
                             self.log.info(&format!(
                                 "job results page size {size} refused; using {next} from now on"
                             ));
                             self.pos.job_page_size = next;
                             continue;
                         }
-                        if refused(&e).is_none() {
-                            return Err(e);
+                        Some(_) => {
+                            // The cursor is no longer accepted: the job expired or was removed.
+                            let why = match self.source.job_status(&job.id)? {
+                                Some(status) if status.state == JobState::Fulfilled => {
+                                    return Err(e)
+                                }
+                                Some(status) => describe_job(&status),
+                                None => "it no longer exists".to_string(),
+                            };
+                            self.drop_job(&job.id, submissions, &why)?;
+                            break;
                         }
-                        // The cursor is no longer accepted: the job expired or was removed.
-                        let why = match self.source.job_status(&job.id)? {
-                            Some(status) if status.state == "FULFILLED" => return Err(e),
-                            Some(status) => describe_job(&status),
-                            None => "it no longer exists".to_string(),
-                        };
-                        self.drop_job(&job.id, submissions, &why)?;
-                        break;
-                    }
+                        None => return Err(e),
+                    },
                 };
                 counts.pages += 1;
-                self.stats.pages += 1;
+                self.stats.pages = self.stats.pages.saturating_add(1);
                 let raws = results.conversations.unwrap_or_default();
                 counts.conversations += self.write_page(w, raws)?;
-                crate::state::crash_point::reach("page-written", || {});
+                crate::crash::reach("page-written", || {});
                 let Some(next) = results.cursor else {
                     self.delete_quietly(&job.id);
-                    return Ok(Outcome::Done(counts));
+                    return Ok(WindowEnd::Done(counts));
                 };
                 cursor = Some(next);
                 self.pos.job = Some(JobCursor {
@@ -475,22 +507,43 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         }
     }
 
-    /// Polls a job until it is fulfilled or lost, backing off between polls.
+    /// Polls a job until it is fulfilled or lost, backing off between polls. A job is lost
+    /// once it fails, is cancelled or expires, once its `expirationDate` has passed, or once
+    /// it has taken longer than `--job-timeout`.
     fn await_job(&mut self, job_id: &str) -> Result<JobEnd> {
         let mut interval = self.plan.job_poll;
-        let mut last_state = String::new();
+        let mut last_state = None;
+        let started = self.source.now();
         loop {
             let Some(status) = self.source.job_status(job_id)? else {
                 return Ok(JobEnd::Lost("it no longer exists".into()));
             };
-            if status.state != last_state {
-                self.log.info(&format!("job {job_id}: {}", status.state));
-                last_state.clone_from(&status.state);
+            if last_state != Some(status.state) {
+                self.log
+                    .info(&format!("job {job_id}: {}", status.state.name()));
+                last_state = Some(status.state);
             }
-            match status.state.as_str() {
-                "FULFILLED" => return Ok(JobEnd::Fulfilled),
-                "QUEUED" | "PENDING" => {}
+            let now = self.source.now();
+            match status.state {
+                JobState::Fulfilled => return Ok(JobEnd::Fulfilled),
+                JobState::Queued | JobState::Pending | JobState::Unknown => {}
                 _ => return Ok(JobEnd::Lost(describe_job(&status))),
+            }
+            let expires = status
+                .expiration_date
+                .as_deref()
+                .and_then(window::parse_api_timestamp);
+            if expires.is_some_and(|at| at <= now) {
+                return Ok(JobEnd::Lost(
+                    "its results expired before it was fulfilled".into(),
+                ));
+            }
+            let waited = (now - started).unsigned_abs();
+            if waited >= self.plan.job_timeout {
+                return Ok(JobEnd::Lost(format!(
+                    "not fulfilled after {} (--job-timeout)",
+                    crate::times::format_duration(waited)
+                )));
             }
             self.source.wait(interval)?;
             interval = interval.mul_f64(1.5).min(MAX_JOB_POLL);
@@ -543,40 +596,42 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                     )
                 })?;
             if !w.owns(start) {
-                self.stats.outside_window += 1;
+                self.stats.outside_window = self.stats.outside_window.saturating_add(1);
                 continue;
             }
             if !self.seen.insert(conversation.conversation_id.clone()) {
-                self.stats.repeats += 1;
+                self.stats.repeats = self.stats.repeats.saturating_add(1);
                 continue;
             }
             kept.push((raw, conversation));
         }
-        if self.plan.format == Format::Csv {
-            let ids = kept.iter().flat_map(|(_, c)| rows::queue_ids(c));
-            self.names.resolve(self.source, ids, self.log)?;
-        }
-        for (raw, conversation) in &kept {
-            let row = match self.plan.format {
-                Format::Csv => Some(rows::flatten(
-                    conversation,
-                    |id| self.names.get(id),
-                    &self.plan.attributes,
-                )),
-                Format::Jsonl => None,
-            };
-            self.sink.write(raw, row.as_ref())?;
+        match self.plan.format {
+            Format::Csv => {
+                let ids = kept.iter().flat_map(|(_, c)| rows::queue_ids(c));
+                self.names.resolve(self.source, ids, self.log)?;
+                for (_, conversation) in &kept {
+                    let row =
+                        rows::flatten(conversation, |id| self.names.get(id), &self.plan.attributes);
+                    self.sink.write_row(&row)?;
+                }
+            }
+            Format::Jsonl => {
+                for (raw, _) in &kept {
+                    self.sink.write_json(raw)?;
+                }
+            }
         }
         self.sink.commit()?;
-        self.stats.conversations += kept.len() as u64;
-        Ok(kept.len() as u64)
+        let written = kept.len() as u64;
+        self.stats.conversations = self.stats.conversations.saturating_add(written);
+        Ok(written)
     }
 }
 
 /// A window over the paging cap: split it, or fail if it is already as small as allowed.
-fn too_big(w: &Window, splittable: bool, counts: WindowCounts, why: String) -> Result<Outcome> {
+fn too_big(w: &Window, splittable: bool, counts: WindowCounts, why: String) -> Result<WindowEnd> {
     if splittable {
-        return Ok(Outcome::Split(counts, why));
+        return Ok(WindowEnd::Split(counts, why));
     }
     Err(anyhow!(
         "window {} holds {why} even at {}s, the smallest window: narrow the export with --ended-only or contact Genesys about the volume",
@@ -585,26 +640,10 @@ fn too_big(w: &Window, splittable: bool, counts: WindowCounts, why: String) -> R
     ))
 }
 
-fn refused(e: &anyhow::Error) -> Option<&Refused> {
-    e.downcast_ref::<Refused>()
-}
-
-/// Whether the API refused a page because it lies past the paging cap.
-fn is_pagination_limit(e: &anyhow::Error) -> bool {
-    refused(e).is_some_and(|r| r.status == 400 && r.detail.contains("Pagination may not exceed"))
-}
-
-/// For a 400 that refuses the results page size `size`: the size to try next, the one the
-/// message names as the most allowed ("… at most 1000") or else half.
-fn smaller_page_size(e: &anyhow::Error, size: u32) -> Option<u32> {
-    let r = refused(e).filter(|r| r.status == 400 && r.detail.contains("pageSize"))?;
-    let named: Option<u32> = r
-        .detail
-        .split("at most ")
-        .nth(1)
-        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
-        .and_then(|n| n.parse().ok());
-    let next = match named {
+/// The job results page size to try after `size` was refused: the ceiling the refusal states,
+/// or else half (not below `JOB_PAGE_SIZE_MIN`). `None` when there is nothing smaller to try.
+fn smaller_page_size(ceiling: Option<u32>, size: u32) -> Option<u32> {
+    let next = match ceiling {
         // The API knows its ceiling best.
         Some(n) => n.max(1),
         None => (size / 2).max(JOB_PAGE_SIZE_MIN),
@@ -614,8 +653,8 @@ fn smaller_page_size(e: &anyhow::Error, size: u32) -> Option<u32> {
 
 fn describe_job(status: &JobStatus) -> String {
     match &status.error_message {
-        Some(message) => format!("{}: {message}", status.state),
-        None => status.state.clone(),
+        Some(message) => format!("{}: {message}", status.state.name()),
+        None => status.state.name().to_string(),
     }
 }
 
@@ -696,6 +735,7 @@ impl QueueNames {
 mod tests {
     use super::*;
     use crate::api::Queue;
+    use crate::sink::Digest;
     use time::macros::datetime;
 
     /// An in-memory API: conversations as (id, start, end), paged like the real one, with the
@@ -716,6 +756,25 @@ mod tests {
         /// (job number, pages): that job expires after serving that many pages.
         expiring_job: Option<(usize, usize)>,
         deleted_jobs: usize,
+        /// Each conversation is listed twice and pages are de-duplicated: short pages mid-window.
+        short_pages: bool,
+        /// Job numbers (1-based) that stay QUEUED for ever.
+        stuck_jobs: Vec<usize>,
+        /// The fake clock: it moves only when the driver waits.
+        clock: OffsetDateTime,
+    }
+
+    /// A refusal as the adapter hands it over, for a request to `url`.
+    fn refusal(status: u16, code: &str, message: &str, url: &str) -> anyhow::Error {
+        anyhow::Error::new(Refusal {
+            status,
+            method: "GET",
+            url: url.to_string(),
+            code: Some(code.to_string()),
+            message: Some(message.to_string()),
+            correlation_id: None,
+            html: false,
+        })
     }
 
     fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
@@ -757,6 +816,9 @@ mod tests {
                 failing_jobs: Vec::new(),
                 expiring_job: None,
                 deleted_jobs: 0,
+                short_pages: false,
+                stuck_jobs: Vec::new(),
+                clock: datetime!(2026-11-10 00:00 UTC),
             }
         }
     }
@@ -774,12 +836,20 @@ mod tests {
                     *s < b && *e > a && s.date() >= first_day && s.date() <= last_day
                 })
                 .collect();
+            // With short pages every conversation is listed twice and each page is
+            // de-duplicated, as an index with duplicate entries would serve it.
+            let copies = if self.short_pages { 2 } else { 1 };
+            let matching: Vec<_> = matching
+                .into_iter()
+                .flat_map(|c| std::iter::repeat_n(c, copies))
+                .collect();
             let size = query.paging.page_size as usize;
             let skip = (query.paging.page_number as usize - 1) * size;
-            let page: Vec<Box<RawValue>> = matching
-                .iter()
-                .skip(skip)
-                .take(size)
+            let mut page: Vec<&(String, OffsetDateTime, OffsetDateTime)> =
+                matching.iter().skip(skip).take(size).copied().collect();
+            page.dedup_by(|x, y| x.0 == y.0);
+            let page: Vec<Box<RawValue>> = page
+                .into_iter()
                 .map(|(id, s, e)| render(id, *s, *e))
                 .collect();
             Ok(DetailsPage {
@@ -815,15 +885,18 @@ mod tests {
                 return Ok(None);
             };
             let state = if self.failing_jobs.contains(&n) {
-                "FAILED"
+                JobState::Failed
+            } else if self.stuck_jobs.contains(&n) {
+                JobState::Queued
             } else if *lost {
-                "EXPIRED"
+                JobState::Expired
             } else {
-                "FULFILLED"
+                JobState::Fulfilled
             };
             Ok(Some(JobStatus {
-                state: state.into(),
-                error_message: (state == "FAILED").then(|| "simulated".into()),
+                state,
+                error_message: (state == JobState::Failed).then(|| "simulated".into()),
+                expiration_date: None,
             }))
         }
 
@@ -833,23 +906,21 @@ mod tests {
             page_size: u32,
             cursor: Option<&str>,
         ) -> Result<JobResults> {
+            let url = api::job_results_path(job_id, page_size, cursor);
             if page_size > self.job_page_ceiling {
-                return Err(anyhow::Error::new(Refused {
-                    status: 400,
-                    detail: format!(
-                        "HTTP 400: pageSize must be at most {}",
-                        self.job_page_ceiling
-                    ),
-                }));
+                let message = format!("pageSize must be at most {}", self.job_page_ceiling);
+                return Err(refusal(400, "bad.request", &message, &url));
             }
             let n = job_number(job_id);
             let (interval, pages, lost) = self.jobs[n - 1].clone();
             if lost || self.expiring_job == Some((n, pages)) {
                 self.jobs[n - 1].2 = true;
-                return Err(anyhow::Error::new(Refused {
-                    status: 400,
-                    detail: "HTTP 400 analytics.job.expired".into(),
-                }));
+                return Err(refusal(
+                    400,
+                    "analytics.job.expired",
+                    "The job has expired",
+                    &url,
+                ));
             }
             self.jobs[n - 1].1 += 1;
             // Lifetime overlap, ordered by id, not by start.
@@ -877,7 +948,16 @@ mod tests {
             Ok(())
         }
 
-        fn wait(&mut self, _duration: Duration) -> Result<()> {
+        fn availability(&mut self) -> Result<OffsetDateTime> {
+            Ok(datetime!(2026-11-02 00:00 UTC))
+        }
+
+        fn now(&self) -> OffsetDateTime {
+            self.clock
+        }
+
+        fn wait(&mut self, duration: Duration) -> Result<()> {
+            self.clock += duration;
             Ok(())
         }
 
@@ -901,7 +981,8 @@ mod tests {
             format,
             attributes: Vec::new(),
             split_at: from,
-            job_poll: Duration::ZERO,
+            job_poll: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(3600),
         }
     }
 
@@ -1062,18 +1143,25 @@ mod tests {
                 let written = crate::sink::tests::ids_in(
                     &bytes[position.window_offset as usize..],
                     plan.format,
-                );
+                )
+                .into_iter()
+                .collect();
                 (bytes, Some(Resume { position, written }))
             }
             None => (Vec::new(), None),
         };
-        let offset = bytes.len() as u64;
-        let mut sink = Sink::at(bytes, offset, plan.format, "memory");
+        let mut digest = Digest::default();
+        digest.update(&bytes);
+        let start = Mark {
+            len: bytes.len() as u64,
+            digest,
+        };
+        let mut sink = Sink::at(bytes, start, plan.format, "memory");
         let mut n = 0;
         let mut last: Option<(Position, u64)> = None;
-        let mut checkpoint = |p: &Position, len: u64| {
+        let mut checkpoint = |p: &Position, mark: Mark| {
             n += 1;
-            last = Some((p.clone(), len));
+            last = Some((p.clone(), mark.len));
             if n == crash_at {
                 anyhow::bail!("crash");
             }
@@ -1182,31 +1270,74 @@ mod tests {
     }
 
     #[test]
-    fn a_smaller_page_size_is_derived_from_the_refusal() {
-        let refusal = |detail: &str| {
-            anyhow::Error::new(Refused {
-                status: 400,
-                detail: detail.into(),
-            })
+    fn a_smaller_page_size_is_the_stated_ceiling_or_half() {
+        let check = |ceiling, size, want| assert_eq!(smaller_page_size(ceiling, size), want);
+        check(Some(1000), 10_000, Some(1000));
+        check(Some(3), 10_000, Some(3));
+        check(None, 10_000, Some(5000));
+        check(None, 150, Some(100));
+        check(None, 100, None);
+        check(Some(1000), 1000, None);
+    }
+
+    #[test]
+    fn a_job_stuck_in_queued_is_submitted_again_after_the_job_timeout() {
+        let p = jobs_plan(Format::Csv, 86_400, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.stuck_jobs = vec![1];
+        let (csv, _) = export(&mut fake, &p);
+        assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+        // Day one's job was stuck: submitted again; day two's was not.
+        assert_eq!(fake.jobs.len(), 3);
+        assert!(fake.clock >= datetime!(2026-11-10 01:00 UTC));
+    }
+
+    #[test]
+    fn a_job_that_never_leaves_queued_gives_up_with_exit_5() {
+        let p = jobs_plan(Format::Csv, 86_400, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.stuck_jobs = (1..=10).collect();
+        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
+        let control = Control {
+            checkpoint: &mut |_, _| Ok(()),
+            stop: &|| None,
         };
-        assert_eq!(
-            smaller_page_size(&refusal("pageSize must be at most 1000"), 10_000),
-            Some(1000)
-        );
-        assert_eq!(
-            smaller_page_size(&refusal("invalid pageSize"), 10_000),
-            Some(5000)
-        );
-        assert_eq!(
-            smaller_page_size(&refusal("invalid pageSize"), 150),
-            Some(100)
-        );
-        assert_eq!(smaller_page_size(&refusal("invalid pageSize"), 100), None);
-        assert_eq!(
-            smaller_page_size(&refusal("pageSize must be at most 3"), 10_000),
-            Some(3)
-        );
-        assert_eq!(smaller_page_size(&refusal("something else"), 10_000), None);
+        let err = run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
+        assert_eq!(code_of(&err), Code::GaveUp);
+        assert!(format!("{err}").contains("--job-timeout"), "{err}");
+        assert_eq!(fake.jobs.len(), MAX_JOB_SUBMISSIONS as usize);
+    }
+
+    #[test]
+    fn an_expired_job_halfway_through_does_not_shrink_the_page_size() {
+        // Regression: any 400 on a results page was read as "page size too large", because
+        // the rendered message holds the URL and the URL holds pageSize=.
+        let p = jobs_plan(Format::Jsonl, 86_400, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.job_page_ceiling = 1000;
+        fake.expiring_job = Some((1, 0));
+        let mut sizes = Vec::new();
+        let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
+        let mut checkpoint = |p: &Position, _| {
+            sizes.push(p.job_page_size);
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| None,
+        };
+        run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap();
+        assert!(sizes.iter().all(|s| *s == JOB_PAGE_SIZE_START), "{sizes:?}");
+    }
+
+    #[test]
+    fn a_short_page_ends_a_window_only_once_total_hits_are_reached() {
+        // Regression: a short details page ended its window even when fewer rows than
+        // totalHits had come back.
+        let mut fake = sample();
+        fake.short_pages = true;
+        let (csv, _) = export(&mut fake, &plan(Format::Csv, 86_400, 2));
+        assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! The HTTP client: the only module that uses `ureq`, and the one loop that sleeps and retries.
 //!
 //! `Client::call` sends a request, turns whatever happened into a `retry::Outcome`, and asks
-//! `retry::decide` what next: return the parsed body, sleep and resend, fetch a new token and
+//! `retry::decide` what next: return the checked body, sleep and resend, fetch a new token and
 //! replay the same request, or give up with an exit code. Before every API request the token's
 //! expiry is checked against the skew margin (`auth::Token::is_fresh`); the token exchange goes
 //! through the same loop, so a 429 or 503 from the login host is survived like any other.
+//!
+//! A 2xx counts only once its body is a JSON object of the expected shape and passes the
+//! caller's check; anything else is retried like a truncated body, never taken as "no data".
+//! A refusal becomes an `api::Refusal` (data, rendered only for the user). Every text that came
+//! from a server is scrubbed of the client secret and the tokens before it is shown.
 //!
 //! Statuses are data here, not errors (`http_status_as_error(false)`), so 429 and 5xx reach
 //! the policy with their headers. Redirects are not followed: a redirect would carry the
@@ -19,12 +24,13 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::api::{self, AuthErrorBody, ErrorBody, TokenResponse};
-use crate::auth::{Credentials, Token};
-use crate::cli::{format_duration, is_loopback_url};
+use crate::api::{self, AuthErrorBody, ErrorBody, Refusal, TokenResponse};
+use crate::auth::{self, Credentials, Token};
 use crate::exit::{failure, usage, usage_context, Code};
 use crate::report::{HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
+use crate::times::format_duration;
+use crate::urls::is_loopback_url;
 
 /// A success body larger than this is refused (a details page of 100 conversations is a few
 /// hundred kilobytes).
@@ -42,6 +48,30 @@ pub struct Settings {
     pub policy: Policy,
 }
 
+/// The HTTP methods the API is called with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Delete,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// A request body and its content type.
+struct Body<'a> {
+    content_type: &'static str,
+    bytes: &'a [u8],
+}
+
 pub struct Client {
     agent: ureq::Agent,
     api_base: String,
@@ -51,6 +81,7 @@ pub struct Client {
     policy: Policy,
     jitter: Jitter,
     log: Log,
+    redactor: Redactor,
     pub stats: HttpStats,
 }
 
@@ -85,6 +116,7 @@ impl Client {
             .tls_config(tls.build())
             .proxy(proxy)
             .build();
+        let redactor = Redactor::new(&credentials);
         Ok(Client {
             agent: config.new_agent(),
             api_base: settings.api_base,
@@ -94,6 +126,7 @@ impl Client {
             policy: settings.policy,
             jitter: Jitter::seeded(),
             log,
+            redactor,
             stats: HttpStats::default(),
         })
     }
@@ -103,22 +136,40 @@ impl Client {
         self.bearer().map(drop)
     }
 
-    pub fn get_json<T: DeserializeOwned>(&mut self, path: &str) -> Result<T> {
-        self.call(Endpoint::Api, "GET", path, None)
+    /// `GET path`; the reply counts once `check` accepts it.
+    pub fn get<T: DeserializeOwned>(
+        &mut self,
+        path: &str,
+        check: &dyn Fn(&T) -> Result<(), String>,
+    ) -> Result<T> {
+        self.call(Endpoint::Api, Method::Get, path, None, check)
     }
 
-    pub fn delete(&mut self, path: &str) -> Result<()> {
-        self.call::<serde::de::IgnoredAny>(Endpoint::Api, "DELETE", path, None)
-            .map(drop)
-    }
-
-    pub fn post_json<T: DeserializeOwned>(
+    /// `POST path` with a JSON body; the reply counts once `check` accepts it.
+    pub fn post<T: DeserializeOwned>(
         &mut self,
         path: &str,
         body: &impl Serialize,
+        check: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T> {
-        let body = serde_json::to_vec(body)?;
-        self.call(Endpoint::Api, "POST", path, Some(&body))
+        let bytes = serde_json::to_vec(body)?;
+        let body = Body {
+            content_type: "application/json",
+            bytes: &bytes,
+        };
+        self.call(Endpoint::Api, Method::Post, path, Some(body), check)
+    }
+
+    /// `DELETE path`; any 2xx will do, whatever its body.
+    pub fn delete(&mut self, path: &str) -> Result<()> {
+        self.call::<serde::de::IgnoredAny>(Endpoint::Api, Method::Delete, path, None, &|_| Ok(()))
+            .map(drop)
+    }
+
+    /// A text that came from a server, with the client secret and every token of this run
+    /// replaced: safe to show.
+    pub fn scrub(&self, text: &str) -> String {
+        self.redactor.scrub(text)
     }
 
     /// The `Authorization` value for the next API request, refreshing the token first when it
@@ -128,13 +179,22 @@ impl Client {
         if let Some(token) = self.token.as_ref().filter(|t| t.is_fresh(now)) {
             return Ok(token.bearer_authorization());
         }
-        let form = b"grant_type=client_credentials";
-        let reply: TokenResponse =
-            self.call(Endpoint::Token, "POST", api::TOKEN_PATH, Some(form))?;
+        let form = Body {
+            content_type: "application/x-www-form-urlencoded",
+            bytes: b"grant_type=client_credentials",
+        };
+        let reply: TokenResponse = self.call(
+            Endpoint::Token,
+            Method::Post,
+            api::TOKEN_PATH,
+            Some(form),
+            &TokenResponse::check,
+        )?;
         self.stats.tokens += 1;
+        self.redactor.add(&reply.access_token);
         let token = Token::new(
             reply.access_token,
-            Duration::from_secs(reply.expires_in),
+            auth::lifetime(reply.expires_in),
             Instant::now(),
         );
         let header = token.bearer_authorization();
@@ -142,13 +202,14 @@ impl Client {
         Ok(header)
     }
 
-    /// Sends one request under the retry policy and parses its JSON body.
+    /// Sends one request under the retry policy and returns its checked JSON body.
     fn call<T: DeserializeOwned>(
         &mut self,
         endpoint: Endpoint,
-        method: &'static str,
+        method: Method,
         path: &str,
-        body: Option<&[u8]>,
+        body: Option<Body>,
+        check: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
@@ -161,30 +222,39 @@ impl Client {
             if endpoint == Endpoint::Token {
                 self.stats.token_requests += 1;
             }
-            let (outcome, problem) = match self.send(endpoint, method, &url, &authorization, body) {
+            let mut refusal = None;
+            let mut hint = FatalHint::None;
+            let (outcome, problem) = match self.send(method, &url, &authorization, body.as_ref()) {
                 Ok(reply) if (200..300).contains(&reply.status) => {
-                    // 202 and 204 may come without a body; it reads as JSON null.
-                    let body: &[u8] = if reply.body.is_empty() && reply.status != 200 {
-                        b"null"
-                    } else {
-                        &reply.body
-                    };
-                    match serde_json::from_slice::<T>(body) {
+                    match parse_checked(method, &reply, check) {
                         Ok(value) => return Ok(value),
-                        Err(e) => (Outcome::BadBody, bad_body(&reply, &e)),
+                        Err(why) => (
+                            Outcome::BadBody,
+                            format!("HTTP {} with {}", reply.status, self.scrub(&why)),
+                        ),
                     }
                 }
-                Ok(reply) => (
-                    Outcome::Status {
-                        status: reply.status,
-                        retry_after: reply
-                            .retry_after
-                            .as_deref()
-                            .and_then(|v| retry::parse_retry_after(v, OffsetDateTime::now_utc())),
-                    },
-                    describe_status(endpoint, &reply),
-                ),
-                Err(e) => (classify(&e), format!("{e}")),
+                Ok(reply) => {
+                    let refused = self.refusal(endpoint, method, &url, &reply);
+                    let problem = refused.status_line();
+                    let retry_after = reply
+                        .retry_after
+                        .as_deref()
+                        .and_then(|v| retry::parse_retry_after(v, OffsetDateTime::now_utc()));
+                    refusal = Some(refused);
+                    (
+                        Outcome::Status {
+                            status: reply.status,
+                            retry_after,
+                        },
+                        problem,
+                    )
+                }
+                Err(e) => {
+                    let (outcome, why) = classify(&e);
+                    hint = why;
+                    (outcome, self.scrub(&e.to_string()))
+                }
             };
             attempt.waited = self.stats.waited;
             match retry::decide(
@@ -195,27 +265,37 @@ impl Client {
                 self.jitter.next(),
             ) {
                 Decision::Retry { wait, cause } => {
-                    attempt.retries += 1;
+                    attempt.retries = attempt.retries.saturating_add(1);
                     self.stats.count_retry(cause);
-                    self.stats.waited += wait;
+                    self.stats.waited = self.stats.waited.saturating_add(wait);
                     self.log.info(&format!(
-                        "retry {}/{} of {method} {path} in {}: {problem}",
+                        "retry {}/{} of {} {path} in {}: {problem}",
                         attempt.retries,
                         self.policy.max_retries,
+                        method.name(),
                         format_duration(wait)
                     ));
                     pause(wait)?;
                 }
                 Decision::RefreshToken => {
-                    attempt.token_replays += 1;
+                    attempt.token_replays = attempt.token_replays.saturating_add(1);
                     self.stats.count_retry(retry::Cause::TokenRejected);
                     self.token = None;
                     self.log.info(&format!(
-                        "token refused ({problem}); fetching a new one and replaying {method} {path}"
+                        "token refused ({problem}); fetching a new one and replaying {} {path}",
+                        method.name()
                     ));
                 }
                 Decision::GiveUp(reason) => {
-                    return Err(self.give_up(reason, endpoint, method, path, &problem, &attempt))
+                    let failed = Failed {
+                        endpoint,
+                        method,
+                        url: &url,
+                        problem: &problem,
+                        refusal,
+                        hint,
+                    };
+                    return Err(self.give_up(reason, failed, &attempt));
                 }
             }
         }
@@ -232,36 +312,23 @@ impl Client {
     /// Sends one request and reads the whole response.
     fn send(
         &self,
-        endpoint: Endpoint,
-        method: &str,
+        method: Method,
         url: &str,
         authorization: &str,
-        body: Option<&[u8]>,
+        body: Option<&Body>,
     ) -> Result<Reply, ureq::Error> {
-        let content_type = match endpoint {
-            Endpoint::Token => "application/x-www-form-urlencoded",
-            Endpoint::Api => "application/json",
-        };
-        let mut response = match (method, body) {
-            ("DELETE", _) => self
-                .agent
-                .delete(url)
-                .header("Authorization", authorization)
-                .header("Accept", "application/json")
-                .call()?,
-            ("GET", _) => self
-                .agent
-                .get(url)
-                .header("Authorization", authorization)
-                .header("Accept", "application/json")
-                .call()?,
-            (_, body) => self
-                .agent
-                .post(url)
-                .header("Authorization", authorization)
-                .header("Accept", "application/json")
-                .header("Content-Type", content_type)
-                .send(body.unwrap_or_default())?,
+        let request = ureq::http::Request::builder()
+            .method(method.name())
+            .uri(url)
+            .header("Authorization", authorization)
+            .header("Accept", "application/json");
+        let mut response = match body {
+            Some(body) => self.agent.run(
+                request
+                    .header("Content-Type", body.content_type)
+                    .body(body.bytes)?,
+            )?,
+            None => self.agent.run(request.body(ureq::SendBody::none())?)?,
         };
         let header = |name: &str| {
             response
@@ -294,17 +361,40 @@ impl Client {
         })
     }
 
-    fn give_up(
-        &self,
-        reason: GiveUp,
-        endpoint: Endpoint,
-        method: &str,
-        path: &str,
-        problem: &str,
-        attempt: &Attempt,
-    ) -> anyhow::Error {
+    /// An error reply as data, its server-given texts scrubbed.
+    fn refusal(&self, endpoint: Endpoint, method: Method, url: &str, reply: &Reply) -> Refusal {
+        let (code, message) = if reply.is_html {
+            (None, None)
+        } else if endpoint == Endpoint::Token {
+            let body: AuthErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
+            (body.error, body.error_description.or(body.description))
+        } else {
+            let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
+            (body.code, body.message)
+        };
+        Refusal {
+            status: reply.status,
+            method: method.name(),
+            url: url.to_string(),
+            code: code.map(|c| self.scrub(&c)),
+            message: message.map(|m| self.scrub(&m)),
+            correlation_id: reply.correlation_id.as_deref().map(|c| self.scrub(c)),
+            html: reply.is_html,
+        }
+    }
+
+    /// The error that ends a request the policy gave up on.
+    fn give_up(&self, reason: GiveUp, failed: Failed, attempt: &Attempt) -> anyhow::Error {
+        let Failed {
+            endpoint,
+            method,
+            url,
+            problem,
+            refusal,
+            hint,
+        } = failed;
         let base = self.base(endpoint);
-        let request = format!("{method} {base}{path}");
+        let request = format!("{} {url}", method.name());
         match reason {
             GiveUp::Auth if endpoint == Endpoint::Token => failure(
                 Code::Auth,
@@ -317,23 +407,22 @@ impl Client {
                 Code::Auth,
                 format!(
                     "the API refused {} fresh tokens in a row for {request}: {problem}; the OAuth client may have been deleted or disabled, or its IP allow-list excludes this host",
-                    attempt.token_replays + 1
+                    attempt.token_replays.saturating_add(1)
                 ),
             ),
             GiveUp::Forbidden => failure(
                 Code::Forbidden,
                 format!("permission denied for {request}: {problem}"),
             ),
-            GiveUp::Client(status) => anyhow::Error::new(Refused {
-                status,
-                detail: format!("the API refused {request}: {problem}"),
-            }),
+            GiveUp::Client(_) => match refusal {
+                Some(refusal) => anyhow::Error::new(refusal),
+                None => anyhow::anyhow!("the API refused {request}: {problem}"),
+            },
             GiveUp::Fatal => anyhow::anyhow!(
                 "cannot talk to {base}: {problem}{}",
-                if problem.contains("certificate") || problem.contains("Tls") || problem.contains("tls") {
-                    "; if a proxy inspects TLS, pass its CA certificate with --ca-file"
-                } else {
-                    ""
+                match hint {
+                    FatalHint::Tls => "; if a proxy inspects TLS, pass its CA certificate with --ca-file",
+                    FatalHint::None => "",
                 }
             ),
             GiveUp::RetriesExhausted(_) => failure(
@@ -345,14 +434,16 @@ impl Client {
             ),
             GiveUp::BudgetExhausted { wait, .. } => {
                 let left = self.policy.max_total_wait.saturating_sub(self.stats.waited);
-                let at = OffsetDateTime::now_utc() + wait;
+                let when = time::Duration::try_from(wait)
+                    .ok()
+                    .and_then(|wait| OffsetDateTime::now_utc().checked_add(wait))
+                    .map_or_else(|| "much later".to_string(), crate::window::api_timestamp);
                 failure(
                     Code::GaveUp,
                     format!(
-                        "gave up on {request}: the next retry needs a wait of {} but only {} of the --max-wait budget is left ({problem}); try again after {}",
+                        "gave up on {request}: the next retry needs a wait of {} but only {} of the --max-wait budget is left ({problem}); try again after {when}",
                         format_duration(wait),
                         format_duration(left),
-                        crate::window::api_timestamp(at)
                     ),
                 )
             }
@@ -360,38 +451,41 @@ impl Client {
     }
 }
 
-/// A request the API refused for good with a 4xx (other than 401/403): the request is wrong.
-#[derive(Debug)]
-pub struct Refused {
-    pub status: u16,
-    /// One line: the request, the status, the API's code and message, the correlation id.
-    pub detail: String,
-}
-
-impl std::fmt::Display for Refused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.detail)
+/// Parses and checks a 2xx body. A DELETE needs no body; anything else must be a JSON object
+/// that `check` accepts.
+fn parse_checked<T: DeserializeOwned>(
+    method: Method,
+    reply: &Reply,
+    check: &dyn Fn(&T) -> Result<(), String>,
+) -> Result<T, String> {
+    if reply.is_html {
+        return Err("an HTML page".to_string());
     }
+    let value: T = if method == Method::Delete {
+        serde_json::from_slice(b"null").map_err(|e| e.to_string())?
+    } else {
+        api::parse_object(&reply.body)?
+    };
+    check(&value)?;
+    Ok(value)
 }
-
-impl std::error::Error for Refused {}
 
 /// Sleeps before a retry, in short steps so that SIGINT/SIGTERM stop the run promptly; no
 /// page is half-written while sleeping, so the saved state is exact.
 pub fn pause(wait: Duration) -> Result<()> {
     const STEP: Duration = Duration::from_millis(50);
-    let until = Instant::now() + wait;
+    let started = Instant::now();
     loop {
         if let Some(signal) = crate::signal::received() {
             return Err(failure(
                 Code::Interrupted,
                 format!(
-                    "interrupted by {} while waiting to retry",
+                    "interrupted by {} while waiting",
                     crate::signal::name(signal)
                 ),
             ));
         }
-        let left = until.saturating_duration_since(Instant::now());
+        let left = wait.saturating_sub(started.elapsed());
         if left.is_zero() {
             return Ok(());
         }
@@ -399,56 +493,71 @@ pub fn pause(wait: Duration) -> Result<()> {
     }
 }
 
-/// Maps a transport error to the policy's view of it.
-fn classify(e: &ureq::Error) -> Outcome {
+/// The last failure of a request the policy gave up on.
+struct Failed<'a> {
+    endpoint: Endpoint,
+    method: Method,
+    url: &'a str,
+    problem: &'a str,
+    refusal: Option<Refusal>,
+    hint: FatalHint,
+}
+
+/// Why a failure is final, for the hint in its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FatalHint {
+    /// TLS failed: a TLS-inspecting proxy needs its CA in --ca-file.
+    Tls,
+    None,
+}
+
+/// Maps a transport error to the policy's view of it, with a hint for final ones.
+fn classify(e: &ureq::Error) -> (Outcome, FatalHint) {
     match e {
-        ureq::Error::Tls(_)
-        | ureq::Error::Pem(_)
-        | ureq::Error::Rustls(_)
-        | ureq::Error::BadUri(_)
+        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
+            (Outcome::Fatal, FatalHint::Tls)
+        }
+        ureq::Error::BadUri(_)
         | ureq::Error::InvalidProxyUrl
         | ureq::Error::Http(_)
         | ureq::Error::RedirectFailed
-        | ureq::Error::TooManyRedirects => Outcome::Fatal,
-        _ => Outcome::Network,
+        | ureq::Error::TooManyRedirects => (Outcome::Fatal, FatalHint::None),
+        _ => (Outcome::Network, FatalHint::None),
     }
 }
 
-/// A one-line account of an error response: status, the API's code and message, correlation id.
-fn describe_status(endpoint: Endpoint, reply: &Reply) -> String {
-    let mut text = format!("HTTP {}", reply.status);
-    if reply.is_html {
-        text.push_str(" (an HTML error page)");
-    } else if endpoint == Endpoint::Token {
-        let body: AuthErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
-        if let Some(error) = body.error {
-            text.push_str(&format!(" {error}"));
-        }
-        if let Some(d) = body.error_description.or(body.description) {
-            text.push_str(&format!(" ({d})"));
-        }
-    } else {
-        let body: ErrorBody = serde_json::from_slice(&reply.body).unwrap_or_default();
-        if let Some(code) = body.code {
-            text.push_str(&format!(" {code}"));
-        }
-        if let Some(message) = body.message {
-            text.push_str(&format!(": {}", message.trim_end_matches('.')));
-        }
-    }
-    if let Some(id) = &reply.correlation_id {
-        text.push_str(&format!(" [ININ-Correlation-Id {id}]"));
-    }
-    text
+/// Secrets that must never be shown: the client secret (plain and inside the Basic header)
+/// and every token this run obtained.
+struct Redactor {
+    secrets: Vec<String>,
 }
 
-fn bad_body(reply: &Reply, e: &serde_json::Error) -> String {
-    let what = if reply.is_html {
-        "an HTML page".to_string()
-    } else {
-        format!("unreadable JSON ({e})")
-    };
-    format!("HTTP {} with {what}", reply.status)
+impl Redactor {
+    fn new(credentials: &Credentials) -> Redactor {
+        let mut redactor = Redactor {
+            secrets: Vec::new(),
+        };
+        redactor.add(credentials.secret());
+        let basic = credentials.basic_authorization();
+        redactor.add(basic.trim_start_matches("Basic "));
+        redactor
+    }
+
+    fn add(&mut self, secret: &str) {
+        if !secret.is_empty() && !self.secrets.iter().any(|s| s == secret) {
+            self.secrets.push(secret.to_string());
+        }
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "<redacted>");
+            }
+        }
+        out
+    }
 }
 
 /// Reads a PEM bundle of CA certificates for `--ca-file`.
@@ -497,49 +606,120 @@ impl Jitter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn jitter_stays_in_range() {
-        let mut j = Jitter(12345);
-        for _ in 0..10_000 {
-            let x = j.next();
-            assert!((0.0..1.0).contains(&x));
+    fn client() -> Client {
+        let settings = Settings {
+            api_base: "http://127.0.0.1:9".into(),
+            login_base: "http://127.0.0.1:9".into(),
+            timeout: Duration::from_secs(1),
+            ca_file: None,
+            policy: Policy::default(),
+        };
+        let credentials = Credentials::new("id-1".into(), "s3cret-value".into());
+        Client::new(settings, credentials, Log { quiet: true }).unwrap()
+    }
+
+    fn reply(status: u16, is_html: bool, body: &[u8]) -> Reply {
+        Reply {
+            status,
+            retry_after: None,
+            correlation_id: Some("abc-123".into()),
+            is_html,
+            body: body.to_vec(),
         }
     }
 
     #[test]
-    fn error_descriptions_carry_code_message_and_correlation_id() {
-        let reply = Reply {
-            status: 400,
-            retry_after: None,
-            correlation_id: Some("abc-123".into()),
-            is_html: false,
-            body: br#"{"message":"Pagination may not exceed 100000 results.","code":"bad.request","status":400}"#.to_vec(),
-        };
+    fn jitter_spreads_over_the_unit_interval() {
+        let mut j = Jitter(12345);
+        let draws: Vec<f64> = (0..10_000).map(|_| j.next()).collect();
+        assert!(draws.iter().all(|x| (0.0..1.0).contains(x)));
+        let low = draws.iter().filter(|x| **x < 0.1).count();
+        let high = draws.iter().filter(|x| **x >= 0.9).count();
+        // Uniform: about a tenth in each end; a stuck or biased generator fails this.
+        assert!((800..1200).contains(&low), "{low}");
+        assert!((800..1200).contains(&high), "{high}");
+    }
+
+    #[test]
+    fn refusals_keep_code_message_and_correlation_id_as_data() {
+        let c = client();
+        let url = "http://127.0.0.1:9/api/v2/x?pageSize=10000";
+        let body = br#"{"message":"Pagination may not exceed 100000 results.","code":"bad.request","status":400}"#;
+        let r = c.refusal(Endpoint::Api, Method::Post, url, &reply(400, false, body));
+        assert_eq!(r.code.as_deref(), Some("bad.request"));
         assert_eq!(
-            describe_status(Endpoint::Api, &reply),
+            r.status_line(),
             "HTTP 400 bad.request: Pagination may not exceed 100000 results [ININ-Correlation-Id abc-123]"
         );
-        let reply = Reply {
-            status: 400,
-            retry_after: None,
-            correlation_id: None,
-            is_html: false,
-            body: br#"{"error":"invalid_client","description":"authentication failed","error_description":"authentication failed"}"#.to_vec(),
-        };
         assert_eq!(
-            describe_status(Endpoint::Token, &reply),
-            "HTTP 400 invalid_client (authentication failed)"
+            r.to_string(),
+            format!("the API refused POST {url}: {}", r.status_line())
         );
-        let reply = Reply {
-            status: 502,
-            retry_after: None,
-            correlation_id: None,
-            is_html: true,
-            body: b"<html>Bad Gateway</html>".to_vec(),
-        };
+        let body = br#"{"error":"invalid_client","error_description":"authentication failed"}"#;
+        let r = c.refusal(Endpoint::Token, Method::Post, url, &reply(400, false, body));
         assert_eq!(
-            describe_status(Endpoint::Api, &reply),
-            "HTTP 502 (an HTML error page)"
+            r.status_line(),
+            "HTTP 400 invalid_client: authentication failed [ININ-Correlation-Id abc-123]"
         );
+        let r = c.refusal(
+            Endpoint::Api,
+            Method::Get,
+            url,
+            &reply(502, true, b"<html>"),
+        );
+        assert!(r.status_line().starts_with("HTTP 502 (an HTML error page)"));
+    }
+
+    #[test]
+    fn server_texts_are_scrubbed_of_the_secret_and_tokens() {
+        let mut c = client();
+        c.redactor.add("tok-9f8e");
+        let basic = Credentials::new("id-1".into(), "s3cret-value".into()).basic_authorization();
+        let body = format!(
+            r#"{{"message":"bad secret s3cret-value for token tok-9f8e ({basic})","code":"x"}}"#
+        );
+        let r = c.refusal(
+            Endpoint::Api,
+            Method::Get,
+            "u",
+            &reply(400, false, body.as_bytes()),
+        );
+        let shown = r.to_string();
+        assert!(!shown.contains("s3cret-value"), "{shown}");
+        assert!(!shown.contains("tok-9f8e"), "{shown}");
+        assert!(
+            !shown.contains(basic.trim_start_matches("Basic ")),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn a_2xx_must_be_an_object_that_passes_its_check() {
+        let check = |p: &api::DetailsPage| p.check(true);
+        let parse = |body: &[u8]| parse_checked(Method::Post, &reply(200, false, body), &check);
+        assert!(parse(br#"{"totalHits":0}"#).is_ok());
+        assert!(parse(br#"{"conversations":[{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z"}],"totalHits":1}"#).is_ok());
+        for (body, why) in [
+            (&b"[]"[..], "not a JSON object"),
+            (b"  \n", "empty body"),
+            (b"", "empty body"),
+            (br#"{"totalHits":3}"#, "carries no conversations"),
+            (
+                br#"{"conversations":[{"conversationStart":"2026-11-01T00:00:00Z"}]}"#,
+                "no conversationId",
+            ),
+            (
+                br#"{"conversations":[{"conversationId":"a"}]}"#,
+                "conversationStart",
+            ),
+            (br#"{"conversations":[7]}"#, "not an object"),
+            (br#"{"conversations":{"a":1}}"#, "unreadable JSON"),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert!(err.contains(why), "{body:?}: {err}");
+        }
+        let html = parse_checked(Method::Post, &reply(200, true, b"{}"), &check);
+        assert_eq!(html.unwrap_err(), "an HTML page");
     }
 }

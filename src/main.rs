@@ -1,13 +1,16 @@
 //! genesys-export: export Genesys Cloud conversation details to CSV or JSON Lines.
 //!
-//! `main` wires the parts together and owns the one exit path: cli → preflight → token →
-//! export → publish, then the error (if any) becomes an exit code. See ARCHITECTURE.md.
+//! `main` wires the parts together and owns the one exit path: cli → output checks and lock →
+//! token → split point → export → publish, then the error (if any) becomes an exit code. See
+//! ARCHITECTURE.md.
 
 mod api;
 mod auth;
 mod cli;
+mod crash;
 mod exit;
 mod export;
+mod genesys;
 mod http;
 mod report;
 mod retry;
@@ -15,19 +18,22 @@ mod rows;
 mod signal;
 mod sink;
 mod state;
+mod target;
+mod times;
+mod urls;
 mod window;
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Result;
 use time::OffsetDateTime;
 
-use crate::cli::{Command, Config, Mode};
+use crate::cli::{Command, Config};
 use crate::report::Log;
-use crate::sink::{Format, Output, Sink};
+use crate::sink::{Output, Sink};
+use crate::target::FileTarget;
 
 fn main() -> ExitCode {
     match run() {
@@ -35,9 +41,10 @@ fn main() -> ExitCode {
         Err(err) => {
             let code = exit::code_of(&err);
             if !exit::is_broken_pipe(&err) {
-                eprintln!("error: {err:#}");
+                // A closed or full stderr cannot be reported anywhere; the exit code still is.
+                let _ = writeln!(io::stderr().lock(), "error: {err:#}");
             }
-            ExitCode::from(code.as_i32() as u8)
+            ExitCode::from(u8::try_from(code.as_i32()).unwrap_or(1))
         }
     }
 }
@@ -63,7 +70,7 @@ fn export_command(config: Config) -> Result<()> {
         quiet: config.quiet,
     };
     signal::install();
-    sink::preflight(&config.output, config.force)?;
+    target::preflight(&config.output, config.force)?;
     let mut plan = export::Plan {
         from: config.from,
         to: config.to,
@@ -74,15 +81,13 @@ fn export_command(config: Config) -> Result<()> {
         attributes: config.attributes,
         split_at: config.from,
         job_poll: config.job_poll,
+        job_timeout: config.job_timeout,
     };
     let fingerprint = state::fingerprint(&state::Shape {
         from: plan.from,
         to: plan.to,
         window: plan.window,
-        format: match plan.format {
-            Format::Csv => "csv",
-            Format::Jsonl => "jsonl",
-        },
+        format: plan.format.name(),
         columns: &rows::header(&plan.attributes),
         page_size: plan.page_size,
         ended_only: plan.ended_only,
@@ -98,7 +103,7 @@ fn export_command(config: Config) -> Result<()> {
         policy: config.policy,
     };
     let mut client = http::Client::new(settings, config.credentials, log)?;
-    // Everything about a saved state is checked before the first request.
+    // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
         Output::Stdout => None,
         Output::File(path) => Some(FileTarget::prepare(
@@ -106,187 +111,29 @@ fn export_command(config: Config) -> Result<()> {
             config.state.as_deref(),
             config.restart,
             fingerprint,
+            &plan,
         )?),
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
-    plan.split_at = match &target {
-        // A resumed run keeps the plan it started with, wherever the lake has moved since.
-        Some(FileTarget {
-            saved: Some(saved),
-            state_path,
-            ..
-        }) => saved.split_at(state_path)?,
-        _ => split_point(&mut client, config.mode, &plan, &log)?,
+    // A resumed run keeps the plan it started with, wherever the lake has moved since.
+    plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
+        Some(split_at) => split_at,
+        None => export::split_point(&mut client, config.mode, &plan, &log)?,
     };
-
     let stats = match target {
+        Some(target) => target.export(&mut client, &plan, config.force, &log)?,
         None => {
             let mut sink = Sink::new(io::stdout(), plan.format, "stdout");
             let control = export::Control {
                 checkpoint: &mut |_, _| Ok(()),
-                stop: &stop_reason,
+                stop: &signal::stop_reason,
             };
             let stats = export::run(&mut client, &mut sink, &plan, None, control, &log)?;
             sink.finish()?;
             stats
         }
-        Some(target) => target.export(&mut client, &plan, config.force, &log)?,
     };
     log.info(&report::summary(&stats, &client.stats, started.elapsed()));
     Ok(())
-}
-
-/// Why the run must stop, once SIGINT or SIGTERM arrived.
-fn stop_reason() -> Option<String> {
-    signal::received().map(|s| format!("interrupted by {}", signal::name(s)))
-}
-
-/// An export to a file: `FILE.partial` while it runs, `FILE.state` to resume it.
-struct FileTarget {
-    path: PathBuf,
-    state_path: PathBuf,
-    fingerprint: String,
-    saved: Option<state::State>,
-}
-
-impl FileTarget {
-    /// Reads (or, with `restart`, removes) a saved state and checks it fits this command.
-    fn prepare(
-        path: &Path,
-        state_path: Option<&Path>,
-        restart: bool,
-        fingerprint: String,
-    ) -> Result<FileTarget> {
-        let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
-        if restart {
-            state::remove(&state_path)?;
-        }
-        let saved = state::load(&state_path)?;
-        let start_over = state::start_over(&state_path);
-        if let Some(saved) = &saved {
-            if saved.fingerprint != fingerprint {
-                return Err(exit::usage(format!(
-                    "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {start_over}",
-                    state_path.display(),
-                    saved.fingerprint
-                )));
-            }
-            if !sink::partial_path(path).exists() {
-                return Err(exit::usage(format!(
-                    "{} records progress but {} is missing: {start_over}",
-                    state_path.display(),
-                    sink::partial_path(path).display()
-                )));
-            }
-        }
-        Ok(FileTarget {
-            path: path.to_path_buf(),
-            state_path,
-            fingerprint,
-            saved,
-        })
-    }
-
-    /// Runs (or resumes) the export into `FILE.partial`, saving the state after every page,
-    /// and publishes `FILE` when the range is done.
-    fn export(
-        self,
-        client: &mut http::Client,
-        plan: &export::Plan,
-        force: bool,
-        log: &Log,
-    ) -> Result<report::ExportStats> {
-        let partial = sink::partial_path(&self.path);
-        let (file, offset, resume) = match &self.saved {
-            Some(saved) => {
-                let file = sink::reopen_partial(&self.path, saved.output_len)?;
-                let written = sink::written_ids(
-                    &self.path,
-                    saved.window_offset,
-                    saved.output_len,
-                    plan.format,
-                )?;
-                log.info(&format!(
-                    "resuming from {} ({} bytes of {} kept)",
-                    self.state_path.display(),
-                    saved.output_len,
-                    partial.display()
-                ));
-                let position = saved.position(&self.state_path)?;
-                let resume = export::Resume { position, written };
-                (file, saved.output_len, Some(resume))
-            }
-            None => (sink::create_partial(&self.path)?, 0, None),
-        };
-        let mut sink = Sink::at(file, offset, plan.format, partial.display().to_string());
-        let mut checkpoint = |position: &export::Position, output_len: u64| {
-            let saved = state::State::new(position, output_len, &self.fingerprint, plan.split_at);
-            state::save(&self.state_path, &saved)
-        };
-        let control = export::Control {
-            checkpoint: &mut checkpoint,
-            stop: &stop_reason,
-        };
-        let stats = export::run(client, &mut sink, plan, resume, control, log).map_err(|e| {
-            exit::failure(
-                exit::code_of(&e),
-                format!(
-                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
-                    partial.display()
-                ),
-            )
-        })?;
-        sink.finish()?;
-        // The state goes first: a crash between the two leaves a complete FILE.partial and no
-        // state, which a re-run simply redoes, never a FILE beside a stale state.
-        state::remove(&self.state_path)?;
-        sink::publish(&self.path, force)?;
-        log.info(&format!("wrote {}", self.path.display()));
-        Ok(stats)
-    }
-}
-
-/// Where jobs hand over to the query: jobs for windows before it, the query from it on.
-fn split_point(
-    client: &mut http::Client,
-    mode: Mode,
-    plan: &export::Plan,
-    log: &Log,
-) -> Result<time::OffsetDateTime> {
-    if mode == Mode::Query {
-        return Ok(plan.from);
-    }
-    let reply: api::Availability = client.get_json(api::AVAILABILITY_PATH)?;
-    let available =
-        window::parse_api_timestamp(&reply.data_availability_date).ok_or_else(|| {
-            anyhow::anyhow!(
-                "the API gave an unreadable dataAvailabilityDate '{}'",
-                reply.data_availability_date
-            )
-        })?;
-    let shown = window::api_timestamp(available);
-    if mode == Mode::Jobs {
-        if available < plan.to {
-            return Err(exit::usage(format!(
-                "--mode jobs: the data lake holds conversations only up to {shown}, before --to; end the range at or before {shown}, or use --mode auto (the details query exports the rest)"
-            )));
-        }
-        return Ok(plan.to);
-    }
-    let split_at = available.clamp(plan.from, plan.to);
-    log.info(&format!(
-        "data lake available up to {shown}: jobs for {} windows, the details query for {}",
-        if split_at > plan.from {
-            "the older"
-        } else {
-            "no"
-        },
-        if split_at < plan.to {
-            "the newer"
-        } else {
-            "none"
-        },
-    ));
-    Ok(split_at)
 }

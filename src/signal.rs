@@ -49,3 +49,8 @@ pub fn install() {
 
 #[cfg(not(unix))]
 pub fn install() {}
+
+/// Why the run must stop, once SIGINT or SIGTERM arrived.
+pub fn stop_reason() -> Option<String> {
+    received().map(|s| format!("interrupted by {}", name(s)))
+}

@@ -1,25 +1,34 @@
-//! Where rows go: the output formats, and the life of an output file.
+//! Where rows go: the output formats over any target.
 //!
 //! `Sink` writes CSV rows or JSON Lines to any `Target` and makes them durable on `commit`
-//! (flush, then fsync for files). An export to a file is written to `FILE.partial`, created
-//! with mode 0600 because it holds phone numbers, and `publish` moves it to `FILE` only when
-//! the whole range is done, never over an existing file unless `--force`. This module and
-//! nothing else creates or writes output files.
+//! (flush, then fsync for files). It counts the bytes that reach the target and keeps a
+//! running digest of them, so a saved state can record exactly which bytes it covers. The
+//! output file's life (creation, resume, publishing) is `target.rs`'s; `parse_ids` reads rows
+//! back for it.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
-use crate::exit::{output, usage, usage_context};
+use crate::exit::output;
 use crate::rows::Row;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
     Csv,
     Jsonl,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,16 +61,48 @@ impl Target for Vec<u8> {
     }
 }
 
-/// Counts the bytes that reach the target, so the sink knows its file offset.
+/// A running 64-bit FNV-1a digest of bytes: cheap, streaming, and enough to notice a file
+/// that changed under a saved state (it guards against accidents, not adversaries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digest(pub u64);
+
+impl Default for Digest {
+    fn default() -> Digest {
+        Digest(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Digest {
+    pub fn update(&mut self, bytes: &[u8]) {
+        let mut hash = self.0;
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+/// How much output a commit covers, and the digest of those bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub len: u64,
+    pub digest: Digest,
+}
+
+/// Counts and digests the bytes that reach the target, so the sink knows its file offset.
 struct Counting<W> {
     inner: W,
     written: u64,
+    digest: Digest,
 }
 
 impl<W: Write> Write for Counting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.written += n as u64;
+        let done = buf.get(..n).unwrap_or_default();
+        self.digest.update(done);
+        self.written = self.written.saturating_add(done.len() as u64);
         Ok(n)
     }
 
@@ -80,14 +121,19 @@ pub struct Sink<W: Target> {
 
 impl<W: Target> Sink<W> {
     pub fn new(target: W, format: Format, name: impl Into<String>) -> Sink<W> {
-        Sink::at(target, 0, format, name)
+        let start = Mark {
+            len: 0,
+            digest: Digest::default(),
+        };
+        Sink::at(target, start, format, name)
     }
 
-    /// A sink over a target that already holds `offset` bytes (a resumed export).
-    pub fn at(target: W, offset: u64, format: Format, name: impl Into<String>) -> Sink<W> {
+    /// A sink over a target that already holds the bytes `start` covers (a resumed export).
+    pub fn at(target: W, start: Mark, format: Format, name: impl Into<String>) -> Sink<W> {
         let counting = Counting {
             inner: target,
-            written: offset,
+            written: start.len,
+            digest: start.digest,
         };
         Sink {
             out: BufWriter::with_capacity(64 * 1024, counting),
@@ -98,7 +144,17 @@ impl<W: Target> Sink<W> {
 
     /// The length of the output so far, committed or not.
     pub fn position(&self) -> u64 {
-        self.out.get_ref().written + self.out.buffer().len() as u64
+        let buffered = self.out.buffer().len() as u64;
+        self.out.get_ref().written.saturating_add(buffered)
+    }
+
+    /// The output that reached the target so far: after `commit`, all of it.
+    pub fn mark(&self) -> Mark {
+        let counting = self.out.get_ref();
+        Mark {
+            len: counting.written,
+            digest: counting.digest,
+        }
     }
 
     /// Writes the CSV header row; JSON Lines has none.
@@ -109,17 +165,15 @@ impl<W: Target> Sink<W> {
         Ok(())
     }
 
-    /// Writes one conversation: its row for CSV, its original JSON for JSON Lines.
-    pub fn write(&mut self, raw: &RawValue, row: Option<&Row>) -> Result<()> {
-        match self.format {
-            Format::Csv => {
-                let row = row.expect("a CSV sink needs the flattened row");
-                self.write_record(&row.fields())
-            }
-            Format::Jsonl => self
-                .write_json_line(raw)
-                .with_context(|| output(format!("cannot write to {}", self.name))),
-        }
+    /// Writes one conversation's CSV row.
+    pub fn write_row(&mut self, row: &Row) -> Result<()> {
+        self.write_record(&row.fields())
+    }
+
+    /// Writes one conversation's original JSON as a line.
+    pub fn write_json(&mut self, raw: &RawValue) -> Result<()> {
+        self.write_json_line(raw)
+            .with_context(|| output(format!("cannot write to {}", self.name)))
     }
 
     fn write_record(&mut self, fields: &[&str]) -> Result<()> {
@@ -174,114 +228,29 @@ fn csv_error(e: csv::Error) -> anyhow::Error {
     }
 }
 
-/// `FILE.partial`, where an export to `FILE` is written until it is complete.
-pub fn partial_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".partial");
-    PathBuf::from(name)
-}
-
-/// Checks the output path before anything is sent: its directory exists and, without
-/// `--force`, the file does not.
-pub fn preflight(out: &Output, force: bool) -> Result<()> {
-    let Output::File(path) = out else {
-        return Ok(());
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(usage(format!(
-            "output directory {} does not exist: create it or choose another --output",
-            dir.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(usage(format!(
-            "--output {} is a directory: give a file name",
-            path.display()
-        )));
-    }
-    if !force && path.exists() {
-        return Err(usage(format!(
-            "{} already exists: pass --force to replace it, or choose another --output",
-            path.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Creates (or starts over) `FILE.partial`, readable by its owner only.
-pub fn create_partial(path: &Path) -> Result<File> {
-    let partial = partial_path(path);
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(&partial)
-        .with_context(|| output(format!("cannot create {}", partial.display())))
-}
-
-/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes: what
-/// was written after the last saved state is cut off.
-pub fn reopen_partial(path: &Path, len: u64) -> Result<File> {
-    let partial = partial_path(path);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&partial)
-        .with_context(|| {
-            usage_context(format!(
-                "cannot open {} to resume: pass --restart to start over",
-                partial.display()
-            ))
-        })?;
-    let actual = file.metadata()?.len();
-    if actual < len {
-        return Err(usage(format!(
-            "{} is shorter ({actual} bytes) than its state records ({len}): it was changed outside genesys-export; pass --restart to start over",
-            partial.display()
-        )));
-    }
-    let mut cut = || -> io::Result<()> {
-        file.set_len(len)?;
-        file.sync_data()?;
-        file.seek(SeekFrom::Start(len))?;
-        Ok(())
-    };
-    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
-    Ok(file)
-}
-
-/// The conversation ids written in bytes `[from, to)` of `FILE.partial`: the rows of the
-/// window a resumed export is in the middle of.
-pub fn written_ids(path: &Path, from: u64, to: u64, format: Format) -> Result<Vec<String>> {
-    let partial = partial_path(path);
-    let mut file = File::open(&partial)
-        .with_context(|| usage_context(format!("cannot read {} to resume", partial.display())))?;
-    let mut bytes = vec![0; to.saturating_sub(from) as usize];
-    file.seek(SeekFrom::Start(from))?;
-    file.read_exact(&mut bytes)
-        .with_context(|| usage_context(format!("cannot read {} to resume", partial.display())))?;
-    parse_ids(&bytes, format)
-}
-
-/// The conversation ids of rows in the output format.
-fn parse_ids(bytes: &[u8], format: Format) -> Result<Vec<String>> {
-    let mut ids = Vec::new();
+/// Reads back the conversation ids of rows in the output format, one at a time, in constant
+/// memory beyond the ids themselves; `each` gets every id. A row that does not parse is an
+/// error naming what is wrong.
+pub fn parse_ids(
+    reader: impl BufRead,
+    format: Format,
+    mut each: impl FnMut(String),
+) -> Result<(), String> {
     match format {
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new()
                 .has_headers(false)
-                .from_reader(bytes);
-            for record in reader.records() {
-                let record = record?;
-                ids.push(record.get(0).unwrap_or_default().to_string());
+                .from_reader(reader);
+            let mut record = csv::StringRecord::new();
+            loop {
+                match reader.read_record(&mut record) {
+                    Ok(false) => return Ok(()),
+                    Ok(true) => match record.get(0) {
+                        Some(id) if !id.is_empty() => each(id.to_string()),
+                        _ => return Err("a row without a conversation id".to_string()),
+                    },
+                    Err(e) => return Err(format!("a row that does not parse ({e})")),
+                }
             }
         }
         Format::Jsonl => {
@@ -290,38 +259,25 @@ fn parse_ids(bytes: &[u8], format: Format) -> Result<Vec<String>> {
                 #[serde(rename = "conversationId")]
                 id: String,
             }
-            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                ids.push(serde_json::from_slice::<Id>(line)?.id);
+            let mut reader = reader;
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("a read error ({e})")),
+                }
+                if line.last() != Some(&b'\n') {
+                    return Err("a line cut short".to_string());
+                }
+                match serde_json::from_slice::<Id>(&line) {
+                    Ok(Id { id }) if !id.is_empty() => each(id),
+                    _ => return Err("a line that is not a conversation".to_string()),
+                }
             }
         }
     }
-    Ok(ids)
-}
-
-/// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that
-/// appeared during the run) is left alone and the export stays in `FILE.partial`.
-pub fn publish(path: &Path, force: bool) -> Result<()> {
-    let partial = partial_path(path);
-    let result = if force {
-        fs::rename(&partial, path)
-    } else {
-        // A hard link fails if the name is taken, so no window exists in which another file
-        // could be replaced; filesystems without links fall back to check-then-rename.
-        match fs::hard_link(&partial, path) {
-            Ok(()) => fs::remove_file(&partial),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-            Err(_) if path.exists() => Err(io::ErrorKind::AlreadyExists.into()),
-            Err(_) => fs::rename(&partial, path),
-        }
-    };
-    result.with_context(|| {
-        output(format!(
-            "cannot move {} to {}; the complete export is in {}",
-            partial.display(),
-            path.display(),
-            partial.display()
-        ))
-    })
 }
 
 #[cfg(test)]
@@ -330,7 +286,9 @@ pub(crate) mod tests {
 
     /// The ids in rows written by a sink, for tests elsewhere.
     pub(crate) fn ids_in(bytes: &[u8], format: Format) -> Vec<String> {
-        parse_ids(bytes, format).unwrap()
+        let mut ids = Vec::new();
+        parse_ids(bytes, format, |id| ids.push(id)).unwrap();
+        ids
     }
 
     fn raw(s: &str) -> Box<RawValue> {
@@ -341,8 +299,8 @@ pub(crate) mod tests {
     fn jsonl_keeps_the_original_text_one_per_line() {
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
         sink.header(&["a"]).unwrap();
-        sink.write(&raw(r#"{"b":1,"a":[2.50,"x"]}"#), None).unwrap();
-        sink.write(&raw("{\n  \"c\": \"line\\nbreak\"\n}"), None)
+        sink.write_json(&raw(r#"{"b":1,"a":[2.50,"x"]}"#)).unwrap();
+        sink.write_json(&raw("{\n  \"c\": \"line\\nbreak\"\n}"))
             .unwrap();
         let out = String::from_utf8(sink.finish().unwrap()).unwrap();
         assert_eq!(
@@ -360,7 +318,7 @@ pub(crate) mod tests {
             queue_names: "a,b".into(),
             ..Row::default()
         };
-        sink.write(&raw("{}"), Some(&row)).unwrap();
+        sink.write_row(&row).unwrap();
         let out = String::from_utf8(sink.finish().unwrap()).unwrap();
         let mut lines = out.lines();
         assert_eq!(lines.next().unwrap(), crate::rows::COLUMNS.join(","));
@@ -379,31 +337,54 @@ pub(crate) mod tests {
         sink.header(&["id", "x"]).unwrap();
         sink.commit().unwrap();
         let start = sink.position();
-        sink.write(&raw("{}"), Some(&row("x1"))).unwrap();
-        sink.write(&raw("{}"), Some(&row("x2"))).unwrap();
+        sink.write_row(&row("x1")).unwrap();
+        sink.write_row(&row("x2")).unwrap();
         let end = sink.position();
         let bytes = sink.finish().unwrap();
         assert_eq!(end, bytes.len() as u64);
-        assert_eq!(
-            parse_ids(&bytes[start as usize..], Format::Csv).unwrap(),
-            ["x1", "x2"]
-        );
+        assert_eq!(ids_in(&bytes[start as usize..], Format::Csv), ["x1", "x2"]);
 
-        let mut sink = Sink::at(Vec::new(), 10, Format::Jsonl, "memory");
-        sink.write(&raw(r#"{"conversationId":"j1","x":1}"#), None)
+        let start = Mark {
+            len: 10,
+            digest: Digest::default(),
+        };
+        let mut sink = Sink::at(Vec::new(), start, Format::Jsonl, "memory");
+        sink.write_json(&raw(r#"{"conversationId":"j1","x":1}"#))
             .unwrap();
-        sink.write(&raw(r#"{"conversationId":"j2"}"#), None)
-            .unwrap();
+        sink.write_json(&raw(r#"{"conversationId":"j2"}"#)).unwrap();
         assert_eq!(sink.position(), 10 + 54);
         let bytes = sink.finish().unwrap();
-        assert_eq!(parse_ids(&bytes, Format::Jsonl).unwrap(), ["j1", "j2"]);
+        assert_eq!(ids_in(&bytes, Format::Jsonl), ["j1", "j2"]);
     }
 
     #[test]
-    fn partial_name() {
+    fn rows_that_do_not_parse_back_are_refused() {
+        let bad = |bytes: &[u8], format| parse_ids(bytes, format, |_| ()).unwrap_err();
+        assert!(bad(b"{\"conversationId\":\"a\"}", Format::Jsonl).contains("cut short"));
+        assert!(bad(b"[1]\n", Format::Jsonl).contains("not a conversation"));
+        assert!(bad(b"{}\n", Format::Jsonl).contains("not a conversation"));
+        assert!(bad(b",x\n", Format::Csv).contains("without a conversation id"));
+        assert!(bad(b"a,b\nc\n", Format::Csv).contains("does not parse"));
+    }
+
+    #[test]
+    fn the_digest_covers_exactly_the_bytes_written() {
+        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
+        sink.header(&["a", "b"]).unwrap();
+        sink.commit().unwrap();
+        let mark = sink.mark();
+        let bytes = sink.finish().unwrap();
+        let mut digest = Digest::default();
+        digest.update(&bytes);
         assert_eq!(
-            partial_path(Path::new("/tmp/x/out.csv")),
-            PathBuf::from("/tmp/x/out.csv.partial")
+            mark,
+            Mark {
+                len: bytes.len() as u64,
+                digest
+            }
         );
+        let mut other = Digest::default();
+        other.update(b"a,c\n");
+        assert_ne!(other, digest);
     }
 }

@@ -1,16 +1,20 @@
 //! The resume state: where an export to a file stands, saved after every committed page.
 //!
 //! The state names the top-level window in progress, the stack of sub-windows it was split
-//! into, the next page, and two lengths of `FILE.partial`: where the top-level window's rows
-//! begin and where the committed rows end. Resuming cuts the file back to the second length
-//! (dropping rows written after the last save) and re-reads the rows from the first length to
-//! rebuild the window's id set, so nothing is written twice.
+//! into, the next page or job cursor, and two lengths of `FILE.partial`: where the top-level
+//! window's rows begin and where the committed rows end, with a digest of the bytes up to
+//! there. Resuming checks the digest, cuts the file back to the second length (dropping rows
+//! written after the last save) and re-reads the rows from the first length to rebuild the
+//! window's id set, so nothing is written twice.
 //!
-//! It is written atomically (temporary file, fsync, rename, fsync of the directory) and holds
-//! no secret: only the command's shape, positions and lengths.
+//! Nothing in a state file is trusted: `State::position` checks every field against the
+//! command's plan (positions inside the range, offsets inside the covered length) and refuses
+//! anything inconsistent. The file is written atomically (a temporary file of its own, fsync,
+//! rename, fsync of the directory) and holds no secret: only the command's shape, positions,
+//! lengths and a digest.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -18,13 +22,17 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
-use crate::export::{JobCursor, Position};
+use crate::export::{self, JobCursor, Plan, Position, Route};
+use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
 /// Bumped whenever the meaning of a saved field changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// A state file larger than this is not one of ours (real ones are a few hundred bytes).
+const MAX_STATE_BYTES: u64 = 1024 * 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct State {
     pub version: u32,
     /// Everything that shapes the output, as text; a resume must match it exactly.
@@ -39,6 +47,8 @@ pub struct State {
     pub window_offset: u64,
     /// Length of `FILE.partial` covered by this state.
     pub output_len: u64,
+    /// FNV-1a digest of those bytes, in hex.
+    pub output_digest: String,
     /// Where jobs hand over to the query (the availability date the run started with).
     pub split_at: String,
     /// The job of the window in progress, if it goes through jobs.
@@ -49,16 +59,17 @@ pub struct State {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SavedJob {
     pub id: String,
     pub cursor: Option<String>,
 }
 
 impl State {
-    /// The state of an export at `position`, covering `output_len` bytes of the output.
+    /// The state of an export at `position`, covering the output up to `mark`.
     pub fn new(
         position: &Position,
-        output_len: u64,
+        mark: Mark,
         fingerprint: &str,
         split_at: OffsetDateTime,
     ) -> State {
@@ -69,7 +80,8 @@ impl State {
             stack: position.stack.iter().map(SavedWindow::from).collect(),
             next_page: position.next_page,
             window_offset: position.window_offset,
-            output_len,
+            output_len: mark.len,
+            output_digest: format!("{:016x}", mark.digest.0),
             split_at: window::api_timestamp(split_at),
             job: position.job.as_ref().map(|job| SavedJob {
                 id: job.id.clone(),
@@ -79,37 +91,124 @@ impl State {
         }
     }
 
-    /// The position to resume from; `path` names the file in an error.
-    pub fn position(&self, path: &Path) -> Result<Position> {
+    /// What the state says of the output: its committed length and the digest of those bytes.
+    pub fn mark(&self) -> Result<Mark, String> {
+        let digest = u64::from_str_radix(&self.output_digest, 16)
+            .ok()
+            .filter(|_| self.output_digest.len() == 16)
+            .ok_or("output_digest is not a 64-bit hex digest")?;
+        Ok(Mark {
+            len: self.output_len,
+            digest: Digest(digest),
+        })
+    }
+
+    /// Where jobs hand over to the query in the run this state belongs to; it must lie in
+    /// the range.
+    pub fn split_at(&self, plan: &Plan) -> Result<OffsetDateTime, String> {
+        let at = window::parse_api_timestamp(&self.split_at).ok_or("split_at does not parse")?;
+        if at < plan.from || at > plan.to {
+            return Err("split_at lies outside the range".to_string());
+        }
+        Ok(at)
+    }
+
+    /// The position to resume from, checked against `plan` (whose `split_at` is the state's):
+    /// the window index inside the range, the split windows inside that window and in order,
+    /// the page and page size in the API's bounds, a job only on the jobs route, and the
+    /// window's rows inside the covered output.
+    pub fn position(&self, plan: &Plan) -> Result<Position, String> {
+        let count = plan.window_count();
+        if self.top_index > count {
+            return Err(format!(
+                "top_index {} lies past the range's {count} windows",
+                self.top_index
+            ));
+        }
+        if self.window_offset > self.output_len {
+            return Err("window_offset lies past output_len".to_string());
+        }
+        let page_cap = export::RESULT_CAP / u64::from(plan.page_size.max(1));
+        if self.next_page == 0 || u64::from(self.next_page) > page_cap.saturating_add(1) {
+            return Err(format!("next_page {} is out of bounds", self.next_page));
+        }
+        if !(1..=export::JOB_PAGE_SIZE_MAX).contains(&self.job_page_size) {
+            return Err(format!(
+                "job_page_size {} is out of bounds",
+                self.job_page_size
+            ));
+        }
         let stack = self
             .stack
             .iter()
             .map(SavedWindow::to_window)
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| damaged(path, "a window does not parse"))?;
-        Ok(Position {
-            top_index: self.top_index,
-            stack,
-            next_page: self.next_page.max(1),
-            job: self.job.as_ref().map(|job| JobCursor {
+            .ok_or("a window does not parse")?;
+        let top = usize::try_from(self.top_index)
+            .ok()
+            .and_then(|i| plan.windows().nth(i));
+        match (&top, stack.is_empty()) {
+            (_, true) if self.job.is_some() || self.next_page != 1 => {
+                return Err("a page or job without a window in progress".to_string());
+            }
+            (None, false) => return Err("split windows past the last window".to_string()),
+            _ => {}
+        }
+        if let Some((route, top)) = top.filter(|_| !stack.is_empty()) {
+            check_stack(&stack, &top)?;
+            if route == Route::Query && self.job.is_some() {
+                return Err("a job in a window of the details query".to_string());
+            }
+            if route == Route::Jobs && self.next_page != 1 {
+                return Err("a page number in a window of a job".to_string());
+            }
+        }
+        let job = match &self.job {
+            Some(job) if job.id.trim().is_empty() => return Err("an empty job id".to_string()),
+            Some(job) if job.cursor.as_deref() == Some("") => {
+                return Err("an empty job cursor".to_string())
+            }
+            Some(job) => Some(JobCursor {
                 id: job.id.clone(),
                 cursor: job.cursor.clone(),
             }),
-            job_page_size: self.job_page_size.max(1),
+            None => None,
+        };
+        Ok(Position {
+            top_index: self.top_index,
+            stack,
+            next_page: self.next_page,
+            job,
+            job_page_size: self.job_page_size,
             window_offset: self.window_offset,
         })
     }
-
-    /// Where jobs hand over to the query in the run this state belongs to.
-    pub fn split_at(&self, path: &Path) -> Result<OffsetDateTime> {
-        window::parse_api_timestamp(&self.split_at)
-            .ok_or_else(|| damaged(path, "split_at does not parse"))
-    }
 }
 
-fn damaged(path: &Path, what: &str) -> anyhow::Error {
+/// Split windows lie inside their top-level window, are not empty, and are stacked with the
+/// current (earliest) one last.
+fn check_stack(stack: &[Window], top: &Window) -> Result<(), String> {
+    for w in stack {
+        if w.start >= w.end || w.start < top.start || w.end > top.end {
+            return Err(format!(
+                "window {} lies outside window {}",
+                w.interval(),
+                top.interval()
+            ));
+        }
+    }
+    for pair in stack.windows(2) {
+        if pair[1].end > pair[0].start {
+            return Err("split windows overlap or are out of order".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// The error for a state that cannot be believed: names the file and the way out.
+pub fn damaged(path: &Path, what: &str) -> anyhow::Error {
     usage(format!(
-        "{} is damaged ({what}): {}",
+        "{} cannot be resumed ({what}): {}",
         path.display(),
         start_over(path)
     ))
@@ -125,6 +224,7 @@ pub fn start_over(path: &Path) -> String {
 
 /// A window as saved: RFC 3339 bounds, readable by a person looking at the file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SavedWindow {
     pub start: String,
     pub end: String,
@@ -179,60 +279,84 @@ pub fn fingerprint(shape: &Shape) -> String {
 
 /// `FILE.state`, the default state path for an export to `FILE`.
 pub fn default_path(output: &Path) -> PathBuf {
-    let mut name = output.as_os_str().to_owned();
-    name.push(".state");
+    with_suffix(output, ".state")
+}
+
+/// `path` with `suffix` appended to its file name.
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
     PathBuf::from(name)
 }
 
-/// Reads a saved state; `None` if there is none. A state this build cannot read, or one of a
-/// newer format, is a usage error that names the way out.
+/// Reads a saved state; `None` if there is none. Anything that is not a regular file is
+/// refused without being opened for reading (a FIFO would hang the run); a state this build
+/// cannot read, or one of another format version, is a usage error that names the way out.
 pub fn load(path: &Path) -> Result<Option<State>> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
+    let cannot_read = || usage_context(format!("cannot read the state file {}", path.display()));
+    match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(e).with_context(|| {
-                usage_context(format!("cannot read the state file {}", path.display()))
-            })
+        Err(e) => return Err(e).with_context(cannot_read),
+        Ok(meta) if !meta.file_type().is_file() => {
+            return Err(damaged(path, "it is not a regular file"));
         }
-    };
+        Ok(_) => {}
+    }
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|file| file.take(MAX_STATE_BYTES + 1).read_to_string(&mut text))
+        .with_context(cannot_read)?;
+    parse(&text).map(Some).map_err(|why| damaged(path, &why))
+}
+
+/// Parses a state file's text; the error says what is wrong.
+pub fn parse(text: &str) -> Result<State, String> {
+    if text.len() as u64 > MAX_STATE_BYTES {
+        return Err("it is too large to be a state file".to_string());
+    }
     #[derive(Deserialize)]
     struct Versioned {
         version: u32,
     }
-    let restart = start_over(path);
-    let version = serde_json::from_str::<Versioned>(&text)
-        .map_err(|_| {
-            usage(format!(
-                "{} is not a state file of this tool: {restart}",
-                path.display()
-            ))
-        })?
+    let version = serde_json::from_str::<Versioned>(text)
+        .map_err(|_| "it is not a state file of this tool".to_string())?
         .version;
-    if version > VERSION {
-        return Err(usage(format!(
-            "{} was written by a newer genesys-export (state version {version}, this one reads {VERSION}): use that version, or {restart}",
-            path.display()
-        )));
+    if version != VERSION {
+        let age = if version > VERSION {
+            "a newer"
+        } else {
+            "an older"
+        };
+        return Err(format!(
+            "it was written by {age} genesys-export, in state format {version}; this one reads format {VERSION}"
+        ));
     }
-    let state = serde_json::from_str::<State>(&text).map_err(|e| damaged(path, &e.to_string()))?;
-    Ok(Some(state))
+    serde_json::from_str::<State>(text).map_err(|e| format!("it does not parse: {e}"))
 }
 
 /// Writes the state atomically: a reader (or a resumed run after a crash) sees the old state
-/// or the new one, never a mix.
+/// or the new one, never a mix. The temporary file is this process's own, created exclusively
+/// with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<()> {
-    let tmp = {
-        let mut name = path.as_os_str().to_owned();
-        name.push(".tmp");
-        PathBuf::from(name)
-    };
+    let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(state)?;
     let write = || -> io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        crash_point::reach("state-write", || {
+        // A temporary file left by a crash of a process with the same id is ours to replace.
+        match fs::remove_file(&tmp) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        crate::crash::reach("state-write", || {
             // Half a state file on disk, as a power cut might leave it.
-            let _ = file.write_all(&text[..text.len() / 2]);
+            let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
             let _ = file.sync_data();
         });
         file.write_all(&text)?;
@@ -242,7 +366,37 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
         sync_dir(path)
     };
     write().with_context(|| output(format!("cannot save the state file {}", path.display())))?;
-    crash_point::reach("state-saved", || {});
+    crate::crash::reach("state-saved", || {});
+    Ok(())
+}
+
+/// Removes temporary state files that crashed runs left beside `path`. Only while the
+/// export's lock is held: then no other run is writing one.
+pub fn remove_stale_temporaries(path: &Path) -> Result<()> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(());
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let is_stale = |entry: &str| {
+        entry
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let entries =
+        fs::read_dir(dir).with_context(|| output(format!("cannot list {}", dir.display())))?;
+    for entry in entries.flatten() {
+        if is_stale(&entry.file_name().to_string_lossy()) {
+            let stale = entry.path();
+            fs::remove_file(&stale)
+                .with_context(|| output(format!("cannot remove {}", stale.display())))?;
+        }
+    }
     Ok(())
 }
 
@@ -258,7 +412,7 @@ pub fn remove(path: &Path) -> Result<()> {
 }
 
 /// Makes a rename or removal in `path`'s directory durable.
-fn sync_dir(path: &Path) -> io::Result<()> {
+pub fn sync_dir(path: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         let dir = match path.parent() {
@@ -271,47 +425,18 @@ fn sync_dir(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Deliberate crashes at named points, for the resume tests. Debug builds only: the release
-/// binary contains none of this.
-///
-/// `GENESYS_EXPORT_CRASH_AT=point:n` aborts the process the n-th time `point` is reached
-/// (`state-write`: half-way through writing the temporary state file; `state-saved`: right
-/// after a state is saved; `page-written`: after a page is synced, before its state is saved).
-pub mod crash_point {
-    #[cfg(debug_assertions)]
-    pub fn reach(point: &str, before_abort: impl FnOnce()) {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static COUNT: AtomicU64 = AtomicU64::new(0);
-        let Ok(spec) = std::env::var("GENESYS_EXPORT_CRASH_AT") else {
-            return;
-        };
-        let Some((name, n)) = spec.split_once(':') else {
-            return;
-        };
-        if name != point {
-            return;
-        }
-        let reached = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
-        if n.parse::<u64>() == Ok(reached) {
-            before_abort();
-            std::process::abort();
-        }
-    }
-
-    #[cfg(not(debug_assertions))]
-    pub fn reach(_point: &str, _before_abort: impl FnOnce()) {}
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::Format;
+    use std::time::Duration;
     use time::macros::datetime;
 
     fn shape(page_size: u32) -> String {
         fingerprint(&Shape {
             from: datetime!(2026-11-01 00:00 UTC),
             to: datetime!(2026-11-08 00:00 UTC),
-            window: std::time::Duration::from_secs(3600),
+            window: Duration::from_secs(3600),
             format: "csv",
             columns: &["a", "b"],
             page_size,
@@ -319,6 +444,48 @@ mod tests {
             mode: "query",
             api_base: "https://api.mypurecloud.ie",
         })
+    }
+
+    /// Jobs for the first day, the query for the second: 48 windows of an hour.
+    fn plan() -> Plan {
+        Plan {
+            from: datetime!(2026-11-01 00:00 UTC),
+            to: datetime!(2026-11-03 00:00 UTC),
+            window: Duration::from_secs(3600),
+            page_size: 100,
+            ended_only: false,
+            format: Format::Csv,
+            attributes: Vec::new(),
+            split_at: datetime!(2026-11-02 00:00 UTC),
+            job_poll: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(3600),
+        }
+    }
+
+    /// A state in the middle of window 30 (a query window), split in two.
+    fn saved() -> State {
+        State {
+            version: VERSION,
+            fingerprint: shape(100),
+            top_index: 30,
+            stack: vec![
+                SavedWindow {
+                    start: "2026-11-02T06:30:00.000Z".into(),
+                    end: "2026-11-02T07:00:00.000Z".into(),
+                },
+                SavedWindow {
+                    start: "2026-11-02T06:00:00.000Z".into(),
+                    end: "2026-11-02T06:30:00.000Z".into(),
+                },
+            ],
+            next_page: 7,
+            window_offset: 120,
+            output_len: 4567,
+            output_digest: "00000000000000ff".into(),
+            split_at: "2026-11-02T00:00:00.000Z".into(),
+            job: None,
+            job_page_size: 1000,
+        }
     }
 
     #[test]
@@ -332,31 +499,121 @@ columns=a,b page-size=100 ended-only=false mode=query api=https://api.mypureclou
     }
 
     #[test]
-    fn state_round_trips_through_json() {
-        let w = Window {
-            start: datetime!(2026-11-01 00:00 UTC),
-            end: datetime!(2026-11-01 00:30 UTC),
-        };
-        let state = State {
-            version: VERSION,
-            fingerprint: shape(100),
-            top_index: 3,
-            stack: vec![SavedWindow::from(&w)],
-            next_page: 7,
-            window_offset: 120,
-            output_len: 4567,
-            split_at: "2026-11-05T00:00:00.000Z".into(),
-            job: Some(SavedJob {
-                id: "j-1".into(),
-                cursor: Some("c/2".into()),
-            }),
-            job_page_size: 1000,
-        };
+    fn state_round_trips_through_json_without_secrets() {
+        let state = saved();
         let text = serde_json::to_string(&state).unwrap();
         assert!(!text.contains("secret") && !text.contains("token"));
-        let back: State = serde_json::from_str(&text).unwrap();
-        assert_eq!(back, state);
-        assert_eq!(back.stack[0].to_window(), Some(w));
+        assert_eq!(parse(&text).unwrap(), state);
+        let position = state.position(&plan()).unwrap();
+        assert_eq!(position.stack.len(), 2);
+        assert_eq!(position.next_page, 7);
+        assert_eq!(state.mark().unwrap().digest, Digest(255));
+    }
+
+    /// A hand-edited state must be refused with a reason naming what is wrong.
+    fn check_edit(edit: impl Fn(&mut State), why: &str) {
+        let mut state = saved();
+        edit(&mut state);
+        let plan = plan();
+        let err = state
+            .split_at(&plan)
+            .and_then(|_| state.mark())
+            .and_then(|_| state.position(&plan))
+            .expect_err(why);
+        assert!(err.contains(why), "'{err}' lacks '{why}'");
+    }
+
+    #[test]
+    fn hand_edited_states_are_refused() {
+        check_edit(|s| s.top_index = 49, "lies past the range");
+        check_edit(|s| s.top_index = 48, "split windows past the last window");
+        check_edit(|s| s.top_index = 29, "lies outside window");
+        check_edit(
+            |s| s.stack[0].end = "2026-11-02T08:00:00.000Z".into(),
+            "lies outside window",
+        );
+        check_edit(
+            |s| s.stack[0].start = "2026-11-02T07:00:00.000Z".into(),
+            "lies outside window",
+        );
+        check_edit(|s| s.stack.swap(0, 1), "out of order");
+        check_edit(|s| s.stack[1].start = "yesterday".into(), "does not parse");
+        check_edit(
+            |s| s.window_offset = 4568,
+            "window_offset lies past output_len",
+        );
+        check_edit(|s| s.next_page = 0, "next_page 0");
+        check_edit(|s| s.next_page = 1002, "next_page 1002");
+        check_edit(|s| s.job_page_size = 0, "job_page_size 0");
+        check_edit(|s| s.job_page_size = 10_001, "job_page_size 10001");
+        check_edit(|s| s.output_digest = "xyz".into(), "output_digest");
+        check_edit(|s| s.output_digest = "ff".into(), "output_digest");
+        check_edit(
+            |s| s.split_at = "2027-01-01T00:00:00.000Z".into(),
+            "outside the range",
+        );
+        check_edit(|s| s.split_at = "soon".into(), "split_at does not parse");
+        let job = || {
+            Some(SavedJob {
+                id: "j-1".into(),
+                cursor: None,
+            })
+        };
+        check_edit(|s| s.job = job(), "a job in a window of the details query");
+        check_edit(
+            |s| {
+                s.top_index = 3;
+                s.stack.clear();
+                s.job = job()
+            },
+            "without a window",
+        );
+        check_edit(
+            |s| {
+                s.top_index = 3;
+                s.stack.truncate(0);
+                s.next_page = 2
+            },
+            "without a window",
+        );
+        check_edit(
+            |s| {
+                s.top_index = 6;
+                s.stack = vec![SavedWindow {
+                    start: "2026-11-01T06:00:00.000Z".into(),
+                    end: "2026-11-01T07:00:00.000Z".into(),
+                }];
+                s.job = Some(SavedJob {
+                    id: " ".into(),
+                    cursor: None,
+                });
+                s.next_page = 1;
+            },
+            "an empty job id",
+        );
+    }
+
+    #[test]
+    fn other_formats_and_strangers_are_refused() {
+        let check = |text: &str, why: &str| {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: '{err}' lacks '{why}'");
+        };
+        check("", "not a state file");
+        check("[1,2]", "not a state file");
+        check(
+            r#"{"version":1}"#,
+            "an older genesys-export, in state format 1",
+        );
+        check(
+            r#"{"version":3}"#,
+            "a newer genesys-export, in state format 3",
+        );
+        check(r#"{"version":2}"#, "does not parse");
+        let mut text = serde_json::to_value(saved()).unwrap();
+        text["surprise"] = serde_json::json!(1);
+        check(&text.to_string(), "does not parse");
+        check(&" ".repeat(2 * 1024 * 1024), "too large");
     }
 
     #[test]

@@ -256,7 +256,7 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     // A state from a newer version is refused the same way.
     let newer = String::from_utf8(state_before.clone())
         .unwrap()
-        .replace("\"version\": 1", "\"version\": 99");
+        .replace("\"version\": 2", "\"version\": 99");
     std::fs::write(&state, &newer).unwrap();
     let run = export(&sim, &args(&out, "csv"));
     run.expect_code(2);

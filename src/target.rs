@@ -1,0 +1,453 @@
+//! The output file's life, from the first check to the published `FILE`.
+//!
+//! An export to `FILE` takes an exclusive lock (`FILE.lock`, held for the whole run, so two
+//! runs of one export never write the same files), writes its rows to `FILE.partial` (mode
+//! 0600: it holds phone numbers), records its progress in `FILE.state` after every committed
+//! page, and moves `FILE.partial` to `FILE` only when the whole range is done, never over an
+//! existing file unless `--force`.
+//!
+//! A saved state is believed only once it fits: the same command (fingerprint), positions
+//! inside the plan, a `FILE.partial` at least as long as the state covers whose covered bytes
+//! have the recorded digest, and rows that read back. Anything else exits 2, names the file and
+//! offers `--restart`, and touches nothing. All of this happens before the first request.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use time::OffsetDateTime;
+
+use crate::exit::{output, usage, usage_context};
+use crate::export::{self, Control, Plan, Position, Resume, Source};
+use crate::report::{ExportStats, Log};
+use crate::sink::{self, Digest, Mark, Output, Sink};
+use crate::state::{self, State};
+
+/// An export to a file, prepared and locked.
+pub struct FileTarget {
+    path: PathBuf,
+    partial: PathBuf,
+    state_path: PathBuf,
+    fingerprint: String,
+    saved: Option<Saved>,
+    _lock: Lock,
+}
+
+/// A saved state that passed every check, and what it resumes.
+struct Saved {
+    split_at: OffsetDateTime,
+    position: Position,
+    mark: Mark,
+    written: HashSet<String>,
+}
+
+/// `FILE.partial`, where an export to `FILE` is written until it is complete.
+pub fn partial_path(path: &Path) -> PathBuf {
+    state::with_suffix(path, ".partial")
+}
+
+/// Checks the output path before anything is sent: its directory exists and, without
+/// `--force`, the file does not.
+pub fn preflight(out: &Output, force: bool) -> Result<()> {
+    let Output::File(path) = out else {
+        return Ok(());
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "output directory {} does not exist: create it or choose another --output",
+            dir.display()
+        )));
+    }
+    if path.is_dir() {
+        return Err(usage(format!(
+            "--output {} is a directory: give a file name",
+            path.display()
+        )));
+    }
+    if !force && path.exists() {
+        return Err(usage(format!(
+            "{} already exists: pass --force to replace it, or choose another --output",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+impl FileTarget {
+    /// Takes the export's lock, then reads (or, with `restart`, removes) a saved state and
+    /// checks it against the command and `FILE.partial`. `plan` is the command's plan; the
+    /// saved state brings its own split point.
+    pub fn prepare(
+        path: &Path,
+        state_path: Option<&Path>,
+        restart: bool,
+        fingerprint: String,
+        plan: &Plan,
+    ) -> Result<FileTarget> {
+        let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
+        let lock = Lock::take(&state::with_suffix(path, ".lock"), path)?;
+        state::remove_stale_temporaries(&state_path)?;
+        if restart {
+            state::remove(&state_path)?;
+        }
+        let partial = partial_path(path);
+        let saved = match state::load(&state_path)? {
+            Some(saved) => Some(check_saved(
+                &saved,
+                &state_path,
+                &partial,
+                &fingerprint,
+                plan,
+            )?),
+            None => None,
+        };
+        Ok(FileTarget {
+            path: path.to_path_buf(),
+            partial,
+            state_path,
+            fingerprint,
+            saved,
+            _lock: lock,
+        })
+    }
+
+    /// Where the saved run handed jobs over to the query, if this run resumes one.
+    pub fn saved_split_at(&self) -> Option<OffsetDateTime> {
+        self.saved.as_ref().map(|saved| saved.split_at)
+    }
+
+    /// Runs (or resumes) the export into `FILE.partial`, saving the state after every page,
+    /// and publishes `FILE` when the range is done.
+    pub fn export<S: Source>(
+        self,
+        source: &mut S,
+        plan: &Plan,
+        force: bool,
+        log: &Log,
+    ) -> Result<ExportStats> {
+        let (file, start, resume) = match self.saved {
+            Some(saved) => {
+                let file = reopen_partial(&self.partial, saved.mark.len)?;
+                log.info(&format!(
+                    "resuming from {} ({} bytes of {} kept)",
+                    self.state_path.display(),
+                    saved.mark.len,
+                    self.partial.display()
+                ));
+                let resume = Resume {
+                    position: saved.position,
+                    written: saved.written,
+                };
+                (file, saved.mark, Some(resume))
+            }
+            None => {
+                let start = Mark {
+                    len: 0,
+                    digest: Digest::default(),
+                };
+                (create_partial(&self.partial)?, start, None)
+            }
+        };
+        let name = self.partial.display().to_string();
+        let mut sink = Sink::at(file, start, plan.format, name);
+        let mut checkpoint = |position: &Position, mark: Mark| {
+            let saved = State::new(position, mark, &self.fingerprint, plan.split_at);
+            state::save(&self.state_path, &saved)
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &crate::signal::stop_reason,
+        };
+        let stats = export::run(source, &mut sink, plan, resume, control, log).map_err(|e| {
+            crate::exit::failure(
+                crate::exit::code_of(&e),
+                format!(
+                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                    self.partial.display()
+                ),
+            )
+        })?;
+        sink.finish()?;
+        // The state goes first: a crash between the two leaves a complete FILE.partial and no
+        // state, which a re-run simply redoes, never a FILE beside a stale state.
+        state::remove(&self.state_path)?;
+        publish(&self.partial, &self.path, force)?;
+        log.info(&format!("wrote {}", self.path.display()));
+        Ok(stats)
+    }
+}
+
+/// Checks a saved state against the command, its plan and `FILE.partial`, and reads back the
+/// ids of the window in progress.
+fn check_saved(
+    saved: &State,
+    state_path: &Path,
+    partial: &Path,
+    fingerprint: &str,
+    plan: &Plan,
+) -> Result<Saved> {
+    let start_over = state::start_over(state_path);
+    if saved.fingerprint != fingerprint {
+        return Err(usage(format!(
+            "{} belongs to a different export ({}); this command is ({fingerprint}): run the original command to resume it, or {start_over}",
+            state_path.display(),
+            saved.fingerprint
+        )));
+    }
+    let damaged = |why: String| state::damaged(state_path, &why);
+    let split_at = saved.split_at(plan).map_err(damaged)?;
+    let plan = Plan {
+        split_at,
+        ..plan.clone()
+    };
+    let position = saved.position(&plan).map_err(damaged)?;
+    let mark = saved.mark().map_err(damaged)?;
+    let mismatch = |why: &str| {
+        usage(format!(
+            "{} does not match {} ({why}): it was changed outside genesys-export; {start_over}",
+            partial.display(),
+            state_path.display()
+        ))
+    };
+    let mut file = match fs::symlink_metadata(partial) {
+        Ok(meta) if meta.file_type().is_file() => File::open(partial).with_context(|| {
+            usage_context(format!("cannot read {} to resume", partial.display()))
+        })?,
+        Ok(_) => return Err(mismatch("it is not a regular file")),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(usage(format!(
+                "{} records progress but {} is missing: {start_over}",
+                state_path.display(),
+                partial.display()
+            )))
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                usage_context(format!("cannot read {} to resume", partial.display()))
+            })
+        }
+    };
+    let actual = file.metadata()?.len();
+    if actual < mark.len {
+        return Err(mismatch(&format!(
+            "it holds {actual} bytes, fewer than the {} its state covers",
+            mark.len
+        )));
+    }
+    if digest_of(&mut file, mark.len)? != mark.digest {
+        return Err(mismatch("the rows its state covers have changed"));
+    }
+    let mut written = HashSet::new();
+    file.seek(SeekFrom::Start(position.window_offset))?;
+    let window_rows = mark.len.saturating_sub(position.window_offset);
+    let reader = BufReader::new(file.take(window_rows));
+    sink::parse_ids(reader, plan.format, |id| {
+        written.insert(id);
+    })
+    .map_err(|why| mismatch(&format!("its last window holds {why}")))?;
+    Ok(Saved {
+        split_at,
+        position,
+        mark,
+        written,
+    })
+}
+
+/// The digest of the first `len` bytes of `file`, read in constant memory.
+fn digest_of(file: &mut File, len: u64) -> io::Result<Digest> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut digest = Digest::default();
+    let mut reader = file.take(len);
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return Ok(digest);
+        }
+        digest.update(buf.get(..n).unwrap_or_default());
+    }
+}
+
+/// Creates (or starts over) `FILE.partial`, readable by its owner only.
+fn create_partial(partial: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(partial)
+        .with_context(|| output(format!("cannot create {}", partial.display())))
+}
+
+/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
+/// before): what was written after the last saved state is cut off.
+fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(partial)
+        .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
+    let mut cut = || -> io::Result<()> {
+        file.set_len(len)?;
+        file.sync_data()?;
+        file.seek(SeekFrom::Start(len))?;
+        Ok(())
+    };
+    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
+    Ok(file)
+}
+
+/// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that
+/// appeared during the run) is left alone and the export stays in `FILE.partial`.
+fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
+    let result = if force {
+        fs::rename(partial, path)
+    } else {
+        // A hard link fails if the name is taken, so no window exists in which another file
+        // could be replaced; filesystems without links fall back to check-then-rename.
+        match fs::hard_link(partial, path) {
+            Ok(()) => fs::remove_file(partial),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+            Err(_) if path.exists() => Err(io::ErrorKind::AlreadyExists.into()),
+            Err(_) => fs::rename(partial, path),
+        }
+    };
+    result
+        .and_then(|()| state::sync_dir(path))
+        .with_context(|| {
+            output(format!(
+                "cannot move {} to {}; the complete export is in {}",
+                partial.display(),
+                path.display(),
+                partial.display()
+            ))
+        })
+}
+
+/// An exclusive lock on one export, held while the run lives. The lock file holds the owner's
+/// process id, for the message a second run prints; it is removed when the run ends.
+struct Lock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Lock {
+    /// Takes the lock at `path` for the export to `output`, or fails at once naming the
+    /// process that holds it.
+    fn take(path: &Path, output_path: &Path) -> Result<Lock> {
+        let cannot = || output(format!("cannot lock {}", path.display()));
+        // A lock file unlinked by a finishing run between our open and our lock is not the
+        // lock any more: open again (a few rounds are plenty; each needs a finishing run).
+        for _ in 0..8 {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(path).with_context(cannot)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(fs::TryLockError::WouldBlock) => {
+                    let holder = fs::read_to_string(path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok())
+                        .map_or_else(
+                            || "another process".to_string(),
+                            |pid| format!("process {pid}"),
+                        );
+                    return Err(usage(format!(
+                        "another genesys-export ({holder}) is already exporting to {}: wait for it to finish, or stop it; the same command then resumes",
+                        output_path.display()
+                    )));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(e).with_context(cannot),
+            }
+            if !is_same_file(&file, path) {
+                continue;
+            }
+            let mut note = || -> io::Result<()> {
+                file.set_len(0)?;
+                writeln!(file, "{}", std::process::id())
+            };
+            note().with_context(cannot)?;
+            return Ok(Lock {
+                path: path.to_path_buf(),
+                _file: file,
+            });
+        }
+        Err(usage(format!(
+            "{} keeps being replaced: another genesys-export is starting and finishing exports to {}",
+            path.display(),
+            output_path.display()
+        )))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Unlinked while still held: a run that opened it meanwhile sees a stale file and
+        // opens again.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `file` is the file now at `path`.
+fn is_same_file(file: &File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (file.metadata(), fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, path);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_name() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/x/out.csv")),
+            PathBuf::from("/tmp/x/out.csv.partial")
+        );
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_export_is_refused_and_the_first_is_released() {
+        let dir = std::env::temp_dir().join(format!("ge-lock-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("c.csv");
+        let lock_path = dir.join("c.csv.lock");
+        let first = Lock::take(&lock_path, &out).unwrap();
+        let err = Lock::take(&lock_path, &out).err().unwrap();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(&format!("process {}", std::process::id())),
+            "{msg}"
+        );
+        assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
+        drop(first);
+        assert!(!lock_path.exists());
+        let again = Lock::take(&lock_path, &out).unwrap();
+        drop(again);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,2 @@
+//! Placeholder.
+pub use crate::cli::is_loopback_url;
