@@ -5,4 +5,5 @@ mod export;
 mod faults;
 mod jobs;
 mod resume;
+mod trust;
 mod util;

@@ -1,0 +1,417 @@
+//! "Every conversation exactly once, or a non-zero exit": overlapping runs, edited files,
+//! hostile replies and a broken stderr, each tried against the real binary. Each test is
+//! named after the defect it pins.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
+
+use crate::util::*;
+
+const FROM: &str = "2026-11-01T00:00:00Z";
+const TO: &str = "2026-11-03T00:00:00Z";
+
+fn sim() -> Sim {
+    Sim::start(SimConfig {
+        conversations: 700,
+        ..SimConfig::default()
+    })
+}
+
+fn args(out: &Path) -> Vec<String> {
+    [
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--window",
+        "3h",
+        "--page-size",
+        "10",
+        "--backoff",
+        "10ms",
+        "--mode",
+        "query",
+        "-o",
+        out.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn run_args(sim: &Sim, args: &[String]) -> Run {
+    let mut cmd = command(sim);
+    cmd.args(args);
+    run_command(cmd)
+}
+
+/// Crashes an export at its sixth saved state, leaving `FILE.state` and `FILE.partial`.
+fn crashed_export(sim: &Sim, out: &Path) {
+    let mut cmd = command(sim);
+    cmd.args(args(out))
+        .env("GENESYS_EXPORT_CRASH_AT", "state-saved:6");
+    assert_ne!(run_command(cmd).code, 0);
+    assert!(state_of(out).exists() && partial_of(out).exists());
+}
+
+fn state_of(out: &Path) -> std::path::PathBuf {
+    out.with_file_name(format!(
+        "{}.state",
+        out.file_name().unwrap().to_string_lossy()
+    ))
+}
+
+fn partial_of(out: &Path) -> std::path::PathBuf {
+    out.with_file_name(format!(
+        "{}.partial",
+        out.file_name().unwrap().to_string_lossy()
+    ))
+}
+
+fn assert_exact(sim: &Sim, out: &Path) {
+    assert_ids_eq(&csv_ids(&read(out)), &sim.ground_truth(ts(FROM), ts(TO)));
+}
+
+/// Waits (bounded, as a failure timeout only) until `cond` holds.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !cond() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn overlapping_runs_of_one_export_never_share_its_files() {
+    let sim = sim();
+    let dir = Dir::new("overlap");
+    let out = dir.join("c.csv");
+    let lock = dir.join("c.csv.lock");
+    // The first run is frozen while it holds the lock: a second run must leave at once.
+    let mut first = command(&sim);
+    first.args(args(&out)).stdin(Stdio::null());
+    let mut first = first.spawn().unwrap();
+    let pid = first.id();
+    wait_for("the first run's lock", || {
+        std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid.to_string())
+    });
+    signal(pid, "STOP");
+    let partial_before = std::fs::read(partial_of(&out)).ok();
+    let second = run_args(&sim, &args(&out));
+    signal(pid, "CONT");
+    second.expect_code(2);
+    assert!(
+        second
+            .stderr
+            .contains(&format!("(process {pid}) is already exporting")),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
+    if let Some(before) = partial_before {
+        // The refused run wrote nothing: the partial is at most longer (the first run went on).
+        let after = std::fs::read(partial_of(&out)).unwrap_or_default();
+        assert!(after.starts_with(&before) || out.exists());
+    }
+    assert!(first.wait().unwrap().success());
+    assert_exact(&sim, &out);
+    assert_eq!(dir.files(), ["c.csv"]);
+
+    // Runs started together, as overlapping cron jobs are: whichever gets the lock exports,
+    // the other is refused (or finds the finished file); the file is always exact.
+    let (mut started, mut refused, mut checked) = (0, 0, 0);
+    for trial in 0..10 {
+        let dir = Dir::new("overlap-trial");
+        let out = dir.join("c.csv");
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                let mut cmd = command(&sim);
+                cmd.args(args(&out))
+                    .stdin(Stdio::null())
+                    .stderr(Stdio::piped());
+                started += 1;
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        let mut codes = Vec::new();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            let code = output.status.code().unwrap_or(-1);
+            if code == 2 {
+                refused += 1;
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                assert!(
+                    stderr.contains("is already exporting") || stderr.contains("already exists"),
+                    "trial {trial}: {stderr}"
+                );
+            }
+            codes.push(code);
+        }
+        codes.sort();
+        assert_eq!(codes, [0, 2], "trial {trial}");
+        assert_exact(&sim, &out);
+        assert_eq!(dir.files(), ["c.csv"], "trial {trial}");
+        checked += 1;
+    }
+    eprintln!("overlap: {started} runs started, {refused} refused, {checked} files checked");
+    assert_eq!((started, refused, checked), (20, 10, 10));
+}
+
+/// A hand-edited state: every such edit exits 2, names the state and --restart, and leaves
+/// both files as they were.
+fn check_edited_state(edit: impl Fn(&mut serde_json::Value), why: &str) {
+    let sim = sim();
+    let dir = Dir::new("edited");
+    let out = dir.join("c.csv");
+    crashed_export(&sim, &out);
+    let state_path = state_of(&out);
+    let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
+    edit(&mut state);
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let partial_before = std::fs::read(partial_of(&out)).unwrap();
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(2);
+    assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
+    assert!(run.stderr.contains("--restart"), "{}", run.stderr);
+    assert_eq!(read(&state_path), state.to_string());
+    assert_eq!(std::fs::read(partial_of(&out)).unwrap(), partial_before);
+    // And --restart starts over and completes exactly.
+    let mut restart = args(&out);
+    restart.push("--restart".into());
+    run_args(&sim, &restart).expect_code(0);
+    assert_exact(&sim, &out);
+}
+
+#[test]
+fn a_position_past_the_end_of_the_range_is_refused() {
+    check_edited_state(|s| s["top_index"] = 400.into(), "lies past the range");
+}
+
+#[test]
+fn a_window_outside_the_range_is_refused() {
+    check_edited_state(
+        |s| {
+            s["stack"] = serde_json::json!([{"start": "2026-12-01T00:00:00.000Z", "end": "2026-12-01T03:00:00.000Z"}]);
+        },
+        "lies outside window",
+    );
+}
+
+#[test]
+fn a_window_offset_beyond_the_output_length_is_refused() {
+    check_edited_state(
+        |s| s["window_offset"] = (s["output_len"].as_u64().unwrap() + 1).into(),
+        "window_offset lies past output_len",
+    );
+}
+
+#[test]
+fn an_id_edited_inside_the_partial_is_noticed() {
+    let sim = sim();
+    let dir = Dir::new("edited-id");
+    let out = dir.join("c.csv");
+    crashed_export(&sim, &out);
+    let partial = partial_of(&out);
+    let text = read(&partial);
+    let second_line_start = text.find('\n').unwrap() + 1;
+    let mut bytes = text.into_bytes();
+    // One character of the first row's id changes.
+    bytes[second_line_start] = if bytes[second_line_start] == b'x' {
+        b'y'
+    } else {
+        b'x'
+    };
+    std::fs::write(&partial, &bytes).unwrap();
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("the rows its state covers have changed"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("c.csv.partial"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&partial).unwrap(), bytes);
+}
+
+#[test]
+fn garbage_in_the_partial_exits_2_naming_the_file() {
+    let sim = sim();
+    let dir = Dir::new("garbage");
+    let out = dir.join("c.csv");
+    crashed_export(&sim, &out);
+    let partial = partial_of(&out);
+    let len = std::fs::metadata(&partial).unwrap().len() as usize;
+    std::fs::write(&partial, vec![b'\x07'; len]).unwrap();
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(2);
+    assert!(run.stderr.contains("c.csv.partial"), "{}", run.stderr);
+    assert!(run.stderr.contains("--restart"), "{}", run.stderr);
+}
+
+#[test]
+fn a_state_that_is_a_fifo_is_refused_without_hanging() {
+    let sim = sim();
+    let dir = Dir::new("fifo");
+    let out = dir.join("c.csv");
+    let status = Command::new("mkfifo").arg(state_of(&out)).status().unwrap();
+    assert!(status.success());
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(2);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+}
+
+#[test]
+fn a_sparse_partial_covered_by_its_state_is_read_in_constant_memory() {
+    // Regression: resume read the whole window into memory at once.
+    let sim = sim();
+    let dir = Dir::new("sparse");
+    let out = dir.join("c.csv");
+    crashed_export(&sim, &out);
+    let state_path = state_of(&out);
+    let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
+    let size: u64 = 256 << 20;
+    state["output_len"] = size.into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(partial_of(&out))
+        .unwrap()
+        .set_len(size)
+        .unwrap();
+    // Under a 192 MiB address-space limit a run that allocated the window would abort.
+    let mut cmd = Command::new("sh");
+    let mut line = format!(
+        "ulimit -v 196608; exec '{}' conversations --api-base {} --login-base {}",
+        env!("CARGO_BIN_EXE_genesys-export"),
+        sim.url(),
+        sim.url()
+    );
+    for arg in args(&out) {
+        line.push_str(&format!(" '{arg}'"));
+    }
+    cmd.arg("-c")
+        .arg(line)
+        .env_clear()
+        .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
+        .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET);
+    let run = run_command(cmd);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("the rows its state covers have changed"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_full_stderr_or_a_closed_one_does_not_stop_the_export() {
+    // Regression: the first progress line panicked on a full disk or a closed pipe.
+    let sim = sim();
+    let dir = Dir::new("stderr");
+    let out = dir.join("c.csv");
+    let mut cmd = command(&sim);
+    cmd.args(args(&out)).stdin(Stdio::null()).stderr(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
+    let status = cmd.status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_exact(&sim, &out);
+
+    let out = dir.join("d.csv");
+    let mut cmd = command(&sim);
+    cmd.args(args(&out))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_exact(&sim, &out);
+}
+
+#[test]
+fn a_huge_retry_after_gives_up_with_exit_5_not_an_abort() {
+    // Regression: Retry-After: 1000000000000 overflowed when added to the clock.
+    let sim = Sim::start(SimConfig {
+        conversations: 100,
+        faults: Faults {
+            script: vec![(
+                2,
+                Fault::RateLimit {
+                    retry_after: Some("1000000000000".into()),
+                },
+            )],
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("retry-after");
+    let out = dir.join("c.csv");
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(5);
+    assert!(run.stderr.contains("--max-wait"), "{}", run.stderr);
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_job_expiring_mid_paging_keeps_the_page_size_that_works() {
+    // Regression: any 400 on a results page was read as "page size too large" because the
+    // rendered message holds the URL with pageSize=.
+    let sim = Sim::start(SimConfig {
+        conversations: 700,
+        job_max_page_size: 300,
+        job_polls_to_fulfil: 1,
+        ..SimConfig::default()
+    });
+    sim.set_job_faults(JobFaults {
+        expire_after_pages: vec![(1, 1), (3, 1)],
+        ..JobFaults::default()
+    });
+    let dir = Dir::new("job-expiry");
+    let out = dir.join("c.csv");
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--window",
+            "1d",
+            "--mode",
+            "jobs",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    run.expect_code(0);
+    let steps: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("page size"))
+        .collect();
+    assert_eq!(
+        steps,
+        ["job results page size 1000 refused; using 300 from now on"],
+        "{}",
+        run.stderr
+    );
+    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+}
