@@ -5,5 +5,6 @@ mod export;
 mod faults;
 mod jobs;
 mod resume;
+mod tidy;
 mod trust;
 mod util;
