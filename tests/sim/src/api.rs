@@ -7,6 +7,7 @@
 //! touches sockets, sleeps or reads a clock; `http` writes the reply, `lib` adds latency and
 //! passes the time in. The asynchronous jobs endpoints keep their records in `jobs`.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -14,7 +15,7 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
 use crate::auth::{self, TokenCheck, TokenStore};
-use crate::data::{self, Dataset, EndFilter, JobMatch, Queue, DAY_MS};
+use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Queue, DAY_MS};
 use crate::faults::{self, Fault, Faults};
 use crate::http::{self, Reply, Request, Response};
 use crate::jobs::{self, JobFaults, JobState, JobStore};
@@ -28,6 +29,7 @@ pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const JOBS_AVAILABILITY_PATH: &str =
     "/api/v2/analytics/conversations/details/jobs/availability";
 const API_PREFIX: &str = "/api/v2/";
+const JSON: &str = "application/json";
 
 /// The request budget per window we advertise in `inin-ratelimit-allowed`; Genesys documents
 /// 300 requests per minute per token.
@@ -52,6 +54,8 @@ const STREAM_FAULTS: u64 = 11;
 const STREAM_TOKENS: u64 = 12;
 const STREAM_CORRELATION: u64 = 13;
 const STREAM_JOBS: u64 = 14;
+/// Mixed into the seed to choose the conversations `duplicate_hits` lists twice.
+const DUPLICATE_SALT: u64 = 15;
 
 /// Which family of endpoints a path belongs to; faults and counters are per family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,9 +133,19 @@ pub struct State {
 }
 
 impl State {
-    /// `now` and `wall_now` are the same moment on the monotonic and the wall clock.
-    pub fn new(cfg: SimConfig, data: Dataset, now: Instant, wall_now: OffsetDateTime) -> State {
+    /// Generates the dataset `cfg` describes. `now` and `wall_now` are the same moment on the
+    /// monotonic and the wall clock.
+    pub fn new(cfg: SimConfig, now: Instant, wall_now: OffsetDateTime) -> State {
         let seed = cfg.seed;
+        let data = Dataset::generate(&GenParams {
+            seed,
+            conversations: cfg.conversations,
+            start_ms: data::to_ms(cfg.start),
+            end_ms: data::to_ms(cfg.end),
+            ongoing_fraction: cfg.ongoing_fraction,
+            queues: cfg.queues,
+            deleted_queues: cfg.deleted_queues,
+        });
         State {
             cfg,
             data,
@@ -276,19 +290,48 @@ impl State {
             )),
             Fault::Reset => Reply::Reset,
             Fault::Forbidden => Reply::Full(forbidden(ctx)),
-            Fault::Truncate | Fault::BadJson => {
+            Fault::Truncate | Fault::BadJson | Fault::EmptyArray | Fault::Blank => {
                 // The work is done for real (the server side does not know the network
                 // failed), then the answer is damaged on its way out.
                 let mut response = self.route(endpoint, req, now, ctx);
                 response.status = 200;
-                if fault == Fault::Truncate {
-                    Reply::Truncated(response)
-                } else {
-                    response.body = faults::garble(&response.body);
-                    Reply::Full(response)
+                match fault {
+                    Fault::Truncate => return self.injected(Reply::Truncated(response)),
+                    Fault::BadJson => response.body = faults::garble(&response.body),
+                    Fault::EmptyArray => response = Response::new(200, JSON, b"[]".to_vec()),
+                    _ => response = Response::new(200, JSON, faults::BLANK_BODY.to_vec()),
                 }
+                Reply::Full(response)
             }
+            Fault::HitsWithoutConversations | Fault::MissingId => {
+                let mut response = self.route(endpoint, req, now, ctx);
+                let applies = match fault {
+                    Fault::HitsWithoutConversations => endpoint == Endpoint::Details,
+                    _ => matches!(endpoint, Endpoint::Details | Endpoint::JobResults),
+                };
+                let damaged = applies
+                    && response.status == 200
+                    && edit_json(&mut response, |body| match fault {
+                        Fault::HitsWithoutConversations => body.remove("conversations").is_some(),
+                        _ => body
+                            .get_mut("conversations")
+                            .and_then(|c| c.get_mut(0))
+                            .and_then(Value::as_object_mut)
+                            .is_some_and(|c| c.remove("conversationId").is_some()),
+                    });
+                if !damaged {
+                    // Nothing to damage: the real reply goes out and no fault is counted.
+                    return Reply::Full(response);
+                }
+                Reply::Full(response)
+            }
+            Fault::Echo(status) => Reply::Full(echo(*status, endpoint, req, ctx)),
         };
+        self.injected(reply)
+    }
+
+    /// Counts an injected fault and passes its reply through.
+    fn injected(&mut self, reply: Reply) -> Reply {
         self.stats.faults_injected += 1;
         reply
     }
@@ -406,24 +449,17 @@ impl State {
         let matches = self
             .data
             .matching(query.from_ms, query.to_ms, query.end_filter);
-        let true_hits = matches.len() as u64;
-        let skip = ((query.page_number - 1) * query.page_size) as usize;
-        let page: Vec<Value> = if query.descending {
-            matches
-                .iter()
-                .rev()
-                .skip(skip)
-                .take(query.page_size as usize)
-                .map(|c| self.data.render(c))
-                .collect()
-        } else {
-            matches
-                .iter()
-                .skip(skip)
-                .take(query.page_size as usize)
-                .map(|c| self.data.render(c))
-                .collect()
-        };
+        let listed = self.listed(matches, query.descending);
+        let true_hits = listed.len() as u64;
+        let skip = usize::try_from((query.page_number - 1) * query.page_size).unwrap_or(usize::MAX);
+        let mut on_page: HashSet<&str> = HashSet::new();
+        let page: Vec<Value> = listed
+            .iter()
+            .skip(skip)
+            .take(query.page_size as usize)
+            .filter(|c| on_page.insert(c.id.as_str()))
+            .map(|c| self.data.render(c))
+            .collect();
         let total_hits = noisy_total(
             true_hits,
             self.cfg.total_hits_noise,
@@ -441,6 +477,30 @@ impl State {
                 .add_arrivals(query.from_ms, query.to_ms, self.cfg.arrivals_per_page);
         }
         Response::json(200, &body)
+    }
+
+    /// The details query's internal result list, in the requested order: every match, and a
+    /// `duplicate_hits` share of them listed twice in a row, as an index holding duplicate
+    /// entries would. Which conversations repeat depends on the seed and the conversation
+    /// only, so the list is the same for every page of a window.
+    fn listed<'a>(
+        &self,
+        matches: Vec<&'a Conversation>,
+        descending: bool,
+    ) -> Vec<&'a Conversation> {
+        let share = self.cfg.duplicate_hits;
+        let salt = mix(self.cfg.seed ^ DUPLICATE_SALT);
+        let mut listed = Vec::with_capacity(matches.len());
+        for c in matches {
+            listed.push(c);
+            if share > 0.0 && unit(mix(c.seed ^ salt)) < share {
+                listed.push(c);
+            }
+        }
+        if descending {
+            listed.reverse();
+        }
+        listed
     }
 
     /// `GET /api/v2/routing/queues?id=..&id=..`.
@@ -950,6 +1010,11 @@ fn query_number(
     }
 }
 
+/// Maps a hash onto [0, 1).
+fn unit(hash: u64) -> f64 {
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Approximates a hit count the way the real API does: off by up to `noise` of the truth,
 /// but stable for the same interval and count.
 fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) -> u64 {
@@ -957,7 +1022,7 @@ fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) 
         return true_hits;
     }
     let hash = mix(seed ^ mix(from_ms as u64) ^ mix(to_ms as u64).rotate_left(17) ^ true_hits);
-    let u = (hash >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+    let u = unit(hash) * 2.0 - 1.0;
     (true_hits as f64 * (1.0 + u * noise)).round().max(0.0) as u64
 }
 
@@ -999,6 +1064,41 @@ fn bad_credentials(ctx: &str) -> Response {
 fn forbidden(ctx: &str) -> Response {
     let message = "You are not authorized to perform the requested action.";
     error_response(403, "missing.permissions", message, ctx)
+}
+
+/// Applies `edit` to a JSON object body and re-serializes it; false (and the body untouched)
+/// when the body is not a JSON object or `edit` changed nothing.
+fn edit_json(response: &mut Response, edit: impl FnOnce(&mut Map<String, Value>) -> bool) -> bool {
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&response.body) else {
+        return false;
+    };
+    if !edit(&mut body) {
+        return false;
+    }
+    *response = Response::json(response.status, &Value::Object(body));
+    true
+}
+
+/// An `Echo` fault: an error body that repeats the presented credential in clear, as a server
+/// that copies request headers into its error texts would.
+fn echo(status: u16, endpoint: Endpoint, req: &Request, ctx: &str) -> Response {
+    let authorization = req.header("authorization");
+    if endpoint == Endpoint::Token {
+        let (id, secret) = auth::basic_credentials(authorization).unwrap_or_default();
+        let error = if status >= 500 {
+            "server_error"
+        } else {
+            "invalid_client"
+        };
+        let description = format!("authentication failed for client '{id}' with secret '{secret}'");
+        let body =
+            json!({ "error": error, "description": description, "error_description": description });
+        return Response::json(status, &body);
+    }
+    let token = auth::bearer_token(authorization).unwrap_or_default();
+    let (code, message) = status_code_and_message(status);
+    let message = format!("{message} Request authorization: Bearer {token}");
+    error_response(status, code, &message, ctx)
 }
 
 /// The token endpoint's error shape, always with status 400.
@@ -1049,6 +1149,201 @@ fn status_code_and_message(status: u16) -> (&'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A small simulator state at a fixed origin of both clocks.
+    fn state(cfg: SimConfig) -> (State, Instant) {
+        let t0 = Instant::now();
+        let cfg = SimConfig {
+            conversations: 300,
+            ..cfg
+        };
+        (
+            State::new(cfg, t0, time::macros::datetime!(2026-11-05 08:00 UTC)),
+            t0,
+        )
+    }
+
+    fn request(method: &str, target: &str, authorization: &str, body: &[u8]) -> Request {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path.to_string(), http::parse_query(query)),
+            None => (target.to_string(), Vec::new()),
+        };
+        Request {
+            method: method.to_string(),
+            path,
+            query,
+            headers: vec![("authorization".to_string(), authorization.to_string())],
+            body: body.to_vec(),
+        }
+    }
+
+    fn full(reply: Reply) -> Response {
+        match reply {
+            Reply::Full(response) => response,
+            other => panic!("expected a full reply, got {other:?}"),
+        }
+    }
+
+    fn body(response: &Response) -> Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// "sim-client:sim-secret" in base64.
+    const BASIC: &str = "Basic c2ltLWNsaWVudDpzaW0tc2VjcmV0";
+
+    /// Grants a token at `now`.
+    fn grant(state: &mut State, now: Instant) -> String {
+        let mut req = request("POST", TOKEN_PATH, BASIC, b"grant_type=client_credentials");
+        let form = "application/x-www-form-urlencoded".to_string();
+        req.headers.push(("content-type".to_string(), form));
+        let response = full(state.handle(&req, now));
+        assert_eq!(response.status, 200);
+        body(&response)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn details_body(page_size: u64, page_number: u64) -> Vec<u8> {
+        json!({
+            "interval": "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z",
+            "paging": { "pageSize": page_size, "pageNumber": page_number },
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn details(state: &mut State, token: &str, page: u64, now: Instant) -> Response {
+        let bearer = format!("Bearer {token}");
+        let req = request("POST", DETAILS_QUERY_PATH, &bearer, &details_body(10, page));
+        full(state.handle(&req, now))
+    }
+
+    /// Pages a window through and returns each page's ids and the `totalHits` of the first.
+    fn all_pages(state: &mut State, token: &str, now: Instant) -> (Vec<Vec<String>>, u64) {
+        let mut pages = Vec::new();
+        let mut total_hits = 0;
+        for page in 1.. {
+            let response = body(&details(state, token, page, now));
+            if page == 1 {
+                total_hits = response["totalHits"].as_u64().unwrap();
+            }
+            let Some(conversations) = response.get("conversations") else {
+                assert_eq!(response, json!({ "totalHits": total_hits }));
+                break;
+            };
+            let ids = conversations.as_array().unwrap().iter();
+            pages.push(
+                ids.map(|c| c["conversationId"].as_str().unwrap().to_string())
+                    .collect(),
+            );
+        }
+        (pages, total_hits)
+    }
+
+    #[test]
+    fn duplicate_hits_shorten_pages_that_are_not_the_last() {
+        let (mut plain, t0) = state(SimConfig::default());
+        let token = grant(&mut plain, t0);
+        let (plain_pages, plain_hits) = all_pages(&mut plain, &token, t0);
+        let (mut doubled, t0) = state(SimConfig {
+            duplicate_hits: 0.3,
+            ..SimConfig::default()
+        });
+        let token = grant(&mut doubled, t0);
+        let (pages, total_hits) = all_pages(&mut doubled, &token, t0);
+        let unique: Vec<String> = plain_pages.concat();
+        assert_eq!(plain_hits, unique.len() as u64);
+        // totalHits counts the duplicates; the pages hold each conversation at least once.
+        assert!(
+            total_hits > plain_hits + plain_hits / 10,
+            "{total_hits} vs {plain_hits}"
+        );
+        // The pages are cut from a list of totalHits entries.
+        assert_eq!(pages.len() as u64, total_hits.div_ceil(10));
+        let mut served = pages.concat();
+        served.dedup();
+        assert_eq!(served, unique, "every conversation, in order");
+        let (last, inner) = pages.split_last().unwrap();
+        assert!(
+            inner.iter().any(|p| p.len() < 10),
+            "a short page before the end"
+        );
+        assert!(!last.is_empty());
+        for page in &pages {
+            let distinct: HashSet<&String> = page.iter().collect();
+            assert_eq!(distinct.len(), page.len(), "no repeat within a page");
+        }
+    }
+
+    #[test]
+    fn echo_repeats_the_presented_credential() {
+        let req = request("POST", TOKEN_PATH, BASIC, b"");
+        let token_reply = body(&echo(401, Endpoint::Token, &req, "ctx"));
+        assert_eq!(token_reply["error"], "invalid_client");
+        assert!(token_reply["description"]
+            .as_str()
+            .unwrap()
+            .contains("'sim-secret'"));
+        let server = body(&echo(502, Endpoint::Token, &req, "ctx"));
+        assert_eq!(server["error"], "server_error");
+        let req = request("GET", QUEUES_PATH, "Bearer tok-123", b"");
+        let response = echo(503, Endpoint::Queues, &req, "ctx");
+        assert_eq!(response.status, 503);
+        let api_reply = body(&response);
+        assert_eq!(api_reply["code"], "service.unavailable");
+        assert!(api_reply["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Bearer tok-123"));
+    }
+
+    #[test]
+    fn edit_json_changes_only_objects_it_edits() {
+        let mut response = Response::json(200, &json!({ "a": 1, "conversations": [] }));
+        assert!(edit_json(&mut response, |b| b
+            .remove("conversations")
+            .is_some()));
+        assert_eq!(body(&response), json!({ "a": 1 }));
+        assert!(!edit_json(&mut response, |b| b
+            .remove("conversations")
+            .is_some()));
+        let mut array = Response::json(200, &json!([1]));
+        assert!(!edit_json(&mut array, |_| true));
+        assert_eq!(array.body, b"[1]");
+    }
+
+    #[test]
+    fn malformed_faults_damage_what_they_apply_to() {
+        fn check(fault: Fault, endpoint_target: &str, damaged: bool) {
+            let faults = Faults {
+                script: vec![(1, fault.clone())],
+                ..Faults::default()
+            };
+            let (mut state, t0) = state(SimConfig {
+                faults,
+                ..SimConfig::default()
+            });
+            let token = grant(&mut state, t0);
+            let bearer = format!("Bearer {token}");
+            let (method, body) = match endpoint_target {
+                DETAILS_QUERY_PATH => ("POST", details_body(10, 1)),
+                _ => ("GET", Vec::new()),
+            };
+            let req = request(method, endpoint_target, &bearer, &body);
+            let response = full(state.handle(&req, t0));
+            assert_eq!(response.status, 200, "{fault:?} {endpoint_target}");
+            let injected = state.stats.faults_injected;
+            assert_eq!(injected, u64::from(damaged), "{fault:?} {endpoint_target}");
+        }
+        check(Fault::EmptyArray, DETAILS_QUERY_PATH, true);
+        check(Fault::EmptyArray, QUEUES_PATH, true);
+        check(Fault::Blank, JOBS_AVAILABILITY_PATH, true);
+        check(Fault::HitsWithoutConversations, DETAILS_QUERY_PATH, true);
+        check(Fault::HitsWithoutConversations, QUEUES_PATH, false);
+        check(Fault::MissingId, DETAILS_QUERY_PATH, true);
+        check(Fault::MissingId, JOBS_AVAILABILITY_PATH, false);
+    }
 
     fn query(body: Value) -> Result<DetailsQuery, String> {
         parse_details_query(body.to_string().as_bytes(), 100, 100_000)

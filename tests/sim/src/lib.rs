@@ -23,6 +23,17 @@
 //!   half of the body are written and the socket is shut down.
 //! - `BadJson`: the handler runs for real, then a complete 200 `application/json` response
 //!   whose body is half the real one plus junk.
+//! - `EmptyArray` / `Blank`: the handler runs for real, then a 200 `application/json` whose
+//!   body is `[]` / only whitespace.
+//! - `HitsWithoutConversations`: a details query's real 200 page without its `conversations`
+//!   key (`totalHits` kept). Elsewhere the real reply goes out and no fault is counted.
+//! - `MissingId`: the real 200 page of a details query or job results, with `conversationId`
+//!   removed from its first conversation. Elsewhere, or on a page without conversations, the
+//!   real reply goes out and no fault is counted.
+//! - `Echo(n)`: status n with an ErrorBody whose message repeats the presented bearer token
+//!   in clear; on `/oauth/token`, an `{error, description, error_description}` body whose
+//!   descriptions repeat the client secret decoded from the Basic header (`error` is
+//!   `server_error` for a 5xx, `invalid_client` otherwise).
 //!
 //! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
 //! the same API faults. Its own lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or
@@ -58,7 +69,6 @@ pub use faults::{Fault, Faults};
 pub use jobs::JobFaults;
 
 use api::State;
-use data::{Dataset, GenParams};
 use http::{Reply, Request, Server};
 
 /// Everything that shapes a simulator run.
@@ -86,6 +96,11 @@ pub struct SimConfig {
     pub result_cap: u64,
     /// `totalHits` is the true count times (1 ± up to this fraction).
     pub total_hits_noise: f64,
+    /// Share of conversations the details query's internal result list holds twice in a row.
+    /// `totalHits` counts the list with its duplicates; each page is cut from the list and
+    /// de-duplicated within itself, so a page can be shorter than `pageSize` while later
+    /// pages hold more, and a conversation can appear on two consecutive pages.
+    pub duplicate_hits: f64,
     /// The details query answers 403 `missing.permissions`.
     pub details_forbidden: bool,
     /// The queue lookup answers 403 `missing.permissions`.
@@ -138,6 +153,7 @@ impl Default for SimConfig {
             max_page_size: 100,
             result_cap: 100_000,
             total_hits_noise: 0.0,
+            duplicate_hits: 0.0,
             details_forbidden: false,
             queues_forbidden: false,
             arrivals_per_page: 0,
@@ -219,25 +235,10 @@ impl Sim {
 
     /// Binds `addr` and serves on background threads; returns once the socket accepts.
     pub fn start_on(cfg: SimConfig, addr: &str) -> io::Result<Sim> {
-        let params = GenParams {
-            seed: cfg.seed,
-            conversations: cfg.conversations,
-            start_ms: data::to_ms(cfg.start),
-            end_ms: data::to_ms(cfg.end),
-            ongoing_fraction: cfg.ongoing_fraction,
-            queues: cfg.queues,
-            deleted_queues: cfg.deleted_queues,
-        };
-        let dataset = Dataset::generate(&params);
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             latency: cfg.latency,
-            state: Mutex::new(State::new(
-                cfg,
-                dataset,
-                Instant::now(),
-                OffsetDateTime::now_utc(),
-            )),
+            state: Mutex::new(State::new(cfg, Instant::now(), OffsetDateTime::now_utc())),
         });
         let handler_shared = Arc::clone(&shared);
         let handler = Arc::new(move |req: &Request| -> Reply {

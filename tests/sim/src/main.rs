@@ -182,9 +182,8 @@ fn spread(rate: f64, with_revoke: bool, retry_after_secs: Option<u64>) -> Faults
         p_html: each,
         p_reset: each,
         p_truncate: each,
-        p_bad_json: 0.0,
         retry_after_secs,
-        script: Vec::new(),
+        ..Faults::default()
     }
 }
 

@@ -1201,3 +1201,178 @@ fn job_endpoints_check_auth_methods_bodies_and_faults() {
     let r = conn.submit_job(&token, &job_query(interval)).response();
     assert_error(&r, 403, "missing.permissions", "You are not authorized");
 }
+
+// Malformed replies.
+
+#[test]
+fn malformed_reply_faults_reach_the_wire() {
+    // The first request is answered for real, for comparison.
+    let faults = Faults {
+        script: vec![
+            (2, Fault::EmptyArray),
+            (3, Fault::Blank),
+            (4, Fault::HitsWithoutConversations),
+            (5, Fault::MissingId),
+            (6, Fault::Echo(401)),
+            (7, Fault::HitsWithoutConversations),
+            (8, Fault::MissingId),
+        ],
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        faults,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = hour_query(1);
+    let real = conn.details(&token, &query).response().json();
+    let real_conversations = real["conversations"].as_array().unwrap();
+    assert!(real["totalHits"].as_u64().unwrap() > 0);
+    let content_type = |r: &RawResponse| (r.status, r.header("Content-Type").map(str::to_string));
+    let json_200 = (200, Some("application/json".to_string()));
+
+    let r = conn.details(&token, &query).response();
+    assert_eq!(content_type(&r), json_200);
+    assert_eq!(r.body, b"[]");
+    let r = conn.details(&token, &query).response();
+    assert_eq!(content_type(&r), json_200);
+    assert!(!r.body.is_empty() && r.body.iter().all(u8::is_ascii_whitespace));
+
+    let r = conn.details(&token, &query).response().json();
+    assert_eq!(r, json!({ "totalHits": real["totalHits"] }));
+
+    let r = conn.details(&token, &query).response().json();
+    let conversations = r["conversations"].as_array().unwrap();
+    let mut first = real_conversations[0].clone();
+    first.as_object_mut().unwrap().remove("conversationId");
+    assert_eq!(conversations[0], first);
+    assert_eq!(conversations[1..], real_conversations[1..]);
+
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 401);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains(&token), "{message}");
+
+    // Where the damage makes no sense the real reply goes out and no fault is counted.
+    let r = conn
+        .get(&token, "/api/v2/routing/queues?pageSize=100")
+        .response();
+    assert!(r.status == 200 && r.json()["entities"].is_array());
+    let r = conn.get(&token, &format!("{JOBS}/availability")).response();
+    assert_eq!(r.json()["dataAvailabilityDate"], "2026-11-03T00:00:00.000Z");
+    assert_eq!(sim.stats().faults_injected, 5);
+}
+
+#[test]
+fn missing_id_reaches_job_results() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        faults: Faults {
+            script: vec![(3, Fault::MissingId)],
+            ..Faults::default()
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let job_id = conn.job(
+        &token,
+        &job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z"),
+    );
+    conn.poll(&token, &job_id);
+    let damaged = conn.results(&token, &job_id, None, 10).json();
+    let real = conn.results(&token, &job_id, None, 10).json();
+    let mut first = real["conversations"][0].clone();
+    first.as_object_mut().unwrap().remove("conversationId");
+    assert_eq!(damaged["conversations"][0], first);
+    assert_eq!(damaged["cursor"], real["cursor"]);
+    let rest = |page: &Value| page["conversations"].as_array().unwrap()[1..].to_vec();
+    assert_eq!(rest(&damaged), rest(&real));
+}
+
+#[test]
+fn echo_faults_repeat_the_presented_credential() {
+    let sim = Sim::start(SimConfig {
+        token_faults: Faults {
+            script: vec![
+                (1, Fault::Echo(401)),
+                (2, Fault::Echo(503)),
+                (3, Fault::EmptyArray),
+            ],
+            ..Faults::default()
+        },
+        faults: Faults {
+            p_echo: 1.0,
+            ..Faults::default()
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let refused = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(refused.status, 401);
+    let body = refused.json();
+    assert_eq!(body["error"], "invalid_client");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("sim-secret"), "{description}");
+    let failed = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(failed.status, 503);
+    assert_eq!(failed.json()["error"], "server_error");
+    assert!(failed.json()["description"]
+        .as_str()
+        .unwrap()
+        .contains("sim-secret"));
+    let empty = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!((empty.status, empty.body.as_slice()), (200, &b"[]"[..]));
+    // The damaged grant was still issued: the server did the work.
+    let token = conn.token();
+    assert_eq!(sim.issued_tokens().len(), 2);
+    let r = conn.details(&token, &hour_query(1)).response();
+    assert!([500, 502, 503, 504].contains(&r.status), "{}", r.status);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains(&token), "{message}");
+    assert_eq!(r.json()["status"], r.status);
+}
+
+#[test]
+fn duplicate_hits_give_short_pages_before_the_end() {
+    let sim = Sim::start(SimConfig {
+        duplicate_hits: 0.25,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut total_hits = 0;
+    for page in 1.. {
+        let body = conn.details(&token, &hour_query(page)).response().json();
+        total_hits = body["totalHits"].as_u64().unwrap();
+        let Some(conversations) = body.get("conversations") else {
+            assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+            break;
+        };
+        pages.push(ids(conversations.as_array().unwrap()));
+    }
+    let mut served: Vec<String> = pages.concat();
+    served.dedup();
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 16:00 UTC);
+    let inside: Vec<String> = sim.ended_ids(from, to);
+    assert!(inside.iter().all(|id| served.contains(id)));
+    let distinct: std::collections::HashSet<&String> = served.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        served.len(),
+        "repeats only on adjacent pages"
+    );
+    assert!(total_hits > served.len() as u64);
+    assert_eq!(pages.len() as u64, total_hits.div_ceil(10));
+    let (_, inner) = pages.split_last().unwrap();
+    assert!(inner.iter().any(|page| page.len() < 10));
+}
