@@ -18,7 +18,7 @@ use crate::auth::{self, TokenCheck, TokenStore};
 use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Queue, DAY_MS};
 use crate::faults::{self, Fault, Faults};
 use crate::http::{self, Reply, Request, Response};
-use crate::jobs::{self, JobFaults, JobState, JobStore};
+use crate::jobs::{self, Fulfilment, JobFaults, JobState, JobStore, Lifecycle};
 use crate::rng::{mix, Rng};
 use crate::{SimConfig, Stats};
 
@@ -45,9 +45,6 @@ const MAX_QUEUE_IDS: usize = 100;
 const MAX_QUEUE_PAGE_SIZE: u64 = 500;
 /// The results `pageSize` when the client sends none (or the ceiling, if that is lower).
 const DEFAULT_JOB_PAGE_SIZE: u64 = 100;
-/// `expirationDate` is this long after `submissionDate`. The real retention is not
-/// documented; jobs never expire by time here, only through `JobFaults::expire_after_pages`.
-const JOB_RETENTION_MS: i64 = DAY_MS;
 
 /// Stream names for `Rng::derive`, distinct from those in `data`.
 const STREAM_FAULTS: u64 = 11;
@@ -130,6 +127,8 @@ pub struct State {
     token_fault_count: u64,
     rate_window_start: Instant,
     rate_window_count: u64,
+    /// Added to every request's arrival time; see `advance`.
+    clock_offset: Duration,
 }
 
 impl State {
@@ -160,6 +159,7 @@ impl State {
             token_fault_count: 0,
             rate_window_start: now,
             rate_window_count: 0,
+            clock_offset: Duration::ZERO,
         }
     }
 
@@ -186,8 +186,15 @@ impl State {
         self.wall_start_ms + elapsed.as_millis() as i64
     }
 
-    /// Answers one request.
+    /// Moves the simulator's clocks forward: token ages, job timers, job dates and the
+    /// rate-limit window all see `by` more time than has really passed.
+    pub fn advance(&mut self, by: Duration) {
+        self.clock_offset = self.clock_offset.saturating_add(by);
+    }
+
+    /// Answers one request arriving at `now` (before `advance` is applied).
     pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
+        let now = now.checked_add(self.clock_offset).unwrap_or(now);
         let endpoint = classify(&req.path);
         match endpoint {
             Endpoint::Token => self.stats.token_requests += 1,
@@ -377,7 +384,7 @@ impl State {
             Endpoint::JobSubmit => self.job_submit(req, now, ctx),
             Endpoint::Job if req.method == "DELETE" => self.job_delete(req, ctx),
             Endpoint::Job => self.job_status(req, now, ctx),
-            Endpoint::JobResults => self.job_results(req, ctx),
+            Endpoint::JobResults => self.job_results(req, now, ctx),
             Endpoint::JobAvailability => self.job_availability(),
             _ => self.queue_by_id(req, ctx),
         }
@@ -412,11 +419,10 @@ impl State {
         }
         let token = self.tokens.issue(now);
         self.stats.tokens_issued += 1;
-        let body = json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": auth::expires_in_secs(self.cfg.token_lifetime),
-        });
+        let mut body = json!({ "access_token": token, "token_type": "bearer" });
+        if let Some(secs) = self.cfg.token_expires_in.announce(self.cfg.token_lifetime) {
+            body["expires_in"] = json!(secs);
+        }
         Response::json(200, &body)
     }
 
@@ -617,11 +623,11 @@ impl State {
     /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}`: one status poll.
     fn job_status(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
         let id = job_id(req);
-        let polls_to_fulfil = self.cfg.job_polls_to_fulfil;
+        let rules = lifecycle(&self.cfg);
         let Some(job) = self.jobs.get_mut(&id) else {
             return job_not_found(&id, ctx);
         };
-        job.poll(polls_to_fulfil, &self.cfg.job_faults, now);
+        job.poll(&rules, now);
         let (number, state, submitted_at, fulfilled_at) =
             (job.number, job.state, job.submitted_at, job.fulfilled_at);
         self.stats.job_polls += 1;
@@ -640,7 +646,8 @@ impl State {
             let completed = data::format_ms(self.wall_ms(at));
             body.insert("completionDate".into(), json!(completed));
         }
-        let expires = data::format_ms(submitted_ms + JOB_RETENTION_MS);
+        let lifetime_ms = i64::try_from(self.cfg.job_lifetime.as_millis()).unwrap_or(i64::MAX);
+        let expires = data::format_ms(submitted_ms.saturating_add(lifetime_ms));
         body.insert("expirationDate".into(), json!(expires));
         Response::json(200, &Value::Object(body))
     }
@@ -661,20 +668,22 @@ impl State {
     }
 
     /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}/results?cursor=..&pageSize=..`.
-    fn job_results(&mut self, req: &Request, ctx: &str) -> Response {
+    fn job_results(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
         let id = job_id(req);
         let seed = self.cfg.seed;
         let max_page_size = u64::from(self.cfg.job_max_page_size);
         let result_cap = self.cfg.job_result_cap;
+        let rules = lifecycle(&self.cfg);
         let Some(job) = self.jobs.get_mut(&id) else {
             return job_not_found(&id, ctx);
         };
+        job.expire_if_due(&rules, now);
         let bad_request = |message: &str| error_response(400, "bad.request", message, ctx);
         let page_size = match req.query_first("pageSize") {
             None => DEFAULT_JOB_PAGE_SIZE.min(max_page_size),
             Some(text) => match text.parse::<u64>() {
                 Ok(n) if n > max_page_size => {
-                    return bad_request(&format!("pageSize must be at most {max_page_size}"))
+                    return bad_request(&self.cfg.job_page_size_wording.message(max_page_size))
                 }
                 Ok(n) if n >= 1 => n,
                 _ => {
@@ -740,6 +749,18 @@ impl State {
     fn job_availability(&self) -> Response {
         let available = data::format_ms(data::to_ms(self.cfg.data_availability));
         Response::json(200, &json!({ "dataAvailabilityDate": available }))
+    }
+}
+
+/// The rules of every job's life under `cfg`.
+fn lifecycle(cfg: &SimConfig) -> Lifecycle<'_> {
+    Lifecycle {
+        fulfilment: match cfg.job_fulfil_after {
+            Some(delay) => Fulfilment::After(delay),
+            None => Fulfilment::Polls(cfg.job_polls_to_fulfil),
+        },
+        lifetime: cfg.job_lifetime,
+        faults: &cfg.job_faults,
     }
 }
 

@@ -36,14 +36,18 @@
 //!   `server_error` for a 5xx, `invalid_client` otherwise).
 //!
 //! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
-//! the same API faults. Its own lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or
-//! CANCELLED, or expire them after some results pages. Errors of the jobs API:
+//! the same API faults. A job is fulfilled after `job_polls_to_fulfil` status polls, or once
+//! `job_fulfil_after` has passed since its submission; every status carries
+//! `expirationDate` = submission + `job_lifetime`, past which the job is EXPIRED. Its own
+//! lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or CANCELLED, expire them after
+//! some results pages, or keep them QUEUED/PENDING for ever. Errors of the jobs API:
 //!
 //! - Submit: 400 `bad.request` for an invalid body, an interval longer than
 //!   `job_max_interval` ("The interval may not be longer than 31 days.") or a `paging` field.
 //! - Status, results and delete of an unknown or deleted job: 404 `not.found` "Job ID not
 //!   found".
-//! - Results: 400 `bad.request` "pageSize must be at most N" above `job_max_page_size`;
+//! - Results: 400 `bad.request` "pageSize must be at most N" (or another
+//!   [`PageSizeWording`]) above `job_max_page_size`;
 //!   "Job ID is not fulfilled (state S)" before FULFILLED (and after FAILED or CANCELLED);
 //!   "Invalid cursor 'C'" or "Cursor 'C' does not belong to job ID"; "Pagination may not
 //!   exceed N results. ..." for a page reaching past `job_result_cap`. An EXPIRED job
@@ -65,8 +69,9 @@ use std::time::{Duration, Instant};
 use time::macros::datetime;
 use time::OffsetDateTime;
 
+pub use auth::ExpiresIn;
 pub use faults::{Fault, Faults};
-pub use jobs::JobFaults;
+pub use jobs::{JobFaults, PageSizeWording};
 
 use api::State;
 use http::{Reply, Request, Server};
@@ -86,8 +91,11 @@ pub struct SimConfig {
     pub queues: usize,
     /// How many of the queues are deleted: referenced by conversations, missing from lookups.
     pub deleted_queues: usize,
-    /// A token older than this gets 401; `expires_in` = ceil(seconds), at least 1.
+    /// A token older than this gets 401.
     pub token_lifetime: Duration,
+    /// What a grant announces in `expires_in`; by default ceil(`token_lifetime` seconds), at
+    /// least 1. The validity check keeps using `token_lifetime`.
+    pub token_expires_in: ExpiresIn,
     pub client_id: String,
     pub client_secret: String,
     /// A details query with a larger `paging.pageSize` gets 400.
@@ -118,10 +126,19 @@ pub struct SimConfig {
     pub job_max_interval: Duration,
     /// Status polls that answer QUEUED (the first) or PENDING before the next poll answers
     /// the job's terminal state (FULFILLED unless `job_faults` says otherwise). 0 fulfils a
-    /// job at its first poll.
+    /// job at its first poll. Ignored when `job_fulfil_after` is set.
     pub job_polls_to_fulfil: u64,
-    /// A results request with a larger `pageSize` gets 400 "pageSize must be at most N".
+    /// When set, a job answers QUEUED (first poll), then PENDING, and reaches its terminal
+    /// state once this long has passed since its submission, however often it is polled.
+    pub job_fulfil_after: Option<Duration>,
+    /// A job's `expirationDate` is its submission time plus this; past it the job is EXPIRED
+    /// (unless it is stuck): its status says so and its results answer 400
+    /// `analytics.job.expired`.
+    pub job_lifetime: Duration,
+    /// A results request with a larger `pageSize` gets 400 `bad.request`, worded as
+    /// `job_page_size_wording` says.
     pub job_max_page_size: u32,
+    pub job_page_size_wording: PageSizeWording,
     /// A results page reaching past this many results gets 400 "Pagination may not exceed N
     /// results.".
     pub job_result_cap: u64,
@@ -133,6 +150,8 @@ pub struct SimConfig {
     pub job_faults: JobFaults,
 }
 
+/// Jobs expire this long after submission by default; the real retention is not documented.
+const DEFAULT_JOB_LIFETIME_SECS: u64 = 3600;
 /// Jobs accept intervals up to this long by default, like a filtered details query.
 const DEFAULT_JOB_MAX_INTERVAL_DAYS: u64 = 31;
 
@@ -148,6 +167,7 @@ impl Default for SimConfig {
             queues: 12,
             deleted_queues: 2,
             token_lifetime: Duration::from_secs(3600),
+            token_expires_in: ExpiresIn::Lifetime,
             client_id: "sim-client".to_string(),
             client_secret: "sim-secret".to_string(),
             max_page_size: 100,
@@ -162,7 +182,10 @@ impl Default for SimConfig {
             token_faults: Faults::default(),
             job_max_interval: Duration::from_secs(DEFAULT_JOB_MAX_INTERVAL_DAYS * 86_400),
             job_polls_to_fulfil: 2,
+            job_fulfil_after: None,
+            job_lifetime: Duration::from_secs(DEFAULT_JOB_LIFETIME_SECS),
             job_max_page_size: 1000,
+            job_page_size_wording: PageSizeWording::AtMost,
             job_result_cap: 400_000,
             data_availability: end,
             job_faults: JobFaults::default(),
@@ -400,6 +423,13 @@ impl Sim {
     /// Replaces the token-endpoint faults; `script` counts restart at the next request.
     pub fn set_token_faults(&self, faults: Faults) {
         self.shared.lock().set_token_faults(faults);
+    }
+
+    /// Moves the simulator's clocks forward by `by`, as if that much time had passed: token
+    /// ages, job fulfilment and expiry, job dates and the rate-limit window all follow, so
+    /// tests pass time without sleeping.
+    pub fn advance(&self, by: Duration) {
+        self.shared.lock().advance(by);
     }
 
     pub fn stats(&self) -> Stats {

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
+use genesys_sim::{ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, Sim, SimConfig};
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -281,7 +281,7 @@ fn expired_tokens_are_rejected() {
         .unwrap()
         .to_string();
     assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
-    std::thread::sleep(Duration::from_millis(1100));
+    sim.advance(Duration::from_secs(1));
     let expired = conn.details(&token, &hour_query(1)).response();
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json()["code"], "bad.credentials");
@@ -974,6 +974,7 @@ fn lifecycle_faults_fail_cancel_and_expire_jobs() {
             fail: vec![1],
             cancel: vec![2],
             expire_after_pages: vec![(3, 1)],
+            stuck: Vec::new(),
         },
         ..small_config()
     });
@@ -1375,4 +1376,133 @@ fn duplicate_hits_give_short_pages_before_the_end() {
     assert_eq!(pages.len() as u64, total_hits.div_ceil(10));
     let (_, inner) = pages.split_last().unwrap();
     assert!(inner.iter().any(|page| page.len() < 10));
+}
+
+// Token and job edge cases.
+
+#[test]
+fn token_grants_announce_the_configured_expires_in() {
+    fn check(expires_in: ExpiresIn, want: Option<Value>) {
+        let sim = Sim::start(SimConfig {
+            token_lifetime: Duration::from_secs(60),
+            token_expires_in: expires_in,
+            ..small_config()
+        });
+        let mut conn = Conn::open(&sim);
+        let grant = conn
+            .token_request(BASIC, "grant_type=client_credentials")
+            .response()
+            .json();
+        assert_eq!(grant.get("expires_in").cloned(), want, "{expires_in:?}");
+        // The real validity is the lifetime, whatever was announced.
+        let token = grant["access_token"].as_str().unwrap().to_string();
+        assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
+        sim.advance(Duration::from_secs(60));
+        assert_eq!(conn.details(&token, &hour_query(1)).response().status, 401);
+    }
+    check(ExpiresIn::Lifetime, Some(json!(60)));
+    check(ExpiresIn::Value(u64::MAX), Some(json!(u64::MAX)));
+    check(ExpiresIn::Value(0), Some(json!(0)));
+    check(ExpiresIn::Absent, None);
+}
+
+#[test]
+fn jobs_expire_at_their_expiration_date() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        job_lifetime: Duration::from_secs(600),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z";
+    let job_id = conn.job(&token, &job_query(interval));
+    let status = conn.poll(&token, &job_id);
+    assert_eq!(status["state"], "FULFILLED");
+    let date = |field: &str| {
+        let text = status[field].as_str().unwrap();
+        assert!(text.ends_with('Z') && text.len() == 24, "{text}");
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert_eq!(
+        date("expirationDate") - date("submissionDate"),
+        time::Duration::seconds(600)
+    );
+    let page = conn.results(&token, &job_id, None, 10).json();
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+    sim.advance(Duration::from_secs(599));
+    assert_eq!(conn.results(&token, &job_id, Some(&cursor), 10).status, 200);
+    sim.advance(Duration::from_secs(1));
+    let expired = conn.results(&token, &job_id, Some(&cursor), 10);
+    assert_error(&expired, 400, "analytics.job.expired", "Job");
+    let after = conn.poll(&token, &job_id);
+    assert_eq!(after["state"], "EXPIRED");
+    assert_eq!(after["expirationDate"], status["expirationDate"]);
+}
+
+#[test]
+fn time_fulfils_jobs_and_stuck_jobs_never_finish() {
+    let sim = Sim::start(SimConfig {
+        job_fulfil_after: Some(Duration::from_secs(20)),
+        job_faults: JobFaults {
+            stuck: vec![2],
+            ..JobFaults::default()
+        },
+        job_lifetime: Duration::from_secs(60),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z");
+    let timed = conn.job(&token, &query);
+    let stuck = conn.job(&token, &query);
+    let states = |conn: &mut Conn, token: &str| {
+        [&timed, &stuck].map(|id| conn.poll(token, id)["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(states(&mut conn, &token), ["QUEUED", "QUEUED"]);
+    for _ in 0..5 {
+        assert_eq!(states(&mut conn, &token), ["PENDING", "PENDING"]);
+    }
+    sim.advance(Duration::from_secs(20));
+    assert_eq!(states(&mut conn, &token), ["FULFILLED", "PENDING"]);
+    let refused = conn.results(&token, &stuck, None, 10);
+    assert_error(
+        &refused,
+        400,
+        "bad.request",
+        &format!("Job {stuck} is not fulfilled (state PENDING)"),
+    );
+    // Past its expiration date a stuck job is still pending; the other one expired.
+    sim.advance(Duration::from_secs(3600));
+    let token = conn.token();
+    assert_eq!(states(&mut conn, &token), ["EXPIRED", "PENDING"]);
+}
+
+#[test]
+fn page_size_refusals_follow_the_configured_wording() {
+    fn check(wording: PageSizeWording, want: &str) {
+        let sim = Sim::start(SimConfig {
+            job_polls_to_fulfil: 0,
+            job_max_page_size: 50,
+            job_page_size_wording: wording,
+            ..small_config()
+        });
+        let mut conn = Conn::open(&sim);
+        let token = conn.token();
+        let job_id = conn.job(
+            &token,
+            &job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z"),
+        );
+        conn.poll(&token, &job_id);
+        let refused = conn.results(&token, &job_id, None, 51);
+        assert_error(&refused, 400, "bad.request", want);
+        assert_eq!(refused.json()["message"], want);
+        assert_eq!(conn.results(&token, &job_id, None, 50).status, 200);
+    }
+    check(PageSizeWording::AtMost, "pageSize must be at most 50");
+    check(
+        PageSizeWording::Between,
+        "pageSize must be between 1 and 50",
+    );
+    check(PageSizeWording::Unnumbered, "Invalid pageSize");
 }
