@@ -19,6 +19,7 @@ use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Q
 use crate::faults::{self, Fault, Faults};
 use crate::http::{self, Reply, Request, Response};
 use crate::jobs::{self, Fulfilment, JobFaults, JobState, JobStore, Lifecycle};
+use crate::ratelimit::{Verdict, Window};
 use crate::rng::{mix, Rng};
 use crate::{SimConfig, Stats};
 
@@ -31,11 +32,6 @@ pub const JOBS_AVAILABILITY_PATH: &str =
 const API_PREFIX: &str = "/api/v2/";
 const JSON: &str = "application/json";
 
-/// The request budget per window we advertise in `inin-ratelimit-allowed`; Genesys documents
-/// 300 requests per minute per token.
-const RATE_LIMIT_ALLOWED: u64 = 300;
-/// The length of the window the `inin-ratelimit-*` headers describe.
-const RATE_LIMIT_WINDOW_SECS: u64 = 60;
 /// Interval limits from the "Detail record queries" page.
 const MAX_INTERVAL_UNFILTERED_DAYS: i64 = 7;
 const MAX_INTERVAL_FILTERED_DAYS: i64 = 31;
@@ -125,8 +121,8 @@ pub struct State {
     /// Requests seen so far by each fault family, for `Faults::script`.
     api_fault_count: u64,
     token_fault_count: u64,
-    rate_window_start: Instant,
-    rate_window_count: u64,
+    /// The rate limit's window over the API endpoints.
+    rate_window: Window,
     /// Added to every request's arrival time; see `advance`.
     clock_offset: Duration,
 }
@@ -136,6 +132,7 @@ impl State {
     /// monotonic and the wall clock.
     pub fn new(cfg: SimConfig, now: Instant, wall_now: OffsetDateTime) -> State {
         let seed = cfg.seed;
+        let rate_window = Window::new(cfg.rate_limit);
         let data = Dataset::generate(&GenParams {
             seed,
             conversations: cfg.conversations,
@@ -157,8 +154,7 @@ impl State {
             correlation_rng: Rng::derive(seed, STREAM_CORRELATION),
             api_fault_count: 0,
             token_fault_count: 0,
-            rate_window_start: now,
-            rate_window_count: 0,
+            rate_window,
             clock_offset: Duration::ZERO,
         }
     }
@@ -183,7 +179,8 @@ impl State {
     /// Milliseconds since the epoch on the wall clock at `at`.
     fn wall_ms(&self, at: Instant) -> i64 {
         let elapsed = at.saturating_duration_since(self.instant_start);
-        self.wall_start_ms + elapsed.as_millis() as i64
+        let elapsed_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+        self.wall_start_ms.saturating_add(elapsed_ms)
     }
 
     /// Moves the simulator's clocks forward: token ages, job timers, job dates and the
@@ -209,6 +206,30 @@ impl State {
             _ => {}
         }
         let ctx = self.correlation_rng.uuid();
+        let verdict = match endpoint {
+            Endpoint::Token | Endpoint::Unknown => None,
+            _ => Some(self.rate_window.arrive(now)),
+        };
+        let reply = match verdict {
+            // The limiter sits in front of everything else, faults included.
+            Some(verdict) if verdict.refused => {
+                self.stats.rate_limited += 1;
+                let retry_after = verdict.reset_secs.to_string();
+                Reply::Full(too_many_requests(Some(&retry_after), &ctx))
+            }
+            _ => self.faulted_or_routed(endpoint, req, now, &ctx),
+        };
+        decorate(reply, &ctx, verdict)
+    }
+
+    /// Draws the request's fault and applies it, or answers the request for real.
+    fn faulted_or_routed(
+        &mut self,
+        endpoint: Endpoint,
+        req: &Request,
+        now: Instant,
+        ctx: &str,
+    ) -> Reply {
         let fault = match endpoint {
             Endpoint::Token => {
                 self.token_fault_count += 1;
@@ -226,34 +247,9 @@ impl State {
                 faults::choose(&self.cfg.faults, self.api_fault_count, &mut self.fault_rng)
             }
         };
-        let reply = match fault {
-            Some(fault) => self.apply_fault(fault, endpoint, req, now, &ctx),
-            None => Reply::Full(self.route(endpoint, req, now, &ctx)),
-        };
-        self.decorate(reply, &ctx, now)
-    }
-
-    /// Adds the headers every Genesys response carries.
-    fn decorate(&mut self, reply: Reply, ctx: &str, now: Instant) -> Reply {
-        let window = Duration::from_secs(RATE_LIMIT_WINDOW_SECS);
-        if now.saturating_duration_since(self.rate_window_start) >= window {
-            self.rate_window_start = now;
-            self.rate_window_count = 0;
-        }
-        self.rate_window_count += 1;
-        let elapsed = now.saturating_duration_since(self.rate_window_start);
-        let reset_secs = (window - elapsed).as_secs().max(1);
-        let add = |response: Response| {
-            response
-                .with_header("ININ-Correlation-Id", ctx)
-                .with_header("inin-ratelimit-count", &self.rate_window_count.to_string())
-                .with_header("inin-ratelimit-allowed", &RATE_LIMIT_ALLOWED.to_string())
-                .with_header("inin-ratelimit-reset", &reset_secs.to_string())
-        };
-        match reply {
-            Reply::Full(response) => Reply::Full(add(response)),
-            Reply::Truncated(response) => Reply::Truncated(add(response)),
-            Reply::Reset => Reply::Reset,
+        match fault {
+            Some(fault) => self.apply_fault(fault, endpoint, req, now, ctx),
+            None => Reply::Full(self.route(endpoint, req, now, ctx)),
         }
     }
 
@@ -275,16 +271,7 @@ impl State {
                 Reply::Full(bad_credentials(ctx))
             }
             Fault::RateLimit { retry_after } => {
-                let secs = retry_after.as_deref().unwrap_or("1");
-                let message = format!(
-                    "Rate limit exceeded the maximum. Retry the request in [{secs}] seconds"
-                );
-                let mut response =
-                    error_response(429, "too.many.requests.retry.after", &message, ctx);
-                if let Some(value) = retry_after {
-                    response = response.with_header("Retry-After", value);
-                }
-                Reply::Full(response)
+                Reply::Full(too_many_requests(retry_after.as_deref(), ctx))
             }
             Fault::Status(status) => {
                 let (code, message) = status_code_and_message(*status);
@@ -1078,6 +1065,37 @@ pub fn error_response(status: u16, code: &str, message: &str, ctx: &str) -> Resp
     Response::json(status, &body)
 }
 
+/// 429 `too.many.requests.retry.after`, with this `Retry-After` value if any.
+fn too_many_requests(retry_after: Option<&str>, ctx: &str) -> Response {
+    let secs = retry_after.unwrap_or("1");
+    let message = format!("Rate limit exceeded the maximum. Retry the request in [{secs}] seconds");
+    let response = error_response(429, "too.many.requests.retry.after", &message, ctx);
+    match retry_after {
+        Some(value) => response.with_header("Retry-After", value),
+        None => response,
+    }
+}
+
+/// Adds the headers Genesys responses carry: the correlation id on every one, and the
+/// rate-limit window's numbers on the API endpoints' (`verdict`).
+fn decorate(reply: Reply, ctx: &str, verdict: Option<Verdict>) -> Reply {
+    let add = |mut response: Response| {
+        response = response.with_header("ININ-Correlation-Id", ctx);
+        if let Some(v) = verdict {
+            response = response
+                .with_header("inin-ratelimit-count", &v.count.to_string())
+                .with_header("inin-ratelimit-allowed", &v.allowed.to_string())
+                .with_header("inin-ratelimit-reset", &v.reset_secs.to_string());
+        }
+        response
+    };
+    match reply {
+        Reply::Full(response) => Reply::Full(add(response)),
+        Reply::Truncated(response) => Reply::Truncated(add(response)),
+        Reply::Reset => Reply::Reset,
+    }
+}
+
 fn bad_credentials(ctx: &str) -> Response {
     error_response(401, "bad.credentials", "Invalid login credentials.", ctx)
 }
@@ -1170,6 +1188,8 @@ fn status_code_and_message(status: u16) -> (&'static str, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::RateLimit;
 
     /// A small simulator state at a fixed origin of both clocks.
     fn state(cfg: SimConfig) -> (State, Instant) {
@@ -1295,6 +1315,111 @@ mod tests {
             let distinct: HashSet<&String> = page.iter().collect();
             assert_eq!(distinct.len(), page.len(), "no repeat within a page");
         }
+    }
+
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        let found = response
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn rate_limit_refuses_api_requests_past_the_window() {
+        let (mut state, t0) = state(SimConfig {
+            rate_limit: Some(RateLimit {
+                allowed: 2,
+                window: Duration::from_secs(1),
+            }),
+            ..SimConfig::default()
+        });
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // The token endpoint is neither limited nor counted, and carries no window numbers.
+        let token = grant(&mut state, at(0));
+        let token_again = grant(&mut state, at(1));
+        assert_ne!(token, token_again);
+        let mut seen = Vec::new();
+        for ms in [0, 100, 200, 300, 999, 1000, 1001, 1100, 2500] {
+            let response = details(&mut state, &token, 1, at(ms));
+            let numbers = [
+                "inin-ratelimit-count",
+                "inin-ratelimit-allowed",
+                "inin-ratelimit-reset",
+            ]
+            .map(|name| header(&response, name).unwrap().to_string());
+            if response.status == 429 {
+                assert_eq!(body(&response)["code"], "too.many.requests.retry.after");
+                assert_eq!(header(&response, "Retry-After"), Some(numbers[2].as_str()));
+            }
+            seen.push(format!(
+                "{ms}: {} {}/{} reset {}",
+                response.status, numbers[0], numbers[1], numbers[2]
+            ));
+        }
+        let want = [
+            "0: 200 1/2 reset 1",
+            "100: 200 2/2 reset 1",
+            "200: 429 3/2 reset 1",
+            "300: 429 3/2 reset 1",
+            "999: 429 3/2 reset 1",
+            "1000: 200 2/2 reset 1",
+            "1001: 429 3/2 reset 1",
+            "1100: 200 2/2 reset 1",
+            "2500: 200 1/2 reset 1",
+        ];
+        assert_eq!(seen, want);
+        assert_eq!(state.stats.rate_limited, 4);
+        assert_eq!(state.stats.faults_injected, 0);
+        assert_eq!(state.stats.details_requests, 9);
+    }
+
+    #[test]
+    fn token_replies_carry_no_rate_limit_headers() {
+        let (mut state, t0) = state(SimConfig::default());
+        let mut req = request("POST", TOKEN_PATH, BASIC, b"grant_type=client_credentials");
+        let form = "application/x-www-form-urlencoded".to_string();
+        req.headers.push(("content-type".to_string(), form));
+        let response = full(state.handle(&req, t0));
+        assert!(header(&response, "ININ-Correlation-Id").is_some());
+        assert!(header(&response, "inin-ratelimit-count").is_none());
+        let token = body(&response)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let response = details(&mut state, &token, 1, t0);
+        assert_eq!(header(&response, "inin-ratelimit-allowed"), Some("300"));
+        assert_eq!(header(&response, "inin-ratelimit-count"), Some("1"));
+        assert_eq!(header(&response, "inin-ratelimit-reset"), Some("60"));
+    }
+
+    #[test]
+    fn advance_moves_every_clock() {
+        let (mut state, t0) = state(SimConfig {
+            token_lifetime: Duration::from_secs(10),
+            ..SimConfig::default()
+        });
+        let token = grant(&mut state, t0);
+        assert_eq!(details(&mut state, &token, 1, t0).status, 200);
+        state.advance(Duration::from_secs(10));
+        assert_eq!(details(&mut state, &token, 1, t0).status, 401);
+        assert_eq!(state.stats.expired_token_rejections, 1);
+    }
+
+    #[test]
+    fn expiration_dates_stay_printable_for_any_lifetime() {
+        let (mut state, t0) = state(SimConfig {
+            job_lifetime: Duration::MAX,
+            ..SimConfig::default()
+        });
+        let bearer = format!("Bearer {}", grant(&mut state, t0));
+        let query = br#"{"interval":"2026-11-01T00:00:00Z/2026-11-02T00:00:00Z"}"#;
+        let submitted = full(state.handle(&request("POST", JOBS_PATH, &bearer, query), t0));
+        let job_id = body(&submitted)["jobId"].as_str().unwrap().to_string();
+        let status_path = format!("{JOBS_PATH}/{job_id}");
+        let status = full(state.handle(&request("GET", &status_path, &bearer, b""), t0));
+        assert_eq!(body(&status)["expirationDate"], "9999-12-31T23:59:59.999Z");
+        assert_eq!(body(&status)["submissionDate"], "2026-11-05T08:00:00.000Z");
     }
 
     #[test]

@@ -206,20 +206,24 @@ mod tests {
 
     #[test]
     fn malformed_reply_faults_are_drawn_by_their_probabilities() {
-        fn check(set: fn(&mut Faults), want: Fault) {
+        /// The fault's own probability at 1 (its script entry for `Echo`) draws it.
+        fn check(want: Fault) {
             let mut faults = Faults::default();
-            set(&mut faults);
+            match want {
+                Fault::EmptyArray => faults.p_empty_array = 1.0,
+                Fault::Blank => faults.p_blank = 1.0,
+                Fault::HitsWithoutConversations => faults.p_hits_without_conversations = 1.0,
+                Fault::MissingId => faults.p_missing_id = 1.0,
+                _ => faults.script = vec![(1, want.clone())],
+            }
             let mut rng = Rng::new(4);
             assert_eq!(choose(&faults, 1, &mut rng), Some(want), "{faults:?}");
         }
-        check(|f| f.p_empty_array = 1.0, Fault::EmptyArray);
-        check(|f| f.p_blank = 1.0, Fault::Blank);
-        check(
-            |f| f.p_hits_without_conversations = 1.0,
-            Fault::HitsWithoutConversations,
-        );
-        check(|f| f.p_missing_id = 1.0, Fault::MissingId);
-        check(|f| f.script = vec![(1, Fault::Echo(401))], Fault::Echo(401));
+        check(Fault::EmptyArray);
+        check(Fault::Blank);
+        check(Fault::HitsWithoutConversations);
+        check(Fault::MissingId);
+        check(Fault::Echo(401));
         let mut rng = Rng::new(4);
         let echo = Faults {
             p_echo: 1.0,

@@ -366,27 +366,10 @@ mod tests {
             lifetime: HOUR,
             faults: &none,
         };
-        fn check(rules: &Lifecycle, offsets_ms: &[u64], want: &[&str]) {
-            assert_eq!(
-                polls_at(&mut job(1), rules, offsets_ms),
-                want,
-                "{offsets_ms:?}"
-            );
-        }
-        check(
-            &after(500),
-            &[0, 100, 200, 499, 500, 501],
-            &[
-                "QUEUED",
-                "PENDING",
-                "PENDING",
-                "PENDING",
-                "FULFILLED",
-                "FULFILLED",
-            ],
-        );
-        check(&after(500), &[600], &["FULFILLED"]);
-        check(&after(0), &[0], &["FULFILLED"]);
+        let timed = |row: &str| check(&after(500), row);
+        timed("0 100 200 499 500 501 => QUEUED PENDING PENDING PENDING FULFILLED FULFILLED");
+        timed("600 => FULFILLED");
+        check(&after(0), "0 => FULFILLED");
         let faults = JobFaults {
             fail: vec![1],
             ..JobFaults::default()
@@ -395,7 +378,18 @@ mod tests {
             faults: &faults,
             ..after(500)
         };
-        check(&failing, &[0, 500], &["QUEUED", "FAILED"]);
+        check(&failing, "0 500 => QUEUED FAILED");
+    }
+
+    /// One row: polls at these milliseconds after submission (of job 1) answer these states.
+    fn check(rules: &Lifecycle, row: &str) {
+        let (offsets, want) = row.split_once(" => ").unwrap();
+        let offsets: Vec<u64> = offsets.split(' ').map(|ms| ms.parse().unwrap()).collect();
+        assert_eq!(
+            polls_at(&mut job(1), rules, &offsets).join(" "),
+            want,
+            "{row}"
+        );
     }
 
     #[test]
@@ -404,13 +398,9 @@ mod tests {
             stuck: vec![1],
             ..JobFaults::default()
         };
-        let mut j = job(1);
         let rules = rules(0, &faults);
-        let day_ms = 24 * 3600 * 1000;
-        assert_eq!(
-            polls_at(&mut j, &rules, &[0, 1, day_ms]),
-            ["QUEUED", "PENDING", "PENDING"]
-        );
+        // Not even a day later, past their expiration date.
+        check(&rules, "0 1 86400000 => QUEUED PENDING PENDING");
         let mut j = job(2);
         assert_eq!(polls_at(&mut j, &rules, &[0]), ["FULFILLED"]);
     }
@@ -422,16 +412,9 @@ mod tests {
             lifetime: Duration::from_secs(10),
             ..rules(1, &none)
         };
-        let mut j = job(1);
-        assert_eq!(
-            polls_at(&mut j, &short, &[0, 1, 9_999, 10_000]),
-            ["QUEUED", "FULFILLED", "FULFILLED", "EXPIRED"]
-        );
-        let mut j = job(1);
-        assert_eq!(
-            polls_at(&mut j, &short, &[0, 10_000]),
-            ["QUEUED", "EXPIRED"]
-        );
+        let expiring = |row: &str| check(&short, row);
+        expiring("0 1 9999 10000 => QUEUED FULFILLED FULFILLED EXPIRED");
+        expiring("0 10000 => QUEUED EXPIRED");
         // Without a poll, results requests expire the job too.
         let mut j = job(1);
         polls_at(&mut j, &short, &[0, 1]);
@@ -446,24 +429,18 @@ mod tests {
             faults: &faults,
             ..short
         };
-        let mut j = job(1);
-        assert_eq!(
-            polls_at(&mut j, &failing, &[0, 1, 20_000]),
-            ["QUEUED", "FAILED", "FAILED"]
-        );
+        check(&failing, "0 1 20000 => QUEUED FAILED FAILED");
     }
 
     #[test]
     fn page_size_refusals_follow_the_wording() {
         fn check(wording: PageSizeWording, want: &str) {
-            assert_eq!(wording.message(1000), want);
+            assert_eq!(wording.message(1000), want, "{wording:?}");
         }
-        check(PageSizeWording::AtMost, "pageSize must be at most 1000");
-        check(
-            PageSizeWording::Between,
-            "pageSize must be between 1 and 1000",
-        );
-        check(PageSizeWording::Unnumbered, "Invalid pageSize");
+        use PageSizeWording::{AtMost, Between, Unnumbered};
+        check(AtMost, "pageSize must be at most 1000");
+        check(Between, "pageSize must be between 1 and 1000");
+        check(Unnumbered, "Invalid pageSize");
     }
 
     #[test]

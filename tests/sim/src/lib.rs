@@ -1,17 +1,25 @@
 //! `genesys-sim`: a fake Genesys Cloud (login and Platform API) on loopback HTTP, for the
 //! tests and the demo of `genesys-export`.
 //!
-//! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, stop) and
-//! [`Stats`]. The work is split into `http` (the socket), `api` (endpoints, auth, faults in
-//! front of them), `data` (the generated organisation and the matching rules), `jobs` (the
-//! asynchronous jobs' records, states and cursors), `faults` (which fault a request gets),
-//! `auth` (tokens and Basic credentials) and `rng` (the seeded generator). Data generation
-//! is deterministic from `SimConfig::seed`; fault draws and arrivals depend on the order of
-//! requests, and job states on the number of status polls.
+//! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, advance its
+//! clock, stop) and [`Stats`]. The work is split into `http` (the socket, one thread per
+//! connection), `api` (endpoints, auth, the rate limit and faults in front of them), `data`
+//! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
+//! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
+//! request gets), `auth` (tokens and Basic credentials) and `rng` (the seeded generator).
+//! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
+//! on the order of requests, and job states on the number of status polls or on time.
+//! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
 //!
-//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and
-//! `inin-ratelimit-count`, `inin-ratelimit-allowed: 300`, `inin-ratelimit-reset`. Faults sit in
-//! front of authentication and the handlers, like a load balancer; on the wire they look like:
+//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`). Responses
+//! of the API endpoints (`/api/v2/...`, not `/oauth/token`) also carry
+//! `inin-ratelimit-count` (requests counted in the sliding window, this one included),
+//! `inin-ratelimit-allowed` and `inin-ratelimit-reset` (whole seconds until the oldest
+//! counted request leaves the window, at least 1): those of `SimConfig::rate_limit`, or
+//! 300 per 60 s, advertised but not enforced, without one. Past an enforced limit the answer
+//! is 429 `too.many.requests.retry.after` with `Retry-After` = `inin-ratelimit-reset`,
+//! before any fault is drawn. Faults sit in front of authentication and the handlers, like
+//! a load balancer; on the wire they look like:
 //!
 //! - `Revoke`: the presented token is revoked for good; 401 `bad.credentials`.
 //! - `RateLimit`: 429 ErrorBody `too.many.requests.retry.after`, `Retry-After` only if given.
@@ -59,11 +67,13 @@ mod data;
 mod faults;
 mod http;
 mod jobs;
+mod ratelimit;
 mod rng;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use time::macros::datetime;
@@ -72,6 +82,7 @@ use time::OffsetDateTime;
 pub use auth::ExpiresIn;
 pub use faults::{Fault, Faults};
 pub use jobs::{JobFaults, PageSizeWording};
+pub use ratelimit::RateLimit;
 
 use api::State;
 use http::{Reply, Request, Server};
@@ -116,8 +127,14 @@ pub struct SimConfig {
     /// After each 200 details page, this many new finished conversations starting inside the
     /// queried interval are added (data arriving while a client pages).
     pub arrivals_per_page: usize,
-    /// Added before every response.
+    /// Added before every response; requests in flight wait out their latency side by side.
     pub latency: Duration,
+    /// A sliding-window limit over the API endpoints (not `/oauth/token`): a request arriving
+    /// when `allowed` requests were admitted within the last `window` gets 429
+    /// `too.many.requests.retry.after` with `Retry-After` = `inin-ratelimit-reset`. Refused
+    /// requests are not counted and draw no fault. None advertises 300 per 60 s in the
+    /// headers and refuses nothing.
+    pub rate_limit: Option<RateLimit>,
     /// Faults for the API endpoints (`/api/v2/...`).
     pub faults: Faults,
     /// Faults for the token endpoint (`/oauth/token`); `Revoke` is ignored there.
@@ -178,6 +195,7 @@ impl Default for SimConfig {
             queues_forbidden: false,
             arrivals_per_page: 0,
             latency: Duration::ZERO,
+            rate_limit: None,
             faults: Faults::default(),
             token_faults: Faults::default(),
             job_max_interval: Duration::from_secs(DEFAULT_JOB_MAX_INTERVAL_DAYS * 86_400),
@@ -211,6 +229,8 @@ pub struct Stats {
     pub expired_token_rejections: u64,
     /// Faults injected on either fault family.
     pub faults_injected: u64,
+    /// 429s from `SimConfig::rate_limit` (injected 429 faults count in `faults_injected`).
+    pub rate_limited: u64,
     /// The highest `pageNumber` of a details query that passed validation.
     pub max_page_number: u64,
     /// Jobs accepted (202); the next job's number is this plus one.
@@ -230,17 +250,67 @@ pub struct Stats {
     pub max_job_page_size: u64,
     /// Jobs submitted and not deleted.
     pub jobs_live: u64,
+    /// Requests being answered right now, latency included.
+    pub in_flight: u64,
+    /// The most requests that were being answered at once.
+    pub max_in_flight: u64,
 }
 
+/// What every connection thread shares. The state's lock is held only while a request is
+/// answered, never while its latency is waited out, so requests in flight overlap.
 struct Shared {
     latency: Duration,
     state: Mutex<State>,
+    /// Requests between arrival and answer (latency included), and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    /// Set when the simulator is dropped; wakes every request still waiting out its latency.
+    stopping: Mutex<bool>,
+    wake: Condvar,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock must not take every later request down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers one request after the configured latency.
+    fn answer(&self, req: &Request) -> Reply {
+        let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
+        self.pause();
+        // The arrival time is read under the lock, so the state sees time only move forward.
+        let reply = {
+            let mut state = self.lock();
+            state.handle(req, Instant::now())
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        reply
+    }
+
+    /// Waits out the latency, or less if the simulator is being dropped.
+    fn pause(&self) {
+        let Some(deadline) = Instant::now().checked_add(self.latency) else {
+            return;
+        };
+        let mut stopping = self.stopping.lock().unwrap_or_else(|e| e.into_inner());
+        while !*stopping {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            stopping = match self.wake.wait_timeout(stopping, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    fn stop(&self) {
+        *self.stopping.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
     }
 }
 
@@ -262,14 +332,13 @@ impl Sim {
         let shared = Arc::new(Shared {
             latency: cfg.latency,
             state: Mutex::new(State::new(cfg, Instant::now(), OffsetDateTime::now_utc())),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
         });
         let handler_shared = Arc::clone(&shared);
-        let handler = Arc::new(move |req: &Request| -> Reply {
-            if !handler_shared.latency.is_zero() {
-                std::thread::sleep(handler_shared.latency);
-            }
-            handler_shared.lock().handle(req, Instant::now())
-        });
+        let handler = Arc::new(move |req: &Request| handler_shared.answer(req));
         let server = Server::start(listener, handler)?;
         Ok(Sim { shared, server })
     }
@@ -433,13 +502,17 @@ impl Sim {
     }
 
     pub fn stats(&self) -> Stats {
-        self.shared.lock().stats.clone()
+        let mut stats = self.shared.lock().stats.clone();
+        stats.in_flight = self.shared.in_flight.load(Ordering::SeqCst);
+        stats.max_in_flight = self.shared.max_in_flight.load(Ordering::SeqCst);
+        stats
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        // Nothing beyond the server's own Drop (stop accepting, shut open connections down);
-        // spelled out so the behaviour is part of the documented surface.
+        // Requests still waiting out their latency are released; then the server's own Drop
+        // stops accepting and shuts open connections down.
+        self.shared.stop();
     }
 }

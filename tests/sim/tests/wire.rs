@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use genesys_sim::{ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, Sim, SimConfig};
+use genesys_sim::{
+    ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, RateLimit, Sim, SimConfig,
+};
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -213,9 +215,13 @@ fn token_endpoint_grants_and_refuses() {
     assert_eq!(body["expires_in"], 3600);
     assert!(body["access_token"].as_str().unwrap().len() >= 40);
     assert!(ok.header("ININ-Correlation-Id").is_some());
-    assert_eq!(ok.header("inin-ratelimit-allowed"), Some("300"));
-    assert!(ok.header("inin-ratelimit-count").is_some());
-    assert!(ok.header("inin-ratelimit-reset").is_some());
+    // The login service has no part in the API's rate limit; API replies carry its numbers.
+    assert!(ok.header("inin-ratelimit-allowed").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let api = conn.details(token, &hour_query(1)).response();
+    assert_eq!(api.header("inin-ratelimit-allowed"), Some("300"));
+    assert_eq!(api.header("inin-ratelimit-count"), Some("1"));
+    assert!(api.header("inin-ratelimit-reset").is_some());
 
     let wrong = conn
         .token_request(
@@ -1499,10 +1505,94 @@ fn page_size_refusals_follow_the_configured_wording() {
         assert_eq!(refused.json()["message"], want);
         assert_eq!(conn.results(&token, &job_id, None, 50).status, 200);
     }
-    check(PageSizeWording::AtMost, "pageSize must be at most 50");
-    check(
-        PageSizeWording::Between,
-        "pageSize must be between 1 and 50",
+    use PageSizeWording::{AtMost, Between, Unnumbered};
+    check(AtMost, "pageSize must be at most 50");
+    check(Between, "pageSize must be between 1 and 50");
+    check(Unnumbered, "Invalid pageSize");
+}
+
+// Throughput support.
+
+#[test]
+fn rate_limit_answers_429_past_the_sliding_window() {
+    let sim = Sim::start(SimConfig {
+        rate_limit: Some(RateLimit {
+            allowed: 3,
+            window: Duration::from_secs(60),
+        }),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let numbers = |r: &RawResponse| {
+        ["inin-ratelimit-count", "inin-ratelimit-allowed"].map(|h| r.header(h).unwrap().to_string())
+    };
+    for n in 1..=3 {
+        let r = conn.details(&token, &hour_query(1)).response();
+        assert_eq!(r.status, 200);
+        assert_eq!(numbers(&r), [n.to_string(), "3".to_string()]);
+        let reset: u64 = r.header("inin-ratelimit-reset").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+    }
+    let refused = conn
+        .get(&token, "/api/v2/routing/queues?pageSize=10")
+        .response();
+    assert_error(
+        &refused,
+        429,
+        "too.many.requests.retry.after",
+        "Rate limit exceeded",
     );
-    check(PageSizeWording::Unnumbered, "Invalid pageSize");
+    assert_eq!(numbers(&refused), ["4", "3"]);
+    let reset = refused.header("inin-ratelimit-reset").unwrap();
+    assert_eq!(refused.header("Retry-After"), Some(reset));
+    // The token endpoint is not limited and carries no window numbers.
+    let grant = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(grant.status, 200);
+    assert!(grant.header("inin-ratelimit-count").is_none());
+    assert!(grant.header("ININ-Correlation-Id").is_some());
+    // Once the window has slid past the first requests, requests are admitted again.
+    sim.advance(Duration::from_secs(60));
+    let r = conn.details(&token, &hour_query(1)).response();
+    assert_eq!(r.status, 200);
+    assert_eq!(numbers(&r), ["1", "3"]);
+    let stats = sim.stats();
+    assert_eq!((stats.rate_limited, stats.faults_injected), (1, 0));
+    assert_eq!(stats.details_requests, 4);
+}
+
+#[test]
+fn requests_in_flight_wait_out_their_latency_side_by_side() {
+    // Far longer than the test: the requests are released by dropping the simulator.
+    let sim = Sim::start(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..small_config()
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let mut conn = Conn::open(&sim);
+            std::thread::spawn(move || {
+                matches!(
+                    conn.token_request(BASIC, "grant_type=client_credentials"),
+                    Wire::Closed | Wire::Response(_)
+                )
+            })
+        })
+        .collect();
+    // Stats take the state's lock: answering them while four requests wait proves the lock
+    // is not held through the latency. The deadline only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.stats().in_flight < 4 {
+        assert!(Instant::now() < deadline, "{:?}", sim.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = sim.stats();
+    assert_eq!((stats.in_flight, stats.max_in_flight), (4, 4));
+    assert_eq!(stats.token_requests, 0, "nothing answered yet");
+    drop(sim);
+    for client in clients {
+        assert!(client.join().unwrap());
+    }
 }
