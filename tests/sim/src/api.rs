@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{self, TokenCheck, TokenStore};
 use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Queue, DAY_MS};
-use crate::faults::{self, Fault, Faults};
+use crate::faults::{self, Fault};
 use crate::http::{self, Reply, Request, Response};
 use crate::jobs::{self, Fulfilment, JobFaults, JobState, JobStore, Lifecycle};
 use crate::ratelimit::{Verdict, Window};
@@ -157,18 +157,6 @@ impl State {
             rate_window,
             clock_offset: Duration::ZERO,
         }
-    }
-
-    /// Replaces the API faults and restarts their script count at zero.
-    pub fn set_faults(&mut self, faults: Faults) {
-        self.cfg.faults = faults;
-        self.api_fault_count = 0;
-    }
-
-    /// Replaces the token-endpoint faults and restarts their script count at zero.
-    pub fn set_token_faults(&mut self, faults: Faults) {
-        self.cfg.token_faults = faults;
-        self.token_fault_count = 0;
     }
 
     /// Replaces the job lifecycle faults; they apply to polls and pages from now on.
@@ -1189,7 +1177,7 @@ fn status_code_and_message(status: u16) -> (&'static str, &'static str) {
 mod tests {
     use super::*;
 
-    use crate::RateLimit;
+    use crate::{Faults, RateLimit};
 
     /// A small simulator state at a fixed origin of both clocks.
     fn state(cfg: SimConfig) -> (State, Instant) {
@@ -1522,34 +1510,41 @@ mod tests {
         assert_eq!(q.end_filter, EndFilter::Ongoing);
     }
 
+    /// A request body where `DAY` stands for the interval of 1 November 2026, `WEEK` for 7
+    /// days from then, `MONTH` for 31 days and `MONTH_1S` for 31 days and a second.
+    fn with_day(body: &str) -> Vec<u8> {
+        body.replace("DAY", r#""2026-11-01T00:00:00Z/2026-11-02T00:00:00Z""#)
+            .replace("WEEK", r#""2026-11-01T00:00:00Z/2026-11-08T00:00:00Z""#)
+            .replace("MONTH_1S", r#""2026-11-01T00:00:00Z/2026-12-02T00:00:01Z""#)
+            .replace("MONTH", r#""2026-11-01T00:00:00Z/2026-12-02T00:00:00Z""#)
+            .into_bytes()
+    }
+
     #[test]
     fn validation_failures_are_400_messages() {
-        let bad = [
-            json!({}),
-            json!({ "interval": 5 }),
-            json!({ "interval": "2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00/2026-11-02T00:00:00" }),
-            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z", "segmentFilters": [{ "type": "and" }] }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "order": "sideways" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 0 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageNumber": 0 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": "ten" } }),
-        ];
-        for body in bad {
-            assert!(query(body.clone()).is_err(), "{body}");
+        fn check(body: &str, accepted: bool) {
+            let got = parse_details_query(&with_day(body), 100, 100_000);
+            assert_eq!(got.is_ok(), accepted, "{body}: {got:?}");
         }
-        assert!(parse_details_query(b"{not json", 100, 100_000).is_err());
+        let refused = |body| check(body, false);
+        refused("{not json");
+        refused("{}");
+        refused(r#"{ "interval": 5 }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00/2026-11-02T00:00:00" }"#);
+        refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }"#);
+        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{}] }"#);
+        refused(r#"{ "interval": DAY, "order": "sideways" }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 101 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 0 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageNumber": 0 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": "ten" } }"#);
         // Exactly 7 days without filters and 31 days with filters are allowed.
-        assert!(query(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:00Z" })).is_ok());
-        assert!(query(
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:00Z",
-            "conversationFilters": [{ "type": "and", "predicates": [] }] })
-        )
-        .is_ok());
+        let accepted = |body| check(body, true);
+        accepted(r#"{ "interval": WEEK }"#);
+        accepted(r#"{ "interval": MONTH, "segmentFilters": [{}] }"#);
     }
 
     #[test]
@@ -1594,21 +1589,20 @@ mod tests {
         .unwrap();
         assert_eq!((q.start_of_day, q.limit), (true, Some(50)));
         assert_eq!(q.end_filter, EndFilter::Ended);
+        let refused = |body: &str| {
+            let got = parse_job_query(&with_day(body), 31 * DAY_MS);
+            assert!(got.is_err(), "{body}: {got:?}");
+        };
+        refused("{}");
+        refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": MONTH_1S }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 10 } }"#);
+        refused(r#"{ "interval": DAY, "order": "sideways" }"#);
+        refused(r#"{ "interval": DAY, "orderBy": 3 }"#);
+        refused(r#"{ "interval": DAY, "limit": 0 }"#);
+        refused(r#"{ "interval": DAY, "limit": "ten" }"#);
+        refused(r#"{ "interval": DAY, "startOfDayIntervalMatching": "yes" }"#);
         let interval = "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z";
-        let bad = [
-            json!({}),
-            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z" }),
-            json!({ "interval": interval, "paging": { "pageSize": 10 } }),
-            json!({ "interval": interval, "order": "sideways" }),
-            json!({ "interval": interval, "orderBy": 3 }),
-            json!({ "interval": interval, "limit": 0 }),
-            json!({ "interval": interval, "limit": "ten" }),
-            json!({ "interval": interval, "startOfDayIntervalMatching": "yes" }),
-        ];
-        for body in bad {
-            assert!(job_query(body.clone()).is_err(), "{body}");
-        }
         let message = job_query(json!({ "interval": "2026-11-01T00:00:00Z/2026-12-03T00:00:00Z" }))
             .unwrap_err();
         assert_eq!(message, "The interval may not be longer than 31 days.");
@@ -1638,29 +1632,25 @@ mod tests {
 
     #[test]
     fn paths_are_classified() {
-        assert_eq!(classify("/oauth/token"), Endpoint::Token);
-        assert_eq!(classify(DETAILS_QUERY_PATH), Endpoint::Details);
-        assert_eq!(classify("/api/v2/routing/queues"), Endpoint::Queues);
-        assert_eq!(classify("/api/v2/routing/queues/abc"), Endpoint::QueueById);
-        assert_eq!(
-            classify("/api/v2/routing/queues/abc/members"),
-            Endpoint::OtherApi
-        );
-        assert_eq!(classify("/api/v2/users"), Endpoint::OtherApi);
-        assert_eq!(classify(JOBS_PATH), Endpoint::JobSubmit);
-        assert_eq!(
-            classify(&format!("{JOBS_PATH}/availability")),
-            Endpoint::JobAvailability
-        );
-        assert_eq!(classify(&format!("{JOBS_PATH}/abc")), Endpoint::Job);
-        assert_eq!(
-            classify(&format!("{JOBS_PATH}/abc/results")),
-            Endpoint::JobResults
-        );
-        assert_eq!(classify(&format!("{JOBS_PATH}/")), Endpoint::OtherApi);
-        assert_eq!(classify(&format!("{JOBS_PATH}/abc/x")), Endpoint::OtherApi);
-        assert_eq!(classify(&format!("{JOBS_PATH}/results")), Endpoint::Job);
-        assert_eq!(classify(&format!("{JOBS_PATH}x")), Endpoint::OtherApi);
-        assert_eq!(classify("/favicon.ico"), Endpoint::Unknown);
+        use Endpoint::*;
+        fn check(path: &str, want: Endpoint) {
+            assert_eq!(classify(path), want, "{path}");
+        }
+        let job = |suffix: &str, want| check(&format!("{JOBS_PATH}{suffix}"), want);
+        check("/oauth/token", Token);
+        check(DETAILS_QUERY_PATH, Details);
+        check("/api/v2/routing/queues", Queues);
+        check("/api/v2/routing/queues/abc", QueueById);
+        check("/api/v2/routing/queues/abc/members", OtherApi);
+        check("/api/v2/users", OtherApi);
+        check("/favicon.ico", Unknown);
+        job("", JobSubmit);
+        job("/availability", JobAvailability);
+        job("/abc", Job);
+        job("/abc/results", JobResults);
+        job("/", OtherApi);
+        job("/abc/x", OtherApi);
+        job("/results", Job);
+        job("x", OtherApi);
     }
 }

@@ -479,21 +479,6 @@ impl Sim {
         self.shared.lock().tokens.issued().to_vec()
     }
 
-    /// Revokes every token issued so far, as an administrator rotating a secret would.
-    pub fn revoke_all_tokens(&self) {
-        self.shared.lock().tokens.revoke_all();
-    }
-
-    /// Replaces the API faults; `script` counts restart at the next request.
-    pub fn set_faults(&self, faults: Faults) {
-        self.shared.lock().set_faults(faults);
-    }
-
-    /// Replaces the token-endpoint faults; `script` counts restart at the next request.
-    pub fn set_token_faults(&self, faults: Faults) {
-        self.shared.lock().set_token_faults(faults);
-    }
-
     /// Moves the simulator's clocks forward by `by`, as if that much time had passed: token
     /// ages, job fulfilment and expiry, job dates and the rate-limit window all follow, so
     /// tests pass time without sleeping.

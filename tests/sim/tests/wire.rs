@@ -382,16 +382,17 @@ fn validation_errors_are_400_error_bodies() {
         .starts_with("Pagination may not exceed 1000 results."));
     capped["paging"]["pageNumber"] = json!(100);
     assert_eq!(conn.details(&token, &capped).response().status, 200);
-    for bad in [
-        json!({ "paging": { "pageSize": 10 } }),
-        json!({ "interval": "yesterday/today" }),
-        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z" }),
-        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
-    ] {
-        let response = conn.details(&token, &bad).response();
-        assert_eq!(response.status, 400, "{bad}");
-        assert!(!response.json()["message"].as_str().unwrap().is_empty());
-    }
+    let mut refused = |body: Value| {
+        let response = conn.details(&token, &body).response();
+        assert_error(&response, 400, "bad.request", "");
+    };
+    refused(json!({ "paging": { "pageSize": 10 } }));
+    refused(json!({ "interval": "yesterday/today" }));
+    refused(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z" }));
+    refused(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "order": 5 }));
+    let mut too_large = hour_query(1);
+    too_large["paging"]["pageSize"] = json!(101);
+    refused(too_large);
     let garbage = conn
         .send(
             "POST",
@@ -627,15 +628,10 @@ fn random_faults_are_injected_at_roughly_the_configured_rate() {
 }
 
 #[test]
-fn latency_is_added_and_drop_stops_the_server() {
-    let sim = Sim::start(SimConfig {
-        latency: Duration::from_millis(150),
-        ..small_config()
-    });
+fn drop_stops_the_server() {
+    let sim = Sim::start(small_config());
     let mut conn = Conn::open(&sim);
-    let started = Instant::now();
     conn.token();
-    assert!(started.elapsed() >= Duration::from_millis(150));
     let addr = sim.url().trim_start_matches("http://").to_string();
     drop(sim);
     assert!(conn.is_closed());
