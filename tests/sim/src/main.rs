@@ -221,7 +221,8 @@ fn spread(rate: f64, with_revoke: bool, retry_after_secs: Option<u64>) -> Faults
 
 /// Parses `N/DUR`: N requests (at least 1) per DUR, a positive number with `ms`, `s` or `m`.
 fn rate_limit(name: &str, text: &str) -> Result<RateLimit, String> {
-    let bad = || format!("{name}: '{text}' is not N/DUR, e.g. 5/1s or 300/60s");
+    let bad =
+        || format!("{name}: '{text}' is not N/DUR with N and DUR above 0, e.g. 5/1s or 300/60s");
     let (allowed, window) = text.split_once('/').ok_or_else(bad)?;
     let allowed: u32 = allowed.parse().map_err(|_| bad())?;
     let (digits, unit_ms) = if let Some(ms) = window.strip_suffix("ms") {
