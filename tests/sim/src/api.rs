@@ -7,6 +7,7 @@
 //! touches sockets, sleeps or reads a clock; `http` writes the reply, `lib` adds latency and
 //! passes the time in. The asynchronous jobs endpoints keep their records in `jobs`.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -14,10 +15,11 @@ use time::format_description::well_known::{Iso8601, Rfc3339};
 use time::OffsetDateTime;
 
 use crate::auth::{self, TokenCheck, TokenStore};
-use crate::data::{self, Dataset, EndFilter, JobMatch, Queue, DAY_MS};
-use crate::faults::{self, Fault, Faults};
+use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Queue, DAY_MS};
+use crate::faults::{self, Fault};
 use crate::http::{self, Reply, Request, Response};
-use crate::jobs::{self, JobFaults, JobState, JobStore};
+use crate::jobs::{self, Fulfilment, JobFaults, JobState, JobStore, Lifecycle};
+use crate::ratelimit::{Verdict, Window};
 use crate::rng::{mix, Rng};
 use crate::{SimConfig, Stats};
 
@@ -28,12 +30,8 @@ pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const JOBS_AVAILABILITY_PATH: &str =
     "/api/v2/analytics/conversations/details/jobs/availability";
 const API_PREFIX: &str = "/api/v2/";
+const JSON: &str = "application/json";
 
-/// The request budget per window we advertise in `inin-ratelimit-allowed`; Genesys documents
-/// 300 requests per minute per token.
-const RATE_LIMIT_ALLOWED: u64 = 300;
-/// The length of the window the `inin-ratelimit-*` headers describe.
-const RATE_LIMIT_WINDOW_SECS: u64 = 60;
 /// Interval limits from the "Detail record queries" page.
 const MAX_INTERVAL_UNFILTERED_DAYS: i64 = 7;
 const MAX_INTERVAL_FILTERED_DAYS: i64 = 31;
@@ -43,15 +41,14 @@ const MAX_QUEUE_IDS: usize = 100;
 const MAX_QUEUE_PAGE_SIZE: u64 = 500;
 /// The results `pageSize` when the client sends none (or the ceiling, if that is lower).
 const DEFAULT_JOB_PAGE_SIZE: u64 = 100;
-/// `expirationDate` is this long after `submissionDate`. The real retention is not
-/// documented; jobs never expire by time here, only through `JobFaults::expire_after_pages`.
-const JOB_RETENTION_MS: i64 = DAY_MS;
 
 /// Stream names for `Rng::derive`, distinct from those in `data`.
 const STREAM_FAULTS: u64 = 11;
 const STREAM_TOKENS: u64 = 12;
 const STREAM_CORRELATION: u64 = 13;
 const STREAM_JOBS: u64 = 14;
+/// Mixed into the seed to choose the conversations `duplicate_hits` lists twice.
+const DUPLICATE_SALT: u64 = 15;
 
 /// Which family of endpoints a path belongs to; faults and counters are per family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,14 +121,27 @@ pub struct State {
     /// Requests seen so far by each fault family, for `Faults::script`.
     api_fault_count: u64,
     token_fault_count: u64,
-    rate_window_start: Instant,
-    rate_window_count: u64,
+    /// The rate limit's window over the API endpoints.
+    rate_window: Window,
+    /// Added to every request's arrival time; see `advance`.
+    clock_offset: Duration,
 }
 
 impl State {
-    /// `now` and `wall_now` are the same moment on the monotonic and the wall clock.
-    pub fn new(cfg: SimConfig, data: Dataset, now: Instant, wall_now: OffsetDateTime) -> State {
+    /// Generates the dataset `cfg` describes. `now` and `wall_now` are the same moment on the
+    /// monotonic and the wall clock.
+    pub fn new(cfg: SimConfig, now: Instant, wall_now: OffsetDateTime) -> State {
         let seed = cfg.seed;
+        let rate_window = Window::new(cfg.rate_limit);
+        let data = Dataset::generate(&GenParams {
+            seed,
+            conversations: cfg.conversations,
+            start_ms: data::to_ms(cfg.start),
+            end_ms: data::to_ms(cfg.end),
+            ongoing_fraction: cfg.ongoing_fraction,
+            queues: cfg.queues,
+            deleted_queues: cfg.deleted_queues,
+        });
         State {
             cfg,
             data,
@@ -144,21 +154,9 @@ impl State {
             correlation_rng: Rng::derive(seed, STREAM_CORRELATION),
             api_fault_count: 0,
             token_fault_count: 0,
-            rate_window_start: now,
-            rate_window_count: 0,
+            rate_window,
+            clock_offset: Duration::ZERO,
         }
-    }
-
-    /// Replaces the API faults and restarts their script count at zero.
-    pub fn set_faults(&mut self, faults: Faults) {
-        self.cfg.faults = faults;
-        self.api_fault_count = 0;
-    }
-
-    /// Replaces the token-endpoint faults and restarts their script count at zero.
-    pub fn set_token_faults(&mut self, faults: Faults) {
-        self.cfg.token_faults = faults;
-        self.token_fault_count = 0;
     }
 
     /// Replaces the job lifecycle faults; they apply to polls and pages from now on.
@@ -169,11 +167,19 @@ impl State {
     /// Milliseconds since the epoch on the wall clock at `at`.
     fn wall_ms(&self, at: Instant) -> i64 {
         let elapsed = at.saturating_duration_since(self.instant_start);
-        self.wall_start_ms + elapsed.as_millis() as i64
+        let elapsed_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
+        self.wall_start_ms.saturating_add(elapsed_ms)
     }
 
-    /// Answers one request.
+    /// Moves the simulator's clocks forward: token ages, job timers, job dates and the
+    /// rate-limit window all see `by` more time than has really passed.
+    pub fn advance(&mut self, by: Duration) {
+        self.clock_offset = self.clock_offset.saturating_add(by);
+    }
+
+    /// Answers one request arriving at `now` (before `advance` is applied).
     pub fn handle(&mut self, req: &Request, now: Instant) -> Reply {
+        let now = now.checked_add(self.clock_offset).unwrap_or(now);
         let endpoint = classify(&req.path);
         match endpoint {
             Endpoint::Token => self.stats.token_requests += 1,
@@ -188,6 +194,30 @@ impl State {
             _ => {}
         }
         let ctx = self.correlation_rng.uuid();
+        let verdict = match endpoint {
+            Endpoint::Token | Endpoint::Unknown => None,
+            _ => Some(self.rate_window.arrive(now)),
+        };
+        let reply = match verdict {
+            // The limiter sits in front of everything else, faults included.
+            Some(verdict) if verdict.refused => {
+                self.stats.rate_limited += 1;
+                let retry_after = verdict.reset_secs.to_string();
+                Reply::Full(too_many_requests(Some(&retry_after), &ctx))
+            }
+            _ => self.faulted_or_routed(endpoint, req, now, &ctx),
+        };
+        decorate(reply, &ctx, verdict)
+    }
+
+    /// Draws the request's fault and applies it, or answers the request for real.
+    fn faulted_or_routed(
+        &mut self,
+        endpoint: Endpoint,
+        req: &Request,
+        now: Instant,
+        ctx: &str,
+    ) -> Reply {
         let fault = match endpoint {
             Endpoint::Token => {
                 self.token_fault_count += 1;
@@ -205,34 +235,9 @@ impl State {
                 faults::choose(&self.cfg.faults, self.api_fault_count, &mut self.fault_rng)
             }
         };
-        let reply = match fault {
-            Some(fault) => self.apply_fault(fault, endpoint, req, now, &ctx),
-            None => Reply::Full(self.route(endpoint, req, now, &ctx)),
-        };
-        self.decorate(reply, &ctx, now)
-    }
-
-    /// Adds the headers every Genesys response carries.
-    fn decorate(&mut self, reply: Reply, ctx: &str, now: Instant) -> Reply {
-        let window = Duration::from_secs(RATE_LIMIT_WINDOW_SECS);
-        if now.saturating_duration_since(self.rate_window_start) >= window {
-            self.rate_window_start = now;
-            self.rate_window_count = 0;
-        }
-        self.rate_window_count += 1;
-        let elapsed = now.saturating_duration_since(self.rate_window_start);
-        let reset_secs = (window - elapsed).as_secs().max(1);
-        let add = |response: Response| {
-            response
-                .with_header("ININ-Correlation-Id", ctx)
-                .with_header("inin-ratelimit-count", &self.rate_window_count.to_string())
-                .with_header("inin-ratelimit-allowed", &RATE_LIMIT_ALLOWED.to_string())
-                .with_header("inin-ratelimit-reset", &reset_secs.to_string())
-        };
-        match reply {
-            Reply::Full(response) => Reply::Full(add(response)),
-            Reply::Truncated(response) => Reply::Truncated(add(response)),
-            Reply::Reset => Reply::Reset,
+        match fault {
+            Some(fault) => self.apply_fault(fault, endpoint, req, now, ctx),
+            None => Reply::Full(self.route(endpoint, req, now, ctx)),
         }
     }
 
@@ -254,16 +259,7 @@ impl State {
                 Reply::Full(bad_credentials(ctx))
             }
             Fault::RateLimit { retry_after } => {
-                let secs = retry_after.as_deref().unwrap_or("1");
-                let message = format!(
-                    "Rate limit exceeded the maximum. Retry the request in [{secs}] seconds"
-                );
-                let mut response =
-                    error_response(429, "too.many.requests.retry.after", &message, ctx);
-                if let Some(value) = retry_after {
-                    response = response.with_header("Retry-After", value);
-                }
-                Reply::Full(response)
+                Reply::Full(too_many_requests(retry_after.as_deref(), ctx))
             }
             Fault::Status(status) => {
                 let (code, message) = status_code_and_message(*status);
@@ -276,19 +272,48 @@ impl State {
             )),
             Fault::Reset => Reply::Reset,
             Fault::Forbidden => Reply::Full(forbidden(ctx)),
-            Fault::Truncate | Fault::BadJson => {
+            Fault::Truncate | Fault::BadJson | Fault::EmptyArray | Fault::Blank => {
                 // The work is done for real (the server side does not know the network
                 // failed), then the answer is damaged on its way out.
                 let mut response = self.route(endpoint, req, now, ctx);
                 response.status = 200;
-                if fault == Fault::Truncate {
-                    Reply::Truncated(response)
-                } else {
-                    response.body = faults::garble(&response.body);
-                    Reply::Full(response)
+                match fault {
+                    Fault::Truncate => return self.injected(Reply::Truncated(response)),
+                    Fault::BadJson => response.body = faults::garble(&response.body),
+                    Fault::EmptyArray => response = Response::new(200, JSON, b"[]".to_vec()),
+                    _ => response = Response::new(200, JSON, faults::BLANK_BODY.to_vec()),
                 }
+                Reply::Full(response)
             }
+            Fault::HitsWithoutConversations | Fault::MissingId => {
+                let mut response = self.route(endpoint, req, now, ctx);
+                let applies = match fault {
+                    Fault::HitsWithoutConversations => endpoint == Endpoint::Details,
+                    _ => matches!(endpoint, Endpoint::Details | Endpoint::JobResults),
+                };
+                let damaged = applies
+                    && response.status == 200
+                    && edit_json(&mut response, |body| match fault {
+                        Fault::HitsWithoutConversations => body.remove("conversations").is_some(),
+                        _ => body
+                            .get_mut("conversations")
+                            .and_then(|c| c.get_mut(0))
+                            .and_then(Value::as_object_mut)
+                            .is_some_and(|c| c.remove("conversationId").is_some()),
+                    });
+                if !damaged {
+                    // Nothing to damage: the real reply goes out and no fault is counted.
+                    return Reply::Full(response);
+                }
+                Reply::Full(response)
+            }
+            Fault::Echo(status) => Reply::Full(echo(*status, endpoint, req, ctx)),
         };
+        self.injected(reply)
+    }
+
+    /// Counts an injected fault and passes its reply through.
+    fn injected(&mut self, reply: Reply) -> Reply {
         self.stats.faults_injected += 1;
         reply
     }
@@ -334,7 +359,7 @@ impl State {
             Endpoint::JobSubmit => self.job_submit(req, now, ctx),
             Endpoint::Job if req.method == "DELETE" => self.job_delete(req, ctx),
             Endpoint::Job => self.job_status(req, now, ctx),
-            Endpoint::JobResults => self.job_results(req, ctx),
+            Endpoint::JobResults => self.job_results(req, now, ctx),
             Endpoint::JobAvailability => self.job_availability(),
             _ => self.queue_by_id(req, ctx),
         }
@@ -369,11 +394,10 @@ impl State {
         }
         let token = self.tokens.issue(now);
         self.stats.tokens_issued += 1;
-        let body = json!({
-            "access_token": token,
-            "token_type": "bearer",
-            "expires_in": auth::expires_in_secs(self.cfg.token_lifetime),
-        });
+        let mut body = json!({ "access_token": token, "token_type": "bearer" });
+        if let Some(secs) = self.cfg.token_expires_in.announce(self.cfg.token_lifetime) {
+            body["expires_in"] = json!(secs);
+        }
         Response::json(200, &body)
     }
 
@@ -406,24 +430,17 @@ impl State {
         let matches = self
             .data
             .matching(query.from_ms, query.to_ms, query.end_filter);
-        let true_hits = matches.len() as u64;
-        let skip = ((query.page_number - 1) * query.page_size) as usize;
-        let page: Vec<Value> = if query.descending {
-            matches
-                .iter()
-                .rev()
-                .skip(skip)
-                .take(query.page_size as usize)
-                .map(|c| self.data.render(c))
-                .collect()
-        } else {
-            matches
-                .iter()
-                .skip(skip)
-                .take(query.page_size as usize)
-                .map(|c| self.data.render(c))
-                .collect()
-        };
+        let listed = self.listed(matches, query.descending);
+        let true_hits = listed.len() as u64;
+        let skip = usize::try_from((query.page_number - 1) * query.page_size).unwrap_or(usize::MAX);
+        let mut on_page: HashSet<&str> = HashSet::new();
+        let page: Vec<Value> = listed
+            .iter()
+            .skip(skip)
+            .take(query.page_size as usize)
+            .filter(|c| on_page.insert(c.id.as_str()))
+            .map(|c| self.data.render(c))
+            .collect();
         let total_hits = noisy_total(
             true_hits,
             self.cfg.total_hits_noise,
@@ -441,6 +458,30 @@ impl State {
                 .add_arrivals(query.from_ms, query.to_ms, self.cfg.arrivals_per_page);
         }
         Response::json(200, &body)
+    }
+
+    /// The details query's internal result list, in the requested order: every match, and a
+    /// `duplicate_hits` share of them listed twice in a row, as an index holding duplicate
+    /// entries would. Which conversations repeat depends on the seed and the conversation
+    /// only, so the list is the same for every page of a window.
+    fn listed<'a>(
+        &self,
+        matches: Vec<&'a Conversation>,
+        descending: bool,
+    ) -> Vec<&'a Conversation> {
+        let share = self.cfg.duplicate_hits;
+        let salt = mix(self.cfg.seed ^ DUPLICATE_SALT);
+        let mut listed = Vec::with_capacity(matches.len());
+        for c in matches {
+            listed.push(c);
+            if share > 0.0 && unit(mix(c.seed ^ salt)) < share {
+                listed.push(c);
+            }
+        }
+        if descending {
+            listed.reverse();
+        }
+        listed
     }
 
     /// `GET /api/v2/routing/queues?id=..&id=..`.
@@ -557,11 +598,11 @@ impl State {
     /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}`: one status poll.
     fn job_status(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
         let id = job_id(req);
-        let polls_to_fulfil = self.cfg.job_polls_to_fulfil;
+        let rules = lifecycle(&self.cfg);
         let Some(job) = self.jobs.get_mut(&id) else {
             return job_not_found(&id, ctx);
         };
-        job.poll(polls_to_fulfil, &self.cfg.job_faults, now);
+        job.poll(&rules, now);
         let (number, state, submitted_at, fulfilled_at) =
             (job.number, job.state, job.submitted_at, job.fulfilled_at);
         self.stats.job_polls += 1;
@@ -580,7 +621,8 @@ impl State {
             let completed = data::format_ms(self.wall_ms(at));
             body.insert("completionDate".into(), json!(completed));
         }
-        let expires = data::format_ms(submitted_ms + JOB_RETENTION_MS);
+        let lifetime_ms = i64::try_from(self.cfg.job_lifetime.as_millis()).unwrap_or(i64::MAX);
+        let expires = data::format_ms(submitted_ms.saturating_add(lifetime_ms));
         body.insert("expirationDate".into(), json!(expires));
         Response::json(200, &Value::Object(body))
     }
@@ -601,20 +643,22 @@ impl State {
     }
 
     /// `GET /api/v2/analytics/conversations/details/jobs/{jobId}/results?cursor=..&pageSize=..`.
-    fn job_results(&mut self, req: &Request, ctx: &str) -> Response {
+    fn job_results(&mut self, req: &Request, now: Instant, ctx: &str) -> Response {
         let id = job_id(req);
         let seed = self.cfg.seed;
         let max_page_size = u64::from(self.cfg.job_max_page_size);
         let result_cap = self.cfg.job_result_cap;
+        let rules = lifecycle(&self.cfg);
         let Some(job) = self.jobs.get_mut(&id) else {
             return job_not_found(&id, ctx);
         };
+        job.expire_if_due(&rules, now);
         let bad_request = |message: &str| error_response(400, "bad.request", message, ctx);
         let page_size = match req.query_first("pageSize") {
             None => DEFAULT_JOB_PAGE_SIZE.min(max_page_size),
             Some(text) => match text.parse::<u64>() {
                 Ok(n) if n > max_page_size => {
-                    return bad_request(&format!("pageSize must be at most {max_page_size}"))
+                    return bad_request(&self.cfg.job_page_size_wording.message(max_page_size))
                 }
                 Ok(n) if n >= 1 => n,
                 _ => {
@@ -680,6 +724,18 @@ impl State {
     fn job_availability(&self) -> Response {
         let available = data::format_ms(data::to_ms(self.cfg.data_availability));
         Response::json(200, &json!({ "dataAvailabilityDate": available }))
+    }
+}
+
+/// The rules of every job's life under `cfg`.
+fn lifecycle(cfg: &SimConfig) -> Lifecycle<'_> {
+    Lifecycle {
+        fulfilment: match cfg.job_fulfil_after {
+            Some(delay) => Fulfilment::After(delay),
+            None => Fulfilment::Polls(cfg.job_polls_to_fulfil),
+        },
+        lifetime: cfg.job_lifetime,
+        faults: &cfg.job_faults,
     }
 }
 
@@ -950,6 +1006,11 @@ fn query_number(
     }
 }
 
+/// Maps a hash onto [0, 1).
+fn unit(hash: u64) -> f64 {
+    (hash >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Approximates a hit count the way the real API does: off by up to `noise` of the truth,
 /// but stable for the same interval and count.
 fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) -> u64 {
@@ -957,7 +1018,7 @@ fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) 
         return true_hits;
     }
     let hash = mix(seed ^ mix(from_ms as u64) ^ mix(to_ms as u64).rotate_left(17) ^ true_hits);
-    let u = (hash >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+    let u = unit(hash) * 2.0 - 1.0;
     (true_hits as f64 * (1.0 + u * noise)).round().max(0.0) as u64
 }
 
@@ -992,6 +1053,37 @@ pub fn error_response(status: u16, code: &str, message: &str, ctx: &str) -> Resp
     Response::json(status, &body)
 }
 
+/// 429 `too.many.requests.retry.after`, with this `Retry-After` value if any.
+fn too_many_requests(retry_after: Option<&str>, ctx: &str) -> Response {
+    let secs = retry_after.unwrap_or("1");
+    let message = format!("Rate limit exceeded the maximum. Retry the request in [{secs}] seconds");
+    let response = error_response(429, "too.many.requests.retry.after", &message, ctx);
+    match retry_after {
+        Some(value) => response.with_header("Retry-After", value),
+        None => response,
+    }
+}
+
+/// Adds the headers Genesys responses carry: the correlation id on every one, and the
+/// rate-limit window's numbers on the API endpoints' (`verdict`).
+fn decorate(reply: Reply, ctx: &str, verdict: Option<Verdict>) -> Reply {
+    let add = |mut response: Response| {
+        response = response.with_header("ININ-Correlation-Id", ctx);
+        if let Some(v) = verdict {
+            response = response
+                .with_header("inin-ratelimit-count", &v.count.to_string())
+                .with_header("inin-ratelimit-allowed", &v.allowed.to_string())
+                .with_header("inin-ratelimit-reset", &v.reset_secs.to_string());
+        }
+        response
+    };
+    match reply {
+        Reply::Full(response) => Reply::Full(add(response)),
+        Reply::Truncated(response) => Reply::Truncated(add(response)),
+        Reply::Reset => Reply::Reset,
+    }
+}
+
 fn bad_credentials(ctx: &str) -> Response {
     error_response(401, "bad.credentials", "Invalid login credentials.", ctx)
 }
@@ -999,6 +1091,41 @@ fn bad_credentials(ctx: &str) -> Response {
 fn forbidden(ctx: &str) -> Response {
     let message = "You are not authorized to perform the requested action.";
     error_response(403, "missing.permissions", message, ctx)
+}
+
+/// Applies `edit` to a JSON object body and re-serializes it; false (and the body untouched)
+/// when the body is not a JSON object or `edit` changed nothing.
+fn edit_json(response: &mut Response, edit: impl FnOnce(&mut Map<String, Value>) -> bool) -> bool {
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&response.body) else {
+        return false;
+    };
+    if !edit(&mut body) {
+        return false;
+    }
+    *response = Response::json(response.status, &Value::Object(body));
+    true
+}
+
+/// An `Echo` fault: an error body that repeats the presented credential in clear, as a server
+/// that copies request headers into its error texts would.
+fn echo(status: u16, endpoint: Endpoint, req: &Request, ctx: &str) -> Response {
+    let authorization = req.header("authorization");
+    if endpoint == Endpoint::Token {
+        let (id, secret) = auth::basic_credentials(authorization).unwrap_or_default();
+        let error = if status >= 500 {
+            "server_error"
+        } else {
+            "invalid_client"
+        };
+        let description = format!("authentication failed for client '{id}' with secret '{secret}'");
+        let body =
+            json!({ "error": error, "description": description, "error_description": description });
+        return Response::json(status, &body);
+    }
+    let token = auth::bearer_token(authorization).unwrap_or_default();
+    let (code, message) = status_code_and_message(status);
+    let message = format!("{message} Request authorization: Bearer {token}");
+    error_response(status, code, &message, ctx)
 }
 
 /// The token endpoint's error shape, always with status 400.
@@ -1050,6 +1177,308 @@ fn status_code_and_message(status: u16) -> (&'static str, &'static str) {
 mod tests {
     use super::*;
 
+    use crate::{Faults, RateLimit};
+
+    /// A small simulator state at a fixed origin of both clocks.
+    fn state(cfg: SimConfig) -> (State, Instant) {
+        let t0 = Instant::now();
+        let cfg = SimConfig {
+            conversations: 300,
+            ..cfg
+        };
+        (
+            State::new(cfg, t0, time::macros::datetime!(2026-11-05 08:00 UTC)),
+            t0,
+        )
+    }
+
+    fn request(method: &str, target: &str, authorization: &str, body: &[u8]) -> Request {
+        let (path, query) = match target.split_once('?') {
+            Some((path, query)) => (path.to_string(), http::parse_query(query)),
+            None => (target.to_string(), Vec::new()),
+        };
+        Request {
+            method: method.to_string(),
+            path,
+            query,
+            headers: vec![("authorization".to_string(), authorization.to_string())],
+            body: body.to_vec(),
+        }
+    }
+
+    fn full(reply: Reply) -> Response {
+        match reply {
+            Reply::Full(response) => response,
+            other => panic!("expected a full reply, got {other:?}"),
+        }
+    }
+
+    fn body(response: &Response) -> Value {
+        serde_json::from_slice(&response.body).unwrap()
+    }
+
+    /// "sim-client:sim-secret" in base64.
+    const BASIC: &str = "Basic c2ltLWNsaWVudDpzaW0tc2VjcmV0";
+
+    /// Grants a token at `now`.
+    fn grant(state: &mut State, now: Instant) -> String {
+        let mut req = request("POST", TOKEN_PATH, BASIC, b"grant_type=client_credentials");
+        let form = "application/x-www-form-urlencoded".to_string();
+        req.headers.push(("content-type".to_string(), form));
+        let response = full(state.handle(&req, now));
+        assert_eq!(response.status, 200);
+        body(&response)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    fn details_body(page_size: u64, page_number: u64) -> Vec<u8> {
+        json!({
+            "interval": "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z",
+            "paging": { "pageSize": page_size, "pageNumber": page_number },
+        })
+        .to_string()
+        .into_bytes()
+    }
+
+    fn details(state: &mut State, token: &str, page: u64, now: Instant) -> Response {
+        let bearer = format!("Bearer {token}");
+        let req = request("POST", DETAILS_QUERY_PATH, &bearer, &details_body(10, page));
+        full(state.handle(&req, now))
+    }
+
+    /// Pages a window through and returns each page's ids and the `totalHits` of the first.
+    fn all_pages(state: &mut State, token: &str, now: Instant) -> (Vec<Vec<String>>, u64) {
+        let mut pages = Vec::new();
+        let mut total_hits = 0;
+        for page in 1.. {
+            let response = body(&details(state, token, page, now));
+            if page == 1 {
+                total_hits = response["totalHits"].as_u64().unwrap();
+            }
+            let Some(conversations) = response.get("conversations") else {
+                assert_eq!(response, json!({ "totalHits": total_hits }));
+                break;
+            };
+            let ids = conversations.as_array().unwrap().iter();
+            pages.push(
+                ids.map(|c| c["conversationId"].as_str().unwrap().to_string())
+                    .collect(),
+            );
+        }
+        (pages, total_hits)
+    }
+
+    #[test]
+    fn duplicate_hits_shorten_pages_that_are_not_the_last() {
+        let (mut plain, t0) = state(SimConfig::default());
+        let token = grant(&mut plain, t0);
+        let (plain_pages, plain_hits) = all_pages(&mut plain, &token, t0);
+        let (mut doubled, t0) = state(SimConfig {
+            duplicate_hits: 0.3,
+            ..SimConfig::default()
+        });
+        let token = grant(&mut doubled, t0);
+        let (pages, total_hits) = all_pages(&mut doubled, &token, t0);
+        let unique: Vec<String> = plain_pages.concat();
+        assert_eq!(plain_hits, unique.len() as u64);
+        // totalHits counts the duplicates; the pages hold each conversation at least once.
+        assert!(
+            total_hits > plain_hits + plain_hits / 10,
+            "{total_hits} vs {plain_hits}"
+        );
+        // The pages are cut from a list of totalHits entries.
+        assert_eq!(pages.len() as u64, total_hits.div_ceil(10));
+        let mut served = pages.concat();
+        served.dedup();
+        assert_eq!(served, unique, "every conversation, in order");
+        let (last, inner) = pages.split_last().unwrap();
+        assert!(
+            inner.iter().any(|p| p.len() < 10),
+            "a short page before the end"
+        );
+        assert!(!last.is_empty());
+        for page in &pages {
+            let distinct: HashSet<&String> = page.iter().collect();
+            assert_eq!(distinct.len(), page.len(), "no repeat within a page");
+        }
+    }
+
+    fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+        let found = response
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        found.map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn rate_limit_refuses_api_requests_past_the_window() {
+        let (mut state, t0) = state(SimConfig {
+            rate_limit: Some(RateLimit {
+                allowed: 2,
+                window: Duration::from_secs(1),
+            }),
+            ..SimConfig::default()
+        });
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // The token endpoint is neither limited nor counted, and carries no window numbers.
+        let token = grant(&mut state, at(0));
+        let token_again = grant(&mut state, at(1));
+        assert_ne!(token, token_again);
+        let mut seen = Vec::new();
+        for ms in [0, 100, 200, 300, 999, 1000, 1001, 1100, 2500] {
+            let response = details(&mut state, &token, 1, at(ms));
+            let numbers = [
+                "inin-ratelimit-count",
+                "inin-ratelimit-allowed",
+                "inin-ratelimit-reset",
+            ]
+            .map(|name| header(&response, name).unwrap().to_string());
+            if response.status == 429 {
+                assert_eq!(body(&response)["code"], "too.many.requests.retry.after");
+                assert_eq!(header(&response, "Retry-After"), Some(numbers[2].as_str()));
+            }
+            seen.push(format!(
+                "{ms}: {} {}/{} reset {}",
+                response.status, numbers[0], numbers[1], numbers[2]
+            ));
+        }
+        let want = [
+            "0: 200 1/2 reset 1",
+            "100: 200 2/2 reset 1",
+            "200: 429 3/2 reset 1",
+            "300: 429 3/2 reset 1",
+            "999: 429 3/2 reset 1",
+            "1000: 200 2/2 reset 1",
+            "1001: 429 3/2 reset 1",
+            "1100: 200 2/2 reset 1",
+            "2500: 200 1/2 reset 1",
+        ];
+        assert_eq!(seen, want);
+        assert_eq!(state.stats.rate_limited, 4);
+        assert_eq!(state.stats.faults_injected, 0);
+        assert_eq!(state.stats.details_requests, 9);
+    }
+
+    #[test]
+    fn token_replies_carry_no_rate_limit_headers() {
+        let (mut state, t0) = state(SimConfig::default());
+        let mut req = request("POST", TOKEN_PATH, BASIC, b"grant_type=client_credentials");
+        let form = "application/x-www-form-urlencoded".to_string();
+        req.headers.push(("content-type".to_string(), form));
+        let response = full(state.handle(&req, t0));
+        assert!(header(&response, "ININ-Correlation-Id").is_some());
+        assert!(header(&response, "inin-ratelimit-count").is_none());
+        let token = body(&response)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let response = details(&mut state, &token, 1, t0);
+        assert_eq!(header(&response, "inin-ratelimit-allowed"), Some("300"));
+        assert_eq!(header(&response, "inin-ratelimit-count"), Some("1"));
+        assert_eq!(header(&response, "inin-ratelimit-reset"), Some("60"));
+    }
+
+    #[test]
+    fn advance_moves_every_clock() {
+        let (mut state, t0) = state(SimConfig {
+            token_lifetime: Duration::from_secs(10),
+            ..SimConfig::default()
+        });
+        let token = grant(&mut state, t0);
+        assert_eq!(details(&mut state, &token, 1, t0).status, 200);
+        state.advance(Duration::from_secs(10));
+        assert_eq!(details(&mut state, &token, 1, t0).status, 401);
+        assert_eq!(state.stats.expired_token_rejections, 1);
+    }
+
+    #[test]
+    fn expiration_dates_stay_printable_for_any_lifetime() {
+        let (mut state, t0) = state(SimConfig {
+            job_lifetime: Duration::MAX,
+            ..SimConfig::default()
+        });
+        let bearer = format!("Bearer {}", grant(&mut state, t0));
+        let query = br#"{"interval":"2026-11-01T00:00:00Z/2026-11-02T00:00:00Z"}"#;
+        let submitted = full(state.handle(&request("POST", JOBS_PATH, &bearer, query), t0));
+        let job_id = body(&submitted)["jobId"].as_str().unwrap().to_string();
+        let status_path = format!("{JOBS_PATH}/{job_id}");
+        let status = full(state.handle(&request("GET", &status_path, &bearer, b""), t0));
+        assert_eq!(body(&status)["expirationDate"], "9999-12-31T23:59:59.999Z");
+        assert_eq!(body(&status)["submissionDate"], "2026-11-05T08:00:00.000Z");
+    }
+
+    #[test]
+    fn echo_repeats_the_presented_credential() {
+        let req = request("POST", TOKEN_PATH, BASIC, b"");
+        let token_reply = body(&echo(401, Endpoint::Token, &req, "ctx"));
+        assert_eq!(token_reply["error"], "invalid_client");
+        assert!(token_reply["description"]
+            .as_str()
+            .unwrap()
+            .contains("'sim-secret'"));
+        let server = body(&echo(502, Endpoint::Token, &req, "ctx"));
+        assert_eq!(server["error"], "server_error");
+        let req = request("GET", QUEUES_PATH, "Bearer tok-123", b"");
+        let response = echo(503, Endpoint::Queues, &req, "ctx");
+        assert_eq!(response.status, 503);
+        let api_reply = body(&response);
+        assert_eq!(api_reply["code"], "service.unavailable");
+        assert!(api_reply["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Bearer tok-123"));
+    }
+
+    #[test]
+    fn edit_json_changes_only_objects_it_edits() {
+        let mut response = Response::json(200, &json!({ "a": 1, "conversations": [] }));
+        assert!(edit_json(&mut response, |b| b
+            .remove("conversations")
+            .is_some()));
+        assert_eq!(body(&response), json!({ "a": 1 }));
+        assert!(!edit_json(&mut response, |b| b
+            .remove("conversations")
+            .is_some()));
+        let mut array = Response::json(200, &json!([1]));
+        assert!(!edit_json(&mut array, |_| true));
+        assert_eq!(array.body, b"[1]");
+    }
+
+    #[test]
+    fn malformed_faults_damage_what_they_apply_to() {
+        fn check(fault: Fault, endpoint_target: &str, damaged: bool) {
+            let faults = Faults {
+                script: vec![(1, fault.clone())],
+                ..Faults::default()
+            };
+            let (mut state, t0) = state(SimConfig {
+                faults,
+                ..SimConfig::default()
+            });
+            let token = grant(&mut state, t0);
+            let bearer = format!("Bearer {token}");
+            let (method, body) = match endpoint_target {
+                DETAILS_QUERY_PATH => ("POST", details_body(10, 1)),
+                _ => ("GET", Vec::new()),
+            };
+            let req = request(method, endpoint_target, &bearer, &body);
+            let response = full(state.handle(&req, t0));
+            assert_eq!(response.status, 200, "{fault:?} {endpoint_target}");
+            let injected = state.stats.faults_injected;
+            assert_eq!(injected, u64::from(damaged), "{fault:?} {endpoint_target}");
+        }
+        check(Fault::EmptyArray, DETAILS_QUERY_PATH, true);
+        check(Fault::EmptyArray, QUEUES_PATH, true);
+        check(Fault::Blank, JOBS_AVAILABILITY_PATH, true);
+        check(Fault::HitsWithoutConversations, DETAILS_QUERY_PATH, true);
+        check(Fault::HitsWithoutConversations, QUEUES_PATH, false);
+        check(Fault::MissingId, DETAILS_QUERY_PATH, true);
+        check(Fault::MissingId, JOBS_AVAILABILITY_PATH, false);
+    }
+
     fn query(body: Value) -> Result<DetailsQuery, String> {
         parse_details_query(body.to_string().as_bytes(), 100, 100_000)
     }
@@ -1081,34 +1510,41 @@ mod tests {
         assert_eq!(q.end_filter, EndFilter::Ongoing);
     }
 
+    /// A request body where `DAY` stands for the interval of 1 November 2026, `WEEK` for 7
+    /// days from then, `MONTH` for 31 days and `MONTH_1S` for 31 days and a second.
+    fn with_day(body: &str) -> Vec<u8> {
+        body.replace("DAY", r#""2026-11-01T00:00:00Z/2026-11-02T00:00:00Z""#)
+            .replace("WEEK", r#""2026-11-01T00:00:00Z/2026-11-08T00:00:00Z""#)
+            .replace("MONTH_1S", r#""2026-11-01T00:00:00Z/2026-12-02T00:00:01Z""#)
+            .replace("MONTH", r#""2026-11-01T00:00:00Z/2026-12-02T00:00:00Z""#)
+            .into_bytes()
+    }
+
     #[test]
     fn validation_failures_are_400_messages() {
-        let bad = [
-            json!({}),
-            json!({ "interval": 5 }),
-            json!({ "interval": "2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00/2026-11-02T00:00:00" }),
-            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z", "segmentFilters": [{ "type": "and" }] }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "order": "sideways" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 0 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageNumber": 0 } }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": "ten" } }),
-        ];
-        for body in bad {
-            assert!(query(body.clone()).is_err(), "{body}");
+        fn check(body: &str, accepted: bool) {
+            let got = parse_details_query(&with_day(body), 100, 100_000);
+            assert_eq!(got.is_ok(), accepted, "{body}: {got:?}");
         }
-        assert!(parse_details_query(b"{not json", 100, 100_000).is_err());
+        let refused = |body| check(body, false);
+        refused("{not json");
+        refused("{}");
+        refused(r#"{ "interval": 5 }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00/2026-11-02T00:00:00" }"#);
+        refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }"#);
+        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{}] }"#);
+        refused(r#"{ "interval": DAY, "order": "sideways" }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 101 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 0 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageNumber": 0 } }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": "ten" } }"#);
         // Exactly 7 days without filters and 31 days with filters are allowed.
-        assert!(query(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:00Z" })).is_ok());
-        assert!(query(
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:00Z",
-            "conversationFilters": [{ "type": "and", "predicates": [] }] })
-        )
-        .is_ok());
+        let accepted = |body| check(body, true);
+        accepted(r#"{ "interval": WEEK }"#);
+        accepted(r#"{ "interval": MONTH, "segmentFilters": [{}] }"#);
     }
 
     #[test]
@@ -1153,21 +1589,20 @@ mod tests {
         .unwrap();
         assert_eq!((q.start_of_day, q.limit), (true, Some(50)));
         assert_eq!(q.end_filter, EndFilter::Ended);
+        let refused = |body: &str| {
+            let got = parse_job_query(&with_day(body), 31 * DAY_MS);
+            assert!(got.is_err(), "{body}: {got:?}");
+        };
+        refused("{}");
+        refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
+        refused(r#"{ "interval": MONTH_1S }"#);
+        refused(r#"{ "interval": DAY, "paging": { "pageSize": 10 } }"#);
+        refused(r#"{ "interval": DAY, "order": "sideways" }"#);
+        refused(r#"{ "interval": DAY, "orderBy": 3 }"#);
+        refused(r#"{ "interval": DAY, "limit": 0 }"#);
+        refused(r#"{ "interval": DAY, "limit": "ten" }"#);
+        refused(r#"{ "interval": DAY, "startOfDayIntervalMatching": "yes" }"#);
         let interval = "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z";
-        let bad = [
-            json!({}),
-            json!({ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }),
-            json!({ "interval": "2026-11-01T00:00:00Z/2026-12-02T00:00:01Z" }),
-            json!({ "interval": interval, "paging": { "pageSize": 10 } }),
-            json!({ "interval": interval, "order": "sideways" }),
-            json!({ "interval": interval, "orderBy": 3 }),
-            json!({ "interval": interval, "limit": 0 }),
-            json!({ "interval": interval, "limit": "ten" }),
-            json!({ "interval": interval, "startOfDayIntervalMatching": "yes" }),
-        ];
-        for body in bad {
-            assert!(job_query(body.clone()).is_err(), "{body}");
-        }
         let message = job_query(json!({ "interval": "2026-11-01T00:00:00Z/2026-12-03T00:00:00Z" }))
             .unwrap_err();
         assert_eq!(message, "The interval may not be longer than 31 days.");
@@ -1197,29 +1632,25 @@ mod tests {
 
     #[test]
     fn paths_are_classified() {
-        assert_eq!(classify("/oauth/token"), Endpoint::Token);
-        assert_eq!(classify(DETAILS_QUERY_PATH), Endpoint::Details);
-        assert_eq!(classify("/api/v2/routing/queues"), Endpoint::Queues);
-        assert_eq!(classify("/api/v2/routing/queues/abc"), Endpoint::QueueById);
-        assert_eq!(
-            classify("/api/v2/routing/queues/abc/members"),
-            Endpoint::OtherApi
-        );
-        assert_eq!(classify("/api/v2/users"), Endpoint::OtherApi);
-        assert_eq!(classify(JOBS_PATH), Endpoint::JobSubmit);
-        assert_eq!(
-            classify(&format!("{JOBS_PATH}/availability")),
-            Endpoint::JobAvailability
-        );
-        assert_eq!(classify(&format!("{JOBS_PATH}/abc")), Endpoint::Job);
-        assert_eq!(
-            classify(&format!("{JOBS_PATH}/abc/results")),
-            Endpoint::JobResults
-        );
-        assert_eq!(classify(&format!("{JOBS_PATH}/")), Endpoint::OtherApi);
-        assert_eq!(classify(&format!("{JOBS_PATH}/abc/x")), Endpoint::OtherApi);
-        assert_eq!(classify(&format!("{JOBS_PATH}/results")), Endpoint::Job);
-        assert_eq!(classify(&format!("{JOBS_PATH}x")), Endpoint::OtherApi);
-        assert_eq!(classify("/favicon.ico"), Endpoint::Unknown);
+        use Endpoint::*;
+        fn check(path: &str, want: Endpoint) {
+            assert_eq!(classify(path), want, "{path}");
+        }
+        let job = |suffix: &str, want| check(&format!("{JOBS_PATH}{suffix}"), want);
+        check("/oauth/token", Token);
+        check(DETAILS_QUERY_PATH, Details);
+        check("/api/v2/routing/queues", Queues);
+        check("/api/v2/routing/queues/abc", QueueById);
+        check("/api/v2/routing/queues/abc/members", OtherApi);
+        check("/api/v2/users", OtherApi);
+        check("/favicon.ico", Unknown);
+        job("", JobSubmit);
+        job("/availability", JobAvailability);
+        job("/abc", Job);
+        job("/abc/results", JobResults);
+        job("/", OtherApi);
+        job("/abc/x", OtherApi);
+        job("/results", Job);
+        job("x", OtherApi);
     }
 }

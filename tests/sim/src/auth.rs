@@ -85,20 +85,40 @@ impl TokenStore {
         }
     }
 
-    pub fn revoke_all(&mut self) {
-        for record in self.records.values_mut() {
-            record.revoked = true;
-        }
-    }
-
     pub fn issued(&self) -> &[String] {
         &self.issued
     }
 }
 
-/// The `expires_in` we announce: whole seconds rounded up, at least 1.
-pub fn expires_in_secs(lifetime: Duration) -> u64 {
-    let secs = lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
+/// What a token grant announces in `expires_in`. The token's real validity is always
+/// `SimConfig::token_lifetime`, whatever is announced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpiresIn {
+    /// The lifetime in whole seconds, rounded up, at least 1.
+    #[default]
+    Lifetime,
+    /// This number, verbatim (`u64::MAX` included).
+    Value(u64),
+    /// No `expires_in` field at all.
+    Absent,
+}
+
+impl ExpiresIn {
+    /// The `expires_in` value to send, or None to leave the field out.
+    pub fn announce(self, lifetime: Duration) -> Option<u64> {
+        match self {
+            ExpiresIn::Lifetime => Some(expires_in_secs(lifetime)),
+            ExpiresIn::Value(secs) => Some(secs),
+            ExpiresIn::Absent => None,
+        }
+    }
+}
+
+/// Whole seconds rounded up, at least 1.
+fn expires_in_secs(lifetime: Duration) -> u64 {
+    let secs = lifetime
+        .as_secs()
+        .saturating_add(u64::from(lifetime.subsec_nanos() > 0));
     secs.max(1)
 }
 
@@ -162,27 +182,21 @@ mod tests {
 
     #[test]
     fn base64_decodes_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("Zg==", "f"),
-            ("Zm8=", "fo"),
-            ("Zm9v", "foo"),
-            ("Zm9vYg==", "foob"),
-            ("Zm9vYmE=", "fooba"),
-            ("Zm9vYmFy", "foobar"),
-            ("Zm9vYg", "foob"),
-        ];
-        for (encoded, plain) in cases {
-            assert_eq!(
-                base64_decode(encoded).unwrap(),
-                plain.as_bytes(),
-                "{encoded}"
-            );
+        fn check(encoded: &str, plain: Option<&[u8]>) {
+            assert_eq!(base64_decode(encoded).as_deref(), plain, "{encoded}");
         }
-        assert_eq!(base64_decode("+/+/").unwrap(), [0xfb, 0xff, 0xbf]);
-        assert!(base64_decode("Zm9v!").is_none());
-        assert!(base64_decode("Z").is_none());
-        assert!(base64_decode("Zg===").is_none());
+        check("", Some(b""));
+        check("Zg==", Some(b"f"));
+        check("Zm8=", Some(b"fo"));
+        check("Zm9v", Some(b"foo"));
+        check("Zm9vYg==", Some(b"foob"));
+        check("Zm9vYmE=", Some(b"fooba"));
+        check("Zm9vYmFy", Some(b"foobar"));
+        check("Zm9vYg", Some(b"foob"));
+        check("+/+/", Some(&[0xfb, 0xff, 0xbf]));
+        check("Zm9v!", None);
+        check("Z", None);
+        check("Zg===", None);
     }
 
     #[test]
@@ -213,5 +227,18 @@ mod tests {
         assert_eq!(expires_in_secs(Duration::from_millis(1500)), 2);
         assert_eq!(expires_in_secs(Duration::ZERO), 1);
         assert_eq!(expires_in_secs(Duration::from_secs(3600)), 3600);
+        assert_eq!(expires_in_secs(Duration::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn expires_in_announces_what_it_is_told() {
+        fn check(expires_in: ExpiresIn, lifetime_ms: u64, want: Option<u64>) {
+            let lifetime = Duration::from_millis(lifetime_ms);
+            assert_eq!(expires_in.announce(lifetime), want, "{expires_in:?}");
+        }
+        check(ExpiresIn::Lifetime, 1500, Some(2));
+        check(ExpiresIn::Value(u64::MAX), 1500, Some(u64::MAX));
+        check(ExpiresIn::Value(0), 1500, Some(0));
+        check(ExpiresIn::Absent, 1500, None);
     }
 }

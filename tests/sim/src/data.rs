@@ -24,6 +24,9 @@ pub const MIN_DURATION_MS: i64 = 20 * 1000;
 /// Ongoing conversations start within this span before the configured end.
 const ONGOING_SPAN_MS: i64 = 60 * 60 * 1000;
 pub const DAY_MS: i64 = 86_400_000;
+/// 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, the range `format_ms` shows.
+const EARLIEST_DATE_MS: i64 = -62_167_219_200_000;
+const LATEST_DATE_MS: i64 = 253_402_300_799_999;
 
 /// Stream names for `Rng::derive`, so each purpose has its own sequence.
 const STREAM_ORG: u64 = 1;
@@ -506,7 +509,9 @@ pub fn division(index: usize) -> (&'static str, &'static str) {
 }
 
 /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+/// Dates are shown within years 0000 to 9999: earlier or later instants are clamped.
 pub fn format_ms(ms: i64) -> String {
+    let ms = ms.clamp(EARLIEST_DATE_MS, LATEST_DATE_MS);
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .expect("simulated times are within the supported range");
     format!(
@@ -912,6 +917,13 @@ mod tests {
     fn nov_1_constant_is_right() {
         assert_eq!(format_ms(NOV_1_MS), "2026-11-01T00:00:00.000Z");
         assert_eq!(format_ms(NOV_1_MS + 61_001), "2026-11-01T00:01:01.001Z");
+    }
+
+    #[test]
+    fn format_ms_clamps_to_four_digit_years() {
+        assert_eq!(format_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(i64::MIN), "0000-01-01T00:00:00.000Z");
+        assert_eq!(format_ms(LATEST_DATE_MS + 1), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

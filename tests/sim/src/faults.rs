@@ -27,6 +27,18 @@ pub struct Faults {
     pub p_truncate: f64,
     /// Answer 200 `application/json` whose body is not valid JSON.
     pub p_bad_json: f64,
+    /// Answer 200 `application/json` whose body is `[]`.
+    pub p_empty_array: f64,
+    /// Answer 200 `application/json` whose body is only whitespace.
+    pub p_blank: f64,
+    /// On a details query, answer the real page without its `conversations` key.
+    pub p_hits_without_conversations: f64,
+    /// On a details query or job results, answer the real page with `conversationId` removed
+    /// from its first conversation.
+    pub p_missing_id: f64,
+    /// Answer 500, 502, 503 or 504 (chosen at random) with an error body that repeats the
+    /// presented credential in clear.
+    pub p_echo: f64,
     /// The `Retry-After` value (seconds) on random 429s; None sends no header.
     pub retry_after_secs: Option<u64>,
     /// `(n, fault)`: the nth request (1-based) counted over the endpoints these faults apply to
@@ -53,6 +65,21 @@ pub enum Fault {
     BadJson,
     /// 403 `missing.permissions`.
     Forbidden,
+    /// A 200 `application/json` whose body is `[]`.
+    EmptyArray,
+    /// A 200 `application/json` whose body is only whitespace.
+    Blank,
+    /// A details query's real 200 page without its `conversations` key, `totalHits` kept.
+    /// No effect on other endpoints.
+    HitsWithoutConversations,
+    /// The real 200 page with `conversationId` removed from its first conversation (details
+    /// query and job results). No effect on other endpoints or on a page without
+    /// conversations.
+    MissingId,
+    /// This status with an error body whose message repeats the presented credential in
+    /// clear: the bearer token, or on the token endpoint the client secret of the Basic
+    /// header (in the token endpoint's error shape).
+    Echo(u16),
 }
 
 /// The 5xx statuses a random server fault chooses from.
@@ -80,6 +107,14 @@ pub fn choose(faults: &Faults, n: u64, rng: &mut Rng) -> Option<Fault> {
         (faults.p_reset, Fault::Reset),
         (faults.p_truncate, Fault::Truncate),
         (faults.p_bad_json, Fault::BadJson),
+        (faults.p_empty_array, Fault::EmptyArray),
+        (faults.p_blank, Fault::Blank),
+        (
+            faults.p_hits_without_conversations,
+            Fault::HitsWithoutConversations,
+        ),
+        (faults.p_missing_id, Fault::MissingId),
+        (faults.p_echo, Fault::Echo(server_status)),
     ];
     let mut threshold = 0.0;
     for (p, fault) in ladder {
@@ -90,6 +125,9 @@ pub fn choose(faults: &Faults, n: u64, rng: &mut Rng) -> Option<Fault> {
     }
     None
 }
+
+/// The body of a `Blank` reply: whitespace only, so it is not a JSON document.
+pub const BLANK_BODY: &[u8] = b"  \n";
 
 /// The page a load balancer sends instead of JSON.
 pub fn html_page(status: u16) -> Vec<u8> {
@@ -164,6 +202,45 @@ mod tests {
         }
         assert!((800..1200).contains(&n_429), "{n_429}");
         assert!((800..1200).contains(&n_reset), "{n_reset}");
+    }
+
+    #[test]
+    fn malformed_reply_faults_are_drawn_by_their_probabilities() {
+        /// The fault's own probability at 1 (its script entry for `Echo`) draws it.
+        fn check(want: Fault) {
+            let mut faults = Faults::default();
+            match want {
+                Fault::EmptyArray => faults.p_empty_array = 1.0,
+                Fault::Blank => faults.p_blank = 1.0,
+                Fault::HitsWithoutConversations => faults.p_hits_without_conversations = 1.0,
+                Fault::MissingId => faults.p_missing_id = 1.0,
+                _ => faults.script = vec![(1, want.clone())],
+            }
+            let mut rng = Rng::new(4);
+            assert_eq!(choose(&faults, 1, &mut rng), Some(want), "{faults:?}");
+        }
+        check(Fault::EmptyArray);
+        check(Fault::Blank);
+        check(Fault::HitsWithoutConversations);
+        check(Fault::MissingId);
+        check(Fault::Echo(401));
+        let mut rng = Rng::new(4);
+        let echo = Faults {
+            p_echo: 1.0,
+            ..Faults::default()
+        };
+        for n in 1..50 {
+            match choose(&echo, n, &mut rng) {
+                Some(Fault::Echo(status)) => assert!(SERVER_ERROR_STATUSES.contains(&status)),
+                other => panic!("unexpected fault {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn blank_body_is_not_json() {
+        assert!(BLANK_BODY.iter().all(u8::is_ascii_whitespace));
+        assert!(serde_json::from_slice::<serde_json::Value>(BLANK_BODY).is_err());
     }
 
     #[test]

@@ -1,14 +1,15 @@
-//! The bookkeeping of the asynchronous analytics jobs: job records, their poll-counted state
-//! machine, the lifecycle faults and the results cursor.
+//! The bookkeeping of the asynchronous analytics jobs: job records, their state machine, the
+//! lifecycle faults and the results cursor.
 //!
-//! A job's state advances only when a client polls its status, never with time, so tests that
-//! drive jobs run as fast as the client polls. The results of a job are fixed when it is
-//! submitted (dataset slots in result order); `api` renders them page by page. This module
-//! builds no HTTP responses and reads no clock: `api` passes instants in and turns states
-//! into JSON.
+//! By default a job's state advances only when a client polls its status, so tests that drive
+//! jobs run as fast as the client polls; with a fulfilment delay it turns FULFILLED once that
+//! long has passed since submission instead. A job past its lifetime is EXPIRED. The results
+//! of a job are fixed when it is submitted (dataset slots in result order); `api` renders
+//! them page by page. This module builds no HTTP responses and reads no clock: `api` passes
+//! instants in and turns states into JSON.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::auth;
 use crate::rng::{mix, Rng};
@@ -25,6 +26,9 @@ pub struct JobFaults {
     /// `(job, n)`: that job turns EXPIRED once n results pages have been served (n = 0 expires
     /// it at the poll that would have answered FULFILLED).
     pub expire_after_pages: Vec<(u64, u64)>,
+    /// These jobs answer QUEUED, then PENDING, for ever: they never reach a terminal state,
+    /// not even EXPIRED past their `expirationDate`.
+    pub stuck: Vec<u64>,
 }
 
 impl JobFaults {
@@ -37,6 +41,10 @@ impl JobFaults {
         } else {
             JobState::Fulfilled
         }
+    }
+
+    fn is_stuck(&self, number: u64) -> bool {
+        self.stuck.contains(&number)
     }
 
     fn pages_before_expiry(&self, number: u64) -> Option<u64> {
@@ -94,15 +102,39 @@ pub struct Job {
     pub pages_served: u64,
 }
 
+/// When a running job reaches its terminal state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fulfilment {
+    /// After this many status polls answered QUEUED (the first) or PENDING (the rest): the
+    /// next poll answers the terminal state. 0 ends a job at its first poll.
+    Polls(u64),
+    /// Once this long has passed since submission, however often it was polled; before that
+    /// the first poll answers QUEUED and the others PENDING.
+    After(Duration),
+}
+
+/// The rules every job follows.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifecycle<'a> {
+    pub fulfilment: Fulfilment,
+    /// A job turns EXPIRED this long after submission.
+    pub lifetime: Duration,
+    pub faults: &'a JobFaults,
+}
+
 impl Job {
-    /// Advances the job by one status poll. Polls 1..=`polls_to_fulfil` answer QUEUED (the
-    /// first) or PENDING (the rest); the next one reaches the terminal state.
-    pub fn poll(&mut self, polls_to_fulfil: u64, faults: &JobFaults, now: Instant) {
+    /// Advances the job by one status poll at `now`.
+    pub fn poll(&mut self, rules: &Lifecycle, now: Instant) {
         self.polls += 1;
+        self.expire_if_due(rules, now);
         if !self.state.is_running() {
             return;
         }
-        if self.polls <= polls_to_fulfil {
+        let due = match rules.fulfilment {
+            Fulfilment::Polls(n) => self.polls > n,
+            Fulfilment::After(delay) => now.saturating_duration_since(self.submitted_at) >= delay,
+        };
+        if !due || rules.faults.is_stuck(self.number) {
             self.state = if self.polls == 1 {
                 JobState::Queued
             } else {
@@ -110,12 +142,22 @@ impl Job {
             };
             return;
         }
-        self.state = faults.outcome(self.number);
+        self.state = rules.faults.outcome(self.number);
         if self.state == JobState::Fulfilled {
             self.fulfilled_at = Some(now);
-            if faults.pages_before_expiry(self.number) == Some(0) {
+            if rules.faults.pages_before_expiry(self.number) == Some(0) {
                 self.state = JobState::Expired;
             }
+        }
+    }
+
+    /// Turns a job that is running or fulfilled EXPIRED once its lifetime has passed; stuck
+    /// jobs never expire.
+    pub fn expire_if_due(&mut self, rules: &Lifecycle, now: Instant) {
+        let live = self.state.is_running() || self.state == JobState::Fulfilled;
+        let due = now.saturating_duration_since(self.submitted_at) >= rules.lifetime;
+        if live && due && !rules.faults.is_stuck(self.number) {
+            self.state = JobState::Expired;
         }
     }
 
@@ -127,6 +169,30 @@ impl Job {
             .is_some_and(|n| self.pages_served >= n)
         {
             self.state = JobState::Expired;
+        }
+    }
+}
+
+/// How a results request with too large a `pageSize` is refused (400 `bad.request` in every
+/// case); the real wording is not documented, so clients must not depend on one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PageSizeWording {
+    /// "pageSize must be at most N".
+    #[default]
+    AtMost,
+    /// "pageSize must be between 1 and N".
+    Between,
+    /// "Invalid pageSize", without the ceiling.
+    Unnumbered,
+}
+
+impl PageSizeWording {
+    /// The refusal's message for a ceiling of `max`.
+    pub fn message(self, max: u64) -> String {
+        match self {
+            PageSizeWording::AtMost => format!("pageSize must be at most {max}"),
+            PageSizeWording::Between => format!("pageSize must be between 1 and {max}"),
+            PageSizeWording::Unnumbered => "Invalid pageSize".to_string(),
         }
     }
 }
@@ -260,18 +326,121 @@ mod tests {
         store.submit(vec![1, 2, 3], Instant::now()).clone()
     }
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn rules(polls_to_fulfil: u64, faults: &JobFaults) -> Lifecycle<'_> {
+        Lifecycle {
+            fulfilment: Fulfilment::Polls(polls_to_fulfil),
+            lifetime: HOUR,
+            faults,
+        }
+    }
+
+    /// The states `n` polls right at submission answer.
     fn states(
         job: &mut Job,
         polls_to_fulfil: u64,
         faults: &JobFaults,
         n: usize,
     ) -> Vec<&'static str> {
-        (0..n)
-            .map(|_| {
-                job.poll(polls_to_fulfil, faults, Instant::now());
+        polls_at(job, &rules(polls_to_fulfil, faults), &vec![0; n])
+    }
+
+    /// The states polls answer at these many milliseconds after submission.
+    fn polls_at(job: &mut Job, rules: &Lifecycle, offsets_ms: &[u64]) -> Vec<&'static str> {
+        let t0 = job.submitted_at;
+        offsets_ms
+            .iter()
+            .map(|&ms| {
+                job.poll(rules, t0 + Duration::from_millis(ms));
                 job.state.name()
             })
             .collect()
+    }
+
+    #[test]
+    fn time_fulfils_a_job_however_often_it_is_polled() {
+        let none = JobFaults::default();
+        let after = |ms| Lifecycle {
+            fulfilment: Fulfilment::After(Duration::from_millis(ms)),
+            lifetime: HOUR,
+            faults: &none,
+        };
+        let timed = |row: &str| check(&after(500), row);
+        timed("0 100 200 499 500 501 => QUEUED PENDING PENDING PENDING FULFILLED FULFILLED");
+        timed("600 => FULFILLED");
+        check(&after(0), "0 => FULFILLED");
+        let faults = JobFaults {
+            fail: vec![1],
+            ..JobFaults::default()
+        };
+        let failing = Lifecycle {
+            faults: &faults,
+            ..after(500)
+        };
+        check(&failing, "0 500 => QUEUED FAILED");
+    }
+
+    /// One row: polls at these milliseconds after submission (of job 1) answer these states.
+    fn check(rules: &Lifecycle, row: &str) {
+        let (offsets, want) = row.split_once(" => ").unwrap();
+        let offsets: Vec<u64> = offsets.split(' ').map(|ms| ms.parse().unwrap()).collect();
+        assert_eq!(
+            polls_at(&mut job(1), rules, &offsets).join(" "),
+            want,
+            "{row}"
+        );
+    }
+
+    #[test]
+    fn stuck_jobs_never_leave_queued_or_pending() {
+        let faults = JobFaults {
+            stuck: vec![1],
+            ..JobFaults::default()
+        };
+        let rules = rules(0, &faults);
+        // Not even a day later, past their expiration date.
+        check(&rules, "0 1 86400000 => QUEUED PENDING PENDING");
+        let mut j = job(2);
+        assert_eq!(polls_at(&mut j, &rules, &[0]), ["FULFILLED"]);
+    }
+
+    #[test]
+    fn jobs_expire_when_their_lifetime_has_passed() {
+        let none = JobFaults::default();
+        let short = Lifecycle {
+            lifetime: Duration::from_secs(10),
+            ..rules(1, &none)
+        };
+        let expiring = |row: &str| check(&short, row);
+        expiring("0 1 9999 10000 => QUEUED FULFILLED FULFILLED EXPIRED");
+        expiring("0 10000 => QUEUED EXPIRED");
+        // Without a poll, results requests expire the job too.
+        let mut j = job(1);
+        polls_at(&mut j, &short, &[0, 1]);
+        j.expire_if_due(&short, j.submitted_at + Duration::from_secs(10));
+        assert_eq!(j.state, JobState::Expired);
+        // A job that failed stays failed.
+        let faults = JobFaults {
+            fail: vec![1],
+            ..JobFaults::default()
+        };
+        let failing = Lifecycle {
+            faults: &faults,
+            ..short
+        };
+        check(&failing, "0 1 20000 => QUEUED FAILED FAILED");
+    }
+
+    #[test]
+    fn page_size_refusals_follow_the_wording() {
+        fn check(wording: PageSizeWording, want: &str) {
+            assert_eq!(wording.message(1000), want, "{wording:?}");
+        }
+        use PageSizeWording::{AtMost, Between, Unnumbered};
+        check(AtMost, "pageSize must be at most 1000");
+        check(Between, "pageSize must be between 1 and 1000");
+        check(Unnumbered, "Invalid pageSize");
     }
 
     #[test]
@@ -299,6 +468,7 @@ mod tests {
             fail: vec![2],
             cancel: vec![2, 3],
             expire_after_pages: vec![(4, 2), (5, 0)],
+            stuck: Vec::new(),
         };
         let mut j = job(2);
         assert_eq!(
@@ -363,18 +533,16 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        fn check(plain: &[u8], encoded: &str) {
+            assert_eq!(base64_encode(plain), encoded, "{plain:?}");
         }
-        assert_eq!(base64_encode(&[0xfb, 0xff, 0xbf]), "+/+/");
+        check(b"", "");
+        check(b"f", "Zg==");
+        check(b"fo", "Zm8=");
+        check(b"foo", "Zm9v");
+        check(b"foob", "Zm9vYg==");
+        check(b"fooba", "Zm9vYmE=");
+        check(b"foobar", "Zm9vYmFy");
+        check(&[0xfb, 0xff, 0xbf], "+/+/");
     }
 }

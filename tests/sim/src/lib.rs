@@ -1,17 +1,25 @@
 //! `genesys-sim`: a fake Genesys Cloud (login and Platform API) on loopback HTTP, for the
 //! tests and the demo of `genesys-export`.
 //!
-//! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, stop) and
-//! [`Stats`]. The work is split into `http` (the socket), `api` (endpoints, auth, faults in
-//! front of them), `data` (the generated organisation and the matching rules), `jobs` (the
-//! asynchronous jobs' records, states and cursors), `faults` (which fault a request gets),
-//! `auth` (tokens and Basic credentials) and `rng` (the seeded generator). Data generation
-//! is deterministic from `SimConfig::seed`; fault draws and arrivals depend on the order of
-//! requests, and job states on the number of status polls.
+//! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, advance its
+//! clock, stop) and [`Stats`]. The work is split into `http` (the socket, one thread per
+//! connection), `api` (endpoints, auth, the rate limit and faults in front of them), `data`
+//! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
+//! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
+//! request gets), `auth` (tokens and Basic credentials) and `rng` (the seeded generator).
+//! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
+//! on the order of requests, and job states on the number of status polls or on time.
+//! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
 //!
-//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and
-//! `inin-ratelimit-count`, `inin-ratelimit-allowed: 300`, `inin-ratelimit-reset`. Faults sit in
-//! front of authentication and the handlers, like a load balancer; on the wire they look like:
+//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`). Responses
+//! of the API endpoints (`/api/v2/...`, not `/oauth/token`) also carry
+//! `inin-ratelimit-count` (requests counted in the sliding window, this one included),
+//! `inin-ratelimit-allowed` and `inin-ratelimit-reset` (whole seconds until the oldest
+//! counted request leaves the window, at least 1): those of `SimConfig::rate_limit`, or
+//! 300 per 60 s, advertised but not enforced, without one. Past an enforced limit the answer
+//! is 429 `too.many.requests.retry.after` with `Retry-After` = `inin-ratelimit-reset`,
+//! before any fault is drawn. Faults sit in front of authentication and the handlers, like
+//! a load balancer; on the wire they look like:
 //!
 //! - `Revoke`: the presented token is revoked for good; 401 `bad.credentials`.
 //! - `RateLimit`: 429 ErrorBody `too.many.requests.retry.after`, `Retry-After` only if given.
@@ -23,16 +31,31 @@
 //!   half of the body are written and the socket is shut down.
 //! - `BadJson`: the handler runs for real, then a complete 200 `application/json` response
 //!   whose body is half the real one plus junk.
+//! - `EmptyArray` / `Blank`: the handler runs for real, then a 200 `application/json` whose
+//!   body is `[]` / only whitespace.
+//! - `HitsWithoutConversations`: a details query's real 200 page without its `conversations`
+//!   key (`totalHits` kept). Elsewhere the real reply goes out and no fault is counted.
+//! - `MissingId`: the real 200 page of a details query or job results, with `conversationId`
+//!   removed from its first conversation. Elsewhere, or on a page without conversations, the
+//!   real reply goes out and no fault is counted.
+//! - `Echo(n)`: status n with an ErrorBody whose message repeats the presented bearer token
+//!   in clear; on `/oauth/token`, an `{error, description, error_description}` body whose
+//!   descriptions repeat the client secret decoded from the Basic header (`error` is
+//!   `server_error` for a 5xx, `invalid_client` otherwise).
 //!
 //! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
-//! the same API faults. Its own lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or
-//! CANCELLED, or expire them after some results pages. Errors of the jobs API:
+//! the same API faults. A job is fulfilled after `job_polls_to_fulfil` status polls, or once
+//! `job_fulfil_after` has passed since its submission; every status carries
+//! `expirationDate` = submission + `job_lifetime`, past which the job is EXPIRED. Its own
+//! lifecycle faults ([`JobFaults`]) end chosen jobs FAILED or CANCELLED, expire them after
+//! some results pages, or keep them QUEUED/PENDING for ever. Errors of the jobs API:
 //!
 //! - Submit: 400 `bad.request` for an invalid body, an interval longer than
 //!   `job_max_interval` ("The interval may not be longer than 31 days.") or a `paging` field.
 //! - Status, results and delete of an unknown or deleted job: 404 `not.found` "Job ID not
 //!   found".
-//! - Results: 400 `bad.request` "pageSize must be at most N" above `job_max_page_size`;
+//! - Results: 400 `bad.request` "pageSize must be at most N" (or another
+//!   [`PageSizeWording`]) above `job_max_page_size`;
 //!   "Job ID is not fulfilled (state S)" before FULFILLED (and after FAILED or CANCELLED);
 //!   "Invalid cursor 'C'" or "Cursor 'C' does not belong to job ID"; "Pagination may not
 //!   exceed N results. ..." for a page reaching past `job_result_cap`. An EXPIRED job
@@ -44,21 +67,24 @@ mod data;
 mod faults;
 mod http;
 mod jobs;
+mod ratelimit;
 mod rng;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use time::macros::datetime;
 use time::OffsetDateTime;
 
+pub use auth::ExpiresIn;
 pub use faults::{Fault, Faults};
-pub use jobs::JobFaults;
+pub use jobs::{JobFaults, PageSizeWording};
+pub use ratelimit::RateLimit;
 
 use api::State;
-use data::{Dataset, GenParams};
 use http::{Reply, Request, Server};
 
 /// Everything that shapes a simulator run.
@@ -76,8 +102,11 @@ pub struct SimConfig {
     pub queues: usize,
     /// How many of the queues are deleted: referenced by conversations, missing from lookups.
     pub deleted_queues: usize,
-    /// A token older than this gets 401; `expires_in` = ceil(seconds), at least 1.
+    /// A token older than this gets 401.
     pub token_lifetime: Duration,
+    /// What a grant announces in `expires_in`; by default ceil(`token_lifetime` seconds), at
+    /// least 1. The validity check keeps using `token_lifetime`.
+    pub token_expires_in: ExpiresIn,
     pub client_id: String,
     pub client_secret: String,
     /// A details query with a larger `paging.pageSize` gets 400.
@@ -86,6 +115,11 @@ pub struct SimConfig {
     pub result_cap: u64,
     /// `totalHits` is the true count times (1 ± up to this fraction).
     pub total_hits_noise: f64,
+    /// Share of conversations the details query's internal result list holds twice in a row.
+    /// `totalHits` counts the list with its duplicates; each page is cut from the list and
+    /// de-duplicated within itself, so a page can be shorter than `pageSize` while later
+    /// pages hold more, and a conversation can appear on two consecutive pages.
+    pub duplicate_hits: f64,
     /// The details query answers 403 `missing.permissions`.
     pub details_forbidden: bool,
     /// The queue lookup answers 403 `missing.permissions`.
@@ -93,8 +127,14 @@ pub struct SimConfig {
     /// After each 200 details page, this many new finished conversations starting inside the
     /// queried interval are added (data arriving while a client pages).
     pub arrivals_per_page: usize,
-    /// Added before every response.
+    /// Added before every response; requests in flight wait out their latency side by side.
     pub latency: Duration,
+    /// A sliding-window limit over the API endpoints (not `/oauth/token`): a request arriving
+    /// when `allowed` requests were admitted within the last `window` gets 429
+    /// `too.many.requests.retry.after` with `Retry-After` = `inin-ratelimit-reset`. Refused
+    /// requests are not counted and draw no fault. None advertises 300 per 60 s in the
+    /// headers and refuses nothing.
+    pub rate_limit: Option<RateLimit>,
     /// Faults for the API endpoints (`/api/v2/...`).
     pub faults: Faults,
     /// Faults for the token endpoint (`/oauth/token`); `Revoke` is ignored there.
@@ -103,10 +143,19 @@ pub struct SimConfig {
     pub job_max_interval: Duration,
     /// Status polls that answer QUEUED (the first) or PENDING before the next poll answers
     /// the job's terminal state (FULFILLED unless `job_faults` says otherwise). 0 fulfils a
-    /// job at its first poll.
+    /// job at its first poll. Ignored when `job_fulfil_after` is set.
     pub job_polls_to_fulfil: u64,
-    /// A results request with a larger `pageSize` gets 400 "pageSize must be at most N".
+    /// When set, a job answers QUEUED (first poll), then PENDING, and reaches its terminal
+    /// state once this long has passed since its submission, however often it is polled.
+    pub job_fulfil_after: Option<Duration>,
+    /// A job's `expirationDate` is its submission time plus this; past it the job is EXPIRED
+    /// (unless it is stuck): its status says so and its results answer 400
+    /// `analytics.job.expired`.
+    pub job_lifetime: Duration,
+    /// A results request with a larger `pageSize` gets 400 `bad.request`, worded as
+    /// `job_page_size_wording` says.
     pub job_max_page_size: u32,
+    pub job_page_size_wording: PageSizeWording,
     /// A results page reaching past this many results gets 400 "Pagination may not exceed N
     /// results.".
     pub job_result_cap: u64,
@@ -118,6 +167,8 @@ pub struct SimConfig {
     pub job_faults: JobFaults,
 }
 
+/// Jobs expire this long after submission by default; the real retention is not documented.
+const DEFAULT_JOB_LIFETIME_SECS: u64 = 3600;
 /// Jobs accept intervals up to this long by default, like a filtered details query.
 const DEFAULT_JOB_MAX_INTERVAL_DAYS: u64 = 31;
 
@@ -133,20 +184,26 @@ impl Default for SimConfig {
             queues: 12,
             deleted_queues: 2,
             token_lifetime: Duration::from_secs(3600),
+            token_expires_in: ExpiresIn::Lifetime,
             client_id: "sim-client".to_string(),
             client_secret: "sim-secret".to_string(),
             max_page_size: 100,
             result_cap: 100_000,
             total_hits_noise: 0.0,
+            duplicate_hits: 0.0,
             details_forbidden: false,
             queues_forbidden: false,
             arrivals_per_page: 0,
             latency: Duration::ZERO,
+            rate_limit: None,
             faults: Faults::default(),
             token_faults: Faults::default(),
             job_max_interval: Duration::from_secs(DEFAULT_JOB_MAX_INTERVAL_DAYS * 86_400),
             job_polls_to_fulfil: 2,
+            job_fulfil_after: None,
+            job_lifetime: Duration::from_secs(DEFAULT_JOB_LIFETIME_SECS),
             job_max_page_size: 1000,
+            job_page_size_wording: PageSizeWording::AtMost,
             job_result_cap: 400_000,
             data_availability: end,
             job_faults: JobFaults::default(),
@@ -172,6 +229,8 @@ pub struct Stats {
     pub expired_token_rejections: u64,
     /// Faults injected on either fault family.
     pub faults_injected: u64,
+    /// 429s from `SimConfig::rate_limit` (injected 429 faults count in `faults_injected`).
+    pub rate_limited: u64,
     /// The highest `pageNumber` of a details query that passed validation.
     pub max_page_number: u64,
     /// Jobs accepted (202); the next job's number is this plus one.
@@ -191,17 +250,67 @@ pub struct Stats {
     pub max_job_page_size: u64,
     /// Jobs submitted and not deleted.
     pub jobs_live: u64,
+    /// Requests being answered right now, latency included.
+    pub in_flight: u64,
+    /// The most requests that were being answered at once.
+    pub max_in_flight: u64,
 }
 
+/// What every connection thread shares. The state's lock is held only while a request is
+/// answered, never while its latency is waited out, so requests in flight overlap.
 struct Shared {
     latency: Duration,
     state: Mutex<State>,
+    /// Requests between arrival and answer (latency included), and the most at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    /// Set when the simulator is dropped; wakes every request still waiting out its latency.
+    stopping: Mutex<bool>,
+    wake: Condvar,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock must not take every later request down with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Answers one request after the configured latency.
+    fn answer(&self, req: &Request) -> Reply {
+        let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
+        self.pause();
+        // The arrival time is read under the lock, so the state sees time only move forward.
+        let reply = {
+            let mut state = self.lock();
+            state.handle(req, Instant::now())
+        };
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        reply
+    }
+
+    /// Waits out the latency, or less if the simulator is being dropped.
+    fn pause(&self) {
+        let Some(deadline) = Instant::now().checked_add(self.latency) else {
+            return;
+        };
+        let mut stopping = self.stopping.lock().unwrap_or_else(|e| e.into_inner());
+        while !*stopping {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            stopping = match self.wake.wait_timeout(stopping, left) {
+                Ok((guard, _)) => guard,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    fn stop(&self) {
+        *self.stopping.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
     }
 }
 
@@ -219,33 +328,17 @@ impl Sim {
 
     /// Binds `addr` and serves on background threads; returns once the socket accepts.
     pub fn start_on(cfg: SimConfig, addr: &str) -> io::Result<Sim> {
-        let params = GenParams {
-            seed: cfg.seed,
-            conversations: cfg.conversations,
-            start_ms: data::to_ms(cfg.start),
-            end_ms: data::to_ms(cfg.end),
-            ongoing_fraction: cfg.ongoing_fraction,
-            queues: cfg.queues,
-            deleted_queues: cfg.deleted_queues,
-        };
-        let dataset = Dataset::generate(&params);
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             latency: cfg.latency,
-            state: Mutex::new(State::new(
-                cfg,
-                dataset,
-                Instant::now(),
-                OffsetDateTime::now_utc(),
-            )),
+            state: Mutex::new(State::new(cfg, Instant::now(), OffsetDateTime::now_utc())),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
         });
         let handler_shared = Arc::clone(&shared);
-        let handler = Arc::new(move |req: &Request| -> Reply {
-            if !handler_shared.latency.is_zero() {
-                std::thread::sleep(handler_shared.latency);
-            }
-            handler_shared.lock().handle(req, Instant::now())
-        });
+        let handler = Arc::new(move |req: &Request| handler_shared.answer(req));
         let server = Server::start(listener, handler)?;
         Ok(Sim { shared, server })
     }
@@ -386,29 +479,25 @@ impl Sim {
         self.shared.lock().tokens.issued().to_vec()
     }
 
-    /// Revokes every token issued so far, as an administrator rotating a secret would.
-    pub fn revoke_all_tokens(&self) {
-        self.shared.lock().tokens.revoke_all();
-    }
-
-    /// Replaces the API faults; `script` counts restart at the next request.
-    pub fn set_faults(&self, faults: Faults) {
-        self.shared.lock().set_faults(faults);
-    }
-
-    /// Replaces the token-endpoint faults; `script` counts restart at the next request.
-    pub fn set_token_faults(&self, faults: Faults) {
-        self.shared.lock().set_token_faults(faults);
+    /// Moves the simulator's clocks forward by `by`, as if that much time had passed: token
+    /// ages, job fulfilment and expiry, job dates and the rate-limit window all follow, so
+    /// tests pass time without sleeping.
+    pub fn advance(&self, by: Duration) {
+        self.shared.lock().advance(by);
     }
 
     pub fn stats(&self) -> Stats {
-        self.shared.lock().stats.clone()
+        let mut stats = self.shared.lock().stats.clone();
+        stats.in_flight = self.shared.in_flight.load(Ordering::SeqCst);
+        stats.max_in_flight = self.shared.max_in_flight.load(Ordering::SeqCst);
+        stats
     }
 }
 
 impl Drop for Sim {
     fn drop(&mut self) {
-        // Nothing beyond the server's own Drop (stop accepting, shut open connections down);
-        // spelled out so the behaviour is part of the documented surface.
+        // Requests still waiting out their latency are released; then the server's own Drop
+        // stops accepting and shuts open connections down.
+        self.shared.stop();
     }
 }

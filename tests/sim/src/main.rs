@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use genesys_sim::{Faults, Sim, SimConfig};
+use genesys_sim::{Faults, RateLimit, Sim, SimConfig};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
@@ -30,11 +30,24 @@ usage: genesys-sim [options]
   --arrivals-per-page N    conversations added while paging (default 0)
   --client-id ID           accepted client id (default sim-client)
   --client-secret S        accepted client secret (default sim-secret)
-  --latency-ms N           delay added to every response (default 0)
+  --latency-ms N           delay added to every response; requests in flight wait it out
+                           side by side (default 0)
+  --rate-limit N/DUR       admit at most N API requests in any sliding window DUR (e.g.
+                           5/1s, 300/60s, 10/500ms); past it 429 with Retry-After. Every
+                           API response carries inin-ratelimit-* (default: none enforced,
+                           the headers advertise 300/60s)
+  --malformed-rate P       API probability of a malformed 200 reply, split evenly over
+                           garbled JSON, [], blank, a page without conversations, a
+                           conversation without id, and a 5xx echoing the token (default 0)
+  --duplicate-hits F       share of conversations the details query lists twice, so pages
+                           come back short before the end (default 0)
   --availability TIME      jobs' dataAvailabilityDate, RFC 3339 or YYYY-MM-DD; jobs return
                            only conversations started before it (default: --to)
   --job-polls N            job status polls answering QUEUED/PENDING before FULFILLED
                            (default 2)
+  --job-fulfil-after-ms N  fulfil a job N ms after its submission, however often it is
+                           polled (default: after --job-polls polls)
+  --job-lifetime-s N       a job expires N s after its submission (default 3600)
   --job-max-page-size N    largest accepted job results pageSize (default 1000)
   --dump-ids PATH          write ids with start in [from, to), one per line, by (start, id)
   --dump-ended-ids PATH    the same, only conversations that have a conversationEnd
@@ -104,6 +117,7 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
         cfg: SimConfig::default(),
     };
     let mut fault_rate = 0.0;
+    let mut malformed_rate = 0.0;
     let mut token_fault_rate = None;
     let mut retry_after = Some(1);
     let mut availability = None;
@@ -149,6 +163,16 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
             "--client-id" => args.cfg.client_id = value()?,
             "--client-secret" => args.cfg.client_secret = value()?,
             "--latency-ms" => args.cfg.latency = Duration::from_millis(number(&name, &value()?)?),
+            "--rate-limit" => args.cfg.rate_limit = Some(rate_limit(&name, &value()?)?),
+            "--malformed-rate" => malformed_rate = fraction(&name, &value()?)?,
+            "--duplicate-hits" => args.cfg.duplicate_hits = fraction(&name, &value()?)?,
+            "--job-fulfil-after-ms" => {
+                let ms = number(&name, &value()?)?;
+                args.cfg.job_fulfil_after = Some(Duration::from_millis(ms));
+            }
+            "--job-lifetime-s" => {
+                args.cfg.job_lifetime = Duration::from_secs(number(&name, &value()?)?)
+            }
             "--availability" => availability = Some(instant(&name, &value()?)?),
             "--job-polls" => args.cfg.job_polls_to_fulfil = number(&name, &value()?)?,
             "--job-max-page-size" => {
@@ -166,7 +190,15 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
     }
     // Everything generated is in the data lake unless told otherwise.
     args.cfg.data_availability = availability.unwrap_or(args.cfg.end);
-    args.cfg.faults = spread(fault_rate, true, retry_after);
+    args.cfg.faults = Faults {
+        p_bad_json: malformed_rate / 6.0,
+        p_empty_array: malformed_rate / 6.0,
+        p_blank: malformed_rate / 6.0,
+        p_hits_without_conversations: malformed_rate / 6.0,
+        p_missing_id: malformed_rate / 6.0,
+        p_echo: malformed_rate / 6.0,
+        ..spread(fault_rate, true, retry_after)
+    };
     args.cfg.token_faults = spread(token_fault_rate.unwrap_or(fault_rate), false, retry_after);
     Ok(Some(args))
 }
@@ -182,10 +214,35 @@ fn spread(rate: f64, with_revoke: bool, retry_after_secs: Option<u64>) -> Faults
         p_html: each,
         p_reset: each,
         p_truncate: each,
-        p_bad_json: 0.0,
         retry_after_secs,
-        script: Vec::new(),
+        ..Faults::default()
     }
+}
+
+/// Parses `N/DUR`: N requests (at least 1) per DUR, a positive number with `ms`, `s` or `m`.
+fn rate_limit(name: &str, text: &str) -> Result<RateLimit, String> {
+    let bad =
+        || format!("{name}: '{text}' is not N/DUR with N and DUR above 0, e.g. 5/1s or 300/60s");
+    let (allowed, window) = text.split_once('/').ok_or_else(bad)?;
+    let allowed: u32 = allowed.parse().map_err(|_| bad())?;
+    let (digits, unit_ms) = if let Some(ms) = window.strip_suffix("ms") {
+        (ms, 1)
+    } else if let Some(s) = window.strip_suffix('s') {
+        (s, 1000)
+    } else if let Some(m) = window.strip_suffix('m') {
+        (m, 60_000)
+    } else {
+        return Err(bad());
+    };
+    let count: u64 = digits.parse().map_err(|_| bad())?;
+    let window_ms = count.checked_mul(unit_ms).ok_or_else(bad)?;
+    if allowed == 0 || window_ms == 0 {
+        return Err(bad());
+    }
+    Ok(RateLimit {
+        allowed,
+        window: Duration::from_millis(window_ms),
+    })
 }
 
 fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<T, String> {
@@ -275,11 +332,64 @@ mod tests {
     }
 
     #[test]
+    fn parses_throughput_flags() {
+        let args = parse(&[
+            "--rate-limit",
+            "5/1s",
+            "--job-fulfil-after-ms=20000",
+            "--job-lifetime-s",
+            "600",
+            "--duplicate-hits",
+            "0.1",
+            "--malformed-rate",
+            "0.6",
+        ])
+        .unwrap()
+        .unwrap();
+        let limit = args.cfg.rate_limit.unwrap();
+        assert_eq!((limit.allowed, limit.window), (5, Duration::from_secs(1)));
+        assert_eq!(args.cfg.job_fulfil_after, Some(Duration::from_secs(20)));
+        assert_eq!(args.cfg.job_lifetime, Duration::from_secs(600));
+        assert_eq!(args.cfg.duplicate_hits, 0.1);
+        assert!((args.cfg.faults.p_echo - 0.1).abs() < 1e-9);
+        assert!((args.cfg.faults.p_missing_id - 0.1).abs() < 1e-9);
+        assert_eq!(args.cfg.faults.p_reset, 0.0);
+        assert_eq!(args.cfg.token_faults.p_echo, 0.0);
+        let defaults = parse(&[]).unwrap().unwrap().cfg;
+        assert_eq!(
+            (defaults.rate_limit, defaults.job_fulfil_after),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn parses_rate_limits() {
+        fn check(text: &str, want: Option<(u32, u64)>) {
+            let got = rate_limit("--rate-limit", text).ok();
+            let got = got.map(|l| (l.allowed, l.window.as_millis() as u64));
+            assert_eq!(got, want, "{text}");
+        }
+        check("5/1s", Some((5, 1000)));
+        check("300/60s", Some((300, 60_000)));
+        check("10/500ms", Some((10, 500)));
+        check("300/1m", Some((300, 60_000)));
+        check("0/1s", None);
+        check("5/0s", None);
+        check("5/1h", None);
+        check("5", None);
+        check("x/1s", None);
+        check("5/18446744073709551615m", None);
+    }
+
+    #[test]
     fn rejects_bad_input() {
         assert!(parse(&["--seed"]).is_err());
         assert!(parse(&["--seed", "x"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--fault-rate", "2"]).is_err());
+        assert!(parse(&["--duplicate-hits", "1.5"]).is_err());
+        assert!(parse(&["--rate-limit", "fast"]).is_err());
+        assert!(parse(&["--job-lifetime-s", "-1"]).is_err());
         assert!(parse(&["--from", "2026-11-03", "--to", "2026-11-02"]).is_err());
         assert!(parse(&["--help"]).unwrap().is_none());
     }

@@ -5,7 +5,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
+use genesys_sim::{
+    ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, RateLimit, Sim, SimConfig,
+};
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -213,9 +215,13 @@ fn token_endpoint_grants_and_refuses() {
     assert_eq!(body["expires_in"], 3600);
     assert!(body["access_token"].as_str().unwrap().len() >= 40);
     assert!(ok.header("ININ-Correlation-Id").is_some());
-    assert_eq!(ok.header("inin-ratelimit-allowed"), Some("300"));
-    assert!(ok.header("inin-ratelimit-count").is_some());
-    assert!(ok.header("inin-ratelimit-reset").is_some());
+    // The login service has no part in the API's rate limit; API replies carry its numbers.
+    assert!(ok.header("inin-ratelimit-allowed").is_none());
+    let token = body["access_token"].as_str().unwrap();
+    let api = conn.details(token, &hour_query(1)).response();
+    assert_eq!(api.header("inin-ratelimit-allowed"), Some("300"));
+    assert_eq!(api.header("inin-ratelimit-count"), Some("1"));
+    assert!(api.header("inin-ratelimit-reset").is_some());
 
     let wrong = conn
         .token_request(
@@ -281,7 +287,7 @@ fn expired_tokens_are_rejected() {
         .unwrap()
         .to_string();
     assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
-    std::thread::sleep(Duration::from_millis(1100));
+    sim.advance(Duration::from_secs(1));
     let expired = conn.details(&token, &hour_query(1)).response();
     assert_eq!(expired.status, 401);
     assert_eq!(expired.json()["code"], "bad.credentials");
@@ -376,16 +382,17 @@ fn validation_errors_are_400_error_bodies() {
         .starts_with("Pagination may not exceed 1000 results."));
     capped["paging"]["pageNumber"] = json!(100);
     assert_eq!(conn.details(&token, &capped).response().status, 200);
-    for bad in [
-        json!({ "paging": { "pageSize": 10 } }),
-        json!({ "interval": "yesterday/today" }),
-        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z" }),
-        json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "paging": { "pageSize": 101 } }),
-    ] {
-        let response = conn.details(&token, &bad).response();
-        assert_eq!(response.status, 400, "{bad}");
-        assert!(!response.json()["message"].as_str().unwrap().is_empty());
-    }
+    let mut refused = |body: Value| {
+        let response = conn.details(&token, &body).response();
+        assert_error(&response, 400, "bad.request", "");
+    };
+    refused(json!({ "paging": { "pageSize": 10 } }));
+    refused(json!({ "interval": "yesterday/today" }));
+    refused(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-09T00:00:00Z" }));
+    refused(json!({ "interval": "2026-11-01T00:00:00Z/2026-11-02T00:00:00Z", "order": 5 }));
+    let mut too_large = hour_query(1);
+    too_large["paging"]["pageSize"] = json!(101);
+    refused(too_large);
     let garbage = conn
         .send(
             "POST",
@@ -621,15 +628,10 @@ fn random_faults_are_injected_at_roughly_the_configured_rate() {
 }
 
 #[test]
-fn latency_is_added_and_drop_stops_the_server() {
-    let sim = Sim::start(SimConfig {
-        latency: Duration::from_millis(150),
-        ..small_config()
-    });
+fn drop_stops_the_server() {
+    let sim = Sim::start(small_config());
     let mut conn = Conn::open(&sim);
-    let started = Instant::now();
     conn.token();
-    assert!(started.elapsed() >= Duration::from_millis(150));
     let addr = sim.url().trim_start_matches("http://").to_string();
     drop(sim);
     assert!(conn.is_closed());
@@ -974,6 +976,7 @@ fn lifecycle_faults_fail_cancel_and_expire_jobs() {
             fail: vec![1],
             cancel: vec![2],
             expire_after_pages: vec![(3, 1)],
+            stuck: Vec::new(),
         },
         ..small_config()
     });
@@ -1200,4 +1203,392 @@ fn job_endpoints_check_auth_methods_bodies_and_faults() {
     let token = conn.token();
     let r = conn.submit_job(&token, &job_query(interval)).response();
     assert_error(&r, 403, "missing.permissions", "You are not authorized");
+}
+
+// Malformed replies.
+
+#[test]
+fn malformed_reply_faults_reach_the_wire() {
+    // The first request is answered for real, for comparison.
+    let faults = Faults {
+        script: vec![
+            (2, Fault::EmptyArray),
+            (3, Fault::Blank),
+            (4, Fault::HitsWithoutConversations),
+            (5, Fault::MissingId),
+            (6, Fault::Echo(401)),
+            (7, Fault::HitsWithoutConversations),
+            (8, Fault::MissingId),
+        ],
+        ..Faults::default()
+    };
+    let sim = Sim::start(SimConfig {
+        faults,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = hour_query(1);
+    let real = conn.details(&token, &query).response().json();
+    let real_conversations = real["conversations"].as_array().unwrap();
+    assert!(real["totalHits"].as_u64().unwrap() > 0);
+    let content_type = |r: &RawResponse| (r.status, r.header("Content-Type").map(str::to_string));
+    let json_200 = (200, Some("application/json".to_string()));
+
+    let r = conn.details(&token, &query).response();
+    assert_eq!(content_type(&r), json_200);
+    assert_eq!(r.body, b"[]");
+    let r = conn.details(&token, &query).response();
+    assert_eq!(content_type(&r), json_200);
+    assert!(!r.body.is_empty() && r.body.iter().all(u8::is_ascii_whitespace));
+
+    let r = conn.details(&token, &query).response().json();
+    assert_eq!(r, json!({ "totalHits": real["totalHits"] }));
+
+    let r = conn.details(&token, &query).response().json();
+    let conversations = r["conversations"].as_array().unwrap();
+    let mut first = real_conversations[0].clone();
+    first.as_object_mut().unwrap().remove("conversationId");
+    assert_eq!(conversations[0], first);
+    assert_eq!(conversations[1..], real_conversations[1..]);
+
+    let r = conn.details(&token, &query).response();
+    assert_eq!(r.status, 401);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains(&token), "{message}");
+
+    // Where the damage makes no sense the real reply goes out and no fault is counted.
+    let r = conn
+        .get(&token, "/api/v2/routing/queues?pageSize=100")
+        .response();
+    assert!(r.status == 200 && r.json()["entities"].is_array());
+    let r = conn.get(&token, &format!("{JOBS}/availability")).response();
+    assert_eq!(r.json()["dataAvailabilityDate"], "2026-11-03T00:00:00.000Z");
+    assert_eq!(sim.stats().faults_injected, 5);
+}
+
+#[test]
+fn missing_id_reaches_job_results() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        faults: Faults {
+            script: vec![(3, Fault::MissingId)],
+            ..Faults::default()
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let job_id = conn.job(
+        &token,
+        &job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z"),
+    );
+    conn.poll(&token, &job_id);
+    let damaged = conn.results(&token, &job_id, None, 10).json();
+    let real = conn.results(&token, &job_id, None, 10).json();
+    let mut first = real["conversations"][0].clone();
+    first.as_object_mut().unwrap().remove("conversationId");
+    assert_eq!(damaged["conversations"][0], first);
+    assert_eq!(damaged["cursor"], real["cursor"]);
+    let rest = |page: &Value| page["conversations"].as_array().unwrap()[1..].to_vec();
+    assert_eq!(rest(&damaged), rest(&real));
+}
+
+#[test]
+fn echo_faults_repeat_the_presented_credential() {
+    let sim = Sim::start(SimConfig {
+        token_faults: Faults {
+            script: vec![
+                (1, Fault::Echo(401)),
+                (2, Fault::Echo(503)),
+                (3, Fault::EmptyArray),
+            ],
+            ..Faults::default()
+        },
+        faults: Faults {
+            p_echo: 1.0,
+            ..Faults::default()
+        },
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let refused = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(refused.status, 401);
+    let body = refused.json();
+    assert_eq!(body["error"], "invalid_client");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("sim-secret"), "{description}");
+    let failed = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(failed.status, 503);
+    assert_eq!(failed.json()["error"], "server_error");
+    assert!(failed.json()["description"]
+        .as_str()
+        .unwrap()
+        .contains("sim-secret"));
+    let empty = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!((empty.status, empty.body.as_slice()), (200, &b"[]"[..]));
+    // The damaged grant was still issued: the server did the work.
+    let token = conn.token();
+    assert_eq!(sim.issued_tokens().len(), 2);
+    let r = conn.details(&token, &hour_query(1)).response();
+    assert!([500, 502, 503, 504].contains(&r.status), "{}", r.status);
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains(&token), "{message}");
+    assert_eq!(r.json()["status"], r.status);
+}
+
+#[test]
+fn duplicate_hits_give_short_pages_before_the_end() {
+    let sim = Sim::start(SimConfig {
+        duplicate_hits: 0.25,
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    let mut total_hits = 0;
+    for page in 1.. {
+        let body = conn.details(&token, &hour_query(page)).response().json();
+        total_hits = body["totalHits"].as_u64().unwrap();
+        let Some(conversations) = body.get("conversations") else {
+            assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+            break;
+        };
+        pages.push(ids(conversations.as_array().unwrap()));
+    }
+    let mut served: Vec<String> = pages.concat();
+    served.dedup();
+    let from = datetime!(2026-11-01 10:00 UTC);
+    let to = datetime!(2026-11-01 16:00 UTC);
+    let inside: Vec<String> = sim.ended_ids(from, to);
+    assert!(inside.iter().all(|id| served.contains(id)));
+    let distinct: std::collections::HashSet<&String> = served.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        served.len(),
+        "repeats only on adjacent pages"
+    );
+    assert!(total_hits > served.len() as u64);
+    assert_eq!(pages.len() as u64, total_hits.div_ceil(10));
+    let (_, inner) = pages.split_last().unwrap();
+    assert!(inner.iter().any(|page| page.len() < 10));
+}
+
+// Token and job edge cases.
+
+#[test]
+fn token_grants_announce_the_configured_expires_in() {
+    fn check(expires_in: ExpiresIn, want: Option<Value>) {
+        let sim = Sim::start(SimConfig {
+            token_lifetime: Duration::from_secs(60),
+            token_expires_in: expires_in,
+            ..small_config()
+        });
+        let mut conn = Conn::open(&sim);
+        let grant = conn
+            .token_request(BASIC, "grant_type=client_credentials")
+            .response()
+            .json();
+        assert_eq!(grant.get("expires_in").cloned(), want, "{expires_in:?}");
+        // The real validity is the lifetime, whatever was announced.
+        let token = grant["access_token"].as_str().unwrap().to_string();
+        assert_eq!(conn.details(&token, &hour_query(1)).response().status, 200);
+        sim.advance(Duration::from_secs(60));
+        assert_eq!(conn.details(&token, &hour_query(1)).response().status, 401);
+    }
+    check(ExpiresIn::Lifetime, Some(json!(60)));
+    check(ExpiresIn::Value(u64::MAX), Some(json!(u64::MAX)));
+    check(ExpiresIn::Value(0), Some(json!(0)));
+    check(ExpiresIn::Absent, None);
+}
+
+#[test]
+fn jobs_expire_at_their_expiration_date() {
+    let sim = Sim::start(SimConfig {
+        job_polls_to_fulfil: 0,
+        job_lifetime: Duration::from_secs(600),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let interval = "2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z";
+    let job_id = conn.job(&token, &job_query(interval));
+    let status = conn.poll(&token, &job_id);
+    assert_eq!(status["state"], "FULFILLED");
+    let date = |field: &str| {
+        let text = status[field].as_str().unwrap();
+        assert!(text.ends_with('Z') && text.len() == 24, "{text}");
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
+    };
+    assert_eq!(
+        date("expirationDate") - date("submissionDate"),
+        time::Duration::seconds(600)
+    );
+    let page = conn.results(&token, &job_id, None, 10).json();
+    let cursor = page["cursor"].as_str().unwrap().to_string();
+    sim.advance(Duration::from_secs(599));
+    assert_eq!(conn.results(&token, &job_id, Some(&cursor), 10).status, 200);
+    sim.advance(Duration::from_secs(1));
+    let expired = conn.results(&token, &job_id, Some(&cursor), 10);
+    assert_error(&expired, 400, "analytics.job.expired", "Job");
+    let after = conn.poll(&token, &job_id);
+    assert_eq!(after["state"], "EXPIRED");
+    assert_eq!(after["expirationDate"], status["expirationDate"]);
+}
+
+#[test]
+fn time_fulfils_jobs_and_stuck_jobs_never_finish() {
+    let sim = Sim::start(SimConfig {
+        job_fulfil_after: Some(Duration::from_secs(20)),
+        job_faults: JobFaults {
+            stuck: vec![2],
+            ..JobFaults::default()
+        },
+        job_lifetime: Duration::from_secs(60),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let query = job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z");
+    let timed = conn.job(&token, &query);
+    let stuck = conn.job(&token, &query);
+    let states = |conn: &mut Conn, token: &str| {
+        [&timed, &stuck].map(|id| conn.poll(token, id)["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(states(&mut conn, &token), ["QUEUED", "QUEUED"]);
+    for _ in 0..5 {
+        assert_eq!(states(&mut conn, &token), ["PENDING", "PENDING"]);
+    }
+    sim.advance(Duration::from_secs(20));
+    assert_eq!(states(&mut conn, &token), ["FULFILLED", "PENDING"]);
+    let refused = conn.results(&token, &stuck, None, 10);
+    assert_error(
+        &refused,
+        400,
+        "bad.request",
+        &format!("Job {stuck} is not fulfilled (state PENDING)"),
+    );
+    // Past its expiration date a stuck job is still pending; the other one expired.
+    sim.advance(Duration::from_secs(3600));
+    let token = conn.token();
+    assert_eq!(states(&mut conn, &token), ["EXPIRED", "PENDING"]);
+}
+
+#[test]
+fn page_size_refusals_follow_the_configured_wording() {
+    fn check(wording: PageSizeWording, want: &str) {
+        let sim = Sim::start(SimConfig {
+            job_polls_to_fulfil: 0,
+            job_max_page_size: 50,
+            job_page_size_wording: wording,
+            ..small_config()
+        });
+        let mut conn = Conn::open(&sim);
+        let token = conn.token();
+        let job_id = conn.job(
+            &token,
+            &job_query("2026-11-01T10:00:00.000Z/2026-11-01T16:00:00.000Z"),
+        );
+        conn.poll(&token, &job_id);
+        let refused = conn.results(&token, &job_id, None, 51);
+        assert_error(&refused, 400, "bad.request", want);
+        assert_eq!(refused.json()["message"], want);
+        assert_eq!(conn.results(&token, &job_id, None, 50).status, 200);
+    }
+    use PageSizeWording::{AtMost, Between, Unnumbered};
+    check(AtMost, "pageSize must be at most 50");
+    check(Between, "pageSize must be between 1 and 50");
+    check(Unnumbered, "Invalid pageSize");
+}
+
+// Throughput support.
+
+#[test]
+fn rate_limit_answers_429_past_the_sliding_window() {
+    let sim = Sim::start(SimConfig {
+        rate_limit: Some(RateLimit {
+            allowed: 3,
+            window: Duration::from_secs(60),
+        }),
+        ..small_config()
+    });
+    let mut conn = Conn::open(&sim);
+    let token = conn.token();
+    let numbers = |r: &RawResponse| {
+        ["inin-ratelimit-count", "inin-ratelimit-allowed"].map(|h| r.header(h).unwrap().to_string())
+    };
+    for n in 1..=3 {
+        let r = conn.details(&token, &hour_query(1)).response();
+        assert_eq!(r.status, 200);
+        assert_eq!(numbers(&r), [n.to_string(), "3".to_string()]);
+        let reset: u64 = r.header("inin-ratelimit-reset").unwrap().parse().unwrap();
+        assert!((1..=60).contains(&reset), "{reset}");
+    }
+    let refused = conn
+        .get(&token, "/api/v2/routing/queues?pageSize=10")
+        .response();
+    assert_error(
+        &refused,
+        429,
+        "too.many.requests.retry.after",
+        "Rate limit exceeded",
+    );
+    assert_eq!(numbers(&refused), ["4", "3"]);
+    let reset = refused.header("inin-ratelimit-reset").unwrap();
+    assert_eq!(refused.header("Retry-After"), Some(reset));
+    // The token endpoint is not limited and carries no window numbers.
+    let grant = conn
+        .token_request(BASIC, "grant_type=client_credentials")
+        .response();
+    assert_eq!(grant.status, 200);
+    assert!(grant.header("inin-ratelimit-count").is_none());
+    assert!(grant.header("ININ-Correlation-Id").is_some());
+    // Once the window has slid past the first requests, requests are admitted again.
+    sim.advance(Duration::from_secs(60));
+    let r = conn.details(&token, &hour_query(1)).response();
+    assert_eq!(r.status, 200);
+    assert_eq!(numbers(&r), ["1", "3"]);
+    let stats = sim.stats();
+    assert_eq!((stats.rate_limited, stats.faults_injected), (1, 0));
+    assert_eq!(stats.details_requests, 4);
+}
+
+#[test]
+fn requests_in_flight_wait_out_their_latency_side_by_side() {
+    // Far longer than the test: the requests are released by dropping the simulator.
+    let sim = Sim::start(SimConfig {
+        latency: Duration::from_secs(3600),
+        ..small_config()
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let mut conn = Conn::open(&sim);
+            std::thread::spawn(move || {
+                matches!(
+                    conn.token_request(BASIC, "grant_type=client_credentials"),
+                    Wire::Closed | Wire::Response(_)
+                )
+            })
+        })
+        .collect();
+    // Stats take the state's lock: answering them while four requests wait proves the lock
+    // is not held through the latency. The deadline only guards against a hang.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while sim.stats().in_flight < 4 {
+        assert!(Instant::now() < deadline, "{:?}", sim.stats());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stats = sim.stats();
+    assert_eq!((stats.in_flight, stats.max_in_flight), (4, 4));
+    assert_eq!(stats.token_requests, 0, "nothing answered yet");
+    drop(sim);
+    for client in clients {
+        assert!(client.join().unwrap());
+    }
 }
