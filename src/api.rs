@@ -235,13 +235,13 @@ impl DetailsPage {
     /// an id and a start.
     pub fn check(&self, first_page: bool) -> Result<(), String> {
         let hits = self.total_hits.unwrap_or(0);
-        match &self.conversations {
-            None if first_page && hits > 0 => Err(format!(
+        let raws = self.conversations.as_deref().unwrap_or_default();
+        if first_page && hits > 0 && raws.is_empty() {
+            return Err(format!(
                 "a first page that reports {hits} hits but carries no conversations"
-            )),
-            None => Ok(()),
-            Some(raws) => check_conversations(raws),
+            ));
         }
+        check_conversations(raws)
     }
 }
 

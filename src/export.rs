@@ -385,6 +385,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     fn query_window(&mut self, w: &Window) -> Result<WindowEnd> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
         let mut counts = WindowCounts::default();
+        let mut confirming = false;
         loop {
             let page_number = self.pos.next_page;
             let size = self.plan.page_size;
@@ -415,10 +416,17 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             let returned = raws.len() as u64;
             counts.conversations += self.write_page(w, raws)?;
             crate::crash::reach("page-written", || {});
+            if returned == 0 && before < hits && !confirming {
+                // Fewer rows than totalHits promised: the end, or a reply that lost its
+                // conversations on the way. `totalHits` is approximate, so ask once more.
+                confirming = true;
+                continue;
+            }
             let so_far = before.saturating_add(returned);
             if returned == 0 || (returned < u64::from(size) && so_far >= hits) {
                 return Ok(WindowEnd::Done(counts));
             }
+            confirming = false;
             self.pos.next_page = page_number.saturating_add(1);
             self.save()?;
         }

@@ -95,7 +95,9 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     };
     let shell = ["http", "genesys", "state", "target", "cli", "main"];
     check("export", &shell);
-    for pure in ["api", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit"] {
+    for pure in [
+        "api", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
+    ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
     }
@@ -128,9 +130,16 @@ fn one_module_owns_ureq_and_two_write_files() {
         BTreeSet::from(["state".to_string(), "target".to_string()])
     );
     // The pure core reads no clock and no environment.
-    for pure in ["api", "rows", "window", "retry", "auth", "times", "urls", "export"] {
+    for pure in [
+        "api", "rows", "window", "retry", "auth", "times", "urls", "export",
+    ] {
         let code = &modules[pure];
-        for impure in ["now_utc()", "Instant::now()", "std::env::", "SystemTime::now()"] {
+        for impure in [
+            "now_utc()",
+            "Instant::now()",
+            "std::env::",
+            "SystemTime::now()",
+        ] {
             assert!(!code.contains(impure), "{pure}.rs uses {impure}");
         }
     }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
+use genesys_sim::{ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, Sim, SimConfig};
 
 use crate::util::*;
 
@@ -414,4 +414,212 @@ fn a_job_expiring_mid_paging_keeps_the_page_size_that_works() {
         run.stderr
     );
     assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+}
+
+/// An export that must survive `faults` on some requests and still be exact.
+fn survives(cfg: SimConfig) -> (Sim, Run) {
+    let sim = Sim::start(SimConfig {
+        conversations: 700,
+        ..cfg
+    });
+    let dir = Dir::new("survives");
+    let out = dir.join("c.csv");
+    let run = run_args(&sim, &args(&out));
+    run.expect_code(0);
+    assert_no_secrets(&run, &sim);
+    assert_exact(&sim, &out);
+    (sim, run)
+}
+
+fn scripted(faults: &[(u64, Fault)]) -> SimConfig {
+    SimConfig {
+        faults: Faults {
+            script: faults.to_vec(),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    }
+}
+
+#[test]
+fn a_2xx_of_the_wrong_shape_is_retried_never_taken_as_the_end() {
+    // Regression: `[]`, a body of whitespace, a first page with hits but no conversations and
+    // a conversation without an id each ended a window silently, with exit 0.
+    let faults = [
+        (2, Fault::EmptyArray),
+        (5, Fault::Blank),
+        (9, Fault::HitsWithoutConversations),
+        (12, Fault::MissingId),
+        (30, Fault::HitsWithoutConversations),
+    ];
+    let (_, run) = survives(scripted(&faults));
+    // Four are retried by the policy; a later page without its conversations is asked for
+    // once more before it counts as the end.
+    assert_eq!(
+        run.stderr.matches("retry ").count(),
+        4,
+        "each malformed reply is retried once: {}",
+        run.stderr
+    );
+    for why in [
+        "not a JSON object",
+        "an empty body",
+        "carries no conversations",
+        "has no conversationId",
+    ] {
+        assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn malformed_replies_to_the_end_fail_the_run_instead_of_ending_it() {
+    for fault in [Fault::EmptyArray, Fault::Blank, Fault::MissingId] {
+        let sim = Sim::start(SimConfig {
+            conversations: 100,
+            faults: Faults {
+                script: (2..40).map(|n| (n, fault.clone())).collect(),
+                ..Faults::default()
+            },
+            ..SimConfig::default()
+        });
+        let dir = Dir::new("malformed");
+        let out = dir.join("c.csv");
+        let mut a = args(&out);
+        a.extend(["--max-retries".to_string(), "3".to_string()]);
+        let run = run_args(&sim, &a);
+        run.expect_code(5);
+        assert!(!out.exists(), "{fault:?}");
+    }
+}
+
+#[test]
+fn short_pages_before_the_end_do_not_end_the_window() {
+    // Regression: a short details page ended its window even when fewer rows than
+    // totalHits had come back.
+    let (sim, _) = survives(SimConfig {
+        duplicate_hits: 0.3,
+        ..SimConfig::default()
+    });
+    assert!(sim.stats().details_requests > 0);
+}
+
+#[test]
+fn secrets_echoed_by_a_server_are_never_printed() {
+    // A 5xx echoing the token is retried and logged; a 400 echoing it ends the run; the token
+    // endpoint echoing the secret ends it with exit 3. None of them shows a secret.
+    let (_, run) = survives(scripted(&[(3, Fault::Echo(503))]));
+    assert!(run.stderr.contains("<redacted>"), "{}", run.stderr);
+    let sim = Sim::start(SimConfig {
+        conversations: 100,
+        ..scripted(&[(2, Fault::Echo(400))])
+    });
+    let dir = Dir::new("echo");
+    let run = run_args(&sim, &args(&dir.join("c.csv")));
+    run.expect_code(1);
+    assert_no_secrets(&run, &sim);
+    assert!(run.stderr.contains("<redacted>"), "{}", run.stderr);
+    let sim = Sim::start(SimConfig {
+        token_faults: Faults {
+            script: vec![(1, Fault::Echo(401))],
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let run = run_args(&sim, &args(&dir.join("d.csv")));
+    run.expect_code(3);
+    assert_no_secrets(&run, &sim);
+    assert!(!run.stderr.contains(CLIENT_SECRET), "{}", run.stderr);
+    assert!(run.stderr.contains("<redacted>"), "{}", run.stderr);
+}
+
+#[test]
+fn a_token_lifetime_of_u64_max_or_none_does_not_abort() {
+    // Regression: expires_in 18446744073709551615 overflowed the expiry instant; a reply
+    // without expires_in stopped the run.
+    for expires_in in [
+        ExpiresIn::Value(u64::MAX),
+        ExpiresIn::Absent,
+        ExpiresIn::Value(0),
+    ] {
+        survives(SimConfig {
+            token_expires_in: expires_in,
+            ..SimConfig::default()
+        });
+    }
+}
+
+#[test]
+fn a_job_stuck_in_queued_is_given_up_at_its_expiration_date_and_submitted_again() {
+    // Regression: a job stuck in QUEUED or PENDING was polled for ever.
+    let sim = Sim::start(SimConfig {
+        conversations: 300,
+        job_lifetime: Duration::from_secs(1),
+        ..SimConfig::default()
+    });
+    sim.set_job_faults(JobFaults {
+        stuck: vec![1],
+        ..JobFaults::default()
+    });
+    let dir = Dir::new("stuck");
+    let out = dir.join("c.csv");
+    let run = export(
+        &sim,
+        &[
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--window",
+            "1d",
+            "--mode",
+            "jobs",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("its results expired before it was fulfilled"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().job_submits, 3);
+    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+}
+
+#[test]
+fn a_page_size_ceiling_worded_otherwise_is_read_not_halved() {
+    for wording in [PageSizeWording::Between, PageSizeWording::AtMost] {
+        let sim = Sim::start(SimConfig {
+            conversations: 700,
+            job_max_page_size: 300,
+            job_page_size_wording: wording,
+            ..SimConfig::default()
+        });
+        let dir = Dir::new("wording");
+        let out = dir.join("c.csv");
+        let run = export(
+            &sim,
+            &[
+                "--from",
+                FROM,
+                "--to",
+                TO,
+                "--window",
+                "1d",
+                "--mode",
+                "jobs",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        run.expect_code(0);
+        assert!(
+            run.stderr.contains("page size 1000 refused; using 300"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(sim.stats().max_job_page_size, 300);
+    }
 }
