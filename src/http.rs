@@ -21,10 +21,10 @@ use time::OffsetDateTime;
 
 use crate::api::{self, AuthErrorBody, ErrorBody, TokenResponse};
 use crate::auth::{Credentials, Token};
-use crate::cli::{format_duration, is_loopback_url};
 use crate::exit::{failure, usage, usage_context, Code};
 use crate::report::{HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
+use crate::{times::format_duration, urls::is_loopback_url};
 
 /// A success body larger than this is refused (a details page of 100 conversations is a few
 /// hundred kilobytes).

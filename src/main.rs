@@ -9,12 +9,16 @@ mod cli;
 mod exit;
 mod export;
 mod http;
+#[cfg(test)]
+mod prop;
 mod report;
 mod retry;
 mod rows;
 mod signal;
 mod sink;
 mod state;
+mod times;
+mod urls;
 mod window;
 
 use std::io;

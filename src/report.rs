@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::cli::format_duration;
+use crate::times::format_duration;
 use crate::retry::Cause;
 
 #[derive(Clone, Copy, Debug)]
