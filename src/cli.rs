@@ -1244,39 +1244,59 @@ mod tests {
         assert_eq!(readme, exit_codes());
     }
 
-    /// A random argument vector: real option names with random, hostile or plausible values,
-    /// now and then a stray word, a `--name=value` pair or bytes that are not UTF-8.
+    /// A random argument vector: usually a range, then real option names with plausible,
+    /// edge or hostile values; now and then a stray word, a `--name=value` pair, bytes that are
+    /// not UTF-8, a missing value or `--help`.
     fn random_args(rng: &mut prop::Rng) -> Vec<OsString> {
-        const PLAUSIBLE: [&str; 16] = [
-            "2026-11-01",
-            "today",
-            "now",
+        const FROM: [&str; 3] = ["2026-11-01", "yesterday", "2026-11-01T06:00:00+02:00"];
+        const TO: [&str; 4] = ["2026-11-02T00:00:00Z", "today", "now", "2026-11-08"];
+        const VALUES: [&str; 24] = [
+            "1m",
             "1h",
             "1d",
+            "7d",
+            "8d",
+            "31d",
             "0s",
+            "1ms",
+            "10m",
+            "6h",
             "100",
+            "1000",
+            "1",
             "csv",
             "jsonl",
             "auto",
+            "query",
             "jobs",
             "-",
             "out.csv",
             "http://127.0.0.1:1",
+            "https://gw.example.com",
             "eu-west-1",
             "",
         ];
         let mut args: Vec<OsString> = Vec::new();
-        if rng.below(10) != 0 {
+        let value = |rng: &mut prop::Rng, plausible: &[&str]| match rng.below(6) {
+            0 => rng.any_text(),
+            _ => rng.pick(plausible).to_string(),
+        };
+        if rng.below(16) != 0 {
             args.push("conversations".into());
         }
-        for _ in 0..rng.below(12) {
+        for (flag, times) in [("--from", &FROM[..]), ("--to", &TO[..])] {
+            if rng.below(16) != 0 {
+                args.push(flag.into());
+                args.push(value(rng, times).into());
+            }
+        }
+        for _ in 0..rng.below(6) {
             let (option, takes_value) = *rng.pick(&OPTIONS);
-            let value = if rng.below(2) == 0 {
-                rng.pick(&PLAUSIBLE).to_string()
-            } else {
-                rng.any_text()
-            };
-            match rng.below(12) {
+            if matches!(option, "-h" | "--help" | "-V" | "--version") && rng.below(20) != 0 {
+                continue;
+            }
+            let value = value(rng, &VALUES);
+            match rng.below(24) {
                 0 => args.push(value.into()),
                 1 => args.push(format!("{option}={value}").into()),
                 2 => {
@@ -1284,9 +1304,10 @@ mod tests {
                     args.push(option.into());
                     args.push(OsString::from_vec(vec![0xff, b'1', 0xfe]));
                 }
+                3 => args.push(option.into()),
                 _ => {
                     args.push(option.into());
-                    if takes_value && rng.below(8) != 0 {
+                    if takes_value {
                         args.push(value.into());
                     }
                 }

@@ -68,6 +68,15 @@ pub fn check_base(flag: &str, url: &str) -> Result<String, String> {
         ));
     }
     check_authority(flag, authority)?;
+    let path = &rest[authority.len()..];
+    if !path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%".contains(c))
+    {
+        return Err(format!(
+            "{flag} has a path with a character a URL does not allow: give the base URL only, such as {EXAMPLE}"
+        ));
+    }
     if scheme == "http" && !is_loopback_url(&url) {
         return Err(format!(
             "{flag} uses plain http:// to {}: credentials and tokens would travel unencrypted; use https:// (http:// is allowed only to loopback)",
@@ -166,6 +175,9 @@ mod tests {
         check("https://[::1]x", Err("bad host"));
         check("https://api.exam%70le.com", Err("neither a name nor an address"));
         check("https://api.example.com\\@x", Err("backslash"));
+        check("https://api.example.com/a b", Err("a space"));
+        check("https://api.example.com/a<b>", Err("a path with a character"));
+        check("https://api.example.com/gw@x/%41", Ok("https://api.example.com/gw@x/%41"));
         check(" https://api.example.com", Err("a space"));
         check("https://api.example.com\n", Err("control"));
         check("https://api.exämple.com", Err("non-ASCII"));
@@ -216,7 +228,9 @@ mod tests {
                         base.to_ascii_lowercase().starts_with("https://") || is_loopback_url(&base),
                         "{url:?}"
                     );
-                    assert!(!base.contains(['@', '?', '#', '\\']), "{url:?}");
+                    assert!(!base.contains(['?', '#', '\\']), "{url:?}");
+                    let authority = base.split('/').nth(2).unwrap_or_default();
+                    assert!(!authority.contains('@'), "{url:?}");
                 }
                 Err(message) => assert!(!message.contains(['\n', '\r']), "{message:?}"),
             }
