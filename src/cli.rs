@@ -947,6 +947,7 @@ mod tests {
         check(&["conversations", "--from", "nope", "--to", "today"], "--from: 'nope' is not a time");
         check(&["conversations", "--from", "a\nb", "--to", "today"], "--from: 'a\\nb'");
         check(&["conversations", "--from"], "--from needs a value");
+        check(&["conversations", "--from", "today", "--to", "9999-12-31T23:00:00-05:00"], "--to: '9999-12-31T23:00:00-05:00' lies past the last day");
         check_with(&["--window", "1y"], "--window: '1y' is not a duration");
         check_with(&["--window", "8d"], "--window must be between 1m and 7d (the API's interval limit without filters), not '8d'");
         check_with(&["--window", "30s"], "between 1m and 7d");

@@ -366,6 +366,8 @@ mod tests {
         assert_eq!(ms(3, 0.25), 200);
         // Out-of-range jitter is clamped rather than trusted.
         assert_eq!(ms(0, 7.0), 100);
+        assert_eq!(ms(0, -1.0), 0);
+        assert_eq!(ms(0, f64::NAN), 0);
     }
 
     #[track_caller]

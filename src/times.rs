@@ -1,6 +1,6 @@
 //! Times and durations as a user writes them and as messages show them.
 //!
-//! Pure: `now` is passed in. `parse_time` reads `--from`/`--to` (RFC 3339, a date, `today`,
+//! Pure: `now` is passed in. Times come back in UTC. `parse_time` reads `--from`/`--to` (RFC 3339, a date, `today`,
 //! `yesterday`, `now`); `parse_duration` reads `30s`, `15m`, `1h30m`, `7d`, `250ms`;
 //! `format_duration` writes them back compactly for logs and messages. Errors are short
 //! value-free phrases (`is not a duration: …`) that the caller prefixes with the option and the
@@ -34,7 +34,10 @@ pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Error>
         _ => {}
     }
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
+        // In UTC from here on; `9999-12-31T23:00:00-05:00` has no UTC form in the calendar.
+        return t
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or("lies past the last day the calendar holds (9999-12-31)");
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(date) = Date::parse(s, date_format) {
@@ -137,6 +140,8 @@ mod tests {
         check_time("2026-13-01", Err("is not a time"));
         check_time("last week", Err("RFC 3339"));
         check_time("", Err("is not a time"));
+        check_time("9999-12-31T23:00:00-05:00", Err("past the last day"));
+        check_time("0000-01-01T00:30:00+01:00", Ok(datetime!(-0001-12-31 23:30 UTC)));
     }
 
     #[track_caller]
@@ -198,10 +203,32 @@ mod tests {
     }
 
     #[test]
-    fn prop_parse_time_never_panics() {
+    fn prop_parse_time_never_panics_and_gives_utc() {
         prop::run(|rng| {
-            let s = rng.any_text();
-            let _ = parse_time(&s, NOW);
+            let s = match rng.below(2) {
+                0 => rng.any_text(),
+                _ => format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}",
+                    rng.pick(&[0, 1, 1970, 2026, 9999, 10000]),
+                    rng.below(14),
+                    rng.below(33),
+                    rng.below(25),
+                    rng.below(61),
+                    rng.below(62),
+                    rng.pick(&[
+                        "Z",
+                        "+23:59",
+                        "-23:59",
+                        "+00:00",
+                        "",
+                        ".999999999Z",
+                        "+24:00"
+                    ]),
+                ),
+            };
+            if let Ok(t) = parse_time(&s, NOW) {
+                assert!(t.offset().is_utc(), "{s}");
+            }
         });
     }
 

@@ -84,7 +84,9 @@ impl Iterator for Windows {
 
 /// A UTC timestamp as the API writes them: `2026-11-01T00:00:00.000Z`.
 pub fn api_timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
+    // Every time here is in UTC already (parsed as such or derived from one); a value that has
+    // no UTC form in the calendar is shown as it is rather than panicking.
+    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -97,9 +99,12 @@ pub fn api_timestamp(t: OffsetDateTime) -> String {
     )
 }
 
-/// Parses a timestamp from the API (RFC 3339).
+/// Parses a timestamp from the API (RFC 3339), in UTC; `None` for one the calendar cannot
+/// hold in UTC.
 pub fn parse_api_timestamp(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)
 }
 
 #[cfg(test)]
