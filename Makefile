@@ -1,7 +1,7 @@
 # The targets are the exact commands CI runs (.ci/run calls `make test`).
 CARGO ?= cargo
 
-.PHONY: demo test lint unit build release bench clean
+.PHONY: demo test lint unit fuzz build release bench clean
 
 ## A real export against the bundled simulator: short-lived tokens and injected faults.
 demo:
@@ -16,6 +16,14 @@ lint:
 
 unit:
 	$(CARGO) test --workspace --locked
+
+## The property tests at length (debug build, the one `make test` already compiled: its
+## overflow checks are what the properties hunt). A new seed each run; a failure prints the
+## seed that replays it. FUZZ_CASES and FUZZ_SEED override.
+FUZZ_CASES ?= 200000
+FUZZ_SEED ?= $(shell date +%s)
+fuzz:
+	GENESYS_EXPORT_PROP_CASES=$(FUZZ_CASES) GENESYS_EXPORT_PROP_SEED=$(FUZZ_SEED) $(CARGO) test --workspace --locked prop
 
 ## Throughput and peak memory against the simulator, checked against the targets in tests/bench.sh.
 bench:

@@ -48,13 +48,32 @@ pub struct Token {
     expires_at: Instant,
 }
 
+/// The shortest token lifetime taken as given.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
+/// The longest token lifetime Genesys Cloud grants, and the longest taken as given.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(48 * 3600);
+/// The lifetime assumed for a token reply without `expires_in`: the shortest Genesys allows.
+pub const ASSUMED_LIFETIME: Duration = Duration::from_secs(300);
+
+/// A token's lifetime from the token endpoint's `expires_in` (seconds), clamped to
+/// `[MIN_LIFETIME, MAX_LIFETIME]`; a reply without one is assumed to live `ASSUMED_LIFETIME`.
+pub fn lifetime(expires_in: Option<u64>) -> Duration {
+    expires_in.map_or(ASSUMED_LIFETIME, |secs| {
+        Duration::from_secs(secs).clamp(MIN_LIFETIME, MAX_LIFETIME)
+    })
+}
+
 impl Token {
-    /// A token received at `now` that lives `expires_in` (the token endpoint's `expires_in`).
+    /// A token received at `now` that lives `expires_in` (the token endpoint's `expires_in`, in
+    /// whole seconds), clamped by `lifetime`.
     pub fn new(value: String, expires_in: Duration, now: Instant) -> Token {
+        let lifetime = lifetime(Some(expires_in.as_secs()));
         Token {
             value,
-            lifetime: expires_in,
-            expires_at: now + expires_in,
+            lifetime,
+            // A clock that cannot represent the expiry (48 h ahead at most) gets a token that
+            // counts as expired, so it is fetched again before each use: slow, never a panic.
+            expires_at: now.checked_add(lifetime).unwrap_or(now),
         }
     }
 
@@ -65,7 +84,8 @@ impl Token {
 
     /// Whether the token can be sent at `now`: it must outlive the skew margin.
     pub fn is_fresh(&self, now: Instant) -> bool {
-        now + skew(self.lifetime) < self.expires_at
+        now.checked_add(skew(self.lifetime))
+            .is_some_and(|deadline| deadline < self.expires_at)
     }
 }
 
@@ -76,11 +96,6 @@ impl fmt::Debug for Token {
             .field("lifetime", &self.lifetime)
             .finish()
     }
-}
-
-/// A token's lifetime from the token endpoint's `expires_in`.
-pub fn lifetime(expires_in: Option<u64>) -> Duration {
-    Duration::from_secs(expires_in.unwrap_or(300).clamp(1, 172_800))
 }
 
 /// The margin before expiry at which a token is replaced.
@@ -152,6 +167,52 @@ mod tests {
         assert_eq!(s(600), Duration::from_secs(60));
         assert_eq!(s(86_400), Duration::from_secs(60));
         assert_eq!(s(172_800), Duration::from_secs(60));
+    }
+
+    #[track_caller]
+    fn check_lifetime(expires_in: Option<u64>, want_secs: u64) {
+        assert_eq!(
+            lifetime(expires_in),
+            Duration::from_secs(want_secs),
+            "{expires_in:?}"
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_clamped_and_a_missing_one_is_short() {
+        check_lifetime(Some(86_400), 86_400);
+        check_lifetime(Some(300), 300);
+        check_lifetime(Some(1), 1);
+        check_lifetime(Some(0), 1);
+        check_lifetime(Some(172_800), 172_800);
+        check_lifetime(Some(172_801), 172_800);
+        check_lifetime(None, 300);
+    }
+
+    /// A token reply with `expires_in` 18446744073709551615 overflowed the clock and aborted.
+    #[test]
+    fn token_with_expires_in_u64_max_does_not_overflow() {
+        let t0 = Instant::now();
+        let token = Token::new("abc".into(), Duration::from_secs(u64::MAX), t0);
+        assert!(token.is_fresh(t0));
+        assert!(!token.is_fresh(t0 + MAX_LIFETIME));
+        let token = Token::new("abc".into(), Duration::MAX, t0);
+        assert!(token.is_fresh(t0 + MAX_LIFETIME - Duration::from_secs(61)));
+        assert!(!token.is_fresh(t0 + MAX_LIFETIME - Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn prop_lifetime_stays_in_range() {
+        crate::prop::run(|rng| {
+            let expires_in = (rng.below(8) != 0).then(|| rng.huge());
+            let got = lifetime(expires_in);
+            assert!(
+                (MIN_LIFETIME..=MAX_LIFETIME).contains(&got),
+                "{expires_in:?}: {got:?}"
+            );
+            let token = Token::new("t".into(), Duration::from_secs(rng.huge()), Instant::now());
+            assert!(token.lifetime <= MAX_LIFETIME);
+        });
     }
 
     #[test]

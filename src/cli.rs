@@ -1,23 +1,27 @@
 //! The command line: raw arguments and environment in, a validated `Config` out.
 //!
-//! Pure: the arguments, an environment lookup and the current time are passed in, so every
-//! rule here is tested without a process. File-system checks on the output path happen in
-//! `sink.rs`; this module only parses and validates values. Every error is a one-line usage
-//! error (exit 2) that names the fix.
+//! Two stages, as ripgrep's low and high arguments: `RawArgs::parse` only sorts the arguments
+//! into strings, flags and lists (is it UTF-8, is it a known option, is it given once), and
+//! `Config::from_raw` validates and types them, one small helper per concern. Pure: the
+//! arguments, an environment lookup and the current time are passed in, so every rule here is
+//! tested without a process. File-system checks on the output path happen in `sink.rs`. Every
+//! number a user gives has a range, every error is a one-line usage error (exit 2) that names
+//! the option and the fix, and values are echoed escaped and shortened.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 
 use crate::api;
 use crate::auth::Credentials;
 use crate::exit::usage;
-use crate::retry::Policy;
+use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
+use crate::times::{format_duration, parse_duration, parse_time};
+use crate::urls;
 use crate::window;
 
 pub const HELP: &str = "\
@@ -37,8 +41,8 @@ DUR is a number with a unit: 30s, 15m, 1h, 1d (combinations such as 1h30m work t
 OPTIONS:
     --from TIME            start of the range, inclusive (required)
     --to TIME              end of the range, exclusive (required)
-    --window DUR           length of one query window [default: 1d; at most 7d, 31d with
-                           --ended-only; at least 1m]
+    --window DUR           length of one query window [default: 1d; at least 1m, at most 7d,
+                           31d with --ended-only]
     -o, --output FILE|-    where to write; - is stdout [default: -]. A file is written as
                            FILE.partial and renamed to FILE when the whole range is done
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
@@ -54,17 +58,22 @@ OPTIONS:
                            for the newer rest; query or jobs: one path only [default: auto]
     --attribute NAME       add a CSV column with the participant attribute NAME (repeatable;
                            only job results carry attributes)
-    --job-poll DUR         first interval between job status polls, growing to 30s [default: 2s]
+    --job-poll DUR         first interval between job status polls, growing to 30s
+                           [default: 2s; at most 10m]
+    --job-timeout DUR      the longest one job may take from submission to fulfilled before it
+                           is deleted and submitted again [default: 6h; at least 1m, at most 7d]
     --region R             Genesys Cloud region: eu-west-1, eu_west_1 or mypurecloud.ie
                            [default: $GENESYSCLOUD_REGION]
     --api-base URL         API base URL, overriding the region (a gateway, a simulator)
     --login-base URL       login base URL [default: --api-base with api. replaced by login.]
     --ca-file PEM          trust these CA certificates instead of the built-in roots
                            (for TLS-inspecting proxies; HTTPS_PROXY and NO_PROXY are honoured)
-    --timeout DUR          limit for one HTTP request [default: 2m]
-    --max-retries N        retries of one request before giving up [default: 10]
-    --max-wait DUR         total time the run may spend waiting to retry [default: 30m]
-    --backoff DUR          first backoff step, doubled per retry up to 60s [default: 1s]
+    --timeout DUR          limit for one HTTP request [default: 2m; at most 1h]
+    --max-retries N        retries of one request before giving up [default: 10; at most 1000]
+    --max-wait DUR         total time the run may spend waiting to retry
+                           [default: 30m; at most 7d]
+    --backoff DUR          first backoff step, doubled per retry up to 60s
+                           [default: 1s; at most 10m]
     -q, --quiet            print errors only
     -h, --help             print this help
     -V, --version          print the version
@@ -85,6 +94,105 @@ EXIT CODES:
     6  output I/O error
   130  interrupted by SIGINT or SIGTERM; the same command resumes the export
 ";
+
+/// One query window unless `--window` says otherwise.
+pub const DEFAULT_WINDOW: Duration = Duration::from_secs(86_400);
+/// The shortest window: finer cuts only multiply requests.
+pub const MIN_WINDOW: Duration = Duration::from_secs(60);
+/// Conversations per details page unless `--page-size` says otherwise: the API's maximum.
+pub const DEFAULT_PAGE_SIZE: u32 = api::MAX_PAGE_SIZE;
+/// The first interval between job status polls.
+pub const DEFAULT_JOB_POLL: Duration = Duration::from_secs(2);
+/// The longest one job may take from submission to fulfilled before it is submitted again.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
+/// The limit for one HTTP request.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The most retries `--max-retries` may allow one request.
+pub const MAX_RETRIES_LIMIT: u32 = 1000;
+
+/// A duration option: its name, its default and the range a value must lie in.
+struct DurationOption {
+    flag: &'static str,
+    default: Duration,
+    min: Duration,
+    max: Duration,
+    /// Why the range is what it is, when the reason is not the option's own.
+    because: &'static str,
+}
+
+const MILLISECOND: Duration = Duration::from_millis(1);
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+const WEEK: Duration = Duration::from_secs(7 * 86_400);
+
+const JOB_POLL: DurationOption = DurationOption {
+    flag: "--job-poll",
+    default: DEFAULT_JOB_POLL,
+    min: MILLISECOND,
+    max: Duration::from_secs(600),
+    because: "",
+};
+const JOB_TIMEOUT: DurationOption = DurationOption {
+    flag: "--job-timeout",
+    default: DEFAULT_JOB_TIMEOUT,
+    min: MINUTE,
+    max: WEEK,
+    because: "",
+};
+const TIMEOUT: DurationOption = DurationOption {
+    flag: "--timeout",
+    default: DEFAULT_TIMEOUT,
+    min: MILLISECOND,
+    max: HOUR,
+    because: "",
+};
+const MAX_WAIT: DurationOption = DurationOption {
+    flag: "--max-wait",
+    default: DEFAULT_MAX_WAIT,
+    min: Duration::ZERO,
+    max: WEEK,
+    because: "",
+};
+const BACKOFF: DurationOption = DurationOption {
+    flag: "--backoff",
+    default: DEFAULT_BACKOFF,
+    min: Duration::ZERO,
+    max: Duration::from_secs(600),
+    because: "",
+};
+
+/// Every option `RawArgs::parse` knows, and whether it takes a value.
+pub const OPTIONS: [(&str, bool); 29] = [
+    ("-h", false),
+    ("--help", false),
+    ("-V", false),
+    ("--version", false),
+    ("--from", true),
+    ("--to", true),
+    ("--window", true),
+    ("-o", true),
+    ("--output", true),
+    ("--format", true),
+    ("--force", false),
+    ("--state", true),
+    ("--restart", false),
+    ("--page-size", true),
+    ("--ended-only", false),
+    ("--mode", true),
+    ("--attribute", true),
+    ("--job-poll", true),
+    ("--job-timeout", true),
+    ("--region", true),
+    ("--api-base", true),
+    ("--login-base", true),
+    ("--ca-file", true),
+    ("--timeout", true),
+    ("--max-retries", true),
+    ("--max-wait", true),
+    ("--backoff", true),
+    ("-q", false),
+    ("--quiet", false),
+];
 
 /// What the command line asks for.
 #[derive(Debug)]
@@ -112,6 +220,8 @@ pub struct Config {
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
+    /// The longest one job may take from submission to fulfilled before it is deleted and
+    /// submitted again.
     pub job_timeout: Duration,
     pub api_base: String,
     pub login_base: String,
@@ -122,72 +232,228 @@ pub struct Config {
     pub quiet: bool,
 }
 
-const MIN_WINDOW: Duration = Duration::from_secs(60);
+/// The arguments sorted by option, not yet validated: the low stage of the command line.
+#[derive(Debug, Default)]
+pub struct RawArgs {
+    pub help: bool,
+    pub version: bool,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub window: Option<String>,
+    pub output: Option<String>,
+    pub format: Option<String>,
+    pub force: bool,
+    pub state: Option<String>,
+    pub restart: bool,
+    pub page_size: Option<String>,
+    pub ended_only: bool,
+    pub mode: Option<String>,
+    pub attributes: Vec<String>,
+    pub job_poll: Option<String>,
+    pub job_timeout: Option<String>,
+    pub region: Option<String>,
+    pub api_base: Option<String>,
+    pub login_base: Option<String>,
+    pub ca_file: Option<String>,
+    pub timeout: Option<String>,
+    pub max_retries: Option<String>,
+    pub max_wait: Option<String>,
+    pub backoff: Option<String>,
+    pub quiet: bool,
+}
 
-/// Parses the arguments (without the program name).
+/// Parses the arguments (without the program name): the entry point.
 pub fn parse(
     args: Vec<OsString>,
     env: &dyn Fn(&str) -> Option<String>,
     now: OffsetDateTime,
 ) -> Result<Command> {
-    let mut args = pico_args::Arguments::from_vec(args);
-    if args.contains(["-h", "--help"]) {
-        return Ok(Command::Help);
-    }
-    if args.contains(["-V", "--version"]) {
-        return Ok(Command::Version);
-    }
-    match args.subcommand().map_err(arg_error)?.as_deref() {
-        Some("conversations") => {}
-        Some("help") => return Ok(Command::Help),
-        Some(other) => {
-            return Err(usage(format!(
-                "unknown command '{other}': the command is 'conversations' (see --help)"
-            )))
-        }
-        None => {
-            return Err(usage(
-                "missing command: run 'genesys-export conversations --from TIME --to TIME' (see --help)",
-            ))
-        }
-    }
+    let raw = RawArgs::parse(args)?;
+    Ok(if raw.help {
+        Command::Help
+    } else if raw.version {
+        Command::Version
+    } else {
+        Command::Export(Box::new(Config::from_raw(raw, env, now)?))
+    })
+}
 
-    let from = required(&mut args, "--from")?;
-    let to = required(&mut args, "--to")?;
-    let window = optional(&mut args, "--window")?;
-    let output: Option<String> = args
-        .opt_value_from_str(["-o", "--output"])
-        .map_err(arg_error)?;
-    let format = optional(&mut args, "--format")?;
-    let force = args.contains("--force");
-    let state: Option<String> = optional(&mut args, "--state")?;
-    let restart = args.contains("--restart");
-    let page_size = optional(&mut args, "--page-size")?;
-    let ended_only = args.contains("--ended-only");
-    let mode = optional(&mut args, "--mode")?;
-    let attributes: Vec<String> = args.values_from_str("--attribute").map_err(arg_error)?;
-    let job_poll = optional(&mut args, "--job-poll")?;
-    let region = optional(&mut args, "--region")?;
-    let api_base = optional(&mut args, "--api-base")?;
-    let login_base = optional(&mut args, "--login-base")?;
-    let ca_file: Option<String> = optional(&mut args, "--ca-file")?;
-    let timeout = optional(&mut args, "--timeout")?;
-    let max_retries = optional(&mut args, "--max-retries")?;
-    let max_wait = optional(&mut args, "--max-wait")?;
-    let backoff = optional(&mut args, "--backoff")?;
-    let quiet = args.contains(["-q", "--quiet"]);
-    let rest = args.finish();
-    if let Some(extra) = rest.first() {
-        let extra = extra.to_string_lossy();
-        return Err(usage(if extra.starts_with('-') {
-            format!("unknown option '{extra}' (see --help)")
-        } else {
-            format!("unexpected argument '{extra}' (see --help)")
-        }));
+impl RawArgs {
+    /// Sorts the arguments. `-h` or `-V` anywhere wins over everything else; otherwise the
+    /// command must be `conversations` and every argument a known option, given once.
+    pub fn parse(args: Vec<OsString>) -> Result<RawArgs> {
+        let mut args = pico_args::Arguments::from_vec(args);
+        if args.contains(["-h", "--help"]) {
+            return Ok(RawArgs {
+                help: true,
+                ..RawArgs::default()
+            });
+        }
+        if args.contains(["-V", "--version"]) {
+            return Ok(RawArgs {
+                version: true,
+                ..RawArgs::default()
+            });
+        }
+        match args.subcommand().map_err(arg_error)?.as_deref() {
+            Some("conversations") => {}
+            Some("help") => {
+                return Ok(RawArgs {
+                    help: true,
+                    ..RawArgs::default()
+                })
+            }
+            Some(other) => {
+                return Err(usage(format!(
+                    "unknown command '{}': the command is 'conversations' (see --help)",
+                    shown(other)
+                )))
+            }
+            None => {
+                return Err(usage(
+                    "missing command: run 'genesys-export conversations --from TIME --to TIME' (see --help)",
+                ))
+            }
+        }
+        let mut value = |name: &'static str| -> Result<Option<String>> {
+            args.opt_value_from_str(name).map_err(arg_error)
+        };
+        let mut raw = RawArgs {
+            from: value("--from")?,
+            to: value("--to")?,
+            window: value("--window")?,
+            format: value("--format")?,
+            state: value("--state")?,
+            page_size: value("--page-size")?,
+            mode: value("--mode")?,
+            job_poll: value("--job-poll")?,
+            job_timeout: value("--job-timeout")?,
+            region: value("--region")?,
+            api_base: value("--api-base")?,
+            login_base: value("--login-base")?,
+            ca_file: value("--ca-file")?,
+            timeout: value("--timeout")?,
+            max_retries: value("--max-retries")?,
+            max_wait: value("--max-wait")?,
+            backoff: value("--backoff")?,
+            ..RawArgs::default()
+        };
+        raw.output = args
+            .opt_value_from_str(["-o", "--output"])
+            .map_err(arg_error)?;
+        raw.attributes = args.values_from_str("--attribute").map_err(arg_error)?;
+        raw.force = args.contains("--force");
+        raw.restart = args.contains("--restart");
+        raw.ended_only = args.contains("--ended-only");
+        raw.quiet = args.contains(["-q", "--quiet"]);
+        match args.finish().first() {
+            None => Ok(raw),
+            Some(extra) => Err(leftover(&extra.to_string_lossy())),
+        }
     }
+}
 
-    let from = parse_time(&from, now).map_err(|e| usage(format!("--from: {e}")))?;
-    let to = parse_time(&to, now).map_err(|e| usage(format!("--to: {e}")))?;
+/// The error for an argument no option took.
+fn leftover(extra: &str) -> anyhow::Error {
+    if !extra.starts_with('-') {
+        return usage(format!(
+            "unexpected argument '{}' (see --help)",
+            shown(extra)
+        ));
+    }
+    let name = extra.split('=').next().unwrap_or(extra);
+    if name != "--attribute" && OPTIONS.iter().any(|(option, _)| *option == name) {
+        usage(format!(
+            "{name} is given more than once: give it once (see --help)"
+        ))
+    } else {
+        usage(format!("unknown option '{}' (see --help)", shown(extra)))
+    }
+}
+
+fn arg_error(e: pico_args::Error) -> anyhow::Error {
+    match e {
+        pico_args::Error::OptionWithoutAValue(name) => {
+            usage(format!("{name} needs a value (see --help)"))
+        }
+        pico_args::Error::NonUtf8Argument => {
+            usage("an argument is not valid UTF-8: pass arguments as UTF-8 text")
+        }
+        other => usage(format!("{} (see --help)", shown(&other.to_string()))),
+    }
+}
+
+impl Config {
+    /// Validates raw arguments: the high stage of the command line.
+    pub fn from_raw(
+        raw: RawArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        now: OffsetDateTime,
+    ) -> Result<Config> {
+        let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
+        let window = window(raw.window.as_deref(), raw.ended_only)?;
+        let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
+        let format = format(raw.format.as_deref())?;
+        let mode = mode(raw.mode.as_deref())?;
+        check_attributes(&raw.attributes, format, mode)?;
+        let page_size = page_size(raw.page_size.as_deref())?;
+        let job_poll = duration(raw.job_poll.as_deref(), &JOB_POLL)?;
+        let job_timeout = duration(raw.job_timeout.as_deref(), &JOB_TIMEOUT)?;
+        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
+        let policy = policy(
+            raw.max_retries.as_deref(),
+            raw.max_wait.as_deref(),
+            raw.backoff.as_deref(),
+        )?;
+        let credentials = credentials(env)?;
+        let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
+        Ok(Config {
+            from,
+            to,
+            window,
+            output,
+            format,
+            force: raw.force,
+            state,
+            restart: raw.restart,
+            page_size,
+            ended_only: raw.ended_only,
+            mode,
+            attributes: raw.attributes,
+            job_poll,
+            job_timeout,
+            api_base,
+            login_base,
+            credentials,
+            ca_file: raw.ca_file.map(PathBuf::from),
+            timeout,
+            policy,
+            quiet: raw.quiet,
+        })
+    }
+}
+
+/// A value as a message shows it: control characters escaped, at most 60 characters.
+fn shown(value: &str) -> String {
+    const MAX: usize = 60;
+    let escaped: String = value.escape_debug().collect();
+    match escaped.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
+}
+
+fn range(
+    from: Option<&str>,
+    to: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    let time = |flag: &str, value: Option<&str>| {
+        let value = value.ok_or_else(|| usage(format!("missing {flag} TIME (see --help)")))?;
+        parse_time(value, now).map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
+    };
+    let from = time("--from", from)?;
+    let to = time("--to", to)?;
     if from >= to {
         return Err(usage(format!(
             "--from ({}) must be before --to ({}); the range is [from, to)",
@@ -195,51 +461,64 @@ pub fn parse(
             window::api_timestamp(to)
         )));
     }
+    Ok((from, to))
+}
 
-    let max_window = if ended_only {
-        window::MAX_INTERVAL_WITH_FILTER
+fn window(value: Option<&str>, ended_only: bool) -> Result<Duration> {
+    let (max, because) = if ended_only {
+        (
+            window::MAX_INTERVAL_WITH_FILTER,
+            " (the API's interval limit with a filter)",
+        )
     } else {
-        window::MAX_INTERVAL_NO_FILTER
+        (
+            window::MAX_INTERVAL_NO_FILTER,
+            " (the API's interval limit without filters)",
+        )
     };
-    let window = match window {
-        Some(s) => parse_duration(&s).map_err(|e| usage(format!("--window: {e}")))?,
-        None => Duration::from_secs(86_400),
+    let option = DurationOption {
+        flag: "--window",
+        default: DEFAULT_WINDOW,
+        min: MIN_WINDOW,
+        max,
+        because,
     };
-    if window < MIN_WINDOW || window > max_window {
+    duration(value, &option)
+}
+
+/// A duration option's value, its default if absent; out of range is a usage error naming the
+/// range.
+fn duration(value: Option<&str>, option: &DurationOption) -> Result<Duration> {
+    let Some(value) = value else {
+        return Ok(option.default);
+    };
+    let flag = option.flag;
+    let d = parse_duration(value).map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))?;
+    if d < option.min || d > option.max {
+        let range = if option.min.is_zero() {
+            format!("at most {}", format_duration(option.max))
+        } else {
+            format!(
+                "between {} and {}",
+                format_duration(option.min),
+                format_duration(option.max)
+            )
+        };
         return Err(usage(format!(
-            "--window must be between 1m and {}d (the API's interval limit{}); got {}",
-            max_window.as_secs() / 86_400,
-            if ended_only {
-                " with a filter"
-            } else {
-                " without filters"
-            },
-            format_duration(window)
+            "{flag} must be {range}{}, not '{}'",
+            option.because,
+            shown(value)
         )));
     }
+    Ok(d)
+}
 
-    let format = match format.as_deref() {
-        None | Some("csv") => Format::Csv,
-        Some("jsonl") => Format::Jsonl,
-        Some(other) => {
-            return Err(usage(format!(
-                "--format must be csv or jsonl, not '{other}'"
-            )))
-        }
-    };
-    let page_size = match page_size {
-        None => api::MAX_PAGE_SIZE,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (1..=api::MAX_PAGE_SIZE).contains(&n) => n,
-            _ => {
-                return Err(usage(format!(
-                    "--page-size must be a whole number from 1 to {}, not '{s}'",
-                    api::MAX_PAGE_SIZE
-                )))
-            }
-        },
-    };
-    let output = match output.as_deref() {
+fn output_and_state(
+    output: Option<&str>,
+    state: Option<String>,
+    restart: bool,
+) -> Result<(Output, Option<PathBuf>)> {
+    let output = match output {
         None | Some("-") => Output::Stdout,
         Some("") => {
             return Err(usage(
@@ -253,68 +532,30 @@ pub fn parse(
             "--state and --restart need --output FILE: an export to stdout cannot be resumed",
         ));
     }
+    Ok((output, state.map(PathBuf::from)))
+}
 
-    let mode = match mode.as_deref() {
-        None | Some("auto") => Mode::Auto,
-        Some("query") => Mode::Query,
-        Some("jobs") => Mode::Jobs,
-        Some(other) => {
-            return Err(usage(format!(
-                "--mode must be auto, query or jobs, not '{other}'"
-            )))
-        }
-    };
-    check_attributes(&attributes, format, mode)?;
-    let job_poll = match job_poll {
-        Some(s) => parse_duration(&s).map_err(|e| usage(format!("--job-poll: {e}")))?,
-        None => Duration::from_secs(2),
-    };
-
-    let credentials = credentials(env)?;
-    let (api_base, login_base) = hosts(region, api_base, login_base, env)?;
-
-    let mut policy = Policy::default();
-    if let Some(s) = max_retries {
-        policy.max_retries = s
-            .parse()
-            .map_err(|_| usage(format!("--max-retries must be a whole number, not '{s}'")))?;
+fn format(value: Option<&str>) -> Result<Format> {
+    match value {
+        None | Some("csv") => Ok(Format::Csv),
+        Some("jsonl") => Ok(Format::Jsonl),
+        Some(other) => Err(usage(format!(
+            "--format must be csv or jsonl, not '{}'",
+            shown(other)
+        ))),
     }
-    if let Some(s) = max_wait {
-        policy.max_total_wait =
-            parse_duration_or_zero(&s).map_err(|e| usage(format!("--max-wait: {e}")))?;
-    }
-    if let Some(s) = backoff {
-        policy.initial_backoff =
-            parse_duration_or_zero(&s).map_err(|e| usage(format!("--backoff: {e}")))?;
-    }
-    let timeout = match timeout {
-        Some(s) => parse_duration(&s).map_err(|e| usage(format!("--timeout: {e}")))?,
-        None => Duration::from_secs(120),
-    };
+}
 
-    Ok(Command::Export(Box::new(Config {
-        from,
-        to,
-        window,
-        output,
-        format,
-        force,
-        state: state.map(PathBuf::from),
-        restart,
-        page_size,
-        ended_only,
-        mode,
-        attributes,
-        job_poll,
-        job_timeout: Duration::from_secs(6 * 3600),
-        api_base,
-        login_base,
-        credentials,
-        ca_file: ca_file.map(PathBuf::from),
-        timeout,
-        policy,
-        quiet,
-    })))
+fn mode(value: Option<&str>) -> Result<Mode> {
+    match value {
+        None | Some("auto") => Ok(Mode::Auto),
+        Some("query") => Ok(Mode::Query),
+        Some("jobs") => Ok(Mode::Jobs),
+        Some(other) => Err(usage(format!(
+            "--mode must be auto, query or jobs, not '{}'",
+            shown(other)
+        ))),
+    }
 }
 
 fn check_attributes(attributes: &[String], format: Format, mode: Mode) -> Result<()> {
@@ -337,23 +578,51 @@ fn check_attributes(attributes: &[String], format: Format, mode: Mode) -> Result
         }
         if crate::rows::COLUMNS.contains(&name.as_str()) || attributes[..i].contains(name) {
             return Err(usage(format!(
-                "--attribute {name} would repeat a column name: give each attribute once, and none named like a fixed column"
+                "--attribute {} would repeat a column name: give each attribute once, and none named like a fixed column",
+                shown(name)
             )));
         }
     }
     Ok(())
 }
 
-fn arg_error(e: pico_args::Error) -> anyhow::Error {
-    usage(format!("{e} (see --help)"))
+fn page_size(value: Option<&str>) -> Result<u32> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_PAGE_SIZE);
+    };
+    match value.parse::<u32>() {
+        Ok(n) if (1..=api::MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        _ => Err(usage(format!(
+            "--page-size must be a whole number from 1 to {}, not '{}'",
+            api::MAX_PAGE_SIZE,
+            shown(value)
+        ))),
+    }
 }
 
-fn required(args: &mut pico_args::Arguments, name: &'static str) -> Result<String> {
-    optional(args, name)?.ok_or_else(|| usage(format!("missing {name} TIME (see --help)")))
-}
-
-fn optional(args: &mut pico_args::Arguments, name: &'static str) -> Result<Option<String>> {
-    args.opt_value_from_str(name).map_err(arg_error)
+fn policy(
+    max_retries: Option<&str>,
+    max_wait: Option<&str>,
+    backoff: Option<&str>,
+) -> Result<Policy> {
+    let max_retries = match max_retries {
+        None => DEFAULT_MAX_RETRIES,
+        Some(value) => match value.parse::<u32>() {
+            Ok(n) if n <= MAX_RETRIES_LIMIT => n,
+            _ => {
+                return Err(usage(format!(
+                    "--max-retries must be a whole number from 0 to {MAX_RETRIES_LIMIT}, not '{}'",
+                    shown(value)
+                )))
+            }
+        },
+    };
+    Ok(Policy {
+        max_retries,
+        initial_backoff: duration(backoff, &BACKOFF)?,
+        max_total_wait: duration(max_wait, &MAX_WAIT)?,
+        ..Policy::default()
+    })
 }
 
 /// The first non-empty value among the environment variables `names`.
@@ -393,14 +662,16 @@ fn hosts(
     let domain = match region {
         Some(r) => Some(api::region_domain(&r).ok_or_else(|| {
             usage(format!(
-                "unknown region '{r}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie"
+                "unknown region '{}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie",
+                shown(&r)
             ))
         })?),
         None => None,
     };
+    let checked = |flag: &str, url: &str| urls::check_base(flag, url).map_err(usage);
     let api_base = match (api_base, &domain) {
-        (Some(url), _) => checked_base("--api-base", &url)?,
-        (None, Some(domain)) => format!("https://api.{domain}"),
+        (Some(url), _) => checked("--api-base", &url)?,
+        (None, Some(domain)) => checked("the region", &format!("https://api.{domain}"))?,
         (None, None) => {
             return Err(usage(
                 "missing region: set GENESYSCLOUD_REGION (e.g. eu-west-1 or mypurecloud.ie) or pass --region",
@@ -408,9 +679,9 @@ fn hosts(
         }
     };
     let login_base = match (login_base, &domain) {
-        (Some(url), _) => checked_base("--login-base", &url)?,
+        (Some(url), _) => checked("--login-base", &url)?,
         (None, _) if api_base.contains("//api.") => api_base.replacen("//api.", "//login.", 1),
-        (None, Some(domain)) => format!("https://login.{domain}"),
+        (None, Some(domain)) => checked("the region", &format!("https://login.{domain}"))?,
         (None, None) => {
             return Err(usage(
                 "missing --login-base: it cannot be derived from an --api-base without 'api.' in its host",
@@ -420,156 +691,11 @@ fn hosts(
     Ok((api_base, login_base))
 }
 
-/// Validates a base URL: https, or http to a loopback host only, since the secret and tokens
-/// travel in its headers.
-fn checked_base(flag: &str, url: &str) -> Result<String> {
-    let url = url.trim().trim_end_matches('/');
-    let (scheme, _) = url.split_once("://").ok_or_else(|| {
-        usage(format!(
-            "{flag} must be a URL such as https://api.mypurecloud.ie, not '{url}'"
-        ))
-    })?;
-    let host = url_host(url);
-    if host.is_empty() {
-        return Err(usage(format!("{flag} has no host: '{url}'")));
-    }
-    match scheme.to_ascii_lowercase().as_str() {
-        "https" => Ok(url.to_string()),
-        "http" if is_loopback_url(url) => Ok(url.to_string()),
-        "http" => Err(usage(format!(
-            "{flag} uses plain http:// to {host}: credentials and tokens would travel unencrypted; use https:// (http:// is allowed only to loopback)"
-        ))),
-        _ => Err(usage(format!("{flag} must start with https://, not '{scheme}://'"))),
-    }
-}
-
-/// The host of a URL (`https://user@host:port/path`, `http://[::1]:80`), without brackets.
-pub fn url_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default();
-    }
-    authority.split(':').next().unwrap_or_default()
-}
-
-/// Whether a URL's host is the loopback interface.
-pub fn is_loopback_url(url: &str) -> bool {
-    let host = url_host(url);
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Parses `--from`/`--to`: RFC 3339, a date (midnight UTC), `today`, `yesterday` or `now`.
-pub fn parse_time(s: &str, now: OffsetDateTime) -> std::result::Result<OffsetDateTime, String> {
-    let s = s.trim();
-    let midnight = |date: Date| date.with_time(Time::MIDNIGHT).assume_utc();
-    let today = now.to_offset(UtcOffset::UTC).date();
-    match s {
-        "now" => return Ok(now),
-        "today" => return Ok(midnight(today)),
-        "yesterday" => {
-            return today
-                .previous_day()
-                .map(midnight)
-                .ok_or_else(|| "no day before today".to_string())
-        }
-        _ => {}
-    }
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t);
-    }
-    let date_format = time::macros::format_description!("[year]-[month]-[day]");
-    if let Ok(date) = Date::parse(s, date_format) {
-        return Ok(midnight(date));
-    }
-    if s.contains('T') && !s.ends_with('Z') && !s.ends_with('z') {
-        return Err(format!(
-            "'{s}' has no UTC offset: add Z or one such as +02:00 (2026-11-01T06:00:00Z)"
-        ));
-    }
-    Err(format!(
-        "'{s}' is not a time: use RFC 3339 (2026-11-01T06:00:00Z), a date (2026-11-01), today, yesterday or now"
-    ))
-}
-
-/// Parses a duration such as `90s`, `15m`, `1h30m` or `7d`; it must be positive.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let d = parse_duration_or_zero(s)?;
-    if d.is_zero() {
-        return Err(format!("'{s}' must be longer than zero"));
-    }
-    Ok(d)
-}
-
-fn parse_duration_or_zero(s: &str) -> std::result::Result<Duration, String> {
-    let bad =
-        || format!("'{s}' is not a duration: use a number and a unit, such as 30s, 15m, 1h or 1d");
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit_secs = match &rest[..unit_len] {
-            "ms" => {
-                total += Duration::from_millis(n);
-                rest = &rest[unit_len..];
-                continue;
-            }
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::from_secs(n.checked_mul(unit_secs).ok_or_else(bad)?);
-    }
-    Ok(total)
-}
-
-/// Renders a duration compactly for messages and logs: `1d`, `1h30m`, `2.5s`, `250ms`.
-pub fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs == 0 {
-        return format!("{}ms", d.as_millis());
-    }
-    if d.subsec_millis() != 0 && secs < 60 {
-        return format!("{:.1}s", d.as_secs_f64());
-    }
-    let parts = [
-        (secs / 86_400, "d"),
-        (secs % 86_400 / 3600, "h"),
-        (secs % 3600 / 60, "m"),
-        (secs % 60, "s"),
-    ];
-    let mut out = String::new();
-    for (n, unit) in parts {
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exit::{code_of, Code};
+    use crate::prop;
     use std::collections::HashMap;
     use time::macros::datetime;
 
@@ -589,16 +715,23 @@ mod tests {
         ])
     }
 
-    fn run(args: &[&str], env: &HashMap<String, String>) -> Result<Command> {
-        let args = args.iter().map(OsString::from).collect();
+    fn run_os(args: Vec<OsString>, env: &HashMap<String, String>) -> Result<Command> {
         parse(args, &|k| env.get(k).cloned(), NOW)
     }
 
-    fn config(args: &[&str]) -> Config {
-        match run(args, &good_env()).unwrap() {
-            Command::Export(c) => *c,
-            other => panic!("not an export: {other:?}"),
+    fn run(args: &[&str], env: &HashMap<String, String>) -> Result<Command> {
+        run_os(args.iter().map(OsString::from).collect(), env)
+    }
+
+    fn config_in(args: &[&str], env: &HashMap<String, String>) -> Config {
+        match run(args, env) {
+            Ok(Command::Export(c)) => *c,
+            other => panic!("{args:?}: not an export: {other:?}"),
         }
+    }
+
+    fn config(args: &[&str]) -> Config {
+        config_in(args, &good_env())
     }
 
     fn usage_error(args: &[&str], env: &HashMap<String, String>) -> String {
@@ -615,21 +748,33 @@ mod tests {
         "2026-11-08",
     ];
 
+    fn with(extra: &[&str]) -> Vec<String> {
+        RANGE.iter().chain(extra).map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn defaults() {
         let c = config(&RANGE);
         assert_eq!(c.from, datetime!(2026-11-01 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-08 00:00 UTC));
-        assert_eq!(c.window, Duration::from_secs(86_400));
+        assert_eq!(c.window, DEFAULT_WINDOW);
         assert_eq!(c.format, Format::Csv);
-        assert_eq!(c.page_size, 100);
+        assert_eq!(c.page_size, DEFAULT_PAGE_SIZE);
         assert!(matches!(c.output, Output::Stdout));
         assert_eq!(c.api_base, "https://api.mypurecloud.ie");
         assert_eq!(c.login_base, "https://login.mypurecloud.ie");
         assert_eq!(c.policy, Policy::default());
+        assert_eq!(c.policy.max_retries, DEFAULT_MAX_RETRIES);
+        assert_eq!(c.policy.max_total_wait, DEFAULT_MAX_WAIT);
+        assert_eq!(c.policy.initial_backoff, DEFAULT_BACKOFF);
         assert_eq!(c.mode, Mode::Auto);
+        assert_eq!(c.job_poll, DEFAULT_JOB_POLL);
+        assert_eq!(c.job_timeout, DEFAULT_JOB_TIMEOUT);
+        assert_eq!(c.timeout, DEFAULT_TIMEOUT);
         assert!(c.attributes.is_empty());
-        assert!(!c.force && !c.quiet && !c.ended_only);
+        assert!(!c.force && !c.quiet && !c.ended_only && !c.restart);
+        assert_eq!(c.state, None);
+        assert_eq!(c.ca_file, None);
     }
 
     #[test]
@@ -672,6 +817,8 @@ mod tests {
             "jobs",
             "--job-poll",
             "50ms",
+            "--job-timeout",
+            "2h",
         ]);
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
@@ -693,6 +840,7 @@ mod tests {
         assert_eq!(c.state, Some(PathBuf::from("s.json")));
         assert_eq!(c.mode, Mode::Jobs);
         assert_eq!(c.job_poll, Duration::from_millis(50));
+        assert_eq!(c.job_timeout, Duration::from_secs(7200));
         let c = config(&[
             "conversations",
             "--from",
@@ -709,61 +857,15 @@ mod tests {
 
     #[test]
     fn help_and_version() {
+        let command = |args: &[&str]| run(args, &HashMap::new()).unwrap();
+        assert!(matches!(command(&["--help"]), Command::Help));
+        assert!(matches!(command(&["help"]), Command::Help));
+        assert!(matches!(command(&["conversations", "-h"]), Command::Help));
         assert!(matches!(
-            run(&["--help"], &HashMap::new()).unwrap(),
+            command(&["conversations", "--bogus", "-h"]),
             Command::Help
         ));
-        assert!(matches!(
-            run(&["conversations", "-h"], &HashMap::new()).unwrap(),
-            Command::Help
-        ));
-        assert!(matches!(
-            run(&["-V"], &HashMap::new()).unwrap(),
-            Command::Version
-        ));
-    }
-
-    #[test]
-    fn times() {
-        let t = |s| parse_time(s, NOW);
-        assert_eq!(t("now").unwrap(), NOW);
-        assert_eq!(t("today").unwrap(), datetime!(2026-11-26 00:00 UTC));
-        assert_eq!(t("yesterday").unwrap(), datetime!(2026-11-25 00:00 UTC));
-        assert_eq!(t("2026-11-01").unwrap(), datetime!(2026-11-01 00:00 UTC));
-        assert_eq!(
-            t("2026-11-01T06:00:00+02:00").unwrap(),
-            datetime!(2026-11-01 04:00 UTC)
-        );
-        assert_eq!(
-            t("2026-11-01T06:00:00.5Z").unwrap(),
-            datetime!(2026-11-01 06:00:00.5 UTC)
-        );
-        assert!(t("2026-11-01T06:00:00")
-            .unwrap_err()
-            .contains("no UTC offset"));
-        assert!(t("2026-13-01").is_err());
-        assert!(t("last week").unwrap_err().contains("RFC 3339"));
-    }
-
-    #[test]
-    fn durations() {
-        let d = |s| parse_duration(s).map(|d| d.as_secs());
-        assert_eq!(d("30s"), Ok(30));
-        assert_eq!(d("15m"), Ok(900));
-        assert_eq!(d("1h30m"), Ok(5400));
-        assert_eq!(d("7d"), Ok(604_800));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "15", "m", "1x", "1.5h", "-1h", "0s", "1h 30m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
-        assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-        assert_eq!(format_duration(Duration::from_millis(2500)), "2.5s");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(
-            format_duration(Duration::from_secs(8 * 86_400 + 61)),
-            "8d1m1s"
-        );
+        assert!(matches!(command(&["-V"]), Command::Version));
     }
 
     #[test]
@@ -773,17 +875,13 @@ mod tests {
             ("GENESYS_CLIENT_SECRET", "short-secret"),
             ("GENESYS_REGION", "mypurecloud.de"),
         ]);
-        let Command::Export(c) = run(&RANGE, &env).unwrap() else {
-            panic!()
-        };
+        let c = config_in(&RANGE, &env);
         assert_eq!(c.credentials.client_id, "short-id");
         assert_eq!(c.api_base, "https://api.mypurecloud.de");
 
         let mut both = env.clone();
         both.extend(good_env());
-        let Command::Export(c) = run(&RANGE, &both).unwrap() else {
-            panic!()
-        };
+        let c = config_in(&RANGE, &both);
         assert_eq!(c.credentials.client_id, "id");
         assert_eq!(c.api_base, "https://api.mypurecloud.ie");
 
@@ -791,149 +889,451 @@ mod tests {
         let mut empty = good_env();
         empty.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), " ".into());
         empty.insert("GENESYS_CLIENT_ID".into(), "fallback".into());
-        let mut args = RANGE.to_vec();
-        args.extend(["--region", "ap_northeast_1"]);
-        let Command::Export(c) = run(&args, &empty).unwrap() else {
-            panic!()
-        };
+        let c = config_in(
+            &with(&["--region", "ap_northeast_1"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &empty,
+        );
         assert_eq!(c.credentials.client_id, "fallback");
         assert_eq!(c.login_base, "https://login.mypurecloud.jp");
     }
 
+    /// `args` are refused with exit 2 and a one-line message containing `want`.
+    #[track_caller]
+    fn check(args: &[&str], want: &str) {
+        let msg = usage_error(args, &good_env());
+        assert!(msg.contains(want), "{args:?}: '{msg}' lacks '{want}'");
+        assert!(
+            !msg.contains(['\n', '\r']),
+            "{args:?}: message spans lines: {msg}"
+        );
+    }
+
+    /// `--from 2026-11-01 --to 2026-11-08` and `extra` are refused like `check`.
+    #[track_caller]
+    fn check_with(extra: &[&str], want: &str) {
+        let args = with(extra);
+        check(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    }
+
     #[test]
+    #[rustfmt::skip]
     fn bad_input_is_one_clear_usage_error() {
-        let env = good_env();
-        let with = |extra: &[&'static str]| {
-            let mut a = RANGE.to_vec();
-            a.extend_from_slice(extra);
-            a
-        };
-        let cases: Vec<(Vec<&str>, &str)> = vec![
-            (vec![], "missing command"),
-            (vec!["export"], "unknown command"),
-            (vec!["conversations", "--to", "today"], "missing --from"),
-            (vec!["conversations", "--from", "today"], "missing --to"),
-            (
-                vec![
-                    "conversations",
-                    "--from",
-                    "2026-11-08",
-                    "--to",
-                    "2026-11-01",
-                ],
-                "must be before --to",
-            ),
-            (
-                vec!["conversations", "--from", "today", "--to", "today"],
-                "must be before",
-            ),
-            (
-                vec!["conversations", "--from", "nope", "--to", "today"],
-                "--from: 'nope'",
-            ),
-            (
-                with(&["--window", "1y"]),
-                "--window: '1y' is not a duration",
-            ),
-            (with(&["--window", "8d"]), "between 1m and 7d"),
-            (with(&["--window", "30s"]), "between 1m and 7d"),
-            (with(&["--page-size", "0"]), "--page-size must be"),
-            (with(&["--page-size", "101"]), "--page-size must be"),
-            (with(&["--page-size", "ten"]), "--page-size must be"),
-            (with(&["--format", "xml"]), "--format must be csv or jsonl"),
-            (with(&["--bogus"]), "unknown option '--bogus'"),
-            (with(&["stray"]), "unexpected argument 'stray'"),
-            (with(&["--region", "mars-1"]), "unknown region 'mars-1'"),
-            (
-                with(&["--api-base", "http://api.example.com"]),
-                "only to loopback",
-            ),
-            (with(&["--api-base", "ftp://x"]), "must start with https://"),
-            (with(&["--api-base", "api.example.com"]), "must be a URL"),
-            (with(&["--max-retries", "many"]), "--max-retries must be"),
-            (with(&["--output", ""]), "--output is empty"),
-            (with(&["--state", "s.json"]), "cannot be resumed"),
-            (
-                with(&["--mode", "bulk"]),
-                "--mode must be auto, query or jobs",
-            ),
-            (
-                with(&["--attribute", "a", "--format", "jsonl"]),
-                "adds CSV columns",
-            ),
-            (
-                with(&["--attribute", "a", "--mode", "query"]),
-                "needs job results",
-            ),
-            (
-                with(&["--attribute", "a", "--attribute", "a"]),
-                "repeat a column",
-            ),
-            (with(&["--attribute", "ani"]), "repeat a column"),
-            (with(&["--job-poll", "0s"]), "--job-poll"),
-            (with(&["-o", "-", "--restart"]), "cannot be resumed"),
-        ];
-        for (args, want) in cases {
-            let msg = usage_error(&args, &env);
-            assert!(msg.contains(want), "{args:?}: '{msg}' lacks '{want}'");
-            assert!(!msg.contains('\n'), "{args:?}: message spans lines: {msg}");
+        check(&[], "missing command");
+        check(&["export"], "unknown command 'export'");
+        check(&["conversations", "--to", "today"], "missing --from");
+        check(&["conversations", "--from", "today"], "missing --to");
+        check(&["conversations", "--from", "2026-11-08", "--to", "2026-11-01"], "must be before --to");
+        check(&["conversations", "--from", "today", "--to", "today"], "must be before");
+        check(&["conversations", "--from", "nope", "--to", "today"], "--from: 'nope' is not a time");
+        check(&["conversations", "--from", "a\nb", "--to", "today"], "--from: 'a\\nb'");
+        check(&["conversations", "--from"], "--from needs a value");
+        check(&["conversations", "--from", "today", "--to", "9999-12-31T23:00:00-05:00"], "--to: '9999-12-31T23:00:00-05:00' lies past the last day");
+        check_with(&["--window", "1y"], "--window: '1y' is not a duration");
+        check_with(&["--window", "8d"], "--window must be between 1m and 7d (the API's interval limit without filters), not '8d'");
+        check_with(&["--window", "30s"], "between 1m and 7d");
+        check_with(&["--ended-only", "--window", "32d"], "between 1m and 31d (the API's interval limit with a filter)");
+        check_with(&["--page-size", "0"], "--page-size must be");
+        check_with(&["--page-size", "101"], "--page-size must be");
+        check_with(&["--page-size", "ten"], "--page-size must be a whole number from 1 to 100, not 'ten'");
+        check_with(&["--format", "xml"], "--format must be csv or jsonl, not 'xml'");
+        check_with(&["--bogus"], "unknown option '--bogus'");
+        check_with(&["stray"], "unexpected argument 'stray'");
+        check_with(&["--window", "1h", "--window", "2h"], "--window is given more than once");
+        check_with(&["--force", "--force"], "--force is given more than once");
+        check_with(&["--region", "mars-1"], "unknown region 'mars-1'");
+        check_with(&["--region", "evil.com?@127.0.0.1"], "the region must not hold a query");
+        check_with(&["--api-base", "http://api.example.com"], "only to loopback");
+        check_with(&["--api-base", "ftp://x"], "must start with https://");
+        check_with(&["--api-base", "api.example.com"], "must be a URL");
+        check_with(&["--login-base", "http://host?@127.0.0.1"], "--login-base must not hold a query");
+        check_with(&["--max-retries", "many"], "--max-retries must be a whole number from 0 to 1000, not 'many'");
+        check_with(&["--max-retries", "1001"], "--max-retries must be");
+        check_with(&["--max-retries", "-1"], "--max-retries must be");
+        check_with(&["--output", ""], "--output is empty");
+        check_with(&["--state", "s.json"], "cannot be resumed");
+        check_with(&["-o", "-", "--restart"], "cannot be resumed");
+        check_with(&["--mode", "bulk"], "--mode must be auto, query or jobs");
+        check_with(&["--attribute", "a", "--format", "jsonl"], "adds CSV columns");
+        check_with(&["--attribute", "a", "--mode", "query"], "needs job results");
+        check_with(&["--attribute", "a", "--attribute", "a"], "repeat a column");
+        check_with(&["--attribute", "ani"], "repeat a column");
+        check_with(&["--attribute", " "], "--attribute needs a name");
+        check_with(&["--job-poll", "0s"], "--job-poll must be between 1ms and 10m, not '0s'");
+        check_with(&["--job-poll", "11m"], "--job-poll must be between 1ms and 10m");
+        check_with(&["--job-timeout", "30s"], "--job-timeout must be between 1m and 7d, not '30s'");
+        check_with(&["--job-timeout", "8d"], "--job-timeout must be between 1m and 7d");
+        check_with(&["--timeout", "0s"], "--timeout must be between 1ms and 1h");
+        check_with(&["--timeout", "61m"], "--timeout must be between 1ms and 1h, not '61m'");
+        check_with(&["--max-wait", "x"], "--max-wait: 'x' is not a duration");
+        check_with(&["--max-wait", "8d"], "--max-wait must be at most 7d, not '8d'");
+        check_with(&["--backoff", "11m"], "--backoff must be at most 10m");
+    }
+
+    #[test]
+    fn durations_near_u64_max_exit_2_instead_of_overflowing() {
+        for flag in [
+            "--window",
+            "--job-poll",
+            "--job-timeout",
+            "--timeout",
+            "--max-wait",
+            "--backoff",
+        ] {
+            for value in [
+                "18446744073709551615s",
+                "18446744073709551615d",
+                "99999999999999999999999999h",
+                "18446744073709551615s999ms",
+            ] {
+                check_with(&[flag, value], &format!("{flag} must be"));
+            }
         }
-        // A gateway without 'api.' in its host: the login host comes from the region, or must
-        // be given.
-        let c = config(&with(&["--api-base", "https://gw.example.com"]));
-        assert_eq!(c.login_base, "https://login.mypurecloud.ie");
-        let mut no_region = env.clone();
-        no_region.remove("GENESYSCLOUD_REGION");
-        let msg = usage_error(&with(&["--api-base", "https://gw.example.com"]), &no_region);
-        assert!(msg.contains("missing --login-base"), "{msg}");
+        check_with(
+            &["--max-retries", "18446744073709551616"],
+            "--max-retries must be",
+        );
+    }
+
+    #[test]
+    fn values_at_the_bounds_are_accepted() {
+        let c = config_in(
+            &with(&[
+                "--window",
+                "1m",
+                "--job-poll",
+                "10m",
+                "--job-timeout",
+                "7d",
+                "--timeout",
+                "1h",
+                "--max-wait",
+                "7d",
+                "--backoff",
+                "10m",
+                "--max-retries",
+                "1000",
+            ])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+            &good_env(),
+        );
+        assert_eq!(c.window, MIN_WINDOW);
+        assert_eq!(c.job_poll, JOB_POLL.max);
+        assert_eq!(c.job_timeout, JOB_TIMEOUT.max);
+        assert_eq!(c.timeout, TIMEOUT.max);
+        assert_eq!(c.policy.max_total_wait, MAX_WAIT.max);
+        assert_eq!(c.policy.initial_backoff, BACKOFF.max);
+        assert_eq!(c.policy.max_retries, MAX_RETRIES_LIMIT);
+        let c = config_in(
+            &with(&["--max-wait", "0s", "--backoff", "0s", "--max-retries", "0"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &good_env(),
+        );
+        assert_eq!(c.policy.max_total_wait, Duration::ZERO);
+        assert_eq!(c.policy.initial_backoff, Duration::ZERO);
+        assert_eq!(c.policy.max_retries, 0);
         // With a filter the interval limit grows to 31 days.
-        let c = config(&with(&["--ended-only", "--window", "31d"]));
+        let c = config(&[
+            "conversations",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-11-01",
+            "--ended-only",
+            "--window",
+            "31d",
+        ]);
         assert_eq!(c.window, Duration::from_secs(31 * 86_400));
     }
 
     #[test]
-    fn missing_configuration() {
-        let cases: [(&[&str], &str); 4] = [
-            (
-                &["GENESYSCLOUD_OAUTHCLIENT_ID"],
-                "GENESYSCLOUD_OAUTHCLIENT_ID",
-            ),
-            (
-                &["GENESYSCLOUD_OAUTHCLIENT_SECRET"],
-                "GENESYSCLOUD_OAUTHCLIENT_SECRET",
-            ),
-            (&["GENESYSCLOUD_REGION"], "missing region"),
-            (
-                &["GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYSCLOUD_REGION"],
-                "missing client id",
-            ),
-        ];
-        for (remove, want) in cases {
-            let mut env = good_env();
-            for k in remove {
-                env.remove(*k);
-            }
-            let msg = usage_error(&RANGE, &env);
-            assert!(msg.contains(want), "{remove:?}: {msg}");
+    fn gateway_hosts() {
+        // A gateway without 'api.' in its host: the login host comes from the region, or must
+        // be given.
+        let args = with(&["--api-base", "https://gw.example.com"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(config(&args).login_base, "https://login.mypurecloud.ie");
+        let mut no_region = good_env();
+        no_region.remove("GENESYSCLOUD_REGION");
+        let msg = usage_error(&args, &no_region);
+        assert!(msg.contains("missing --login-base"), "{msg}");
+    }
+
+    #[track_caller]
+    fn check_env(remove: &[&str], want: &str) {
+        let mut env = good_env();
+        for k in remove {
+            env.remove(*k);
         }
+        let msg = usage_error(&RANGE, &env);
+        assert!(msg.contains(want), "{remove:?}: {msg}");
     }
 
     #[test]
-    fn loopback_hosts() {
-        for ok in [
+    #[rustfmt::skip]
+    fn missing_configuration() {
+        check_env(&["GENESYSCLOUD_OAUTHCLIENT_ID"], "set GENESYSCLOUD_OAUTHCLIENT_ID");
+        check_env(&["GENESYSCLOUD_OAUTHCLIENT_SECRET"], "set GENESYSCLOUD_OAUTHCLIENT_SECRET");
+        check_env(&["GENESYSCLOUD_REGION"], "missing region");
+        check_env(&["GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYSCLOUD_REGION"], "missing client id");
+    }
+
+    #[test]
+    fn every_known_option_is_parsed_and_documented() {
+        for (option, takes_value) in OPTIONS {
+            let mut args = vec!["conversations", option];
+            if takes_value {
+                args.push("x");
+            }
+            let raw = RawArgs::parse(args.iter().map(OsString::from).collect());
+            assert!(raw.is_ok(), "{option}: {:?}", raw.err());
+            assert!(HELP.contains(&format!(" {option}")), "HELP lacks {option}");
+            if !matches!(option, "-h" | "--help" | "-V" | "--version") {
+                assert!(
+                    readme_row(option).is_some(),
+                    "README's table lacks {option}"
+                );
+            }
+        }
+    }
+
+    /// The lines of HELP that describe `option`: its own and its continuation lines.
+    fn help_entry(option: &str) -> String {
+        let mut lines = HELP
+            .lines()
+            .skip_while(|l| !l.trim_start().split([',', ' ']).any(|word| word == option));
+        let first = lines
+            .next()
+            .unwrap_or_else(|| panic!("HELP lacks {option}"));
+        let rest = lines.take_while(|l| l.starts_with("                           "));
+        std::iter::once(first)
+            .chain(rest)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The row of README's options table for `option`.
+    fn readme_row(option: &str) -> Option<&'static str> {
+        include_str!("../README.md").lines().find(|l| {
+            let first_cell = l.strip_prefix("| `").and_then(|l| l.split('|').next());
+            first_cell.is_some_and(|cell| cell.split(['`', ',', ' ']).any(|word| word == option))
+        })
+    }
+
+    /// HELP and README state `default` for `option`, and `bounds` (such as `at most 1h`).
+    #[track_caller]
+    fn check_documented(option: &str, default: &str, bounds: &[String]) {
+        let help = help_entry(option);
+        let row = readme_row(option).unwrap_or_else(|| panic!("README lacks {option}"));
+        assert!(
+            help.contains(&format!("[default: {default}")),
+            "HELP: {help}"
+        );
+        assert!(row.contains(&format!("| `{default}` |")), "README: {row}");
+        for bound in bounds {
+            assert!(help.contains(bound.as_str()), "HELP: {help} lacks {bound}");
+            assert!(row.contains(bound.as_str()), "README: {row} lacks {bound}");
+        }
+    }
+
+    fn bounds_of(option: &DurationOption) -> Vec<String> {
+        let mut bounds = vec![format!("at most {}", format_duration(option.max))];
+        if option.min >= Duration::from_secs(1) {
+            bounds.push(format!("at least {}", format_duration(option.min)));
+        }
+        bounds
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn help_and_readme_state_the_same_defaults() {
+        let f = format_duration;
+        let window_bounds = [
+            format!("at least {}", f(MIN_WINDOW)),
+            format!("at most {}", f(window::MAX_INTERVAL_NO_FILTER)),
+            format!("{} with", f(window::MAX_INTERVAL_WITH_FILTER)),
+        ];
+        check_documented("--window", &f(DEFAULT_WINDOW), &window_bounds);
+        check_documented("--page-size", &DEFAULT_PAGE_SIZE.to_string(), &[]);
+        check_documented("--job-poll", &f(DEFAULT_JOB_POLL), &bounds_of(&JOB_POLL));
+        check_documented("--job-timeout", &f(DEFAULT_JOB_TIMEOUT), &bounds_of(&JOB_TIMEOUT));
+        check_documented("--timeout", &f(DEFAULT_TIMEOUT), &bounds_of(&TIMEOUT));
+        check_documented("--max-retries", &DEFAULT_MAX_RETRIES.to_string(), &[format!("at most {MAX_RETRIES_LIMIT}")]);
+        check_documented("--max-wait", &f(DEFAULT_MAX_WAIT), &bounds_of(&MAX_WAIT));
+        check_documented("--backoff", &f(DEFAULT_BACKOFF), &bounds_of(&BACKOFF));
+        for option in [&JOB_POLL, &JOB_TIMEOUT, &TIMEOUT, &MAX_WAIT, &BACKOFF] {
+            assert_eq!(help_entry(option.flag).split_whitespace().next(), Some(option.flag));
+        }
+    }
+
+    /// Every exit code, each with the first word of its meaning in HELP and README.
+    fn exit_codes() -> Vec<(i32, &'static str)> {
+        let all = [
+            Code::Success,
+            Code::Other,
+            Code::Usage,
+            Code::Auth,
+            Code::Forbidden,
+            Code::GaveUp,
+            Code::Output,
+            Code::Interrupted,
+        ];
+        all.iter()
+            .map(|code| {
+                // A new code fails to compile here until it is added to the list above.
+                let word = match code {
+                    Code::Success => "success",
+                    Code::Other => "any",
+                    Code::Usage => "usage",
+                    Code::Auth => "authentication",
+                    Code::Forbidden => "permission",
+                    Code::GaveUp => "gave",
+                    Code::Output => "output",
+                    Code::Interrupted => "interrupted",
+                };
+                (code.as_i32(), word)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn help_and_readme_state_the_exit_code_table() {
+        let help: Vec<(i32, &str)> = HELP
+            .lines()
+            .skip_while(|l| *l != "EXIT CODES:")
+            .skip(1)
+            .filter_map(|l| {
+                let (code, meaning) = l.trim().split_once("  ")?;
+                Some((code.parse().ok()?, meaning.split_whitespace().next()?))
+            })
+            .collect();
+        let readme: Vec<(i32, &str)> = include_str!("../README.md")
+            .lines()
+            .skip_while(|l| *l != "## Exit codes")
+            .take_while(|l| !l.starts_with("## Building"))
+            .filter_map(|l| {
+                let mut cells = l.split('|').map(str::trim).skip(1);
+                let code = cells.next()?.parse().ok()?;
+                Some((code, cells.next()?.split_whitespace().next()?))
+            })
+            .collect();
+        assert_eq!(help, exit_codes());
+        assert_eq!(readme, exit_codes());
+    }
+
+    /// A random argument vector: usually a range, then real option names with plausible,
+    /// edge or hostile values; now and then a stray word, a `--name=value` pair, bytes that are
+    /// not UTF-8, a missing value or `--help`.
+    fn random_args(rng: &mut prop::Rng) -> Vec<OsString> {
+        const FROM: [&str; 3] = ["2026-11-01", "yesterday", "2026-11-01T06:00:00+02:00"];
+        const TO: [&str; 4] = ["2026-11-02T00:00:00Z", "today", "now", "2026-11-08"];
+        const VALUES: [&str; 24] = [
+            "1m",
+            "1h",
+            "1d",
+            "7d",
+            "8d",
+            "31d",
+            "0s",
+            "1ms",
+            "10m",
+            "6h",
+            "100",
+            "1000",
+            "1",
+            "csv",
+            "jsonl",
+            "auto",
+            "query",
+            "jobs",
+            "-",
+            "out.csv",
             "http://127.0.0.1:1",
-            "http://localhost",
-            "http://[::1]:8080/x",
-            "http://127.8.0.1",
-        ] {
-            assert!(checked_base("--api-base", ok).is_ok(), "{ok}");
+            "https://gw.example.com",
+            "eu-west-1",
+            "",
+        ];
+        let mut args: Vec<OsString> = Vec::new();
+        let value = |rng: &mut prop::Rng, plausible: &[&str]| match rng.below(6) {
+            0 => rng.any_text(),
+            _ => rng.pick(plausible).to_string(),
+        };
+        if rng.below(16) != 0 {
+            args.push("conversations".into());
         }
-        for bad in [
-            "http://10.0.0.1",
-            "http://localhost.evil.com",
-            "http://127.0.0.1.nip.io",
-        ] {
-            assert!(checked_base("--api-base", bad).is_err(), "{bad}");
+        for (flag, times) in [("--from", &FROM[..]), ("--to", &TO[..])] {
+            if rng.below(16) != 0 {
+                args.push(flag.into());
+                args.push(value(rng, times).into());
+            }
         }
+        for _ in 0..rng.below(6) {
+            let (option, takes_value) = *rng.pick(&OPTIONS);
+            if matches!(option, "-h" | "--help" | "-V" | "--version") && rng.below(20) != 0 {
+                continue;
+            }
+            let value = value(rng, &VALUES);
+            match rng.below(24) {
+                0 => args.push(value.into()),
+                1 => args.push(format!("{option}={value}").into()),
+                2 => {
+                    use std::os::unix::ffi::OsStringExt;
+                    args.push(option.into());
+                    args.push(OsString::from_vec(vec![0xff, b'1', 0xfe]));
+                }
+                3 => args.push(option.into()),
+                _ => {
+                    args.push(option.into());
+                    if takes_value {
+                        args.push(value.into());
+                    }
+                }
+            }
+        }
+        args
+    }
+
+    #[test]
+    fn prop_any_arguments_give_a_command_or_a_one_line_usage_error() {
+        let mut env = good_env();
+        env.insert(
+            "GENESYSCLOUD_OAUTHCLIENT_SECRET".into(),
+            "s3cr3t-value-xyz".into(),
+        );
+        prop::run(|rng| {
+            let args = random_args(rng);
+            let mut env = env.clone();
+            if rng.below(8) == 0 {
+                env.insert("GENESYSCLOUD_REGION".into(), rng.any_text());
+            }
+            match run_os(args.clone(), &env) {
+                Ok(Command::Export(c)) => {
+                    assert!(c.from < c.to, "{args:?}");
+                    assert!(MIN_WINDOW <= c.window && c.window <= window::MAX_INTERVAL_WITH_FILTER);
+                    assert!((1..=api::MAX_PAGE_SIZE).contains(&c.page_size));
+                    assert!(c.job_poll <= JOB_POLL.max && c.job_timeout <= JOB_TIMEOUT.max);
+                    assert!(c.timeout <= TIMEOUT.max && c.policy.max_total_wait <= MAX_WAIT.max);
+                    assert!(c.policy.initial_backoff <= BACKOFF.max);
+                    assert!(c.policy.max_retries <= MAX_RETRIES_LIMIT);
+                    for base in [&c.api_base, &c.login_base] {
+                        assert!(urls::check_base("base", base).is_ok(), "{base}");
+                    }
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    assert_eq!(code_of(&err), Code::Usage, "{args:?}: {err:#}");
+                    let msg = format!("{err:#}");
+                    assert!(!msg.contains(['\n', '\r']), "{args:?}: {msg:?}");
+                    assert!(!msg.contains("s3cr3t-value-xyz"), "{msg}");
+                }
+            }
+        });
     }
 }

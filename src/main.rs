@@ -12,6 +12,8 @@ mod exit;
 mod export;
 mod genesys;
 mod http;
+#[cfg(test)]
+mod prop;
 mod report;
 mod retry;
 mod rows;

@@ -2,12 +2,14 @@
 //!
 //! stdout is reserved for data (`--output -`), so everything here goes to stderr. `--quiet`
 //! silences all but errors, which `main` prints. Messages never contain a secret or a token:
-//! nothing that holds one implements `Display`.
+//! nothing that holds one implements `Display`. A line that cannot be written (stderr on a full
+//! disk, a closed pipe) is dropped: the log is for people, the exit code tells the truth.
 
+use std::io::Write;
 use std::time::Duration;
 
-use crate::cli::format_duration;
 use crate::retry::Cause;
+use crate::times::format_duration;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Log {
@@ -17,15 +19,20 @@ pub struct Log {
 impl Log {
     pub fn info(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            line(&mut std::io::stderr().lock(), "", message);
         }
     }
 
     pub fn warn(&self, message: &str) {
         if !self.quiet {
-            eprintln!("warning: {message}");
+            line(&mut std::io::stderr().lock(), "warning: ", message);
         }
     }
+}
+
+/// Writes one line, ignoring failure: a log line is never worth a crash or an exit code.
+fn line(out: &mut dyn Write, prefix: &str, message: &str) {
+    let _ = writeln!(out, "{prefix}{message}");
 }
 
 /// Counters kept by the HTTP client.
@@ -45,11 +52,13 @@ pub struct HttpStats {
 
 impl HttpStats {
     pub fn count_retry(&mut self, cause: Cause) {
-        self.retries[cause as usize] += 1;
+        if let Some(n) = self.retries.get_mut(cause as usize) {
+            *n = n.saturating_add(1);
+        }
     }
 
     pub fn total_retries(&self) -> u64 {
-        self.retries.iter().sum()
+        self.retries.iter().fold(0, |sum, n| sum.saturating_add(*n))
     }
 
     /// `3 (429: 1, 5xx: 2)` or `0`.
@@ -106,11 +115,12 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Str
         format!("; requests per 1000 conversations: {}", costs.join(", "))
     };
     format!(
-        "done: {} conversations, {} windows, {} pages, {} requests, {} token refreshes, retries {}, waited {}, elapsed {}{costs}",
+        "done: {} conversations, {} windows, {} pages, {} requests ({} to the token endpoint), {} token refreshes, retries {}, waited {}, elapsed {}{costs}",
         export.conversations,
         export.windows,
         export.pages,
         http.requests,
+        http.token_requests,
         http.tokens.saturating_sub(1),
         http.retries_by_cause(),
         format_duration(http.waited),
@@ -126,7 +136,7 @@ mod tests {
     fn summary_names_every_figure() {
         let mut http = HttpStats {
             requests: 120,
-            token_requests: 4,
+            token_requests: 5,
             tokens: 4,
             ..HttpStats::default()
         };
@@ -150,10 +160,28 @@ mod tests {
         };
         assert_eq!(
             summary(&export, &http, Duration::from_secs(75)),
-            "done: 2000 conversations, 2 windows, 22 pages, 120 requests, 3 token refreshes, \
-retries 3 (429: 1, 5xx: 2), waited 2.5s, elapsed 1m15s; requests per 1000 conversations: \
+            "done: 2000 conversations, 2 windows, 22 pages, 120 requests (5 to the token endpoint), \
+3 token refreshes, retries 3 (429: 1, 5xx: 2), waited 2.5s, elapsed 1m15s; requests per 1000 conversations: \
 query 20.0, jobs 2.0"
         );
         assert_eq!(HttpStats::default().retries_by_cause(), "0");
+    }
+
+    /// Writing to a closed pipe or a full disk fails; the line is dropped, not a panic.
+    #[test]
+    fn log_line_to_a_full_stderr_is_dropped_without_a_panic() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::from_raw_os_error(28))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            }
+        }
+        line(&mut Full, "warning: ", "disk full");
+        let mut out = Vec::new();
+        line(&mut out, "warning: ", "kept");
+        assert_eq!(out, b"warning: kept\n");
     }
 }

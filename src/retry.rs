@@ -82,16 +82,26 @@ pub struct Policy {
     pub max_token_replays: u32,
 }
 
+/// Retries of one request unless `--max-retries` says otherwise.
+pub const DEFAULT_MAX_RETRIES: u32 = 10;
+/// The first backoff step unless `--backoff` says otherwise.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+/// The run's wait budget unless `--max-wait` says otherwise: long enough to ride out a rolling
+/// deploy or a minute of rate limiting many times over, short enough that a nightly job fails
+/// before the next one starts.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30 * 60);
+/// The longest `Retry-After` taken as given; a longer one is read as this, which any budget
+/// short of it refuses at once.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
-            max_retries: 10,
-            initial_backoff: Duration::from_secs(1),
+            max_retries: DEFAULT_MAX_RETRIES,
+            initial_backoff: DEFAULT_BACKOFF,
             // The official CLI caps at 60 s; past that a server is down rather than busy.
             max_backoff: Duration::from_secs(60),
-            // Long enough to ride out a rolling deploy or a minute of rate limiting many times
-            // over, short enough that a nightly job fails before the next one starts.
-            max_total_wait: Duration::from_secs(30 * 60),
+            max_total_wait: DEFAULT_MAX_WAIT,
             // Random 401s do happen (a token revoked by an admin, a node that lost its session
             // cache); three fresh tokens refused in a row is not chance.
             max_token_replays: 3,
@@ -193,15 +203,24 @@ pub fn backoff(policy: &Policy, retries: u32, jitter: f64) -> Duration {
         .initial_backoff
         .saturating_mul(factor)
         .min(policy.max_backoff);
-    ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+    // Out-of-range jitter is clamped rather than trusted; NaN counts as no wait.
+    let jitter = if jitter.is_nan() {
+        0.0
+    } else {
+        jitter.clamp(0.0, 1.0)
+    };
+    ceiling.mul_f64(jitter)
 }
 
 /// Parses a `Retry-After` value: delay-seconds or an HTTP-date (RFC 9110 §10.2.3). A date in
-/// the past means "now". Garbage yields `None`, and the caller falls back to backoff.
+/// the past means "now"; anything longer than `MAX_RETRY_AFTER` is read as that. Garbage yields
+/// `None`, and the caller falls back to backoff.
 pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Digits only: the one failure left is a number past u64, which is past the maximum.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let format = time::macros::format_description!(
         "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
@@ -209,17 +228,16 @@ pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Durat
     let at = time::PrimitiveDateTime::parse(value, format)
         .ok()?
         .assume_utc();
-    let delta = at - now;
-    Some(if delta.is_negative() {
-        Duration::ZERO
-    } else {
-        delta.unsigned_abs()
-    })
+    // Both lie within the calendar's ±9999 years, so the difference cannot overflow; a negative
+    // one (a date in the past) does not convert and means "now".
+    let delta = Duration::try_from(at - now).unwrap_or(Duration::ZERO);
+    Some(delta.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prop;
     use time::macros::datetime;
 
     fn policy() -> Policy {
@@ -239,6 +257,14 @@ mod tests {
         }
     }
 
+    /// A status with a `Retry-After` of `secs`.
+    fn after(status: u16, secs: u64) -> Outcome {
+        Outcome::Status {
+            status,
+            retry_after: Some(Duration::from_secs(secs)),
+        }
+    }
+
     fn attempt(retries: u32, token_replays: u32, waited_ms: u64) -> Attempt {
         Attempt {
             retries,
@@ -254,228 +280,76 @@ mod tests {
         }
     }
 
+    fn give_up(why: GiveUp) -> Decision {
+        Decision::GiveUp(why)
+    }
+
+    fn over_budget(cause: Cause, ms: u64) -> Decision {
+        give_up(GiveUp::BudgetExhausted {
+            cause,
+            wait: Duration::from_millis(ms),
+        })
+    }
+
+    /// One row of the decision table, under `policy()`.
+    #[track_caller]
+    fn check(endpoint: Endpoint, attempt: Attempt, outcome: Outcome, jitter: f64, want: Decision) {
+        let got = decide(&policy(), endpoint, &attempt, &outcome, jitter);
+        assert_eq!(
+            got, want,
+            "{endpoint:?} {attempt:?} {outcome:?} jitter {jitter}"
+        );
+    }
+
     #[test]
+    #[rustfmt::skip]
     fn decision_table() {
+        use Cause::*;
         use Endpoint::{Api, Token};
-        let ra = |secs| Outcome::Status {
-            status: 429,
-            retry_after: Some(Duration::from_secs(secs)),
-        };
-        let rows: Vec<(Endpoint, Attempt, Outcome, f64, Decision)> = vec![
-            // 429 honours Retry-After exactly, jitter or not.
-            (
-                Api,
-                attempt(0, 0, 0),
-                ra(2),
-                0.5,
-                retry(2000, Cause::RateLimited),
-            ),
-            (
-                Token,
-                attempt(0, 0, 0),
-                ra(1),
-                0.9,
-                retry(1000, Cause::RateLimited),
-            ),
-            // 429 without Retry-After: full-jitter backoff, 100 ms * 2^n.
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(429),
-                0.5,
-                retry(50, Cause::RateLimited),
-            ),
-            (
-                Api,
-                attempt(2, 0, 0),
-                status(429),
-                0.5,
-                retry(200, Cause::RateLimited),
-            ),
-            // The backoff ceiling caps growth before jitter.
-            (
-                Api,
-                attempt(2, 0, 0),
-                status(503),
-                0.99,
-                retry(396, Cause::ServerError),
-            ),
-            // Gateway errors, timeouts and broken bodies are retried.
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(500),
-                0.0,
-                retry(0, Cause::ServerError),
-            ),
-            (
-                Api,
-                attempt(1, 0, 0),
-                status(502),
-                1.0,
-                retry(200, Cause::ServerError),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(504),
-                0.5,
-                retry(50, Cause::ServerError),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(408),
-                0.5,
-                retry(50, Cause::Network),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                Outcome::Network,
-                0.5,
-                retry(50, Cause::Network),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                Outcome::BadBody,
-                0.5,
-                retry(50, Cause::BadBody),
-            ),
-            (
-                Token,
-                attempt(0, 0, 0),
-                status(503),
-                0.5,
-                retry(50, Cause::ServerError),
-            ),
-            (
-                Token,
-                attempt(0, 0, 0),
-                Outcome::Network,
-                0.5,
-                retry(50, Cause::Network),
-            ),
-            // 501 and 505 will not heal.
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(501),
-                0.5,
-                Decision::GiveUp(GiveUp::Client(501)),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(505),
-                0.5,
-                Decision::GiveUp(GiveUp::Client(505)),
-            ),
-            // The retry count runs out.
-            (
-                Api,
-                attempt(3, 0, 0),
-                status(502),
-                0.5,
-                Decision::GiveUp(GiveUp::RetriesExhausted(Cause::ServerError)),
-            ),
-            // A Retry-After beyond the remaining budget gives up at once instead of sleeping.
-            (
-                Api,
-                attempt(0, 0, 9_000),
-                ra(2),
-                0.5,
-                Decision::GiveUp(GiveUp::BudgetExhausted {
-                    cause: Cause::RateLimited,
-                    wait: Duration::from_secs(2),
-                }),
-            ),
-            (
-                Api,
-                attempt(0, 0, 8_000),
-                ra(2),
-                0.5,
-                retry(2000, Cause::RateLimited),
-            ),
-            // 401 from the API: refresh and replay, a bounded number of times.
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(401),
-                0.5,
-                Decision::RefreshToken,
-            ),
-            (
-                Api,
-                attempt(2, 1, 0),
-                status(401),
-                0.5,
-                Decision::RefreshToken,
-            ),
-            (
-                Api,
-                attempt(0, 2, 0),
-                status(401),
-                0.5,
-                Decision::GiveUp(GiveUp::Auth),
-            ),
-            // The token endpoint refusing the client is final, whatever the 4xx.
-            (
-                Token,
-                attempt(0, 0, 0),
-                status(400),
-                0.5,
-                Decision::GiveUp(GiveUp::Auth),
-            ),
-            (
-                Token,
-                attempt(0, 0, 0),
-                status(401),
-                0.5,
-                Decision::GiveUp(GiveUp::Auth),
-            ),
-            (
-                Token,
-                attempt(0, 0, 0),
-                status(403),
-                0.5,
-                Decision::GiveUp(GiveUp::Auth),
-            ),
-            // Permissions and bad requests stop the run.
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(403),
-                0.5,
-                Decision::GiveUp(GiveUp::Forbidden),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(400),
-                0.5,
-                Decision::GiveUp(GiveUp::Client(400)),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                status(404),
-                0.5,
-                Decision::GiveUp(GiveUp::Client(404)),
-            ),
-            (
-                Api,
-                attempt(0, 0, 0),
-                Outcome::Fatal,
-                0.5,
-                Decision::GiveUp(GiveUp::Fatal),
-            ),
-        ];
-        for (i, (endpoint, attempt, outcome, jitter, want)) in rows.into_iter().enumerate() {
-            let got = decide(&policy(), endpoint, &attempt, &outcome, jitter);
-            assert_eq!(got, want, "row {i}: {endpoint:?} {attempt:?} {outcome:?}");
-        }
+        use GiveUp::{Auth, Client, Fatal, Forbidden, RetriesExhausted};
+        // 429 honours Retry-After exactly, jitter or not.
+        check(Api, attempt(0, 0, 0), after(429, 2), 0.5, retry(2000, RateLimited));
+        check(Token, attempt(0, 0, 0), after(429, 1), 0.9, retry(1000, RateLimited));
+        check(Api, attempt(0, 0, 0), after(503, 3), 0.5, retry(3000, ServerError));
+        // 429 without Retry-After: full-jitter backoff, 100 ms * 2^n.
+        check(Api, attempt(0, 0, 0), status(429), 0.5, retry(50, RateLimited));
+        check(Api, attempt(2, 0, 0), status(429), 0.5, retry(200, RateLimited));
+        // The backoff ceiling caps growth before jitter.
+        check(Api, attempt(2, 0, 0), status(503), 0.99, retry(396, ServerError));
+        check(Api, attempt(30, 0, 0), status(503), 1.0, give_up(RetriesExhausted(ServerError)));
+        // Gateway errors, timeouts and broken bodies are retried.
+        check(Api, attempt(0, 0, 0), status(500), 0.0, retry(0, ServerError));
+        check(Api, attempt(1, 0, 0), status(502), 1.0, retry(200, ServerError));
+        check(Api, attempt(0, 0, 0), status(504), 0.5, retry(50, ServerError));
+        check(Api, attempt(0, 0, 0), status(408), 0.5, retry(50, Network));
+        check(Api, attempt(0, 0, 0), Outcome::Network, 0.5, retry(50, Network));
+        check(Api, attempt(0, 0, 0), Outcome::BadBody, 0.5, retry(50, BadBody));
+        check(Token, attempt(0, 0, 0), status(503), 0.5, retry(50, ServerError));
+        check(Token, attempt(0, 0, 0), Outcome::Network, 0.5, retry(50, Network));
+        // 501 and 505 will not heal.
+        check(Api, attempt(0, 0, 0), status(501), 0.5, give_up(Client(501)));
+        check(Api, attempt(0, 0, 0), status(505), 0.5, give_up(Client(505)));
+        // The retry count runs out.
+        check(Api, attempt(3, 0, 0), status(502), 0.5, give_up(RetriesExhausted(ServerError)));
+        check(Api, attempt(3, 0, 0), Outcome::Network, 0.5, give_up(RetriesExhausted(Network)));
+        // A wait beyond the remaining budget gives up at once instead of sleeping.
+        check(Api, attempt(0, 0, 9_000), after(429, 2), 0.5, over_budget(RateLimited, 2000));
+        check(Api, attempt(0, 0, 8_000), after(429, 2), 0.5, retry(2000, RateLimited));
+        check(Api, attempt(0, 0, 9_990), status(502), 1.0, over_budget(ServerError, 100));
+        check(Api, attempt(0, 0, 99_000), Outcome::Network, 0.0, retry(0, Network));
+        // 401 from the API: refresh and replay, a bounded number of times.
+        check(Api, attempt(0, 0, 0), status(401), 0.5, Decision::RefreshToken);
+        check(Api, attempt(2, 1, 0), status(401), 0.5, Decision::RefreshToken);
+        check(Api, attempt(0, 2, 0), status(401), 0.5, give_up(Auth));
+        // The token endpoint refusing the client is final, whatever the 4xx.
+        check(Token, attempt(0, 0, 0), status(400), 0.5, give_up(Auth));
+        check(Token, attempt(0, 0, 0), status(401), 0.5, give_up(Auth));
+        check(Token, attempt(0, 0, 0), status(403), 0.5, give_up(Auth));
+        // Permissions and bad requests stop the run.
+        check(Api, attempt(0, 0, 0), status(403), 0.5, give_up(Forbidden));
+        check(Api, attempt(0, 0, 0), status(400), 0.5, give_up(Client(400)));
+        check(Api, attempt(0, 0, 0), status(404), 0.5, give_up(Client(404)));
+        check(Api, attempt(0, 0, 0), Outcome::Fatal, 0.5, give_up(Fatal));
     }
 
     #[test]
@@ -492,21 +366,115 @@ mod tests {
         assert_eq!(ms(3, 0.25), 200);
         // Out-of-range jitter is clamped rather than trusted.
         assert_eq!(ms(0, 7.0), 100);
+        assert_eq!(ms(0, -1.0), 0);
+        assert_eq!(ms(0, f64::NAN), 0);
+    }
+
+    #[track_caller]
+    fn check_retry_after(value: &str, want: Option<u64>) {
+        let now = datetime!(2026-11-26 12:00:00 UTC);
+        let got = parse_retry_after(value, now).map(|d| d.as_secs());
+        assert_eq!(got, want, "{value:?}");
     }
 
     #[test]
     fn retry_after_values() {
+        check_retry_after("1", Some(1));
+        check_retry_after(" 120 ", Some(120));
+        check_retry_after("0", Some(0));
+        check_retry_after("Thu, 26 Nov 2026 12:00:30 GMT", Some(30));
+        check_retry_after("Thu, 26 Nov 2026 11:00:00 GMT", Some(0));
+        check_retry_after("-1", None);
+        check_retry_after("+1", None);
+        check_retry_after("1.5", None);
+        check_retry_after("soon", None);
+        check_retry_after("", None);
+        check_retry_after("Thu, 26 Nov 2026 12:00:30 PST", None);
+    }
+
+    /// `Retry-After: 1000000000000` overflowed the clock it was added to and aborted the run.
+    #[test]
+    fn huge_retry_after_is_clamped_instead_of_overflowing() {
+        let day = Some(MAX_RETRY_AFTER.as_secs());
+        check_retry_after("1000000000000", day);
+        check_retry_after("18446744073709551615", day);
+        check_retry_after("99999999999999999999999999999", day);
+        check_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", day);
+        check_retry_after("Mon, 01 Jan 0001 00:00:00 GMT", Some(0));
+        // Whatever the budget, the policy then gives up rather than sleep for ever.
+        let huge = parse_retry_after("1000000000000", datetime!(2026-11-26 12:00:00 UTC));
+        let outcome = Outcome::Status {
+            status: 429,
+            retry_after: huge,
+        };
+        let got = decide(
+            &Policy::default(),
+            Endpoint::Api,
+            &Attempt::default(),
+            &outcome,
+            0.5,
+        );
+        let want = over_budget(Cause::RateLimited, MAX_RETRY_AFTER.as_millis() as u64);
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn prop_retry_after_never_panics_and_stays_in_range() {
         let now = datetime!(2026-11-26 12:00:00 UTC);
-        let secs = |s: &str| parse_retry_after(s, now).map(|d| d.as_secs());
-        assert_eq!(secs("1"), Some(1));
-        assert_eq!(secs(" 120 "), Some(120));
-        assert_eq!(secs("0"), Some(0));
-        assert_eq!(secs("Thu, 26 Nov 2026 12:00:30 GMT"), Some(30));
-        assert_eq!(secs("Thu, 26 Nov 2026 11:00:00 GMT"), Some(0));
-        assert_eq!(secs("-1"), None);
-        assert_eq!(secs("1.5"), None);
-        assert_eq!(secs("soon"), None);
-        assert_eq!(secs(""), None);
-        assert_eq!(secs("Thu, 26 Nov 2026 12:00:30 PST"), None);
+        prop::run(|rng| {
+            let value = match rng.below(3) {
+                0 => rng.number_text(),
+                1 => format!(
+                    "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+                    rng.pick(&["Mon", "Thu", "Xyz"]),
+                    rng.below(40),
+                    rng.pick(&["Jan", "Nov", "Feb", "Foo"]),
+                    rng.pick(&["0000", "0001", "2026", "9999", "-9999", "99999", "1970"]),
+                    rng.below(30),
+                    rng.below(70),
+                    rng.below(70),
+                ),
+                _ => rng.any_text(),
+            };
+            if let Some(wait) = parse_retry_after(&value, now) {
+                assert!(wait <= MAX_RETRY_AFTER, "{value:?}: {wait:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn prop_decide_never_panics_and_never_waits_past_the_budget() {
+        prop::run(|rng| {
+            let policy = Policy {
+                max_retries: rng.below(1001) as u32,
+                initial_backoff: Duration::from_millis(rng.below(600_001)),
+                max_backoff: Duration::from_secs(60),
+                max_total_wait: Duration::from_secs(rng.below(7 * 86_400 + 1)),
+                max_token_replays: 3,
+            };
+            let attempt = Attempt {
+                retries: rng.huge() as u32,
+                token_replays: rng.below(5) as u32,
+                waited: Duration::from_secs(rng.huge()),
+            };
+            let outcome = match rng.below(4) {
+                0 => Outcome::Network,
+                1 => Outcome::BadBody,
+                2 => Outcome::Fatal,
+                _ => Outcome::Status {
+                    status: rng.below(1000) as u16,
+                    retry_after: (rng.below(2) == 0)
+                        .then(|| Duration::from_secs(rng.huge()).min(MAX_RETRY_AFTER)),
+                },
+            };
+            let jitter = *rng.pick(&[0.0, 0.5, 1.0, -1.0, 7.0, f64::NAN, f64::INFINITY]);
+            let endpoint = *rng.pick(&[Endpoint::Api, Endpoint::Token]);
+            if let Decision::Retry { wait, .. } =
+                decide(&policy, endpoint, &attempt, &outcome, jitter)
+            {
+                let left = policy.max_total_wait.saturating_sub(attempt.waited);
+                assert!(wait <= left, "{attempt:?} {wait:?}");
+            }
+        });
     }
 }

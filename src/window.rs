@@ -4,7 +4,8 @@
 //! is cut short at `to`. A window decides which conversations it owns: those whose
 //! `conversationStart` lies inside it. The API returns more than that (every conversation that
 //! started on a UTC day the interval touches and overlaps it), so ownership is what makes
-//! adjacent windows exactly-once.
+//! adjacent windows exactly-once. No input can make anything here panic: a zero step yields
+//! the whole range as one window, and every sum is checked.
 
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
@@ -33,9 +34,9 @@ impl Window {
     }
 }
 
-/// Iterates the windows of `[from, to)` of length `step` (the last may be shorter).
+/// Iterates the windows of `[from, to)` of length `step` (the last may be shorter). A zero
+/// step, which validated arguments never give, is taken as no cut: one window.
 pub fn split(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> Windows {
-    assert!(!step.is_zero(), "window length must be positive");
     Windows {
         next: from,
         to,
@@ -49,7 +50,10 @@ pub fn count(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> u64 {
         return 0;
     }
     let span = (to - from).unsigned_abs().as_nanos();
-    span.div_ceil(step.as_nanos()) as u64
+    let windows = span
+        .checked_div(step.as_nanos())
+        .map_or(1, |whole| whole + u128::from(!span.is_multiple_of(step.as_nanos())));
+    u64::try_from(windows).unwrap_or(u64::MAX)
 }
 
 pub struct Windows {
@@ -66,8 +70,12 @@ impl Iterator for Windows {
             return None;
         }
         let start = self.next;
-        let end = start
-            .checked_add(time::Duration::try_from(self.step).ok()?)
+        // A step past what `time` can add, or past the calendar, reaches `to` in one window;
+        // so does a zero step.
+        let end = time::Duration::try_from(self.step)
+            .ok()
+            .filter(|step| step.is_positive())
+            .and_then(|step| start.checked_add(step))
             .map_or(self.to, |end| end.min(self.to));
         self.next = end;
         Some(Window { start, end })
@@ -76,16 +84,27 @@ impl Iterator for Windows {
 
 /// A UTC timestamp as the API writes them: `2026-11-01T00:00:00.000Z`.
 pub fn api_timestamp(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.format(format).expect("a UTC timestamp always formats")
+    // Every time here is in UTC already (parsed as such or derived from one); a value that has
+    // no UTC form in the calendar is shown as it is rather than panicking.
+    let t = t.checked_to_offset(time::UtcOffset::UTC).unwrap_or(t);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
-/// Parses a timestamp from the API (RFC 3339).
+/// Parses a timestamp from the API (RFC 3339), in UTC; `None` for one the calendar cannot
+/// hold in UTC.
 pub fn parse_api_timestamp(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &Rfc3339).ok()
+    OffsetDateTime::parse(s, &Rfc3339)
+        .ok()?
+        .checked_to_offset(time::UtcOffset::UTC)
 }
 
 #[cfg(test)]
@@ -193,10 +212,54 @@ mod tests {
         assert!(!w.owns(datetime!(2026-10-31 23:59:59.999 UTC)));
     }
 
+    /// A zero step made `split` loop for ever on empty windows (or assert): it is one window.
+    #[test]
+    fn zero_step_yields_the_whole_range_once() {
+        let from = datetime!(2026-11-01 00:00 UTC);
+        let to = datetime!(2026-11-03 00:00 UTC);
+        let windows: Vec<Window> = split(from, to, Duration::ZERO).collect();
+        assert_eq!(
+            windows,
+            [Window {
+                start: from,
+                end: to
+            }]
+        );
+        assert_eq!(count(from, to, Duration::ZERO), 1);
+    }
+
+    #[test]
+    fn steps_past_the_calendar_yield_one_window() {
+        let from = datetime!(2026-11-01 00:00 UTC);
+        let to = datetime!(2026-11-03 00:00 UTC);
+        for step in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX / 2),
+            Duration::from_secs(400 * 365 * 86_400 * 100),
+        ] {
+            let windows: Vec<Window> = split(from, to, step).collect();
+            assert_eq!(
+                windows,
+                [Window {
+                    start: from,
+                    end: to
+                }],
+                "{step:?}"
+            );
+            assert_eq!(count(from, to, step), 1, "{step:?}");
+        }
+    }
+
     #[test]
     fn api_timestamps_round_trip() {
         let t = parse_api_timestamp("2026-11-01T09:12:03.512Z").unwrap();
         assert_eq!(api_timestamp(t), "2026-11-01T09:12:03.512Z");
         assert!(parse_api_timestamp("yesterday").is_none());
+        let t = parse_api_timestamp("2026-11-01T09:12:03.5129+02:00").unwrap();
+        assert_eq!(api_timestamp(t), "2026-11-01T07:12:03.512Z");
+        assert_eq!(
+            api_timestamp(datetime!(0001-01-01 00:00 UTC)),
+            "0001-01-01T00:00:00.000Z"
+        );
     }
 }
