@@ -245,26 +245,17 @@ impl DetailsPage {
     }
 }
 
-/// What every conversation in a reply must have before it counts.
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(rename = "conversationId", borrow)]
-    id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(rename = "conversationStart", borrow)]
-    start: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// Checks that each conversation is an object with an id and a readable start.
+/// Checks that each conversation has the shape the export reads (`Conversation`), an id and
+/// a readable start.
 fn check_conversations(raws: &[Box<RawValue>]) -> Result<(), String> {
     for (i, raw) in raws.iter().enumerate() {
-        let head: Head = serde_json::from_str(raw.get())
-            .map_err(|_| format!("conversation {} is not an object", i + 1))?;
-        let id = head.id.unwrap_or_default();
+        let conversation: Conversation = serde_json::from_str(raw.get())
+            .map_err(|e| format!("conversation {} is not of the expected shape ({e})", i + 1))?;
+        let id = &conversation.conversation_id;
         if id.is_empty() {
             return Err(format!("conversation {} has no conversationId", i + 1));
         }
-        let start = head.start.unwrap_or_default();
-        if crate::window::parse_api_timestamp(&start).is_none() {
+        if crate::window::parse_api_timestamp(&conversation.conversation_start).is_none() {
             return Err(format!(
                 "conversation {id} has no readable conversationStart"
             ));
@@ -373,14 +364,14 @@ impl Refusal {
         }
         if let Some(code) = &self.code {
             text.push(' ');
-            text.push_str(code);
+            text.push_str(&one_line(code));
         }
         if let Some(message) = &self.message {
             text.push_str(": ");
-            text.push_str(message.trim_end_matches('.'));
+            text.push_str(one_line(message).trim_end_matches('.'));
         }
         if let Some(id) = &self.correlation_id {
-            text.push_str(&format!(" [ININ-Correlation-Id {id}]"));
+            text.push_str(&format!(" [ININ-Correlation-Id {}]", one_line(id)));
         }
         text
     }
@@ -432,6 +423,13 @@ impl std::fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// A server's text on one line: control characters (newlines, escapes) become spaces.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
 
 /// The meaning of a refusal, decided from its status, code and message fields, never from
 /// the rendered text (which holds the URL, and the URL holds `pageSize=`).
@@ -733,6 +731,95 @@ mod tests {
             Other,
         );
         check_refusal(409, "conflict", "pageSize 5", results, Other);
+    }
+
+    /// Real-shaped replies of every type the export reads.
+    const SAMPLES: [&str; 7] = [
+        r#"{"conversations":[{"conversationId":"c-1","conversationStart":"2026-11-01T00:00:00.000Z","participants":[{"purpose":"agent","userId":"u","sessions":[{"mediaType":"voice","segments":[{"queueId":"q"}]}]}]}],"totalHits":1}"#,
+        r#"{"conversations":[{"conversationId":"c-1","conversationStart":"2026-11-01T00:00:00.000Z"}],"cursor":"abc"}"#,
+        r#"{"jobId":"j-1"}"#,
+        r#"{"state":"FULFILLED","errorMessage":"x","expirationDate":"2026-11-02T00:00:00.000Z"}"#,
+        r#"{"access_token":"t","token_type":"bearer","expires_in":86400}"#,
+        r#"{"dataAvailabilityDate":"2026-11-01T00:00:00.000Z"}"#,
+        r#"{"entities":[{"id":"q","name":"Q"}],"pageSize":1}"#,
+    ];
+
+    /// Parses `text` as `T` the way a 2xx is parsed, runs its check, and for conversations
+    /// the row flattening: none of it may panic, and whatever passes the check has the
+    /// fields the export relies on.
+    fn parse_all(text: &str) {
+        let body = text.as_bytes();
+        if let Ok(page) = parse_object::<DetailsPage>(body) {
+            if page.check(true).is_ok() {
+                for raw in page.conversations.unwrap_or_default() {
+                    let c: Conversation = serde_json::from_str(raw.get()).unwrap();
+                    assert!(!c.conversation_id.is_empty());
+                    assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
+                    let _ = crate::rows::flatten(&c, |_| None, &["a".to_string()]);
+                }
+            }
+        }
+        if let Ok(r) = parse_object::<JobResults>(body) {
+            let _ = r.check();
+        }
+        if let Ok(r) = parse_object::<JobSubmitted>(body) {
+            assert!(r.check().is_err() || !r.job_id.trim().is_empty());
+        }
+        if let Ok(r) = parse_object::<JobStatus>(body) {
+            let _ = r.check();
+        }
+        if let Ok(r) = parse_object::<TokenResponse>(body) {
+            let _ = r.check();
+            let _ = crate::auth::lifetime(r.expires_in);
+        }
+        if let Ok(r) = parse_object::<Availability>(body) {
+            let _ = r.check();
+        }
+        if let Ok(r) = parse_object::<QueueListing>(body) {
+            let _ = r.check();
+        }
+        let _ = serde_json::from_slice::<ErrorBody>(body);
+        let _ = serde_json::from_slice::<AuthErrorBody>(body);
+    }
+
+    #[test]
+    fn prop_every_reply_type_survives_random_truncated_and_type_confused_json() {
+        for sample in SAMPLES {
+            parse_all(sample);
+        }
+        crate::prop::run(|rng| {
+            let sample = *rng.pick(&SAMPLES);
+            let text = match rng.below(4) {
+                0 => rng.json_value(3).to_string(),
+                1 => rng.unicode(30),
+                _ => rng.mutated_json(sample),
+            };
+            parse_all(&text);
+        });
+    }
+
+    #[test]
+    fn prop_refusals_classify_without_panicking() {
+        crate::prop::run(|rng| {
+            let refusal = Refusal {
+                status: rng.below(1000) as u16,
+                method: "GET",
+                url: format!(
+                    "https://x/y?pageSize={}&cursor={}",
+                    rng.number_text(),
+                    rng.ascii(5)
+                ),
+                code: Some(rng.any_text()),
+                message: Some(format!("pageSize {} {}", rng.number_text(), rng.any_text())),
+                correlation_id: None,
+                html: false,
+            };
+            if let RefusalKind::PageSize { ceiling: Some(c) } = refusal.kind() {
+                assert!(c >= 1);
+            }
+            // Rendered on one line whatever the server sent.
+            assert!(!refusal.to_string().chars().any(char::is_control));
+        });
     }
 
     #[test]

@@ -549,8 +549,12 @@ impl Redactor {
         }
     }
 
+    /// `text` without secrets, on one line (a server's newlines and escapes become spaces).
     fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
+        let mut out: String = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "<redacted>");
@@ -713,7 +717,8 @@ mod tests {
                 br#"{"conversations":[{"conversationId":"a"}]}"#,
                 "conversationStart",
             ),
-            (br#"{"conversations":[7]}"#, "not an object"),
+            (br#"{"conversations":[7]}"#, "not of the expected shape"),
+            (br#"{"conversations":[{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z","participants":1}]}"#, "not of the expected shape"),
             (br#"{"conversations":{"a":1}}"#, "unreadable JSON"),
         ] {
             let err = parse(body).unwrap_err();

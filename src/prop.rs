@@ -154,6 +154,61 @@ impl Rng {
         out
     }
 
+    /// A JSON value of a random type, leaning on the shapes that confuse typed parsers.
+    pub fn json_value(&mut self, depth: u32) -> serde_json::Value {
+        use serde_json::{json, Value};
+        match self.below(if depth == 0 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(self.below(2) == 0),
+            2 => json!(self.huge()),
+            3 => match self.below(3) {
+                0 => json!(-(self.below(1_000_000) as i64)),
+                1 => json!(1.5e300),
+                _ => json!(0.25),
+            },
+            4 => Value::String(self.any_text()),
+            5 => Value::Array(
+                (0..self.below(3))
+                    .map(|_| self.json_value(depth - 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..self.below(3))
+                    .map(|_| (self.ascii(6), self.json_value(depth - 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// `sample` (JSON text) damaged the ways a proxy or a broken server damages replies:
+    /// cut short, one value replaced by one of another type, a field dropped, or noise.
+    pub fn mutated_json(&mut self, sample: &str) -> String {
+        let Ok(mut value) = serde_json::from_str::<serde_json::Value>(sample) else {
+            return sample.to_string();
+        };
+        match self.below(5) {
+            0 => {
+                let cut = self.below(sample.len() as u64 + 1) as usize;
+                let cut = (0..=cut)
+                    .rev()
+                    .find(|i| sample.is_char_boundary(*i))
+                    .unwrap_or(0);
+                sample[..cut].to_string()
+            }
+            1 | 2 => {
+                let replacement = self.json_value(2);
+                let shallow = self.below(2) == 0;
+                replace_random_node(self, &mut value, replacement, shallow);
+                value.to_string()
+            }
+            3 => {
+                drop_random_field(self, &mut value);
+                value.to_string()
+            }
+            _ => format!("{}{}", sample, self.unicode(4)),
+        }
+    }
+
     /// Any of the kinds above.
     pub fn any_text(&mut self) -> String {
         match self.below(4) {
@@ -162,6 +217,64 @@ impl Rng {
             2 => self.number_text(),
             _ => self.duration_text(),
         }
+    }
+}
+
+/// Walks to a random node of `value` and replaces it (or, with `shallow`, a direct child).
+fn replace_random_node(
+    rng: &mut Rng,
+    value: &mut serde_json::Value,
+    replacement: serde_json::Value,
+    shallow: bool,
+) {
+    let mut node = value;
+    loop {
+        let children = match node {
+            serde_json::Value::Array(items) => items.len(),
+            serde_json::Value::Object(map) => map.len(),
+            _ => 0,
+        };
+        if children == 0 || (rng.below(3) == 0 && !shallow) {
+            *node = replacement;
+            return;
+        }
+        let i = rng.below(children as u64) as usize;
+        let next = match node {
+            serde_json::Value::Array(items) => items.get_mut(i),
+            serde_json::Value::Object(map) => map.values_mut().nth(i),
+            _ => None,
+        };
+        match next {
+            Some(next) if !shallow => node = next,
+            Some(next) => {
+                *next = replacement;
+                return;
+            }
+            None => return,
+        }
+    }
+}
+
+/// Removes one field of a random object in `value`.
+fn drop_random_field(rng: &mut Rng, value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            let i = rng.below(map.len() as u64) as usize;
+            if rng.below(2) == 0 {
+                if let Some(key) = map.keys().nth(i).cloned() {
+                    map.remove(&key);
+                }
+            } else if let Some(child) = map.values_mut().nth(i) {
+                drop_random_field(rng, child);
+            }
+        }
+        serde_json::Value::Array(items) if !items.is_empty() => {
+            let i = rng.below(items.len() as u64) as usize;
+            if let Some(child) = items.get_mut(i) {
+                drop_random_field(rng, child);
+            }
+        }
+        _ => {}
     }
 }
 

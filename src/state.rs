@@ -617,6 +617,50 @@ columns=a,b page-size=100 ended-only=false mode=query api=https://api.mypureclou
     }
 
     #[test]
+    fn prop_corrupted_states_are_refused_or_resume_inside_the_plan() {
+        let sample = serde_json::to_string_pretty(&saved()).unwrap();
+        let plan = plan();
+        crate::prop::run(|rng| {
+            let text = match rng.below(3) {
+                0 => {
+                    // Flip, drop or insert a few bytes.
+                    let mut bytes = sample.clone().into_bytes();
+                    for _ in 0..=rng.below(4) {
+                        let i = rng.below(bytes.len() as u64) as usize;
+                        match rng.below(3) {
+                            0 => bytes[i] = rng.below(256) as u8,
+                            1 => {
+                                bytes.remove(i);
+                            }
+                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
+                        }
+                    }
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                _ => rng.mutated_json(&sample),
+            };
+            let Ok(state) = parse(&text) else { return };
+            let (Ok(split_at), Ok(_)) = (state.split_at(&plan), state.mark()) else {
+                return;
+            };
+            let plan = Plan {
+                split_at,
+                ..plan.clone()
+            };
+            if let Ok(position) = state.position(&plan) {
+                assert!(position.top_index <= plan.window_count());
+                assert!(position.window_offset <= state.output_len);
+                assert!(position.next_page >= 1);
+                let top = plan.windows().nth(position.top_index as usize);
+                for w in &position.stack {
+                    let (_, top) = top.expect("a stack implies a window in progress");
+                    assert!(top.start <= w.start && w.end <= top.end && w.start < w.end);
+                }
+            }
+        });
+    }
+
+    #[test]
     fn state_path_sits_beside_the_output() {
         assert_eq!(
             default_path(Path::new("out/c.csv")),

@@ -50,9 +50,9 @@ pub fn count(from: OffsetDateTime, to: OffsetDateTime, step: Duration) -> u64 {
         return 0;
     }
     let span = (to - from).unsigned_abs().as_nanos();
-    let windows = span
-        .checked_div(step.as_nanos())
-        .map_or(1, |whole| whole + u128::from(!span.is_multiple_of(step.as_nanos())));
+    let windows = span.checked_div(step.as_nanos()).map_or(1, |whole| {
+        whole + u128::from(!span.is_multiple_of(step.as_nanos()))
+    });
     u64::try_from(windows).unwrap_or(u64::MAX)
 }
 
