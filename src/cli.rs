@@ -203,6 +203,7 @@ pub enum Command {
 }
 
 pub use crate::export::Mode;
+use crate::export::Plan;
 
 /// A validated export request.
 #[derive(Debug)]
@@ -230,6 +231,25 @@ pub struct Config {
     pub timeout: Duration,
     pub policy: Policy,
     pub quiet: bool,
+}
+
+impl Config {
+    /// What to export, as the driver takes it; the split point is the start of the range
+    /// until the API is asked where the data lake ends.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            from: self.from,
+            to: self.to,
+            window: self.window,
+            page_size: self.page_size,
+            ended_only: self.ended_only,
+            format: self.format,
+            attributes: self.attributes.clone(),
+            split_at: self.from,
+            job_poll: self.job_poll,
+            job_timeout: self.job_timeout,
+        }
+    }
 }
 
 /// The arguments sorted by option, not yet validated: the low stage of the command line.

@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{Command, Config};
 use crate::report::Log;
-use crate::sink::{Output, Sink};
+use crate::sink::Output;
 use crate::target::FileTarget;
 
 fn main() -> ExitCode {
@@ -73,29 +73,8 @@ fn export_command(config: Config) -> Result<()> {
     };
     signal::install();
     target::preflight(&config.output, config.force)?;
-    let mut plan = export::Plan {
-        from: config.from,
-        to: config.to,
-        window: config.window,
-        page_size: config.page_size,
-        ended_only: config.ended_only,
-        format: config.format,
-        attributes: config.attributes,
-        split_at: config.from,
-        job_poll: config.job_poll,
-        job_timeout: config.job_timeout,
-    };
-    let fingerprint = state::fingerprint(&state::Shape {
-        from: plan.from,
-        to: plan.to,
-        window: plan.window,
-        format: plan.format.name(),
-        columns: &rows::header(&plan.attributes),
-        page_size: plan.page_size,
-        ended_only: plan.ended_only,
-        mode: config.mode.name(),
-        api_base: &config.api_base,
-    });
+    let mut plan = config.plan();
+    let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
         api_base: config.api_base,
@@ -125,16 +104,7 @@ fn export_command(config: Config) -> Result<()> {
     };
     let stats = match target {
         Some(target) => target.export(&mut client, &plan, config.force, &log)?,
-        None => {
-            let mut sink = Sink::new(io::stdout(), plan.format, "stdout");
-            let control = export::Control {
-                checkpoint: &mut |_, _| Ok(()),
-                stop: &signal::stop_reason,
-            };
-            let stats = export::run(&mut client, &mut sink, &plan, None, control, &log)?;
-            sink.finish()?;
-            stats
-        }
+        None => target::export_to_stdout(&mut client, &plan, &log)?,
     };
     log.info(&report::summary(&stats, &client.stats, started.elapsed()));
     Ok(())

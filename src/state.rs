@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
-use crate::export::{self, JobCursor, Plan, Position, Route};
+use crate::export::{self, JobCursor, Mode, Plan, Position, Route};
 use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
@@ -248,32 +248,20 @@ impl SavedWindow {
     }
 }
 
-/// The parts of a command that decide what its output holds.
-pub struct Shape<'a> {
-    pub from: OffsetDateTime,
-    pub to: OffsetDateTime,
-    pub window: std::time::Duration,
-    pub format: &'a str,
-    pub columns: &'a [&'a str],
-    pub page_size: u32,
-    pub ended_only: bool,
-    pub mode: &'a str,
-    pub api_base: &'a str,
-}
-
-/// The fingerprint of a command's shape: a readable line, so a mismatch can be explained.
-pub fn fingerprint(shape: &Shape) -> String {
+/// The fingerprint of everything that shapes an export's output: a readable line, so a
+/// mismatch can be explained.
+pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str) -> String {
     format!(
         "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}",
-        window::api_timestamp(shape.from),
-        window::api_timestamp(shape.to),
-        shape.window.as_secs_f64(),
-        shape.format,
-        shape.columns.join(","),
-        shape.page_size,
-        shape.ended_only,
-        shape.mode,
-        shape.api_base,
+        window::api_timestamp(plan.from),
+        window::api_timestamp(plan.to),
+        plan.window.as_secs_f64(),
+        plan.format.name(),
+        crate::rows::header(&plan.attributes).join(","),
+        plan.page_size,
+        plan.ended_only,
+        mode.name(),
+        api_base,
     )
 }
 
@@ -433,17 +421,13 @@ mod tests {
     use time::macros::datetime;
 
     fn shape(page_size: u32) -> String {
-        fingerprint(&Shape {
-            from: datetime!(2026-11-01 00:00 UTC),
-            to: datetime!(2026-11-08 00:00 UTC),
-            window: Duration::from_secs(3600),
-            format: "csv",
-            columns: &["a", "b"],
+        let plan = Plan {
             page_size,
-            ended_only: false,
-            mode: "query",
-            api_base: "https://api.mypurecloud.ie",
-        })
+            to: datetime!(2026-11-08 00:00 UTC),
+            attributes: vec!["account".into()],
+            ..plan()
+        };
+        fingerprint(&plan, Mode::Query, "https://api.mypurecloud.ie")
     }
 
     /// Jobs for the first day, the query for the second: 48 windows of an hour.
@@ -492,8 +476,12 @@ mod tests {
     fn fingerprint_names_every_part_and_changes_with_it() {
         assert_eq!(
             shape(100),
-            "from=2026-11-01T00:00:00.000Z to=2026-11-08T00:00:00.000Z window=3600s format=csv \
-columns=a,b page-size=100 ended-only=false mode=query api=https://api.mypurecloud.ie"
+            format!(
+                "from=2026-11-01T00:00:00.000Z to=2026-11-08T00:00:00.000Z window=3600s \
+format=csv columns={},account page-size=100 ended-only=false mode=query \
+api=https://api.mypurecloud.ie",
+                crate::rows::COLUMNS.join(",")
+            )
         );
         assert_ne!(shape(100), shape(50));
     }

@@ -183,6 +183,18 @@ impl FileTarget {
     }
 }
 
+/// Runs the export to stdout: nothing to lock, resume or publish.
+pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Result<ExportStats> {
+    let mut sink = Sink::new(io::stdout(), plan.format, "stdout");
+    let control = Control {
+        checkpoint: &mut |_, _| Ok(()),
+        stop: &crate::signal::stop_reason,
+    };
+    let stats = export::run(source, &mut sink, plan, None, control, log)?;
+    sink.finish()?;
+    Ok(stats)
+}
+
 /// Checks a saved state against the command, its plan and `FILE.partial`, and reads back the
 /// ids of the window in progress.
 fn check_saved(
