@@ -210,14 +210,28 @@ pub fn job_path(job_id: &str) -> String {
     format!("{JOBS_PATH}/{}", percent_encode(job_id))
 }
 
-/// The path of a page of a job's results.
-pub fn job_results_path(job_id: &str, page_size: u32, cursor: Option<&str>) -> String {
-    let mut path = format!("{}/results?pageSize={page_size}", job_path(job_id));
-    if let Some(cursor) = cursor {
-        path.push_str("&cursor=");
-        path.push_str(&percent_encode(cursor));
+/// One page of a job's results: the job, the page size and the cursor (`None`: the first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResultsPage<'a> {
+    pub job_id: &'a str,
+    pub page_size: u32,
+    pub cursor: Option<&'a str>,
+}
+
+impl ResultsPage<'_> {
+    /// The path of the page.
+    pub fn path(&self) -> String {
+        let mut path = format!(
+            "{}/results?pageSize={}",
+            job_path(self.job_id),
+            self.page_size
+        );
+        if let Some(cursor) = self.cursor {
+            path.push_str("&cursor=");
+            path.push_str(&percent_encode(cursor));
+        }
+        path
     }
-    path
 }
 
 /// A details query response. Past the last page `conversations` is absent.
@@ -616,7 +630,12 @@ mod tests {
             r#"{"interval":"a/b","orderBy":"conversationStart","startOfDayIntervalMatching":true}"#
         );
         assert_eq!(
-            job_results_path("j-1", 1000, Some("x/y=")),
+            ResultsPage {
+                job_id: "j-1",
+                page_size: 1000,
+                cursor: Some("x/y=")
+            }
+            .path(),
             "/api/v2/analytics/conversations/details/jobs/j-1/results?pageSize=1000&cursor=x%2Fy%3D"
         );
         let status: JobStatus = serde_json::from_str(

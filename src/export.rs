@@ -23,7 +23,7 @@ use time::OffsetDateTime;
 
 use crate::api::{
     self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobResults, JobState, JobStatus,
-    QueueListing, Refusal, RefusalKind,
+    QueueListing, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, Code};
 use crate::report::{ExportStats, Log};
@@ -57,12 +57,7 @@ pub trait Source {
     fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
     /// A job's status; `None` when the job no longer exists.
     fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>>;
-    fn job_results(
-        &mut self,
-        job_id: &str,
-        page_size: u32,
-        cursor: Option<&str>,
-    ) -> Result<JobResults>;
+    fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults>;
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
@@ -463,7 +458,12 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             let mut cursor = job.cursor;
             loop {
                 let size = self.pos.job_page_size;
-                let results = match self.source.job_results(&job.id, size, cursor.as_deref()) {
+                let page = ResultsPage {
+                    job_id: &job.id,
+                    page_size: size,
+                    cursor: cursor.as_deref(),
+                };
+                let results = match self.source.job_results(&page) {
                     Ok(results) => results,
                     Err(e) => match Refusal::kind_of(&e) {
                         Some(RefusalKind::PagingCap) => {
@@ -908,13 +908,9 @@ mod tests {
             }))
         }
 
-        fn job_results(
-            &mut self,
-            job_id: &str,
-            page_size: u32,
-            cursor: Option<&str>,
-        ) -> Result<JobResults> {
-            let url = api::job_results_path(job_id, page_size, cursor);
+        fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults> {
+            let (job_id, page_size, cursor) = (page.job_id, page.page_size, page.cursor);
+            let url = page.path();
             if page_size > self.job_page_ceiling {
                 let message = format!("pageSize must be at most {}", self.job_page_ceiling);
                 return Err(refusal(400, "bad.request", &message, &url));
@@ -1022,41 +1018,19 @@ mod tests {
     }
 
     fn sample() -> Fake {
-        Fake::new(&[
-            (
-                "a",
-                datetime!(2026-11-01 00:10 UTC),
-                datetime!(2026-11-01 00:20 UTC),
-            ),
+        let at = |s: &str| window::parse_api_timestamp(s).unwrap();
+        let rows = [
+            ("a", "2026-11-01T00:10:00Z", "2026-11-01T00:20:00Z"),
             // Crosses the 01:00 window boundary: both windows see it, the first owns it.
-            (
-                "b",
-                datetime!(2026-11-01 00:55 UTC),
-                datetime!(2026-11-01 01:30 UTC),
-            ),
-            (
-                "c",
-                datetime!(2026-11-01 01:05 UTC),
-                datetime!(2026-11-01 01:06 UTC),
-            ),
+            ("b", "2026-11-01T00:55:00Z", "2026-11-01T01:30:00Z"),
+            ("c", "2026-11-01T01:05:00Z", "2026-11-01T01:06:00Z"),
             // Crosses midnight.
-            (
-                "d",
-                datetime!(2026-11-01 23:50 UTC),
-                datetime!(2026-11-02 00:40 UTC),
-            ),
-            (
-                "e",
-                datetime!(2026-11-02 12:00 UTC),
-                datetime!(2026-11-02 12:01 UTC),
-            ),
+            ("d", "2026-11-01T23:50:00Z", "2026-11-02T00:40:00Z"),
+            ("e", "2026-11-02T12:00:00Z", "2026-11-02T12:01:00Z"),
             // Outside the range.
-            (
-                "z",
-                datetime!(2026-11-03 00:00 UTC),
-                datetime!(2026-11-03 00:01 UTC),
-            ),
-        ])
+            ("z", "2026-11-03T00:00:00Z", "2026-11-03T00:01:00Z"),
+        ];
+        Fake::new(&rows.map(|(id, s, e)| (id, at(s), at(e))))
     }
 
     #[test]
@@ -1247,11 +1221,16 @@ mod tests {
         assert_eq!(fake.jobs.len(), 4);
     }
 
-    #[test]
-    fn a_job_that_keeps_failing_gives_up() {
+    /// Jobs that keep failing (`stuck`: never leave QUEUED) end the run with exit 5 once a
+    /// window's job was submitted `MAX_JOB_SUBMISSIONS` times.
+    fn check_gives_up(stuck: bool, why: &str) {
         let p = jobs_plan(Format::Csv, 86_400, datetime!(2026-11-03 00:00 UTC));
         let mut fake = sample();
-        fake.failing_jobs = (1..=10).collect();
+        if stuck {
+            fake.stuck_jobs = (1..=10).collect();
+        } else {
+            fake.failing_jobs = (1..=10).collect();
+        }
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
         let control = Control {
             checkpoint: &mut |_, _| Ok(()),
@@ -1259,8 +1238,14 @@ mod tests {
         };
         let err = run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
         assert_eq!(code_of(&err), Code::GaveUp);
-        assert!(format!("{err}").contains("FAILED: simulated"), "{err}");
+        assert!(format!("{err}").contains(why), "{err}");
         assert_eq!(fake.jobs.len(), MAX_JOB_SUBMISSIONS as usize);
+    }
+
+    #[test]
+    fn jobs_that_keep_failing_or_never_leave_queued_give_up_with_exit_5() {
+        check_gives_up(false, "FAILED: simulated");
+        check_gives_up(true, "--job-timeout");
     }
 
     #[test]
@@ -1298,22 +1283,6 @@ mod tests {
         // Day one's job was stuck: submitted again; day two's was not.
         assert_eq!(fake.jobs.len(), 3);
         assert!(fake.clock >= datetime!(2026-11-10 01:00 UTC));
-    }
-
-    #[test]
-    fn a_job_that_never_leaves_queued_gives_up_with_exit_5() {
-        let p = jobs_plan(Format::Csv, 86_400, datetime!(2026-11-03 00:00 UTC));
-        let mut fake = sample();
-        fake.stuck_jobs = (1..=10).collect();
-        let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
-        let control = Control {
-            checkpoint: &mut |_, _| Ok(()),
-            stop: &|| None,
-        };
-        let err = run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
-        assert_eq!(code_of(&err), Code::GaveUp);
-        assert!(format!("{err}").contains("--job-timeout"), "{err}");
-        assert_eq!(fake.jobs.len(), MAX_JOB_SUBMISSIONS as usize);
     }
 
     #[test]

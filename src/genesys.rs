@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::api::{
     self, DetailsPage, DetailsQuery, JobQuery, JobResults, JobStatus, QueueListing, Refusal,
-    RefusalKind,
+    RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, Code};
 use crate::export::Source;
@@ -54,14 +54,8 @@ impl Source for Client {
         }
     }
 
-    fn job_results(
-        &mut self,
-        job_id: &str,
-        page_size: u32,
-        cursor: Option<&str>,
-    ) -> Result<JobResults> {
-        let path = api::job_results_path(job_id, page_size, cursor);
-        self.get(&path, &JobResults::check)
+    fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults> {
+        self.get(&page.path(), &JobResults::check)
     }
 
     fn delete_job(&mut self, job_id: &str) -> Result<()> {

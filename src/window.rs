@@ -119,64 +119,31 @@ mod tests {
         split(from, to, step).map(|w| w.interval()).collect()
     }
 
-    #[test]
-    fn even_split() {
-        let got = intervals(
-            datetime!(2026-11-01 00:00 UTC),
-            datetime!(2026-11-03 00:00 UTC),
-            DAY,
-        );
-        assert_eq!(
-            got,
-            [
-                "2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z",
-                "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z",
-            ]
-        );
+    /// The windows of `[from, to)` by `step`, as intervals, are `want`.
+    fn check(from: OffsetDateTime, to: OffsetDateTime, step: Duration, want: &[&str]) {
+        assert_eq!(intervals(from, to, step), want);
+        assert_eq!(count(from, to, step), want.len() as u64);
     }
 
     #[test]
-    fn uneven_last_window_is_cut_at_to() {
-        let from = datetime!(2026-11-01 00:00 UTC);
-        let to = datetime!(2026-11-01 02:30 UTC);
-        let got = intervals(from, to, HOUR);
-        assert_eq!(got.len(), 3);
-        assert_eq!(got[2], "2026-11-01T02:00:00.000Z/2026-11-01T02:30:00.000Z");
-        assert_eq!(count(from, to, HOUR), 3);
-    }
-
-    #[test]
-    fn month_and_year_ends() {
-        let got = intervals(
-            datetime!(2026-12-30 00:00 UTC),
-            datetime!(2027-01-02 00:00 UTC),
-            DAY,
-        );
-        assert_eq!(
-            got,
-            [
-                "2026-12-30T00:00:00.000Z/2026-12-31T00:00:00.000Z",
-                "2026-12-31T00:00:00.000Z/2027-01-01T00:00:00.000Z",
-                "2027-01-01T00:00:00.000Z/2027-01-02T00:00:00.000Z",
-            ]
-        );
-        let feb = intervals(
-            datetime!(2028-02-28 00:00 UTC),
-            datetime!(2028-03-01 00:00 UTC),
-            DAY,
-        );
-        assert_eq!(feb[1], "2028-02-29T00:00:00.000Z/2028-03-01T00:00:00.000Z");
-    }
-
-    #[test]
-    fn offsets_are_rendered_in_utc() {
-        let got = intervals(
-            datetime!(2026-11-01 06:00 +02:00),
-            datetime!(2026-11-01 08:00 +02:00),
-            HOUR,
-        );
-        assert_eq!(got[0], "2026-11-01T04:00:00.000Z/2026-11-01T05:00:00.000Z");
-        assert_eq!(got[1], "2026-11-01T05:00:00.000Z/2026-11-01T06:00:00.000Z");
+    fn splits_evenly_unevenly_across_month_year_and_leap_day_and_in_utc() {
+        let d = |s: &str| OffsetDateTime::parse(s, &Rfc3339).unwrap();
+        #[rustfmt::skip]
+        let rows: [(&str, &str, Duration, &[&str]); 5] = [
+            ("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z", DAY,
+                &["2026-11-01T00:00:00.000Z/2026-11-02T00:00:00.000Z", "2026-11-02T00:00:00.000Z/2026-11-03T00:00:00.000Z"]),
+            ("2026-11-01T00:00:00Z", "2026-11-01T02:30:00Z", HOUR,
+                &["2026-11-01T00:00:00.000Z/2026-11-01T01:00:00.000Z", "2026-11-01T01:00:00.000Z/2026-11-01T02:00:00.000Z", "2026-11-01T02:00:00.000Z/2026-11-01T02:30:00.000Z"]),
+            ("2026-12-30T00:00:00Z", "2027-01-02T00:00:00Z", DAY,
+                &["2026-12-30T00:00:00.000Z/2026-12-31T00:00:00.000Z", "2026-12-31T00:00:00.000Z/2027-01-01T00:00:00.000Z", "2027-01-01T00:00:00.000Z/2027-01-02T00:00:00.000Z"]),
+            ("2028-02-28T00:00:00Z", "2028-03-01T00:00:00Z", DAY,
+                &["2028-02-28T00:00:00.000Z/2028-02-29T00:00:00.000Z", "2028-02-29T00:00:00.000Z/2028-03-01T00:00:00.000Z"]),
+            ("2026-11-01T06:00:00+02:00", "2026-11-01T08:00:00+02:00", HOUR,
+                &["2026-11-01T04:00:00.000Z/2026-11-01T05:00:00.000Z", "2026-11-01T05:00:00.000Z/2026-11-01T06:00:00.000Z"]),
+        ];
+        for (from, to, step, want) in rows {
+            check(d(from), d(to), step, want);
+        }
     }
 
     #[test]
