@@ -14,7 +14,7 @@
 //! Memory is one page plus the current window's id set; every page is committed (flushed and
 //! synced) and reported to `Control::checkpoint` before the next one is requested.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -50,9 +50,20 @@ pub const MAX_JOB_SUBMISSIONS: u32 = 4;
 /// Polling of a job's status backs off from `Plan::job_poll` up to this interval.
 pub const MAX_JOB_POLL: Duration = Duration::from_secs(30);
 
+/// Names a details page sent ahead, until its reply is collected or forgotten.
+pub type Ticket = u64;
+
 /// Where pages, jobs and queue names come from.
 pub trait Source {
-    fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage>;
+    /// Starts fetching a details page; several may be in flight at once and finish in any
+    /// order. The reply is kept until `collect_page` or `forget_page` names the ticket.
+    fn send_page(&mut self, ticket: Ticket, query: DetailsQuery);
+    /// Waits for the reply to a page sent with `send_page`.
+    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage>;
+    /// Drops a page sent with `send_page` whose reply is no longer wanted.
+    fn forget_page(&mut self, ticket: Ticket);
+    /// How many requests may be in flight at once (`--parallel`).
+    fn parallel(&self) -> u32;
     /// Submits a job; returns its id.
     fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
     /// A job's status; `None` when the job no longer exists.
@@ -255,11 +266,19 @@ pub fn run<S: Source, W: Target>(
         seen,
         names: QueueNames::default(),
         stats: ExportStats::default(),
+        ahead: VecDeque::new(),
+        next_ticket: 0,
+        next_top: None,
     };
     exporter.save()?;
     let total = plan.window_count();
     let start = usize::try_from(exporter.pos.top_index).unwrap_or(usize::MAX);
-    for (index, (route, top)) in plan.windows().enumerate().skip(start) {
+    let mut windows = plan.windows().enumerate().skip(start).peekable();
+    while let Some((index, (route, top))) = windows.next() {
+        exporter.next_top = match windows.peek() {
+            Some((_, (Route::Query, next))) => Some(*next),
+            _ => None,
+        };
         exporter.export_top_window(index as u64, total, route, top)?;
     }
     Ok(exporter.stats)
@@ -286,6 +305,13 @@ enum JobEnd {
     Lost(String),
 }
 
+/// A details page sent ahead of the one being committed.
+struct Sent {
+    interval: String,
+    page: u32,
+    ticket: Ticket,
+}
+
 struct Exporter<'a, 'c, S: Source, W: Target> {
     source: &'a mut S,
     sink: &'a mut Sink<W>,
@@ -297,6 +323,12 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
     seen: HashSet<String>,
     names: QueueNames,
     stats: ExportStats,
+    /// Details pages in flight or arrived, not yet committed: the current window's next
+    /// pages, and the first page of the window after it.
+    ahead: VecDeque<Sent>,
+    next_ticket: Ticket,
+    /// The top-level window after the current one, if the details query fetches it.
+    next_top: Option<Window>,
 }
 
 impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
@@ -377,22 +409,54 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// Exports window `w` through the details query, from page `pos.next_page` on. The window
     /// ends on a page without conversations, or on a short page once the rows returned so far
     /// reach `totalHits` (a page can come back short while more follow).
+    ///
+    /// The first page of a pass is fetched alone; its `totalHits` says how many pages follow,
+    /// and those are sent ahead, several in flight, then committed strictly in page order, so
+    /// the output is the one a one-at-a-time run writes. Pages fetched side by side may miss a
+    /// conversation that moved from one page to the next between them, when the window
+    /// changes meanwhile: every page reports `totalHits`, and a page that reports another
+    /// count than the one the pages were planned from sends the window back to the first page
+    /// fetched side by side, to be walked again one page at a time (the id set skips what was
+    /// written).
     fn query_window(&mut self, w: &Window) -> Result<WindowEnd> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
+        let size = self.plan.page_size.max(1);
+        let last_page = u32::try_from(RESULT_CAP / u64::from(size)).unwrap_or(u32::MAX);
+        // Pages sent ahead of the one awaited: none at `--parallel 1`; else enough that every
+        // worker has a page to fetch while replies wait to be committed in order.
+        let lookahead = self.source.parallel().saturating_sub(1).saturating_mul(2) as usize;
+        let interval = w.interval();
         let mut counts = WindowCounts::default();
         let mut confirming = false;
+        let mut one_at_a_time = false;
+        // Pages known to exist, from the latest `totalHits`, and the highest page sent.
+        let mut known_last = self.pos.next_page;
+        let mut sent_up_to = 0;
+        // Where pages began to be fetched side by side, and the count they were planned from.
+        let mut side_by_side: Option<(u32, u64)> = None;
+        let mut planned_hits = 0;
         loop {
             let page_number = self.pos.next_page;
-            let size = self.plan.page_size;
-            let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
-            if before.saturating_add(u64::from(size)) > RESULT_CAP {
+            if page_number > last_page {
+                self.forget_ahead(&interval);
                 let why = format!("more than {RESULT_CAP} conversations");
                 return too_big(w, splittable, counts, why);
             }
-            let query = DetailsQuery::page(w.interval(), size, page_number, self.plan.ended_only);
-            let page = match self.source.details_page(&query) {
+            let ticket = self.take_sent(w, page_number);
+            sent_up_to = sent_up_to.max(page_number);
+            if !one_at_a_time {
+                while sent_up_to < known_last.min(last_page) && self.sent_for(&interval) < lookahead
+                {
+                    sent_up_to += 1;
+                    self.send(w, sent_up_to);
+                    side_by_side.get_or_insert((page_number, planned_hits));
+                }
+                self.prefetch_next(w, sent_up_to >= known_last, lookahead);
+            }
+            let page = match self.source.collect_page(ticket) {
                 Ok(page) => page,
                 Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::PagingCap) => {
+                    self.forget_ahead(&interval);
                     let why = "the API refuses to page further".to_string();
                     return too_big(w, splittable, counts, why);
                 }
@@ -402,15 +466,30 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             self.stats.pages = self.stats.pages.saturating_add(1);
             let hits = page.total_hits.unwrap_or(0);
             if page_number == 1 && hits > SPLIT_THRESHOLD && splittable {
+                self.forget_ahead(&interval);
                 return Ok(WindowEnd::Split(
                     counts,
                     format!("{hits} conversations reported"),
                 ));
             }
+            if let Some((from, planned)) = side_by_side.filter(|(_, planned)| *planned != hits) {
+                self.log.info(&format!(
+                    "window {interval} changed while its pages were fetched side by side ({planned} then {hits} conversations); walking it again from page {from}, one page at a time"
+                ));
+                self.forget_ahead(&interval);
+                one_at_a_time = true;
+                side_by_side = None;
+                self.pos.next_page = from;
+                continue;
+            }
+            planned_hits = hits;
+            let pages_for_hits = hits.div_ceil(u64::from(size));
+            known_last = known_last.max(u32::try_from(pages_for_hits).unwrap_or(u32::MAX));
             let raws = page.conversations.unwrap_or_default();
             let returned = raws.len() as u64;
             counts.conversations += self.write_page(w, raws)?;
             crate::crash::reach("page-written", || {});
+            let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
             if returned == 0 && before < hits && !confirming {
                 // Fewer rows than totalHits promised: the end, or a reply that lost its
                 // conversations on the way. `totalHits` is approximate, so ask once more.
@@ -419,11 +498,75 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             }
             let so_far = before.saturating_add(returned);
             if returned == 0 || (returned < u64::from(size) && so_far >= hits) {
+                self.forget_ahead(&interval);
                 return Ok(WindowEnd::Done(counts));
             }
             confirming = false;
+            // A full last page: `totalHits` may be short of the truth; one more page will tell.
+            known_last = known_last.max(page_number.saturating_add(1));
             self.pos.next_page = page_number.saturating_add(1);
             self.save()?;
+        }
+    }
+
+    /// Sends page `page` of window `w` ahead.
+    fn send(&mut self, w: &Window, page: u32) {
+        let ticket = self.next_ticket;
+        self.next_ticket = self.next_ticket.wrapping_add(1);
+        let size = self.plan.page_size;
+        let query = DetailsQuery::page(w.interval(), size, page, self.plan.ended_only);
+        self.source.send_page(ticket, query);
+        self.ahead.push_back(Sent {
+            interval: w.interval(),
+            page,
+            ticket,
+        });
+    }
+
+    /// The ticket of page `page` of window `w`: the one sent ahead, or a page sent now.
+    fn take_sent(&mut self, w: &Window, page: u32) -> Ticket {
+        let interval = w.interval();
+        let found = self
+            .ahead
+            .iter()
+            .position(|s| s.interval == interval && s.page == page);
+        if let Some(sent) = found.and_then(|i| self.ahead.remove(i)) {
+            return sent.ticket;
+        }
+        self.send(w, page);
+        self.ahead.pop_back().map_or(0, |sent| sent.ticket)
+    }
+
+    /// How many pages of `interval` are sent ahead.
+    fn sent_for(&self, interval: &str) -> usize {
+        self.ahead.iter().filter(|s| s.interval == interval).count()
+    }
+
+    /// Forgets the pages of `interval` sent ahead: the window ended, split or starts over.
+    fn forget_ahead(&mut self, interval: &str) {
+        let source = &mut *self.source;
+        self.ahead.retain(|s| {
+            let keep = s.interval != interval;
+            if !keep {
+                source.forget_page(s.ticket);
+            }
+            keep
+        });
+    }
+
+    /// Once every page of the current window is sent (`all_sent`), sends the first page of
+    /// the window that comes next, so that it is there when the current one is done.
+    fn prefetch_next(&mut self, current: &Window, all_sent: bool, lookahead: usize) {
+        let next = match self.pos.stack.len() {
+            0 | 1 => self.next_top,
+            n => self.pos.stack.get(n - 2).copied(),
+        };
+        let Some(next) = next.filter(|n| n != current) else {
+            return;
+        };
+        let interval = next.interval();
+        if all_sent && self.ahead.len() < lookahead && self.sent_for(&interval) == 0 {
+            self.send(&next, 1);
         }
     }
 
@@ -766,6 +909,14 @@ mod tests {
         deleted_jobs: usize,
         /// Each conversation is listed twice and pages are de-duplicated: short pages mid-window.
         short_pages: bool,
+        /// Replies of pages sent and not yet collected (computed when sent).
+        sent_pages: HashMap<Ticket, Result<DetailsPage>>,
+        /// The most pages sent and not yet collected at once.
+        in_flight_max: usize,
+        parallel: u32,
+        /// Conversations still to arrive: one starts in the queried window each time a page
+        /// of it is sent.
+        arrivals: usize,
         /// Job numbers (1-based) that stay QUEUED for ever.
         stuck_jobs: Vec<usize>,
         /// The fake clock: it moves only when the driver waits.
@@ -825,13 +976,18 @@ mod tests {
                 expiring_job: None,
                 deleted_jobs: 0,
                 short_pages: false,
+                sent_pages: HashMap::new(),
+                in_flight_max: 0,
+                parallel: 3,
+                arrivals: 0,
                 stuck_jobs: Vec::new(),
                 clock: datetime!(2026-11-10 00:00 UTC),
             }
         }
     }
 
-    impl Source for Fake {
+    impl Fake {
+        /// The page as the API would serve it now, with the real interval semantics.
         fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
             self.queries.push(query.interval.clone());
             let (a, b) = bounds(&query.interval);
@@ -866,6 +1022,23 @@ mod tests {
             })
         }
 
+        /// While `arrivals` last, a new conversation starts in the queried window each time a
+        /// page of it is sent: the window changes while its pages are in flight.
+        fn arrive(&mut self, interval: &str) {
+            if self.arrivals == 0 {
+                return;
+            }
+            self.arrivals -= 1;
+            let (a, _) = bounds(interval);
+            let n = self.conversations.len();
+            let start = a + time::Duration::seconds(7 * n as i64 % 3000);
+            let id = format!("new-{n}");
+            self.conversations
+                .push((id, start, start + time::Duration::minutes(1)));
+        }
+    }
+
+    impl Source for Fake {
         fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
             self.queue_lookups.push(ids.to_vec());
             if self.queues_forbidden {
@@ -880,6 +1053,27 @@ mod tests {
                 })
                 .collect();
             Ok(Some(QueueListing { entities }))
+        }
+
+        fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
+            let reply = self.details_page(&query);
+            self.sent_pages.insert(ticket, reply);
+            self.in_flight_max = self.in_flight_max.max(self.sent_pages.len());
+            self.arrive(&query.interval);
+        }
+
+        fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage> {
+            self.sent_pages
+                .remove(&ticket)
+                .expect("a page is collected once, after it was sent")
+        }
+
+        fn forget_page(&mut self, ticket: Ticket) {
+            self.sent_pages.remove(&ticket);
+        }
+
+        fn parallel(&self) -> u32 {
+            self.parallel
         }
 
         fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
@@ -1260,6 +1454,42 @@ mod tests {
             }
             assert_eq!(attempt.unwrap(), whole, "first crash at {crash_at}");
         }
+    }
+
+    #[test]
+    fn pages_in_flight_side_by_side_give_the_bytes_of_one_at_a_time() {
+        for format in [Format::Csv, Format::Jsonl] {
+            let p = plan(format, 86_400, 1);
+            let mut one = sample();
+            one.parallel = 1;
+            let (alone, _) = export(&mut one, &p);
+            let mut many = sample();
+            many.parallel = 4;
+            let (side_by_side, _) = export(&mut many, &p);
+            assert_eq!(alone, side_by_side, "{format:?}");
+            assert_eq!(one.in_flight_max, 1);
+            // Pages ahead of the one committed, and the next window's first page.
+            assert!(many.in_flight_max >= 3, "{}", many.in_flight_max);
+        }
+    }
+
+    #[test]
+    fn a_window_that_changes_while_its_pages_are_in_flight_is_walked_again() {
+        // Pages fetched side by side can miss a conversation that moves from one page to the
+        // next between them; every page's totalHits gives the change away.
+        let mut fake = sample();
+        fake.arrivals = 12;
+        let p = plan(Format::Csv, 86_400, 1);
+        let (csv, _) = export(&mut fake, &p);
+        // Every page sent adds one: twelve arrived, and some pages were sent again.
+        assert_eq!(fake.arrivals, 0);
+        assert!(fake.queries.len() > 9 + 12, "{}", fake.queries.len());
+        let ids = ids_of_csv(&csv);
+        for id in ["a", "b", "c", "d", "e"] {
+            assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id}: {ids:?}");
+        }
+        let distinct: HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
     }
 
     #[test]

@@ -1,13 +1,21 @@
-//! The adapter between the export driver and Genesys Cloud: `impl Source for http::Client`.
+//! The adapter between the export driver and Genesys Cloud: `impl Source for Genesys`.
 //!
 //! Each `Source` method is one API call with its path, its reply check (a reply counts only
 //! once its shape is right) and the meaning of its refusals: a 404 on a job status is "the job
 //! is gone", a 403 on the queue lookup is "names stay empty". Texts a server sent are scrubbed
 //! of secrets before they travel on. The driver (`export.rs`) knows none of this.
+//!
+//! Details pages are fetched by `--parallel` worker threads, each making blocking calls
+//! through the one shared `http::Client`; replies come back over a channel in whatever order
+//! they finish and wait here until the driver collects them, in its own order.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use time::OffsetDateTime;
 
 use crate::api::{
@@ -15,7 +23,7 @@ use crate::api::{
     RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, Code};
-use crate::export::Source;
+use crate::export::{Source, Ticket};
 use crate::http::{self, Client};
 
 /// A 403 on the details query or jobs names the permission the role lacks.
@@ -27,26 +35,116 @@ fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
-impl Source for Client {
-    fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
-        let first_page = query.paging.page_number <= 1;
-        self.post(api::DETAILS_QUERY_PATH, query, &|page: &DetailsPage| {
+/// Genesys Cloud through one client, with a pool of workers for details pages.
+pub struct Genesys {
+    client: Arc<Client>,
+    parallel: u32,
+    /// Pages to fetch; closed (dropped) when the export ends, which ends the workers.
+    to_fetch: Option<Sender<(Ticket, DetailsQuery)>>,
+    fetched: Receiver<(Ticket, Result<DetailsPage>)>,
+    /// Replies that arrived before the driver asked for them.
+    arrived: HashMap<Ticket, Result<DetailsPage>>,
+    /// Tickets whose replies are dropped when they arrive.
+    forgotten: HashSet<Ticket>,
+}
+
+impl Genesys {
+    /// Starts `parallel` workers (at least one) fetching details pages through `client`.
+    pub fn new(client: Arc<Client>, parallel: u32) -> Genesys {
+        let parallel = parallel.max(1);
+        let (to_fetch, queue) = mpsc::channel::<(Ticket, DetailsQuery)>();
+        let (done, fetched) = mpsc::channel();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..parallel {
+            let queue = Arc::clone(&queue);
+            let done = done.clone();
+            let client = Arc::clone(&client);
+            thread::spawn(move || loop {
+                let next = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+                let Ok((ticket, query)) = next else {
+                    return;
+                };
+                if done.send((ticket, details_page(&client, &query))).is_err() {
+                    return;
+                }
+            });
+        }
+        Genesys {
+            client,
+            parallel,
+            to_fetch: Some(to_fetch),
+            fetched,
+            arrived: HashMap::new(),
+            forgotten: HashSet::new(),
+        }
+    }
+}
+
+impl Drop for Genesys {
+    fn drop(&mut self) {
+        // Workers finish the request in hand and find the queue closed.
+        self.to_fetch.take();
+    }
+}
+
+/// One details page, checked: the first page of a window that reports hits must carry them.
+fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
+    let first_page = query.paging.page_number <= 1;
+    client
+        .post(api::DETAILS_QUERY_PATH, query, &|page: &DetailsPage| {
             page.check(first_page)
         })
         .map_err(needs_detail_permission)
+}
+
+impl Source for Genesys {
+    fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
+        let sent = self
+            .to_fetch
+            .as_ref()
+            .map(|queue| queue.send((ticket, query)));
+        if !matches!(sent, Some(Ok(()))) {
+            let gone = anyhow!("the workers fetching details pages have stopped");
+            self.arrived.insert(ticket, Err(gone));
+        }
+    }
+
+    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage> {
+        loop {
+            if let Some(reply) = self.arrived.remove(&ticket) {
+                return reply;
+            }
+            let Ok((done, reply)) = self.fetched.recv() else {
+                return Err(anyhow!("the workers fetching details pages have stopped"));
+            };
+            if !self.forgotten.remove(&done) {
+                self.arrived.insert(done, reply);
+            }
+        }
+    }
+
+    fn forget_page(&mut self, ticket: Ticket) {
+        if self.arrived.remove(&ticket).is_none() {
+            self.forgotten.insert(ticket);
+        }
+    }
+
+    fn parallel(&self) -> u32 {
+        self.parallel
     }
 
     fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
         let submitted: api::JobSubmitted = self
+            .client
             .post(api::JOBS_PATH, query, &api::JobSubmitted::check)
             .map_err(needs_detail_permission)?;
         Ok(submitted.job_id)
     }
 
     fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>> {
-        match self.get(&api::job_path(job_id), &JobStatus::check) {
+        match self.client.get(&api::job_path(job_id), &JobStatus::check) {
             Ok(mut status) => {
-                status.error_message = status.error_message.map(|m| self.scrub(&m));
+                status.error_message = status.error_message.map(|m| self.client.scrub(&m));
                 Ok(Some(status))
             }
             Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::Gone) => Ok(None),
@@ -55,15 +153,18 @@ impl Source for Client {
     }
 
     fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults> {
-        self.get(&page.path(), &JobResults::check)
+        self.client.get(&page.path(), &JobResults::check)
     }
 
     fn delete_job(&mut self, job_id: &str) -> Result<()> {
-        self.delete(&api::job_path(job_id))
+        self.client.delete(&api::job_path(job_id))
     }
 
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        match self.get(&api::queue_lookup_path(ids), &QueueListing::check) {
+        match self
+            .client
+            .get(&api::queue_lookup_path(ids), &QueueListing::check)
+        {
             Ok(listing) => Ok(Some(listing)),
             Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
             Err(e) => Err(e),
@@ -71,8 +172,9 @@ impl Source for Client {
     }
 
     fn availability(&mut self) -> Result<OffsetDateTime> {
-        let reply: api::Availability =
-            self.get(api::AVAILABILITY_PATH, &api::Availability::check)?;
+        let reply: api::Availability = self
+            .client
+            .get(api::AVAILABILITY_PATH, &api::Availability::check)?;
         // The check above accepted the date.
         crate::window::parse_api_timestamp(&reply.data_availability_date)
             .ok_or_else(|| anyhow::anyhow!("the API gave an unreadable dataAvailabilityDate"))
@@ -87,10 +189,10 @@ impl Source for Client {
     }
 
     fn retries(&self) -> u64 {
-        self.stats.total_retries()
+        self.client.stats().total_retries()
     }
 
     fn requests(&self) -> u64 {
-        self.stats.requests
+        self.client.stats().requests
     }
 }

@@ -16,6 +16,7 @@
 //! credentials to a host the user did not name.
 
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -77,12 +78,27 @@ pub struct Client {
     api_base: String,
     login_base: String,
     credentials: Credentials,
-    token: Option<Token>,
     policy: Policy,
-    jitter: Jitter,
     log: Log,
+    /// The current token and how many were obtained: held while one is fetched, so requests
+    /// in flight on other threads wait for it instead of each fetching their own.
+    token: Mutex<TokenSlot>,
+    /// Counters, the jitter draw and the secrets to scrub: short critical sections only.
+    shared: Mutex<Shared>,
+}
+
+/// The token in use; `generation` counts the tokens obtained, so a 401 on a request sent with
+/// an older token does not throw away the one another thread just fetched.
+#[derive(Default)]
+struct TokenSlot {
+    token: Option<Token>,
+    generation: u64,
+}
+
+struct Shared {
+    stats: HttpStats,
+    jitter: Jitter,
     redactor: Redactor,
-    pub stats: HttpStats,
 }
 
 /// A complete response.
@@ -116,29 +132,42 @@ impl Client {
             .tls_config(tls.build())
             .proxy(proxy)
             .build();
-        let redactor = Redactor::new(&credentials);
+        let shared = Shared {
+            stats: HttpStats::default(),
+            jitter: Jitter::seeded(),
+            redactor: Redactor::new(&credentials),
+        };
         Ok(Client {
             agent: config.new_agent(),
             api_base: settings.api_base,
             login_base: settings.login_base,
             credentials,
-            token: None,
             policy: settings.policy,
-            jitter: Jitter::seeded(),
             log,
-            redactor,
-            stats: HttpStats::default(),
+            token: Mutex::new(TokenSlot::default()),
+            shared: Mutex::new(shared),
         })
     }
 
     /// Obtains the first token, so bad credentials fail before any output exists.
-    pub fn authenticate(&mut self) -> Result<()> {
+    pub fn authenticate(&self) -> Result<()> {
         self.bearer().map(drop)
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> HttpStats {
+        self.shared().stats.clone()
+    }
+
+    /// The shared part; a thread that panicked while holding it left plain counters behind,
+    /// which stay usable.
+    fn shared(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// `GET path`; the reply counts once `check` accepts it.
     pub fn get<T: DeserializeOwned>(
-        &mut self,
+        &self,
         path: &str,
         check: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T> {
@@ -147,7 +176,7 @@ impl Client {
 
     /// `POST path` with a JSON body; the reply counts once `check` accepts it.
     pub fn post<T: DeserializeOwned>(
-        &mut self,
+        &self,
         path: &str,
         body: &impl Serialize,
         check: &dyn Fn(&T) -> Result<(), String>,
@@ -161,7 +190,7 @@ impl Client {
     }
 
     /// `DELETE path`; any 2xx will do, whatever its body.
-    pub fn delete(&mut self, path: &str) -> Result<()> {
+    pub fn delete(&self, path: &str) -> Result<()> {
         self.call::<serde::de::IgnoredAny>(Endpoint::Api, Method::Delete, path, None, &|_| Ok(()))
             .map(drop)
     }
@@ -169,15 +198,16 @@ impl Client {
     /// A text that came from a server, with the client secret and every token of this run
     /// replaced: safe to show.
     pub fn scrub(&self, text: &str) -> String {
-        self.redactor.scrub(text)
+        self.shared().redactor.scrub(text)
     }
 
     /// The `Authorization` value for the next API request, refreshing the token first when it
     /// is missing or about to expire.
-    fn bearer(&mut self) -> Result<String> {
+    fn bearer(&self) -> Result<(String, u64)> {
+        let mut slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        if let Some(token) = self.token.as_ref().filter(|t| t.is_fresh(now)) {
-            return Ok(token.bearer_authorization());
+        if let Some(token) = slot.token.as_ref().filter(|t| t.is_fresh(now)) {
+            return Ok((token.bearer_authorization(), slot.generation));
         }
         let form = Body {
             content_type: "application/x-www-form-urlencoded",
@@ -190,21 +220,33 @@ impl Client {
             Some(form),
             &TokenResponse::check,
         )?;
-        self.stats.tokens += 1;
-        self.redactor.add(&reply.access_token);
+        {
+            let mut shared = self.shared();
+            shared.stats.tokens = shared.stats.tokens.saturating_add(1);
+            shared.redactor.add(&reply.access_token);
+        }
         let token = Token::new(
             reply.access_token,
             auth::lifetime(reply.expires_in),
             Instant::now(),
         );
         let header = token.bearer_authorization();
-        self.token = Some(token);
-        Ok(header)
+        slot.token = Some(token);
+        slot.generation = slot.generation.saturating_add(1);
+        Ok((header, slot.generation))
+    }
+
+    /// Forgets the token a 401 refused, unless a newer one has replaced it meanwhile.
+    fn refused_token(&self, generation: u64) {
+        let mut slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.generation == generation {
+            slot.token = None;
+        }
     }
 
     /// Sends one request under the retry policy and returns its checked JSON body.
     fn call<T: DeserializeOwned>(
-        &mut self,
+        &self,
         endpoint: Endpoint,
         method: Method,
         path: &str,
@@ -214,13 +256,16 @@ impl Client {
         let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
         loop {
-            let authorization = match endpoint {
-                Endpoint::Token => self.credentials.basic_authorization(),
+            let (authorization, generation) = match endpoint {
+                Endpoint::Token => (self.credentials.basic_authorization(), 0),
                 Endpoint::Api => self.bearer()?,
             };
-            self.stats.requests += 1;
-            if endpoint == Endpoint::Token {
-                self.stats.token_requests += 1;
+            {
+                let mut shared = self.shared();
+                shared.stats.requests = shared.stats.requests.saturating_add(1);
+                if endpoint == Endpoint::Token {
+                    shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
+                }
             }
             let mut refusal = None;
             let mut hint = FatalHint::None;
@@ -256,18 +301,26 @@ impl Client {
                     (outcome, self.scrub(&e.to_string()))
                 }
             };
-            attempt.waited = self.stats.waited;
-            match retry::decide(
-                &self.policy,
-                endpoint,
-                &attempt,
-                &outcome,
-                self.jitter.next(),
-            ) {
-                Decision::Retry { wait, cause } => {
+            let decision = {
+                let mut shared = self.shared();
+                attempt.waited = shared.stats.waited;
+                let jitter = shared.jitter.next();
+                let decision = retry::decide(&self.policy, endpoint, &attempt, &outcome, jitter);
+                match decision {
+                    Decision::Retry { wait, cause } => {
+                        shared.stats.count_retry(cause);
+                        shared.stats.waited = shared.stats.waited.saturating_add(wait);
+                    }
+                    Decision::RefreshToken => {
+                        shared.stats.count_retry(retry::Cause::TokenRejected);
+                    }
+                    Decision::GiveUp(_) => {}
+                }
+                decision
+            };
+            match decision {
+                Decision::Retry { wait, .. } => {
                     attempt.retries = attempt.retries.saturating_add(1);
-                    self.stats.count_retry(cause);
-                    self.stats.waited = self.stats.waited.saturating_add(wait);
                     self.log.info(&format!(
                         "retry {}/{} of {} {path} in {}: {problem}",
                         attempt.retries,
@@ -279,8 +332,7 @@ impl Client {
                 }
                 Decision::RefreshToken => {
                     attempt.token_replays = attempt.token_replays.saturating_add(1);
-                    self.stats.count_retry(retry::Cause::TokenRejected);
-                    self.token = None;
+                    self.refused_token(generation);
                     self.log.info(&format!(
                         "token refused ({problem}); fetching a new one and replaying {} {path}",
                         method.name()
@@ -433,7 +485,7 @@ impl Client {
                 ),
             ),
             GiveUp::BudgetExhausted { wait, .. } => {
-                let left = self.policy.max_total_wait.saturating_sub(self.stats.waited);
+                let left = self.policy.max_total_wait.saturating_sub(self.stats().waited);
                 let when = time::Duration::try_from(wait)
                     .ok()
                     .and_then(|wait| OffsetDateTime::now_utc().checked_add(wait))
@@ -676,8 +728,8 @@ mod tests {
 
     #[test]
     fn server_texts_are_scrubbed_of_the_secret_and_tokens() {
-        let mut c = client();
-        c.redactor.add("tok-9f8e");
+        let c = client();
+        c.shared().redactor.add("tok-9f8e");
         let basic = Credentials::new("id-1".into(), "s3cret-value".into()).basic_authorization();
         let body = format!(
             r#"{{"message":"bad secret s3cret-value for token tok-9f8e ({basic})","code":"x"}}"#

@@ -27,12 +27,14 @@ mod window;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
 use time::OffsetDateTime;
 
 use crate::cli::{Command, Config};
+use crate::genesys::Genesys;
 use crate::report::Log;
 use crate::sink::Output;
 use crate::target::FileTarget;
@@ -83,7 +85,7 @@ fn export_command(config: Config) -> Result<()> {
         ca_file: config.ca_file,
         policy: config.policy,
     };
-    let mut client = http::Client::new(settings, config.credentials, log)?;
+    let client = Arc::new(http::Client::new(settings, config.credentials, log)?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
         Output::Stdout => None,
@@ -97,15 +99,16 @@ fn export_command(config: Config) -> Result<()> {
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
     client.authenticate()?;
+    let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => export::split_point(&mut client, config.mode, &plan, &log)?,
+        None => export::split_point(&mut api, config.mode, &plan, &log)?,
     };
     let stats = match target {
-        Some(target) => target.export(&mut client, &plan, config.force, &log)?,
-        None => target::export_to_stdout(&mut client, &plan, &log)?,
+        Some(target) => target.export(&mut api, &plan, config.force, &log)?,
+        None => target::export_to_stdout(&mut api, &plan, &log)?,
     };
-    log.info(&report::summary(&stats, &client.stats, started.elapsed()));
+    log.info(&report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
 }
