@@ -12,6 +12,8 @@ mod exit;
 mod export;
 mod genesys;
 mod http;
+#[allow(dead_code)]
+mod pace;
 #[cfg(test)]
 mod prop;
 mod report;
