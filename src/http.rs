@@ -16,7 +16,7 @@
 //! credentials to a host the user did not name.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,7 @@ use time::OffsetDateTime;
 use crate::api::{self, AuthErrorBody, ErrorBody, Refusal, TokenResponse};
 use crate::auth::{self, Credentials, Token};
 use crate::exit::{failure, usage, usage_context, Code};
+use crate::pace::{self, Feedback, Pacer, RateHeaders, Start};
 use crate::report::{HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
 use crate::times::format_duration;
@@ -42,6 +43,8 @@ const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Settings {
+    /// API requests in flight at once, at most (`--parallel`).
+    pub parallel: u32,
     pub api_base: String,
     pub login_base: String,
     pub timeout: Duration,
@@ -85,6 +88,10 @@ pub struct Client {
     token: Mutex<TokenSlot>,
     /// Counters, the jitter draw and the secrets to scrub: short critical sections only.
     shared: Mutex<Shared>,
+    /// When the next API request may leave: `pace::Pacer` under a lock, and the requests in
+    /// flight.
+    gate: Mutex<(Pacer, u32)>,
+    gate_changed: Condvar,
 }
 
 /// The token in use; `generation` counts the tokens obtained, so a 401 on a request sent with
@@ -104,6 +111,7 @@ struct Shared {
 /// A complete response.
 struct Reply {
     status: u16,
+    rate: Option<RateHeaders>,
     retry_after: Option<String>,
     correlation_id: Option<String>,
     is_html: bool,
@@ -146,6 +154,8 @@ impl Client {
             log,
             token: Mutex::new(TokenSlot::default()),
             shared: Mutex::new(shared),
+            gate: Mutex::new((Pacer::new(settings.parallel, Instant::now()), 0)),
+            gate_changed: Condvar::new(),
         })
     }
 
@@ -236,6 +246,50 @@ impl Client {
         Ok((header, slot.generation))
     }
 
+    /// Waits until the pacer lets an API request leave, then counts it in flight. A signal
+    /// ends the wait.
+    fn enter_gate(&self) -> Result<()> {
+        // Short waits, so that a signal is noticed while the gate is closed.
+        const STEP: Duration = Duration::from_millis(50);
+        let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(reason) = crate::signal::stop_reason() {
+                return Err(failure(Code::Interrupted, reason));
+            }
+            let now = Instant::now();
+            let wait = match gate.0.next_start(now, gate.1) {
+                Start::Now => {
+                    gate.0.started(now);
+                    gate.1 = gate.1.saturating_add(1);
+                    return Ok(());
+                }
+                Start::At(at) => at.saturating_duration_since(now).min(STEP),
+                Start::WhenOneFinishes => STEP,
+            };
+            gate = self
+                .gate_changed
+                .wait_timeout(gate, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Counts a request out of flight and tells the pacer what its reply said.
+    fn leave_gate(&self, reply: Option<&Reply>) {
+        let feedback = reply.map_or_else(Feedback::default, |reply| Feedback {
+            rate: reply.rate,
+            rate_limited: reply.status == 429,
+            retry_after: reply
+                .retry_after
+                .as_deref()
+                .and_then(|v| retry::parse_retry_after(v, OffsetDateTime::now_utc())),
+        });
+        let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        gate.1 = gate.1.saturating_sub(1);
+        gate.0.finished(Instant::now(), feedback);
+        self.gate_changed.notify_all();
+    }
+
     /// Forgets the token a 401 refused, unless a newer one has replaced it meanwhile.
     fn refused_token(&self, generation: u64) {
         let mut slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
@@ -256,9 +310,20 @@ impl Client {
         let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
         loop {
+            // The gate first: a request may wait there, and its token must be fresh when it
+            // leaves, not when it began to wait.
+            if endpoint == Endpoint::Api {
+                self.enter_gate()?;
+            }
             let (authorization, generation) = match endpoint {
                 Endpoint::Token => (self.credentials.basic_authorization(), 0),
-                Endpoint::Api => self.bearer()?,
+                Endpoint::Api => match self.bearer() {
+                    Ok(bearer) => bearer,
+                    Err(e) => {
+                        self.leave_gate(None);
+                        return Err(e);
+                    }
+                },
             };
             {
                 let mut shared = self.shared();
@@ -269,7 +334,11 @@ impl Client {
             }
             let mut refusal = None;
             let mut hint = FatalHint::None;
-            let (outcome, problem) = match self.send(method, &url, &authorization, body.as_ref()) {
+            let sent = self.send(method, &url, &authorization, body.as_ref());
+            if endpoint == Endpoint::Api {
+                self.leave_gate(sent.as_ref().ok());
+            }
+            let (outcome, problem) = match sent {
                 Ok(reply) if (200..300).contains(&reply.status) => {
                     match parse_checked(method, &reply, check) {
                         Ok(value) => return Ok(value),
@@ -390,6 +459,11 @@ impl Client {
                 .map(str::to_string)
         };
         let status = response.status().as_u16();
+        let rate = pace::parse_rate_headers(
+            header("inin-ratelimit-count").as_deref(),
+            header("inin-ratelimit-allowed").as_deref(),
+            header("inin-ratelimit-reset").as_deref(),
+        );
         let retry_after = header("retry-after");
         let correlation_id = header("inin-correlation-id");
         let is_html = header("content-type").is_some_and(|v| v.contains("html"));
@@ -406,6 +480,7 @@ impl Client {
         };
         Ok(Reply {
             status,
+            rate,
             retry_after,
             correlation_id,
             is_html,
@@ -664,6 +739,7 @@ mod tests {
 
     fn client() -> Client {
         let settings = Settings {
+            parallel: 1,
             api_base: "http://127.0.0.1:9".into(),
             login_base: "http://127.0.0.1:9".into(),
             timeout: Duration::from_secs(1),
@@ -677,6 +753,7 @@ mod tests {
     fn reply(status: u16, is_html: bool, body: &[u8]) -> Reply {
         Reply {
             status,
+            rate: None,
             retry_after: None,
             correlation_id: Some("abc-123".into()),
             is_html,

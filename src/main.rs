@@ -12,7 +12,6 @@ mod exit;
 mod export;
 mod genesys;
 mod http;
-#[allow(dead_code)]
 mod pace;
 #[cfg(test)]
 mod prop;
@@ -81,6 +80,7 @@ fn export_command(config: Config) -> Result<()> {
     let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
+        parallel: config.parallel,
         api_base: config.api_base,
         login_base: config.login_base,
         timeout: config.timeout,

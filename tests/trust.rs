@@ -418,13 +418,19 @@ fn a_job_expiring_mid_paging_keeps_the_page_size_that_works() {
 
 /// An export that must survive `faults` on some requests and still be exact.
 fn survives(cfg: SimConfig) -> (Sim, Run) {
+    survives_with(cfg, &[])
+}
+
+fn survives_with(cfg: SimConfig, extra: &[&str]) -> (Sim, Run) {
     let sim = Sim::start(SimConfig {
         conversations: 700,
         ..cfg
     });
     let dir = Dir::new("survives");
     let out = dir.join("c.csv");
-    let run = run_args(&sim, &args(&out));
+    let mut all = args(&out);
+    all.extend(extra.iter().map(|a| a.to_string()));
+    let run = run_args(&sim, &all);
     run.expect_code(0);
     assert_no_secrets(&run, &sim);
     assert_exact(&sim, &out);
@@ -452,7 +458,7 @@ fn a_2xx_of_the_wrong_shape_is_retried_never_taken_as_the_end() {
         (12, Fault::MissingId),
         (30, Fault::HitsWithoutConversations),
     ];
-    let (_, run) = survives(scripted(&faults));
+    let (_, run) = survives_with(scripted(&faults), &["--parallel", "1"]);
     // Four are retried by the policy; a later page without its conversations is asked for
     // once more before it counts as the end.
     assert_eq!(

@@ -219,7 +219,7 @@ fn token_endpoint_grants_and_refuses() {
     assert!(ok.header("inin-ratelimit-allowed").is_none());
     let token = body["access_token"].as_str().unwrap();
     let api = conn.details(token, &hour_query(1)).response();
-    assert_eq!(api.header("inin-ratelimit-allowed"), Some("300"));
+    assert_eq!(api.header("inin-ratelimit-allowed"), Some("10000"));
     assert_eq!(api.header("inin-ratelimit-count"), Some("1"));
     assert!(api.header("inin-ratelimit-reset").is_some());
 
