@@ -14,6 +14,12 @@ fn config(faults: Faults) -> SimConfig {
     }
 }
 
+/// A 429, with `Retry-After: retry_after` when given.
+fn rate_limit(retry_after: Option<&str>) -> Fault {
+    let retry_after = retry_after.map(String::from);
+    Fault::RateLimit { retry_after }
+}
+
 /// Runs a full export with fast backoff and checks it against the ground truth.
 fn export_exactly(sim: &Sim) -> Run {
     let dir = Dir::new("faults");
@@ -69,31 +75,17 @@ fn rate_limits_wait_as_retry_after_says() {
     let faults = Faults {
         retry_after_secs: Some(1),
         script: vec![
-            (
-                3,
-                Fault::RateLimit {
-                    retry_after: Some("1".into()),
-                },
-            ),
-            (
-                7,
-                Fault::RateLimit {
-                    retry_after: Some("1".into()),
-                },
-            ),
+            (3, rate_limit(Some("1"))),
+            (7, rate_limit(Some("1"))),
             // Without the header, and with garbage in it: backoff instead.
-            (9, Fault::RateLimit { retry_after: None }),
-            (
-                11,
-                Fault::RateLimit {
-                    retry_after: Some("soon".into()),
-                },
-            ),
+            (9, rate_limit(None)),
+            (11, rate_limit(Some("soon"))),
         ],
         ..Faults::default()
     };
     let sim = Sim::start(config(faults));
     let run = export_exactly(&sim);
+    // A lower bound the waits set: a slow machine only adds to it.
     assert!(
         run.elapsed >= Duration::from_secs(2),
         "two 1 s Retry-After waits, took {:?}",
@@ -171,12 +163,7 @@ fn token_endpoint_trouble_is_retried_like_any_call() {
         token_faults: Faults {
             script: vec![
                 (1, Fault::Status(503)),
-                (
-                    2,
-                    Fault::RateLimit {
-                        retry_after: Some("0".into()),
-                    },
-                ),
+                (2, rate_limit(Some("0"))),
                 (3, Fault::Reset),
             ],
             ..Faults::default()
@@ -190,12 +177,7 @@ fn token_endpoint_trouble_is_retried_like_any_call() {
 #[test]
 fn a_retry_after_beyond_the_budget_stops_at_once() {
     let faults = Faults {
-        script: vec![(
-            2,
-            Fault::RateLimit {
-                retry_after: Some("3600".into()),
-            },
-        )],
+        script: vec![(2, rate_limit(Some("3600")))],
         ..Faults::default()
     };
     let sim = Sim::start(config(faults));

@@ -4,19 +4,27 @@
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use genesys_sim::{Fault, Faults, Sim, SimConfig};
 
 use crate::util::*;
 
+/// The data of the resume tests: the output depends on nothing else.
+fn data() -> SimConfig {
+    SimConfig {
+        conversations: 700,
+        ..SimConfig::default()
+    }
+}
+
 fn sim_with(faults: Faults, latency_ms: u64) -> Sim {
     Sim::start(SimConfig {
-        conversations: 700,
         token_lifetime: Duration::from_secs(1),
         latency: Duration::from_millis(latency_ms),
         faults,
-        ..SimConfig::default()
+        ..data()
     })
 }
 
@@ -43,12 +51,19 @@ fn args(out: &Path, format: &str) -> Args {
         .out(out)
 }
 
-/// The bytes of an uninterrupted export.
-fn reference(sim: &Sim, format: &str) -> Vec<u8> {
-    let dir = Dir::new("reference");
-    let out = dir.join("ref.out");
-    export(sim, &args(&out, format).quiet()).expect_code(0);
-    std::fs::read(&out).unwrap()
+/// The bytes of an export of [`data`] in `format` without faults, crashes or kills; made once
+/// for all the tests that compare with it.
+fn reference(format: &str) -> &'static [u8] {
+    static CSV: OnceLock<Vec<u8>> = OnceLock::new();
+    static JSONL: OnceLock<Vec<u8>> = OnceLock::new();
+    let cell = if format == "csv" { &CSV } else { &JSONL };
+    cell.get_or_init(|| {
+        let sim = Sim::start(data());
+        let dir = Dir::new("reference");
+        let out = dir.join("ref.out");
+        export(&sim, &args(&out, format).quiet()).expect_code(0);
+        std::fs::read(&out).unwrap()
+    })
 }
 
 /// Runs the export `args` again after it was stopped (`how`): it resumes from the saved state
@@ -86,7 +101,7 @@ fn assert_done(out: &Path, want: &[u8]) {
 #[test]
 fn crashes_at_every_kind_of_point_resume_byte_for_byte() {
     let sim = sim_with(faulty(), 0);
-    let want = reference(&sim, "csv");
+    let want = reference("csv");
     for (point, n) in [
         ("page-written", 2),
         ("page-written", 47),
@@ -105,21 +120,21 @@ fn crashes_at_every_kind_of_point_resume_byte_for_byte() {
             assert_eq!(saved_output_len(&out), partial_len(&out), "{spec}");
         }
         resume(&sim, &args, &spec);
-        assert_done(&out, &want);
+        assert_done(&out, want);
     }
 }
 
 #[test]
 fn jsonl_resumes_byte_for_byte_too() {
     let sim = sim_with(faulty(), 0);
-    let want = reference(&sim, "jsonl");
+    let want = reference("jsonl");
     for spec in ["page-written:3", "state-write:17", "state-saved:40"] {
         let dir = Dir::new("crash-jsonl");
         let out = dir.join("c.jsonl");
         let args = args(&out, "jsonl");
         crash_at(&sim, &args, &out, spec);
         resume(&sim, &args, spec);
-        assert_done(&out, &want);
+        assert_done(&out, want);
     }
 }
 
@@ -132,7 +147,7 @@ fn sigkill_at_random_moments_then_resume() {
     let dir = Dir::new("sigkill");
     let out = dir.join("c.csv");
     let args = args(&out, "csv");
-    let want = reference(&sim, "csv");
+    let want = reference("csv");
     // A fixed sequence, so a failure reproduces.
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = move || {
@@ -177,13 +192,13 @@ fn sigkill_at_random_moments_then_resume() {
             assert!(covered <= partial, "round {round}: {covered} > {partial}");
         }
     }
-    assert_done(&out, &want);
+    assert_done(&out, want);
 }
 
 #[test]
 fn sigterm_stops_cleanly_and_the_rerun_completes() {
     let sim = sim_with(faulty(), 15);
-    let want = reference(&sim, "csv");
+    let want = reference("csv");
     let dir = Dir::new("sigterm");
     let out = dir.join("c.csv");
     let args = args(&out, "csv");
@@ -221,7 +236,7 @@ fn sigterm_stops_cleanly_and_the_rerun_completes() {
     // Stopped between pages: the state covers the whole partial.
     assert_eq!(saved_output_len(&out), partial_len(&out));
     resume(&sim, &args, "SIGTERM");
-    assert_done(&out, &want);
+    assert_done(&out, want);
 }
 
 #[test]
