@@ -770,6 +770,7 @@ mod tests {
                 ..bench_profile()
             });
             println!("5/s, 400 ms, --parallel 4, counted {counted:?}: {figures:?}");
+            assert!(figures.sent >= 3000, "{figures:?}");
             assert!(figures.refused_share <= 0.01, "{figures:?}");
             assert!(figures.rate >= 0.9 * 5.0, "{figures:?}");
             assert!(figures.rate <= 5.0, "{figures:?}");

@@ -7,11 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked --workspace --quiet
-dir=target/bench
+# Wherever cargo puts its output: CARGO_TARGET_DIR, build.target-dir, or ./target.
+target=$(cargo metadata --format-version 1 --no-deps --locked | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target/release"
+dir="$target/bench"
 rm -rf "$dir"
 mkdir -p "$dir"
 
-target/release/genesys-sim --port-file "$dir/url" --seed 7 --conversations 300000 \
+"$bin"/genesys-sim --port-file "$dir/url" --seed 7 --conversations 300000 \
     --from 2026-11-01 --to 2026-11-08 --fault-rate 0 --token-fault-rate 0 \
     --token-lifetime 3600 --client-id bench --client-secret bench-secret \
     >"$dir/simulator.log" 2>&1 &
@@ -29,7 +32,7 @@ measure() {
     local started ended peak=0 hwm
     started=$(date +%s.%N)
     GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
-        target/release/genesys-export conversations --from 2026-11-01 --to "$to" \
+        "$bin"/genesys-export conversations --from 2026-11-01 --to "$to" \
         --window 6h --format "$format" --mode "$mode" --job-poll 10ms \
         --api-base "$url" --login-base "$url" -q -o "$out" &
     local pid=$!

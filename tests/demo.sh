@@ -8,11 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release --locked --workspace --quiet
-dir=target/demo
+# Wherever cargo puts its output: CARGO_TARGET_DIR, build.target-dir, or ./target.
+target=$(cargo metadata --format-version 1 --no-deps --locked | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target/release"
+dir="$target/demo"
 rm -rf "$dir"
 mkdir -p "$dir"
 
-target/release/genesys-sim \
+"$bin"/genesys-sim \
     --port-file "$dir/url" --dump-ids "$dir/ground-truth.txt" \
     --seed 42 --conversations 20000 --from 2026-11-01 --to 2026-11-08 \
     --client-id demo-client --client-secret demo-secret \
@@ -29,7 +32,7 @@ url=$(cat "$dir/url")
 echo "simulator: $url (20000 conversations, 2 s tokens, 6% of requests faulty, data lake up to 2026-11-06)"
 
 GENESYSCLOUD_OAUTHCLIENT_ID=demo-client GENESYSCLOUD_OAUTHCLIENT_SECRET=demo-secret \
-    target/release/genesys-export conversations \
+    "$bin"/genesys-export conversations \
     --from 2026-11-01 --to 2026-11-08 --window 6h \
     --api-base "$url" --login-base "$url" --backoff 200ms --job-poll 200ms \
     --output "$dir/conversations.csv"

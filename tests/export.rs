@@ -4,9 +4,6 @@ use genesys_sim::{Sim, SimConfig};
 
 use crate::util::*;
 
-const FROM: &str = "2026-11-01T00:00:00Z";
-const TO: &str = "2026-11-03T00:00:00Z";
-
 fn sim() -> Sim {
     Sim::start(SimConfig {
         conversations: 1500,
@@ -19,19 +16,7 @@ fn csv_export_matches_ground_truth_exactly() {
     let sim = sim();
     let dir = Dir::new("csv-clean");
     let out = dir.join("conversations.csv");
-    let run = export(
-        &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "1h",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = export(&sim, &Args::range().window("1h").out(&out));
     run.expect_code(0);
     assert_no_secrets(&run, &sim);
     let text = read(&out);
@@ -59,7 +44,7 @@ fn csv_export_matches_ground_truth_exactly() {
 #[test]
 fn csv_cells_agree_with_the_source_records() {
     let sim = sim();
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--window", "6h", "-q"]);
+    let run = export(&sim, &Args::range().window("6h").quiet());
     run.expect_code(0);
     assert_eq!(run.stderr, "", "--quiet prints nothing on success");
     let mut named_queues = 0;
@@ -106,21 +91,7 @@ fn jsonl_lines_are_the_api_records() {
     let sim = sim();
     let dir = Dir::new("jsonl");
     let out = dir.join("c.jsonl");
-    let run = export(
-        &sim,
-        &[
-            "--mode",
-            "query",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--format",
-            "jsonl",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = export(&sim, &Args::range().mode("query").format("jsonl").out(&out));
     run.expect_code(0);
     let text = read(&out);
     let mut ids = Vec::new();
@@ -143,20 +114,13 @@ fn windows_of_any_length_give_the_same_rows() {
     let from = "2026-11-01T05:30:00+02:00";
     let to = "2026-11-02T17:45:00Z";
     let want = sim.ground_truth(ts(from), ts(to));
-    for window in ["7m", "1h", "5h30m", "1d", "7d"] {
+    for window in ["29m", "1h", "5h30m", "1d", "7d"] {
         let run = export(
             &sim,
-            &[
-                "--from",
-                from,
-                "--to",
-                to,
-                "--window",
-                window,
-                "--page-size",
-                "37",
-                "-q",
-            ],
+            &Args::between(from, to)
+                .window(window)
+                .page_size("37")
+                .quiet(),
         );
         run.expect_code(0);
         assert_same_ids(&csv_ids(&run.stdout), &want);
@@ -166,7 +130,7 @@ fn windows_of_any_length_give_the_same_rows() {
 #[test]
 fn ended_only_leaves_out_conversations_in_progress() {
     let sim = sim();
-    let run = export(&sim, &["--from", FROM, "--to", TO, "--ended-only", "-q"]);
+    let run = export(&sim, &Args::range().flag("--ended-only").quiet());
     run.expect_code(0);
     let want: Vec<String> = sim
         .ground_truth(ts(FROM), ts(TO))
@@ -188,31 +152,11 @@ fn force_replaces_an_existing_file() {
     let dir = Dir::new("force");
     let out = dir.join("c.csv");
     std::fs::write(&out, "old contents\n").unwrap();
-    let run = export(
-        &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            "2026-11-01T02:00:00Z",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let args = Args::between(FROM, "2026-11-01T02:00:00Z").out(&out);
+    let run = export(&sim, &args);
     run.expect_code(2);
     assert_eq!(read(&out), "old contents\n");
-    let run = export(
-        &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            "2026-11-01T02:00:00Z",
-            "-o",
-            out.to_str().unwrap(),
-            "--force",
-        ],
-    );
+    let run = export(&sim, &args.flag("--force"));
     run.expect_code(0);
     assert_same_ids(
         &csv_ids(&read(&out)),
@@ -222,31 +166,19 @@ fn force_replaces_an_existing_file() {
 
 #[test]
 fn a_closed_stdout_ends_the_run_quietly() {
-    use std::process::Stdio;
     let sim = sim();
     let mut cmd = command(&sim);
-    cmd.args([
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--window",
-        "1h",
-        "--page-size",
-        "10",
-    ]);
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read one line, then hang up, as `head -1` would.
+    // Some 300 KB of CSV, more than a pipe holds: the run must meet the closed pipe.
+    cmd.args(&Args::range().window("1h").page_size("10"));
+    let mut child = spawn(cmd);
+    // Read a little, then hang up, as `head -1` would.
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 64];
     std::io::Read::read(&mut stdout, &mut first).unwrap();
     drop(stdout);
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("error"), "{stderr}");
+    let run = finish(child);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("error"), "{}", run.stderr);
+    // It stopped at the closed pipe: a run to the end closes with its summary.
+    assert!(!run.stderr.contains("done: "), "{}", run.stderr);
 }

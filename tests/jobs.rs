@@ -1,14 +1,12 @@
 //! Bulk mode: analytics jobs alone and combined with the details query, under faults, kills
 //! and lost jobs, compared with the simulator's ground truth.
 
+use std::path::Path;
 use std::time::Duration;
 
 use genesys_sim::{Fault, Faults, JobFaults, Sim, SimConfig};
 
 use crate::util::*;
-
-const FROM: &str = "2026-11-01T00:00:00Z";
-const TO: &str = "2026-11-03T00:00:00Z";
 
 fn sim(cfg: SimConfig) -> Sim {
     Sim::start(SimConfig {
@@ -17,28 +15,16 @@ fn sim(cfg: SimConfig) -> Sim {
     })
 }
 
-fn jobs_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--window",
-        "12h",
-        "--backoff",
-        "10ms",
-        "-o",
-        out,
-    ];
-    args.extend_from_slice(extra);
-    args
+/// Two days in 12 h windows, written to `out`.
+fn jobs_args(out: &Path) -> Args {
+    Args::range().window("12h").backoff("10ms").out(out)
 }
 
 /// Exports and checks the ids against the ground truth; returns the run.
-fn export_exactly(sim: &Sim, extra: &[&str]) -> Run {
+fn export_exactly(sim: &Sim, extra: Args) -> Run {
     let dir = Dir::new("jobs");
     let out = dir.join("c.csv");
-    let run = export(sim, &jobs_args(out.to_str().unwrap(), extra));
+    let run = export(sim, &jobs_args(&out).with(&extra));
     run.expect_code(0);
     assert_no_secrets(&run, sim);
     assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
@@ -70,7 +56,7 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
         latency: Duration::from_millis(10),
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &["--mode", "jobs"]);
+    let run = export_exactly(&sim, Args::new().mode("jobs"));
     assert_eq!(
         sim.stats().details_requests,
         0,
@@ -91,7 +77,7 @@ fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
         faults,
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &[]);
+    let run = export_exactly(&sim, Args::new());
     assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
     let stats = sim.stats();
     assert!(
@@ -123,7 +109,7 @@ fn a_failed_job_is_submitted_again() {
         },
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &["--mode", "jobs"]);
+    let run = export_exactly(&sim, Args::new().mode("jobs"));
     assert!(
         run.stderr.contains("Simulated failure of job 1"),
         "{}",
@@ -142,7 +128,7 @@ fn a_job_that_expires_while_paged_is_redone_without_repeats() {
         },
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &["--mode", "jobs"]);
+    let run = export_exactly(&sim, Args::new().mode("jobs"));
     assert!(run.stderr.contains("EXPIRED"), "{}", run.stderr);
 }
 
@@ -157,7 +143,7 @@ fn jobs_that_keep_failing_stop_the_run_with_exit_5() {
     });
     let dir = Dir::new("jobs-fail");
     let out = dir.join("c.csv");
-    let run = export(&sim, &jobs_args(out.to_str().unwrap(), &["--mode", "jobs"]));
+    let run = export(&sim, &jobs_args(&out).mode("jobs"));
     run.expect_code(5);
     assert!(
         run.stderr.contains("Simulated failure of job 4"),
@@ -179,7 +165,7 @@ fn the_largest_accepted_page_size_is_found_and_kept() {
         job_max_page_size: 300,
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &["--mode", "jobs", "-q"]);
+    let run = export_exactly(&sim, Args::new().mode("jobs").quiet());
     assert_eq!(run.stderr, "");
     assert_eq!(sim.stats().max_job_page_size, 300);
     // One refusal for the whole run, not one per window.
@@ -203,13 +189,7 @@ fn a_401_in_the_middle_of_result_paging_replays_that_page() {
     });
     let dir = Dir::new("jobs-401");
     let out = dir.join("c.jsonl");
-    let run = export(
-        &sim,
-        &jobs_args(
-            out.to_str().unwrap(),
-            &["--mode", "jobs", "--format", "jsonl"],
-        ),
-    );
+    let run = export(&sim, &jobs_args(&out).mode("jobs").format("jsonl"));
     run.expect_code(0);
     let replay = run
         .stderr
@@ -233,31 +213,38 @@ fn a_kill_while_a_job_is_paged_resumes_byte_for_byte() {
     });
     let dir = Dir::new("jobs-kill");
     let reference = dir.join("ref.csv");
-    export(
-        &sim,
-        &jobs_args(reference.to_str().unwrap(), &["--mode", "jobs", "-q"]),
-    )
-    .expect_code(0);
+    export(&sim, &jobs_args(&reference).mode("jobs").quiet()).expect_code(0);
     let want = std::fs::read(&reference).unwrap();
+    // One job per window.
+    let submits_per_export = sim.stats().job_submits;
+    assert_eq!(submits_per_export, 4);
+    // Each lands while a job is paged: not on the save that records a submission, nor on the one
+    // that closes a window after its job was deleted.
     for spec in [
         "page-written:2",
         "state-saved:5",
-        "state-write:9",
+        "state-write:13",
         "page-written:20",
     ] {
         let dir = Dir::new("jobs-kill-run");
         let out = dir.join("c.csv");
-        let args = jobs_args(out.to_str().unwrap(), &["--mode", "jobs", "-q"]);
-        let mut cmd = command(&sim);
-        cmd.args(&args).env("GENESYS_EXPORT_CRASH_AT", spec);
-        assert_ne!(run_command(cmd).code, 0, "{spec} crashed");
-        let submits = sim.stats().job_submits;
+        let args = jobs_args(&out).mode("jobs").quiet();
+        let before = sim.stats();
+        crash_at(&sim, &args, &out, spec);
+        let saved = saved_state(&out).unwrap();
+        assert!(
+            saved["job"]["id"].is_string(),
+            "{spec}: the crash lands while a job is paged: {saved}"
+        );
         export(&sim, &args).expect_code(0);
         assert_eq!(std::fs::read(&out).unwrap(), want, "{spec}");
-        assert!(
-            sim.stats().job_submits - submits <= 4,
-            "the saved job is reused, not resubmitted"
+        let after = sim.stats();
+        assert_eq!(
+            after.job_submits - before.job_submits,
+            submits_per_export,
+            "{spec}: the saved job is paged on, not submitted again"
         );
+        assert_eq!(after.jobs_live, 0, "{spec}: the saved job is deleted");
     }
 }
 
@@ -271,23 +258,15 @@ fn a_clean_bulk_export_costs_the_minimum_requests() {
     let out = dir.join("c.jsonl");
     let run = export(
         &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "1d",
-            "--mode",
-            "jobs",
-            "--format",
-            "jsonl",
-            "-o",
-            out.to_str().unwrap(),
-        ],
+        &Args::range()
+            .window("1d")
+            .mode("jobs")
+            .format("jsonl")
+            .out(&out),
     );
     run.expect_code(0);
     let stats = sim.stats();
+    assert_eq!(stats.job_result_pages, 2, "a day fits one page of 1000");
     // Per window: submit, polls until fulfilled, the result pages, delete. Once: the token
     // and the availability date; the first page size tried (1000) is accepted.
     let minimum = 1 + 1 + stats.job_submits * 2 + stats.job_polls + stats.job_result_pages;
@@ -326,17 +305,10 @@ fn attribute_columns_carry_participant_data() {
     let sim = sim(SimConfig::default());
     let run = export(
         &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--attribute",
-            "accountNumber",
-            "--attribute",
-            "language",
-            "-q",
-        ],
+        &Args::range()
+            .opt("--attribute", "accountNumber")
+            .opt("--attribute", "language")
+            .quiet(),
     );
     run.expect_code(0);
     let mut filled = 0;
@@ -362,7 +334,7 @@ fn jobs_mode_refuses_a_range_past_the_availability_date() {
     });
     let dir = Dir::new("jobs-late");
     let out = dir.join("c.csv");
-    let run = export(&sim, &jobs_args(out.to_str().unwrap(), &["--mode", "jobs"]));
+    let run = export(&sim, &jobs_args(&out).mode("jobs"));
     run.expect_code(2);
     assert!(
         run.stderr.contains("up to 2026-11-02T00:00:00.000Z"),
@@ -381,6 +353,6 @@ fn job_results_past_the_cursor_cap_split_the_window() {
         job_max_page_size: 100,
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, &["--mode", "jobs"]);
+    let run = export_exactly(&sim, Args::new().mode("jobs"));
     assert!(run.stderr.contains("splitting it in two"), "{}", run.stderr);
 }

@@ -1,24 +1,30 @@
 //! Crashes, kills and signals in the middle of an export, then the same command again: the
 //! final file must be byte for byte the file an uninterrupted run writes.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use genesys_sim::{Fault, Faults, Sim, SimConfig};
 
 use crate::util::*;
 
-const FROM: &str = "2026-11-01T00:00:00Z";
-const TO: &str = "2026-11-03T00:00:00Z";
+/// The data of the resume tests: the output depends on nothing else.
+fn data() -> SimConfig {
+    SimConfig {
+        conversations: 700,
+        ..SimConfig::default()
+    }
+}
 
 fn sim_with(faults: Faults, latency_ms: u64) -> Sim {
     Sim::start(SimConfig {
-        conversations: 700,
         token_lifetime: Duration::from_secs(1),
         latency: Duration::from_millis(latency_ms),
         faults,
-        ..SimConfig::default()
+        ..data()
     })
 }
 
@@ -33,65 +39,47 @@ fn faulty() -> Faults {
     }
 }
 
-fn args<'a>(out: &'a Path, format: &'a str) -> Vec<&'a str> {
-    args_with(out, format, "3h", "10")
+/// A query export of two days in 3 h windows of 10-row pages: about a hundred pages, each
+/// followed by a state save.
+fn args(out: &Path, format: &str) -> Args {
+    Args::range()
+        .mode("query")
+        .window("3h")
+        .page_size("10")
+        .backoff("10ms")
+        .format(format)
+        .out(out)
 }
 
-fn args_with<'a>(
-    out: &'a Path,
-    format: &'a str,
-    window: &'a str,
-    page_size: &'a str,
-) -> Vec<&'a str> {
-    vec![
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--window",
-        window,
-        "--page-size",
-        page_size,
-        "--backoff",
-        "10ms",
-        "--format",
-        format,
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-        "--mode",
-        "query",
-    ]
+/// The bytes of an export of [`data`] in `format` without faults, crashes or kills; made once
+/// for all the tests that compare with it.
+fn reference(format: &str) -> &'static [u8] {
+    static CSV: OnceLock<Vec<u8>> = OnceLock::new();
+    static JSONL: OnceLock<Vec<u8>> = OnceLock::new();
+    let cell = if format == "csv" { &CSV } else { &JSONL };
+    cell.get_or_init(|| {
+        let sim = Sim::start(data());
+        let dir = Dir::new("reference");
+        let out = dir.join("ref.out");
+        export(&sim, &args(&out, format).quiet()).expect_code(0);
+        std::fs::read(&out).unwrap()
+    })
 }
 
-/// The bytes of an uninterrupted export.
-fn reference(sim: &Sim, format: &str) -> Vec<u8> {
-    let dir = Dir::new("reference");
-    let out = dir.join("ref.out");
-    export(sim, &args(&out, format)).expect_code(0);
-    std::fs::read(&out).unwrap()
+/// Runs the export `args` again after it was stopped (`how`): it resumes from the saved state
+/// and finishes.
+fn resume(sim: &Sim, args: &Args, how: &str) {
+    let run = export(sim, args);
+    run.expect_code(0);
+    assert_no_secrets(&run, sim);
+    assert!(
+        run.stderr.contains("resuming from"),
+        "{how}: {}",
+        run.stderr
+    );
 }
 
-/// Runs the export until it succeeds, crashing it first at `point:n` when given.
-fn run_to_completion(sim: &Sim, out: &Path, format: &str, crash: Option<String>) -> usize {
-    let mut runs = 0;
-    let mut crash = crash;
-    loop {
-        let mut cmd = command(sim);
-        cmd.args(args(out, format));
-        if let Some(spec) = crash.take() {
-            cmd.env("GENESYS_EXPORT_CRASH_AT", spec);
-        }
-        let run = run_command(cmd);
-        runs += 1;
-        assert_no_secrets(&run, sim);
-        if run.code == 0 {
-            return runs;
-        }
-        assert!(runs < 20, "no progress: {}", run.stderr);
-    }
-}
-
+/// The output is byte for byte `want`, and nothing else is left beside it.
 fn assert_done(out: &Path, want: &[u8]) {
     let got = std::fs::read(out).unwrap();
     assert!(
@@ -108,113 +96,150 @@ fn assert_done(out: &Path, want: &[u8]) {
     assert_eq!(left.len(), 1, "state and partial files are gone: {left:?}");
 }
 
+/// The in-memory driver test crashes at every checkpoint; here the real process dies early and
+/// late at each kind of point, with the state checked as the crash left it.
 #[test]
 fn crashes_at_every_kind_of_point_resume_byte_for_byte() {
     let sim = sim_with(faulty(), 0);
-    let want = reference(&sim, "csv");
-    let mut kill_points = 0;
-    for point in ["page-written", "state-write", "state-saved"] {
-        for n in [1, 2, 5, 13, 29, 47, 70] {
-            let dir = Dir::new("crash");
-            let out = dir.join("c.csv");
-            let runs = run_to_completion(&sim, &out, "csv", Some(format!("{point}:{n}")));
-            assert_eq!(runs, 2, "{point}:{n} crashed once, then resumed to the end");
-            assert_done(&out, &want);
-            kill_points += 1;
+    let want = reference("csv");
+    for (point, n) in [
+        ("page-written", 2),
+        ("page-written", 47),
+        ("state-write", 3),
+        ("state-write", 61),
+        ("state-saved", 5),
+        ("state-saved", 29),
+    ] {
+        let spec = format!("{point}:{n}");
+        let dir = Dir::new("crash");
+        let out = dir.join("c.csv");
+        let args = args(&out, "csv");
+        crash_at(&sim, &args, &out, &spec);
+        if point == "state-saved" {
+            // Died right after the save: the state covers all the partial holds.
+            assert_eq!(saved_output_len(&out), partial_len(&out), "{spec}");
         }
+        resume(&sim, &args, &spec);
+        assert_done(&out, want);
     }
-    assert_eq!(kill_points, 21);
 }
 
 #[test]
 fn jsonl_resumes_byte_for_byte_too() {
     let sim = sim_with(faulty(), 0);
-    let want = reference(&sim, "jsonl");
+    let want = reference("jsonl");
     for spec in ["page-written:3", "state-write:17", "state-saved:40"] {
         let dir = Dir::new("crash-jsonl");
         let out = dir.join("c.jsonl");
-        run_to_completion(&sim, &out, "jsonl", Some(spec.to_string()));
-        assert_done(&out, &want);
+        let args = args(&out, "jsonl");
+        crash_at(&sim, &args, &out, spec);
+        resume(&sim, &args, spec);
+        assert_done(&out, want);
     }
 }
 
+/// Kills the export with SIGKILL after a seeded number of steps it is seen to take (a page
+/// appended to the partial, or a state saved), over and over until a run finishes. Whatever
+/// moment each kill lands on, what is left on disk is consistent and the end result is exact.
 #[test]
 fn sigkill_at_random_moments_then_resume() {
-    let sim = sim_with(faulty(), 5);
-    let want = reference(&sim, "csv");
+    let sim = sim_with(faulty(), 2);
     let dir = Dir::new("sigkill");
     let out = dir.join("c.csv");
-    // A fixed sequence of delays, so a failure reproduces.
+    let args = args(&out, "csv");
+    let want = reference("csv");
+    // A fixed sequence, so a failure reproduces.
     let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut kills = 0;
-    for attempt in 0..40 {
+    let mut next = move || {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = Duration::from_millis(30 + seed % 250);
+        seed
+    };
+    // Each killed run is seen to take a step, and a complete export is about two hundred.
+    for round in 0.. {
+        assert!(round < 400, "no progress after {round} runs");
+        let steps = 1 + next() % 10;
         let mut cmd = command(&sim);
-        cmd.args(args(&out, "csv"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
         let mut child = cmd.spawn().unwrap();
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
+        let disk = || (partial_len(&out), std::fs::read(state_path(&out)).ok());
+        let mut last = disk();
+        let mut seen = 0;
+        let mut exited = false;
+        wait_for("a step or the end of the run", || {
+            exited = child.try_wait().unwrap().is_some();
+            let now = disk();
+            if now != last {
+                seen += 1;
+                last = now;
+            }
+            exited || seen >= steps
+        });
+        if !exited {
             child.kill().unwrap();
-            child.wait().unwrap();
-            kills += 1;
-            continue;
         }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "attempt {attempt} failed: {status:?}");
-        break;
+        let status = wait(&mut child);
+        if status.success() {
+            break;
+        }
+        assert_eq!(status.signal(), Some(SIGKILL), "round {round}: {status:?}");
+        if out.exists() {
+            // Killed after it published FILE, on its way out: the export is complete.
+            break;
+        }
+        // Killed after the run removed its state, before the partial became FILE, the same
+        // command redoes the export; otherwise it resumes.
+        let partial = partial_len(&out).expect("a killed run leaves its partial");
+        if let Some(covered) = saved_output_len(&out) {
+            assert!(covered <= partial, "round {round}: {covered} > {partial}");
+        }
     }
-    assert!(kills >= 5, "only {kills} kills landed mid-run");
-    // Whatever is left, the same command finishes it.
-    if !out.exists() {
-        run_to_completion(&sim, &out, "csv", None);
-    }
-    assert_done(&out, &want);
+    assert_done(&out, want);
 }
 
 #[test]
 fn sigterm_stops_cleanly_and_the_rerun_completes() {
     let sim = sim_with(faulty(), 15);
-    let want = reference(&sim, "csv");
+    let want = reference("csv");
     let dir = Dir::new("sigterm");
     let out = dir.join("c.csv");
-    let state = dir.join("c.csv.state");
+    let args = args(&out, "csv");
     let mut cmd = command(&sim);
-    cmd.args(args(&out, "csv"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    // Wait until a few pages are saved.
-    let started = Instant::now();
-    while std::fs::read_to_string(&state).map_or(true, |s| !s.contains("\"top_index\": 2")) {
+    cmd.args(&args.clone().quiet());
+    let mut child = spawn(cmd);
+    // Stop it once it is into the third of sixteen windows.
+    wait_for("the third window", || {
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the export never got going"
+            child.try_wait().unwrap().is_none(),
+            "the export ended early"
         );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        saved_state(&out).is_some_and(|s| s["top_index"].as_u64() >= Some(2))
+    });
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(stderr.contains("interrupted by SIGTERM"), "{stderr}");
+    let run = finish(child);
+    run.expect_code(130);
     assert!(
-        stderr.contains("running the same command again resumes"),
-        "{stderr}"
+        run.stderr.contains("interrupted by SIGTERM"),
+        "{}",
+        run.stderr
     );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(state.exists() && dir.join("c.csv.partial").exists() && !out.exists());
-    let run = export(&sim, &args(&out, "csv"));
-    run.expect_code(0);
-    assert_done(&out, &want);
+    assert!(
+        run.stderr
+            .contains("running the same command again resumes"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!out.exists());
+    // Stopped between pages: the state covers the whole partial.
+    assert_eq!(saved_output_len(&out), partial_len(&out));
+    resume(&sim, &args, "SIGTERM");
+    assert_done(&out, want);
 }
 
 #[test]
@@ -222,12 +247,10 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     let sim = sim_with(Faults::default(), 0);
     let dir = Dir::new("mismatch");
     let out = dir.join("c.csv");
-    let mut cmd = command(&sim);
-    cmd.args(args(&out, "csv"))
-        .env("GENESYS_EXPORT_CRASH_AT", "state-saved:6");
-    assert_ne!(run_command(cmd).code, 0);
-    let state = dir.join("c.csv.state");
-    let partial = dir.join("c.csv.partial");
+    let args = args(&out, "csv");
+    crash_at(&sim, &args, &out, "state-saved:6");
+    let state = state_path(&out);
+    let partial = partial_path(&out);
     let (state_before, partial_before) = (
         std::fs::read(&state).unwrap(),
         std::fs::read(&partial).unwrap(),
@@ -240,8 +263,7 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
         .iter()
         .all(|t| !text.contains(t.as_str())));
 
-    let mut changed = args(&out, "csv");
-    changed[7] = "25"; // --page-size
+    let changed = args.clone().set("--page-size", "25");
     let run = export(&sim, &changed);
     run.expect_code(2);
     assert!(
@@ -254,11 +276,10 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     assert_eq!(std::fs::read(&partial).unwrap(), partial_before);
 
     // A state from a newer version is refused the same way.
-    let newer = String::from_utf8(state_before.clone())
-        .unwrap()
-        .replace("\"version\": 2", "\"version\": 99");
+    let newer = text.replace("\"version\": 2", "\"version\": 99");
+    assert_ne!(newer, text, "the state names its version");
     std::fs::write(&state, &newer).unwrap();
-    let run = export(&sim, &args(&out, "csv"));
+    let run = export(&sim, &args);
     run.expect_code(2);
     assert!(
         run.stderr.contains("newer genesys-export"),
@@ -268,11 +289,16 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     assert_eq!(std::fs::read(&partial).unwrap(), partial_before);
 
     // --restart starts over and completes.
-    let mut restart = changed.clone();
-    restart.push("--restart");
-    export(&sim, &restart).expect_code(0);
+    export(&sim, &changed.flag("--restart")).expect_code(0);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     assert!(!state.exists() && !partial.exists());
+}
+
+/// Day windows of 50-row pages against a simulator that pages through 200 results at most.
+fn capped(out: &Path) -> Args {
+    args(out, "csv")
+        .set("--window", "1d")
+        .set("--page-size", "50")
 }
 
 #[test]
@@ -288,29 +314,12 @@ fn windows_over_the_paging_cap_split_and_complete_exactly() {
     });
     let dir = Dir::new("cap");
     let out = dir.join("c.csv");
-    let run = export(
-        &sim,
-        &[
-            "--mode",
-            "query",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "1d",
-            "--page-size",
-            "50",
-            "--backoff",
-            "10ms",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = export(&sim, &capped(&out));
     run.expect_code(0);
     assert!(run.stderr.contains("splitting it in two"), "{}", run.stderr);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
-    assert!(sim.stats().max_page_number <= 4);
+    // A window is paged up to the cap (4 × 50) before it is split, not split in advance.
+    assert_eq!(sim.stats().max_page_number, 4);
 }
 
 #[test]
@@ -320,19 +329,30 @@ fn a_split_window_resumes_exactly() {
         result_cap: 200,
         ..SimConfig::default()
     });
+    // The first day alone: it is split twice over.
+    let first_day = |out: &Path| capped(out).set("--to", "2026-11-02T00:00:00Z");
     let dir = Dir::new("cap-reference");
     let reference = dir.join("ref.csv");
-    export(&sim, &args_with(&reference, "csv", "1d", "50")).expect_code(0);
+    export(&sim, &first_day(&reference)).expect_code(0);
     let want = std::fs::read(&reference).unwrap();
-    for n in [4, 9, 15] {
+    // In the first half of the first day, in a quarter of it, and in its second half after the
+    // first was done: each time the day's rows so far are re-read to skip repeats.
+    for spec in ["state-saved:9", "state-saved:13", "state-saved:19"] {
         let dir = Dir::new("cap-crash");
         let out = dir.join("c.csv");
-        let all = args_with(&out, "csv", "1d", "50");
-        let mut cmd = command(&sim);
-        cmd.args(&all)
-            .env("GENESYS_EXPORT_CRASH_AT", format!("state-saved:{n}"));
-        assert_ne!(run_command(cmd).code, 0);
-        export(&sim, &all).expect_code(0);
+        let args = first_day(&out);
+        crash_at(&sim, &args, &out, spec);
+        let saved = saved_state(&out).unwrap();
+        let current = saved["stack"].as_array().unwrap().last().unwrap().clone();
+        assert_ne!(
+            (current["start"].as_str(), current["end"].as_str()),
+            (
+                Some("2026-11-01T00:00:00.000Z"),
+                Some("2026-11-02T00:00:00.000Z")
+            ),
+            "{spec}: the crash lands in a part of the split first day"
+        );
+        resume(&sim, &args, spec);
         assert_done(&out, &want);
     }
 }
@@ -347,19 +367,11 @@ fn data_arriving_while_paging_is_neither_lost_nor_doubled() {
     let initial = sim.initial_ids(ts(FROM), ts(TO));
     let run = export(
         &sim,
-        &[
-            "--mode",
-            "query",
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "6h",
-            "--page-size",
-            "25",
-            "-q",
-        ],
+        &Args::range()
+            .mode("query")
+            .window("6h")
+            .page_size("25")
+            .quiet(),
     );
     run.expect_code(0);
     let got = csv_ids(&run.stdout);

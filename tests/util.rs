@@ -1,12 +1,18 @@
-//! Test helpers: temporary directories, running the real binary, reading its output.
+//! Test helpers: temporary directories, the common arguments, running the real binary, reading
+//! its output.
 //!
 //! Std only. Every test runs `genesys-export` as a child process with a cleared environment
 //! (no proxy variables or credentials leak in from the machine) against a simulator started in
-//! this process on a loopback port.
+//! this process on a loopback port. Waits are for a condition, never for a length of time; the
+//! bound each has only turns a hang into a failure.
 
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use genesys_sim::{Faults, Sim};
@@ -14,6 +20,105 @@ use time::OffsetDateTime;
 
 pub const CLIENT_ID: &str = "sim-client";
 pub const CLIENT_SECRET: &str = "sim-secret";
+
+/// The range most tests export: two days of the simulator's data.
+pub const FROM: &str = "2026-11-01T00:00:00Z";
+pub const TO: &str = "2026-11-03T00:00:00Z";
+
+/// `SIGABRT`, how a debug build dies at a crash point; `SIGKILL`, how a killed run dies.
+pub const SIGABRT: i32 = 6;
+pub const SIGKILL: i32 = 9;
+
+/// How long any run or wait may take before the test fails: a hang, never a pass condition.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The arguments of an export after `conversations`, built one option at a time.
+#[derive(Clone, Debug, Default)]
+pub struct Args(Vec<String>);
+
+impl Args {
+    /// No arguments at all.
+    pub fn new() -> Args {
+        Args::default()
+    }
+
+    /// `--from FROM --to TO`.
+    pub fn range() -> Args {
+        Args::between(FROM, TO)
+    }
+
+    /// `--from from --to to`.
+    pub fn between(from: &str, to: &str) -> Args {
+        Args::new().opt("--from", from).opt("--to", to)
+    }
+
+    /// Appends `name value`.
+    pub fn opt(mut self, name: &str, value: &str) -> Args {
+        self.0.push(name.to_string());
+        self.0.push(value.to_string());
+        self
+    }
+
+    /// Appends a flag without a value.
+    pub fn flag(mut self, name: &str) -> Args {
+        self.0.push(name.to_string());
+        self
+    }
+
+    /// Appends all of `more`.
+    pub fn with(mut self, more: &Args) -> Args {
+        self.0.extend_from_slice(&more.0);
+        self
+    }
+
+    /// Replaces the value of option `name`, which must be present.
+    pub fn set(mut self, name: &str, value: &str) -> Args {
+        let at = self
+            .0
+            .iter()
+            .position(|a| a == name)
+            .unwrap_or_else(|| panic!("{name} is not among {:?}", self.0));
+        self.0[at + 1] = value.to_string();
+        self
+    }
+
+    pub fn out(self, path: &Path) -> Args {
+        self.opt("-o", path.to_str().unwrap())
+    }
+
+    pub fn mode(self, mode: &str) -> Args {
+        self.opt("--mode", mode)
+    }
+
+    pub fn window(self, window: &str) -> Args {
+        self.opt("--window", window)
+    }
+
+    pub fn page_size(self, size: &str) -> Args {
+        self.opt("--page-size", size)
+    }
+
+    pub fn backoff(self, backoff: &str) -> Args {
+        self.opt("--backoff", backoff)
+    }
+
+    pub fn format(self, format: &str) -> Args {
+        self.opt("--format", format)
+    }
+
+    pub fn quiet(self) -> Args {
+        self.flag("-q")
+    }
+}
+
+impl<'a> IntoIterator for &'a Args {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
 
 /// A fresh, empty directory for one test.
 pub struct Dir {
@@ -50,7 +155,10 @@ impl Dir {
 /// What a run of the binary produced.
 #[derive(Debug)]
 pub struct Run {
+    /// The exit code, -1 when a signal ended the run.
     pub code: i32,
+    /// The signal that ended the run, if one did.
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
@@ -63,6 +171,18 @@ impl Run {
             self.code, code,
             "exit code {} (wanted {code})\nstderr:\n{}",
             self.code, self.stderr
+        );
+        self
+    }
+
+    /// Panics unless the run died of `SIGABRT`, as it does at a crash point.
+    pub fn expect_abort(&self) -> &Run {
+        assert_eq!(
+            self.signal,
+            Some(SIGABRT),
+            "the run was not aborted (exit code {})\nstderr:\n{}",
+            self.code,
+            self.stderr
         );
         self
     }
@@ -89,21 +209,139 @@ pub fn command(sim: &Sim) -> Command {
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.
-pub fn export(sim: &Sim, args: &[&str]) -> Run {
+pub fn export<I, S>(sim: &Sim, args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = command(sim);
     cmd.args(args);
     run_command(cmd)
 }
 
-pub fn run_command(mut cmd: Command) -> Run {
+/// Runs the export `args` with `GENESYS_EXPORT_CRASH_AT=spec` and checks that it died there:
+/// aborted, leaving `FILE.partial` and `FILE.state` behind and no `FILE`, the state covering
+/// no more than the partial holds. Returns the run.
+pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
+    let mut cmd = command(sim);
+    cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
+    let run = run_command(cmd);
+    run.expect_abort();
+    assert_no_secrets(&run, sim);
+    assert!(!out.exists(), "{spec}: no FILE after a crash");
+    let covered = saved_output_len(out).unwrap_or_else(|| panic!("{spec}: no state was left"));
+    let partial = partial_len(out).unwrap_or_else(|| panic!("{spec}: no partial was left"));
+    assert!(
+        covered <= partial,
+        "{spec}: the state covers {covered} bytes, the partial holds {partial}"
+    );
+    run
+}
+
+/// `FILE.partial` beside the output `out`.
+pub fn partial_path(out: &Path) -> PathBuf {
+    suffixed(out, ".partial")
+}
+
+/// `FILE.state` beside the output `out`.
+pub fn state_path(out: &Path) -> PathBuf {
+    suffixed(out, ".state")
+}
+
+fn suffixed(out: &Path, suffix: &str) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The length of `FILE.partial`, if there is one.
+pub fn partial_len(out: &Path) -> Option<u64> {
+    std::fs::metadata(partial_path(out)).ok().map(|m| m.len())
+}
+
+/// The saved state beside `out` as JSON, if there is one.
+pub fn saved_state(out: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(state_path(out)).ok()?;
+    Some(serde_json::from_str(&text).expect("the state is JSON"))
+}
+
+/// How many bytes of `FILE.partial` the saved state covers, if there is a state.
+pub fn saved_output_len(out: &Path) -> Option<u64> {
+    saved_state(out).map(|s| s["output_len"].as_u64().expect("output_len is a number"))
+}
+
+/// Runs `cmd` to its end, its output collected; fails the test if it runs for minutes.
+pub fn run_command(cmd: Command) -> Run {
+    finish(spawn(cmd))
+}
+
+/// Starts `cmd` with its output piped, for [`finish`].
+pub fn spawn(mut cmd: Command) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Waits for a child started by [`spawn`] and collects what is left of its output (a pipe the
+/// test took reads as empty); fails the test if it runs for minutes.
+pub fn finish(mut child: Child) -> Run {
     let started = Instant::now();
-    let out = cmd.stdin(Stdio::null()).output().expect("the binary runs");
+    let stdout = child.stdout.take().map(read_in_background);
+    let stderr = child.stderr.take().map(read_in_background);
+    let status = wait(&mut child);
+    let text =
+        |pipe: Option<JoinHandle<String>>| pipe.map(|p| p.join().unwrap()).unwrap_or_default();
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: status.code().unwrap_or(-1),
+        signal: status.signal(),
+        stdout: text(stdout),
+        stderr: text(stderr),
         elapsed: started.elapsed(),
     }
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// Waits for `child` to exit; kills it and fails the test if it is still running after
+/// [`TIMEOUT`].
+pub fn wait(child: &mut Child) -> ExitStatus {
+    let mut status = None;
+    let exited = poll_until(|| {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the export was still running after {TIMEOUT:?}");
+    }
+    status.unwrap()
+}
+
+/// Polls `done` until it holds; fails the test, naming `what`, if it has not after
+/// [`TIMEOUT`].
+pub fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    assert!(poll_until(done), "gave up waiting for {what}");
+}
+
+/// Polls `done` until it holds (true) or [`TIMEOUT`] has passed (false).
+fn poll_until(mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > TIMEOUT {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    true
 }
 
 /// Asserts that neither the secret nor any token the simulator issued was printed.
