@@ -4,14 +4,11 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_sim::{ExpiresIn, Fault, Faults, JobFaults, PageSizeWording, Sim, SimConfig};
 
 use crate::util::*;
-
-const FROM: &str = "2026-11-01T00:00:00Z";
-const TO: &str = "2026-11-03T00:00:00Z";
 
 fn sim() -> Sim {
     Sim::start(SimConfig {
@@ -20,70 +17,28 @@ fn sim() -> Sim {
     })
 }
 
-fn args(out: &Path) -> Vec<String> {
-    [
-        "--from",
-        FROM,
-        "--to",
-        TO,
-        "--window",
-        "3h",
-        "--page-size",
-        "10",
-        "--backoff",
-        "10ms",
-        "--mode",
-        "query",
-        "-o",
-        out.to_str().unwrap(),
-    ]
-    .map(String::from)
-    .to_vec()
+/// A small query export to `out`, with fast retries.
+fn args(out: &Path) -> Args {
+    Args::range()
+        .window("3h")
+        .page_size("10")
+        .backoff("10ms")
+        .mode("query")
+        .out(out)
 }
 
-fn run_args(sim: &Sim, args: &[String]) -> Run {
-    let mut cmd = command(sim);
-    cmd.args(args);
-    run_command(cmd)
+/// The same range through jobs, one a day.
+fn job_args(out: &Path) -> Args {
+    Args::range().window("1d").mode("jobs").out(out)
 }
 
 /// Crashes an export at its sixth saved state, leaving `FILE.state` and `FILE.partial`.
 fn crashed_export(sim: &Sim, out: &Path) {
-    let mut cmd = command(sim);
-    cmd.args(args(out))
-        .env("GENESYS_EXPORT_CRASH_AT", "state-saved:6");
-    assert_ne!(run_command(cmd).code, 0);
-    assert!(state_of(out).exists() && partial_of(out).exists());
-}
-
-fn state_of(out: &Path) -> std::path::PathBuf {
-    out.with_file_name(format!(
-        "{}.state",
-        out.file_name().unwrap().to_string_lossy()
-    ))
-}
-
-fn partial_of(out: &Path) -> std::path::PathBuf {
-    out.with_file_name(format!(
-        "{}.partial",
-        out.file_name().unwrap().to_string_lossy()
-    ))
+    crash_at(sim, &args(out), out, "state-saved:6");
 }
 
 fn assert_exact(sim: &Sim, out: &Path) {
     assert_ids_eq(&csv_ids(&read(out)), &sim.ground_truth(ts(FROM), ts(TO)));
-}
-
-/// Waits (bounded, as a failure timeout only) until `cond` holds.
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !cond() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn signal(pid: u32, name: &str) {
@@ -102,15 +57,15 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
     let lock = dir.join("c.csv.lock");
     // The first run is frozen while it holds the lock: a second run must leave at once.
     let mut first = command(&sim);
-    first.args(args(&out)).stdin(Stdio::null());
+    first.args(&args(&out)).stdin(Stdio::null());
     let mut first = first.spawn().unwrap();
     let pid = first.id();
     wait_for("the first run's lock", || {
         std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid.to_string())
     });
     signal(pid, "STOP");
-    let partial_before = std::fs::read(partial_of(&out)).ok();
-    let second = run_args(&sim, &args(&out));
+    let partial_before = std::fs::read(partial_path(&out)).ok();
+    let second = export(&sim, &args(&out));
     signal(pid, "CONT");
     second.expect_code(2);
     assert!(
@@ -123,7 +78,7 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
     assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
     if let Some(before) = partial_before {
         // The refused run wrote nothing: the partial is at most longer (the first run went on).
-        let after = std::fs::read(partial_of(&out)).unwrap_or_default();
+        let after = std::fs::read(partial_path(&out)).unwrap_or_default();
         assert!(after.starts_with(&before) || out.exists());
     }
     assert!(first.wait().unwrap().success());
@@ -139,7 +94,7 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
         let children: Vec<_> = (0..2)
             .map(|_| {
                 let mut cmd = command(&sim);
-                cmd.args(args(&out))
+                cmd.args(&args(&out))
                     .stdin(Stdio::null())
                     .stderr(Stdio::piped());
                 started += 1;
@@ -177,21 +132,20 @@ fn check_edited_state(edit: impl Fn(&mut serde_json::Value), why: &str) {
     let dir = Dir::new("edited");
     let out = dir.join("c.csv");
     crashed_export(&sim, &out);
-    let state_path = state_of(&out);
+    let state_path = state_path(&out);
     let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
     edit(&mut state);
     std::fs::write(&state_path, state.to_string()).unwrap();
-    let partial_before = std::fs::read(partial_of(&out)).unwrap();
-    let run = run_args(&sim, &args(&out));
+    let partial_before = std::fs::read(partial_path(&out)).unwrap();
+    let run = export(&sim, &args(&out));
     run.expect_code(2);
     assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
     assert!(run.stderr.contains("--restart"), "{}", run.stderr);
     assert_eq!(read(&state_path), state.to_string());
-    assert_eq!(std::fs::read(partial_of(&out)).unwrap(), partial_before);
+    assert_eq!(std::fs::read(partial_path(&out)).unwrap(), partial_before);
     // And --restart starts over and completes exactly.
-    let mut restart = args(&out);
-    restart.push("--restart".into());
-    run_args(&sim, &restart).expect_code(0);
+    let restart = args(&out).flag("--restart");
+    export(&sim, &restart).expect_code(0);
     assert_exact(&sim, &out);
 }
 
@@ -224,7 +178,7 @@ fn an_id_edited_inside_the_partial_is_noticed() {
     let dir = Dir::new("edited-id");
     let out = dir.join("c.csv");
     crashed_export(&sim, &out);
-    let partial = partial_of(&out);
+    let partial = partial_path(&out);
     let text = read(&partial);
     let second_line_start = text.find('\n').unwrap() + 1;
     let mut bytes = text.into_bytes();
@@ -235,7 +189,7 @@ fn an_id_edited_inside_the_partial_is_noticed() {
         b'x'
     };
     std::fs::write(&partial, &bytes).unwrap();
-    let run = run_args(&sim, &args(&out));
+    let run = export(&sim, &args(&out));
     run.expect_code(2);
     assert!(
         run.stderr
@@ -253,10 +207,10 @@ fn garbage_in_the_partial_exits_2_naming_the_file() {
     let dir = Dir::new("garbage");
     let out = dir.join("c.csv");
     crashed_export(&sim, &out);
-    let partial = partial_of(&out);
+    let partial = partial_path(&out);
     let len = std::fs::metadata(&partial).unwrap().len() as usize;
     std::fs::write(&partial, vec![b'\x07'; len]).unwrap();
-    let run = run_args(&sim, &args(&out));
+    let run = export(&sim, &args(&out));
     run.expect_code(2);
     assert!(run.stderr.contains("c.csv.partial"), "{}", run.stderr);
     assert!(run.stderr.contains("--restart"), "{}", run.stderr);
@@ -267,9 +221,12 @@ fn a_state_that_is_a_fifo_is_refused_without_hanging() {
     let sim = sim();
     let dir = Dir::new("fifo");
     let out = dir.join("c.csv");
-    let status = Command::new("mkfifo").arg(state_of(&out)).status().unwrap();
+    let status = Command::new("mkfifo")
+        .arg(state_path(&out))
+        .status()
+        .unwrap();
     assert!(status.success());
-    let run = run_args(&sim, &args(&out));
+    let run = export(&sim, &args(&out));
     run.expect_code(2);
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
 }
@@ -281,14 +238,14 @@ fn a_sparse_partial_covered_by_its_state_is_read_in_constant_memory() {
     let dir = Dir::new("sparse");
     let out = dir.join("c.csv");
     crashed_export(&sim, &out);
-    let state_path = state_of(&out);
+    let state_path = state_path(&out);
     let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
     let size: u64 = 256 << 20;
     state["output_len"] = size.into();
     std::fs::write(&state_path, state.to_string()).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
-        .open(partial_of(&out))
+        .open(partial_path(&out))
         .unwrap()
         .set_len(size)
         .unwrap();
@@ -300,7 +257,7 @@ fn a_sparse_partial_covered_by_its_state_is_read_in_constant_memory() {
         sim.url(),
         sim.url()
     );
-    for arg in args(&out) {
+    for arg in &args(&out) {
         line.push_str(&format!(" '{arg}'"));
     }
     cmd.arg("-c")
@@ -325,7 +282,7 @@ fn a_full_stderr_or_a_closed_one_does_not_stop_the_export() {
     let dir = Dir::new("stderr");
     let out = dir.join("c.csv");
     let mut cmd = command(&sim);
-    cmd.args(args(&out)).stdin(Stdio::null()).stderr(
+    cmd.args(&args(&out)).stdin(Stdio::null()).stderr(
         std::fs::OpenOptions::new()
             .write(true)
             .open("/dev/full")
@@ -337,7 +294,7 @@ fn a_full_stderr_or_a_closed_one_does_not_stop_the_export() {
 
     let out = dir.join("d.csv");
     let mut cmd = command(&sim);
-    cmd.args(args(&out))
+    cmd.args(&args(&out))
         .stdin(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -364,7 +321,7 @@ fn a_huge_retry_after_gives_up_with_exit_5_not_an_abort() {
     });
     let dir = Dir::new("retry-after");
     let out = dir.join("c.csv");
-    let run = run_args(&sim, &args(&out));
+    let run = export(&sim, &args(&out));
     run.expect_code(5);
     assert!(run.stderr.contains("--max-wait"), "{}", run.stderr);
     assert!(!out.exists());
@@ -386,21 +343,7 @@ fn a_job_expiring_mid_paging_keeps_the_page_size_that_works() {
     });
     let dir = Dir::new("job-expiry");
     let out = dir.join("c.csv");
-    let run = export(
-        &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "1d",
-            "--mode",
-            "jobs",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = export(&sim, &job_args(&out));
     run.expect_code(0);
     let steps: Vec<&str> = run
         .stderr
@@ -422,15 +365,14 @@ fn survives(cfg: SimConfig) -> (Sim, Run) {
 }
 
 fn survives_with(cfg: SimConfig, extra: &[&str]) -> (Sim, Run) {
+    let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
     let sim = Sim::start(SimConfig {
         conversations: 700,
         ..cfg
     });
     let dir = Dir::new("survives");
     let out = dir.join("c.csv");
-    let mut all = args(&out);
-    all.extend(extra.iter().map(|a| a.to_string()));
-    let run = run_args(&sim, &all);
+    let run = export(&sim, args(&out).into_iter().chain(&extra));
     run.expect_code(0);
     assert_no_secrets(&run, &sim);
     assert_exact(&sim, &out);
@@ -490,9 +432,7 @@ fn malformed_replies_to_the_end_fail_the_run_instead_of_ending_it() {
         });
         let dir = Dir::new("malformed");
         let out = dir.join("c.csv");
-        let mut a = args(&out);
-        a.extend(["--max-retries".to_string(), "3".to_string()]);
-        let run = run_args(&sim, &a);
+        let run = export(&sim, &args(&out).opt("--max-retries", "3"));
         run.expect_code(5);
         assert!(!out.exists(), "{fault:?}");
     }
@@ -520,7 +460,7 @@ fn secrets_echoed_by_a_server_are_never_printed() {
         ..scripted(&[(2, Fault::Echo(400))])
     });
     let dir = Dir::new("echo");
-    let run = run_args(&sim, &args(&dir.join("c.csv")));
+    let run = export(&sim, &args(&dir.join("c.csv")));
     run.expect_code(1);
     assert_no_secrets(&run, &sim);
     assert!(run.stderr.contains("<redacted>"), "{}", run.stderr);
@@ -531,7 +471,7 @@ fn secrets_echoed_by_a_server_are_never_printed() {
         },
         ..SimConfig::default()
     });
-    let run = run_args(&sim, &args(&dir.join("d.csv")));
+    let run = export(&sim, &args(&dir.join("d.csv")));
     run.expect_code(3);
     assert_no_secrets(&run, &sim);
     assert!(!run.stderr.contains(CLIENT_SECRET), "{}", run.stderr);
@@ -568,21 +508,7 @@ fn a_job_stuck_in_queued_is_given_up_at_its_expiration_date_and_submitted_again(
     });
     let dir = Dir::new("stuck");
     let out = dir.join("c.csv");
-    let run = export(
-        &sim,
-        &[
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--window",
-            "1d",
-            "--mode",
-            "jobs",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let run = export(&sim, &job_args(&out));
     run.expect_code(0);
     assert!(
         run.stderr
@@ -605,21 +531,7 @@ fn a_page_size_ceiling_worded_otherwise_is_read_not_halved() {
         });
         let dir = Dir::new("wording");
         let out = dir.join("c.csv");
-        let run = export(
-            &sim,
-            &[
-                "--from",
-                FROM,
-                "--to",
-                TO,
-                "--window",
-                "1d",
-                "--mode",
-                "jobs",
-                "-o",
-                out.to_str().unwrap(),
-            ],
-        );
+        let run = export(&sim, &job_args(&out));
         run.expect_code(0);
         assert!(
             run.stderr.contains("page size 1000 refused; using 300"),
