@@ -125,28 +125,38 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
     assert_eq!((started, refused, checked), (20, 10, 10));
 }
 
-/// A hand-edited state: every such edit exits 2, names the state and --restart, and leaves
-/// both files as they were.
-fn check_edited_state(edit: impl Fn(&mut serde_json::Value), why: &str) {
+/// A crashed export whose files are then edited by `edit`: the rerun exits 2 with `why` and
+/// the `--restart` hint, leaves both files as they were, and `--restart` completes exactly.
+fn check_refused(edit: impl Fn(&Path), why: &str) {
     let sim = sim();
     let dir = Dir::new("edited");
     let out = dir.join("c.csv");
     crashed_export(&sim, &out);
-    let state_path = state_path(&out);
-    let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
-    edit(&mut state);
-    std::fs::write(&state_path, state.to_string()).unwrap();
-    let partial_before = std::fs::read(partial_path(&out)).unwrap();
+    edit(&out);
+    let files = || {
+        (
+            std::fs::read(state_path(&out)).unwrap(),
+            std::fs::read(partial_path(&out)).unwrap(),
+        )
+    };
+    let before = files();
     let run = export(&sim, &args(&out));
     run.expect_code(2);
     assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
     assert!(run.stderr.contains("--restart"), "{}", run.stderr);
-    assert_eq!(read(&state_path), state.to_string());
-    assert_eq!(std::fs::read(partial_path(&out)).unwrap(), partial_before);
-    // And --restart starts over and completes exactly.
-    let restart = args(&out).flag("--restart");
-    export(&sim, &restart).expect_code(0);
+    assert!(files() == before, "{why}: the files were touched");
+    export(&sim, &args(&out).flag("--restart")).expect_code(0);
     assert_exact(&sim, &out);
+}
+
+/// A hand-edited state, through `check_refused`.
+fn check_edited_state(edit: impl Fn(&mut serde_json::Value), why: &str) {
+    let edit_state = |out: &Path| {
+        let mut state = saved_state(out).unwrap();
+        edit(&mut state);
+        std::fs::write(state_path(out), state.to_string()).unwrap();
+    };
+    check_refused(edit_state, why);
 }
 
 #[test]
@@ -174,46 +184,26 @@ fn a_window_offset_beyond_the_output_length_is_refused() {
 
 #[test]
 fn an_id_edited_inside_the_partial_is_noticed() {
-    let sim = sim();
-    let dir = Dir::new("edited-id");
-    let out = dir.join("c.csv");
-    crashed_export(&sim, &out);
-    let partial = partial_path(&out);
-    let text = read(&partial);
-    let second_line_start = text.find('\n').unwrap() + 1;
-    let mut bytes = text.into_bytes();
-    // One character of the first row's id changes.
-    bytes[second_line_start] = if bytes[second_line_start] == b'x' {
-        b'y'
-    } else {
-        b'x'
+    let edit_id = |out: &Path| {
+        let partial = partial_path(out);
+        let mut bytes = std::fs::read(&partial).unwrap();
+        // One character of the first row's id changes.
+        let first_row = bytes.iter().position(|b| *b == b'\n').unwrap() + 1;
+        bytes[first_row] = if bytes[first_row] == b'x' { b'y' } else { b'x' };
+        std::fs::write(&partial, &bytes).unwrap();
     };
-    std::fs::write(&partial, &bytes).unwrap();
-    let run = export(&sim, &args(&out));
-    run.expect_code(2);
-    assert!(
-        run.stderr
-            .contains("the rows its state covers have changed"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("c.csv.partial"), "{}", run.stderr);
-    assert_eq!(std::fs::read(&partial).unwrap(), bytes);
+    check_refused(edit_id, "c.csv.partial does not match");
+    check_refused(edit_id, "the rows its state covers have changed");
 }
 
 #[test]
 fn garbage_in_the_partial_exits_2_naming_the_file() {
-    let sim = sim();
-    let dir = Dir::new("garbage");
-    let out = dir.join("c.csv");
-    crashed_export(&sim, &out);
-    let partial = partial_path(&out);
-    let len = std::fs::metadata(&partial).unwrap().len() as usize;
-    std::fs::write(&partial, vec![b'\x07'; len]).unwrap();
-    let run = export(&sim, &args(&out));
-    run.expect_code(2);
-    assert!(run.stderr.contains("c.csv.partial"), "{}", run.stderr);
-    assert!(run.stderr.contains("--restart"), "{}", run.stderr);
+    let garble = |out: &Path| {
+        let partial = partial_path(out);
+        let len = std::fs::metadata(&partial).unwrap().len() as usize;
+        std::fs::write(&partial, vec![b'\x07'; len]).unwrap();
+    };
+    check_refused(garble, "c.csv.partial does not match");
 }
 
 #[test]
