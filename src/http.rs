@@ -310,92 +310,21 @@ impl Client {
         let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
         loop {
-            // The gate first: a request may wait there, and its token must be fresh when it
-            // leaves, not when it began to wait.
-            if endpoint == Endpoint::Api {
-                self.enter_gate()?;
-            }
-            let (authorization, generation) = match endpoint {
-                Endpoint::Token => (self.credentials.basic_authorization(), 0),
-                Endpoint::Api => match self.bearer() {
-                    Ok(bearer) => bearer,
-                    Err(e) => {
-                        self.leave_gate(None);
-                        return Err(e);
-                    }
-                },
+            let (sent, generation) = self.exchange(endpoint, method, &url, body.as_ref())?;
+            let failed = match self.judge(endpoint, method, &url, sent, check) {
+                Ok(value) => return Ok(value),
+                Err(failed) => failed,
             };
-            {
-                let mut shared = self.shared();
-                shared.stats.requests = shared.stats.requests.saturating_add(1);
-                if endpoint == Endpoint::Token {
-                    shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
-                }
-            }
-            let mut refusal = None;
-            let mut hint = FatalHint::None;
-            let sent = self.send(method, &url, &authorization, body.as_ref());
-            if endpoint == Endpoint::Api {
-                self.leave_gate(sent.as_ref().ok());
-            }
-            let (outcome, problem) = match sent {
-                Ok(reply) if (200..300).contains(&reply.status) => {
-                    match parse_checked(method, &reply, check) {
-                        Ok(value) => return Ok(value),
-                        Err(why) => (
-                            Outcome::BadBody,
-                            format!("HTTP {} with {}", reply.status, self.scrub(&why)),
-                        ),
-                    }
-                }
-                Ok(reply) => {
-                    let refused = self.refusal(endpoint, method, &url, &reply);
-                    let problem = refused.status_line();
-                    let retry_after = reply
-                        .retry_after
-                        .as_deref()
-                        .and_then(|v| retry::parse_retry_after(v, OffsetDateTime::now_utc()));
-                    refusal = Some(refused);
-                    (
-                        Outcome::Status {
-                            status: reply.status,
-                            retry_after,
-                        },
-                        problem,
-                    )
-                }
-                Err(e) => {
-                    let (outcome, why) = classify(&e);
-                    hint = why;
-                    (outcome, self.scrub(&e.to_string()))
-                }
-            };
-            let decision = {
-                let mut shared = self.shared();
-                attempt.waited = shared.stats.waited;
-                let jitter = shared.jitter.next();
-                let decision = retry::decide(&self.policy, endpoint, &attempt, &outcome, jitter);
-                match decision {
-                    Decision::Retry { wait, cause } => {
-                        shared.stats.count_retry(cause);
-                        shared.stats.waited = shared.stats.waited.saturating_add(wait);
-                    }
-                    Decision::RefreshToken => {
-                        shared.stats.count_retry(retry::Cause::TokenRejected);
-                    }
-                    Decision::GiveUp(_) => {}
-                }
-                decision
-            };
-            match decision {
+            match self.decide(endpoint, &mut attempt, &failed.outcome) {
                 Decision::Retry { wait, .. } => {
                     attempt.retries = attempt.retries.saturating_add(1);
                     self.log.info(&format!(
-                        "retry {}/{} of {} {path} in {}: {problem}",
+                        "retry {}/{} of {} {path} in {}: {}",
                         attempt.retries,
                         self.policy.max_retries,
                         method.name(),
-                        format_duration(wait)
+                        format_duration(wait),
+                        failed.problem
                     ));
                     pause(wait)?;
                 }
@@ -403,23 +332,116 @@ impl Client {
                     attempt.token_replays = attempt.token_replays.saturating_add(1);
                     self.refused_token(generation);
                     self.log.info(&format!(
-                        "token refused ({problem}); fetching a new one and replaying {} {path}",
+                        "token refused ({}); fetching a new one and replaying {} {path}",
+                        failed.problem,
                         method.name()
                     ));
                 }
                 Decision::GiveUp(reason) => {
-                    let failed = Failed {
-                        endpoint,
-                        method,
-                        url: &url,
-                        problem: &problem,
-                        refusal,
-                        hint,
-                    };
-                    return Err(self.give_up(reason, failed, &attempt));
+                    return Err(self.give_up(reason, endpoint, method, &url, failed, &attempt))
                 }
             }
         }
+    }
+
+    /// One exchange: through the pacer's gate (API requests), with a fresh token once it
+    /// leaves, counted. Returns what came back and the generation of the token sent.
+    fn exchange(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        url: &str,
+        body: Option<&Body>,
+    ) -> Result<(Result<Reply, ureq::Error>, u64)> {
+        // The gate first: a request may wait there, and its token must be fresh when it
+        // leaves, not when it began to wait.
+        if endpoint == Endpoint::Api {
+            self.enter_gate()?;
+        }
+        let (authorization, generation) = match endpoint {
+            Endpoint::Token => (self.credentials.basic_authorization(), 0),
+            Endpoint::Api => match self.bearer() {
+                Ok(bearer) => bearer,
+                Err(e) => {
+                    self.leave_gate(None);
+                    return Err(e);
+                }
+            },
+        };
+        {
+            let mut shared = self.shared();
+            shared.stats.requests = shared.stats.requests.saturating_add(1);
+            if endpoint == Endpoint::Token {
+                shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
+            }
+        }
+        let sent = self.send(method, url, &authorization, body);
+        if endpoint == Endpoint::Api {
+            self.leave_gate(sent.as_ref().ok());
+        }
+        Ok((sent, generation))
+    }
+
+    /// The checked value of a reply, or what went wrong, for the policy and the user.
+    fn judge<T: DeserializeOwned>(
+        &self,
+        endpoint: Endpoint,
+        method: Method,
+        url: &str,
+        sent: Result<Reply, ureq::Error>,
+        check: &dyn Fn(&T) -> Result<(), String>,
+    ) -> Result<T, Failed> {
+        match sent {
+            Ok(reply) if (200..300).contains(&reply.status) => parse_checked(method, &reply, check)
+                .map_err(|why| Failed {
+                    outcome: Outcome::BadBody,
+                    problem: format!("HTTP {} with {}", reply.status, self.scrub(&why)),
+                    refusal: None,
+                    hint: FatalHint::None,
+                }),
+            Ok(reply) => {
+                let refusal = self.refusal(endpoint, method, url, &reply);
+                let retry_after = reply
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| retry::parse_retry_after(v, OffsetDateTime::now_utc()));
+                Err(Failed {
+                    outcome: Outcome::Status {
+                        status: reply.status,
+                        retry_after,
+                    },
+                    problem: refusal.status_line(),
+                    refusal: Some(Box::new(refusal)),
+                    hint: FatalHint::None,
+                })
+            }
+            Err(e) => {
+                let (outcome, hint) = classify(&e);
+                Err(Failed {
+                    outcome,
+                    problem: self.scrub(&e.to_string()),
+                    refusal: None,
+                    hint,
+                })
+            }
+        }
+    }
+
+    /// Asks the policy what follows `outcome`, counting the retry and its wait run-wide.
+    fn decide(&self, endpoint: Endpoint, attempt: &mut Attempt, outcome: &Outcome) -> Decision {
+        let mut shared = self.shared();
+        attempt.waited = shared.stats.waited;
+        let jitter = shared.jitter.next();
+        let decision = retry::decide(&self.policy, endpoint, attempt, outcome, jitter);
+        match decision {
+            Decision::Retry { wait, cause } => {
+                shared.stats.count_retry(cause);
+                shared.stats.waited = shared.stats.waited.saturating_add(wait);
+            }
+            Decision::RefreshToken => shared.stats.count_retry(retry::Cause::TokenRejected),
+            Decision::GiveUp(_) => {}
+        }
+        decision
     }
 
     /// The base URL of an endpoint's host.
@@ -511,14 +533,20 @@ impl Client {
     }
 
     /// The error that ends a request the policy gave up on.
-    fn give_up(&self, reason: GiveUp, failed: Failed, attempt: &Attempt) -> anyhow::Error {
+    fn give_up(
+        &self,
+        reason: GiveUp,
+        endpoint: Endpoint,
+        method: Method,
+        url: &str,
+        failed: Failed,
+        attempt: &Attempt,
+    ) -> anyhow::Error {
         let Failed {
-            endpoint,
-            method,
-            url,
             problem,
             refusal,
             hint,
+            ..
         } = failed;
         let base = self.base(endpoint);
         let request = format!("{} {url}", method.name());
@@ -542,7 +570,7 @@ impl Client {
                 format!("permission denied for {request}: {problem}"),
             ),
             GiveUp::Client(_) => match refusal {
-                Some(refusal) => anyhow::Error::new(refusal),
+                Some(refusal) => anyhow::Error::new(*refusal),
                 None => anyhow::anyhow!("the API refused {request}: {problem}"),
             },
             GiveUp::Fatal => anyhow::anyhow!(
@@ -620,13 +648,12 @@ pub fn pause(wait: Duration) -> Result<()> {
     }
 }
 
-/// The last failure of a request the policy gave up on.
-struct Failed<'a> {
-    endpoint: Endpoint,
-    method: Method,
-    url: &'a str,
-    problem: &'a str,
-    refusal: Option<Refusal>,
+/// What went wrong with one exchange: the policy's view, the user's, and the data behind it.
+struct Failed {
+    outcome: Outcome,
+    /// One line for the log and the error.
+    problem: String,
+    refusal: Option<Box<Refusal>>,
     hint: FatalHint,
 }
 
