@@ -1217,18 +1217,15 @@ mod tests {
     }
 
     #[test]
-    fn hundred_thousand_conversations_generate_quickly() {
-        let started = std::time::Instant::now();
+    fn a_hundred_thousand_conversations_are_generated_with_distinct_ids() {
+        // How fast belongs in `make bench`; here: the large dataset the bench uses is whole.
         let data = Dataset::generate(&GenParams {
             conversations: 100_000,
             ..params(0)
         });
         assert_eq!(data.len(), 100_000);
-        // Generous bound for unoptimised test builds on a small machine.
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
-            "{:?}",
-            started.elapsed()
-        );
+        let ids: std::collections::HashSet<&str> =
+            (0..100_000).map(|slot| data.at(slot).id.as_str()).collect();
+        assert_eq!(ids.len(), 100_000);
     }
 }
