@@ -155,7 +155,9 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     let trimmed = text.trim_end_matches('=');
-    if text.len() - trimmed.len() > 2 || (text.len() != trimmed.len() && text.len() % 4 != 0) {
+    if text.len() - trimmed.len() > 2
+        || (text.len() != trimmed.len() && !text.len().is_multiple_of(4))
+    {
         return None;
     }
     let bytes = trimmed.as_bytes();
