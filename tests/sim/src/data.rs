@@ -292,7 +292,7 @@ impl Dataset {
             if c.start_ms >= to_ms {
                 break;
             }
-            if c.end_ms.map_or(true, |end| end > from_ms) {
+            if c.end_ms.is_none_or(|end| end > from_ms) {
                 out.push(c);
             }
         }
@@ -335,7 +335,7 @@ impl Dataset {
             if c.start_ms >= m.to_ms {
                 break;
             }
-            if c.end_ms.map_or(true, |end| end > m.from_ms) {
+            if c.end_ms.is_none_or(|end| end > m.from_ms) {
                 out.push(slot);
             }
         }
@@ -906,7 +906,7 @@ mod tests {
 
     /// The matching rule written as directly as possible, to check the indexed version.
     fn matches_naively(c: &Conversation, from_ms: i64, to_ms: i64) -> bool {
-        let overlaps = c.start_ms < to_ms && c.end_ms.map_or(true, |e| e > from_ms);
+        let overlaps = c.start_ms < to_ms && c.end_ms.is_none_or(|e| e > from_ms);
         let first_day = from_ms.div_euclid(DAY_MS);
         let last_day = (to_ms - 1).div_euclid(DAY_MS);
         let day = c.start_ms.div_euclid(DAY_MS);
@@ -1091,8 +1091,7 @@ mod tests {
                         let mut expected: Vec<&str> = all
                             .iter()
                             .filter(|c| {
-                                let overlaps =
-                                    c.start_ms < to && c.end_ms.map_or(true, |e| e > from);
+                                let overlaps = c.start_ms < to && c.end_ms.is_none_or(|e| e > from);
                                 let day_ok =
                                     !start_of_day || c.start_ms >= from.div_euclid(DAY_MS) * DAY_MS;
                                 let filter_ok = match filter {
