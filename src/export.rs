@@ -205,6 +205,13 @@ pub fn split_point<S: Source>(
         ));
         return Ok(plan.from);
     }
+    if !plan.attributes.is_empty() {
+        // Only job results carry participant attributes: the query would leave them empty.
+        log.info(&format!(
+            "data lake available up to {shown}: jobs for that part, as only jobs carry the --attribute columns{newer}"
+        ));
+        return Ok(split_at);
+    }
     let hits = estimate_hits(source, plan, split_at)?;
     let cost = RouteCost::of(hits, plan.page_size, source.parallel());
     let lake = format!(
