@@ -2,8 +2,12 @@
 //!
 //! Two routes fetch a window's conversations: the synchronous details query, paged by page
 //! number, and an asynchronous job (submit, poll, page the results by cursor, delete). The
-//! plan sends windows older than the data lake's availability date to jobs and the rest to
-//! the query. Both routes feed the same exactly-once rules:
+//! plan sends the part of the range before the split point to jobs, in pieces of up to 31
+//! days whatever `--window` says, and the rest to the query in `--window` windows; `auto`
+//! puts the split point at the data lake's availability date when jobs would export that part
+//! faster than the query (`split_point`, `RouteCost`), else at the start. Jobs for the pieces
+//! that follow are submitted ahead and polled together with the current one, but rows are
+//! committed in window order only. Both routes feed the same exactly-once rules:
 //! - a window keeps a conversation only if its `conversationStart` lies inside the window
 //!   (both APIs also return conversations of adjacent windows that overlap it), and
 //! - within a top-level window an id is written once, however often shifting pages, split

@@ -1,9 +1,9 @@
 //! The resume state: where an export to a file stands, saved after every committed page.
 //!
 //! The state names the top-level window in progress, the stack of sub-windows it was split
-//! into, the next page or job cursor, and two lengths of `FILE.partial`: where the top-level
-//! window's rows begin and where the committed rows end, with a digest of the bytes up to
-//! there. Resuming checks the digest, cuts the file back to the second length (dropping rows
+//! into, the next page or job cursor, the jobs submitted ahead for later windows, and two
+//! lengths of `FILE.partial`: where the top-level window's rows begin and where the committed
+//! rows end, with a digest of the bytes up to there. Resuming checks the digest, cuts the file back to the second length (dropping rows
 //! written after the last save) and re-reads the rows from the first length to rebuild the
 //! window's id set, so nothing is written twice.
 //!
