@@ -414,6 +414,11 @@ impl Refusal {
         if message.contains("pagination may not exceed") {
             return RefusalKind::PagingCap;
         }
+        if message.contains("interval")
+            && (message.contains("longer") || message.contains("exceed"))
+        {
+            return RefusalKind::IntervalTooLong;
+        }
         if message.contains("pagesize") || message.contains("page size") {
             let requested = query_param(&self.url, "pageSize").and_then(|v| v.parse().ok());
             return RefusalKind::PageSize {
@@ -455,6 +460,8 @@ pub enum RefusalKind {
     PageSize {
         ceiling: Option<u32>,
     },
+    /// The interval is longer than the API accepts (a job's interval).
+    IntervalTooLong,
     /// The resource (a job) no longer exists, or has expired.
     Gone,
     Other,
@@ -718,6 +725,21 @@ mod tests {
             results,
             Gone,
         );
+        let jobs = "https://api.x/api/v2/analytics/conversations/details/jobs";
+        check_refusal(
+            400,
+            "bad.request",
+            "The interval may not be longer than 31 days.",
+            jobs,
+            IntervalTooLong,
+        );
+        check_refusal(
+            400,
+            "bad.request",
+            "Interval exceeds the maximum of 31 days",
+            jobs,
+            IntervalTooLong,
+        );
         check_refusal(404, "not.found", "Job ID not found", results, Gone);
         check_refusal(400, "bad.request", "Invalid cursor 'c'", results, Other);
         check_refusal(
@@ -747,7 +769,7 @@ mod tests {
             "bad.request",
             "The interval may not be longer than 31 days.",
             query,
-            Other,
+            IntervalTooLong,
         );
         check_refusal(409, "conflict", "pageSize 5", results, Other);
     }

@@ -2,8 +2,12 @@
 //!
 //! Two routes fetch a window's conversations: the synchronous details query, paged by page
 //! number, and an asynchronous job (submit, poll, page the results by cursor, delete). The
-//! plan sends windows older than the data lake's availability date to jobs and the rest to
-//! the query. Both routes feed the same exactly-once rules:
+//! plan sends the part of the range before the split point to jobs, in pieces of up to 31
+//! days whatever `--window` says, and the rest to the query in `--window` windows; `auto`
+//! puts the split point at the data lake's availability date when jobs would export that part
+//! faster than the query (`split_point`, `RouteCost`), else at the start. Jobs for the pieces
+//! that follow are submitted ahead and polled together with the current one, but rows are
+//! committed in window order only. Both routes feed the same exactly-once rules:
 //! - a window keeps a conversation only if its `conversationStart` lies inside the window
 //!   (both APIs also return conversations of adjacent windows that overlap it), and
 //! - within a top-level window an id is written once, however often shifting pages, split
@@ -49,6 +53,22 @@ pub const JOB_PAGE_SIZE_MIN: u32 = 100;
 pub const MAX_JOB_SUBMISSIONS: u32 = 4;
 /// Polling of a job's status backs off from `Plan::job_poll` up to this interval.
 pub const MAX_JOB_POLL: Duration = Duration::from_secs(30);
+/// The longest interval the jobs API accepts: the part of the range in the data lake is cut
+/// into jobs this long (the last one shorter); a piece the API refuses is halved.
+pub const JOB_MAX_INTERVAL: Duration = Duration::from_secs(31 * 86_400);
+/// Jobs submitted ahead of the one being exported, at most. A submission ahead that is
+/// refused, or that needed retries (429s), lowers the number for the rest of the run.
+pub const MAX_JOBS_AHEAD: usize = 2;
+/// Estimating the data lake's volume for `auto` asks one details query of one result per
+/// piece of the lake part this long.
+pub const ESTIMATE_PIECE: Duration = Duration::from_secs(7 * 86_400);
+/// What `auto` expects a job to wait between submission and fulfilment. Jobs take tens of
+/// seconds to minutes; with several submitted ahead the wait is paid about once.
+pub const JOB_FULFIL_ESTIMATE: Duration = Duration::from_secs(30);
+/// What `auto` expects one request to take per worker (real details pages take 0.5–1 s).
+pub const REQUEST_SECS_ESTIMATE: f64 = 0.5;
+/// The request rate `auto` expects the pacing to allow, whatever `--parallel` says.
+pub const PACED_REQUESTS_PER_SEC: f64 = 5.0;
 
 /// Names a details page sent ahead, until its reply is collected or forgotten.
 pub type Ticket = u64;
@@ -138,17 +158,18 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The top-level windows in order, each with its route.
+    /// The top-level windows in order, each with its route: the part before `split_at` in
+    /// jobs of `JOB_MAX_INTERVAL` (whatever `--window` says), the rest in `--window` windows.
     pub fn windows(&self) -> impl Iterator<Item = (Route, Window)> {
         let split_at = self.split_at.clamp(self.from, self.to);
-        let jobs = window::split(self.from, split_at, self.window).map(|w| (Route::Jobs, w));
+        let jobs = window::split(self.from, split_at, JOB_MAX_INTERVAL).map(|w| (Route::Jobs, w));
         let query = window::split(split_at, self.to, self.window).map(|w| (Route::Query, w));
         jobs.chain(query)
     }
 
     pub fn window_count(&self) -> u64 {
         let split_at = self.split_at.clamp(self.from, self.to);
-        window::count(self.from, split_at, self.window).saturating_add(window::count(
+        window::count(self.from, split_at, JOB_MAX_INTERVAL).saturating_add(window::count(
             split_at,
             self.to,
             self.window,
@@ -177,20 +198,96 @@ pub fn split_point<S: Source>(
         return Ok(plan.to);
     }
     let split_at = available.clamp(plan.from, plan.to);
-    log.info(&format!(
-        "data lake available up to {shown}: jobs for {} windows, the details query for {}",
-        if split_at > plan.from {
-            "the older"
-        } else {
-            "no"
-        },
-        if split_at < plan.to {
-            "the newer"
-        } else {
-            "none"
-        },
-    ));
-    Ok(split_at)
+    let newer = if split_at < plan.to {
+        ", the details query for the rest"
+    } else {
+        ""
+    };
+    if split_at == plan.from {
+        log.info(&format!(
+            "data lake available up to {shown}: nothing of the range is in it; the details query for every window"
+        ));
+        return Ok(plan.from);
+    }
+    if !plan.attributes.is_empty() {
+        // Only job results carry participant attributes: the query would leave them empty.
+        log.info(&format!(
+            "data lake available up to {shown}: jobs for that part, as only jobs carry the --attribute columns{newer}"
+        ));
+        return Ok(split_at);
+    }
+    let hits = estimate_hits(source, plan, split_at)?;
+    let cost = RouteCost::of(hits, plan.page_size, source.parallel());
+    let lake = format!(
+        "data lake available up to {shown}: about {hits} conversations before it, about {}s through the details query, {}s through jobs",
+        cost.query_secs.round(),
+        cost.jobs_secs.round()
+    );
+    if cost.jobs_faster() {
+        log.info(&format!("{lake}: jobs for that part{newer}"));
+        Ok(split_at)
+    } else {
+        log.info(&format!(
+            "{lake}: the details query for every window, as it is faster"
+        ));
+        Ok(plan.from)
+    }
+}
+
+/// The number of conversations the details query reports for `[plan.from, until)`: the first
+/// page's `totalHits` of a one-result query per `ESTIMATE_PIECE`, sent side by side.
+fn estimate_hits<S: Source>(source: &mut S, plan: &Plan, until: OffsetDateTime) -> Result<u64> {
+    // Tickets from the top of the range: the export's own count up from 0.
+    let pieces: Vec<(Ticket, Window)> = window::split(plan.from, until, ESTIMATE_PIECE)
+        .enumerate()
+        .map(|(i, w)| (Ticket::MAX - i as u64, w))
+        .collect();
+    for (ticket, w) in &pieces {
+        let query = DetailsQuery::page(w.interval(), 1, 1, plan.ended_only);
+        source.send_page(*ticket, query);
+    }
+    let mut hits: u64 = 0;
+    let mut failed = None;
+    for (ticket, _) in &pieces {
+        match source.collect_page(*ticket) {
+            Ok(page) => hits = hits.saturating_add(page.total_hits.unwrap_or(0)),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    match failed {
+        Some(e) => Err(e.context("cannot estimate how many conversations the data lake holds")),
+        None => Ok(hits),
+    }
+}
+
+/// What `auto` expects each route to take for a part of the range holding `hits`
+/// conversations: requests ÷ the expected rate, plus a job's expected wait for fulfilment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RouteCost {
+    pub query_secs: f64,
+    pub jobs_secs: f64,
+}
+
+impl RouteCost {
+    /// The cost of `hits` conversations at details pages of `page_size` with `parallel`
+    /// requests in flight; the rate is `parallel ÷ REQUEST_SECS_ESTIMATE`, paced to at most
+    /// `PACED_REQUESTS_PER_SEC`. A job costs its submission, a few polls, its result pages
+    /// of `JOB_PAGE_SIZE_START` and its deletion, after `JOB_FULFIL_ESTIMATE`.
+    pub fn of(hits: u64, page_size: u32, parallel: u32) -> RouteCost {
+        let rate = (f64::from(parallel.max(1)) / REQUEST_SECS_ESTIMATE).min(PACED_REQUESTS_PER_SEC);
+        let query_pages = hits.div_ceil(u64::from(page_size.max(1))).max(1) as f64;
+        let job_requests = hits.div_ceil(u64::from(JOB_PAGE_SIZE_START)) as f64 + 5.0;
+        RouteCost {
+            query_secs: query_pages / rate,
+            jobs_secs: JOB_FULFIL_ESTIMATE.as_secs_f64() + job_requests / rate,
+        }
+    }
+
+    pub fn jobs_faster(&self) -> bool {
+        self.jobs_secs < self.query_secs
+    }
 }
 
 /// A job in progress: its id and the cursor of the next results page (`None`: the first).
@@ -198,6 +295,13 @@ pub fn split_point<S: Source>(
 pub struct JobCursor {
     pub id: String,
     pub cursor: Option<String>,
+}
+
+/// A job submitted ahead of its turn, for window `window`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AheadJob {
+    pub window: Window,
+    pub id: String,
 }
 
 /// Where an export stands: enough to continue it after a crash.
@@ -211,6 +315,8 @@ pub struct Position {
     pub next_page: u32,
     /// The job of the current window and where its results stand (jobs route).
     pub job: Option<JobCursor>,
+    /// Jobs submitted ahead for windows exported later, in submission order.
+    pub ahead: Vec<AheadJob>,
     /// The job results page size the API accepts, once found.
     pub job_page_size: u32,
     /// Output offset where the top-level window's rows begin.
@@ -250,6 +356,7 @@ pub fn run<S: Source, W: Target>(
                 stack: Vec::new(),
                 next_page: 1,
                 job: None,
+                ahead: Vec::new(),
                 job_page_size: JOB_PAGE_SIZE_START,
                 window_offset: sink.position(),
             };
@@ -269,6 +376,9 @@ pub fn run<S: Source, W: Target>(
         ahead: VecDeque::new(),
         next_ticket: 0,
         next_top: None,
+        jobs: HashMap::new(),
+        submissions: HashMap::new(),
+        jobs_ahead: MAX_JOBS_AHEAD,
     };
     exporter.save()?;
     let total = plan.window_count();
@@ -281,6 +391,8 @@ pub fn run<S: Source, W: Target>(
         };
         exporter.export_top_window(index as u64, total, route, top)?;
     }
+    // Jobs ahead are released as the jobs part ends; none is left but by a damaged state.
+    exporter.release_jobs_ahead(&[]);
     Ok(exporter.stats)
 }
 
@@ -329,6 +441,28 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
     next_ticket: Ticket,
     /// The top-level window after the current one, if the details query fetches it.
     next_top: Option<Window>,
+    /// What this run knows of the jobs it submitted or picked up, by id.
+    jobs: HashMap<String, JobSeen>,
+    /// Submissions so far per window interval (jobs ahead included), until the window is done.
+    submissions: HashMap<String, u32>,
+    /// How many jobs may be submitted ahead now (at most `MAX_JOBS_AHEAD`).
+    jobs_ahead: usize,
+}
+
+/// What the run knows of a job: when it was submitted (or first seen, after a resume) and
+/// the state its last poll reported.
+#[derive(Clone, Copy)]
+struct JobSeen {
+    since: OffsetDateTime,
+    state: Option<JobState>,
+}
+
+/// What one status poll found.
+enum Polled {
+    Fulfilled,
+    Waiting,
+    /// FAILED, CANCELLED, EXPIRED, gone, or too slow: why.
+    Lost(String),
 }
 
 impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
@@ -400,6 +534,10 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             }
             if self.pos.stack.is_empty() {
                 self.pos.top_index = index.saturating_add(1);
+            }
+            if route == Route::Jobs {
+                let keep = self.windows_to_come(MAX_JOBS_AHEAD.saturating_add(1));
+                self.release_jobs_ahead(&keep);
             }
             self.save()?;
         }
@@ -570,31 +708,46 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         }
     }
 
-    /// Exports window `w` through an asynchronous job: submit (or pick up the saved job),
-    /// wait for it, page its results by cursor, delete it. A job that fails, is cancelled,
-    /// expires or takes longer than `--job-timeout`, even half-way through its results, is
-    /// submitted again; rows already written are skipped by the id set.
+    /// Exports window `w` through an asynchronous job: pick up the saved job or the one
+    /// submitted ahead for `w`, or submit one; submit jobs ahead for the windows that follow;
+    /// wait for `w`'s job (polling those ahead in the same rounds); page its results by
+    /// cursor; delete it. Rows are committed in window order only: a job ahead that is
+    /// fulfilled first waits for its turn. A job that fails, is cancelled, expires or takes
+    /// longer than `--job-timeout`, even half-way through its results, is submitted again;
+    /// rows already written are skipped by the id set. A window whose job the API refuses as
+    /// too long, or whose results exceed what it pages through, is split in two.
     fn job_window(&mut self, w: &Window) -> Result<WindowEnd> {
         let splittable = w.end - w.start >= MIN_SPLIT * 2;
+        let interval = w.interval();
         let mut counts = WindowCounts::default();
-        let mut submissions = 0;
         loop {
-            let job = match self.pos.job.clone() {
-                Some(job) => job,
+            let (job, picked) = match self.pos.job.clone() {
+                Some(job) => (job, false),
                 None => {
-                    submissions += 1;
-                    let query = JobQuery::new(w.interval(), self.plan.ended_only);
-                    let id = self.source.submit_job(&query)?;
-                    self.log
-                        .info(&format!("job {id} submitted for {}", w.interval()));
+                    let id = match self.take_job_ahead(w) {
+                        Some(id) => id,
+                        None => match self.submit(w) {
+                            Ok(id) => id,
+                            Err(e)
+                                if Refusal::kind_of(&e) == Some(RefusalKind::IntervalTooLong) =>
+                            {
+                                self.submissions.remove(&interval);
+                                let why = "the API refuses a job this long";
+                                return too_big(w, splittable, counts, why.into());
+                            }
+                            Err(e) => return Err(e),
+                        },
+                    };
                     let job = JobCursor { id, cursor: None };
                     self.pos.job = Some(job.clone());
-                    self.save()?;
-                    job
+                    (job, true)
                 }
             };
+            if self.submit_ahead()? || picked {
+                self.save()?;
+            }
             if let JobEnd::Lost(why) = self.await_job(&job.id)? {
-                self.drop_job(&job.id, submissions, &why)?;
+                self.drop_job(&job.id, &interval, &why)?;
                 continue;
             }
             // Page the results.
@@ -610,7 +763,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                     Ok(results) => results,
                     Err(e) => match Refusal::kind_of(&e) {
                         Some(RefusalKind::PagingCap) => {
-                            self.delete_quietly(&job.id);
+                            self.finish_job(&job.id, &interval);
                             let why = "the job's results exceed what the API pages through";
                             return too_big(w, splittable, counts, why.into());
                         }
@@ -633,7 +786,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                                 Some(status) => describe_job(&status),
                                 None => "it no longer exists".to_string(),
                             };
-                            self.drop_job(&job.id, submissions, &why)?;
+                            self.drop_job(&job.id, &interval, &why)?;
                             break;
                         }
                         None => return Err(e),
@@ -645,7 +798,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 counts.conversations += self.write_page(w, raws)?;
                 crate::crash::reach("page-written", || {});
                 let Some(next) = results.cursor else {
-                    self.delete_quietly(&job.id);
+                    self.finish_job(&job.id, &interval);
                     return Ok(WindowEnd::Done(counts));
                 };
                 cursor = Some(next);
@@ -658,54 +811,185 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         }
     }
 
-    /// Polls a job until it is fulfilled or lost, backing off between polls. A job is lost
-    /// once it fails, is cancelled or expires, once its `expirationDate` has passed, or once
-    /// it has taken longer than `--job-timeout`.
+    /// Submits the job of window `w`, counting the submission against the window.
+    fn submit(&mut self, w: &Window) -> Result<String> {
+        let interval = w.interval();
+        let count = self.submissions.entry(interval.clone()).or_insert(0);
+        *count = count.saturating_add(1);
+        let query = JobQuery::new(interval.clone(), self.plan.ended_only);
+        let id = self.source.submit_job(&query)?;
+        self.log.info(&format!("job {id} submitted for {interval}"));
+        let seen = JobSeen {
+            since: self.source.now(),
+            state: None,
+        };
+        self.jobs.insert(id.clone(), seen);
+        Ok(id)
+    }
+
+    /// The job submitted ahead for window `w`, taken off the list of jobs ahead.
+    fn take_job_ahead(&mut self, w: &Window) -> Option<String> {
+        let at = self.pos.ahead.iter().position(|a| a.window == *w)?;
+        Some(self.pos.ahead.remove(at).id)
+    }
+
+    /// The windows still to export on the jobs route, in order, from the one in progress (or
+    /// next to start), at most `n`.
+    fn windows_to_come(&self, n: usize) -> Vec<Window> {
+        let (skip, split) = match self.pos.stack.as_slice() {
+            [] => (self.pos.top_index, &[][..]),
+            stack => (self.pos.top_index.saturating_add(1), stack),
+        };
+        let tops = self
+            .plan
+            .windows()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take_while(|(route, _)| *route == Route::Jobs)
+            .map(|(_, w)| w);
+        split.iter().rev().copied().chain(tops).take(n).collect()
+    }
+
+    /// Submits jobs for the windows after the one in progress, up to `jobs_ahead` of them. A
+    /// window whose job ahead was lost waits for its turn. A refused submission, or one that
+    /// needed retries (a 429 among them), lowers the number of jobs ahead. Returns whether a
+    /// job was submitted (the position changed).
+    fn submit_ahead(&mut self) -> Result<bool> {
+        let mut submitted = false;
+        let next: Vec<Window> = self
+            .windows_to_come(self.jobs_ahead.saturating_add(1))
+            .into_iter()
+            .skip(1)
+            .collect();
+        for w in next {
+            let interval = w.interval();
+            if self.pos.ahead.iter().any(|a| a.window == w)
+                || self.submissions.contains_key(&interval)
+            {
+                continue;
+            }
+            let retries = self.source.retries();
+            match self.submit(&w) {
+                Ok(id) => {
+                    self.pos.ahead.push(AheadJob { window: w, id });
+                    submitted = true;
+                    if self.source.retries() > retries && self.jobs_ahead > 1 {
+                        self.lower_jobs_ahead(self.jobs_ahead - 1, "a submission needed retries");
+                        break;
+                    }
+                }
+                Err(e) if code_of(&e) == Code::Interrupted => return Err(e),
+                Err(e) => {
+                    self.submissions.remove(&interval);
+                    self.lower_jobs_ahead(self.jobs_ahead.saturating_sub(1), &format!("{e:#}"));
+                    break;
+                }
+            }
+        }
+        Ok(submitted)
+    }
+
+    fn lower_jobs_ahead(&mut self, to: usize, why: &str) {
+        self.jobs_ahead = to;
+        self.log.info(&format!(
+            "jobs submitted ahead: at most {to} from now on ({why})"
+        ));
+    }
+
+    /// Deletes the jobs ahead whose windows are not in `keep`: the jobs route is over, or a
+    /// resumed state named jobs for other windows.
+    fn release_jobs_ahead(&mut self, keep: &[Window]) {
+        let (kept, stale) = std::mem::take(&mut self.pos.ahead)
+            .into_iter()
+            .partition(|a| keep.contains(&a.window));
+        self.pos.ahead = kept;
+        for job in stale {
+            self.jobs.remove(&job.id);
+            self.delete_quietly(&job.id);
+        }
+    }
+
+    /// Waits until job `job_id` is fulfilled or lost, backing off between polling rounds;
+    /// each round polls it and every job ahead not yet seen fulfilled, once. A job ahead
+    /// found lost is deleted and submitted again when its turn comes.
     fn await_job(&mut self, job_id: &str) -> Result<JobEnd> {
         let mut interval = self.plan.job_poll;
-        let mut last_state = None;
-        let started = self.source.now();
         loop {
-            let Some(status) = self.source.job_status(job_id)? else {
-                return Ok(JobEnd::Lost("it no longer exists".into()));
-            };
-            if last_state != Some(status.state) {
-                self.log
-                    .info(&format!("job {job_id}: {}", status.state.name()));
-                last_state = Some(status.state);
+            match self.poll(job_id)? {
+                Polled::Fulfilled => return Ok(JobEnd::Fulfilled),
+                Polled::Lost(why) => return Ok(JobEnd::Lost(why)),
+                Polled::Waiting => {}
             }
-            let now = self.source.now();
-            match status.state {
-                JobState::Fulfilled => return Ok(JobEnd::Fulfilled),
-                JobState::Queued | JobState::Pending | JobState::Unknown => {}
-                _ => return Ok(JobEnd::Lost(describe_job(&status))),
-            }
-            let expires = status
-                .expiration_date
-                .as_deref()
-                .and_then(window::parse_api_timestamp);
-            if expires.is_some_and(|at| at <= now) {
-                return Ok(JobEnd::Lost(
-                    "its results expired before it was fulfilled".into(),
-                ));
-            }
-            let waited = (now - started).unsigned_abs();
-            if waited >= self.plan.job_timeout {
-                return Ok(JobEnd::Lost(format!(
-                    "not fulfilled after {} (--job-timeout)",
-                    crate::times::format_duration(waited)
-                )));
+            for ahead in self.pos.ahead.clone() {
+                if let Polled::Lost(why) = self.poll(&ahead.id)? {
+                    self.pos.ahead.retain(|a| a.id != ahead.id);
+                    self.jobs.remove(&ahead.id);
+                    self.delete_quietly(&ahead.id);
+                    self.log.warn(&format!(
+                        "job {} submitted ahead for {} is lost ({why}); it is submitted again when its turn comes",
+                        ahead.id,
+                        ahead.window.interval()
+                    ));
+                }
             }
             self.source.wait(interval)?;
             interval = interval.mul_f64(1.5).min(MAX_JOB_POLL);
         }
     }
 
+    /// One status poll of a job, unless it was already seen fulfilled. A job is lost once it
+    /// fails, is cancelled or expires, once its `expirationDate` has passed, or once it has
+    /// taken longer than `--job-timeout` since it was submitted (or first seen, on resume).
+    fn poll(&mut self, job_id: &str) -> Result<Polled> {
+        let now = self.source.now();
+        let seen = *self.jobs.entry(job_id.to_string()).or_insert(JobSeen {
+            since: now,
+            state: None,
+        });
+        if seen.state == Some(JobState::Fulfilled) {
+            return Ok(Polled::Fulfilled);
+        }
+        let Some(status) = self.source.job_status(job_id)? else {
+            return Ok(Polled::Lost("it no longer exists".into()));
+        };
+        if seen.state != Some(status.state) {
+            self.log
+                .info(&format!("job {job_id}: {}", status.state.name()));
+            if let Some(known) = self.jobs.get_mut(job_id) {
+                known.state = Some(status.state);
+            }
+        }
+        let now = self.source.now();
+        match status.state {
+            JobState::Fulfilled => return Ok(Polled::Fulfilled),
+            JobState::Queued | JobState::Pending | JobState::Unknown => {}
+            _ => return Ok(Polled::Lost(describe_job(&status))),
+        }
+        let expires = status
+            .expiration_date
+            .as_deref()
+            .and_then(window::parse_api_timestamp);
+        if expires.is_some_and(|at| at <= now) {
+            return Ok(Polled::Lost(
+                "its results expired before it was fulfilled".into(),
+            ));
+        }
+        let waited = (now - seen.since).unsigned_abs();
+        if waited >= self.plan.job_timeout {
+            return Ok(Polled::Lost(format!(
+                "not fulfilled after {} (--job-timeout)",
+                crate::times::format_duration(waited)
+            )));
+        }
+        Ok(Polled::Waiting)
+    }
+
     /// Forgets a lost job so the window's job is submitted again, unless it has been
     /// submitted too often already.
-    fn drop_job(&mut self, job_id: &str, submissions: u32, why: &str) -> Result<()> {
+    fn drop_job(&mut self, job_id: &str, interval: &str, why: &str) -> Result<()> {
         self.delete_quietly(job_id);
+        self.jobs.remove(job_id);
         self.pos.job = None;
+        let submissions = self.submissions.get(interval).copied().unwrap_or(0);
         if submissions >= MAX_JOB_SUBMISSIONS {
             return Err(failure(
                 Code::GaveUp,
@@ -717,6 +1001,13 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             self.seen.len()
         ));
         self.save()
+    }
+
+    /// Deletes a window's job once its results are written or no longer wanted.
+    fn finish_job(&mut self, job_id: &str, interval: &str) {
+        self.delete_quietly(job_id);
+        self.jobs.remove(job_id);
+        self.submissions.remove(interval);
     }
 
     /// Deletes a job that is no longer needed; a failure only costs the API some storage.
@@ -921,6 +1212,21 @@ mod tests {
         stuck_jobs: Vec<usize>,
         /// The fake clock: it moves only when the driver waits.
         clock: OffsetDateTime,
+        /// A job whose interval is longer than this is refused at submission.
+        job_max_interval: Option<Duration>,
+        /// A job answers QUEUED to this many polls before its terminal state.
+        polls_to_fulfil: usize,
+        /// Status polls each job (by number) has answered.
+        job_polls: Vec<usize>,
+        /// Ids of the jobs deleted: gone from then on.
+        deleted: HashSet<String>,
+        /// Submission calls (1-based, refused ones included) refused as if the API were busy.
+        refused_submits: Vec<usize>,
+        submit_calls: usize,
+        /// The data lake's availability date.
+        available: OffsetDateTime,
+        /// The most jobs submitted and not deleted at once.
+        live_max: usize,
     }
 
     /// A refusal as the adapter hands it over, for a request to `url`.
@@ -982,6 +1288,14 @@ mod tests {
                 arrivals: 0,
                 stuck_jobs: Vec::new(),
                 clock: datetime!(2026-11-10 00:00 UTC),
+                job_max_interval: None,
+                polls_to_fulfil: 0,
+                job_polls: Vec::new(),
+                deleted: HashSet::new(),
+                refused_submits: Vec::new(),
+                submit_calls: 0,
+                available: datetime!(2026-11-02 00:00 UTC),
+                live_max: 0,
             }
         }
     }
@@ -1020,6 +1334,11 @@ mod tests {
                 conversations: if page.is_empty() { None } else { Some(page) },
                 total_hits: Some(matching.len() as u64 + self.inflate_hits),
             })
+        }
+
+        /// Jobs submitted and not deleted.
+        fn live(&self) -> usize {
+            self.jobs.len() - self.deleted.len()
         }
 
         /// While `arrivals` last, a new conversation starts in the queried window each time a
@@ -1077,7 +1396,27 @@ mod tests {
         }
 
         fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+            self.submit_calls += 1;
+            let url = "https://api.x/api/v2/analytics/conversations/details/jobs";
+            if self.refused_submits.contains(&self.submit_calls) {
+                return Err(refusal(
+                    400,
+                    "bad.request",
+                    "Too many jobs in progress",
+                    url,
+                ));
+            }
+            let (a, b) = bounds(&query.interval);
+            if self
+                .job_max_interval
+                .is_some_and(|max| (b - a).unsigned_abs() > max)
+            {
+                let message = "The interval may not be longer than 31 days.";
+                return Err(refusal(400, "bad.request", message, url));
+            }
             self.jobs.push((query.interval.clone(), 0, false));
+            self.job_polls.push(0);
+            self.live_max = self.live_max.max(self.jobs.len() - self.deleted.len());
             Ok(format!("job-{}", self.jobs.len()))
         }
 
@@ -1086,7 +1425,13 @@ mod tests {
             let Some((_, _, lost)) = self.jobs.get(n - 1) else {
                 return Ok(None);
             };
-            let state = if self.failing_jobs.contains(&n) {
+            if self.deleted.contains(job_id) {
+                return Ok(None);
+            }
+            self.job_polls[n - 1] += 1;
+            let state = if self.job_polls[n - 1] <= self.polls_to_fulfil {
+                JobState::Queued
+            } else if self.failing_jobs.contains(&n) {
                 JobState::Failed
             } else if self.stuck_jobs.contains(&n) {
                 JobState::Queued
@@ -1108,6 +1453,9 @@ mod tests {
             if page_size > self.job_page_ceiling {
                 let message = format!("pageSize must be at most {}", self.job_page_ceiling);
                 return Err(refusal(400, "bad.request", &message, &url));
+            }
+            if self.deleted.contains(job_id) {
+                return Err(refusal(404, "not.found", "Job ID not found", &url));
             }
             let n = job_number(job_id);
             let (interval, pages, lost) = self.jobs[n - 1].clone();
@@ -1141,13 +1489,14 @@ mod tests {
             })
         }
 
-        fn delete_job(&mut self, _job_id: &str) -> Result<()> {
+        fn delete_job(&mut self, job_id: &str) -> Result<()> {
             self.deleted_jobs += 1;
+            self.deleted.insert(job_id.to_string());
             Ok(())
         }
 
         fn availability(&mut self) -> Result<OffsetDateTime> {
-            Ok(datetime!(2026-11-02 00:00 UTC))
+            Ok(self.available)
         }
 
         fn now(&self) -> OffsetDateTime {
@@ -1164,7 +1513,9 @@ mod tests {
         }
 
         fn requests(&self) -> u64 {
-            (self.queries.len() + self.jobs.iter().map(|j| j.1 + 2).sum::<usize>()) as u64
+            let jobs = self.jobs.iter().map(|j| j.1 + 2).sum::<usize>();
+            let polls = self.job_polls.iter().sum::<usize>();
+            (self.queries.len() + jobs + polls) as u64
         }
     }
 
@@ -1311,9 +1662,9 @@ mod tests {
     fn crash(
         fake: &mut Fake,
         plan: &Plan,
-        resume: Option<(Vec<u8>, Position)>,
+        resume: Option<(Vec<u8>, Box<Position>)>,
         crash_at: usize,
-    ) -> Result<Vec<u8>, (Vec<u8>, Position)> {
+    ) -> Result<Vec<u8>, (Vec<u8>, Box<Position>)> {
         let (bytes, resume) = match resume {
             Some((bytes, position)) => {
                 let written = crate::sink::tests::ids_in(
@@ -1322,6 +1673,7 @@ mod tests {
                 )
                 .into_iter()
                 .collect();
+                let position = *position;
                 (bytes, Some(Resume { position, written }))
             }
             None => (Vec::new(), None),
@@ -1354,7 +1706,7 @@ mod tests {
             Err(_) => {
                 let (position, len) = last.unwrap();
                 bytes.truncate(len as usize);
-                Err((bytes, position))
+                Err((bytes, Box::new(position)))
             }
         }
     }
@@ -1390,9 +1742,10 @@ mod tests {
         let mut fake = sample();
         let (csv, stats) = export(&mut fake, &p);
         assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
-        // One job per window before the split point, each deleted after use.
-        assert_eq!(fake.jobs.len(), 25);
-        assert_eq!(fake.deleted_jobs, 25);
+        // One job for the whole part before the split point, whatever --window says, deleted
+        // after use.
+        assert_eq!(fake.jobs.len(), 1);
+        assert_eq!(fake.deleted_jobs, 1);
         assert_eq!(stats.jobs.conversations, 4);
         assert_eq!(stats.query.conversations, 1);
         // The results page size steps down to what the API accepts, once.
@@ -1412,7 +1765,7 @@ mod tests {
         let ids = crate::sink::tests::ids_in(out.as_bytes(), Format::Jsonl);
         // Job results come ordered by id; every id exactly once.
         assert_eq!(ids, ["a", "b", "c", "d", "e"]);
-        assert_eq!(fake.jobs.len(), 4);
+        assert_eq!(fake.jobs.len(), 3);
     }
 
     /// Jobs that keep failing (`stuck`: never leave QUEUED) end the run with exit 5 once a
@@ -1510,8 +1863,8 @@ mod tests {
         fake.stuck_jobs = vec![1];
         let (csv, _) = export(&mut fake, &p);
         assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
-        // Day one's job was stuck: submitted again; day two's was not.
-        assert_eq!(fake.jobs.len(), 3);
+        // The range's one job was stuck: submitted again.
+        assert_eq!(fake.jobs.len(), 2);
         assert!(fake.clock >= datetime!(2026-11-10 01:00 UTC));
     }
 
@@ -1545,6 +1898,234 @@ mod tests {
         fake.short_pages = true;
         let (csv, _) = export(&mut fake, &plan(Format::Csv, 86_400, 2));
         assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+    }
+
+    /// Conversations from August to November, two of them crossing the edges of 31-day jobs.
+    fn spread() -> Fake {
+        let start = datetime!(2026-08-01 00:00 UTC);
+        let mut rows: Vec<(String, OffsetDateTime, OffsetDateTime)> = (0..40)
+            .map(|n| {
+                let s = start + time::Duration::hours(55 * n + 3);
+                let e = s + time::Duration::minutes(n * 7 % 300 + 1);
+                (format!("s{n:02}"), s, e)
+            })
+            .collect();
+        let at = |s: &str| window::parse_api_timestamp(s).unwrap();
+        rows.push((
+            "x1".into(),
+            at("2026-08-31T23:50:00Z"),
+            at("2026-09-01T00:30:00Z"),
+        ));
+        rows.push((
+            "x2".into(),
+            at("2026-10-02T23:55:00Z"),
+            at("2026-10-03T01:00:00Z"),
+        ));
+        let borrowed: Vec<_> = rows.iter().map(|(i, s, e)| (i.as_str(), *s, *e)).collect();
+        let mut fake = Fake::new(&borrowed);
+        fake.polls_to_fulfil = 2;
+        fake
+    }
+
+    /// August to November (94 days) through jobs only: four jobs of at most 31 days.
+    fn spread_plan(format: Format) -> Plan {
+        let from = datetime!(2026-08-01 00:00 UTC);
+        let to = datetime!(2026-11-03 00:00 UTC);
+        Plan {
+            from,
+            to,
+            split_at: to,
+            ..plan(format, 3600, 2)
+        }
+    }
+
+    /// The ids `fake` holds that start in the plan's range, in the order jobs of
+    /// `JOB_MAX_INTERVAL` write them (by id within each job).
+    fn spread_ids(fake: &Fake, plan: &Plan) -> Vec<String> {
+        let mut want = Vec::new();
+        for (_, w) in plan.windows() {
+            let mut ids: Vec<String> = fake
+                .conversations
+                .iter()
+                .filter(|(_, s, _)| w.owns(*s))
+                .map(|(id, _, _)| id.clone())
+                .collect();
+            ids.sort();
+            want.extend(ids);
+        }
+        want
+    }
+
+    #[test]
+    fn job_windows_span_the_lake_part_in_pieces_of_31_days_whatever_the_window() {
+        let mut p = spread_plan(Format::Csv);
+        p.split_at = datetime!(2026-11-02 00:00 UTC);
+        let windows: Vec<(Route, String)> = p.windows().map(|(r, w)| (r, w.interval())).collect();
+        assert_eq!(p.window_count(), 3 + 24);
+        assert_eq!(windows.len(), 3 + 24);
+        let check = |i: usize, route, interval: &str| {
+            assert_eq!(windows[i], (route, interval.to_string()), "{i}")
+        };
+        check(
+            0,
+            Route::Jobs,
+            "2026-08-01T00:00:00.000Z/2026-09-01T00:00:00.000Z",
+        );
+        check(
+            1,
+            Route::Jobs,
+            "2026-09-01T00:00:00.000Z/2026-10-02T00:00:00.000Z",
+        );
+        check(
+            2,
+            Route::Jobs,
+            "2026-10-02T00:00:00.000Z/2026-11-02T00:00:00.000Z",
+        );
+        check(
+            3,
+            Route::Query,
+            "2026-11-02T00:00:00.000Z/2026-11-02T01:00:00.000Z",
+        );
+    }
+
+    #[test]
+    fn several_jobs_ahead_give_the_bytes_of_one_at_a_time() {
+        for format in [Format::Csv, Format::Jsonl] {
+            let p = spread_plan(format);
+            let mut ahead = spread();
+            let (pipelined, _) = export(&mut ahead, &p);
+            // Refusing the first two submissions ahead lowers the jobs ahead to none.
+            let mut alone = spread();
+            alone.refused_submits = vec![2, 4];
+            let (one_at_a_time, _) = export(&mut alone, &p);
+            assert_eq!(pipelined, one_at_a_time, "{format:?}");
+            let mut ids = crate::sink::tests::ids_in(pipelined.as_bytes(), format);
+            ids.retain(|id| id != "conversation_id");
+            assert_eq!(ids, spread_ids(&ahead, &p));
+            assert_eq!(ahead.jobs.len(), 4, "one job per piece");
+            assert_eq!(ahead.live_max, 1 + MAX_JOBS_AHEAD);
+            assert_eq!(alone.live_max, 1);
+            assert_eq!((ahead.live(), alone.live()), (0, 0), "every job deleted");
+            // Jobs ahead were fulfilled while the first one was awaited: polled less.
+            let polls = |f: &Fake| f.job_polls.iter().sum::<usize>();
+            assert!(
+                polls(&ahead) <= polls(&alone),
+                "{} {}",
+                polls(&ahead),
+                polls(&alone)
+            );
+        }
+    }
+
+    #[test]
+    fn lost_jobs_ahead_are_submitted_again_without_repeats() {
+        let p = spread_plan(Format::Jsonl);
+        let mut fake = spread();
+        fake.job_page_ceiling = 2;
+        // Job 2 (the second piece's, submitted ahead) fails while the first is awaited; job 3
+        // (the third piece's) never leaves QUEUED; the first piece's job expires after two
+        // pages.
+        fake.failing_jobs = vec![2];
+        fake.stuck_jobs = vec![3];
+        fake.expiring_job = Some((1, 2));
+        let (out, _) = export(&mut fake, &p);
+        let ids = crate::sink::tests::ids_in(out.as_bytes(), Format::Jsonl);
+        assert_eq!(ids, spread_ids(&fake, &p));
+        assert_eq!(fake.live(), 0, "every job deleted");
+        assert!(fake.jobs.len() >= 7, "{}", fake.jobs.len());
+    }
+
+    #[test]
+    fn resuming_with_jobs_ahead_from_any_checkpoint_gives_the_same_bytes() {
+        let p = spread_plan(Format::Csv);
+        let mut fresh = spread();
+        fresh.job_page_ceiling = 2;
+        let whole = crash(&mut fresh, &p, None, usize::MAX).unwrap();
+        let mut saw_ahead = false;
+        for crash_at in 1..40 {
+            let mut fake = spread();
+            fake.job_page_ceiling = 2;
+            let mut attempt = crash(&mut fake, &p, None, crash_at);
+            while let Err(saved) = attempt {
+                saw_ahead |= !saved.1.ahead.is_empty();
+                attempt = crash(&mut fake, &p, Some(saved), 3);
+            }
+            assert_eq!(attempt.unwrap(), whole, "first crash at {crash_at}");
+            // A resume reuses the saved jobs: at most the one submitted before a crash could
+            // save it is left behind.
+            assert!(
+                fake.live() <= 1 + MAX_JOBS_AHEAD,
+                "{crash_at}: {}",
+                fake.live()
+            );
+        }
+        assert!(saw_ahead);
+    }
+
+    #[test]
+    fn a_job_the_api_refuses_as_too_long_is_halved() {
+        let p = jobs_plan(Format::Csv, 3600, datetime!(2026-11-03 00:00 UTC));
+        let mut fake = sample();
+        fake.job_max_interval = Some(Duration::from_secs(12 * 3600));
+        let (csv, _) = export(&mut fake, &p);
+        assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+        for (interval, _, _) in &fake.jobs {
+            let (a, b) = bounds(interval);
+            assert!(b - a <= time::Duration::hours(12), "{interval}");
+        }
+        assert_eq!(fake.live(), 0);
+    }
+
+    #[test]
+    fn route_costs_favour_the_query_for_small_parts_and_jobs_for_large_ones() {
+        let check = |hits: u64, page_size: u32, parallel: u32, jobs: bool| {
+            let cost = RouteCost::of(hits, page_size, parallel);
+            assert_eq!(
+                cost.jobs_faster(),
+                jobs,
+                "{hits} {page_size} {parallel}: {cost:?}"
+            );
+        };
+        check(0, 100, 4, false);
+        check(700, 100, 4, false);
+        check(5_000, 100, 4, false);
+        check(15_000, 100, 4, false);
+        check(20_000, 100, 4, true);
+        check(1_000_000, 100, 4, true);
+        // One request in flight: the query is slower, jobs win sooner.
+        check(8_000, 100, 1, true);
+        check(5_000, 100, 1, false);
+        // Small details pages make the query dearer.
+        check(5_000, 10, 4, true);
+    }
+
+    #[test]
+    fn auto_sends_a_small_lake_part_to_the_query_and_a_large_one_to_jobs() {
+        let p = plan(Format::Csv, 3600, 100);
+        let mut small = sample();
+        let split = split_point(&mut small, Mode::Auto, &p, &QUIET).unwrap();
+        assert_eq!(split, p.from, "a small day goes to the query");
+        assert!(small.sent_pages.is_empty());
+        // A large week in the lake goes to jobs.
+        let from = datetime!(2026-10-26 00:00 UTC);
+        let rows: Vec<(String, OffsetDateTime)> = (0..25_000)
+            .map(|n| (format!("c{n}"), from + time::Duration::seconds(n * 24)))
+            .collect();
+        let borrowed: Vec<_> = rows
+            .iter()
+            .map(|(id, s)| (id.as_str(), *s, *s + time::Duration::minutes(1)))
+            .collect();
+        let mut large = Fake::new(&borrowed);
+        let week = Plan { from, ..p.clone() };
+        let split = split_point(&mut large, Mode::Auto, &week, &QUIET).unwrap();
+        assert_eq!(split, large.available);
+        // One query of one result per week of the lake part.
+        assert_eq!(large.queries.len(), 1);
+        // --mode query and --mode jobs stay as they are.
+        assert_eq!(
+            split_point(&mut large, Mode::Query, &week, &QUIET).unwrap(),
+            from
+        );
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The resume state: where an export to a file stands, saved after every committed page.
 //!
 //! The state names the top-level window in progress, the stack of sub-windows it was split
-//! into, the next page or job cursor, and two lengths of `FILE.partial`: where the top-level
-//! window's rows begin and where the committed rows end, with a digest of the bytes up to
-//! there. Resuming checks the digest, cuts the file back to the second length (dropping rows
+//! into, the next page or job cursor, the jobs submitted ahead for later windows, and two
+//! lengths of `FILE.partial`: where the top-level window's rows begin and where the committed
+//! rows end, with a digest of the bytes up to there. Resuming checks the digest, cuts the file back to the second length (dropping rows
 //! written after the last save) and re-reads the rows from the first length to rebuild the
 //! window's id set, so nothing is written twice.
 //!
@@ -22,12 +22,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
-use crate::export::{self, JobCursor, Mode, Plan, Position, Route};
+use crate::export::{self, AheadJob, JobCursor, Mode, Plan, Position, Route};
 use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
-/// Bumped whenever the meaning of a saved field changes.
-pub const VERSION: u32 = 2;
+/// Bumped whenever the meaning of a saved field changes (3: jobs cover the lake part in
+/// pieces of up to 31 days, whatever `--window` says, and jobs ahead are saved).
+pub const VERSION: u32 = 3;
+/// More jobs ahead than this in a state is not one of ours.
+const MAX_SAVED_AHEAD: usize = 16;
 /// A state file larger than this is not one of ours (real ones are a few hundred bytes).
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
 
@@ -56,6 +59,19 @@ pub struct State {
     pub job: Option<SavedJob>,
     /// The job results page size the API accepted.
     pub job_page_size: u32,
+    /// Jobs submitted ahead for later windows: reused when their window comes, deleted when
+    /// no window to come is theirs.
+    #[serde(default)]
+    pub ahead: Vec<SavedAhead>,
+}
+
+/// A job submitted ahead, with the window it was submitted for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedAhead {
+    pub start: String,
+    pub end: String,
+    pub id: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +104,18 @@ impl State {
                 cursor: job.cursor.clone(),
             }),
             job_page_size: position.job_page_size,
+            ahead: position
+                .ahead
+                .iter()
+                .map(|a| {
+                    let w = SavedWindow::from(&a.window);
+                    SavedAhead {
+                        start: w.start,
+                        end: w.end,
+                        id: a.id.clone(),
+                    }
+                })
+                .collect(),
         }
     }
 
@@ -174,11 +202,40 @@ impl State {
             }),
             None => None,
         };
+        if self.ahead.len() > MAX_SAVED_AHEAD {
+            return Err(format!(
+                "{} jobs ahead, more than ever saved",
+                self.ahead.len()
+            ));
+        }
+        let mut ahead = Vec::with_capacity(self.ahead.len());
+        for saved in &self.ahead {
+            let window = SavedWindow {
+                start: saved.start.clone(),
+                end: saved.end.clone(),
+            }
+            .to_window()
+            .ok_or("a window of a job ahead does not parse")?;
+            if window.start >= window.end || window.start < plan.from || window.end > plan.to {
+                return Err(format!(
+                    "the window {} of a job ahead lies outside the range",
+                    window.interval()
+                ));
+            }
+            if saved.id.trim().is_empty() {
+                return Err("an empty job id".to_string());
+            }
+            ahead.push(AheadJob {
+                window,
+                id: saved.id.clone(),
+            });
+        }
         Ok(Position {
             top_index: self.top_index,
             stack,
             next_page: self.next_page,
             job,
+            ahead,
             job_page_size: self.job_page_size,
             window_offset: self.window_offset,
         })
@@ -446,12 +503,13 @@ mod tests {
         }
     }
 
-    /// A state in the middle of window 30 (a query window), split in two.
+    /// A state in the middle of window 7 (a query window, after the day's one job window),
+    /// split in two.
     fn saved() -> State {
         State {
             version: VERSION,
             fingerprint: shape(100),
-            top_index: 30,
+            top_index: 7,
             stack: vec![
                 SavedWindow {
                     start: "2026-11-02T06:30:00.000Z".into(),
@@ -469,6 +527,7 @@ mod tests {
             split_at: "2026-11-02T00:00:00.000Z".into(),
             job: None,
             job_page_size: 1000,
+            ahead: Vec::new(),
         }
     }
 
@@ -513,9 +572,9 @@ api=https://api.mypurecloud.ie",
 
     #[test]
     fn hand_edited_states_are_refused() {
-        check_edit(|s| s.top_index = 49, "lies past the range");
-        check_edit(|s| s.top_index = 48, "split windows past the last window");
-        check_edit(|s| s.top_index = 29, "lies outside window");
+        check_edit(|s| s.top_index = 26, "lies past the range");
+        check_edit(|s| s.top_index = 25, "split windows past the last window");
+        check_edit(|s| s.top_index = 6, "lies outside window");
         check_edit(
             |s| s.stack[0].end = "2026-11-02T08:00:00.000Z".into(),
             "lies outside window",
@@ -566,7 +625,7 @@ api=https://api.mypurecloud.ie",
         );
         check_edit(
             |s| {
-                s.top_index = 6;
+                s.top_index = 0;
                 s.stack = vec![SavedWindow {
                     start: "2026-11-01T06:00:00.000Z".into(),
                     end: "2026-11-01T07:00:00.000Z".into(),
@@ -579,6 +638,49 @@ api=https://api.mypurecloud.ie",
             },
             "an empty job id",
         );
+        let ahead = |start: &str, end: &str, id: &str| SavedAhead {
+            start: start.into(),
+            end: end.into(),
+            id: id.into(),
+        };
+        let (day, next) = ("2026-11-01T00:00:00.000Z", "2026-11-02T00:00:00.000Z");
+        check_edit(
+            |s| s.ahead = vec![ahead(day, "2026-12-01T00:00:00.000Z", "j-2")],
+            "a job ahead lies outside the range",
+        );
+        check_edit(
+            |s| s.ahead = vec![ahead(next, day, "j-2")],
+            "a job ahead lies outside the range",
+        );
+        check_edit(|s| s.ahead = vec![ahead(day, next, "")], "an empty job id");
+        check_edit(
+            |s| s.ahead = vec![ahead(day, "later", "j-2")],
+            "a job ahead does not parse",
+        );
+        check_edit(
+            |s| s.ahead = vec![ahead(day, next, "j-2"); 17],
+            "17 jobs ahead",
+        );
+    }
+
+    #[test]
+    fn jobs_ahead_round_trip_through_the_state() {
+        let mut state = saved();
+        state.ahead = vec![SavedAhead {
+            start: "2026-11-01T00:00:00.000Z".into(),
+            end: "2026-11-01T12:00:00.000Z".into(),
+            id: "j-2".into(),
+        }];
+        let position = state.position(&plan()).unwrap();
+        assert_eq!(position.ahead.len(), 1);
+        assert_eq!(position.ahead[0].id, "j-2");
+        let again = State::new(
+            &position,
+            state.mark().unwrap(),
+            &state.fingerprint,
+            datetime!(2026-11-02 00:00 UTC),
+        );
+        assert_eq!(again, state);
     }
 
     #[test]
@@ -594,10 +696,14 @@ api=https://api.mypurecloud.ie",
             "an older genesys-export, in state format 1",
         );
         check(
-            r#"{"version":3}"#,
-            "a newer genesys-export, in state format 3",
+            r#"{"version":2}"#,
+            "an older genesys-export, in state format 2",
         );
-        check(r#"{"version":2}"#, "does not parse");
+        check(
+            r#"{"version":4}"#,
+            "a newer genesys-export, in state format 4",
+        );
+        check(r#"{"version":3}"#, "does not parse");
         let mut text = serde_json::to_value(saved()).unwrap();
         text["surprise"] = serde_json::json!(1);
         check(&text.to_string(), "does not parse");

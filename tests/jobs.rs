@@ -62,13 +62,15 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
         0,
         "jobs mode never pages the query"
     );
-    assert!(sim.stats().job_submits >= 4);
+    // The two days go to one job, whatever --window says.
+    assert!(sim.stats().job_submits >= 1);
     assert!(run.stderr.contains("FULFILLED"), "{}", run.stderr);
 }
 
 #[test]
 fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
-    let faults = every_fault(0.03);
+    // One job and a day of details pages make few requests: faults are drawn more often.
+    let faults = every_fault(0.06);
     let sim = sim(SimConfig {
         data_availability: ts("2026-11-02T06:00:00Z"),
         token_lifetime: Duration::from_secs(1),
@@ -77,11 +79,13 @@ fn auto_mode_uses_jobs_before_the_availability_date_and_the_query_after() {
         faults,
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, Args::new());
-    assert!(sim.stats().faults_injected >= 5, "{:?}", sim.stats());
+    // Attribute columns come only from jobs: `auto` sends the lake part to jobs for them
+    // whatever the volume.
+    let run = export_exactly(&sim, Args::new().opt("--attribute", "accountNumber"));
+    assert!(sim.stats().faults_injected >= 3, "{:?}", sim.stats());
     let stats = sim.stats();
     assert!(
-        stats.job_submits >= 3 && stats.details_requests > 0,
+        stats.job_submits >= 1 && stats.details_requests > 0,
         "{stats:?}"
     );
     assert!(
@@ -215,9 +219,9 @@ fn a_kill_while_a_job_is_paged_resumes_byte_for_byte() {
     let reference = dir.join("ref.csv");
     export(&sim, &jobs_args(&reference).mode("jobs").quiet()).expect_code(0);
     let want = std::fs::read(&reference).unwrap();
-    // One job per window.
+    // One job for the two days, whatever --window says.
     let submits_per_export = sim.stats().job_submits;
-    assert_eq!(submits_per_export, 4);
+    assert_eq!(submits_per_export, 1);
     // Each lands while a job is paged: not on the save that records a submission, nor on the one
     // that closes a window after its job was deleted.
     for spec in [
@@ -266,14 +270,14 @@ fn a_clean_bulk_export_costs_the_minimum_requests() {
     );
     run.expect_code(0);
     let stats = sim.stats();
-    assert_eq!(stats.job_result_pages, 2, "a day fits one page of 1000");
-    // Per window: submit, polls until fulfilled, the result pages, delete. Once: the token
-    // and the availability date; the first page size tried (1000) is accepted.
+    assert_eq!(stats.job_result_pages, 2, "two days fit two pages of 1000");
+    // One job for the two days: submit, polls until fulfilled, the result pages, delete.
+    // Once: the token and the availability date; the first page size tried (1000) is
+    // accepted.
     let minimum = 1 + 1 + stats.job_submits * 2 + stats.job_polls + stats.job_result_pages;
-    assert_eq!(stats.job_submits, 2);
+    assert_eq!(stats.job_submits, 1);
     assert_eq!(
-        stats.job_polls,
-        2 * 3,
+        stats.job_polls, 3,
         "the simulator fulfils on the third poll"
     );
     assert_eq!(
@@ -355,4 +359,195 @@ fn job_results_past_the_cursor_cap_split_the_window() {
     });
     let run = export_exactly(&sim, Args::new().mode("jobs"));
     assert!(run.stderr.contains("splitting it in two"), "{}", run.stderr);
+}
+
+/// August to November: four jobs of at most 31 days.
+const WIDE_FROM: &str = "2026-08-01T00:00:00Z";
+const WIDE_TO: &str = "2026-11-03T00:00:00Z";
+
+fn wide(cfg: SimConfig) -> Sim {
+    Sim::start(SimConfig {
+        conversations: 1500,
+        start: ts(WIDE_FROM),
+        end: ts(WIDE_TO),
+        data_availability: ts(WIDE_TO),
+        ..cfg
+    })
+}
+
+/// The jobs requests of a run, from the simulator's counters.
+fn job_requests(stats: &genesys_sim::Stats) -> u64 {
+    stats.job_submits + stats.job_polls + stats.job_result_requests + stats.job_deletes
+}
+
+#[test]
+fn several_jobs_ahead_match_the_ground_truth_under_faults_and_lost_jobs() {
+    let faults = Faults {
+        p_revoke: 0.03,
+        p_429: 0.03,
+        p_5xx: 0.03,
+        retry_after_secs: Some(0),
+        ..Faults::default()
+    };
+    let sim = wide(SimConfig {
+        faults,
+        token_lifetime: Duration::from_secs(1),
+        job_max_page_size: 200,
+        job_faults: JobFaults {
+            // The second job (submitted ahead) fails; the first expires half-way.
+            fail: vec![2],
+            expire_after_pages: vec![(1, 1)],
+            ..JobFaults::default()
+        },
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("jobs-ahead");
+    let out = dir.join("c.csv");
+    let args = Args::between(WIDE_FROM, WIDE_TO)
+        .mode("jobs")
+        .backoff("10ms")
+        .out(&out);
+    let run = export(&sim, &args);
+    run.expect_code(0);
+    assert_no_secrets(&run, &sim);
+    assert_same_ids(
+        &csv_ids(&read(&out)),
+        &sim.ground_truth(ts(WIDE_FROM), ts(WIDE_TO)),
+    );
+    let stats = sim.stats();
+    assert!(stats.job_submits >= 4 + 2, "{stats:?}");
+    assert!(run.stderr.contains("submitted ahead"), "{}", run.stderr);
+    assert!(stats.faults_injected >= 3, "{stats:?}");
+    // Every job is deleted, but one whose submission reply a fault cut (no id came back).
+    assert!(stats.jobs_live <= stats.faults_injected, "{stats:?}");
+}
+
+#[test]
+fn a_kill_with_jobs_ahead_resumes_byte_for_byte_and_reuses_them() {
+    let sim = wide(SimConfig {
+        job_max_page_size: 50,
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("jobs-ahead-kill");
+    let reference = dir.join("ref.csv");
+    let args = |out: &Path| {
+        Args::between(WIDE_FROM, WIDE_TO)
+            .mode("jobs")
+            .quiet()
+            .out(out)
+    };
+    export(&sim, &args(&reference)).expect_code(0);
+    let want = std::fs::read(&reference).unwrap();
+    assert_eq!(sim.stats().job_submits, 4, "one job per 31 days");
+    for spec in ["page-written:3", "state-saved:9", "page-written:25"] {
+        let dir = Dir::new("jobs-ahead-kill-run");
+        let out = dir.join("c.csv");
+        let before = sim.stats();
+        crash_at(&sim, &args(&out), &out, spec);
+        let saved = saved_state(&out).unwrap();
+        assert!(
+            !saved["ahead"].as_array().unwrap().is_empty(),
+            "{spec}: jobs ahead are saved: {saved}"
+        );
+        export(&sim, &args(&out)).expect_code(0);
+        assert_eq!(std::fs::read(&out).unwrap(), want, "{spec}");
+        let after = sim.stats();
+        assert_eq!(
+            after.job_submits - before.job_submits,
+            4,
+            "{spec}: the saved jobs are reused, not submitted again"
+        );
+        assert_eq!(after.jobs_live, 0, "{spec}: every job is deleted");
+    }
+}
+
+#[test]
+fn the_jobs_route_costs_at_most_1_2_requests_per_1000_conversations() {
+    let sim = Sim::start(SimConfig {
+        conversations: 40_000,
+        job_max_page_size: 1000,
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("jobs-per-1000");
+    let out = dir.join("c.jsonl");
+    let run = export(
+        &sim,
+        &Args::range().mode("jobs").format("jsonl").quiet().out(&out),
+    );
+    run.expect_code(0);
+    let stats = sim.stats();
+    let conversations = jsonl_ids(&read(&out)).len() as u64;
+    assert!(conversations >= 39_000, "{conversations}");
+    let per_1000 = job_requests(&stats) as f64 * 1000.0 / conversations as f64;
+    assert!(
+        per_1000 <= 1.2,
+        "{per_1000:.3} requests per 1000: {stats:?}"
+    );
+}
+
+#[test]
+fn auto_sends_a_small_day_to_the_query() {
+    let sim = Sim::start(SimConfig {
+        conversations: 700,
+        end: ts("2026-11-02T00:00:00Z"),
+        data_availability: ts("2026-11-02T00:00:00Z"),
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("auto-small");
+    let out = dir.join("c.csv");
+    let args = Args::between(FROM, "2026-11-02T00:00:00Z").out(&out);
+    let run = export(&sim, &args);
+    run.expect_code(0);
+    assert_same_ids(
+        &csv_ids(&read(&out)),
+        &sim.ground_truth(ts(FROM), ts("2026-11-02T00:00:00Z")),
+    );
+    assert_eq!(sim.stats().job_submits, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the details query for every window, as it is faster"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn auto_sends_a_large_lake_week_to_jobs_and_a_resume_follows_the_saved_choice() {
+    let week_end = "2026-11-08T00:00:00Z";
+    let sim = Sim::start(SimConfig {
+        conversations: 20_000,
+        end: ts(week_end),
+        data_availability: ts(week_end),
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("auto-week");
+    let out = dir.join("c.jsonl");
+    let args = Args::between(FROM, week_end)
+        .format("jsonl")
+        .backoff("10ms")
+        .out(&out);
+    // Killed while the job's results are paged; the resume neither asks for the
+    // availability date nor estimates again: it follows the saved split.
+    let crashed = crash_at(&sim, &args, &out, "page-written:3");
+    assert!(
+        crashed.stderr.contains("jobs for that part"),
+        "{}",
+        crashed.stderr
+    );
+    let before = sim.stats();
+    assert_eq!(before.details_requests, 1, "one estimate for the week");
+    assert_eq!(before.job_submits, 1);
+    export(&sim, &args).expect_code(0);
+    let after = sim.stats();
+    assert_eq!(
+        after.details_requests, 1,
+        "the resume does not estimate again"
+    );
+    assert_eq!(after.availability_requests, before.availability_requests);
+    assert_eq!(after.job_submits, 1, "the saved job is paged on");
+    assert_eq!(after.jobs_live, 0);
+    assert_same_ids(
+        &jsonl_ids(&read(&out)),
+        &sim.ground_truth(ts(FROM), ts(week_end)),
+    );
 }

@@ -301,7 +301,7 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     assert_eq!(std::fs::read(&partial).unwrap(), partial_before);
 
     // A state from a newer version is refused the same way.
-    let newer = text.replace("\"version\": 2", "\"version\": 99");
+    let newer = text.replace("\"version\": 3", "\"version\": 99");
     assert_ne!(newer, text, "the state names its version");
     std::fs::write(&state, &newer).unwrap();
     let run = export(&sim, &args);
