@@ -172,21 +172,102 @@ impl JobStatus {
     }
 }
 
-/// A page of job results; the last page has no `cursor`.
-#[derive(Debug, Deserialize)]
-pub struct JobResults {
-    #[serde(default)]
-    pub conversations: Option<Vec<Box<RawValue>>>,
-    #[serde(default)]
-    pub cursor: Option<String>,
+/// Reads a page of job results (`{"conversations": [...], "cursor": "..."}`; the last page
+/// has no cursor) from `reader` one conversation at a time, handing each to `each`, and
+/// returns the cursor. Nothing but the conversation in hand is held, whatever the page size.
+/// The reply must be a JSON object; `conversations` an array or absent; `cursor` a non-empty
+/// string or absent.
+pub fn read_results<E>(
+    reader: impl std::io::Read,
+    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    let mut visitor = ResultsVisitor {
+        each,
+        stopped: None,
+        cursor: None,
+    };
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
+    let parsed =
+        serde::Deserializer::deserialize_map(&mut de, &mut visitor).and_then(|()| de.end());
+    if let Some(e) = visitor.stopped.take() {
+        return Err(ReadError::Stopped(e));
+    }
+    parsed.map_err(|e| ReadError::Malformed(format!("unreadable JSON ({e})")))?;
+    match visitor.cursor {
+        Some(cursor) if cursor.is_empty() => {
+            Err(ReadError::Malformed("an empty cursor".to_string()))
+        }
+        cursor => Ok(cursor),
+    }
 }
 
-impl JobResults {
-    pub fn check(&self) -> Result<(), String> {
-        if self.cursor.as_deref() == Some("") {
-            return Err("an empty cursor".to_string());
+/// Why `read_results` stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadError<E> {
+    /// The reply is not a page of results.
+    Malformed(String),
+    /// `each` failed.
+    Stopped(E),
+}
+
+struct ResultsVisitor<'a, E> {
+    each: &'a mut dyn FnMut(&RawValue) -> Result<(), E>,
+    /// The error `each` returned, kept while the parser unwinds.
+    stopped: Option<E>,
+    cursor: Option<String>,
+}
+
+impl<'de, E> serde::de::Visitor<'de> for &mut ResultsVisitor<'_, E> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a page of job results")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "conversations" => map.next_value_seed(Conversations(&mut *self))?,
+                "cursor" => self.cursor = map.next_value()?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
         }
-        check_conversations(self.conversations.as_deref().unwrap_or_default())
+        Ok(())
+    }
+}
+
+/// The `conversations` array, element by element.
+struct Conversations<'v, 'a, E>(&'v mut ResultsVisitor<'a, E>);
+
+impl<'de, E> serde::de::DeserializeSeed<'de> for Conversations<'_, '_, E> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, E> serde::de::Visitor<'de> for Conversations<'_, '_, E> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of conversations")
+    }
+
+    fn visit_unit<X: serde::de::Error>(self) -> Result<(), X> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            if let Err(e) = (self.0.each)(&raw) {
+                self.0.stopped = Some(e);
+                return Err(serde::de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -259,21 +340,24 @@ impl DetailsPage {
     }
 }
 
-/// Checks that each conversation has the shape the export reads (`Conversation`), an id and
-/// a readable start.
+/// Checks that each conversation has the shape the export reads.
 fn check_conversations(raws: &[Box<RawValue>]) -> Result<(), String> {
-    for (i, raw) in raws.iter().enumerate() {
-        let conversation: Conversation = serde_json::from_str(raw.get())
-            .map_err(|e| format!("conversation {} is not of the expected shape ({e})", i + 1))?;
-        let id = &conversation.conversation_id;
-        if id.is_empty() {
-            return Err(format!("conversation {} has no conversationId", i + 1));
-        }
-        if crate::window::parse_api_timestamp(&conversation.conversation_start).is_none() {
-            return Err(format!(
-                "conversation {id} has no readable conversationStart"
-            ));
-        }
+    raws.iter().try_for_each(|raw| check_conversation(raw))
+}
+
+/// Checks that a conversation has the shape the export reads (`Conversation`), an id and a
+/// readable start.
+pub fn check_conversation(raw: &RawValue) -> Result<(), String> {
+    let conversation: Conversation = serde_json::from_str(raw.get())
+        .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
+    let id = &conversation.conversation_id;
+    if id.is_empty() {
+        return Err("a conversation has no conversationId".to_string());
+    }
+    if crate::window::parse_api_timestamp(&conversation.conversation_start).is_none() {
+        return Err(format!(
+            "conversation {id} has no readable conversationStart"
+        ));
     }
     Ok(())
 }
@@ -653,9 +737,63 @@ mod tests {
             (status.state, status.error_message.as_deref()),
             (JobState::Failed, Some("boom"))
         );
-        let last: JobResults =
-            serde_json::from_str(r#"{"conversations":[],"dataAvailabilityDate":"x"}"#).unwrap();
-        assert!(last.cursor.is_none());
+    }
+
+    /// The ids `read_results` hands over, and the cursor, or why it stopped.
+    fn read_page(text: &str) -> Result<(Vec<String>, Option<String>), ReadError<String>> {
+        let mut ids = Vec::new();
+        let cursor = read_results(text.as_bytes(), &mut |raw: &RawValue| {
+            check_conversation(raw)?;
+            let c: Conversation = serde_json::from_str(raw.get()).unwrap();
+            ids.push(c.conversation_id);
+            Ok(())
+        })?;
+        Ok((ids, cursor))
+    }
+
+    #[test]
+    fn job_results_are_read_one_conversation_at_a_time() {
+        let c = |id: &str| {
+            format!(r#"{{"conversationId":"{id}","conversationStart":"2026-11-01T00:00:00Z"}}"#)
+        };
+        let page = format!(
+            r#"{{"dataAvailabilityDate":"x","conversations":[{},{}],"cursor":"c2"}}"#,
+            c("a"),
+            c("b")
+        );
+        assert_eq!(
+            read_page(&page),
+            Ok((vec!["a".into(), "b".into()], Some("c2".into())))
+        );
+        assert_eq!(read_page(r#"{"conversations":[]}"#), Ok((vec![], None)));
+        assert_eq!(
+            read_page(r#"{"conversations":null,"cursor":null}"#),
+            Ok((vec![], None))
+        );
+        assert_eq!(read_page("{}"), Ok((vec![], None)));
+        let malformed = |text: &str| matches!(read_page(text), Err(ReadError::Malformed(_)));
+        for bad in [
+            "[]",
+            "",
+            "  ",
+            r#"{"conversations":{}}"#,
+            r#"{"cursor":""}"#,
+            r#"{"cursor":7}"#,
+            r#"{"conversations":["#,
+            "{} x",
+        ] {
+            assert!(malformed(bad), "{bad}");
+        }
+        let stopped = read_page(&format!(
+            r#"{{"conversations":[{},{{"conversationStart":"2026-11-01T00:00:00Z"}}]}}"#,
+            c("a")
+        ));
+        assert_eq!(
+            stopped,
+            Err(ReadError::Stopped(
+                "a conversation has no conversationId".into()
+            ))
+        );
     }
 
     #[test]
@@ -800,9 +938,7 @@ mod tests {
                 }
             }
         }
-        if let Ok(r) = parse_object::<JobResults>(body) {
-            let _ = r.check();
-        }
+        let _ = read_results(body, &mut |raw: &RawValue| check_conversation(raw));
         if let Ok(r) = parse_object::<JobSubmitted>(body) {
             assert!(r.check().is_err() || !r.job_id.trim().is_empty());
         }

@@ -26,8 +26,8 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobResults, JobState, JobStatus,
-    QueueListing, Refusal, RefusalKind, ResultsPage,
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, QueueListing,
+    Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, Code};
 use crate::report::{ExportStats, Log};
@@ -88,7 +88,9 @@ pub trait Source {
     fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
     /// A job's status; `None` when the job no longer exists.
     fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>>;
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults>;
+    /// A page of a job's results: its conversations, readable one at a time, and the cursor
+    /// of the next page (`None`: the last).
+    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage>;
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
@@ -102,6 +104,26 @@ pub trait Source {
     fn retries(&self) -> u64;
     /// Requests sent so far (for the per-route cost in the summary).
     fn requests(&self) -> u64;
+}
+
+/// The conversations of one reply, read one at a time, as often as needed: the reply may be
+/// spooled to disk rather than held in memory.
+pub trait Rows {
+    /// Hands every conversation to `each`, in the reply's order.
+    fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()>;
+}
+
+impl Rows for Vec<Box<RawValue>> {
+    fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()> {
+        self.iter().try_for_each(|raw| each(raw))
+    }
+}
+
+/// A page of a job's results.
+pub struct JobPage {
+    pub rows: Box<dyn Rows>,
+    /// The next page's cursor; `None` on the last page.
+    pub cursor: Option<String>,
 }
 
 /// Which API fetches a window.
@@ -625,7 +647,8 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             known_last = known_last.max(u32::try_from(pages_for_hits).unwrap_or(u32::MAX));
             let raws = page.conversations.unwrap_or_default();
             let returned = raws.len() as u64;
-            counts.conversations += self.write_page(w, raws)?;
+            let mut raws = raws;
+            counts.conversations += self.write_page(w, &mut raws)?;
             crate::crash::reach("page-written", || {});
             let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
             if returned == 0 && before < hits && !confirming {
@@ -759,7 +782,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                     page_size: size,
                     cursor: cursor.as_deref(),
                 };
-                let results = match self.source.job_results(&page) {
+                let mut results = match self.source.job_results(&page) {
                     Ok(results) => results,
                     Err(e) => match Refusal::kind_of(&e) {
                         Some(RefusalKind::PagingCap) => {
@@ -794,8 +817,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 };
                 counts.pages += 1;
                 self.stats.pages = self.stats.pages.saturating_add(1);
-                let raws = results.conversations.unwrap_or_default();
-                counts.conversations += self.write_page(w, raws)?;
+                counts.conversations += self.write_page(w, results.rows.as_mut())?;
                 crate::crash::reach("page-written", || {});
                 let Some(next) = results.cursor else {
                     self.finish_job(&job.id, &interval);
@@ -1022,52 +1044,65 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     }
 
     /// Writes the conversations of a page that this window owns and has not written yet, then
-    /// commits them. Returns how many were written.
-    fn write_page(&mut self, w: &Window, raws: Vec<Box<RawValue>>) -> Result<u64> {
-        let mut kept: Vec<(Box<RawValue>, Conversation)> = Vec::with_capacity(raws.len());
-        for raw in raws {
-            let conversation: Conversation = serde_json::from_str(raw.get()).context(
-                "a conversation in the details response does not have the expected shape",
-            )?;
+    /// commits them. Returns how many were written. The page is read one conversation at a
+    /// time (twice for CSV: once to look up the queue names the rows need, in bulk).
+    fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
+        if self.plan.format == Format::Csv {
+            let mut ids: Vec<String> = Vec::new();
+            rows.each(&mut |raw| {
+                let conversation = parse_conversation(raw)?;
+                for id in rows::queue_ids(&conversation) {
+                    if !ids.iter().any(|known| known == id) {
+                        ids.push(id.to_string());
+                    }
+                }
+                Ok(())
+            })?;
+            self.names
+                .resolve(self.source, ids.iter().map(String::as_str), self.log)?;
+        }
+        let mut written: u64 = 0;
+        rows.each(&mut |raw| {
+            let conversation = parse_conversation(raw)?;
             let start =
                 window::parse_api_timestamp(&conversation.conversation_start).ok_or_else(|| {
                     anyhow!(
-                        "conversation {} has an unreadable conversationStart '{}'",
-                        conversation.conversation_id,
-                        conversation.conversation_start
+                        "conversation {} has an unreadable conversationStart",
+                        conversation.conversation_id
                     )
                 })?;
             if !w.owns(start) {
                 self.stats.outside_window = self.stats.outside_window.saturating_add(1);
-                continue;
+                return Ok(());
             }
             if !self.seen.insert(conversation.conversation_id.clone()) {
                 self.stats.repeats = self.stats.repeats.saturating_add(1);
-                continue;
+                return Ok(());
             }
-            kept.push((raw, conversation));
-        }
-        match self.plan.format {
-            Format::Csv => {
-                let ids = kept.iter().flat_map(|(_, c)| rows::queue_ids(c));
-                self.names.resolve(self.source, ids, self.log)?;
-                for (_, conversation) in &kept {
-                    let row =
-                        rows::flatten(conversation, |id| self.names.get(id), &self.plan.attributes);
+            match self.plan.format {
+                Format::Csv => {
+                    let row = rows::flatten(
+                        &conversation,
+                        |id| self.names.get(id),
+                        &self.plan.attributes,
+                    );
                     self.sink.write_row(&row)?;
                 }
+                Format::Jsonl => self.sink.write_json(raw)?,
             }
-            Format::Jsonl => {
-                for (raw, _) in &kept {
-                    self.sink.write_json(raw)?;
-                }
-            }
-        }
+            written = written.saturating_add(1);
+            Ok(())
+        })?;
         self.sink.commit()?;
-        let written = kept.len() as u64;
         self.stats.conversations = self.stats.conversations.saturating_add(written);
         Ok(written)
     }
+}
+
+/// A conversation of a checked reply (the check parsed it the same way before it counted).
+fn parse_conversation(raw: &RawValue) -> Result<Conversation> {
+    serde_json::from_str(raw.get())
+        .context("a conversation in the reply does not have the expected shape")
 }
 
 /// A window over the paging cap: split it, or fail if it is already as small as allowed.
@@ -1447,7 +1482,7 @@ mod tests {
             }))
         }
 
-        fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults> {
+        fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage> {
             let (job_id, page_size, cursor) = (page.job_id, page.page_size, page.cursor);
             let url = page.path();
             if page_size > self.job_page_ceiling {
@@ -1479,12 +1514,12 @@ mod tests {
             matching.sort_by(|x, y| x.0.cmp(&y.0));
             let offset: usize = cursor.map_or(0, |c| c.parse().unwrap());
             let end = (offset + page_size as usize).min(matching.len());
-            let conversations = matching[offset..end]
+            let conversations: Vec<Box<RawValue>> = matching[offset..end]
                 .iter()
                 .map(|(id, s, e)| render(id, *s, *e))
                 .collect();
-            Ok(JobResults {
-                conversations: Some(conversations),
+            Ok(JobPage {
+                rows: Box::new(conversations),
                 cursor: (end < matching.len()).then(|| end.to_string()),
             })
         }

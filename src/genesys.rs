@@ -19,12 +19,31 @@ use anyhow::{anyhow, Result};
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, DetailsPage, DetailsQuery, JobQuery, JobResults, JobStatus, QueueListing, Refusal,
+    self, DetailsPage, DetailsQuery, JobQuery, JobStatus, QueueListing, ReadError, Refusal,
     RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, Code};
-use crate::export::{Source, Ticket};
-use crate::http::{self, Client};
+use crate::export::{JobPage, Rows, Source, Ticket};
+use crate::http::{self, Client, Spool};
+
+/// The conversations of a spooled page of job results, read from the spool each time.
+struct SpooledRows(Spool);
+
+impl Rows for SpooledRows {
+    fn each(
+        &mut self,
+        each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
+    ) -> Result<()> {
+        self.0.rewind()?;
+        match api::read_results(&mut self.0, each) {
+            Ok(_) => Ok(()),
+            Err(ReadError::Stopped(e)) => Err(e),
+            Err(ReadError::Malformed(why)) => {
+                Err(anyhow!("a spooled reply no longer reads: {why}"))
+            }
+        }
+    }
+}
 
 /// A 403 on the details query or jobs names the permission the role lacks.
 fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
@@ -152,8 +171,19 @@ impl Source for Genesys {
         }
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobResults> {
-        self.client.get(&page.path(), &JobResults::check)
+    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage> {
+        // Job pages are as large as the API grants: spooled, checked conversation by
+        // conversation, and read again one at a time when written.
+        let check = |spool: &mut Spool| {
+            api::read_results(spool, &mut api::check_conversation).map_err(|e| match e {
+                ReadError::Malformed(why) | ReadError::Stopped(why) => why,
+            })
+        };
+        let (spool, cursor) = self.client.get_spooled(&page.path(), &check)?;
+        Ok(JobPage {
+            rows: Box::new(SpooledRows(spool)),
+            cursor,
+        })
     }
 
     fn delete_job(&mut self, job_id: &str) -> Result<()> {

@@ -15,7 +15,10 @@
 //! the policy with their headers. Redirects are not followed: a redirect would carry the
 //! credentials to a host the user did not name.
 
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -27,7 +30,7 @@ use time::OffsetDateTime;
 
 use crate::api::{self, AuthErrorBody, ErrorBody, Refusal, TokenResponse};
 use crate::auth::{self, Credentials, Token};
-use crate::exit::{failure, usage, usage_context, Code};
+use crate::exit::{failure, output, usage, usage_context, Code};
 use crate::pace::{self, Feedback, Pacer, RateHeaders, Start};
 use crate::report::{HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
@@ -111,6 +114,8 @@ struct Shared {
 /// A complete response.
 struct Reply {
     status: u16,
+    /// The body of a 2xx when it was asked for spooled; `body` is then empty.
+    spool: Option<Spool>,
     rate: Option<RateHeaders>,
     retry_after: Option<String>,
     correlation_id: Option<String>,
@@ -181,7 +186,43 @@ impl Client {
         path: &str,
         check: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T> {
-        self.call(Endpoint::Api, Method::Get, path, None, check)
+        let accept = |reply: Reply| parse_checked(Method::Get, &reply, check);
+        self.call(
+            Endpoint::Api,
+            Method::Get,
+            path,
+            None,
+            Receive::InMemory,
+            &accept,
+        )
+    }
+
+    /// `GET path` with the body spooled to an unlinked temporary file instead of memory; the
+    /// reply counts once `check`, reading the spool, accepts it, and what `check` returns
+    /// comes back with the spool (rewound).
+    pub fn get_spooled<C>(
+        &self,
+        path: &str,
+        check: &dyn Fn(&mut Spool) -> Result<C, String>,
+    ) -> Result<(Spool, C)> {
+        let accept = |reply: Reply| {
+            if reply.is_html {
+                return Err("an HTML page".to_string());
+            }
+            let mut spool = reply.spool.ok_or("no body")?;
+            spool.rewind().map_err(|e| e.to_string())?;
+            let checked = check(&mut spool)?;
+            spool.rewind().map_err(|e| e.to_string())?;
+            Ok((spool, checked))
+        };
+        self.call(
+            Endpoint::Api,
+            Method::Get,
+            path,
+            None,
+            Receive::Spooled,
+            &accept,
+        )
     }
 
     /// `POST path` with a JSON body; the reply counts once `check` accepts it.
@@ -196,13 +237,32 @@ impl Client {
             content_type: "application/json",
             bytes: &bytes,
         };
-        self.call(Endpoint::Api, Method::Post, path, Some(body), check)
+        let accept = |reply: Reply| parse_checked(Method::Post, &reply, check);
+        self.call(
+            Endpoint::Api,
+            Method::Post,
+            path,
+            Some(body),
+            Receive::InMemory,
+            &accept,
+        )
     }
 
     /// `DELETE path`; any 2xx will do, whatever its body.
     pub fn delete(&self, path: &str) -> Result<()> {
-        self.call::<serde::de::IgnoredAny>(Endpoint::Api, Method::Delete, path, None, &|_| Ok(()))
-            .map(drop)
+        let accept = |reply: Reply| {
+            let ignore = |_: &serde::de::IgnoredAny| Ok(());
+            parse_checked(Method::Delete, &reply, &ignore)
+        };
+        self.call(
+            Endpoint::Api,
+            Method::Delete,
+            path,
+            None,
+            Receive::InMemory,
+            &accept,
+        )
+        .map(drop)
     }
 
     /// A text that came from a server, with the client secret and every token of this run
@@ -223,12 +283,14 @@ impl Client {
             content_type: "application/x-www-form-urlencoded",
             bytes: b"grant_type=client_credentials",
         };
+        let accept = |reply: Reply| parse_checked(Method::Post, &reply, &TokenResponse::check);
         let reply: TokenResponse = self.call(
             Endpoint::Token,
             Method::Post,
             api::TOKEN_PATH,
             Some(form),
-            &TokenResponse::check,
+            Receive::InMemory,
+            &accept,
         )?;
         {
             let mut shared = self.shared();
@@ -263,7 +325,26 @@ impl Client {
                     gate.1 = gate.1.saturating_add(1);
                     return Ok(());
                 }
-                Start::At(at) => at.saturating_duration_since(now).min(STEP),
+                Start::At(at) => {
+                    // A hold longer than the wait budget left (a 429 asking for hours) would
+                    // only end in giving up: give up now, as the policy does.
+                    let hold = at.saturating_duration_since(now);
+                    let left = self
+                        .policy
+                        .max_total_wait
+                        .saturating_sub(self.stats().waited);
+                    if hold > left {
+                        return Err(failure(
+                            Code::GaveUp,
+                            format!(
+                                "gave up: the API asks for a pause of {} before the next request, more than the {} left of the --max-wait budget",
+                                format_duration(hold),
+                                format_duration(left)
+                            ),
+                        ));
+                    }
+                    hold.min(STEP)
+                }
                 Start::WhenOneFinishes => STEP,
             };
             gate = self
@@ -298,20 +379,30 @@ impl Client {
         }
     }
 
-    /// Sends one request under the retry policy and returns its checked JSON body.
-    fn call<T: DeserializeOwned>(
+    /// Sends one request under the retry policy and returns what `accept` makes of a 2xx.
+    fn call<T>(
         &self,
         endpoint: Endpoint,
         method: Method,
         path: &str,
         body: Option<Body>,
-        check: &dyn Fn(&T) -> Result<(), String>,
+        receive: Receive,
+        accept: &dyn Fn(Reply) -> Result<T, String>,
     ) -> Result<T> {
         let url = format!("{}{path}", self.base(endpoint));
         let mut attempt = Attempt::default();
         loop {
-            let (sent, generation) = self.exchange(endpoint, method, &url, body.as_ref())?;
-            let failed = match self.judge(endpoint, method, &url, sent, check) {
+            let spool = match receive {
+                Receive::InMemory => None,
+                Receive::Spooled => Some(Spool::new().with_context(|| {
+                    output(format!(
+                        "cannot create a temporary file in {} for a reply",
+                        std::env::temp_dir().display()
+                    ))
+                })?),
+            };
+            let (sent, generation) = self.exchange(endpoint, method, &url, body.as_ref(), spool)?;
+            let failed = match self.judge(endpoint, method, &url, sent, accept) {
                 Ok(value) => return Ok(value),
                 Err(failed) => failed,
             };
@@ -352,6 +443,7 @@ impl Client {
         method: Method,
         url: &str,
         body: Option<&Body>,
+        spool: Option<Spool>,
     ) -> Result<(Result<Reply, ureq::Error>, u64)> {
         // The gate first: a request may wait there, and its token must be fresh when it
         // leaves, not when it began to wait.
@@ -375,7 +467,7 @@ impl Client {
                 shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
             }
         }
-        let sent = self.send(method, url, &authorization, body);
+        let sent = self.send(method, url, &authorization, body, spool);
         if endpoint == Endpoint::Api {
             self.leave_gate(sent.as_ref().ok());
         }
@@ -383,22 +475,24 @@ impl Client {
     }
 
     /// The checked value of a reply, or what went wrong, for the policy and the user.
-    fn judge<T: DeserializeOwned>(
+    fn judge<T>(
         &self,
         endpoint: Endpoint,
         method: Method,
         url: &str,
         sent: Result<Reply, ureq::Error>,
-        check: &dyn Fn(&T) -> Result<(), String>,
+        accept: &dyn Fn(Reply) -> Result<T, String>,
     ) -> Result<T, Failed> {
         match sent {
-            Ok(reply) if (200..300).contains(&reply.status) => parse_checked(method, &reply, check)
-                .map_err(|why| Failed {
+            Ok(reply) if (200..300).contains(&reply.status) => {
+                let status = reply.status;
+                accept(reply).map_err(|why| Failed {
                     outcome: Outcome::BadBody,
-                    problem: format!("HTTP {} with {}", reply.status, self.scrub(&why)),
+                    problem: format!("HTTP {status} with {}", self.scrub(&why)),
                     refusal: None,
                     hint: FatalHint::None,
-                }),
+                })
+            }
             Ok(reply) => {
                 let refusal = self.refusal(endpoint, method, url, &reply);
                 let retry_after = reply
@@ -459,6 +553,7 @@ impl Client {
         url: &str,
         authorization: &str,
         body: Option<&Body>,
+        spool: Option<Spool>,
     ) -> Result<Reply, ureq::Error> {
         let request = ureq::http::Request::builder()
             .method(method.name())
@@ -494,14 +589,22 @@ impl Client {
         } else {
             MAX_ERROR_BODY_BYTES
         };
-        let body = match response.body_mut().with_config().limit(limit).read_to_vec() {
-            Ok(body) => body,
-            // An error page longer than we care to read is still an error page.
-            Err(ureq::Error::BodyExceedsLimit(_)) if status >= 300 => Vec::new(),
-            Err(e) => return Err(e),
+        let reader = response.body_mut().with_config().limit(limit);
+        let (body, spool) = match spool {
+            Some(mut spool) if (200..300).contains(&status) => {
+                std::io::copy(&mut reader.reader(), &mut spool)?;
+                (Vec::new(), Some(spool))
+            }
+            _ => match reader.read_to_vec() {
+                Ok(body) => (body, None),
+                // An error page longer than we care to read is still an error page.
+                Err(ureq::Error::BodyExceedsLimit(_)) if status >= 300 => (Vec::new(), None),
+                Err(e) => return Err(e),
+            },
         };
         Ok(Reply {
             status,
+            spool,
             rate,
             retry_after,
             correlation_id,
@@ -648,6 +751,68 @@ pub fn pause(wait: Duration) -> Result<()> {
     }
 }
 
+/// Where a 2xx body goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Receive {
+    InMemory,
+    /// To a `Spool`: for replies whose size the API decides (job results).
+    Spooled,
+}
+
+/// A reply body in an unlinked temporary file (mode 0600; it holds phone numbers): memory
+/// stays flat whatever the page size, and the body can be read more than once. The file has
+/// no name from the moment it is created, and is gone when the spool is dropped.
+pub struct Spool {
+    file: File,
+}
+
+impl Spool {
+    fn new() -> std::io::Result<Spool> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir();
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("genesys-export-{}-{n}.spool", std::process::id()));
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(&path) {
+                Ok(file) => {
+                    std::fs::remove_file(&path)?;
+                    return Ok(Spool { file });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Back to the first byte.
+    pub fn rewind(&mut self) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(0)).map(drop)
+    }
+}
+
+impl Read for Spool {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.file.read(buf)
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// What went wrong with one exchange: the policy's view, the user's, and the data behind it.
 struct Failed {
     outcome: Outcome,
@@ -780,6 +945,7 @@ mod tests {
     fn reply(status: u16, is_html: bool, body: &[u8]) -> Reply {
         Reply {
             status,
+            spool: None,
             rate: None,
             retry_after: None,
             correlation_id: Some("abc-123".into()),
