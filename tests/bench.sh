@@ -106,6 +106,7 @@ measure() {
     if [ "$status" != 0 ] || [ -z "$r_conv" ]; then
         r_conv=- r_api=- r_429=-
         if [ "$stopped" != 0 ]; then
+            r_secs=">$guard"
             echo "  FAIL: $name stopped after its ${guard} s guard (log: $dir/$name.log)"
         else
             echo "  FAIL: $name exited $status: $(grep -v '^$' "$dir/$name.log" | tail -n 1)"
@@ -258,7 +259,7 @@ same "$j4_conv" "$r_conv" "the jobs week at both --parallel"
 echo
 echo "== targets (default --parallel)"
 if [ "${q4[0]}" = - ]; then
-    verdict 0 "query week: the run failed"
+    verdict 0 "query week: no figure (the run failed or was stopped, see above)"
 else
     ok=0
     le "${q4[1]}" "$(awk -v f="$q4_floor" 'BEGIN { print f * 1.25 }')" && ok=1
@@ -268,14 +269,14 @@ else
     verdict "$ok" "query week 429s ${q4[3]} <= 1 % of ${q4[2]} requests"
 fi
 if [ "${a4[0]}" = - ]; then
-    verdict 0 "auto, lake week: the run failed"
+    verdict 0 "auto, lake week: no figure (the run failed or was stopped, see above)"
 else
     ok=0
     le "${a4[1]}" "$(awk -v f="$a4_floor" 'BEGIN { print f * 2 }')" && ok=1
     verdict "$ok" "auto, lake week ${a4[1]} s <= 2 x the bulk floor ${a4_floor} s ($(ratio "${a4[1]}" "$a4_floor")x)"
 fi
 if [ "${d4[0]}" = - ] || [ "${dq4[0]}" = - ]; then
-    verdict 0 "auto, small day: a run failed"
+    verdict 0 "auto, small day: no figure (a run failed or was stopped, see above)"
 else
     ok=0
     le "${d4[1]}" "$(awk -v q="${dq4[1]}" 'BEGIN { print q * 1.3 }')" && ok=1
