@@ -25,7 +25,8 @@ FUZZ_SEED ?= $(shell date +%s)
 fuzz:
 	GENESYS_EXPORT_PROP_CASES=$(FUZZ_CASES) GENESYS_EXPORT_PROP_SEED=$(FUZZ_SEED) $(CARGO) test --workspace --locked prop
 
-## Throughput and peak memory against the simulator, checked against the targets in tests/bench.sh.
+## Throughput, wall time against each path's floor under a latency profile, and peak memory,
+## against simulators; the targets are checked and printed by tests/bench.sh (about 6 minutes).
 bench:
 	bash tests/bench.sh
 

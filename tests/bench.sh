@@ -1,8 +1,26 @@
 #!/usr/bin/env bash
-# `make bench`: throughput and peak memory of a real export against the simulator, on a small
-# and a ten times larger range, with the targets the tool promises:
-#   - memory stays flat: peak RSS under 40 MiB, and the large range within 1.5x of the small;
-#   - throughput over loopback without injected latency: at least 5 000 conversations/s (CSV).
+# `make bench`: real exports against simulators on loopback, each figure printed next to the
+# target the tool promises, PASS or FAIL. Runs one after another so they do not disturb each
+# other; the exit status is non-zero if any target fails, once every figure is printed.
+#
+# 1. Without latency: throughput of at least 5 000 conversations/s, and memory that stays flat
+#    (the 7-day range within 1.5x of the 18-hour one).
+# 2. A latency profile like the real API's: 400 ms per request, 5 requests allowed in any 1 s
+#    window, jobs fulfilled 20 s after submission, the data lake holding the older part of the
+#    range. Each run is made with the default `--parallel` and again with `--parallel 1`:
+#    - the details query, 20 000 conversations over a week: at most 1.25x its floor (requests
+#      admitted / 5 per s) with at most 1 % of requests answered 429;
+#    - default `auto` on a week the lake holds (about 5 000 conversations, `--window 1d`): at
+#      most 2x the bulk floor (one job's 20 s + its 1 000-record result pages at 5 per s);
+#    - default `auto` on one small day in the lake (about 700 conversations): at most 1.3x the
+#      same day through `--mode query`;
+#    - jobs whose result pages are granted 10 000 records at a time.
+# 3. Peak RSS at most 16 MiB on every run.
+#
+# Requests and 429s are the export's own counts (its closing summary on stderr): every attempt
+# is counted, the token endpoint apart, and every 429 is retried. Runs of the same range must
+# export the same number of conversations; the query week must match the simulator's ground
+# truth. A run still going after its guard time is stopped (SIGTERM) and fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,66 +32,257 @@ dir="$target/bench"
 rm -rf "$dir"
 mkdir -p "$dir"
 
-"$bin"/genesys-sim --port-file "$dir/url" --seed 7 --conversations 300000 \
-    --from 2026-11-01 --to 2026-11-08 --fault-rate 0 --token-fault-rate 0 \
-    --token-lifetime 3600 --client-id bench --client-secret bench-secret \
-    >"$dir/simulator.log" 2>&1 &
-sim=$!
-trap 'kill $sim 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-    [ -s "$dir/url" ] && break
-    sleep 0.1
-done
-url=$(cat "$dir/url")
+rss_limit_kib=$((16 * 1024))
+rate=5                # requests allowed per second in the latency profile
+job_delay=20          # seconds from a job's submission to its fulfilment
+job_page=1000         # job result page size the lake simulator grants
+fail=0
+started_bench=$(date +%s)
 
-# Runs one export; prints "conversations seconds peak_kib".
+sims=()
+trap 'for p in "${sims[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+# start_sim NAME [simulator flags...]: serves in the background; its URL goes to $dir/NAME.url.
+start_sim() {
+    local name=$1
+    shift
+    "$bin"/genesys-sim --port-file "$dir/$name.url" --fault-rate 0 --token-fault-rate 0 \
+        --token-lifetime 3600 --client-id bench --client-secret bench-secret "$@" \
+        >"$dir/$name.sim.log" 2>&1 &
+    sims+=($!)
+}
+
+# sim_url NAME: waits (up to 60 s: generating the data takes a moment) and prints the URL.
+sim_url() {
+    for _ in $(seq 1 600); do
+        [ -s "$dir/$1.url" ] && break
+        sleep 0.1
+    done
+    if [ ! -s "$dir/$1.url" ]; then
+        echo "bench: simulator $1 did not start (see $dir/$1.sim.log)" >&2
+        exit 1
+    fi
+    cat "$dir/$1.url"
+}
+
+# measure NAME GUARD_SECS URL [export flags...]: one export; sets r_conv r_secs r_peak r_api
+# r_429 (r_conv is "-" when the run failed: its log is $dir/NAME.log).
 measure() {
-    local to=$1 format=$2 out=$3 mode=$4
-    local started ended peak=0 hwm
+    local name=$1 guard=$2 url=$3
+    shift 3
+    local started ended now peak=0 hwm stopped=0 status=0
     started=$(date +%s.%N)
     GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
-        "$bin"/genesys-export conversations --from 2026-11-01 --to "$to" \
-        --window 6h --format "$format" --mode "$mode" --job-poll 10ms \
-        --api-base "$url" --login-base "$url" -q -o "$out" &
+        "$bin"/genesys-export conversations --api-base "$url" --login-base "$url" \
+        -o "$dir/$name.out" "$@" 2>"$dir/$name.log" &
     local pid=$!
     # VmHWM is the process's peak resident set so far; the last reading before exit is its peak.
     while hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
         peak=$hwm
+        now=$(date +%s.%N)
+        # Past the guard: SIGTERM (the export saves its state and exits), SIGKILL 15 s later.
+        if [ "$stopped" = 0 ] && awk -v a="$started" -v b="$now" -v g="$guard" 'BEGIN { exit !(b - a > g) }'; then
+            kill -TERM "$pid" 2>/dev/null || true
+            stopped=1
+        elif [ "$stopped" = 1 ] && awk -v a="$started" -v b="$now" -v g="$guard" 'BEGIN { exit !(b - a > g + 15) }'; then
+            kill -KILL "$pid" 2>/dev/null || true
+            stopped=2
+        fi
         sleep 0.02
     done
-    wait "$pid"
+    wait "$pid" || status=$?
     ended=$(date +%s.%N)
-    local rows
-    if [ "$format" = csv ]; then rows=$(($(wc -l <"$out") - 1)); else rows=$(wc -l <"$out"); fi
-    echo "$rows $(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.3f", b - a }') $peak"
+    r_secs=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')
+    r_peak=$peak
+    local done_line
+    done_line=$(grep '^.*done: ' "$dir/$name.log" | tail -n 1 || true)
+    r_conv=$(echo "$done_line" | sed -n 's/.*done: \([0-9]*\) conversations.*/\1/p')
+    local all token
+    all=$(echo "$done_line" | sed -n 's/.* \([0-9]*\) requests (\([0-9]*\) to the token endpoint).*/\1/p')
+    token=$(echo "$done_line" | sed -n 's/.* \([0-9]*\) requests (\([0-9]*\) to the token endpoint).*/\2/p')
+    r_api=$(( ${all:-0} - ${token:-0} ))
+    r_429=$(echo "$done_line" | sed -n 's/.*[( ]429: \([0-9]*\).*/\1/p')
+    r_429=${r_429:-0}
+    if [ "$status" != 0 ] || [ -z "$r_conv" ]; then
+        r_conv=- r_api=- r_429=-
+        if [ "$stopped" != 0 ]; then
+            r_secs=">$guard"
+            echo "  FAIL: $name stopped after its ${guard} s guard (log: $dir/$name.log)"
+        else
+            echo "  FAIL: $name exited $status: $(grep -v '^$' "$dir/$name.log" | tail -n 1)"
+        fi
+        fail=1
+    fi
+    rm -f "$dir/$name.out"
 }
 
-fail=0
-report() {
-    local label=$1 rows=$2 secs=$3 peak=$4
-    local rate
-    rate=$(awk -v r="$rows" -v s="$secs" 'BEGIN { printf "%d", r / s }')
-    printf '%-24s %8d conversations %7.2f s %8d conv/s  peak RSS %6.1f MiB\n' \
-        "$label" "$rows" "$secs" "$rate" "$(awk -v p="$peak" 'BEGIN { print p / 1024 }')"
-    if [ "$peak" -gt $((40 * 1024)) ]; then
-        echo "  FAIL: peak RSS above 40 MiB"; fail=1
-    fi
-    if [ "$rate" -lt 5000 ]; then
-        echo "  FAIL: below 5000 conversations/s"; fail=1
+# verdict OK TEXT: prints TEXT as PASS or FAIL.
+verdict() {
+    if [ "$1" = 1 ]; then echo "  PASS: $2"; else echo "  FAIL: $2"; fail=1; fi
+}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# le A B: A <= B (decimals).
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+
+check_rss() {
+    if [ "$2" -gt "$rss_limit_kib" ]; then
+        echo "  FAIL: $1: peak RSS $(mib "$2") MiB above 16 MiB"
+        fail=1
     fi
 }
 
-read -r small_rows small_secs small_peak < <(measure 2026-11-01T18:00:00Z csv "$dir/small.csv" query)
-report "query, csv, 18 hours" "$small_rows" "$small_secs" "$small_peak"
-read -r large_rows large_secs large_peak < <(measure 2026-11-08 csv "$dir/large.csv" query)
-report "query, csv, 7 days" "$large_rows" "$large_secs" "$large_peak"
-read -r json_rows json_secs json_peak < <(measure 2026-11-08 jsonl "$dir/large.jsonl" query)
-report "query, jsonl, 7 days" "$json_rows" "$json_secs" "$json_peak"
-read -r job_rows job_secs job_peak < <(measure 2026-11-08 csv "$dir/jobs.csv" jobs)
-report "jobs, csv, 7 days" "$job_rows" "$job_secs" "$job_peak"
+# same A B WHAT: the runs exported the same number of conversations (a failed run, "-", has
+# already failed).
+same() {
+    if [ "$1" != - ] && [ "$2" != - ] && [ "$1" != "$2" ]; then
+        echo "  FAIL: $3 exported $1 and $2 conversations"
+        fail=1
+    fi
+}
 
+start_sim fast --seed 7 --conversations 100000 --from 2026-11-01 --to 2026-11-08
+profile=(--latency-ms 400 --rate-limit "$rate/1s" --job-fulfil-after-ms $((job_delay * 1000)))
+start_sim week --seed 11 --conversations 20000 --from 2026-11-01 --to 2026-11-08 \
+    --job-max-page-size 10000 --dump-ids "$dir/week-ids.txt" "${profile[@]}"
+# Nine days at about 720 a day, the first seven in the lake.
+start_sim lake --seed 12 --conversations 6480 --from 2026-11-01 --to 2026-11-10 \
+    --availability 2026-11-08 --job-max-page-size "$job_page" "${profile[@]}"
+fast=$(sim_url fast)
+week=$(sim_url week)
+lake=$(sim_url lake)
+
+echo "== without latency: throughput >= 5000 conversations/s, peak RSS <= 16 MiB"
+printf '%-26s %8s %9s %9s %9s\n' run conv wall_s conv/s rss_MiB
+fast_run() {
+    local name=$1 label=$2
+    shift 2
+    measure "$name" 300 "$fast" --window 6h --job-poll 10ms "$@"
+    local conv_s=0
+    [ "$r_conv" != - ] && conv_s=$(awk -v r="$r_conv" -v s="$r_secs" 'BEGIN { printf "%d", r / s }')
+    printf '%-26s %8s %9s %9s %9s\n' "$label" "$r_conv" "$r_secs" "$conv_s" "$(mib "$r_peak")"
+    check_rss "$label" "$r_peak"
+    if [ "$conv_s" -lt 5000 ]; then
+        echo "  FAIL: $label: below 5000 conversations/s"
+        fail=1
+    fi
+}
+fast_run small "query, csv, 18 hours" --from 2026-11-01 --to 2026-11-01T18:00:00Z --mode query
+small_peak=$r_peak
+fast_run large "query, csv, 7 days" --from 2026-11-01 --to 2026-11-08 --mode query
+large_peak=$r_peak
+large_conv=$r_conv
+fast_run jsonl "query, jsonl, 7 days" --from 2026-11-01 --to 2026-11-08 --mode query --format jsonl
+same "$large_conv" "$r_conv" "the 7 days as csv and jsonl"
+fast_run jobs "jobs, csv, 7 days" --from 2026-11-01 --to 2026-11-08 --mode jobs
+same "$large_conv" "$r_conv" "the 7 days through the query and jobs"
 if [ "$large_peak" -gt $((small_peak * 3 / 2)) ]; then
-    echo "FAIL: memory grows with the range (${small_peak} KiB -> ${large_peak} KiB)"; fail=1
+    echo "  FAIL: memory grows with the range (${small_peak} KiB -> ${large_peak} KiB)"
+    fail=1
 fi
-[ "$fail" = 0 ] && echo "bench: all targets met"
+
+echo
+echo "== latency profile: 400 ms a request, $rate requests/s in a 1 s sliding window, jobs fulfilled after ${job_delay} s"
+printf '%-34s %8s %7s %8s %5s %7s %7s %8s %6s\n' \
+    run parallel conv wall_s requests 429s rss_MiB floor_s x_floor
+# row LABEL PARALLEL: prints the last run's figures next to `floor` ("-" for none).
+row() {
+    local label=$1 parallel=$2
+    local x=-
+    [ "$floor" != - ] && [ "$r_conv" != - ] && x=$(ratio "$r_secs" "$floor")
+    printf '%-34s %8s %7s %8s %5s %7s %7s %8s %6s\n' "$label" "$parallel" "$r_conv" "$r_secs" \
+        "$r_api" "$r_429" "$(mib "$r_peak")" "$floor" "$x"
+    check_rss "$label, --parallel $parallel" "$r_peak"
+}
+# slow NAME GUARD_SECS URL [export flags...]: one run of the latency profile.
+slow() {
+    local name=$1 guard=$2 url=$3
+    shift 3
+    sleep 1 # the previous run's requests leave the 1 s window
+    measure "$name" "$guard" "$url" "$@"
+}
+# The query's floor: every request the limit admitted, at the allowed rate.
+query_floor() {
+    if [ "$r_api" = - ]; then echo -; return; fi
+    awk -v n="$r_api" -v k="$r_429" -v r="$rate" 'BEGIN { printf "%.1f", (n - k) / r }'
+}
+
+week_truth=$(wc -l <"$dir/week-ids.txt")
+wk=(--from 2026-11-01 --to 2026-11-08 --mode query)
+slow q4 300 "$week" "${wk[@]}"
+floor=$(query_floor)
+row "query, week (20 000)" default
+q4=("$r_conv" "$r_secs" "$r_api" "$r_429")
+q4_floor=$floor
+slow q1 300 "$week" "${wk[@]}" --parallel 1
+floor=$(query_floor)
+row "" 1
+same "$week_truth" "${q4[0]}" "the ground truth and the query week"
+same "${q4[0]}" "$r_conv" "the query week at both --parallel"
+
+lk=(--from 2026-11-01 --to 2026-11-08 --window 1d)
+slow a4 100 "$lake" "${lk[@]}"
+floor=-
+[ "$r_conv" != - ] && floor=$(awk -v c="$r_conv" -v p="$job_page" -v d="$job_delay" -v r="$rate" \
+    'BEGIN { pages = int((c + p - 1) / p); if (pages < 1) pages = 1; printf "%.1f", d + pages / r }')
+row "auto, lake week (--window 1d)" default
+a4=("$r_conv" "$r_secs")
+a4_floor=$floor
+slow a1 100 "$lake" "${lk[@]}" --parallel 1
+row "" 1
+same "${a4[0]}" "$r_conv" "the lake week at both --parallel"
+
+floor=-
+day=(--from 2026-11-03 --to 2026-11-04)
+slow d4 60 "$lake" "${day[@]}"
+row "auto, small day in the lake" default
+d4=("$r_conv" "$r_secs")
+slow d1 60 "$lake" "${day[@]}" --parallel 1
+row "" 1
+slow dq4 60 "$lake" "${day[@]}" --mode query
+row "query, the same day" default
+dq4=("$r_conv" "$r_secs")
+slow dq1 60 "$lake" "${day[@]}" --mode query --parallel 1
+row "" 1
+same "${d4[0]}" "${dq4[0]}" "the small day through auto and the query"
+
+jb=(--from 2026-11-01 --to 2026-11-08 --window 7d --mode jobs)
+slow j4 300 "$week" "${jb[@]}"
+row "jobs, week, 10 000-record pages" default
+j4_conv=$r_conv
+slow j1 300 "$week" "${jb[@]}" --parallel 1
+row "" 1
+same "$week_truth" "$j4_conv" "the ground truth and the jobs week"
+same "$j4_conv" "$r_conv" "the jobs week at both --parallel"
+
+echo
+echo "== targets (default --parallel)"
+if [ "${q4[0]}" = - ]; then
+    verdict 0 "query week: no figure (the run failed or was stopped, see above)"
+else
+    ok=0
+    le "${q4[1]}" "$(awk -v f="$q4_floor" 'BEGIN { print f * 1.25 }')" && ok=1
+    verdict "$ok" "query week ${q4[1]} s <= 1.25 x its floor ${q4_floor} s ($(ratio "${q4[1]}" "$q4_floor")x)"
+    ok=0
+    [ $((q4[3] * 100)) -le "${q4[2]}" ] && ok=1
+    verdict "$ok" "query week 429s ${q4[3]} <= 1 % of ${q4[2]} requests"
+fi
+if [ "${a4[0]}" = - ]; then
+    verdict 0 "auto, lake week: no figure (the run failed or was stopped, see above)"
+else
+    ok=0
+    le "${a4[1]}" "$(awk -v f="$a4_floor" 'BEGIN { print f * 2 }')" && ok=1
+    verdict "$ok" "auto, lake week ${a4[1]} s <= 2 x the bulk floor ${a4_floor} s ($(ratio "${a4[1]}" "$a4_floor")x)"
+fi
+if [ "${d4[0]}" = - ] || [ "${dq4[0]}" = - ]; then
+    verdict 0 "auto, small day: no figure (a run failed or was stopped, see above)"
+else
+    ok=0
+    le "${d4[1]}" "$(awk -v q="${dq4[1]}" 'BEGIN { print q * 1.3 }')" && ok=1
+    verdict "$ok" "auto, small day ${d4[1]} s <= 1.3 x the query's ${dq4[1]} s ($(ratio "${d4[1]}" "${dq4[1]}")x)"
+fi
+echo "  (peak RSS <= 16 MiB and equal counts are checked under each row above)"
+echo "bench: $(($(date +%s) - started_bench)) s"
+if [ "$fail" = 0 ]; then echo "bench: all targets met"; else echo "bench: some targets failed"; fi
 exit "$fail"
