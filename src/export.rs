@@ -209,7 +209,22 @@ pub fn split_point<S: Source>(
     if mode == Mode::Query {
         return Ok(plan.from);
     }
-    let available = source.availability()?;
+    // `auto` needs the volume as well as the availability date: the estimate's requests go
+    // out first and are on the wire while the date is asked for.
+    let estimate = if mode == Mode::Auto && plan.attributes.is_empty() {
+        Some(Estimate::send(source, plan))
+    } else {
+        None
+    };
+    let available = match source.availability() {
+        Ok(available) => available,
+        Err(e) => {
+            if let Some(estimate) = estimate {
+                estimate.forget(source);
+            }
+            return Err(e);
+        }
+    };
     let shown = window::api_timestamp(available);
     if mode == Mode::Jobs {
         if available < plan.to {
@@ -226,19 +241,22 @@ pub fn split_point<S: Source>(
         ""
     };
     if split_at == plan.from {
+        if let Some(estimate) = estimate {
+            estimate.forget(source);
+        }
         log.info(&format!(
             "data lake available up to {shown}: nothing of the range is in it; the details query for every window"
         ));
         return Ok(plan.from);
     }
-    if !plan.attributes.is_empty() {
+    let Some(estimate) = estimate else {
         // Only job results carry participant attributes: the query would leave them empty.
         log.info(&format!(
             "data lake available up to {shown}: jobs for that part, as only jobs carry the --attribute columns{newer}"
         ));
         return Ok(split_at);
-    }
-    let hits = estimate_hits(source, plan, split_at)?;
+    };
+    let hits = estimate.collect(source, split_at)?;
     let cost = RouteCost::of(hits, plan.page_size, source.parallel());
     let lake = format!(
         "data lake available up to {shown}: about {hits} conversations before it, about {}s through the details query, {}s through jobs",
@@ -256,31 +274,65 @@ pub fn split_point<S: Source>(
     }
 }
 
-/// The number of conversations the details query reports for `[plan.from, until)`: the first
-/// page's `totalHits` of a one-result query per `ESTIMATE_PIECE`, sent side by side.
-fn estimate_hits<S: Source>(source: &mut S, plan: &Plan, until: OffsetDateTime) -> Result<u64> {
-    // Tickets from the top of the range: the export's own count up from 0.
-    let pieces: Vec<(Ticket, Window)> = window::split(plan.from, until, ESTIMATE_PIECE)
-        .enumerate()
-        .map(|(i, w)| (Ticket::MAX - i as u64, w))
-        .collect();
-    for (ticket, w) in &pieces {
-        let query = DetailsQuery::page(w.interval(), 1, 1, plan.ended_only);
-        source.send_page(*ticket, query);
+/// How many conversations the range holds, as the details query reports them: one
+/// one-result query per `ESTIMATE_PIECE` of the range, sent side by side.
+struct Estimate {
+    pieces: Vec<(Ticket, Window)>,
+}
+
+impl Estimate {
+    fn send<S: Source>(source: &mut S, plan: &Plan) -> Estimate {
+        // Tickets from the top of the range: the export's own count up from 0.
+        let pieces: Vec<(Ticket, Window)> = window::split(plan.from, plan.to, ESTIMATE_PIECE)
+            .enumerate()
+            .map(|(i, w)| (Ticket::MAX - i as u64, w))
+            .collect();
+        for (ticket, w) in &pieces {
+            source.send_page(
+                *ticket,
+                DetailsQuery::page(w.interval(), 1, 1, plan.ended_only),
+            );
+        }
+        Estimate { pieces }
     }
-    let mut hits: u64 = 0;
-    let mut failed = None;
-    for (ticket, _) in &pieces {
-        match source.collect_page(*ticket) {
-            Ok(page) => hits = hits.saturating_add(page.total_hits.unwrap_or(0)),
-            Err(e) => {
-                failed.get_or_insert(e);
+
+    /// The conversations before `until`: the pieces before it, and the share of the piece
+    /// it cuts in proportion to the time before it.
+    fn collect<S: Source>(self, source: &mut S, until: OffsetDateTime) -> Result<u64> {
+        let mut hits: u64 = 0;
+        let mut failed = None;
+        for (ticket, w) in &self.pieces {
+            if w.start >= until {
+                source.forget_page(*ticket);
+                continue;
+            }
+            match source.collect_page(*ticket) {
+                Ok(page) => {
+                    let piece = page.total_hits.unwrap_or(0);
+                    let share = if w.end <= until {
+                        piece
+                    } else {
+                        let part = (until - w.start).as_seconds_f64();
+                        let whole = (w.end - w.start).as_seconds_f64().max(1.0);
+                        (piece as f64 * (part / whole)).round() as u64
+                    };
+                    hits = hits.saturating_add(share);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
             }
         }
+        match failed {
+            Some(e) => Err(e.context("cannot estimate how many conversations the data lake holds")),
+            None => Ok(hits),
+        }
     }
-    match failed {
-        Some(e) => Err(e.context("cannot estimate how many conversations the data lake holds")),
-        None => Ok(hits),
+
+    fn forget<S: Source>(self, source: &mut S) {
+        for (ticket, _) in self.pieces {
+            source.forget_page(ticket);
+        }
     }
 }
 
@@ -2154,8 +2206,10 @@ mod tests {
         let week = Plan { from, ..p.clone() };
         let split = split_point(&mut large, Mode::Auto, &week, &QUIET).unwrap();
         assert_eq!(split, large.available);
-        // One query of one result per week of the lake part.
-        assert_eq!(large.queries.len(), 1);
+        // One query of one result per week of the range (eight days: two), sent before the
+        // availability date is known; the second piece lies past the lake and is forgotten.
+        assert_eq!(large.queries.len(), 2);
+        assert!(large.sent_pages.is_empty());
         // --mode query and --mode jobs stay as they are.
         assert_eq!(
             split_point(&mut large, Mode::Query, &week, &QUIET).unwrap(),

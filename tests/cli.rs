@@ -202,7 +202,8 @@ fn a_token_that_is_never_accepted_exits_3() {
         },
         ..SimConfig::default()
     });
-    let run = export(&sim, &one_day());
+    // One request at a time: the first token plus three replays of the one request.
+    let run = export(&sim, &one_day().mode("query").opt("--parallel", "1"));
     run.expect_code(3);
     assert!(
         run.stderr.contains("fresh tokens in a row"),

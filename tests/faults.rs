@@ -197,7 +197,11 @@ fn a_server_that_stays_down_exhausts_the_retries() {
     }));
     let run = export(
         &sim,
-        &Args::range().opt("--max-retries", "3").backoff("10ms"),
+        &Args::range()
+            .mode("query")
+            .opt("--parallel", "1")
+            .opt("--max-retries", "3")
+            .backoff("10ms"),
     );
     run.expect_code(5);
     assert!(run.stderr.contains("after 3 retries"), "{}", run.stderr);
