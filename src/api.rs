@@ -19,7 +19,7 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub const MAX_QUEUE_IDS_PER_LOOKUP: usize = 100;
 
 /// The body of `POST /api/v2/analytics/conversations/details/query`.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DetailsQuery {
     pub interval: String,
@@ -30,21 +30,21 @@ pub struct DetailsQuery {
     pub conversation_filters: Vec<Filter>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Paging {
     pub page_size: u32,
     pub page_number: u32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Filter {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub predicates: Vec<Predicate>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Predicate {
     #[serde(rename = "type")]
     pub kind: &'static str,

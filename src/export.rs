@@ -84,6 +84,9 @@ pub trait Source {
     fn forget_page(&mut self, ticket: Ticket);
     /// How many requests may be in flight at once (`--parallel`).
     fn parallel(&self) -> u32;
+    /// Keeps a details page fetched already, to answer the next `send_page` of the same
+    /// query instead of fetching it again. A source may ignore it.
+    fn keep_page(&mut self, _query: DetailsQuery, _page: DetailsPage) {}
     /// Submits a job; returns its id.
     fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
     /// A job's status; `None` when the job no longer exists.
@@ -275,38 +278,46 @@ pub fn split_point<S: Source>(
 }
 
 /// How many conversations the range holds, as the details query reports them: one
-/// one-result query per `ESTIMATE_PIECE` of the range, sent side by side.
+/// one-result query per `ESTIMATE_PIECE` of the range, sent side by side. A range of one or
+/// two query windows is estimated from those windows' first pages instead, kept for the
+/// export should the query get the range: then the estimate costs nothing.
 struct Estimate {
-    pieces: Vec<(Ticket, Window)>,
+    pieces: Vec<(Ticket, DetailsQuery, Window)>,
 }
 
 impl Estimate {
     fn send<S: Source>(source: &mut S, plan: &Plan) -> Estimate {
+        let few_windows = window::count(plan.from, plan.to, plan.window) <= 2;
+        let (piece, size) = if few_windows {
+            (plan.window, plan.page_size)
+        } else {
+            (ESTIMATE_PIECE, 1)
+        };
         // Tickets from the top of the range: the export's own count up from 0.
-        let pieces: Vec<(Ticket, Window)> = window::split(plan.from, plan.to, ESTIMATE_PIECE)
+        let pieces: Vec<(Ticket, DetailsQuery, Window)> = window::split(plan.from, plan.to, piece)
             .enumerate()
-            .map(|(i, w)| (Ticket::MAX - i as u64, w))
+            .map(|(i, w)| {
+                let query = DetailsQuery::page(w.interval(), size, 1, plan.ended_only);
+                (Ticket::MAX - i as u64, query, w)
+            })
             .collect();
-        for (ticket, w) in &pieces {
-            source.send_page(
-                *ticket,
-                DetailsQuery::page(w.interval(), 1, 1, plan.ended_only),
-            );
+        for (ticket, query, _) in &pieces {
+            source.send_page(*ticket, query.clone());
         }
         Estimate { pieces }
     }
 
     /// The conversations before `until`: the pieces before it, and the share of the piece
-    /// it cuts in proportion to the time before it.
+    /// it cuts in proportion to the time before it. Whole first pages are kept for the export.
     fn collect<S: Source>(self, source: &mut S, until: OffsetDateTime) -> Result<u64> {
         let mut hits: u64 = 0;
         let mut failed = None;
-        for (ticket, w) in &self.pieces {
+        for (ticket, query, w) in self.pieces {
             if w.start >= until {
-                source.forget_page(*ticket);
+                source.forget_page(ticket);
                 continue;
             }
-            match source.collect_page(*ticket) {
+            match source.collect_page(ticket) {
                 Ok(page) => {
                     let piece = page.total_hits.unwrap_or(0);
                     let share = if w.end <= until {
@@ -317,6 +328,9 @@ impl Estimate {
                         (piece as f64 * (part / whole)).round() as u64
                     };
                     hits = hits.saturating_add(share);
+                    if query.paging.page_size > 1 {
+                        source.keep_page(query, page);
+                    }
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
@@ -330,7 +344,7 @@ impl Estimate {
     }
 
     fn forget<S: Source>(self, source: &mut S) {
-        for (ticket, _) in self.pieces {
+        for (ticket, _, _) in self.pieces {
             source.forget_page(ticket);
         }
     }

@@ -65,6 +65,8 @@ pub struct Genesys {
     arrived: HashMap<Ticket, Result<DetailsPage>>,
     /// Tickets whose replies are dropped when they arrive.
     forgotten: HashSet<Ticket>,
+    /// Pages fetched already (the estimate's), by their query, answered once without a request.
+    kept: Vec<(String, DetailsPage)>,
 }
 
 impl Genesys {
@@ -95,6 +97,7 @@ impl Genesys {
             fetched,
             arrived: HashMap::new(),
             forgotten: HashSet::new(),
+            kept: Vec::new(),
         }
     }
 }
@@ -118,6 +121,12 @@ fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
 
 impl Source for Genesys {
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
+        let key = serde_json::to_string(&query).unwrap_or_default();
+        if let Some(i) = self.kept.iter().position(|(kept, _)| *kept == key) {
+            let (_, page) = self.kept.swap_remove(i);
+            self.arrived.insert(ticket, Ok(page));
+            return;
+        }
         let sent = self
             .to_fetch
             .as_ref()
@@ -150,6 +159,11 @@ impl Source for Genesys {
 
     fn parallel(&self) -> u32 {
         self.parallel
+    }
+
+    fn keep_page(&mut self, query: DetailsQuery, page: DetailsPage) {
+        let key = serde_json::to_string(&query).unwrap_or_default();
+        self.kept.push((key, page));
     }
 
     fn submit_job(&mut self, query: &JobQuery) -> Result<String> {

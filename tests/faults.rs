@@ -181,9 +181,14 @@ fn a_retry_after_beyond_the_budget_stops_at_once() {
         ..Faults::default()
     };
     let sim = Sim::start(config(faults));
-    let run = export(&sim, &Args::range().opt("--max-wait", "10m").quiet());
+    let args = Args::range()
+        .mode("query")
+        .opt("--parallel", "1")
+        .opt("--max-wait", "10m")
+        .quiet();
+    let run = export(&sim, &args);
     run.expect_code(5);
-    // The availability date, then the refused request: nothing is sent after the 429.
+    // The first page, then the refused request: nothing is sent after the 429.
     assert_eq!(sim.stats().api_requests, 2, "{:?}", sim.stats());
     assert!(run.stderr.contains("try again after"), "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "one line: {}", run.stderr);

@@ -509,6 +509,17 @@ fn auto_sends_a_small_day_to_the_query() {
         "{}",
         run.stderr
     );
+    // The estimate was the day's first page, kept for the export: auto costs the query's
+    // requests and the availability date's, nothing more.
+    let auto_requests = sim.stats().api_requests;
+    let query_out = dir.join("q.csv");
+    let query = Args::between(FROM, "2026-11-02T00:00:00Z")
+        .mode("query")
+        .out(&query_out);
+    export(&sim, &query).expect_code(0);
+    let query_requests = sim.stats().api_requests - auto_requests;
+    assert_eq!(auto_requests, query_requests + 1, "{}", run.stderr);
+    assert_eq!(read(&query_out), read(&out));
 }
 
 #[test]
