@@ -510,10 +510,10 @@ impl Client {
                 })
             }
             Err(e) => {
-                let (outcome, hint) = classify(&e);
+                let (outcome, hint, problem) = classify(&e);
                 Err(Failed {
                     outcome,
-                    problem: self.scrub(&e.to_string()),
+                    problem: self.scrub(&problem),
                     refusal: None,
                     hint,
                 })
@@ -830,19 +830,69 @@ pub enum FatalHint {
     None,
 }
 
-/// Maps a transport error to the policy's view of it, with a hint for final ones.
-fn classify(e: &ureq::Error) -> (Outcome, FatalHint) {
-    match e {
-        ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_) => {
-            (Outcome::Fatal, FatalHint::Tls)
-        }
+/// Maps a transport error to the policy's view of it, with a hint for final ones and the
+/// problem in words.
+///
+/// A TLS failure is final: an unknown issuer, an expired certificate, a name mismatch or a
+/// server that does not speak TLS stay so however often the request is sent again.
+fn classify(e: &ureq::Error) -> (Outcome, FatalHint, String) {
+    if let Some(tls) = tls_failure(e) {
+        return (Outcome::Fatal, FatalHint::Tls, format!("TLS failed: {tls}"));
+    }
+    let outcome = match e {
         ureq::Error::BadUri(_)
         | ureq::Error::InvalidProxyUrl
         | ureq::Error::Http(_)
         | ureq::Error::RedirectFailed
-        | ureq::Error::TooManyRedirects => (Outcome::Fatal, FatalHint::None),
-        _ => (Outcome::Network, FatalHint::None),
+        | ureq::Error::TooManyRedirects => Outcome::Fatal,
+        _ => Outcome::Network,
+    };
+    (outcome, FatalHint::None, e.to_string())
+}
+
+/// The TLS error behind a transport error, if TLS is what failed: ureq's own TLS variants, or
+/// a rustls error anywhere in the chain (a failed handshake reaches ureq as an I/O error
+/// wrapping it). The chain is walked through `source` and through the error an I/O error
+/// carries (`io::Error::get_ref`; its `source` skips that error). Only the type decides,
+/// never the text.
+fn tls_failure(e: &ureq::Error) -> Option<&(dyn std::error::Error + 'static)> {
+    // A chain is a handful of links; the bound only guards against a cycle.
+    const MAX_LINKS: usize = 16;
+    let mut link: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    for _ in 0..MAX_LINKS {
+        let error = link?;
+        match error.downcast_ref::<ureq::Error>() {
+            Some(ureq::Error::Tls(_) | ureq::Error::Pem(_) | ureq::Error::Rustls(_)) => {
+                return Some(error)
+            }
+            Some(ureq::Error::Io(io)) => {
+                link = io
+                    .get_ref()
+                    .map(|inner| inner as &(dyn std::error::Error + 'static));
+                continue;
+            }
+            _ => {}
+        }
+        if downcast_as(ureq::Error::Rustls, error).is_some() {
+            return Some(error);
+        }
+        link = match error.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
+    None
+}
+
+/// `error` as the type `wrap` takes. ureq does not re-export rustls, and the binary names no
+/// TLS crate of its own: the rustls error type is named through ureq's variant that wraps it.
+fn downcast_as<'a, T: std::error::Error + 'static>(
+    _wrap: fn(T) -> ureq::Error,
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    error.downcast_ref::<T>()
 }
 
 /// Secrets that must never be shown: the client secret (plain and inside the Basic header)
@@ -1018,6 +1068,52 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn tls_failures_wrapped_as_io_errors_were_retried_as_network_errors() {
+        use std::io::{Error as IoError, ErrorKind};
+        let check = |e: ureq::Error, outcome: Outcome, hint: FatalHint| {
+            let (got_outcome, got_hint, _) = classify(&e);
+            assert_eq!((got_outcome, got_hint), (outcome, hint), "{e:?}");
+        };
+        let tls = || ureq::Error::Tls("Rustls invalid dns name error");
+        check(tls(), Outcome::Fatal, FatalHint::Tls);
+        check(
+            ureq::Error::Io(IoError::new(ErrorKind::InvalidData, tls())),
+            Outcome::Fatal,
+            FatalHint::Tls,
+        );
+        check(
+            ureq::Error::Io(IoError::other(IoError::other(tls()))),
+            Outcome::Fatal,
+            FatalHint::Tls,
+        );
+        // The text never decides: only the type of what is wrapped does.
+        check(
+            ureq::Error::Io(IoError::new(
+                ErrorKind::InvalidData,
+                "invalid peer certificate: UnknownIssuer",
+            )),
+            Outcome::Network,
+            FatalHint::None,
+        );
+        check(
+            ureq::Error::Io(IoError::new(ErrorKind::ConnectionReset, "reset")),
+            Outcome::Network,
+            FatalHint::None,
+        );
+        check(
+            ureq::Error::Io(IoError::from(ErrorKind::UnexpectedEof)),
+            Outcome::Network,
+            FatalHint::None,
+        );
+        check(ureq::Error::HostNotFound, Outcome::Network, FatalHint::None);
+        check(
+            ureq::Error::BadUri("x".into()),
+            Outcome::Fatal,
+            FatalHint::None,
+        );
     }
 
     #[test]

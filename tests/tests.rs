@@ -6,5 +6,6 @@ mod faults;
 mod jobs;
 mod resume;
 mod tidy;
+mod tls;
 mod trust;
 mod util;

@@ -191,6 +191,11 @@ impl Run {
 /// `genesys-export conversations` pointed at the simulator, with the environment a user would
 /// set for it.
 pub fn command(sim: &Sim) -> Command {
+    command_at(&sim.url())
+}
+
+/// Like [`command`], with `base` as the login and API base URL.
+pub fn command_at(base: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
@@ -198,9 +203,9 @@ pub fn command(sim: &Sim) -> Command {
         .args([
             "conversations",
             "--api-base",
-            &sim.url(),
+            base,
             "--login-base",
-            &sim.url(),
+            base,
             // The simulator moves a job on per status poll, not with time: poll at once.
             "--job-poll",
             "1ms",

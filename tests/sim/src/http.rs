@@ -1,18 +1,24 @@
 //! A tiny HTTP/1.1 server on `std::net::TcpListener`: one thread per connection, keep-alive,
-//! bodies framed by Content-Length only.
+//! bodies framed by Content-Length only, over plain TCP or TLS (rustls).
 //!
 //! This module owns the socket. It parses requests into [`Request`] and turns a handler's
 //! [`Reply`] into bytes on the wire, including the deliberately broken replies used for fault
 //! injection: a connection closed without an answer, and a body cut off before its
-//! Content-Length. It knows nothing about Genesys; routing and state live in `api`.
+//! Content-Length. It knows nothing about Genesys; routing and state live in `api`. It counts
+//! the connections it accepted and the TLS handshakes that completed, so tests can tell how
+//! often a client tried.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 /// The longest request head (request line plus headers) we accept.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
@@ -110,28 +116,63 @@ pub struct Server {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     connections: Arc<Mutex<HashMap<u64, TcpStream>>>,
+    counts: Arc<Counts>,
+}
+
+/// What the server saw below HTTP.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// TCP connections accepted.
+    pub accepted: AtomicU64,
+    /// TLS handshakes completed.
+    pub handshakes: AtomicU64,
+}
+
+/// What every connection thread needs.
+struct Serving {
+    handler: Handler,
+    /// Serve TLS with this configuration; plain HTTP without.
+    tls: Option<Arc<ServerConfig>>,
+    counts: Arc<Counts>,
 }
 
 impl Server {
-    /// Starts accepting on `listener` in a background thread.
-    pub fn start(listener: TcpListener, handler: Handler) -> io::Result<Server> {
+    /// Starts accepting on `listener` in a background thread; every connection speaks TLS
+    /// first when `tls` is given.
+    pub fn start(
+        listener: TcpListener,
+        handler: Handler,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> io::Result<Server> {
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let connections: Arc<Mutex<HashMap<u64, TcpStream>>> = Arc::default();
+        let counts = Arc::new(Counts::default());
+        let serving = Arc::new(Serving {
+            handler,
+            tls,
+            counts: Arc::clone(&counts),
+        });
         let accept_stop = Arc::clone(&stop);
         let accept_connections = Arc::clone(&connections);
         thread::Builder::new()
             .name("genesys-sim-accept".to_string())
-            .spawn(move || accept_loop(listener, handler, accept_stop, accept_connections))?;
+            .spawn(move || accept_loop(listener, serving, accept_stop, accept_connections))?;
         Ok(Server {
             addr,
             stop,
             connections,
+            counts,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The connections accepted and TLS handshakes completed so far.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
     }
 }
 
@@ -156,7 +197,7 @@ impl Drop for Server {
 
 fn accept_loop(
     listener: TcpListener,
-    handler: Handler,
+    serving: Arc<Serving>,
     stop: Arc<AtomicBool>,
     connections: Arc<Mutex<HashMap<u64, TcpStream>>>,
 ) {
@@ -166,6 +207,7 @@ fn accept_loop(
             break;
         }
         let Ok(stream) = stream else { continue };
+        serving.counts.accepted.fetch_add(1, Ordering::SeqCst);
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             connections
@@ -173,12 +215,12 @@ fn accept_loop(
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(id, clone);
         }
-        let handler = Arc::clone(&handler);
+        let serving = Arc::clone(&serving);
         let thread_connections = Arc::clone(&connections);
         let spawned = thread::Builder::new()
             .name("genesys-sim-conn".to_string())
             .spawn(move || {
-                let _ = serve_connection(stream, &handler);
+                let _ = serve_connection(stream, &serving);
                 thread_connections
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -195,12 +237,86 @@ fn accept_loop(
     }
 }
 
-/// Serves requests on one connection until the client closes it or a reply closes it.
-fn serve_connection(stream: TcpStream, handler: &Handler) -> io::Result<()> {
+/// Serves requests on one connection, after a TLS handshake when serving TLS.
+fn serve_connection(mut stream: TcpStream, serving: &Serving) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(IDLE_TIMEOUT_SECS)))?;
     stream.set_nodelay(true)?;
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
+    let Some(config) = &serving.tls else {
+        let writer = stream.try_clone()?;
+        return serve_requests(BufReader::new(stream), writer, &serving.handler);
+    };
+    let mut conn = ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+    while conn.is_handshaking() {
+        if let Err(err) = conn.complete_io(&mut stream) {
+            // The alert, if rustls had one to send, is written; the client gave up or spoke
+            // something else than TLS.
+            let _ = stream.shutdown(Shutdown::Both);
+            return Err(err);
+        }
+    }
+    serving.counts.handshakes.fetch_add(1, Ordering::SeqCst);
+    let tls = TlsHalf(Rc::new(RefCell::new(StreamOwned::new(conn, stream))));
+    serve_requests(BufReader::new(tls.clone()), tls, &serving.handler)
+}
+
+/// The writing end of a connection, and the two ways to end it.
+trait Wire: Write {
+    /// Ends the connection after what was written.
+    fn close(&mut self);
+    /// Ends the connection at once, without a goodbye: a reset or a cut-off body.
+    fn abort(&mut self);
+}
+
+impl Wire for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+
+    fn abort(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+/// One TLS connection shared by its reading and writing ends: one thread serves it, taking
+/// turns, so a `RefCell` is enough.
+#[derive(Clone)]
+struct TlsHalf(Rc<RefCell<StreamOwned<ServerConnection, TcpStream>>>);
+
+impl Read for TlsHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.borrow_mut().read(buf)
+    }
+}
+
+impl Write for TlsHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.borrow_mut().flush()
+    }
+}
+
+impl Wire for TlsHalf {
+    fn close(&mut self) {
+        let mut stream = self.0.borrow_mut();
+        stream.conn.send_close_notify();
+        let _ = stream.flush();
+        let _ = stream.sock.shutdown(Shutdown::Both);
+    }
+
+    fn abort(&mut self) {
+        let _ = self.0.borrow().sock.shutdown(Shutdown::Both);
+    }
+}
+
+/// Serves requests until the client closes the connection or a reply closes it.
+fn serve_requests(
+    mut reader: BufReader<impl Read>,
+    mut writer: impl Wire,
+    handler: &Handler,
+) -> io::Result<()> {
     loop {
         let request = match read_request(&mut reader, &mut writer) {
             Ok(Some(request)) => request,
@@ -213,7 +329,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler) -> io::Result<()> {
                     let response = Response::new(400, "text/plain", body);
                     let _ = write_response(&mut writer, &response, false);
                 }
-                let _ = writer.shutdown(Shutdown::Both);
+                writer.close();
                 return Ok(());
             }
         };
@@ -222,12 +338,12 @@ fn serve_connection(stream: TcpStream, handler: &Handler) -> io::Result<()> {
             Reply::Full(response) => {
                 write_response(&mut writer, &response, keep_alive)?;
                 if !keep_alive {
-                    let _ = writer.shutdown(Shutdown::Both);
+                    writer.close();
                     return Ok(());
                 }
             }
             Reply::Reset => {
-                let _ = writer.shutdown(Shutdown::Both);
+                writer.abort();
                 return Ok(());
             }
             Reply::Truncated(response) => {
@@ -235,7 +351,7 @@ fn serve_connection(stream: TcpStream, handler: &Handler) -> io::Result<()> {
                 writer.write_all(&head_bytes(&response, response.body.len(), true))?;
                 writer.write_all(&response.body[..half])?;
                 writer.flush()?;
-                let _ = writer.shutdown(Shutdown::Both);
+                writer.abort();
                 return Ok(());
             }
         }
@@ -267,6 +383,14 @@ pub fn read_request<R: BufRead>(
     reader: &mut R,
     writer: &mut impl Write,
 ) -> io::Result<Option<Request>> {
+    // A request starts with its method or a blank line. Anything else, such as a TLS
+    // ClientHello (0x16), is refused at once instead of waiting for a line end that may never
+    // come, as a real server does.
+    match reader.fill_buf()?.first() {
+        None => return Ok(None),
+        Some(b) if b.is_ascii_alphanumeric() || b.is_ascii_whitespace() => {}
+        Some(_) => return Err(invalid("not an HTTP request")),
+    }
     let mut head_len = 0usize;
     let mut line = String::new();
     // Skip blank lines before the request line, as RFC 9112 allows.
@@ -505,6 +629,13 @@ mod tests {
         assert!(parse("").unwrap().is_none());
         assert!(parse("GET / HTTP/1.1\r\nHost").is_err());
         assert!(parse("GARBAGE\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn a_tls_client_hello_is_refused_without_waiting_for_a_line_end() {
+        let mut reader = BufReader::new(&[0x16u8, 0x03, 0x01, 0x02, 0x00][..]);
+        let err = read_request(&mut reader, &mut io::sink()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 
     #[test]

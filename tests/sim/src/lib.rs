@@ -1,12 +1,13 @@
-//! `genesys-sim`: a fake Genesys Cloud (login and Platform API) on loopback HTTP, for the
-//! tests and the demo of `genesys-export`.
+//! `genesys-sim`: a fake Genesys Cloud (login and Platform API) on loopback HTTP or HTTPS,
+//! for the tests and the demo of `genesys-export`.
 //!
 //! This module owns the public surface: [`SimConfig`], [`Sim`] (start, inspect, advance its
 //! clock, stop) and [`Stats`]. The work is split into `http` (the socket, one thread per
 //! connection), `api` (endpoints, auth, the rate limit and faults in front of them), `data`
 //! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
 //! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
-//! request gets), `auth` (tokens and Basic credentials) and `rng` (the seeded generator).
+//! request gets), `auth` (tokens and Basic credentials), `tls` (the certificates made at start
+//! for HTTPS, [`TlsCert`]) and `rng` (the seeded generator).
 //! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
 //! on the order of requests, and job states on the number of status polls or on time.
 //! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
@@ -69,6 +70,7 @@ mod http;
 mod jobs;
 mod ratelimit;
 mod rng;
+mod tls;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -83,6 +85,7 @@ pub use auth::ExpiresIn;
 pub use faults::{Fault, Faults};
 pub use jobs::{JobFaults, PageSizeWording};
 pub use ratelimit::RateLimit;
+pub use tls::TlsCert;
 
 use api::State;
 use http::{Reply, Request, Server};
@@ -165,6 +168,9 @@ pub struct SimConfig {
     pub data_availability: OffsetDateTime,
     /// Lifecycle faults of the jobs API.
     pub job_faults: JobFaults,
+    /// Serve HTTPS with this certificate (made at start, with its CA: [`Sim::ca_pem`]) at
+    /// `https://localhost:PORT`; None serves plain HTTP.
+    pub tls: Option<TlsCert>,
 }
 
 /// Jobs expire this long after submission by default; the real retention is not documented.
@@ -207,6 +213,7 @@ impl Default for SimConfig {
             job_result_cap: 400_000,
             data_availability: end,
             job_faults: JobFaults::default(),
+            tls: None,
         }
     }
 }
@@ -254,6 +261,10 @@ pub struct Stats {
     pub in_flight: u64,
     /// The most requests that were being answered at once.
     pub max_in_flight: u64,
+    /// TCP connections accepted, whether or not a request came over them.
+    pub connections: u64,
+    /// TLS handshakes completed (none when serving plain HTTP).
+    pub tls_handshakes: u64,
 }
 
 /// What every connection thread shares. The state's lock is held only while a request is
@@ -318,6 +329,8 @@ impl Shared {
 pub struct Sim {
     shared: Arc<Shared>,
     server: Server,
+    /// The PEM certificate of the CA that issues the HTTPS certificates.
+    ca_pem: Option<String>,
 }
 
 impl Sim {
@@ -328,6 +341,7 @@ impl Sim {
 
     /// Binds `addr` and serves on background threads; returns once the socket accepts.
     pub fn start_on(cfg: SimConfig, addr: &str) -> io::Result<Sim> {
+        let tls = cfg.tls.map(tls::Tls::new).transpose()?;
         let listener = TcpListener::bind(addr)?;
         let shared = Arc::new(Shared {
             latency: cfg.latency,
@@ -339,13 +353,25 @@ impl Sim {
         });
         let handler_shared = Arc::clone(&shared);
         let handler = Arc::new(move |req: &Request| handler_shared.answer(req));
-        let server = Server::start(listener, handler)?;
-        Ok(Sim { shared, server })
+        let (config, ca_pem) = match tls {
+            Some(tls) => (Some(tls.config), Some(tls.ca_pem)),
+            None => (None, None),
+        };
+        let server = Server::start(listener, handler, config)?;
+        Ok(Sim {
+            shared,
+            server,
+            ca_pem,
+        })
     }
 
-    /// The base URL, serving both the login endpoint and the API: `http://127.0.0.1:PORT`.
+    /// The base URL, serving both the login endpoint and the API: `http://127.0.0.1:PORT`,
+    /// or `https://localhost:PORT` when serving HTTPS.
     pub fn url(&self) -> String {
         let addr = self.server.local_addr();
+        if self.ca_pem.is_some() {
+            return format!("https://localhost:{}", addr.port());
+        }
         match addr {
             SocketAddr::V4(a) if a.ip().is_unspecified() => {
                 format!("http://127.0.0.1:{}", a.port())
@@ -486,10 +512,19 @@ impl Sim {
         self.shared.lock().advance(by);
     }
 
+    /// The CA certificate (PEM) that issued the HTTPS certificate, as `--ca-file` reads it;
+    /// None when serving plain HTTP. With [`TlsCert::OtherCa`] it is not the issuer.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
     pub fn stats(&self) -> Stats {
         let mut stats = self.shared.lock().stats.clone();
         stats.in_flight = self.shared.in_flight.load(Ordering::SeqCst);
         stats.max_in_flight = self.shared.max_in_flight.load(Ordering::SeqCst);
+        let counts = self.server.counts();
+        stats.connections = counts.accepted.load(Ordering::SeqCst);
+        stats.tls_handshakes = counts.handshakes.load(Ordering::SeqCst);
         stats
     }
 }
