@@ -192,6 +192,24 @@ impl Run {
 /// set for it.
 pub fn command(sim: &Sim) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    pointed_at(&mut cmd, sim);
+    cmd
+}
+
+/// [`command`] started through `sh -c 'umask MASK; exec genesys-export …'`.
+pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        &format!("umask {umask}; exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_genesys-export"),
+    ]);
+    pointed_at(&mut cmd, sim);
+    cmd
+}
+
+/// The environment and first arguments of [`command`].
+fn pointed_at(cmd: &mut Command, sim: &Sim) {
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
@@ -205,7 +223,6 @@ pub fn command(sim: &Sim) -> Command {
             "--job-poll",
             "1ms",
         ]);
-    cmd
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.
