@@ -758,7 +758,8 @@ fn secret_from_file(
     read: &dyn Fn(&Path) -> io::Result<SecretFile>,
     warnings: &mut Vec<String>,
 ) -> Result<String> {
-    let named = || format!("{source} {}", shown(&path.display().to_string()));
+    // Escaped but never shortened: the whole path is the fix.
+    let named = || format!("{source} {}", path.display().to_string().escape_debug());
     let file = read(path).map_err(|e| {
         usage(format!(
             "cannot read the client secret from {}: {}; name a readable file",

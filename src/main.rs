@@ -38,6 +38,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{Command, Config};
 use crate::genesys::Genesys;
+use crate::http::Client;
 use crate::report::Log;
 use crate::sink::Output;
 use crate::target::FileTarget;
@@ -114,7 +115,7 @@ fn export_command(config: Config) -> Result<()> {
         ca_file: config.ca_file,
         policy: config.policy,
     };
-    let client = Arc::new(http::Client::new(settings, config.credentials, log)?);
+    let client = Arc::new(Client::new(settings, config.credentials, log)?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
         Output::Stdout => None,
@@ -127,7 +128,7 @@ fn export_command(config: Config) -> Result<()> {
         )?),
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
-    client.authenticate()?;
+    genesys::interruptible(&client, Client::authenticate)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {

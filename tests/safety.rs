@@ -2,9 +2,15 @@
 //! tried against the real binary. Each test is named after the defect it pins.
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::{symlink, FileTypeExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use genesys_sim::{Sim, SimConfig};
 
@@ -211,4 +217,100 @@ fn an_unreadable_or_empty_secret_file_exits_2_naming_it() {
     }
     assert_eq!(sim.stats().token_requests, 0);
     assert_eq!(dir.files(), ["empty"]);
+}
+
+/// A loopback relay in front of the simulator that, while `stall` holds, swallows what clients
+/// send, so that a request hangs as on a dead link; `swallowed` counts the bytes it kept.
+struct Relay {
+    url: String,
+    swallowed: Arc<AtomicUsize>,
+}
+
+impl Relay {
+    fn start(sim: &Sim, stall: impl Fn() -> bool + Send + Sync + 'static) -> Relay {
+        let upstream = sim.url().trim_start_matches("http://").to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let swallowed = Arc::new(AtomicUsize::new(0));
+        let stall = Arc::new(stall);
+        let count = Arc::clone(&swallowed);
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { return };
+                let Ok(mut server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let (mut client_in, mut server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (stall, count) = (Arc::clone(&stall), Arc::clone(&count));
+                thread::spawn(move || {
+                    let mut buf = [0; 16 * 1024];
+                    while let Ok(n @ 1..) = client_in.read(&mut buf) {
+                        if stall() {
+                            count.fetch_add(n, Ordering::SeqCst);
+                        } else if server_out.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = server_out.shutdown(Shutdown::Write);
+                });
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut server, &mut client);
+                    let _ = client.shutdown(Shutdown::Write);
+                });
+            }
+        });
+        Relay { url, swallowed }
+    }
+}
+
+#[test]
+fn sigterm_during_a_hung_request_ends_the_run_at_once_and_the_rerun_resumes_exactly() {
+    // Regression: the driver waited for the hung request's timeout before noticing SIGTERM.
+    let sim = sim();
+    let dir = Dir::new("hung-sigterm");
+    let out = dir.join("c.csv");
+    let stalling = Arc::new(AtomicBool::new(true));
+    let state = state_path(&out);
+    let stall = {
+        let stalling = Arc::clone(&stalling);
+        move || stalling.load(Ordering::SeqCst) && state.exists()
+    };
+    let relay = Relay::start(&sim, stall);
+    let args = args(&out).opt("--timeout", "1h");
+    let mut cmd = command_at(&relay.url);
+    cmd.args(&args);
+    let mut child = spawn(cmd);
+    wait_for("a request hanging after the first saved state", || {
+        assert!(child.try_wait().unwrap().is_none(), "the export ended");
+        relay.swallowed.load(Ordering::SeqCst) > 0
+    });
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let run = finish(child);
+    // A bound that only a run waiting for its request (an hour) could break.
+    assert!(
+        signalled.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        signalled.elapsed()
+    );
+    run.expect_code(130);
+    assert!(
+        run.stderr.contains("interrupted by SIGTERM"),
+        "{}",
+        run.stderr
+    );
+    assert!(!out.exists());
+    assert_eq!(saved_output_len(&out), partial_len(&out));
+    stalling.store(false, Ordering::SeqCst);
+    let mut cmd = command_at(&relay.url);
+    cmd.args(&args);
+    let run = run_command(cmd);
+    run.expect_code(0);
+    assert!(run.stderr.contains("resuming"), "{}", run.stderr);
+    assert_exact(&sim, &out);
 }

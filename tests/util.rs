@@ -191,8 +191,13 @@ impl Run {
 /// `genesys-export conversations` pointed at the simulator, with the environment a user would
 /// set for it.
 pub fn command(sim: &Sim) -> Command {
+    command_at(&sim.url())
+}
+
+/// [`command`] pointed at `url` (a relay in front of the simulator).
+pub fn command_at(url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
-    pointed_at(&mut cmd, sim);
+    pointed_at(&mut cmd, url);
     cmd
 }
 
@@ -204,21 +209,21 @@ pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
         &format!("umask {umask}; exec \"$0\" \"$@\""),
         env!("CARGO_BIN_EXE_genesys-export"),
     ]);
-    pointed_at(&mut cmd, sim);
+    pointed_at(&mut cmd, &sim.url());
     cmd
 }
 
 /// The environment and first arguments of [`command`].
-fn pointed_at(cmd: &mut Command, sim: &Sim) {
+fn pointed_at(cmd: &mut Command, url: &str) {
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
         .args([
             "conversations",
             "--api-base",
-            &sim.url(),
+            url,
             "--login-base",
-            &sim.url(),
+            url,
             // The simulator moves a job on per status poll, not with time: poll at once.
             "--job-poll",
             "1ms",
