@@ -3,13 +3,14 @@
 //! Two stages, as ripgrep's low and high arguments: `RawArgs::parse` only sorts the arguments
 //! into strings, flags and lists (is it UTF-8, is it a known option, is it given once), and
 //! `Config::from_raw` validates and types them, one small helper per concern. Pure: the
-//! arguments, an environment lookup and the current time are passed in, so every rule here is
-//! tested without a process. File-system checks on the output path happen in `sink.rs`. Every
+//! arguments, an environment lookup, a reader of secret files and the current time are passed
+//! in, so every rule here is tested without a process. File-system checks on the output path happen in `sink.rs`. Every
 //! number a user gives has a range, every error is a one-line usage error (exit 2) that names
 //! the option and the fix, and values are echoed escaped and shortened.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -47,7 +48,7 @@ OPTIONS:
                            FILE.partial and renamed to FILE when the whole range is done
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
                            exactly as the API returned it) [default: csv]
-    --force                replace FILE if it exists
+    --force                replace FILE if it exists (a regular file only)
     --state PATH           where an export to FILE records its progress, so that running the
                            same command again after a crash resumes it [default: FILE.state]
     --restart              ignore a saved state and start the export over
@@ -68,6 +69,9 @@ OPTIONS:
                            [default: $GENESYSCLOUD_REGION]
     --api-base URL         API base URL, overriding the region (a gateway, a simulator)
     --login-base URL       login base URL [default: --api-base with api. replaced by login.]
+    --client-secret-file PATH
+                           read the OAuth client's secret from PATH (a trailing newline is
+                           dropped) [default: $GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE]
     --ca-file PEM          trust these CA certificates instead of the built-in roots
                            (for TLS-inspecting proxies; HTTPS_PROXY and NO_PROXY are honoured)
     --timeout DUR          limit for one HTTP request [default: 2m; at most 1h]
@@ -85,6 +89,10 @@ ENVIRONMENT:
         the OAuth client (client credentials grant) and its region. GENESYS_CLIENT_ID,
         GENESYS_CLIENT_SECRET and GENESYS_REGION are accepted too; where both are set the
         GENESYSCLOUD_ names win.
+    GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE
+        a file holding the secret (systemd credentials, container secrets). The secret is
+        taken from --client-secret-file, else this file, else GENESYSCLOUD_OAUTHCLIENT_SECRET;
+        it is never an argument.
 
 EXIT CODES:
     0  success
@@ -196,7 +204,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 30] = [
+pub const OPTIONS: [(&str, bool); 31] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -220,6 +228,7 @@ pub const OPTIONS: [(&str, bool); 30] = [
     ("--region", true),
     ("--api-base", true),
     ("--login-base", true),
+    ("--client-secret-file", true),
     ("--ca-file", true),
     ("--timeout", true),
     ("--max-retries", true),
@@ -268,6 +277,8 @@ pub struct Config {
     pub timeout: Duration,
     pub policy: Policy,
     pub quiet: bool,
+    /// Lines to show as warnings once the run starts (a secret file others may read).
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -312,6 +323,7 @@ pub struct RawArgs {
     pub region: Option<String>,
     pub api_base: Option<String>,
     pub login_base: Option<String>,
+    pub client_secret_file: Option<String>,
     pub ca_file: Option<String>,
     pub timeout: Option<String>,
     pub max_retries: Option<String>,
@@ -320,19 +332,33 @@ pub struct RawArgs {
     pub quiet: bool,
 }
 
+/// A secret file as read: its bytes (at most `MAX_SECRET_FILE_BYTES` and one more) and whether
+/// its mode lets its group or others read it.
+#[derive(Debug)]
+pub struct SecretFile {
+    pub bytes: Vec<u8>,
+    pub shared: bool,
+}
+
+/// The largest secret file read; a secret is a few dozen bytes.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// What the command line reads of the world beside the arguments and the clock: the
+/// environment and secret files.
+pub struct Outside<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub read_secret: &'a dyn Fn(&Path) -> io::Result<SecretFile>,
+}
+
 /// Parses the arguments (without the program name): the entry point.
-pub fn parse(
-    args: Vec<OsString>,
-    env: &dyn Fn(&str) -> Option<String>,
-    now: OffsetDateTime,
-) -> Result<Command> {
+pub fn parse(args: Vec<OsString>, outside: &Outside, now: OffsetDateTime) -> Result<Command> {
     let raw = RawArgs::parse(args)?;
     Ok(if raw.help {
         Command::Help
     } else if raw.version {
         Command::Version
     } else {
-        Command::Export(Box::new(Config::from_raw(raw, env, now)?))
+        Command::Export(Box::new(Config::from_raw(raw, outside, now)?))
     })
 }
 
@@ -390,6 +416,7 @@ impl RawArgs {
             region: value("--region")?,
             api_base: value("--api-base")?,
             login_base: value("--login-base")?,
+            client_secret_file: value("--client-secret-file")?,
             ca_file: value("--ca-file")?,
             timeout: value("--timeout")?,
             max_retries: value("--max-retries")?,
@@ -444,11 +471,8 @@ fn arg_error(e: pico_args::Error) -> anyhow::Error {
 
 impl Config {
     /// Validates raw arguments: the high stage of the command line.
-    pub fn from_raw(
-        raw: RawArgs,
-        env: &dyn Fn(&str) -> Option<String>,
-        now: OffsetDateTime,
-    ) -> Result<Config> {
+    pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
+        let env = outside.env;
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
         let window = window(raw.window.as_deref(), raw.ended_only)?;
         let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
@@ -465,7 +489,8 @@ impl Config {
             raw.max_wait.as_deref(),
             raw.backoff.as_deref(),
         )?;
-        let credentials = credentials(env)?;
+        let mut warnings = Vec::new();
+        let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
         let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
         Ok(Config {
             from,
@@ -490,6 +515,7 @@ impl Config {
             timeout,
             policy,
             quiet: raw.quiet,
+            warnings,
         })
     }
 }
@@ -687,21 +713,87 @@ fn first_env(env: &dyn Fn(&str) -> Option<String>, names: &[&str]) -> Option<Str
         .find(|v| !v.is_empty())
 }
 
-fn credentials(env: &dyn Fn(&str) -> Option<String>) -> Result<Credentials> {
+/// The OAuth client: its id from the environment, its secret from `--client-secret-file`,
+/// else the file `GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE` names, else the environment.
+fn credentials(
+    secret_file: Option<&str>,
+    outside: &Outside,
+    warnings: &mut Vec<String>,
+) -> Result<Credentials> {
+    let env = outside.env;
     let id = first_env(env, &["GENESYSCLOUD_OAUTHCLIENT_ID", "GENESYS_CLIENT_ID"]);
-    let secret = first_env(
-        env,
-        &["GENESYSCLOUD_OAUTHCLIENT_SECRET", "GENESYS_CLIENT_SECRET"],
-    );
+    let file = match secret_file {
+        Some(path) => Some(("--client-secret-file", path.to_string())),
+        None => first_env(env, &["GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE"])
+            .map(|path| ("GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE", path)),
+    };
+    let secret = match file {
+        Some((source, path)) => Some(secret_from_file(
+            source,
+            Path::new(&path),
+            outside.read_secret,
+            warnings,
+        )?),
+        None => first_env(
+            env,
+            &["GENESYSCLOUD_OAUTHCLIENT_SECRET", "GENESYS_CLIENT_SECRET"],
+        ),
+    };
     match (id, secret) {
         (Some(id), Some(secret)) => Ok(Credentials::new(id, secret)),
         (None, _) => Err(usage(
             "missing client id: set GENESYSCLOUD_OAUTHCLIENT_ID to the OAuth client's id",
         )),
         (_, None) => Err(usage(
-            "missing client secret: set GENESYSCLOUD_OAUTHCLIENT_SECRET to the OAuth client's secret",
+            "missing client secret: set GENESYSCLOUD_OAUTHCLIENT_SECRET to the OAuth client's secret, or name a file holding it with GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE or --client-secret-file",
         )),
     }
+}
+
+/// The secret in the file at `path` (named by `source`): UTF-8, its trailing line ending
+/// dropped, not empty. A file its group or others may read adds a warning.
+fn secret_from_file(
+    source: &str,
+    path: &Path,
+    read: &dyn Fn(&Path) -> io::Result<SecretFile>,
+    warnings: &mut Vec<String>,
+) -> Result<String> {
+    // Escaped but never shortened: the whole path is the fix.
+    let named = || format!("{source} {}", path.display().to_string().escape_debug());
+    let file = read(path).map_err(|e| {
+        usage(format!(
+            "cannot read the client secret from {}: {}; name a readable file",
+            named(),
+            shown(&e.to_string())
+        ))
+    })?;
+    if file.bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(usage(format!(
+            "{} is larger than {} KiB, too large to hold a client secret: name the file holding only the secret",
+            named(),
+            MAX_SECRET_FILE_BYTES / 1024
+        )));
+    }
+    let text = String::from_utf8(file.bytes).map_err(|_| {
+        usage(format!(
+            "{} is not UTF-8 text: name the file holding only the secret",
+            named()
+        ))
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.is_empty() {
+        return Err(usage(format!(
+            "{} is empty: write the OAuth client's secret into it",
+            named()
+        )));
+    }
+    if file.shared {
+        warnings.push(format!(
+            "{} is readable by its group or others: chmod 600 it",
+            named()
+        ));
+    }
+    Ok(secret.to_string())
 }
 
 /// Works out the API and login base URLs from the flags and the region.
@@ -768,8 +860,31 @@ mod tests {
         ])
     }
 
+    /// The secret files the tests read, by name; any other name is missing.
+    fn fake_secret_file(path: &Path) -> io::Result<SecretFile> {
+        let file = |bytes: &[u8], shared: bool| {
+            Ok(SecretFile {
+                bytes: bytes.to_vec(),
+                shared,
+            })
+        };
+        match path.to_str().unwrap_or_default() {
+            "secret" => file(b"file-secret\n", false),
+            "crlf" => file(b"crlf-secret\r\n", false),
+            "shared" => file(b"shared-secret", true),
+            "blank" => file(b"\n", false),
+            "binary" => file(&[0xff, 0xfe], false),
+            "huge" => file(&[b'a'; 64 * 1024 + 1], false),
+            _ => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
     fn run_os(args: Vec<OsString>, env: &HashMap<String, String>) -> Result<Command> {
-        parse(args, &|k| env.get(k).cloned(), NOW)
+        let outside = Outside {
+            env: &|k| env.get(k).cloned(),
+            read_secret: &fake_secret_file,
+        };
+        parse(args, &outside, NOW)
     }
 
     fn run(args: &[&str], env: &HashMap<String, String>) -> Result<Command> {
@@ -951,6 +1066,76 @@ mod tests {
         );
         assert_eq!(c.credentials.client_id, "fallback");
         assert_eq!(c.login_base, "https://login.mypurecloud.jp");
+    }
+
+    /// The secret an export with `args` and the variables `vars` (beside the id and region)
+    /// gets, and its warnings.
+    fn secret_with(args: &[&str], vars: &[(&str, &str)]) -> (String, Vec<String>) {
+        let mut env = env_with(vars);
+        env.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), "id".into());
+        env.insert("GENESYSCLOUD_REGION".into(), "eu-west-1".into());
+        let c = config_in(
+            &with(args).iter().map(String::as_str).collect::<Vec<_>>(),
+            &env,
+        );
+        (c.credentials.secret().to_string(), c.warnings)
+    }
+
+    #[track_caller]
+    fn check_secret(args: &[&str], vars: &[(&str, &str)], want: &str, warned: bool) {
+        let (secret, warnings) = secret_with(args, vars);
+        assert_eq!(secret, want, "{args:?} {vars:?}");
+        assert_eq!(warnings.len(), usize::from(warned), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_flag_then_the_file_variable_then_the_variable() {
+        let file_var = "GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE";
+        let plain = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
+        let flag = ["--client-secret-file", "secret"];
+        check_secret(&flag, &[], "file-secret", false);
+        check_secret(
+            &flag,
+            &[(file_var, "crlf"), (plain, "env")],
+            "file-secret",
+            false,
+        );
+        check_secret(
+            &[],
+            &[(file_var, "crlf"), (plain, "env")],
+            "crlf-secret",
+            false,
+        );
+        check_secret(&[], &[(file_var, " "), (plain, "env")], "env", false);
+        check_secret(&[], &[(plain, "env")], "env", false);
+        check_secret(
+            &["--client-secret-file", "shared"],
+            &[],
+            "shared-secret",
+            true,
+        );
+        let (_, warnings) = secret_with(&["--client-secret-file", "shared"], &[]);
+        assert!(warnings[0].contains("chmod 600"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_bad_secret_file_is_a_usage_error_naming_it() {
+        let file_var = "GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE";
+        let mut env = good_env();
+        env.insert(file_var.into(), "nowhere".into());
+        let msg = usage_error(&RANGE, &env);
+        assert!(msg.contains(&format!("{file_var} nowhere")), "{msg}");
+        for (file, want) in [
+            (
+                "missing",
+                "cannot read the client secret from --client-secret-file missing",
+            ),
+            ("blank", "--client-secret-file blank is empty"),
+            ("binary", "--client-secret-file binary is not UTF-8"),
+            ("huge", "--client-secret-file huge is larger than 64 KiB"),
+        ] {
+            check_with(&["--client-secret-file", file], want);
+        }
     }
 
     /// `args` are refused with exit 2 and a one-line message containing `want`.

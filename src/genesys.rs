@@ -7,22 +7,26 @@
 //!
 //! Details pages are fetched by `--parallel` worker threads, each making blocking calls
 //! through the one shared `http::Client`; replies come back over a channel in whatever order
-//! they finish and wait here until the driver collects them, in its own order.
+//! they finish and wait here until the driver collects them, in its own order. Every other
+//! call runs on a thread of its own too. The driver thread never blocks on a request: it waits
+//! for replies in short steps, and on SIGINT or SIGTERM returns the interrupted failure at
+//! once, leaving the request in flight behind (the process is about to exit; nothing it would
+//! bring is committed, so the last saved state stays the resume point).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use time::OffsetDateTime;
 
 use crate::api::{
     self, DetailsPage, DetailsQuery, JobQuery, JobStatus, QueueListing, ReadError, Refusal,
     RefusalKind, ResultsPage,
 };
-use crate::exit::{code_of, Code};
+use crate::exit::{code_of, failure, Code};
 use crate::export::{JobPage, Rows, Source, Ticket};
 use crate::http::{self, Client, Spool};
 
@@ -43,6 +47,41 @@ impl Rows for SpooledRows {
             }
         }
     }
+}
+
+/// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
+/// waits: a signal ends the wait at once with the interrupted failure, whatever is in flight.
+/// `None` once every sender is gone.
+fn receive<T>(replies: &Receiver<T>) -> Result<Option<T>> {
+    const STEP: Duration = Duration::from_millis(50);
+    loop {
+        if let Some(reason) = crate::signal::stop_reason() {
+            return Err(failure(Code::Interrupted, reason));
+        }
+        match replies.recv_timeout(STEP) {
+            Ok(reply) => return Ok(Some(reply)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Ok(None),
+        }
+    }
+}
+
+/// Makes one call through `client` on a thread of its own and waits for it with [`receive`],
+/// so that a signal is obeyed even while the request hangs.
+pub fn interruptible<T: Send + 'static>(
+    client: &Arc<Client>,
+    call: impl FnOnce(&Client) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (done, reply) = mpsc::channel();
+    let client = Arc::clone(client);
+    thread::Builder::new()
+        .name("request".to_string())
+        .spawn(move || {
+            // The receiver is gone only when the run was interrupted: nobody wants the reply.
+            let _ = done.send(call(&client));
+        })
+        .context("cannot start a thread for a request")?;
+    receive(&reply)?.unwrap_or_else(|| Err(anyhow!("the thread making a request stopped")))
 }
 
 /// A 403 on the details query or jobs names the permission the role lacks.
@@ -142,7 +181,7 @@ impl Source for Genesys {
             if let Some(reply) = self.arrived.remove(&ticket) {
                 return reply;
             }
-            let Ok((done, reply)) = self.fetched.recv() else {
+            let Some((done, reply)) = receive(&self.fetched)? else {
                 return Err(anyhow!("the workers fetching details pages have stopped"));
             };
             if !self.forgotten.remove(&done) {
@@ -167,15 +206,19 @@ impl Source for Genesys {
     }
 
     fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
-        let submitted: api::JobSubmitted = self
-            .client
-            .post(api::JOBS_PATH, query, &api::JobSubmitted::check)
-            .map_err(needs_detail_permission)?;
+        let body = serde_json::to_value(query)?;
+        let submitted: api::JobSubmitted = interruptible(&self.client, move |client| {
+            client.post(api::JOBS_PATH, &body, &api::JobSubmitted::check)
+        })
+        .map_err(needs_detail_permission)?;
         Ok(submitted.job_id)
     }
 
     fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>> {
-        match self.client.get(&api::job_path(job_id), &JobStatus::check) {
+        let path = api::job_path(job_id);
+        match interruptible(&self.client, move |client| {
+            client.get(&path, &JobStatus::check)
+        }) {
             Ok(mut status) => {
                 status.error_message = status.error_message.map(|m| self.client.scrub(&m));
                 Ok(Some(status))
@@ -193,7 +236,10 @@ impl Source for Genesys {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
             })
         };
-        let (spool, cursor) = self.client.get_spooled(&page.path(), &check)?;
+        let path = page.path();
+        let (spool, cursor) = interruptible(&self.client, move |client| {
+            client.get_spooled(&path, &check)
+        })?;
         Ok(JobPage {
             rows: Box::new(SpooledRows(spool)),
             cursor,
@@ -201,14 +247,15 @@ impl Source for Genesys {
     }
 
     fn delete_job(&mut self, job_id: &str) -> Result<()> {
-        self.client.delete(&api::job_path(job_id))
+        let path = api::job_path(job_id);
+        interruptible(&self.client, move |client| client.delete(&path))
     }
 
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        match self
-            .client
-            .get(&api::queue_lookup_path(ids), &QueueListing::check)
-        {
+        let path = api::queue_lookup_path(ids);
+        match interruptible(&self.client, move |client| {
+            client.get(&path, &QueueListing::check)
+        }) {
             Ok(listing) => Ok(Some(listing)),
             Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
             Err(e) => Err(e),
@@ -216,9 +263,9 @@ impl Source for Genesys {
     }
 
     fn availability(&mut self) -> Result<OffsetDateTime> {
-        let reply: api::Availability = self
-            .client
-            .get(api::AVAILABILITY_PATH, &api::Availability::check)?;
+        let reply: api::Availability = interruptible(&self.client, |client| {
+            client.get(api::AVAILABILITY_PATH, &api::Availability::check)
+        })?;
         // The check above accepted the date.
         crate::window::parse_api_timestamp(&reply.data_availability_date)
             .ok_or_else(|| anyhow::anyhow!("the API gave an unreadable dataAvailabilityDate"))

@@ -26,7 +26,9 @@ mod times;
 mod urls;
 mod window;
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -36,6 +38,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{Command, Config};
 use crate::genesys::Genesys;
+use crate::http::Client;
 use crate::report::Log;
 use crate::sink::Output;
 use crate::target::FileTarget;
@@ -56,11 +59,11 @@ fn main() -> ExitCode {
 
 fn run() -> Result<()> {
     let args = std::env::args_os().skip(1).collect();
-    let command = cli::parse(
-        args,
-        &|name| std::env::var(name).ok(),
-        OffsetDateTime::now_utc(),
-    )?;
+    let outside = cli::Outside {
+        env: &|name| std::env::var(name).ok(),
+        read_secret: &read_secret_file,
+    };
+    let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
@@ -69,12 +72,37 @@ fn run() -> Result<()> {
     Ok(())
 }
 
+/// Reads a secret file for the command line: a regular file (links followed, as systemd
+/// credentials and container secrets are often links), at most one byte more than
+/// `cli::MAX_SECRET_FILE_BYTES`, and whether its group or others may read it.
+fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    let file = File::open(path)?;
+    #[cfg(unix)]
+    let shared = {
+        use std::os::unix::fs::PermissionsExt;
+        file.metadata()?.permissions().mode() & 0o044 != 0
+    };
+    #[cfg(not(unix))]
+    let shared = false;
+    let mut bytes = Vec::new();
+    file.take(cli::MAX_SECRET_FILE_BYTES.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(cli::SecretFile { bytes, shared })
+}
+
 fn export_command(config: Config) -> Result<()> {
     let started = Instant::now();
     let log = Log {
         quiet: config.quiet,
     };
     signal::install();
+    for warning in &config.warnings {
+        log.warn(warning);
+    }
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
     let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
@@ -87,7 +115,7 @@ fn export_command(config: Config) -> Result<()> {
         ca_file: config.ca_file,
         policy: config.policy,
     };
-    let client = Arc::new(http::Client::new(settings, config.credentials, log)?);
+    let client = Arc::new(Client::new(settings, config.credentials, log)?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
         Output::Stdout => None,
@@ -100,7 +128,7 @@ fn export_command(config: Config) -> Result<()> {
         )?),
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
-    client.authenticate()?;
+    genesys::interruptible(&client, Client::authenticate)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {

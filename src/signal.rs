@@ -1,9 +1,12 @@
-//! SIGINT and SIGTERM: noted, not obeyed at once.
+//! SIGINT and SIGTERM: noted, and obeyed within a moment.
 //!
-//! The handler only records the signal. The export loop checks `received()` after each page
-//! is written and its state saved, and the retry loop checks it while sleeping, so the process
-//! stops at a point a resume can continue from. A second signal while stopping is left to the
-//! same path. SIGKILL cannot be caught; resume copes with it through the saved state.
+//! The handler records the first signal. The export loop checks `received()` after each page
+//! is written and its state saved, the retry loop and the pacer's gate while waiting, and the
+//! driver thread while it waits for a reply (requests run on other threads), so the process
+//! stops promptly, even while a request hangs, at a point a resume can continue from: the
+//! last saved state. A second signal ends the process at once with exit code 130, from the
+//! handler (`_exit` is async-signal-safe); the state on disk is then still a complete one, as
+//! after a kill. SIGKILL cannot be caught; resume copes with it through the saved state.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -26,21 +29,27 @@ pub fn name(signal: i32) -> &'static str {
     }
 }
 
+/// The exit code of an interrupted run (`exit::Code::Interrupted`).
+const INTERRUPTED: i32 = 130;
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 
 #[cfg(unix)]
 pub fn install() {
     extern "C" fn note(signal: i32) {
-        // Only an atomic store: async-signal-safe.
-        RECEIVED.store(signal, Ordering::SeqCst);
+        // Only an atomic swap and `_exit`: both async-signal-safe.
+        if RECEIVED.swap(signal, Ordering::SeqCst) != 0 {
+            // SAFETY: `_exit` ends the process without running any user code.
+            unsafe { _exit(INTERRUPTED) }
+        }
     }
     extern "C" {
         // From the C library std already links; `sighandler_t` is pointer-sized.
         fn signal(signum: i32, handler: usize) -> usize;
+        fn _exit(status: i32) -> !;
     }
-    // SAFETY: `note` is an `extern "C" fn(i32)` that performs a single atomic store, which is
-    // async-signal-safe, and it lives for the whole program.
+    // SAFETY: `note` is an `extern "C" fn(i32)` that performs an atomic swap and at most a
+    // call to `_exit`, both async-signal-safe, and it lives for the whole program.
     unsafe {
         signal(SIGINT, note as extern "C" fn(i32) as usize);
         signal(SIGTERM, note as extern "C" fn(i32) as usize);
@@ -53,4 +62,12 @@ pub fn install() {}
 /// Why the run must stop, once SIGINT or SIGTERM arrived.
 pub fn stop_reason() -> Option<String> {
     received().map(|s| format!("interrupted by {}", name(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_second_signal_exits_with_the_interrupted_code() {
+        assert_eq!(super::INTERRUPTED, crate::exit::Code::Interrupted.as_i32());
+    }
 }

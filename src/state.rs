@@ -322,6 +322,84 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str) -> String {
     )
 }
 
+/// `O_NOFOLLOW` of the platform: `open` fails on a symbolic link in the last component of the
+/// path instead of following it. The C headers' values, per platform (the shipped binary links
+/// no crate that would name it); elsewhere 0, where the checks before each open still refuse a
+/// symbolic link, without the guarantee against one planted in between.
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64"
+    )
+))]
+const O_NOFOLLOW: i32 = 0o100000;
+#[cfg(all(
+    target_os = "linux",
+    not(any(
+        target_arch = "arm",
+        target_arch = "aarch64",
+        target_arch = "powerpc",
+        target_arch = "powerpc64"
+    ))
+))]
+const O_NOFOLLOW: i32 = 0o400000;
+#[cfg(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+))]
+const O_NOFOLLOW: i32 = 0x100;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "netbsd",
+    target_os = "dragonfly"
+)))]
+const O_NOFOLLOW: i32 = 0;
+
+/// Opens one of the export's own files (output, partial, state, its temporary file, the lock)
+/// as `options` say, never through a symbolic link at `path`, and leaves it readable and
+/// writable by its owner only: created with mode 0600, and set to 0600 once open, whatever the
+/// umask or the mode an existing file had. Callers create a new file with `create_new`, which
+/// also refuses any file planted at the name.
+pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(io::Error::other("it is a symbolic link"));
+        }
+        let file = options.mode(0o600).custom_flags(O_NOFOLLOW).open(path)?;
+        if !file.metadata()?.file_type().is_file() {
+            return Err(io::Error::other("it is not a regular file"));
+        }
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)
+    }
+}
+
+/// Removes whatever is at `path` (a file or a symbolic link, never what a link points to), so
+/// that the name can be created afresh with `create_new`; a missing file is fine.
+pub fn unlink(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// `FILE.state`, the default state path for an export to `FILE`.
 pub fn default_path(output: &Path) -> PathBuf {
     with_suffix(output, ".state")
@@ -348,7 +426,7 @@ pub fn load(path: &Path) -> Result<Option<State>> {
         Ok(_) => {}
     }
     let mut text = String::new();
-    File::open(path)
+    open_private(path, OpenOptions::new().read(true))
         .and_then(|file| file.take(MAX_STATE_BYTES + 1).read_to_string(&mut text))
         .with_context(cannot_read)?;
     parse(&text).map(Some).map_err(|why| damaged(path, &why))
@@ -386,19 +464,10 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
     let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(state)?;
     let write = || -> io::Result<()> {
-        // A temporary file left by a crash of a process with the same id is ours to replace.
-        match fs::remove_file(&tmp) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
+        // A temporary file left by a crash of a process with the same id is ours to replace;
+        // anything planted at the name (a symbolic link) is removed, never followed.
+        unlink(&tmp)?;
+        let mut file = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
         crate::crash::reach("state-write", || {
             // Half a state file on disk, as a power cut might leave it.
             let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());

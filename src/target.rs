@@ -48,8 +48,9 @@ pub fn partial_path(path: &Path) -> PathBuf {
     state::with_suffix(path, ".partial")
 }
 
-/// Checks the output path before anything is sent: its directory exists and, without
-/// `--force`, the file does not.
+/// Checks the output path before anything is sent: its directory exists, whatever is at the
+/// path is a regular file (a device, a FIFO or a symbolic link is never replaced, `--force` or
+/// not: `-o -` streams), and, without `--force`, nothing is.
 pub fn preflight(out: &Output, force: bool) -> Result<()> {
     let Output::File(path) = out else {
         return Ok(());
@@ -64,19 +65,34 @@ pub fn preflight(out: &Output, force: bool) -> Result<()> {
             dir.display()
         )));
     }
-    if path.is_dir() {
-        return Err(usage(format!(
-            "--output {} is a directory: give a file name",
-            path.display()
-        )));
+    match fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(meta) => match not_replaceable(&meta) {
+            Some(what) => Err(usage(format!(
+                "--output {} is {what}, which is never replaced: give a file name, or -o - to write to stdout",
+                path.display()
+            ))),
+            None if !force => Err(usage(format!(
+                "{} already exists: pass --force to replace it, or choose another --output",
+                path.display()
+            ))),
+            None => Ok(()),
+        },
     }
-    if !force && path.exists() {
-        return Err(usage(format!(
-            "{} already exists: pass --force to replace it, or choose another --output",
-            path.display()
-        )));
+}
+
+/// What the existing entry `meta` is when it is not a regular file the export may replace.
+fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
+    let kind = meta.file_type();
+    if kind.is_file() {
+        None
+    } else if kind.is_dir() {
+        Some("a directory")
+    } else if kind.is_symlink() {
+        Some("a symbolic link")
+    } else {
+        Some("not a regular file (a device, a FIFO or a socket)")
     }
-    Ok(())
 }
 
 impl FileTarget {
@@ -228,9 +244,11 @@ fn check_saved(
         ))
     };
     let mut file = match fs::symlink_metadata(partial) {
-        Ok(meta) if meta.file_type().is_file() => File::open(partial).with_context(|| {
-            usage_context(format!("cannot read {} to resume", partial.display()))
-        })?,
+        Ok(meta) if meta.file_type().is_file() => {
+            state::open_private(partial, OpenOptions::new().read(true)).with_context(|| {
+                usage_context(format!("cannot read {} to resume", partial.display()))
+            })?
+        }
         Ok(_) => return Err(mismatch("it is not a regular file")),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(usage(format!(
@@ -286,26 +304,21 @@ fn digest_of(file: &mut File, len: u64) -> io::Result<Digest> {
     }
 }
 
-/// Creates (or starts over) `FILE.partial`, readable by its owner only.
+/// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
+/// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
+/// afresh.
 fn create_partial(partial: &Path) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(partial)
+    state::unlink(partial)
+        .and_then(|()| {
+            state::open_private(partial, OpenOptions::new().write(true).create_new(true))
+        })
         .with_context(|| output(format!("cannot create {}", partial.display())))
 }
 
 /// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
 /// before): what was written after the last saved state is cut off.
 fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .open(partial)
+    let mut file = state::open_private(partial, OpenOptions::new().write(true))
         .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
     let mut cut = || -> io::Result<()> {
         file.set_len(len)?;
@@ -320,6 +333,22 @@ fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
 /// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that
 /// appeared during the run) is left alone and the export stays in `FILE.partial`.
 fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
+    // A directory, a device, a FIFO or a symbolic link that appeared at `FILE` during the run
+    // is left alone (rename would replace the entry, never write through it, but a device
+    // node replaced by a regular file is still damage).
+    if let Some(what) = fs::symlink_metadata(path)
+        .ok()
+        .and_then(|meta| not_replaceable(&meta))
+    {
+        return Err(crate::exit::failure(
+            crate::exit::Code::Output,
+            format!(
+                "{} is now {what}, which is never replaced; the complete export is in {}",
+                path.display(),
+                partial.display()
+            ),
+        ));
+    }
     let result = if force {
         fs::rename(partial, path)
     } else {
@@ -328,7 +357,9 @@ fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
         match fs::hard_link(partial, path) {
             Ok(()) => fs::remove_file(partial),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-            Err(_) if path.exists() => Err(io::ErrorKind::AlreadyExists.into()),
+            Err(_) if fs::symlink_metadata(path).is_ok() => {
+                Err(io::ErrorKind::AlreadyExists.into())
+            }
             Err(_) => fs::rename(partial, path),
         }
     };
@@ -359,14 +390,9 @@ impl Lock {
         // A lock file unlinked by a finishing run between our open and our lock is not the
         // lock any more: open again (a few rounds are plenty; each needs a finishing run).
         for _ in 0..8 {
-            let mut options = OpenOptions::new();
-            options.read(true).write(true).create(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(path).with_context(cannot)?;
+            let mut file =
+                state::open_private(path, OpenOptions::new().read(true).write(true).create(true))
+                    .with_context(cannot)?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {

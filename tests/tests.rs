@@ -5,6 +5,7 @@ mod export;
 mod faults;
 mod jobs;
 mod resume;
+mod safety;
 mod tidy;
 mod tls;
 mod trust;

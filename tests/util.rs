@@ -194,23 +194,40 @@ pub fn command(sim: &Sim) -> Command {
     command_at(&sim.url())
 }
 
-/// Like [`command`], with `base` as the login and API base URL.
-pub fn command_at(base: &str) -> Command {
+/// [`command`] pointed at `url` (a relay in front of the simulator).
+pub fn command_at(url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    pointed_at(&mut cmd, url);
+    cmd
+}
+
+/// [`command`] started through `sh -c 'umask MASK; exec genesys-export …'`.
+pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        &format!("umask {umask}; exec \"$0\" \"$@\""),
+        env!("CARGO_BIN_EXE_genesys-export"),
+    ]);
+    pointed_at(&mut cmd, &sim.url());
+    cmd
+}
+
+/// The environment and first arguments of [`command`].
+fn pointed_at(cmd: &mut Command, url: &str) {
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
         .args([
             "conversations",
             "--api-base",
-            base,
+            url,
             "--login-base",
-            base,
+            url,
             // The simulator moves a job on per status poll, not with time: poll at once.
             "--job-poll",
             "1ms",
         ]);
-    cmd
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.
