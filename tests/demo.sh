@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: a real export against the bundled Genesys Cloud simulator, with tokens that
 # live two seconds and faults injected (401, 429, 5xx, HTML pages, resets, truncated bodies).
-# The simulated data lake holds the first five days, so the default `--mode auto` exports them
-# through analytics jobs and the last two days through the details query. The CSV is then
-# checked against the simulator's ground truth, id by id.
+# The simulated data lake holds the first five days: the default `--mode auto` estimates how
+# many conversations they hold and sends them through analytics jobs or the details query,
+# whichever it expects to be faster, saying which and why. The CSV is then checked against the
+# simulator's ground truth, id by id.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
