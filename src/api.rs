@@ -84,7 +84,7 @@ impl DetailsQuery {
 }
 
 /// The body of `POST …/details/jobs` (`AsyncConversationQuery`).
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobQuery {
     pub interval: String,
@@ -528,7 +528,7 @@ impl std::fmt::Display for Refusal {
 impl std::error::Error for Refusal {}
 
 /// A server's text on one line: control characters (newlines, escapes) become spaces.
-fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()

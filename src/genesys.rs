@@ -206,7 +206,7 @@ impl Source for Genesys {
     }
 
     fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
-        let body = serde_json::to_value(query)?;
+        let body = query.clone();
         let submitted: api::JobSubmitted = interruptible(&self.client, move |client| {
             client.post(api::JOBS_PATH, &body, &api::JobSubmitted::check)
         })

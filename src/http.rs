@@ -920,10 +920,7 @@ impl Redactor {
 
     /// `text` without secrets, on one line (a server's newlines and escapes become spaces).
     fn scrub(&self, text: &str) -> String {
-        let mut out: String = text
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let mut out = api::one_line(text);
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "<redacted>");

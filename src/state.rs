@@ -326,45 +326,29 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str) -> String {
 /// path instead of following it. The C headers' values, per platform (the shipped binary links
 /// no crate that would name it); elsewhere 0, where the checks before each open still refuse a
 /// symbolic link, without the guarantee against one planted in between.
-#[cfg(all(
-    target_os = "linux",
-    any(
+const O_NOFOLLOW: i32 = if cfg!(target_os = "linux") {
+    if cfg!(any(
         target_arch = "arm",
         target_arch = "aarch64",
         target_arch = "powerpc",
         target_arch = "powerpc64"
-    )
-))]
-const O_NOFOLLOW: i32 = 0o100000;
-#[cfg(all(
-    target_os = "linux",
-    not(any(
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64"
-    ))
-))]
-const O_NOFOLLOW: i32 = 0o400000;
-#[cfg(any(
+    )) {
+        0o100000
+    } else {
+        0o400000
+    }
+} else if cfg!(any(
     target_os = "macos",
     target_os = "ios",
     target_os = "freebsd",
     target_os = "openbsd",
     target_os = "netbsd",
     target_os = "dragonfly"
-))]
-const O_NOFOLLOW: i32 = 0x100;
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-)))]
-const O_NOFOLLOW: i32 = 0;
+)) {
+    0x100
+} else {
+    0
+};
 
 /// Opens one of the export's own files (output, partial, state, its temporary file, the lock)
 /// as `options` say, never through a symbolic link at `path`, and leaves it readable and
