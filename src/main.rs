@@ -28,7 +28,7 @@ mod window;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,7 +73,11 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
         Command::Export(config) => {
-            let log = Log::new(config.quiet, config.log_format, config.progress);
+            // Not when the data itself goes to the terminal: the line would cut into rows.
+            let data_on_terminal =
+                matches!(config.output, Output::Stdout) && io::stdout().is_terminal();
+            let progress = config.progress && !data_on_terminal;
+            let log = Log::new(config.quiet, config.log_format, progress);
             let result = export_command(*config, &log);
             // Whatever the outcome, the progress line is gone before the error line.
             log.finish_progress();

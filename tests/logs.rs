@@ -190,15 +190,23 @@ fn a_terminal_shows_the_progress_line_then_the_summary() {
 }
 
 #[test]
-fn no_progress_line_with_no_progress_or_json_even_on_a_terminal() {
+fn no_progress_line_on_a_terminal_with_no_progress_json_or_the_data_there() {
     let sim = sim();
-    for (name, extra) in [
-        ("no-progress", Args::new().flag("--no-progress")),
-        ("json", Args::new().opt("--log-format", "json")),
+    let dir = Dir::new("logs-terminal-off");
+    let to_stdout = Args::range().mode("query").window("6h").backoff("20ms");
+    for (name, args) in [
+        (
+            "no-progress",
+            args(&dir).flag("--no-progress").flag("--force"),
+        ),
+        (
+            "json",
+            args(&dir).opt("--log-format", "json").flag("--force"),
+        ),
+        ("-o -", to_stdout),
     ] {
-        let dir = Dir::new(&format!("logs-terminal-{name}"));
         let mut cmd = command(&sim);
-        cmd.args(&args(&dir).with(&extra));
+        cmd.args(&args);
         let run = run_in_terminal(&cmd);
         run.expect_code(0);
         assert!(!run.stdout.contains('\x1b'), "{name}: {:?}", run.stdout);
