@@ -205,7 +205,7 @@ pub fn progress_line(progress: &Progress, windows_then: u64, elapsed: Duration) 
     }
     let done_here = progress.windows_done.saturating_sub(windows_then);
     let to_do = progress.windows_total.saturating_sub(progress.windows_done);
-    if done_here > 0 && to_do > 0 {
+    if done_here > 0 && to_do > 0 && secs > 0.0 {
         let left = secs * to_do as f64 / done_here as f64;
         if let Ok(left) = Duration::try_from_secs_f64(left.ceil()) {
             line.push_str(&format!(", about {} left", format_duration(left)));
