@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::api;
 use crate::auth::Credentials;
 use crate::exit::usage;
+use crate::report::LogFormat;
 use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
 use crate::times::{format_duration, parse_duration, parse_time};
@@ -80,6 +81,11 @@ OPTIONS:
                            [default: 30m; at most 7d]
     --backoff DUR          first backoff step, doubled per retry up to 60s
                            [default: 1s; at most 10m]
+    --log-format text|json lines on stderr as text, or one JSON object each (time, level,
+                           message and the figures as fields) for a log shipper
+                           [default: text; $GENESYS_EXPORT_LOG_FORMAT]
+    --no-progress          no progress line (shown only when stderr is a terminal and the
+                           log format is text)
     -q, --quiet            print errors only
     -h, --help             print this help
     -V, --version          print the version
@@ -93,6 +99,8 @@ ENVIRONMENT:
         a file holding the secret (systemd credentials, container secrets). The secret is
         taken from --client-secret-file, else this file, else GENESYSCLOUD_OAUTHCLIENT_SECRET;
         it is never an argument.
+    GENESYS_EXPORT_LOG_FORMAT
+        text or json: the log format when --log-format is not given.
 
 EXIT CODES:
     0  success
@@ -204,7 +212,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 31] = [
+pub const OPTIONS: [(&str, bool); 33] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -234,6 +242,8 @@ pub const OPTIONS: [(&str, bool); 31] = [
     ("--max-retries", true),
     ("--max-wait", true),
     ("--backoff", true),
+    ("--log-format", true),
+    ("--no-progress", false),
     ("-q", false),
     ("--quiet", false),
 ];
@@ -277,6 +287,9 @@ pub struct Config {
     pub timeout: Duration,
     pub policy: Policy,
     pub quiet: bool,
+    pub log_format: LogFormat,
+    /// Whether to show the progress line (where there is a terminal); off with `--no-progress`.
+    pub progress: bool,
     /// Lines to show as warnings once the run starts (a secret file others may read).
     pub warnings: Vec<String>,
 }
@@ -329,6 +342,8 @@ pub struct RawArgs {
     pub max_retries: Option<String>,
     pub max_wait: Option<String>,
     pub backoff: Option<String>,
+    pub log_format: Option<String>,
+    pub no_progress: bool,
     pub quiet: bool,
 }
 
@@ -422,6 +437,7 @@ impl RawArgs {
             max_retries: value("--max-retries")?,
             max_wait: value("--max-wait")?,
             backoff: value("--backoff")?,
+            log_format: value("--log-format")?,
             ..RawArgs::default()
         };
         raw.output = args
@@ -431,6 +447,7 @@ impl RawArgs {
         raw.force = args.contains("--force");
         raw.restart = args.contains("--restart");
         raw.ended_only = args.contains("--ended-only");
+        raw.no_progress = args.contains("--no-progress");
         raw.quiet = args.contains(["-q", "--quiet"]);
         match args.finish().first() {
             None => Ok(raw),
@@ -489,6 +506,7 @@ impl Config {
             raw.max_wait.as_deref(),
             raw.backoff.as_deref(),
         )?;
+        let log_format = log_format(raw.log_format.as_deref(), env)?;
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
         let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
@@ -515,6 +533,8 @@ impl Config {
             timeout,
             policy,
             quiet: raw.quiet,
+            log_format,
+            progress: !raw.no_progress,
             warnings,
         })
     }
@@ -631,6 +651,39 @@ fn format(value: Option<&str>) -> Result<Format> {
             shown(other)
         ))),
     }
+}
+
+/// The environment variable naming the log format when `--log-format` is not given.
+pub const LOG_FORMAT_ENV: &str = "GENESYS_EXPORT_LOG_FORMAT";
+
+/// `--log-format`, else `GENESYS_EXPORT_LOG_FORMAT`, else text.
+fn log_format(value: Option<&str>, env: &dyn Fn(&str) -> Option<String>) -> Result<LogFormat> {
+    let (source, value) = match value {
+        Some(value) => ("--log-format", value.to_string()),
+        None => match env(LOG_FORMAT_ENV) {
+            Some(value) => (LOG_FORMAT_ENV, value),
+            None => return Ok(LogFormat::default()),
+        },
+    };
+    LogFormat::NAMES
+        .iter()
+        .find(|(name, _)| *name == value)
+        .map(|(_, format)| *format)
+        .ok_or_else(|| {
+            usage(format!(
+                "{source} must be text or json, not '{}'",
+                shown(&value)
+            ))
+        })
+}
+
+/// The log format for the lines written before the arguments are validated, or when they are
+/// not valid (the usage error itself): what `--log-format` or the environment asks for when it
+/// is a valid name, else text. Agrees with `Config::log_format` whenever there is a config.
+pub fn log_format_of(args: &[OsString], env: &dyn Fn(&str) -> Option<String>) -> LogFormat {
+    let mut args = pico_args::Arguments::from_vec(args.to_vec());
+    let value: Option<String> = args.opt_value_from_str("--log-format").ok().flatten();
+    log_format(value.as_deref(), env).unwrap_or_default()
 }
 
 fn mode(value: Option<&str>) -> Result<Mode> {
@@ -941,6 +994,8 @@ mod tests {
         assert_eq!(c.timeout, DEFAULT_TIMEOUT);
         assert!(c.attributes.is_empty());
         assert!(!c.force && !c.quiet && !c.ended_only && !c.restart);
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert!(c.progress);
         assert_eq!(c.state, None);
         assert_eq!(c.ca_file, None);
     }
@@ -987,6 +1042,9 @@ mod tests {
             "50ms",
             "--job-timeout",
             "2h",
+            "--log-format",
+            "json",
+            "--no-progress",
         ]);
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
@@ -1009,6 +1067,8 @@ mod tests {
         assert_eq!(c.mode, Mode::Jobs);
         assert_eq!(c.job_poll, Duration::from_millis(50));
         assert_eq!(c.job_timeout, Duration::from_secs(7200));
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.progress, "no progress");
         let c = config(&[
             "conversations",
             "--from",
@@ -1021,6 +1081,46 @@ mod tests {
             "lang",
         ]);
         assert_eq!(c.attributes, ["account", "lang"]);
+    }
+
+    /// `--log-format`, else `GENESYS_EXPORT_LOG_FORMAT`: the config's format, and the one the
+    /// lines before it (a usage error among them) are written in.
+    #[test]
+    #[rustfmt::skip]
+    fn log_format_from_the_option_then_the_environment() {
+        #[track_caller]
+        fn check(extra: &[&str], env: Option<&str>, want: Result<LogFormat, &str>) {
+            let mut vars = good_env();
+            if let Some(value) = env {
+                vars.insert(LOG_FORMAT_ENV.into(), value.into());
+            }
+            let args = with(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let early = log_format_of(&args.iter().map(OsString::from).collect::<Vec<_>>(), &|k| vars.get(k).cloned());
+            match want {
+                Ok(format) => {
+                    assert_eq!(config_in(&args, &vars).log_format, format, "{extra:?} {env:?}");
+                    assert_eq!(early, format, "{extra:?} {env:?}");
+                }
+                Err(message) => {
+                    let msg = usage_error(&args, &vars);
+                    assert!(msg.contains(message), "{extra:?} {env:?}: {msg}");
+                    assert_eq!(early, LogFormat::Text, "{extra:?} {env:?}");
+                }
+            }
+        }
+        check(&[], None, Ok(LogFormat::Text));
+        check(&["--log-format", "json"], None, Ok(LogFormat::Json));
+        check(&["--log-format", "text"], Some("json"), Ok(LogFormat::Text));
+        check(&[], Some("json"), Ok(LogFormat::Json));
+        check(&[], Some("text"), Ok(LogFormat::Text));
+        check(&["--log-format", "JSON"], None, Err("--log-format must be text or json, not 'JSON'"));
+        check(&["--log-format", ""], Some("json"), Err("--log-format must be text or json, not ''"));
+        check(&[], Some("xml"), Err("GENESYS_EXPORT_LOG_FORMAT must be text or json, not 'xml'"));
+        // A usage error elsewhere is still written in the format asked for.
+        let vars = good_env();
+        let args: Vec<OsString> = ["conversations", "--log-format", "json", "--window", "0s"].iter().map(OsString::from).collect();
+        assert_eq!(log_format_of(&args, &|k| vars.get(k).cloned()), LogFormat::Json);
     }
 
     #[test]
@@ -1407,6 +1507,7 @@ mod tests {
         check_documented("--max-retries", &DEFAULT_MAX_RETRIES.to_string(), &[format!("at most {MAX_RETRIES_LIMIT}")]);
         check_documented("--max-wait", &f(DEFAULT_MAX_WAIT), &bounds_of(&MAX_WAIT));
         check_documented("--backoff", &f(DEFAULT_BACKOFF), &bounds_of(&BACKOFF));
+        check_documented("--log-format", "text", &[format!("${LOG_FORMAT_ENV}")]);
         for option in [&JOB_POLL, &JOB_TIMEOUT, &TIMEOUT, &MAX_WAIT, &BACKOFF] {
             assert_eq!(help_entry(option.flag).split_whitespace().next(), Some(option.flag));
         }
@@ -1473,7 +1574,7 @@ mod tests {
     fn random_args(rng: &mut prop::Rng) -> Vec<OsString> {
         const FROM: [&str; 3] = ["2026-11-01", "yesterday", "2026-11-01T06:00:00+02:00"];
         const TO: [&str; 4] = ["2026-11-02T00:00:00Z", "today", "now", "2026-11-08"];
-        const VALUES: [&str; 24] = [
+        const VALUES: [&str; 26] = [
             "1m",
             "1h",
             "1d",
@@ -1497,6 +1598,8 @@ mod tests {
             "http://127.0.0.1:1",
             "https://gw.example.com",
             "eu-west-1",
+            "json",
+            "text",
             "",
         ];
         let mut args: Vec<OsString> = Vec::new();

@@ -30,7 +30,7 @@ use crate::api::{
     Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, Code};
-use crate::report::{ExportStats, Log};
+use crate::report::{Event, ExportStats, Log, Progress};
 use crate::rows;
 use crate::sink::{Format, Mark, Sink, Target};
 use crate::window::{self, Window};
@@ -554,9 +554,15 @@ enum Polled {
 }
 
 impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
-    /// Reports the position after a commit, then stops if asked to.
+    /// Reports the position after a commit (to the checkpoint, then to the log's progress
+    /// line), then stops if asked to.
     fn save(&mut self) -> Result<()> {
         (self.control.checkpoint)(&self.pos, self.sink.mark())?;
+        self.log.progress(Progress {
+            conversations: self.stats.conversations,
+            windows_done: self.pos.top_index,
+            windows_total: self.plan.window_count(),
+        });
         if let Some(reason) = (self.control.stop)() {
             return Err(failure(Code::Interrupted, reason));
         }
@@ -599,22 +605,35 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 WindowEnd::Done(counts) => {
                     cost.conversations = cost.conversations.saturating_add(counts.conversations);
                     self.stats.windows = self.stats.windows.saturating_add(1);
-                    self.log.info(&format!(
-                        "window {} [{}/{total}, {}]: {} conversations, {} pages, {} retries",
+                    let retries = self.source.retries().saturating_sub(retries_before);
+                    let message = format!(
+                        "window {} [{}/{total}, {}]: {} conversations, {} pages, {retries} retries",
                         w.interval(),
                         index.saturating_add(1),
                         route.name(),
                         counts.conversations,
                         counts.pages,
-                        self.source.retries().saturating_sub(retries_before)
-                    ));
+                    );
+                    self.log.emit(
+                        Event::info(message)
+                            .window(w.start, w.end)
+                            .with("window", index.saturating_add(1))
+                            .with("windows", total)
+                            .with("route", route.name())
+                            .with("conversations", counts.conversations)
+                            .with("pages", counts.pages)
+                            .with("retries", retries),
+                    );
                 }
                 WindowEnd::Split(counts, reason) => {
                     cost.conversations = cost.conversations.saturating_add(counts.conversations);
-                    self.log.info(&format!(
-                        "window {}: {reason}; splitting it in two",
-                        w.interval()
-                    ));
+                    let message = format!("window {}: {reason}; splitting it in two", w.interval());
+                    self.log.emit(
+                        Event::info(message)
+                            .window(w.start, w.end)
+                            .with("conversations", counts.conversations)
+                            .with("pages", counts.pages),
+                    );
                     let (first, second) = halves(&w);
                     self.pos.stack.push(second);
                     self.pos.stack.push(first);
@@ -1644,7 +1663,7 @@ mod tests {
         }
     }
 
-    const QUIET: Log = Log { quiet: true };
+    const QUIET: Log = Log::QUIET;
 
     fn export(fake: &mut Fake, plan: &Plan) -> (String, ExportStats) {
         let mut sink = Sink::new(Vec::new(), plan.format, "memory");

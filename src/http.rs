@@ -32,7 +32,7 @@ use crate::api::{self, AuthErrorBody, ErrorBody, Refusal, TokenResponse};
 use crate::auth::{self, Credentials, Token};
 use crate::exit::{failure, output, usage, usage_context, Code};
 use crate::pace::{self, Feedback, Pacer, RateHeaders, Start};
-use crate::report::{HttpStats, Log};
+use crate::report::{Event, HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
 use crate::times::format_duration;
 use crate::urls::is_loopback_url;
@@ -407,26 +407,41 @@ impl Client {
                 Err(failed) => failed,
             };
             match self.decide(endpoint, &mut attempt, &failed.outcome) {
-                Decision::Retry { wait, .. } => {
+                Decision::Retry { wait, cause } => {
                     attempt.retries = attempt.retries.saturating_add(1);
-                    self.log.info(&format!(
+                    let message = format!(
                         "retry {}/{} of {} {path} in {}: {}",
                         attempt.retries,
                         self.policy.max_retries,
                         method.name(),
                         format_duration(wait),
                         failed.problem
-                    ));
+                    );
+                    self.log.emit(
+                        Event::info(message)
+                            .with("retry", attempt.retries)
+                            .with("max_retries", self.policy.max_retries)
+                            .with("method", method.name())
+                            .with("path", path)
+                            .with("cause", cause.label())
+                            .seconds("wait_seconds", wait),
+                    );
                     pause(wait)?;
                 }
                 Decision::RefreshToken => {
                     attempt.token_replays = attempt.token_replays.saturating_add(1);
                     self.refused_token(generation);
-                    self.log.info(&format!(
+                    let message = format!(
                         "token refused ({}); fetching a new one and replaying {} {path}",
                         failed.problem,
                         method.name()
-                    ));
+                    );
+                    self.log.emit(
+                        Event::info(message)
+                            .with("token_replay", attempt.token_replays)
+                            .with("method", method.name())
+                            .with("path", path),
+                    );
                 }
                 Decision::GiveUp(reason) => {
                     return Err(self.give_up(reason, endpoint, method, &url, failed, &attempt))
@@ -986,7 +1001,7 @@ mod tests {
             policy: Policy::default(),
         };
         let credentials = Credentials::new("id-1".into(), "s3cret-value".into());
-        Client::new(settings, credentials, Log { quiet: true }).unwrap()
+        Client::new(settings, credentials, Log::QUIET).unwrap()
     }
 
     fn reply(status: u16, is_html: bool, body: &[u8]) -> Reply {

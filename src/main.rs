@@ -26,8 +26,9 @@ mod times;
 mod urls;
 mod window;
 
+use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,35 +40,49 @@ use time::OffsetDateTime;
 use crate::cli::{Command, Config};
 use crate::genesys::Genesys;
 use crate::http::Client;
-use crate::report::Log;
+use crate::report::{Event, Log};
 use crate::sink::Output;
 use crate::target::FileTarget;
 
 fn main() -> ExitCode {
-    match run() {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let env = |name: &str| std::env::var(name).ok();
+    // Known before the arguments are checked, so that a usage error is in the format asked for.
+    let format = cli::log_format_of(&args, &env);
+    match run(args, &env) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let code = exit::code_of(&err);
             if !exit::is_broken_pipe(&err) {
                 // A closed or full stderr cannot be reported anywhere; the exit code still is.
-                let _ = writeln!(io::stderr().lock(), "error: {err:#}");
+                let event = Event::error(format!("{err:#}")).with("exit", code.as_i32());
+                Log::new(false, format, false).emit(event);
             }
             ExitCode::from(u8::try_from(code.as_i32()).unwrap_or(1))
         }
     }
 }
 
-fn run() -> Result<()> {
-    let args = std::env::args_os().skip(1).collect();
+fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
     let outside = cli::Outside {
-        env: &|name| std::env::var(name).ok(),
+        env,
         read_secret: &read_secret_file,
     };
     let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
-        Command::Export(config) => export_command(*config)?,
+        Command::Export(config) => {
+            // Not when the data itself goes to the terminal: the line would cut into rows.
+            let data_on_terminal =
+                matches!(config.output, Output::Stdout) && io::stdout().is_terminal();
+            let progress = config.progress && !data_on_terminal;
+            let log = Log::new(config.quiet, config.log_format, progress);
+            let result = export_command(*config, &log);
+            // Whatever the outcome, the progress line is gone before the error line.
+            log.finish_progress();
+            result?
+        }
     }
     Ok(())
 }
@@ -94,11 +109,8 @@ fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
     Ok(cli::SecretFile { bytes, shared })
 }
 
-fn export_command(config: Config) -> Result<()> {
+fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
-    let log = Log {
-        quiet: config.quiet,
-    };
     signal::install();
     for warning in &config.warnings {
         log.warn(warning);
@@ -115,7 +127,7 @@ fn export_command(config: Config) -> Result<()> {
         ca_file: config.ca_file,
         policy: config.policy,
     };
-    let client = Arc::new(Client::new(settings, config.credentials, log)?);
+    let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
         Output::Stdout => None,
@@ -133,12 +145,13 @@ fn export_command(config: Config) -> Result<()> {
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => export::split_point(&mut api, config.mode, &plan, &log)?,
+        None => export::split_point(&mut api, config.mode, &plan, log)?,
     };
     let stats = match target {
-        Some(target) => target.export(&mut api, &plan, config.force, &log)?,
-        None => target::export_to_stdout(&mut api, &plan, &log)?,
+        Some(target) => target.export(&mut api, &plan, config.force, log)?,
+        None => target::export_to_stdout(&mut api, &plan, log)?,
     };
-    log.info(&report::summary(&stats, &client.stats(), started.elapsed()));
+    log.finish_progress();
+    log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
 }

@@ -469,3 +469,47 @@ pub fn assert_ids_eq(got: &[String], want: &[String]) {
 pub fn ts(s: &str) -> OffsetDateTime {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).unwrap()
 }
+
+/// The lines of a `--log-format json` stderr, each checked to be one JSON object with a
+/// `time` (an API timestamp), a `level` and a `message`.
+pub fn json_log(stderr: &str) -> Vec<serde_json::Value> {
+    stderr
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("a stderr line is not JSON ({e}): {line:?}"));
+            let time = value["time"].as_str().unwrap_or_default();
+            assert!(
+                time.len() == "2026-11-26T15:04:05.123Z".len() && time.ends_with('Z'),
+                "time: {line}"
+            );
+            ts(time);
+            assert!(
+                matches!(value["level"].as_str(), Some("info" | "warn" | "error")),
+                "level: {line}"
+            );
+            assert!(value["message"].is_string(), "message: {line}");
+            value
+        })
+        .collect()
+}
+
+/// Runs `cmd` (program, arguments and environment) on a terminal of its own: under
+/// `script` from util-linux, which gives it a pseudo-terminal as stdin, stdout and stderr.
+/// What the terminal showed is the run's `stdout` (`\r\n` line ends; stderr is empty).
+pub fn run_in_terminal(cmd: &Command) -> Run {
+    let quote = |s: &OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut terminal = Command::new("script");
+    terminal.env_clear().args(["-qfec", &line, "/dev/null"]);
+    for (name, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            terminal.env(name, value);
+        }
+    }
+    run_command(terminal)
+}
