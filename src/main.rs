@@ -15,6 +15,7 @@ mod http;
 mod pace;
 #[cfg(test)]
 mod prop;
+mod proxy;
 mod report;
 mod retry;
 mod rows;
