@@ -115,6 +115,7 @@ fn export_command(config: Config) -> Result<()> {
         timeout: config.timeout,
         ca_file: config.ca_file,
         policy: config.policy,
+        routes: config.routes,
     };
     let client = Arc::new(Client::new(settings, config.credentials, log)?);
     // The lock, and everything about a saved state, before the first request.
