@@ -73,7 +73,8 @@ OPTIONS:
                            read the OAuth client's secret from PATH (a trailing newline is
                            dropped) [default: $GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE]
     --ca-file PEM          trust these CA certificates instead of the built-in roots
-                           (for TLS-inspecting proxies; HTTPS_PROXY and NO_PROXY are honoured)
+                           (for TLS-inspecting proxies; HTTPS_PROXY, ALL_PROXY and
+                           NO_PROXY are read as curl reads them)
     --timeout DUR          limit for one HTTP request [default: 2m; at most 1h]
     --max-retries N        retries of one request before giving up [default: 10; at most 1000]
     --max-wait DUR         total time the run may spend waiting to retry

@@ -494,7 +494,7 @@ mod tests {
                 "NO_PROXY" => Some(no_proxy.clone()),
                 _ => None,
             };
-            let host: &str = *rng.pick(&["localhost", "127.0.0.1", "[::1]", "api.vm", "10.0.0.1"]);
+            let host = *rng.pick(&["localhost", "127.0.0.1", "[::1]", "api.vm", "10.0.0.1"]);
             match route(&env, "https", host, 443) {
                 Ok(Route::Via(proxy)) => {
                     assert!(!is_loopback_host(host), "{host}");
