@@ -19,11 +19,11 @@ use time::OffsetDateTime;
 use crate::api;
 use crate::auth::Credentials;
 use crate::exit::usage;
+use crate::http;
 use crate::report::LogFormat;
 use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
 use crate::times::{format_duration, parse_duration, parse_time};
-use crate::urls;
 use crate::window;
 
 pub const HELP: &str = "\
@@ -74,7 +74,8 @@ OPTIONS:
                            read the OAuth client's secret from PATH (a trailing newline is
                            dropped) [default: $GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE]
     --ca-file PEM          trust these CA certificates instead of the built-in roots
-                           (for TLS-inspecting proxies; HTTPS_PROXY and NO_PROXY are honoured)
+                           (for TLS-inspecting proxies; HTTPS_PROXY, ALL_PROXY and
+                           NO_PROXY are read as curl reads them)
     --timeout DUR          limit for one HTTP request [default: 2m; at most 1h]
     --max-retries N        retries of one request before giving up [default: 10; at most 1000]
     --max-wait DUR         total time the run may spend waiting to retry
@@ -284,6 +285,8 @@ pub struct Config {
     pub login_base: String,
     pub credentials: Credentials,
     pub ca_file: Option<PathBuf>,
+    /// How the API host and the login host are reached (proxy variables).
+    pub routes: http::Routes,
     pub timeout: Duration,
     pub policy: Policy,
     pub quiet: bool,
@@ -510,6 +513,7 @@ impl Config {
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
         let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
+        let routes = http::routes(&api_base, &login_base, env).map_err(usage)?;
         Ok(Config {
             from,
             to,
@@ -530,6 +534,7 @@ impl Config {
             login_base,
             credentials,
             ca_file: raw.ca_file.map(PathBuf::from),
+            routes,
             timeout,
             policy,
             quiet: raw.quiet,
@@ -866,7 +871,7 @@ fn hosts(
         })?),
         None => None,
     };
-    let checked = |flag: &str, url: &str| urls::check_base(flag, url).map_err(usage);
+    let checked = |flag: &str, url: &str| http::check_base(flag, url).map_err(usage);
     let api_base = match (api_base, &domain) {
         (Some(url), _) => checked("--api-base", &url)?,
         (None, Some(domain)) => checked("the region", &format!("https://api.{domain}"))?,
@@ -1665,7 +1670,7 @@ mod tests {
                     assert!(c.policy.initial_backoff <= BACKOFF.max);
                     assert!(c.policy.max_retries <= MAX_RETRIES_LIMIT);
                     for base in [&c.api_base, &c.login_base] {
-                        assert!(urls::check_base("base", base).is_ok(), "{base}");
+                        assert!(http::check_base("base", base).is_ok(), "{base}");
                     }
                 }
                 Ok(_) => {}

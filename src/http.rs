@@ -14,6 +14,13 @@
 //! Statuses are data here, not errors (`http_status_as_error(false)`), so 429 and 5xx reach
 //! the policy with their headers. Redirects are not followed: a redirect would carry the
 //! credentials to a host the user did not name.
+//!
+//! Base URLs are parsed here with the parser the client itself uses (`ureq::http::Uri`), and
+//! the loopback rule applies to the host that parse yields: the one connected to. Each base
+//! (login and API) has its own agent and its own `proxy::Route`, so a loopback login is never
+//! sent through the API's proxy. A proxy is reached through `Tunnel`, the CONNECT step of this
+//! module's connector chain: ureq reads no proxy variable, and a proxy's refusal comes back
+//! typed (`ProxyRefused`) with its status, never as text to search.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -32,10 +39,11 @@ use crate::api::{self, AuthErrorBody, ErrorBody, Refusal, TokenResponse};
 use crate::auth::{self, Credentials, Token};
 use crate::exit::{failure, output, usage, usage_context, Code};
 use crate::pace::{self, Feedback, Pacer, RateHeaders, Start};
+use crate::proxy::{self, Route};
 use crate::report::{Event, HttpStats, Log};
 use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
 use crate::times::format_duration;
-use crate::urls::is_loopback_url;
+use crate::urls;
 
 /// A success body larger than this is refused (a details page of 100 conversations is a few
 /// hundred kilobytes).
@@ -53,6 +61,102 @@ pub struct Settings {
     pub timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub policy: Policy,
+    pub routes: Routes,
+}
+
+/// How each host is reached: directly or through a proxy, the login host and the API host
+/// decided apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routes {
+    pub api: Route,
+    pub login: Route,
+}
+
+/// The routes to the two bases under the environment `env`, decided on the hosts the client
+/// connects to. An error is one line naming the proxy variable at fault.
+pub fn routes(
+    api_base: &str,
+    login_base: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Routes, String> {
+    let route = |flag: &str, base: &str| {
+        let origin = origin(flag, base)?;
+        let scheme = if origin.https { "https" } else { "http" };
+        proxy::route(env, scheme, &origin.host, origin.port)
+    };
+    Ok(Routes {
+        api: route("--api-base", api_base)?,
+        login: route("--login-base", login_base)?,
+    })
+}
+
+/// Validates the base URL given as `flag` and returns it without trailing slashes: the plain
+/// form `urls::check_base` asks for, then parsed as the client parses it, and `https://`, or
+/// `http://` only when the host that parse yields is loopback.
+pub fn check_base(flag: &str, url: &str) -> Result<String, String> {
+    let url = urls::check_base(flag, url)?;
+    let origin = origin(flag, &url)?;
+    if !origin.https && !proxy::is_loopback_host(&origin.host) {
+        return Err(format!(
+            "{flag} uses plain http:// to {}: credentials and tokens would travel unencrypted; use https:// (http:// is allowed only to loopback)",
+            origin.host
+        ));
+    }
+    Ok(url)
+}
+
+/// Where a base URL connects, as `ureq` parses it.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    https: bool,
+    /// A name or an address, IPv6 in brackets as the URL holds it.
+    host: String,
+    port: u16,
+}
+
+/// Parses a base URL with the client's own parser. Refused: anything it cannot parse, a scheme
+/// other than http and https, a user name, a query (an `@` after `?` or `#` is not a user
+/// name: `http://host?@127.0.0.1` connects to `host`).
+fn origin(flag: &str, url: &str) -> Result<Origin, String> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| format!("{flag} is not a URL the HTTP client can parse: give a base URL such as https://api.mypurecloud.ie"))?;
+    let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("{flag} must start with https://")),
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(format!(
+            "{flag} has no host: give a URL such as https://api.mypurecloud.ie"
+        ));
+    };
+    if authority.as_str().contains('@') {
+        return Err(format!(
+            "{flag} must not hold a user name (user@): the client id and secret travel in a header, not in the URL"
+        ));
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return Err(format!(
+            "{flag} must not hold a query (?) or a fragment (#): give the base URL only"
+        ));
+    }
+    let host = authority.host();
+    if host.is_empty() {
+        return Err(format!(
+            "{flag} has no host: give a URL such as https://api.mypurecloud.ie"
+        ));
+    }
+    let port = match authority.port_u16() {
+        Some(port) => port,
+        None if https => 443,
+        None => 80,
+    };
+    Ok(Origin {
+        https,
+        host: host.to_string(),
+        port,
+    })
 }
 
 /// The HTTP methods the API is called with.
@@ -80,7 +184,11 @@ struct Body<'a> {
 }
 
 pub struct Client {
-    agent: ureq::Agent,
+    /// The agent for the API host and the one for the login host: each connects as its route
+    /// says.
+    api_agent: ureq::Agent,
+    login_agent: ureq::Agent,
+    routes: Routes,
     api_base: String,
     login_base: String,
     credentials: Credentials,
@@ -129,29 +237,27 @@ impl Client {
         if let Some(path) = &settings.ca_file {
             tls = tls.root_certs(load_roots(path)?);
         }
-        // Loopback (a simulator, a local gateway) never goes through the corporate proxy.
-        let proxy = if is_loopback_url(&settings.api_base) && is_loopback_url(&settings.login_base)
-        {
-            None
-        } else {
-            ureq::Proxy::try_from_env()
-        };
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(settings.timeout))
-            .timeout_connect(Some(CONNECT_TIMEOUT.min(settings.timeout)))
-            .user_agent(format!("genesys-export/{}", env!("CARGO_PKG_VERSION")))
-            .tls_config(tls.build())
-            .proxy(proxy)
-            .build();
+        let tls = tls.build();
+        let mut redactor = Redactor::new(&credentials);
+        for route in [&settings.routes.api, &settings.routes.login] {
+            if let Route::Via(proxy) = route {
+                if let Some((_, password)) = proxy.credentials() {
+                    redactor.add(password);
+                }
+                if let Some(authorization) = proxy.authorization() {
+                    redactor.add(authorization.trim_start_matches("Basic "));
+                }
+            }
+        }
         let shared = Shared {
             stats: HttpStats::default(),
             jitter: Jitter::seeded(),
-            redactor: Redactor::new(&credentials),
+            redactor,
         };
         Ok(Client {
-            agent: config.new_agent(),
+            api_agent: agent(&settings, &tls, &settings.routes.api)?,
+            login_agent: agent(&settings, &tls, &settings.routes.login)?,
+            routes: settings.routes,
             api_base: settings.api_base,
             login_base: settings.login_base,
             credentials,
@@ -482,7 +588,7 @@ impl Client {
                 shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
             }
         }
-        let sent = self.send(method, url, &authorization, body, spool);
+        let sent = self.send(endpoint, method, url, &authorization, body, spool);
         if endpoint == Endpoint::Api {
             self.leave_gate(sent.as_ref().ok());
         }
@@ -525,7 +631,14 @@ impl Client {
                 })
             }
             Err(e) => {
-                let (outcome, hint, problem) = classify(&e);
+                let (outcome, hint, mut problem) = classify(&e);
+                if let Route::Via(proxy) = self.route(endpoint) {
+                    problem = format!(
+                        "{problem} (through the proxy {} from {})",
+                        proxy.shown(),
+                        proxy.variable
+                    );
+                }
                 Err(Failed {
                     outcome,
                     problem: self.scrub(&problem),
@@ -553,6 +666,14 @@ impl Client {
         decision
     }
 
+    /// How an endpoint's host is reached.
+    fn route(&self, endpoint: Endpoint) -> &Route {
+        match endpoint {
+            Endpoint::Token => &self.routes.login,
+            Endpoint::Api => &self.routes.api,
+        }
+    }
+
     /// The base URL of an endpoint's host.
     fn base(&self, endpoint: Endpoint) -> &str {
         match endpoint {
@@ -564,6 +685,7 @@ impl Client {
     /// Sends one request and reads the whole response.
     fn send(
         &self,
+        endpoint: Endpoint,
         method: Method,
         url: &str,
         authorization: &str,
@@ -575,13 +697,17 @@ impl Client {
             .uri(url)
             .header("Authorization", authorization)
             .header("Accept", "application/json");
+        let agent = match endpoint {
+            Endpoint::Token => &self.login_agent,
+            Endpoint::Api => &self.api_agent,
+        };
         let mut response = match body {
-            Some(body) => self.agent.run(
+            Some(body) => agent.run(
                 request
                     .header("Content-Type", body.content_type)
                     .body(body.bytes)?,
             )?,
-            None => self.agent.run(request.body(ureq::SendBody::none())?)?,
+            None => agent.run(request.body(ureq::SendBody::none())?)?,
         };
         let header = |name: &str| {
             response
@@ -691,13 +817,20 @@ impl Client {
                 Some(refusal) => anyhow::Error::new(*refusal),
                 None => anyhow::anyhow!("the API refused {request}: {problem}"),
             },
-            GiveUp::Fatal => anyhow::anyhow!(
-                "cannot talk to {base}: {problem}{}",
-                match hint {
-                    FatalHint::Tls => "; if a proxy inspects TLS, pass its CA certificate with --ca-file",
-                    FatalHint::None => "",
-                }
-            ),
+            GiveUp::Fatal => match (hint, self.route(endpoint)) {
+                (FatalHint::ProxyAuth, Route::Via(proxy)) => anyhow::anyhow!(
+                    "proxy {} refused the credentials (HTTP 407) for {base}: check the user and password in {}",
+                    proxy.shown(),
+                    proxy.variable
+                ),
+                _ => anyhow::anyhow!(
+                    "cannot talk to {base}: {problem}{}",
+                    match hint {
+                        FatalHint::Tls => "; if a proxy inspects TLS, pass its CA certificate with --ca-file",
+                        FatalHint::ProxyAuth | FatalHint::None => "",
+                    }
+                ),
+            },
             GiveUp::RetriesExhausted(_) => failure(
                 Code::GaveUp,
                 format!(
@@ -842,6 +975,8 @@ struct Failed {
 pub enum FatalHint {
     /// TLS failed: a TLS-inspecting proxy needs its CA in --ca-file.
     Tls,
+    /// The proxy answered 407: its user or password is wrong or missing.
+    ProxyAuth,
     None,
 }
 
@@ -853,6 +988,16 @@ pub enum FatalHint {
 fn classify(e: &ureq::Error) -> (Outcome, FatalHint, String) {
     if let Some(tls) = tls_failure(e) {
         return (Outcome::Fatal, FatalHint::Tls, format!("TLS failed: {tls}"));
+    }
+    if let Some(refused) = proxy_refusal(e) {
+        // A gateway error from the proxy is its trouble reaching the host, which passes; any
+        // other refusal is its policy or its credentials, which a retry does not change.
+        let (outcome, hint) = match refused.status {
+            407 => (Outcome::Fatal, FatalHint::ProxyAuth),
+            500..=599 => (Outcome::Network, FatalHint::None),
+            _ => (Outcome::Fatal, FatalHint::None),
+        };
+        return (outcome, hint, refused.to_string());
     }
     let outcome = match e {
         ureq::Error::BadUri(_)
@@ -908,6 +1053,189 @@ fn downcast_as<'a, T: std::error::Error + 'static>(
     error: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a T> {
     error.downcast_ref::<T>()
+}
+
+/// The agent for one host: statuses as data, no redirects, the run's timeouts and TLS roots,
+/// and the connector chain `Tunnel` → TCP → rustls. The proxy, if the route has one, is the
+/// only one: ureq's own reading of the environment is replaced.
+fn agent(settings: &Settings, tls: &ureq::tls::TlsConfig, route: &Route) -> Result<ureq::Agent> {
+    use ureq::unversioned::resolver::DefaultResolver;
+    use ureq::unversioned::transport::{Connector, RustlsConnector, TcpConnector};
+    let (proxy, authorization) = match route {
+        Route::Direct => (None, None),
+        Route::Via(proxy) => {
+            let host = match proxy.host.contains(':') {
+                true => format!("[{}]", proxy.host),
+                false => proxy.host.clone(),
+            };
+            let built = ureq::Proxy::builder(ureq::ProxyProtocol::Http)
+                .host(&host)
+                .port(proxy.port)
+                .build()
+                .map_err(|_| {
+                    usage(format!(
+                        "{} names a proxy the HTTP client cannot use: {}",
+                        proxy.variable,
+                        proxy.shown()
+                    ))
+                })?;
+            (Some(built), proxy.authorization())
+        }
+    };
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(settings.timeout))
+        .timeout_connect(Some(CONNECT_TIMEOUT.min(settings.timeout)))
+        .user_agent(format!("genesys-export/{}", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls.clone())
+        .proxy(proxy)
+        .build();
+    let connector = Tunnel { authorization }
+        .chain(TcpConnector::default())
+        .chain(RustlsConnector::default());
+    Ok(ureq::Agent::with_parts(
+        config,
+        connector,
+        DefaultResolver::default(),
+    ))
+}
+
+/// The CONNECT step: when the agent has a proxy, opens a TCP connection to it, asks it for a
+/// tunnel to the target's host and port (the proxy resolves the name) with the
+/// `Proxy-Authorization` the URL's credentials make, and hands the tunnel on for TLS. A reply
+/// other than 2xx is `ProxyRefused`, typed. Without a proxy it does nothing and TCP connects
+/// directly.
+struct Tunnel {
+    /// `Basic …` for the proxy, when its URL had credentials.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel").finish_non_exhaustive()
+    }
+}
+
+/// The most a proxy's reply to CONNECT may hold before its blank line.
+const MAX_CONNECT_REPLY_BYTES: usize = 16 * 1024;
+
+impl ureq::unversioned::transport::Connector<()> for Tunnel {
+    type Out = Box<dyn ureq::unversioned::transport::Transport>;
+
+    fn connect(
+        &self,
+        details: &ureq::unversioned::transport::ConnectionDetails,
+        _chained: Option<()>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        use ureq::unversioned::transport::{
+            ConnectionDetails, Connector, TcpConnector, Transport, TransportAdapter,
+        };
+        let Some(proxy) = details.config.proxy() else {
+            return Ok(None);
+        };
+        let addrs = details
+            .resolver
+            .resolve(proxy.uri(), details.config, details.timeout)?;
+        let to_proxy = ConnectionDetails {
+            uri: proxy.uri(),
+            addrs,
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: details.register_shutdown.clone(),
+        };
+        let Some(tcp) = Connector::<()>::connect(&TcpConnector::default(), &to_proxy, None)? else {
+            return Err(ureq::Error::ConnectionFailed);
+        };
+        let mut io = TransportAdapter::new(tcp.boxed(), details.current_time.clone());
+        io.set_timeout(details.timeout);
+        let target = details.uri;
+        let host = target.host().ok_or(ureq::Error::ConnectionFailed)?;
+        let port = target
+            .port_u16()
+            .unwrap_or_else(|| match target.scheme_str() {
+                Some("http") => 80,
+                _ => 443,
+            });
+        let mut request = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n");
+        if let Some(authorization) = &self.authorization {
+            request.push_str(&format!("Proxy-Authorization: {authorization}\r\n"));
+        }
+        request.push_str("\r\n");
+        io.write_all(request.as_bytes())?;
+        // The reply, byte by byte up to its blank line: what follows belongs to the tunnel.
+        let mut reply = Vec::new();
+        while !reply.ends_with(b"\r\n\r\n") {
+            if reply.len() >= MAX_CONNECT_REPLY_BYTES {
+                return Err(ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the proxy's reply to CONNECT has no end",
+                )));
+            }
+            let mut byte = [0u8];
+            if io.read(&mut byte)? == 0 {
+                return Err(ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the proxy closed the connection before answering CONNECT",
+                )));
+            }
+            reply.push(byte[0]);
+        }
+        let status = connect_status(&reply).ok_or_else(|| {
+            ureq::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the proxy's reply to CONNECT is not HTTP",
+            ))
+        })?;
+        if !(200..300).contains(&status) {
+            return Err(ureq::Error::Other(Box::new(ProxyRefused { status })));
+        }
+        Ok(Some(io.into_inner()))
+    }
+}
+
+/// The status of a reply's first line, `HTTP/1.x NNN …`.
+fn connect_status(reply: &[u8]) -> Option<u16> {
+    let line = reply.split(|b| *b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?;
+    let mut words = line.split_whitespace();
+    words.next().filter(|w| w.starts_with("HTTP/1."))?;
+    let status = words.next()?;
+    (status.len() == 3)
+        .then(|| status.parse::<u16>().ok())
+        .flatten()
+        .filter(|s| (100..600).contains(s))
+}
+
+/// A proxy's refusal to open a tunnel, with the status it answered CONNECT with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ProxyRefused {
+    status: u16,
+}
+
+impl std::fmt::Display for ProxyRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the proxy answered CONNECT with HTTP {}", self.status)
+    }
+}
+
+impl std::error::Error for ProxyRefused {}
+
+/// The proxy's refusal behind a transport error, found by type.
+fn proxy_refusal(e: &ureq::Error) -> Option<ProxyRefused> {
+    match e {
+        ureq::Error::Other(inner) => inner.downcast_ref::<ProxyRefused>().copied(),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ProxyRefused>())
+            .copied(),
+        _ => None,
+    }
 }
 
 /// Secrets that must never be shown: the client secret (plain and inside the Basic header)
@@ -999,6 +1327,10 @@ mod tests {
             timeout: Duration::from_secs(1),
             ca_file: None,
             policy: Policy::default(),
+            routes: Routes {
+                api: Route::Direct,
+                login: Route::Direct,
+            },
         };
         let credentials = Credentials::new("id-1".into(), "s3cret-value".into());
         Client::new(settings, credentials, Log::QUIET).unwrap()
@@ -1124,6 +1456,126 @@ mod tests {
         check(
             ureq::Error::BadUri("x".into()),
             Outcome::Fatal,
+            FatalHint::None,
+        );
+    }
+
+    #[track_caller]
+    fn check_url(url: &str, want: Result<&str, &str>) {
+        match (check_base("--api-base", url), want) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{url}"),
+            (Err(got), Err(want)) => {
+                assert!(got.contains(want), "{url}: '{got}' lacks '{want}'");
+                assert!(got.starts_with("--api-base "), "{url}: {got}");
+            }
+            (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn base_urls_and_the_loopback_rule_on_the_host_connected() {
+        check_url("https://api.mypurecloud.ie/", Ok("https://api.mypurecloud.ie"));
+        check_url("https://gw.example.com:8443/genesys", Ok("https://gw.example.com:8443/genesys"));
+        check_url("HTTPS://api.mypurecloud.ie", Ok("HTTPS://api.mypurecloud.ie"));
+        check_url("http://127.0.0.1:1", Ok("http://127.0.0.1:1"));
+        check_url("http://localhost", Ok("http://localhost"));
+        check_url("http://LocalHost:8080", Ok("http://LocalHost:8080"));
+        check_url("http://[::1]:8080/x", Ok("http://[::1]:8080/x"));
+        check_url("http://127.8.0.1", Ok("http://127.8.0.1"));
+        check_url("http://10.0.0.1", Err("only to loopback"));
+        check_url("http://localhost.evil.com", Err("only to loopback"));
+        check_url("http://127.0.0.1.nip.io", Err("only to loopback"));
+        check_url("http://[::2]", Err("only to loopback"));
+        check_url("http://host?@127.0.0.1", Err("query"));
+        check_url("http://host#@127.0.0.1", Err("fragment"));
+        check_url("http://host/?@127.0.0.1", Err("query"));
+        check_url("http://host\\@127.0.0.1", Err("backslash"));
+        check_url("http://user@127.0.0.1", Err("user name"));
+        check_url("http://127.0.0.1@host", Err("user name"));
+        check_url("http://host%40127.0.0.1", Err("neither a name nor an address"));
+    }
+
+    /// `http://host?@127.0.0.1` connects to `host`, not to the loopback address after the `@`:
+    /// the client's own parse, with no help from the written-form rules, names the host that
+    /// is connected and refuses the query, the fragment and a user name.
+    #[test]
+    fn base_url_with_query_or_fragment_before_at_sends_the_secret_to_another_host() {
+        for url in [
+            "http://host?@127.0.0.1",
+            "http://host/?@127.0.0.1",
+            "http://host#@127.0.0.1",
+            "http://host/#@127.0.0.1",
+            "http://user@127.0.0.1",
+            "http://user:pw@127.0.0.1/",
+        ] {
+            assert!(origin("--login-base", url).is_err(), "{url}");
+        }
+        let at = |url: &str| origin("f", url).map(|o| (o.https, o.host, o.port));
+        assert_eq!(
+            at("http://127.0.0.1:8080/a"),
+            Ok((false, "127.0.0.1".into(), 8080))
+        );
+        assert_eq!(at("http://[::1]"), Ok((false, "[::1]".into(), 80)));
+        assert_eq!(
+            at("https://api.example.com"),
+            Ok((true, "api.example.com".into(), 443))
+        );
+        assert_eq!(at("http://host/@127.0.0.1"), Ok((false, "host".into(), 80)));
+        assert!(check_base("f", "http://host/@127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn a_loopback_login_never_takes_the_api_proxy() {
+        let env = |name: &str| (name == "HTTPS_PROXY").then(|| "http://u:pw@p:3128".to_string());
+        let got = routes_of("https://api.example.com", "http://127.0.0.1:9", &env);
+        assert!(matches!(&got.api, Route::Via(p) if p.shown() == "http://p:3128"));
+        assert_eq!(got.login, Route::Direct);
+        let got = routes_of("https://api.example.com", "https://login.example.com", &env);
+        assert!(matches!(got.login, Route::Via(_)));
+        let env = |name: &str| (name == "HTTPS_PROXY").then(|| "socks5://p".to_string());
+        let err = routes("https://127.0.0.1:9", "http://127.0.0.1:9", &env).unwrap_err();
+        assert!(err.starts_with("HTTPS_PROXY is not a proxy URL"), "{err}");
+    }
+
+    fn routes_of(api: &str, login: &str, env: &dyn Fn(&str) -> Option<String>) -> Routes {
+        routes(api, login, env).unwrap()
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn connect_replies() {
+        let check = |reply: &str, want: Option<u16>| assert_eq!(connect_status(reply.as_bytes()), want, "{reply:?}");
+        check("HTTP/1.1 200 Connection established\r\n\r\n", Some(200));
+        check("HTTP/1.0 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n", Some(407));
+        check("HTTP/1.1 502\r\n\r\n", Some(502));
+        check("HTTP/2 200\r\n\r\n", None);
+        check("SSH-2.0-OpenSSH\r\n\r\n", None);
+        check("HTTP/1.1 2000 x\r\n\r\n", None);
+        check("HTTP/1.1 +20 x\r\n\r\n", None);
+        check("", None);
+    }
+
+    #[test]
+    fn proxy_refusals_are_classified_by_type() {
+        let check = |e: ureq::Error, outcome: Outcome, hint: FatalHint| {
+            let (got_outcome, got_hint, _) = classify(&e);
+            assert_eq!((got_outcome, got_hint), (outcome, hint), "{e:?}");
+        };
+        let refused = |status| ureq::Error::Other(Box::new(ProxyRefused { status }));
+        check(refused(407), Outcome::Fatal, FatalHint::ProxyAuth);
+        check(refused(403), Outcome::Fatal, FatalHint::None);
+        check(refused(502), Outcome::Network, FatalHint::None);
+        check(refused(503), Outcome::Network, FatalHint::None);
+        // The text never decides: ureq's own CONNECT failure names a 407 only in words.
+        check(
+            ureq::Error::ConnectProxyFailed("proxy server responded 407/407".into()),
+            Outcome::Network,
+            FatalHint::None,
+        );
+        check(
+            ureq::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            Outcome::Network,
             FatalHint::None,
         );
     }

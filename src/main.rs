@@ -15,6 +15,7 @@ mod http;
 mod pace;
 #[cfg(test)]
 mod prop;
+mod proxy;
 mod report;
 mod retry;
 mod rows;
@@ -126,6 +127,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         timeout: config.timeout,
         ca_file: config.ca_file,
         policy: config.policy,
+        routes: config.routes,
     };
     let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.

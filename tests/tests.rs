@@ -5,6 +5,7 @@ mod export;
 mod faults;
 mod jobs;
 mod logs;
+mod proxy;
 mod resume;
 mod safety;
 mod tidy;

@@ -213,17 +213,46 @@ pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
     cmd
 }
 
+/// [`command`] with the API at `api` and the login endpoint at `login`.
+pub fn command_bases(api: &str, login: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    pointed_at_bases(&mut cmd, api, login);
+    cmd
+}
+
+/// The simulator's CA certificate (it serves HTTPS) in a file of `dir`, for `--ca-file`.
+pub fn write_ca_file(sim: &Sim, dir: &Dir) -> PathBuf {
+    let path = dir.join("ca.pem");
+    std::fs::write(&path, sim.ca_pem().expect("the simulator serves HTTPS")).unwrap();
+    path
+}
+
+/// The simulator's loopback socket address, from its URL.
+pub fn sim_addr(sim: &Sim) -> std::net::SocketAddr {
+    let url = sim.url();
+    let port = url.rsplit(':').next().and_then(|p| p.parse().ok());
+    std::net::SocketAddr::from((
+        [127, 0, 0, 1],
+        port.expect("the simulator's URL has a port"),
+    ))
+}
+
 /// The environment and first arguments of [`command`].
 fn pointed_at(cmd: &mut Command, url: &str) {
+    pointed_at_bases(cmd, url, url);
+}
+
+/// The environment and first arguments of [`command_bases`].
+fn pointed_at_bases(cmd: &mut Command, api: &str, login: &str) {
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
         .args([
             "conversations",
             "--api-base",
-            url,
+            api,
             "--login-base",
-            url,
+            login,
             // The simulator moves a job on per status poll, not with time: poll at once.
             "--job-poll",
             "1ms",

@@ -7,7 +7,8 @@
 //! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
 //! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
 //! request gets), `auth` (tokens and Basic credentials), `tls` (the certificates made at start
-//! for HTTPS, [`TlsCert`]) and `rng` (the seeded generator).
+//! for HTTPS, [`TlsCert`]) and `rng` (the seeded generator). `proxy` is a CONNECT proxy to put
+//! in front of it ([`ConnectProxy`]).
 //! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
 //! on the order of requests, and job states on the number of status polls or on time.
 //! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
@@ -68,6 +69,7 @@ mod data;
 mod faults;
 mod http;
 mod jobs;
+mod proxy;
 mod ratelimit;
 mod rng;
 mod tls;
@@ -84,6 +86,7 @@ use time::OffsetDateTime;
 pub use auth::ExpiresIn;
 pub use faults::{Fault, Faults};
 pub use jobs::{JobFaults, PageSizeWording};
+pub use proxy::{ConnectProxy, ProxyConfig};
 pub use ratelimit::RateLimit;
 pub use tls::TlsCert;
 

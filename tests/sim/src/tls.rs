@@ -14,8 +14,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use time::macros::datetime;
 
-/// The names a good certificate is issued for; the simulator's HTTPS URL uses the first.
-const NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
+/// The names a good certificate is issued for; the simulator's HTTPS URL uses the first. The
+/// `sim.test` names are reached through a proxy that maps them to the simulator.
+const NAMES: [&str; 4] = ["localhost", "127.0.0.1", "api.sim.test", "login.sim.test"];
 /// The only name of [`TlsCert::WrongName`].
 const WRONG_NAME: &str = "wrong-name.invalid";
 
@@ -23,7 +24,8 @@ const WRONG_NAME: &str = "wrong-name.invalid";
 /// by the simulator's CA, whose certificate [`crate::Sim::ca_pem`] returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsCert {
-    /// For `localhost` and `127.0.0.1`, valid now: trusted with the simulator's CA.
+    /// For `localhost`, `127.0.0.1` and the `sim.test` names, valid now: trusted with the
+    /// simulator's CA.
     Valid,
     /// For the right names, issued by another CA, whose certificate is never handed out.
     OtherCa,
