@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::api;
 use crate::auth::Credentials;
+use crate::check;
 use crate::exit::usage;
 use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
@@ -30,6 +31,10 @@ genesys-export: export Genesys Cloud conversation details to CSV or JSON Lines
 
 USAGE:
     genesys-export conversations --from TIME --to TIME [OPTIONS]
+    genesys-export check [CONNECTION OPTIONS]
+
+`check` checks a server's setup without exporting: region, connections, token, permissions,
+clock and rate limit, one line each (see genesys-export check --help).
 
 The range [--from, --to) is cut into windows; each window is one analytics details query,
 paged. Every conversation that started in the range is written exactly once. Token expiry,
@@ -103,6 +108,36 @@ EXIT CODES:
     5  gave up after the retry budget
     6  output I/O error
   130  interrupted by SIGINT or SIGTERM; the same command resumes the export
+";
+
+/// The help of `genesys-export check`.
+pub const CHECK_HELP: &str = "\
+genesys-export check: check a server's setup for an export, without exporting
+
+USAGE:
+    genesys-export check [CONNECTION OPTIONS]
+
+Resolves the region, connects to the login and API hosts (proxy, TLS handshake), obtains a
+token, and makes the cheapest request of each permission an export needs: a details query of
+one conversation over one minute (analytics:conversationDetail:view), a queue lookup
+(routing:queue:view) and the jobs availability (--mode auto and jobs). Then compares this
+machine's clock with the API's Date header and reads the rate-limit headroom. Prints one line
+per check on stdout, each starting with ok, warn or FAIL; writes no file. Retries follow the
+export's policy.
+
+CONNECTION OPTIONS (as for an export, with the same environment; see genesys-export --help):
+    --region R, --api-base URL, --login-base URL, --client-secret-file PATH, --ca-file PEM,
+    --timeout DUR, --max-retries N, --max-wait DUR, --backoff DUR
+    -h, --help             print this help
+
+EXIT CODES:
+    0  an export would work (a warn line says what it would lack: queue names without
+       routing:queue:view, --mode auto and jobs without the jobs availability)
+    1  any other error (a TLS failure)
+    2  usage or configuration error
+    3  authentication rejected: client id, secret or region
+    4  permission denied: the role lacks analytics:conversationDetail:view
+    5  gave up after the retry budget (a host that cannot be reached)
 ";
 
 /// One query window unless `--window` says otherwise.
@@ -244,6 +279,22 @@ pub enum Command {
     Help,
     Version,
     Export(Box<Config>),
+    /// `check --help`.
+    CheckHelp,
+    Check(Box<CheckConfig>),
+}
+
+/// A validated `check`: the connection settings of an export.
+#[derive(Debug)]
+pub struct CheckConfig {
+    /// The hosts, or why the region names none (a check that fails, not a usage error).
+    pub hosts: Result<check::Hosts, String>,
+    pub credentials: Credentials,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub policy: Policy,
+    /// Lines to show as warnings first (a secret file others may read).
+    pub warnings: Vec<String>,
 }
 
 pub use crate::export::Mode;
@@ -304,6 +355,8 @@ impl Config {
 #[derive(Debug, Default)]
 pub struct RawArgs {
     pub help: bool,
+    /// The command is `check`.
+    pub check: bool,
     pub version: bool,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -353,10 +406,14 @@ pub struct Outside<'a> {
 /// Parses the arguments (without the program name): the entry point.
 pub fn parse(args: Vec<OsString>, outside: &Outside, now: OffsetDateTime) -> Result<Command> {
     let raw = RawArgs::parse(args)?;
-    Ok(if raw.help {
+    Ok(if raw.help && raw.check {
+        Command::CheckHelp
+    } else if raw.help {
         Command::Help
     } else if raw.version {
         Command::Version
+    } else if raw.check {
+        Command::Check(Box::new(CheckConfig::from_raw(raw, outside)?))
     } else {
         Command::Export(Box::new(Config::from_raw(raw, outside, now)?))
     })
@@ -366,10 +423,12 @@ impl RawArgs {
     /// Sorts the arguments. `-h` or `-V` anywhere wins over everything else; otherwise the
     /// command must be `conversations` and every argument a known option, given once.
     pub fn parse(args: Vec<OsString>) -> Result<RawArgs> {
+        let check = args.first().is_some_and(|first| first == "check");
         let mut args = pico_args::Arguments::from_vec(args);
         if args.contains(["-h", "--help"]) {
             return Ok(RawArgs {
                 help: true,
+                check,
                 ..RawArgs::default()
             });
         }
@@ -380,7 +439,7 @@ impl RawArgs {
             });
         }
         match args.subcommand().map_err(arg_error)?.as_deref() {
-            Some("conversations") => {}
+            Some("conversations" | "check") => {}
             Some("help") => {
                 return Ok(RawArgs {
                     help: true,
@@ -389,7 +448,7 @@ impl RawArgs {
             }
             Some(other) => {
                 return Err(usage(format!(
-                    "unknown command '{}': the command is 'conversations' (see --help)",
+                    "unknown command '{}': the commands are 'conversations' and 'check' (see --help)",
                     shown(other)
                 )))
             }
@@ -432,10 +491,39 @@ impl RawArgs {
         raw.restart = args.contains("--restart");
         raw.ended_only = args.contains("--ended-only");
         raw.quiet = args.contains(["-q", "--quiet"]);
-        match args.finish().first() {
-            None => Ok(raw),
-            Some(extra) => Err(leftover(&extra.to_string_lossy())),
+        if let Some(extra) = args.finish().first() {
+            return Err(leftover(&extra.to_string_lossy()));
         }
+        raw.check = check;
+        if let Some(option) = raw.export_option().filter(|_| check) {
+            return Err(usage(format!(
+                "{option} is an export option: 'check' takes the connection options only (see genesys-export check --help)"
+            )));
+        }
+        Ok(raw)
+    }
+
+    /// An option given that only an export takes, if any.
+    fn export_option(&self) -> Option<&'static str> {
+        let given = [
+            ("--from", self.from.is_some()),
+            ("--to", self.to.is_some()),
+            ("--window", self.window.is_some()),
+            ("--output", self.output.is_some()),
+            ("--format", self.format.is_some()),
+            ("--force", self.force),
+            ("--state", self.state.is_some()),
+            ("--restart", self.restart),
+            ("--page-size", self.page_size.is_some()),
+            ("--parallel", self.parallel.is_some()),
+            ("--ended-only", self.ended_only),
+            ("--mode", self.mode.is_some()),
+            ("--attribute", !self.attributes.is_empty()),
+            ("--job-poll", self.job_poll.is_some()),
+            ("--job-timeout", self.job_timeout.is_some()),
+            ("--quiet", self.quiet),
+        ];
+        given.iter().find(|(_, is)| *is).map(|(option, _)| *option)
     }
 }
 
@@ -515,6 +603,45 @@ impl Config {
             timeout,
             policy,
             quiet: raw.quiet,
+            warnings,
+        })
+    }
+}
+
+impl CheckConfig {
+    /// Validates the connection options of `check`. A region that names no known one is left
+    /// for the check to report; every other bad value is a usage error, as for an export.
+    pub fn from_raw(raw: RawArgs, outside: &Outside) -> Result<CheckConfig> {
+        let env = outside.env;
+        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
+        let policy = policy(
+            raw.max_retries.as_deref(),
+            raw.max_wait.as_deref(),
+            raw.backoff.as_deref(),
+        )?;
+        let mut warnings = Vec::new();
+        let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
+        let region = raw
+            .region
+            .clone()
+            .or_else(|| first_env(env, &REGION_VARIABLES));
+        let hosts = match region.as_deref() {
+            Some(r) if api::region_domain(r).is_none() => Err(unknown_region(r)),
+            _ => {
+                let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
+                Ok(check::Hosts {
+                    region,
+                    login_base,
+                    api_base,
+                })
+            }
+        };
+        Ok(CheckConfig {
+            hosts,
+            credentials,
+            ca_file: raw.ca_file.map(PathBuf::from),
+            timeout,
+            policy,
             warnings,
         })
     }
@@ -796,6 +923,17 @@ fn secret_from_file(
     Ok(secret.to_string())
 }
 
+/// The environment variables naming the region, the first set one winning.
+const REGION_VARIABLES: [&str; 2] = ["GENESYSCLOUD_REGION", "GENESYS_REGION"];
+
+/// The message for a region that names no known one.
+fn unknown_region(region: &str) -> String {
+    format!(
+        "unknown region '{}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie",
+        shown(region)
+    )
+}
+
 /// Works out the API and login base URLs from the flags and the region.
 fn hosts(
     region: Option<String>,
@@ -803,14 +941,9 @@ fn hosts(
     login_base: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, String)> {
-    let region = region.or_else(|| first_env(env, &["GENESYSCLOUD_REGION", "GENESYS_REGION"]));
+    let region = region.or_else(|| first_env(env, &REGION_VARIABLES));
     let domain = match region {
-        Some(r) => Some(api::region_domain(&r).ok_or_else(|| {
-            usage(format!(
-                "unknown region '{}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie",
-                shown(&r)
-            ))
-        })?),
+        Some(r) => Some(api::region_domain(&r).ok_or_else(|| usage(unknown_region(&r)))?),
         None => None,
     };
     let checked = |flag: &str, url: &str| urls::check_base(flag, url).map_err(usage);

@@ -109,6 +109,17 @@ struct Shared {
     stats: HttpStats,
     jitter: Jitter,
     redactor: Redactor,
+    /// What the last reply from the API host said beside its body.
+    seen: Option<Seen>,
+}
+
+/// What a reply from the API host said beside its body, for `check`: its `Date` header, this
+/// machine's clock when the reply arrived, and its rate-limit headers.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub date: Option<String>,
+    pub received: OffsetDateTime,
+    pub rate: Option<RateHeaders>,
 }
 
 /// A complete response.
@@ -119,6 +130,8 @@ struct Reply {
     rate: Option<RateHeaders>,
     retry_after: Option<String>,
     correlation_id: Option<String>,
+    /// The `Date` header.
+    date: Option<String>,
     is_html: bool,
     body: Vec<u8>,
 }
@@ -149,6 +162,7 @@ impl Client {
             stats: HttpStats::default(),
             jitter: Jitter::seeded(),
             redactor: Redactor::new(&credentials),
+            seen: None,
         };
         Ok(Client {
             agent: config.new_agent(),
@@ -172,6 +186,62 @@ impl Client {
     /// The counters so far.
     pub fn stats(&self) -> HttpStats {
         self.shared().stats.clone()
+    }
+
+    /// What the last reply from the API host (a refusal too) said beside its body.
+    pub fn last_seen(&self) -> Option<Seen> {
+        self.shared().seen.clone()
+    }
+
+    /// The lifetime of the token in use, once one was obtained.
+    pub fn token_lifetime(&self) -> Option<Duration> {
+        let slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.token.as_ref().map(Token::lifetime)
+    }
+
+    /// Connects to `endpoint`'s host (proxy, TLS handshake) with one `GET /` that carries no
+    /// credentials; any HTTP status proves the connection. Network faults are retried under
+    /// the policy, and a final failure is the error an export would end with.
+    pub fn reach(&self, endpoint: Endpoint) -> Result<()> {
+        let url = format!("{}/", self.base(endpoint));
+        let mut attempt = Attempt::default();
+        loop {
+            let sent = ureq::http::Request::builder()
+                .method(Method::Get.name())
+                .uri(&url)
+                .body(ureq::SendBody::none())
+                .map_err(ureq::Error::from)
+                .and_then(|request| self.agent.run(request));
+            let e = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let (outcome, hint, problem) = classify(&e);
+            let failed = Failed {
+                outcome,
+                problem: self.scrub(&problem),
+                refusal: None,
+                hint,
+            };
+            match self.decide(endpoint, &mut attempt, &failed.outcome) {
+                Decision::Retry { wait, .. } => {
+                    attempt.retries = attempt.retries.saturating_add(1);
+                    self.log.info(&format!(
+                        "retry {}/{} of GET {url} in {}: {}",
+                        attempt.retries,
+                        self.policy.max_retries,
+                        format_duration(wait),
+                        failed.problem
+                    ));
+                    pause(wait)?;
+                }
+                // Only a status asks for a new token, and any status is a success here.
+                Decision::RefreshToken => return Ok(()),
+                Decision::GiveUp(reason) => {
+                    return Err(self.give_up(reason, endpoint, Method::Get, &url, failed, &attempt))
+                }
+            }
+        }
     }
 
     /// The shared part; a thread that panicked while holding it left plain counters behind,
@@ -470,6 +540,13 @@ impl Client {
         let sent = self.send(method, url, &authorization, body, spool);
         if endpoint == Endpoint::Api {
             self.leave_gate(sent.as_ref().ok());
+            if let Ok(reply) = &sent {
+                self.shared().seen = Some(Seen {
+                    date: reply.date.clone(),
+                    received: OffsetDateTime::now_utc(),
+                    rate: reply.rate,
+                });
+            }
         }
         Ok((sent, generation))
     }
@@ -583,6 +660,7 @@ impl Client {
         );
         let retry_after = header("retry-after");
         let correlation_id = header("inin-correlation-id");
+        let date = header("date");
         let is_html = header("content-type").is_some_and(|v| v.contains("html"));
         let limit = if (200..300).contains(&status) {
             MAX_BODY_BYTES
@@ -608,6 +686,7 @@ impl Client {
             rate,
             retry_after,
             correlation_id,
+            date,
             is_html,
             body,
         })
@@ -996,6 +1075,7 @@ mod tests {
             rate: None,
             retry_after: None,
             correlation_id: Some("abc-123".into()),
+            date: None,
             is_html,
             body: body.to_vec(),
         }

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod check;
 mod cli;
 mod crash;
 mod exit;
@@ -33,13 +34,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
-use crate::cli::{Command, Config};
+use crate::check::{LastReply, Observed, Probe};
+use crate::cli::{CheckConfig, Command, Config};
 use crate::genesys::Genesys;
 use crate::http::Client;
 use crate::report::Log;
+use crate::retry::Endpoint;
 use crate::sink::Output;
 use crate::target::FileTarget;
 
@@ -68,6 +71,8 @@ fn run() -> Result<()> {
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
         Command::Export(config) => export_command(*config)?,
+        Command::CheckHelp => print!("{}", cli::CHECK_HELP),
+        Command::Check(config) => check_command(*config)?,
     }
     Ok(())
 }
@@ -141,4 +146,68 @@ fn export_command(config: Config) -> Result<()> {
     };
     log.info(&report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
+}
+
+/// `check`: each step through the client an export would use, then one line per check on
+/// stdout. A step is tried only when the steps it needs passed. Writes no file.
+fn check_command(config: CheckConfig) -> Result<()> {
+    let log = Log { quiet: false };
+    for warning in &config.warnings {
+        log.warn(warning);
+    }
+    let mut observed = Observed::new(config.hosts.clone());
+    if let Ok(hosts) = &config.hosts {
+        // The client checks its own settings (--ca-file) without sending anything.
+        let settings = http::Settings {
+            parallel: 1,
+            api_base: hosts.api_base.clone(),
+            login_base: hosts.login_base.clone(),
+            timeout: config.timeout,
+            ca_file: config.ca_file,
+            policy: config.policy,
+        };
+        let client = Client::new(settings, config.credentials, log)?;
+        observed.login_host = Probe::of(client.reach(Endpoint::Token));
+        observed.api_host = Probe::of(client.reach(Endpoint::Api));
+        if observed.login_host.passed() {
+            observed.token = Probe::of(
+                client
+                    .authenticate()
+                    .map(|()| client.token_lifetime().unwrap_or_default()),
+            );
+        }
+        if observed.api_host.passed() && observed.token.passed() {
+            // The last whole minute: a details query needs a past interval.
+            let now = OffsetDateTime::now_utc();
+            let end = now
+                .replace_second(0)
+                .and_then(|t| t.replace_nanosecond(0))
+                .unwrap_or(now);
+            let minute = window::Window {
+                start: end.saturating_sub(time::Duration::MINUTE),
+                end,
+            };
+            observed.details = Probe::of(genesys::probe_details(&client, minute.interval()));
+            observed.queues = Probe::of(genesys::probe_queues(&client));
+            observed.availability = Probe::of(genesys::probe_availability(&client));
+        }
+        observed.last_reply = client.last_seen().map(|seen| LastReply {
+            date: seen.date,
+            received: seen.received,
+            rate: seen.rate,
+        });
+    }
+    let (lines, code) = check::verdict(&observed);
+    let mut out = io::stdout().lock();
+    for line in &lines {
+        writeln!(out, "{line}").context(exit::output("cannot write to stdout"))?;
+    }
+    out.flush().context(exit::output("cannot write to stdout"))?;
+    match code {
+        exit::Code::Success => Ok(()),
+        code => Err(exit::failure(
+            code,
+            "an export would fail: see the FAIL line",
+        )),
+    }
 }
