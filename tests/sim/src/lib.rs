@@ -12,7 +12,8 @@
 //! on the order of requests, and job states on the number of status polls or on time.
 //! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
 //!
-//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`). Responses
+//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and `Date`
+//! (the simulator's clock plus `SimConfig::date_offset_secs`). Responses
 //! of the API endpoints (`/api/v2/...`, not `/oauth/token`) also carry
 //! `inin-ratelimit-count` (requests counted in the sliding window, this one included),
 //! `inin-ratelimit-allowed` and `inin-ratelimit-reset` (whole seconds until the oldest
@@ -24,7 +25,8 @@
 //!
 //! - `Revoke`: the presented token is revoked for good; 401 `bad.credentials`.
 //! - `RateLimit`: 429 ErrorBody `too.many.requests.retry.after`, `Retry-After` only if given.
-//! - `Status(n)`: status n with a JSON ErrorBody. `Forbidden`: 403 `missing.permissions`.
+//! - `Status(n)`: status n with a JSON ErrorBody. `Forbidden`: 403 `missing.permissions`,
+//!   its message naming the endpoint's permission (as do the `*_forbidden` refusals).
 //! - `Html(n)`: status n, `Content-Type: text/html`, an nginx-style error page.
 //! - `Reset`: the request is read, then the socket is shut down with no byte written (a FIN:
 //!   std cannot set `SO_LINGER` 0, so the client sees end of stream, not ECONNRESET).
@@ -127,6 +129,12 @@ pub struct SimConfig {
     pub details_forbidden: bool,
     /// The queue lookup answers 403 `missing.permissions`.
     pub queues_forbidden: bool,
+    /// The jobs API, its availability included, answers 403 `missing.permissions` while the
+    /// details query answers (a role whose permission covers the query only).
+    pub jobs_forbidden: bool,
+    /// Every response's `Date` header is this many seconds ahead of the simulator's clock
+    /// (negative: behind), as a server whose clock differs from the client's.
+    pub date_offset_secs: i64,
     /// After each 200 details page, this many new finished conversations starting inside the
     /// queried interval are added (data arriving while a client pages).
     pub arrivals_per_page: usize,
@@ -199,6 +207,8 @@ impl Default for SimConfig {
             duplicate_hits: 0.0,
             details_forbidden: false,
             queues_forbidden: false,
+            jobs_forbidden: false,
+            date_offset_secs: 0,
             arrivals_per_page: 0,
             latency: Duration::ZERO,
             rate_limit: None,
