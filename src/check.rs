@@ -63,7 +63,10 @@ pub enum Probe<T> {
     Passed(T),
     /// Failed for good, once the retry policy was done: the exit code the error carries and
     /// the error as shown (its server texts already scrubbed of secrets).
-    Failed { code: Code, problem: String },
+    Failed {
+        code: Code,
+        problem: String,
+    },
 }
 
 impl<T> Probe<T> {
@@ -370,7 +373,11 @@ mod tests {
         failed(Code::Forbidden, "permission denied for GET …: HTTP 403")
     }
 
-    fn with_reply(date: Option<&str>, received: OffsetDateTime, rate: Option<RateHeaders>) -> Observed {
+    fn with_reply(
+        date: Option<&str>,
+        received: OffsetDateTime,
+        rate: Option<RateHeaders>,
+    ) -> Observed {
         Observed {
             last_reply: Some(LastReply {
                 date: date.map(str::to_string),

@@ -1169,6 +1169,92 @@ mod tests {
         assert!(matches!(command(&["-V"]), Command::Version));
     }
 
+    fn check_config(args: &[&str], env: &HashMap<String, String>) -> CheckConfig {
+        match run(args, env) {
+            Ok(Command::Check(c)) => *c,
+            other => panic!("{args:?}: not a check: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_takes_the_connection_options_of_an_export() {
+        let c = check_config(&["check"], &good_env());
+        let hosts = check::Hosts {
+            region: Some("eu-west-1".into()),
+            login_base: "https://login.mypurecloud.ie".into(),
+            api_base: "https://api.mypurecloud.ie".into(),
+        };
+        assert_eq!(c.hosts, Ok(hosts));
+        assert_eq!(
+            (c.timeout, &c.policy),
+            (DEFAULT_TIMEOUT, &Policy::default())
+        );
+        let c = check_config(
+            &[
+                "check",
+                "--region",
+                "mypurecloud.de",
+                "--api-base",
+                "http://127.0.0.1:8080",
+                "--login-base",
+                "http://localhost:9090",
+                "--client-secret-file",
+                "secret",
+                "--ca-file",
+                "corp.pem",
+                "--timeout",
+                "5s",
+                "--max-retries",
+                "0",
+                "--max-wait",
+                "1m",
+                "--backoff",
+                "0s",
+            ],
+            &good_env(),
+        );
+        let hosts = c.hosts.unwrap();
+        assert_eq!(hosts.region.as_deref(), Some("mypurecloud.de"));
+        assert_eq!(hosts.api_base, "http://127.0.0.1:8080");
+        assert_eq!(hosts.login_base, "http://localhost:9090");
+        assert_eq!(c.credentials.secret(), "file-secret");
+        assert_eq!(c.ca_file, Some(PathBuf::from("corp.pem")));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.policy.max_retries, 0);
+        // A region that names none is the check's to report (exit 3), not a usage error.
+        let c = check_config(&["check", "--region", "eu-west-9"], &good_env());
+        assert!(c.hosts.unwrap_err().contains("unknown region 'eu-west-9'"));
+        let help = |args: &[&str]| run(args, &HashMap::new()).unwrap();
+        assert!(matches!(help(&["check", "--help"]), Command::CheckHelp));
+        assert!(matches!(
+            help(&["check", "--from", "x", "-h"]),
+            Command::CheckHelp
+        ));
+        assert!(matches!(help(&["--help", "check"]), Command::Help));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn check_refuses_export_options_and_bad_connection_options() {
+        let env = good_env();
+        let refused = |args: &[&str], want: &str| {
+            let msg = usage_error(args, &env);
+            assert!(msg.contains(want), "{args:?}: {msg}");
+        };
+        refused(&["check", "--from", "today"], "--from is an export option: 'check' takes the connection options only");
+        refused(&["check", "-o", "x.csv"], "--output is an export option");
+        refused(&["check", "--attribute", "a"], "--attribute is an export option");
+        refused(&["check", "-q"], "--quiet is an export option");
+        refused(&["check", "--timeout", "2h"], "--timeout must be");
+        refused(&["check", "--api-base", "http://example.com"], "--api-base");
+        refused(&["check", "extra"], "unexpected argument 'extra'");
+        refused(&["bogus"], "the commands are 'conversations' and 'check'");
+        let mut no_id = good_env();
+        no_id.remove("GENESYSCLOUD_OAUTHCLIENT_ID");
+        let msg = usage_error(&["check"], &no_id);
+        assert!(msg.contains("missing client id"), "{msg}");
+    }
+
     #[test]
     fn env_names_and_precedence() {
         let env = env_with(&[

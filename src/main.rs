@@ -202,7 +202,8 @@ fn check_command(config: CheckConfig) -> Result<()> {
     for line in &lines {
         writeln!(out, "{line}").context(exit::output("cannot write to stdout"))?;
     }
-    out.flush().context(exit::output("cannot write to stdout"))?;
+    out.flush()
+        .context(exit::output("cannot write to stdout"))?;
     match code {
         exit::Code::Success => Ok(()),
         code => Err(exit::failure(

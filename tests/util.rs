@@ -213,21 +213,32 @@ pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
     cmd
 }
 
-/// The environment and first arguments of [`command`].
-fn pointed_at(cmd: &mut Command, url: &str) {
+/// `genesys-export check` pointed at `url`, with the environment of [`command`].
+pub fn check_command_at(url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    with_client(&mut cmd).args(["check", "--api-base", url, "--login-base", url]);
+    cmd
+}
+
+/// A cleared environment holding the simulator's OAuth client.
+fn with_client(cmd: &mut Command) -> &mut Command {
     cmd.env_clear()
         .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
         .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
-        .args([
-            "conversations",
-            "--api-base",
-            url,
-            "--login-base",
-            url,
-            // The simulator moves a job on per status poll, not with time: poll at once.
-            "--job-poll",
-            "1ms",
-        ]);
+}
+
+/// The environment and first arguments of [`command`].
+fn pointed_at(cmd: &mut Command, url: &str) {
+    with_client(cmd).args([
+        "conversations",
+        "--api-base",
+        url,
+        "--login-base",
+        url,
+        // The simulator moves a job on per status poll, not with time: poll at once.
+        "--job-poll",
+        "1ms",
+    ]);
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.

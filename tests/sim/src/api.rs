@@ -1441,13 +1441,49 @@ mod tests {
             ..SimConfig::default()
         };
         let detail = "analytics:conversationDetail:view";
-        check(denied(true, false, false), "POST", DETAILS_QUERY_PATH, 403, detail);
-        check(denied(true, false, false), "GET", JOBS_AVAILABILITY_PATH, 403, detail);
+        check(
+            denied(true, false, false),
+            "POST",
+            DETAILS_QUERY_PATH,
+            403,
+            detail,
+        );
+        check(
+            denied(true, false, false),
+            "GET",
+            JOBS_AVAILABILITY_PATH,
+            403,
+            detail,
+        );
         check(denied(true, false, false), "GET", queues, 200, "");
-        check(denied(false, true, false), "GET", queues, 403, "routing:queue:view");
-        check(denied(false, true, false), "POST", DETAILS_QUERY_PATH, 200, "");
-        check(denied(false, false, true), "GET", JOBS_AVAILABILITY_PATH, 403, detail);
-        check(denied(false, false, true), "POST", DETAILS_QUERY_PATH, 200, "");
+        check(
+            denied(false, true, false),
+            "GET",
+            queues,
+            403,
+            "routing:queue:view",
+        );
+        check(
+            denied(false, true, false),
+            "POST",
+            DETAILS_QUERY_PATH,
+            200,
+            "",
+        );
+        check(
+            denied(false, false, true),
+            "GET",
+            JOBS_AVAILABILITY_PATH,
+            403,
+            detail,
+        );
+        check(
+            denied(false, false, true),
+            "POST",
+            DETAILS_QUERY_PATH,
+            200,
+            "",
+        );
         check(denied(false, false, true), "GET", queues, 200, "");
     }
 

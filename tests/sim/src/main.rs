@@ -190,11 +190,7 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
                 "details" => args.cfg.details_forbidden = true,
                 "queues" => args.cfg.queues_forbidden = true,
                 "jobs" => args.cfg.jobs_forbidden = true,
-                other => {
-                    return Err(format!(
-                        "{name}: '{other}' is not details, queues or jobs"
-                    ))
-                }
+                other => return Err(format!("{name}: '{other}' is not details, queues or jobs")),
             },
             "--date-offset" => args.cfg.date_offset_secs = number(&name, &value()?)?,
             _ => return Err(format!("unknown option {flag}; try --help")),
@@ -327,9 +323,15 @@ mod tests {
 
     #[test]
     fn parses_permission_and_clock_flags() {
-        let args = parse(&["--forbid", "queues", "--forbid=jobs", "--date-offset", "-600"])
-            .unwrap()
-            .unwrap();
+        let args = parse(&[
+            "--forbid",
+            "queues",
+            "--forbid=jobs",
+            "--date-offset",
+            "-600",
+        ])
+        .unwrap()
+        .unwrap();
         assert!(args.cfg.queues_forbidden && args.cfg.jobs_forbidden);
         assert!(!args.cfg.details_forbidden);
         assert_eq!(args.cfg.date_offset_secs, -600);
