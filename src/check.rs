@@ -172,13 +172,13 @@ pub fn verdict(observed: &Observed) -> (Vec<Line>, Code) {
     };
     match &observed.hosts {
         Ok(hosts) => {
-            let region = hosts.region.as_deref().unwrap_or("none named");
+            let what = match &hosts.region {
+                Some(region) => format!("region {region}"),
+                None => "hosts".to_string(),
+            };
             report.push(
                 Mark::Ok,
-                format!(
-                    "region {region}: login {}, API {}",
-                    hosts.login_base, hosts.api_base
-                ),
+                format!("{what}: login {}, API {}", hosts.login_base, hosts.api_base),
             );
         }
         Err(why) => report.fail(Code::Auth, format!("region: {why}")),
@@ -446,7 +446,7 @@ mod tests {
         check(Observed { login_host: failed(Code::Other, "cannot talk to https://login…: TLS failed"), token: Probe::Skipped, details: Probe::Skipped, queues: Probe::Skipped, availability: Probe::Skipped, last_reply: None, ..o() }, Code::Other, "FAIL login host", &["TLS failed"]);
         check(Observed { api_host: failed(Code::GaveUp, "gave up on GET"), details: Probe::Skipped, queues: Probe::Skipped, availability: Probe::Skipped, last_reply: None, ..o() }, Code::GaveUp, "FAIL API host", &["gave up on GET"]);
         check(Observed::new(Err("unknown region 'eu-west-9'".into())), Code::Auth, "FAIL region", &["eu-west-9"]);
-        check(Observed { hosts: Ok(Hosts { region: None, ..hosts() }), ..o() }, Code::Success, "ok   region none named", &["login https://login."]);
+        check(Observed { hosts: Ok(Hosts { region: None, ..hosts() }), ..o() }, Code::Success, "ok   hosts: login https://login.", &["API https://api."]);
     }
 
     #[test]

@@ -62,7 +62,7 @@ fn a_good_setup_is_all_ok_and_exits_0() {
     run.expect_code(0);
     assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
     for what in [
-        "region",
+        "hosts",
         "login host",
         "API host",
         "token",
