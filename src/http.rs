@@ -225,15 +225,7 @@ impl Client {
             };
             match self.decide(endpoint, &mut attempt, &failed.outcome) {
                 Decision::Retry { wait, .. } => {
-                    attempt.retries = attempt.retries.saturating_add(1);
-                    self.log.info(&format!(
-                        "retry {}/{} of GET {url} in {}: {}",
-                        attempt.retries,
-                        self.policy.max_retries,
-                        format_duration(wait),
-                        failed.problem
-                    ));
-                    pause(wait)?;
+                    self.retry_after(&mut attempt, Method::Get, &url, wait, &failed.problem)?;
                 }
                 // Only a status asks for a new token, and any status is a success here.
                 Decision::RefreshToken => return Ok(()),
@@ -478,16 +470,7 @@ impl Client {
             };
             match self.decide(endpoint, &mut attempt, &failed.outcome) {
                 Decision::Retry { wait, .. } => {
-                    attempt.retries = attempt.retries.saturating_add(1);
-                    self.log.info(&format!(
-                        "retry {}/{} of {} {path} in {}: {}",
-                        attempt.retries,
-                        self.policy.max_retries,
-                        method.name(),
-                        format_duration(wait),
-                        failed.problem
-                    ));
-                    pause(wait)?;
+                    self.retry_after(&mut attempt, method, path, wait, &failed.problem)?;
                 }
                 Decision::RefreshToken => {
                     attempt.token_replays = attempt.token_replays.saturating_add(1);
@@ -503,6 +486,26 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Counts a retry of `method target`, logs it with its cause and sleeps `wait`.
+    fn retry_after(
+        &self,
+        attempt: &mut Attempt,
+        method: Method,
+        target: &str,
+        wait: Duration,
+        problem: &str,
+    ) -> Result<()> {
+        attempt.retries = attempt.retries.saturating_add(1);
+        self.log.info(&format!(
+            "retry {}/{} of {} {target} in {}: {problem}",
+            attempt.retries,
+            self.policy.max_retries,
+            method.name(),
+            format_duration(wait),
+        ));
+        pause(wait)
     }
 
     /// One exchange: through the pacer's gate (API requests), with a fresh token once it

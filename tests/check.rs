@@ -2,7 +2,7 @@
 //! `FAIL`, the exit code an export would meet (0 when it would work), no file written, and
 //! neither the secret nor a token shown.
 
-use genesys_sim::{Fault, Faults, Sim, SimConfig};
+use genesys_sim::{Fault, Faults, Sim, SimConfig, TlsCert};
 
 use crate::util::*;
 
@@ -200,6 +200,31 @@ fn a_host_that_cannot_be_reached_fails_after_the_retries() {
     run.expect_code(5);
     assert_eq!(marks(&run), ["ok", "FAIL", "FAIL"], "{}", run.stdout);
     assert!(line(&run, "login host").contains(&url), "{}", run.stdout);
+}
+
+#[test]
+fn tls_is_checked_per_host_and_an_unknown_ca_exits_1_naming_ca_file() {
+    let sim = start(SimConfig {
+        tls: Some(TlsCert::Valid),
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(1);
+    assert_eq!(marks(&run), ["ok", "FAIL", "FAIL"], "{}", run.stdout);
+    for host in ["login host", "API host"] {
+        let fail = line(&run, host);
+        assert!(
+            fail.contains("UnknownIssuer") && fail.contains("--ca-file"),
+            "{fail}"
+        );
+    }
+    assert_eq!(sim.stats().token_requests, 0);
+    let ca = Dir::new("check-ca");
+    let pem = ca.join("ca.pem");
+    std::fs::write(&pem, sim.ca_pem().unwrap()).unwrap();
+    let run = check_at(&sim, &sim.url(), &["--ca-file", pem.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
 }
 
 #[test]
