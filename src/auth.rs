@@ -77,6 +77,11 @@ impl Token {
         }
     }
 
+    /// How long the token lives from when it was received.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
     /// The value of the `Authorization: Bearer` header.
     pub fn bearer_authorization(&self) -> String {
         format!("Bearer {}", self.value)

@@ -18,8 +18,10 @@ use time::OffsetDateTime;
 
 use crate::api;
 use crate::auth::Credentials;
+use crate::check;
 use crate::exit::usage;
 use crate::http;
+use crate::proxy::Route;
 use crate::report::LogFormat;
 use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
@@ -31,6 +33,10 @@ genesys-export: export Genesys Cloud conversation details to CSV or JSON Lines
 
 USAGE:
     genesys-export conversations --from TIME --to TIME [OPTIONS]
+    genesys-export check [CONNECTION OPTIONS]
+
+`check` checks a server's setup without exporting: region, connections, token, permissions,
+clock and rate limit, one line each (see genesys-export check --help).
 
 The range [--from, --to) is cut into windows; each window is one analytics details query,
 paged. Every conversation that started in the range is written exactly once. Token expiry,
@@ -112,6 +118,36 @@ EXIT CODES:
     5  gave up after the retry budget
     6  output I/O error
   130  interrupted by SIGINT or SIGTERM; the same command resumes the export
+";
+
+/// The help of `genesys-export check`.
+pub const CHECK_HELP: &str = "\
+genesys-export check: check a server's setup for an export, without exporting
+
+USAGE:
+    genesys-export check [CONNECTION OPTIONS]
+
+Resolves the region, connects to the login and API hosts (proxy, TLS handshake), obtains a
+token, and makes the cheapest request of each permission an export needs: a details query of
+one conversation over one minute (analytics:conversationDetail:view), a queue lookup
+(routing:queue:view) and the jobs availability (--mode auto and jobs). Then compares this
+machine's clock with the API's Date header and reads the rate-limit headroom. Prints one line
+per check on stdout, each starting with ok, warn or FAIL; writes no file. Retries follow the
+export's policy.
+
+CONNECTION OPTIONS (as for an export, with the same environment; see genesys-export --help):
+    --region R, --api-base URL, --login-base URL, --client-secret-file PATH, --ca-file PEM,
+    --timeout DUR, --max-retries N, --max-wait DUR, --backoff DUR
+    -h, --help             print this help
+
+EXIT CODES:
+    0  an export would work (a warn line says what it would lack: queue names without
+       routing:queue:view, --mode auto and jobs without the jobs availability)
+    1  any other error (a TLS failure)
+    2  usage or configuration error
+    3  authentication rejected: client id, secret or region
+    4  permission denied: the role lacks analytics:conversationDetail:view
+    5  gave up after the retry budget (a host that cannot be reached)
 ";
 
 /// One query window unless `--window` says otherwise.
@@ -255,6 +291,24 @@ pub enum Command {
     Help,
     Version,
     Export(Box<Config>),
+    /// `check --help`.
+    CheckHelp,
+    Check(Box<CheckConfig>),
+}
+
+/// A validated `check`: the connection settings of an export.
+#[derive(Debug)]
+pub struct CheckConfig {
+    /// The hosts, or why the region names none (a check that fails, not a usage error).
+    pub hosts: Result<check::Hosts, String>,
+    /// Direct or through a proxy, per host (both direct when the region is unknown).
+    pub routes: http::Routes,
+    pub credentials: Credentials,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub policy: Policy,
+    /// Lines to show as warnings first (a secret file others may read).
+    pub warnings: Vec<String>,
 }
 
 pub use crate::export::Mode;
@@ -320,6 +374,8 @@ impl Config {
 #[derive(Debug, Default)]
 pub struct RawArgs {
     pub help: bool,
+    /// The command is `check`.
+    pub check: bool,
     pub version: bool,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -371,10 +427,14 @@ pub struct Outside<'a> {
 /// Parses the arguments (without the program name): the entry point.
 pub fn parse(args: Vec<OsString>, outside: &Outside, now: OffsetDateTime) -> Result<Command> {
     let raw = RawArgs::parse(args)?;
-    Ok(if raw.help {
+    Ok(if raw.help && raw.check {
+        Command::CheckHelp
+    } else if raw.help {
         Command::Help
     } else if raw.version {
         Command::Version
+    } else if raw.check {
+        Command::Check(Box::new(CheckConfig::from_raw(raw, outside)?))
     } else {
         Command::Export(Box::new(Config::from_raw(raw, outside, now)?))
     })
@@ -384,10 +444,12 @@ impl RawArgs {
     /// Sorts the arguments. `-h` or `-V` anywhere wins over everything else; otherwise the
     /// command must be `conversations` and every argument a known option, given once.
     pub fn parse(args: Vec<OsString>) -> Result<RawArgs> {
+        let check = args.first().is_some_and(|first| first == "check");
         let mut args = pico_args::Arguments::from_vec(args);
         if args.contains(["-h", "--help"]) {
             return Ok(RawArgs {
                 help: true,
+                check,
                 ..RawArgs::default()
             });
         }
@@ -398,7 +460,7 @@ impl RawArgs {
             });
         }
         match args.subcommand().map_err(arg_error)?.as_deref() {
-            Some("conversations") => {}
+            Some("conversations" | "check") => {}
             Some("help") => {
                 return Ok(RawArgs {
                     help: true,
@@ -407,7 +469,7 @@ impl RawArgs {
             }
             Some(other) => {
                 return Err(usage(format!(
-                    "unknown command '{}': the command is 'conversations' (see --help)",
+                    "unknown command '{}': the commands are 'conversations' and 'check' (see --help)",
                     shown(other)
                 )))
             }
@@ -452,10 +514,39 @@ impl RawArgs {
         raw.ended_only = args.contains("--ended-only");
         raw.no_progress = args.contains("--no-progress");
         raw.quiet = args.contains(["-q", "--quiet"]);
-        match args.finish().first() {
-            None => Ok(raw),
-            Some(extra) => Err(leftover(&extra.to_string_lossy())),
+        if let Some(extra) = args.finish().first() {
+            return Err(leftover(&extra.to_string_lossy()));
         }
+        raw.check = check;
+        if let Some(option) = raw.export_option().filter(|_| check) {
+            return Err(usage(format!(
+                "{option} is an export option: 'check' takes the connection options only (see genesys-export check --help)"
+            )));
+        }
+        Ok(raw)
+    }
+
+    /// An option given that only an export takes, if any.
+    fn export_option(&self) -> Option<&'static str> {
+        let given = [
+            ("--from", self.from.is_some()),
+            ("--to", self.to.is_some()),
+            ("--window", self.window.is_some()),
+            ("--output", self.output.is_some()),
+            ("--format", self.format.is_some()),
+            ("--force", self.force),
+            ("--state", self.state.is_some()),
+            ("--restart", self.restart),
+            ("--page-size", self.page_size.is_some()),
+            ("--parallel", self.parallel.is_some()),
+            ("--ended-only", self.ended_only),
+            ("--mode", self.mode.is_some()),
+            ("--attribute", !self.attributes.is_empty()),
+            ("--job-poll", self.job_poll.is_some()),
+            ("--job-timeout", self.job_timeout.is_some()),
+            ("--quiet", self.quiet),
+        ];
+        given.iter().find(|(_, is)| *is).map(|(option, _)| *option)
     }
 }
 
@@ -540,6 +631,52 @@ impl Config {
             quiet: raw.quiet,
             log_format,
             progress: !raw.no_progress,
+            warnings,
+        })
+    }
+}
+
+impl CheckConfig {
+    /// Validates the connection options of `check`. A region that names no known one is left
+    /// for the check to report; every other bad value is a usage error, as for an export.
+    pub fn from_raw(raw: RawArgs, outside: &Outside) -> Result<CheckConfig> {
+        let env = outside.env;
+        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
+        let policy = policy(
+            raw.max_retries.as_deref(),
+            raw.max_wait.as_deref(),
+            raw.backoff.as_deref(),
+        )?;
+        let mut warnings = Vec::new();
+        let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
+        let region = raw
+            .region
+            .clone()
+            .or_else(|| first_env(env, &REGION_VARIABLES));
+        let direct = http::Routes {
+            api: Route::Direct,
+            login: Route::Direct,
+        };
+        let (hosts, routes) = match region.as_deref() {
+            Some(r) if api::region_domain(r).is_none() => (Err(unknown_region(r)), direct),
+            _ => {
+                let (api_base, login_base) = hosts(raw.region, raw.api_base, raw.login_base, env)?;
+                let routes = http::routes(&api_base, &login_base, env).map_err(usage)?;
+                let hosts = check::Hosts {
+                    region,
+                    login_base,
+                    api_base,
+                };
+                (Ok(hosts), routes)
+            }
+        };
+        Ok(CheckConfig {
+            hosts,
+            routes,
+            credentials,
+            ca_file: raw.ca_file.map(PathBuf::from),
+            timeout,
+            policy,
             warnings,
         })
     }
@@ -854,6 +991,17 @@ fn secret_from_file(
     Ok(secret.to_string())
 }
 
+/// The environment variables naming the region, the first set one winning.
+const REGION_VARIABLES: [&str; 2] = ["GENESYSCLOUD_REGION", "GENESYS_REGION"];
+
+/// The message for a region that names no known one.
+fn unknown_region(region: &str) -> String {
+    format!(
+        "unknown region '{}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie",
+        shown(region)
+    )
+}
+
 /// Works out the API and login base URLs from the flags and the region.
 fn hosts(
     region: Option<String>,
@@ -861,14 +1009,9 @@ fn hosts(
     login_base: Option<String>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(String, String)> {
-    let region = region.or_else(|| first_env(env, &["GENESYSCLOUD_REGION", "GENESYS_REGION"]));
+    let region = region.or_else(|| first_env(env, &REGION_VARIABLES));
     let domain = match region {
-        Some(r) => Some(api::region_domain(&r).ok_or_else(|| {
-            usage(format!(
-                "unknown region '{}': use a region such as eu-west-1 or us-east-1, or a domain such as mypurecloud.ie",
-                shown(&r)
-            ))
-        })?),
+        Some(r) => Some(api::region_domain(&r).ok_or_else(|| usage(unknown_region(&r)))?),
         None => None,
     };
     let checked = |flag: &str, url: &str| http::check_base(flag, url).map_err(usage);
@@ -1139,6 +1282,92 @@ mod tests {
             Command::Help
         ));
         assert!(matches!(command(&["-V"]), Command::Version));
+    }
+
+    fn check_config(args: &[&str], env: &HashMap<String, String>) -> CheckConfig {
+        match run(args, env) {
+            Ok(Command::Check(c)) => *c,
+            other => panic!("{args:?}: not a check: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn check_takes_the_connection_options_of_an_export() {
+        let c = check_config(&["check"], &good_env());
+        let hosts = check::Hosts {
+            region: Some("eu-west-1".into()),
+            login_base: "https://login.mypurecloud.ie".into(),
+            api_base: "https://api.mypurecloud.ie".into(),
+        };
+        assert_eq!(c.hosts, Ok(hosts));
+        assert_eq!(
+            (c.timeout, &c.policy),
+            (DEFAULT_TIMEOUT, &Policy::default())
+        );
+        let c = check_config(
+            &[
+                "check",
+                "--region",
+                "mypurecloud.de",
+                "--api-base",
+                "http://127.0.0.1:8080",
+                "--login-base",
+                "http://localhost:9090",
+                "--client-secret-file",
+                "secret",
+                "--ca-file",
+                "corp.pem",
+                "--timeout",
+                "5s",
+                "--max-retries",
+                "0",
+                "--max-wait",
+                "1m",
+                "--backoff",
+                "0s",
+            ],
+            &good_env(),
+        );
+        let hosts = c.hosts.unwrap();
+        assert_eq!(hosts.region.as_deref(), Some("mypurecloud.de"));
+        assert_eq!(hosts.api_base, "http://127.0.0.1:8080");
+        assert_eq!(hosts.login_base, "http://localhost:9090");
+        assert_eq!(c.credentials.secret(), "file-secret");
+        assert_eq!(c.ca_file, Some(PathBuf::from("corp.pem")));
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.policy.max_retries, 0);
+        // A region that names none is the check's to report (exit 3), not a usage error.
+        let c = check_config(&["check", "--region", "eu-west-9"], &good_env());
+        assert!(c.hosts.unwrap_err().contains("unknown region 'eu-west-9'"));
+        let help = |args: &[&str]| run(args, &HashMap::new()).unwrap();
+        assert!(matches!(help(&["check", "--help"]), Command::CheckHelp));
+        assert!(matches!(
+            help(&["check", "--from", "x", "-h"]),
+            Command::CheckHelp
+        ));
+        assert!(matches!(help(&["--help", "check"]), Command::Help));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn check_refuses_export_options_and_bad_connection_options() {
+        let env = good_env();
+        let refused = |args: &[&str], want: &str| {
+            let msg = usage_error(args, &env);
+            assert!(msg.contains(want), "{args:?}: {msg}");
+        };
+        refused(&["check", "--from", "today"], "--from is an export option: 'check' takes the connection options only");
+        refused(&["check", "-o", "x.csv"], "--output is an export option");
+        refused(&["check", "--attribute", "a"], "--attribute is an export option");
+        refused(&["check", "-q"], "--quiet is an export option");
+        refused(&["check", "--timeout", "2h"], "--timeout must be");
+        refused(&["check", "--api-base", "http://example.com"], "--api-base");
+        refused(&["check", "extra"], "unexpected argument 'extra'");
+        refused(&["bogus"], "the commands are 'conversations' and 'check'");
+        let mut no_id = good_env();
+        no_id.remove("GENESYSCLOUD_OAUTHCLIENT_ID");
+        let msg = usage_error(&["check"], &no_id);
+        assert!(msg.contains("missing client id"), "{msg}");
     }
 
     #[test]

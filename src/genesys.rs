@@ -93,6 +93,25 @@ fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
     }
 }
 
+/// For `check`: the cheapest request that needs `analytics:conversationDetail:view`, a details
+/// query for one conversation over `interval`.
+pub fn probe_details(client: &Client, interval: String) -> Result<()> {
+    details_page(client, &DetailsQuery::page(interval, 1, 1, false)).map(drop)
+}
+
+/// For `check`: the cheapest request that needs `routing:queue:view`, a lookup of one queue.
+pub fn probe_queues(client: &Client) -> Result<()> {
+    let path = format!("{}?pageSize=1", api::QUEUES_PATH);
+    client.get(&path, &QueueListing::check).map(drop)
+}
+
+/// For `check`: the jobs availability, which `--mode auto` and `--mode jobs` ask for first.
+pub fn probe_availability(client: &Client) -> Result<()> {
+    client
+        .get(api::AVAILABILITY_PATH, &api::Availability::check)
+        .map(drop)
+}
+
 /// Genesys Cloud through one client, with a pool of workers for details pages.
 pub struct Genesys {
     client: Arc<Client>,

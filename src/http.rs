@@ -41,7 +41,7 @@ use crate::exit::{failure, output, usage, usage_context, Code};
 use crate::pace::{self, Feedback, Pacer, RateHeaders, Start};
 use crate::proxy::{self, Route};
 use crate::report::{Event, HttpStats, Log};
-use crate::retry::{self, Attempt, Decision, Endpoint, GiveUp, Outcome, Policy};
+use crate::retry::{self, Attempt, Cause, Decision, Endpoint, GiveUp, Outcome, Policy};
 use crate::times::format_duration;
 use crate::urls;
 
@@ -217,6 +217,17 @@ struct Shared {
     stats: HttpStats,
     jitter: Jitter,
     redactor: Redactor,
+    /// What the last reply from the API host said beside its body.
+    seen: Option<Seen>,
+}
+
+/// What a reply from the API host said beside its body, for `check`: its `Date` header, this
+/// machine's clock when the reply arrived, and its rate-limit headers.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub date: Option<String>,
+    pub received: OffsetDateTime,
+    pub rate: Option<RateHeaders>,
 }
 
 /// A complete response.
@@ -227,6 +238,8 @@ struct Reply {
     rate: Option<RateHeaders>,
     retry_after: Option<String>,
     correlation_id: Option<String>,
+    /// The `Date` header.
+    date: Option<String>,
     is_html: bool,
     body: Vec<u8>,
 }
@@ -253,6 +266,7 @@ impl Client {
             stats: HttpStats::default(),
             jitter: Jitter::seeded(),
             redactor,
+            seen: None,
         };
         Ok(Client {
             api_agent: agent(&settings, &tls, &settings.routes.api)?,
@@ -275,9 +289,72 @@ impl Client {
         self.bearer().map(drop)
     }
 
+    /// The agent for `endpoint`'s host: each host has its own route (direct or a proxy).
+    fn agent(&self, endpoint: Endpoint) -> &ureq::Agent {
+        match endpoint {
+            Endpoint::Token => &self.login_agent,
+            Endpoint::Api => &self.api_agent,
+        }
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> HttpStats {
         self.shared().stats.clone()
+    }
+
+    /// What the last reply from the API host (a refusal too) said beside its body.
+    pub fn last_seen(&self) -> Option<Seen> {
+        self.shared().seen.clone()
+    }
+
+    /// The lifetime of the token in use, once one was obtained.
+    pub fn token_lifetime(&self) -> Option<Duration> {
+        let slot = self.token.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.token.as_ref().map(Token::lifetime)
+    }
+
+    /// Connects to `endpoint`'s host (proxy, TLS handshake) with one `GET /` that carries no
+    /// credentials; any HTTP status proves the connection. Network faults are retried under
+    /// the policy, and a final failure is the error an export would end with.
+    pub fn reach(&self, endpoint: Endpoint) -> Result<()> {
+        let url = format!("{}/", self.base(endpoint));
+        let mut attempt = Attempt::default();
+        loop {
+            let sent = ureq::http::Request::builder()
+                .method(Method::Get.name())
+                .uri(&url)
+                .body(ureq::SendBody::none())
+                .map_err(ureq::Error::from)
+                .and_then(|request| self.agent(endpoint).run(request));
+            let e = match sent {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let (outcome, hint, problem) = classify(&e);
+            let failed = Failed {
+                outcome,
+                problem: self.scrub(&problem),
+                refusal: None,
+                hint,
+            };
+            match self.decide(endpoint, &mut attempt, &failed.outcome) {
+                Decision::Retry { wait, cause } => {
+                    self.retry_after(
+                        &mut attempt,
+                        Method::Get,
+                        &url,
+                        wait,
+                        cause,
+                        &failed.problem,
+                    )?;
+                }
+                // Only a status asks for a new token, and any status is a success here.
+                Decision::RefreshToken => return Ok(()),
+                Decision::GiveUp(reason) => {
+                    return Err(self.give_up(reason, endpoint, Method::Get, &url, failed, &attempt))
+                }
+            }
+        }
     }
 
     /// The shared part; a thread that panicked while holding it left plain counters behind,
@@ -514,25 +591,7 @@ impl Client {
             };
             match self.decide(endpoint, &mut attempt, &failed.outcome) {
                 Decision::Retry { wait, cause } => {
-                    attempt.retries = attempt.retries.saturating_add(1);
-                    let message = format!(
-                        "retry {}/{} of {} {path} in {}: {}",
-                        attempt.retries,
-                        self.policy.max_retries,
-                        method.name(),
-                        format_duration(wait),
-                        failed.problem
-                    );
-                    self.log.emit(
-                        Event::info(message)
-                            .with("retry", attempt.retries)
-                            .with("max_retries", self.policy.max_retries)
-                            .with("method", method.name())
-                            .with("path", path)
-                            .with("cause", cause.label())
-                            .seconds("wait_seconds", wait),
-                    );
-                    pause(wait)?;
+                    self.retry_after(&mut attempt, method, path, wait, cause, &failed.problem)?;
                 }
                 Decision::RefreshToken => {
                     attempt.token_replays = attempt.token_replays.saturating_add(1);
@@ -554,6 +613,36 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Counts a retry of `method target`, logs it with its cause and sleeps `wait`.
+    fn retry_after(
+        &self,
+        attempt: &mut Attempt,
+        method: Method,
+        target: &str,
+        wait: Duration,
+        cause: Cause,
+        problem: &str,
+    ) -> Result<()> {
+        attempt.retries = attempt.retries.saturating_add(1);
+        let message = format!(
+            "retry {}/{} of {} {target} in {}: {problem}",
+            attempt.retries,
+            self.policy.max_retries,
+            method.name(),
+            format_duration(wait),
+        );
+        self.log.emit(
+            Event::info(message)
+                .with("retry", attempt.retries)
+                .with("max_retries", self.policy.max_retries)
+                .with("method", method.name())
+                .with("path", target)
+                .with("cause", cause.label())
+                .seconds("wait_seconds", wait),
+        );
+        pause(wait)
     }
 
     /// One exchange: through the pacer's gate (API requests), with a fresh token once it
@@ -591,6 +680,13 @@ impl Client {
         let sent = self.send(endpoint, method, url, &authorization, body, spool);
         if endpoint == Endpoint::Api {
             self.leave_gate(sent.as_ref().ok());
+            if let Ok(reply) = &sent {
+                self.shared().seen = Some(Seen {
+                    date: reply.date.clone(),
+                    received: OffsetDateTime::now_utc(),
+                    rate: reply.rate,
+                });
+            }
         }
         Ok((sent, generation))
     }
@@ -697,10 +793,7 @@ impl Client {
             .uri(url)
             .header("Authorization", authorization)
             .header("Accept", "application/json");
-        let agent = match endpoint {
-            Endpoint::Token => &self.login_agent,
-            Endpoint::Api => &self.api_agent,
-        };
+        let agent = self.agent(endpoint);
         let mut response = match body {
             Some(body) => agent.run(
                 request
@@ -724,6 +817,7 @@ impl Client {
         );
         let retry_after = header("retry-after");
         let correlation_id = header("inin-correlation-id");
+        let date = header("date");
         let is_html = header("content-type").is_some_and(|v| v.contains("html"));
         let limit = if (200..300).contains(&status) {
             MAX_BODY_BYTES
@@ -749,6 +843,7 @@ impl Client {
             rate,
             retry_after,
             correlation_id,
+            date,
             is_html,
             body,
         })
@@ -1343,6 +1438,7 @@ mod tests {
             rate: None,
             retry_after: None,
             correlation_id: Some("abc-123".into()),
+            date: None,
             is_html,
             body: body.to_vec(),
         }

@@ -6,6 +6,7 @@
 
 mod api;
 mod auth;
+mod check;
 mod cli;
 mod crash;
 mod exit;
@@ -29,19 +30,21 @@ mod window;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{self, IsTerminal, Read};
+use std::io::{self, IsTerminal, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
-use crate::cli::{Command, Config};
+use crate::check::{LastReply, Observed, Probe};
+use crate::cli::{CheckConfig, Command, Config};
 use crate::genesys::Genesys;
 use crate::http::Client;
-use crate::report::{Event, Log};
+use crate::report::{Event, Log, LogFormat};
+use crate::retry::Endpoint;
 use crate::sink::Output;
 use crate::target::FileTarget;
 
@@ -84,6 +87,8 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
             log.finish_progress();
             result?
         }
+        Command::CheckHelp => print!("{}", cli::CHECK_HELP),
+        Command::Check(config) => check_command(*config)?,
     }
     Ok(())
 }
@@ -156,4 +161,70 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
+}
+
+/// `check`: each step through the client an export would use, then one line per check on
+/// stdout. A step is tried only when the steps it needs passed. Writes no file.
+fn check_command(config: CheckConfig) -> Result<()> {
+    let log = Log::new(false, LogFormat::Text, false);
+    for warning in &config.warnings {
+        log.warn(warning);
+    }
+    let mut observed = Observed::new(config.hosts.clone());
+    if let Ok(hosts) = &config.hosts {
+        // The client checks its own settings (--ca-file) without sending anything.
+        let settings = http::Settings {
+            parallel: 1,
+            api_base: hosts.api_base.clone(),
+            login_base: hosts.login_base.clone(),
+            timeout: config.timeout,
+            ca_file: config.ca_file,
+            policy: config.policy,
+            routes: config.routes,
+        };
+        let client = Client::new(settings, config.credentials, log)?;
+        observed.login_host = Probe::of(client.reach(Endpoint::Token));
+        observed.api_host = Probe::of(client.reach(Endpoint::Api));
+        if observed.login_host.passed() {
+            observed.token = Probe::of(
+                client
+                    .authenticate()
+                    .map(|()| client.token_lifetime().unwrap_or_default()),
+            );
+        }
+        if observed.api_host.passed() && observed.token.passed() {
+            // The last whole minute: a details query needs a past interval.
+            let now = OffsetDateTime::now_utc();
+            let end = now
+                .replace_second(0)
+                .and_then(|t| t.replace_nanosecond(0))
+                .unwrap_or(now);
+            let minute = window::Window {
+                start: end.saturating_sub(time::Duration::MINUTE),
+                end,
+            };
+            observed.details = Probe::of(genesys::probe_details(&client, minute.interval()));
+            observed.queues = Probe::of(genesys::probe_queues(&client));
+            observed.availability = Probe::of(genesys::probe_availability(&client));
+        }
+        observed.last_reply = client.last_seen().map(|seen| LastReply {
+            date: seen.date,
+            received: seen.received,
+            rate: seen.rate,
+        });
+    }
+    let (lines, code) = check::verdict(&observed);
+    let mut out = io::stdout().lock();
+    for line in &lines {
+        writeln!(out, "{line}").context(exit::output("cannot write to stdout"))?;
+    }
+    out.flush()
+        .context(exit::output("cannot write to stdout"))?;
+    match code {
+        exit::Code::Success => Ok(()),
+        code => Err(exit::failure(
+            code,
+            "an export would fail: see the FAIL line",
+        )),
+    }
 }

@@ -222,16 +222,22 @@ pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Durat
         let secs = value.parse::<u64>().unwrap_or(u64::MAX);
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = time::PrimitiveDateTime::parse(value, format)
-        .ok()?
-        .assume_utc();
+    let at = parse_http_date(value)?;
     // Both lie within the calendar's ±9999 years, so the difference cannot overflow; a negative
     // one (a date in the past) does not convert and means "now".
     let delta = Duration::try_from(at - now).unwrap_or(Duration::ZERO);
     Some(delta.min(MAX_RETRY_AFTER))
+}
+
+/// Parses an HTTP-date in its preferred format (IMF-fixdate, RFC 9110 §5.6.7), as
+/// `Retry-After` and `Date` carry it: `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn parse_http_date(value: &str) -> Option<time::OffsetDateTime> {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::PrimitiveDateTime::parse(value.trim(), format)
+        .ok()
+        .map(time::PrimitiveDateTime::assume_utc)
 }
 
 #[cfg(test)]

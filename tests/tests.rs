@@ -1,5 +1,6 @@
 //! Integration tests: the real binary over loopback HTTP against the bundled simulator.
 
+mod check;
 mod cli;
 mod export;
 mod faults;

@@ -237,6 +237,20 @@ pub fn sim_addr(sim: &Sim) -> std::net::SocketAddr {
     ))
 }
 
+/// `genesys-export check` pointed at `url`, with the environment of [`command`].
+pub fn check_command_at(url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
+    with_client(&mut cmd).args(["check", "--api-base", url, "--login-base", url]);
+    cmd
+}
+
+/// A cleared environment holding the simulator's OAuth client.
+fn with_client(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
+        .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
+}
+
 /// The environment and first arguments of [`command`].
 fn pointed_at(cmd: &mut Command, url: &str) {
     pointed_at_bases(cmd, url, url);
@@ -244,19 +258,16 @@ fn pointed_at(cmd: &mut Command, url: &str) {
 
 /// The environment and first arguments of [`command_bases`].
 fn pointed_at_bases(cmd: &mut Command, api: &str, login: &str) {
-    cmd.env_clear()
-        .env("GENESYSCLOUD_OAUTHCLIENT_ID", CLIENT_ID)
-        .env("GENESYSCLOUD_OAUTHCLIENT_SECRET", CLIENT_SECRET)
-        .args([
-            "conversations",
-            "--api-base",
-            api,
-            "--login-base",
-            login,
-            // The simulator moves a job on per status poll, not with time: poll at once.
-            "--job-poll",
-            "1ms",
-        ]);
+    with_client(cmd).args([
+        "conversations",
+        "--api-base",
+        api,
+        "--login-base",
+        login,
+        // The simulator moves a job on per status poll, not with time: poll at once.
+        "--job-poll",
+        "1ms",
+    ]);
 }
 
 /// Runs `genesys-export conversations ARGS` against the simulator.

@@ -207,7 +207,10 @@ impl State {
             }
             _ => self.faulted_or_routed(endpoint, req, now, &ctx),
         };
-        decorate(reply, &ctx, verdict)
+        let date_ms = self
+            .wall_ms(now)
+            .saturating_add(self.cfg.date_offset_secs.saturating_mul(1000));
+        decorate(reply, &ctx, verdict, &data::http_date(date_ms))
     }
 
     /// Draws the request's fault and applies it, or answers the request for real.
@@ -271,7 +274,7 @@ impl State {
                 faults::html_page(*status),
             )),
             Fault::Reset => Reply::Reset,
-            Fault::Forbidden => Reply::Full(forbidden(ctx)),
+            Fault::Forbidden => Reply::Full(forbidden(permission(endpoint), ctx)),
             Fault::Truncate | Fault::BadJson | Fault::EmptyArray | Fault::Blank => {
                 // The work is done for real (the server side does not know the network
                 // failed), then the answer is damaged on its way out.
@@ -350,8 +353,8 @@ impl State {
             Endpoint::JobSubmit | Endpoint::Job | Endpoint::JobResults | Endpoint::JobAvailability
         );
         // Jobs need the same permission as the details query.
-        if jobs_endpoint && self.cfg.details_forbidden {
-            return forbidden(ctx);
+        if jobs_endpoint && (self.cfg.details_forbidden || self.cfg.jobs_forbidden) {
+            return forbidden(permission(endpoint), ctx);
         }
         match endpoint {
             Endpoint::Details => self.details_query(req, ctx),
@@ -419,7 +422,7 @@ impl State {
     /// `POST /api/v2/analytics/conversations/details/query`.
     fn details_query(&mut self, req: &Request, ctx: &str) -> Response {
         if self.cfg.details_forbidden {
-            return forbidden(ctx);
+            return forbidden(permission(Endpoint::Details), ctx);
         }
         let query =
             match parse_details_query(&req.body, self.cfg.max_page_size, self.cfg.result_cap) {
@@ -487,7 +490,7 @@ impl State {
     /// `GET /api/v2/routing/queues?id=..&id=..`.
     fn queue_list(&mut self, req: &Request, ctx: &str) -> Response {
         if self.cfg.queues_forbidden {
-            return forbidden(ctx);
+            return forbidden(permission(Endpoint::Queues), ctx);
         }
         let ids: Vec<&str> = req
             .query_all("id")
@@ -559,7 +562,7 @@ impl State {
     /// `GET /api/v2/routing/queues/{queueId}`.
     fn queue_by_id(&mut self, req: &Request, ctx: &str) -> Response {
         if self.cfg.queues_forbidden {
-            return forbidden(ctx);
+            return forbidden(permission(Endpoint::Queues), ctx);
         }
         let id = http::percent_decode(&req.path[QUEUES_PATH.len() + 1..]);
         match self.data.queue(&id).filter(|q| !q.deleted) {
@@ -1064,11 +1067,13 @@ fn too_many_requests(retry_after: Option<&str>, ctx: &str) -> Response {
     }
 }
 
-/// Adds the headers Genesys responses carry: the correlation id on every one, and the
-/// rate-limit window's numbers on the API endpoints' (`verdict`).
-fn decorate(reply: Reply, ctx: &str, verdict: Option<Verdict>) -> Reply {
+/// Adds the headers Genesys responses carry: the correlation id and `Date` on every one, and
+/// the rate-limit window's numbers on the API endpoints' (`verdict`).
+fn decorate(reply: Reply, ctx: &str, verdict: Option<Verdict>, date: &str) -> Reply {
     let add = |mut response: Response| {
-        response = response.with_header("ININ-Correlation-Id", ctx);
+        response = response
+            .with_header("ININ-Correlation-Id", ctx)
+            .with_header("Date", date);
         if let Some(v) = verdict {
             response = response
                 .with_header("inin-ratelimit-count", &v.count.to_string())
@@ -1088,9 +1093,20 @@ fn bad_credentials(ctx: &str) -> Response {
     error_response(401, "bad.credentials", "Invalid login credentials.", ctx)
 }
 
-fn forbidden(ctx: &str) -> Response {
-    let message = "You are not authorized to perform the requested action.";
-    error_response(403, "missing.permissions", message, ctx)
+/// 403 `missing.permissions`, the message naming the permission, as the real API's does.
+fn forbidden(permission: &str, ctx: &str) -> Response {
+    let message = format!(
+        "You are not authorized to perform the requested action. Missing permission(s): {permission}"
+    );
+    error_response(403, "missing.permissions", &message, ctx)
+}
+
+/// The permission an endpoint needs.
+fn permission(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Queues | Endpoint::QueueById => "routing:queue:view",
+        _ => "analytics:conversationDetail:view",
+    }
 }
 
 /// Applies `edit` to a JSON object body and re-serializes it; false (and the body untouched)
@@ -1379,6 +1395,96 @@ mod tests {
         assert_eq!(header(&response, "inin-ratelimit-allowed"), Some("10000"));
         assert_eq!(header(&response, "inin-ratelimit-count"), Some("1"));
         assert_eq!(header(&response, "inin-ratelimit-reset"), Some("1"));
+    }
+
+    #[test]
+    fn every_reply_carries_a_date_with_the_configured_offset() {
+        for (offset, want) in [
+            (0, "Thu, 05 Nov 2026 08:00:00 GMT"),
+            (600, "Thu, 05 Nov 2026 08:10:00 GMT"),
+            (-86_400, "Wed, 04 Nov 2026 08:00:00 GMT"),
+        ] {
+            let (mut state, t0) = state(SimConfig {
+                date_offset_secs: offset,
+                ..SimConfig::default()
+            });
+            let token = grant(&mut state, t0);
+            let response = details(&mut state, &token, 1, t0);
+            assert_eq!(header(&response, "Date"), Some(want), "{offset}");
+            let unknown = full(state.handle(&request("GET", "/", "", b""), t0));
+            assert_eq!(header(&unknown, "Date"), Some(want), "{offset}");
+        }
+    }
+
+    #[test]
+    fn a_denied_permission_is_a_403_naming_it_on_its_endpoints_only() {
+        /// `path` answers `status`, a 403 naming `permission`.
+        fn check(cfg: SimConfig, method: &str, path: &str, status: u16, permission: &str) {
+            let (mut state, t0) = state(cfg);
+            let bearer = format!("Bearer {}", grant(&mut state, t0));
+            let query = details_body(1, 1);
+            let payload: &[u8] = if method == "POST" { &query } else { b"" };
+            let response = full(state.handle(&request(method, path, &bearer, payload), t0));
+            assert_eq!(response.status, status, "{path}");
+            if status == 403 {
+                let error = body(&response);
+                assert_eq!(error["code"], "missing.permissions");
+                let message = error["message"].as_str().unwrap();
+                assert!(message.contains(permission), "{message}");
+            }
+        }
+        let queues = "/api/v2/routing/queues?pageSize=1";
+        let denied = |details, queues, jobs| SimConfig {
+            details_forbidden: details,
+            queues_forbidden: queues,
+            jobs_forbidden: jobs,
+            ..SimConfig::default()
+        };
+        let detail = "analytics:conversationDetail:view";
+        check(
+            denied(true, false, false),
+            "POST",
+            DETAILS_QUERY_PATH,
+            403,
+            detail,
+        );
+        check(
+            denied(true, false, false),
+            "GET",
+            JOBS_AVAILABILITY_PATH,
+            403,
+            detail,
+        );
+        check(denied(true, false, false), "GET", queues, 200, "");
+        check(
+            denied(false, true, false),
+            "GET",
+            queues,
+            403,
+            "routing:queue:view",
+        );
+        check(
+            denied(false, true, false),
+            "POST",
+            DETAILS_QUERY_PATH,
+            200,
+            "",
+        );
+        check(
+            denied(false, false, true),
+            "GET",
+            JOBS_AVAILABILITY_PATH,
+            403,
+            detail,
+        );
+        check(
+            denied(false, false, true),
+            "POST",
+            DETAILS_QUERY_PATH,
+            200,
+            "",
+        );
+        check(denied(false, false, true), "GET", queues, 200, "");
     }
 
     #[test]

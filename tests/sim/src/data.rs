@@ -526,6 +526,19 @@ pub fn format_ms(ms: i64) -> String {
     )
 }
 
+/// Formats milliseconds since the epoch as an HTTP-date (`Thu, 26 Nov 2026 13:45:10 GMT`),
+/// clamped like [`format_ms`].
+pub fn http_date(ms: i64) -> String {
+    let ms = ms.clamp(EARLIEST_DATE_MS, LATEST_DATE_MS);
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the epoch of an `OffsetDateTime`.
 pub fn to_ms(t: time::OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64

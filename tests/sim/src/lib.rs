@@ -13,7 +13,8 @@
 //! on the order of requests, and job states on the number of status polls or on time.
 //! Everything that depends on time reads one clock, which [`Sim::advance`] moves forward.
 //!
-//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`). Responses
+//! Every response carries `ININ-Correlation-Id` (also the ErrorBody `contextId`) and `Date`
+//! (the simulator's clock plus `SimConfig::date_offset_secs`). Responses
 //! of the API endpoints (`/api/v2/...`, not `/oauth/token`) also carry
 //! `inin-ratelimit-count` (requests counted in the sliding window, this one included),
 //! `inin-ratelimit-allowed` and `inin-ratelimit-reset` (whole seconds until the oldest
@@ -25,7 +26,8 @@
 //!
 //! - `Revoke`: the presented token is revoked for good; 401 `bad.credentials`.
 //! - `RateLimit`: 429 ErrorBody `too.many.requests.retry.after`, `Retry-After` only if given.
-//! - `Status(n)`: status n with a JSON ErrorBody. `Forbidden`: 403 `missing.permissions`.
+//! - `Status(n)`: status n with a JSON ErrorBody. `Forbidden`: 403 `missing.permissions`,
+//!   its message naming the endpoint's permission (as do the `*_forbidden` refusals).
 //! - `Html(n)`: status n, `Content-Type: text/html`, an nginx-style error page.
 //! - `Reset`: the request is read, then the socket is shut down with no byte written (a FIN:
 //!   std cannot set `SO_LINGER` 0, so the client sees end of stream, not ECONNRESET).
@@ -130,6 +132,12 @@ pub struct SimConfig {
     pub details_forbidden: bool,
     /// The queue lookup answers 403 `missing.permissions`.
     pub queues_forbidden: bool,
+    /// The jobs API, its availability included, answers 403 `missing.permissions` while the
+    /// details query answers (a role whose permission covers the query only).
+    pub jobs_forbidden: bool,
+    /// Every response's `Date` header is this many seconds ahead of the simulator's clock
+    /// (negative: behind), as a server whose clock differs from the client's.
+    pub date_offset_secs: i64,
     /// After each 200 details page, this many new finished conversations starting inside the
     /// queried interval are added (data arriving while a client pages).
     pub arrivals_per_page: usize,
@@ -202,6 +210,8 @@ impl Default for SimConfig {
             duplicate_hits: 0.0,
             details_forbidden: false,
             queues_forbidden: false,
+            jobs_forbidden: false,
+            date_offset_secs: 0,
             arrivals_per_page: 0,
             latency: Duration::ZERO,
             rate_limit: None,
@@ -278,6 +288,8 @@ struct Shared {
     /// Requests between arrival and answer (latency included), and the most at once.
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
+    /// The latest arrival time handed to the state.
+    latest: Mutex<Instant>,
     /// Set when the simulator is dropped; wakes every request still waiting out its latency.
     stopping: Mutex<bool>,
     wake: Condvar,
@@ -294,11 +306,16 @@ impl Shared {
         let now_in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight
             .fetch_max(now_in_flight, Ordering::SeqCst);
+        // A request is judged (its token among the rest) as it arrives; the latency is the
+        // time its answer takes to come back.
+        let arrival = Instant::now();
         self.pause();
-        // The arrival time is read under the lock, so the state sees time only move forward.
         let reply = {
             let mut state = self.lock();
-            state.handle(req, Instant::now())
+            // Under the lock, so the state sees time only move forward.
+            let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
+            *latest = (*latest).max(arrival);
+            state.handle(req, *latest)
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         reply
@@ -351,6 +368,7 @@ impl Sim {
             state: Mutex::new(State::new(cfg, Instant::now(), OffsetDateTime::now_utc())),
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
+            latest: Mutex::new(Instant::now()),
             stopping: Mutex::new(false),
             wake: Condvar::new(),
         });

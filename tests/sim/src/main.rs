@@ -49,6 +49,10 @@ usage: genesys-sim [options]
                            polled (default: after --job-polls polls)
   --job-lifetime-s N       a job expires N s after its submission (default 3600)
   --job-max-page-size N    largest accepted job results pageSize (default 1000)
+  --forbid AREA            answer 403 missing.permissions, naming the permission, on
+                           details (the query and jobs), queues or jobs (repeatable)
+  --date-offset SECS       the Date header runs SECS seconds ahead of the clock (negative:
+                           behind), as a server whose clock differs (default 0)
   --dump-ids PATH          write ids with start in [from, to), one per line, by (start, id)
   --dump-ended-ids PATH    the same, only conversations that have a conversationEnd
 ";
@@ -182,6 +186,13 @@ fn parse_args(raw: Vec<String>) -> Result<Option<Args>, String> {
                 }
                 args.cfg.job_max_page_size = n;
             }
+            "--forbid" => match value()?.as_str() {
+                "details" => args.cfg.details_forbidden = true,
+                "queues" => args.cfg.queues_forbidden = true,
+                "jobs" => args.cfg.jobs_forbidden = true,
+                other => return Err(format!("{name}: '{other}' is not details, queues or jobs")),
+            },
+            "--date-offset" => args.cfg.date_offset_secs = number(&name, &value()?)?,
             _ => return Err(format!("unknown option {flag}; try --help")),
         }
     }
@@ -308,6 +319,24 @@ mod tests {
         assert_eq!(args.cfg.data_availability, args.cfg.end);
         assert_eq!(args.cfg.job_polls_to_fulfil, 2);
         assert_eq!(args.cfg.job_max_page_size, 1000);
+    }
+
+    #[test]
+    fn parses_permission_and_clock_flags() {
+        let args = parse(&[
+            "--forbid",
+            "queues",
+            "--forbid=jobs",
+            "--date-offset",
+            "-600",
+        ])
+        .unwrap()
+        .unwrap();
+        assert!(args.cfg.queues_forbidden && args.cfg.jobs_forbidden);
+        assert!(!args.cfg.details_forbidden);
+        assert_eq!(args.cfg.date_offset_secs, -600);
+        assert!(parse(&["--forbid", "users"]).is_err());
+        assert!(parse(&["--date-offset", "soon"]).is_err());
     }
 
     #[test]

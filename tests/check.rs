@@ -1,0 +1,250 @@
+//! `genesys-export check` against the simulator: one line per check, each `ok`, `warn` or
+//! `FAIL`, the exit code an export would meet (0 when it would work), no file written, and
+//! neither the secret nor a token shown.
+
+use genesys_sim::{Fault, Faults, Sim, SimConfig, TlsCert};
+
+use crate::util::*;
+
+fn start(cfg: SimConfig) -> Sim {
+    Sim::start(SimConfig {
+        conversations: 50,
+        ..cfg
+    })
+}
+
+/// Runs `check` against `url` with `extra` arguments and `env` set, from an empty directory
+/// that must stay empty; the secret and the simulator's tokens must not show.
+fn check_at(sim: &Sim, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
+    let dir = Dir::new("check");
+    let mut cmd = check_command_at(url);
+    cmd.args(extra)
+        .envs(env.iter().copied())
+        .current_dir(&dir.path);
+    let run = run_command(cmd);
+    assert_eq!(dir.files(), Vec::<String>::new(), "check wrote a file");
+    assert_no_secrets(&run, sim);
+    for line in run.stdout.lines() {
+        assert!(
+            ["ok   ", "warn ", "FAIL "]
+                .iter()
+                .any(|m| line.starts_with(m)),
+            "{line:?}"
+        );
+    }
+    run
+}
+
+fn check(sim: &Sim) -> Run {
+    check_at(sim, &sim.url(), &[], &[])
+}
+
+/// The line about `what` (its first words after the mark), which must be there.
+fn line<'a>(run: &'a Run, what: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| l.get(5..).is_some_and(|rest| rest.starts_with(what)))
+        .unwrap_or_else(|| panic!("no line about {what}:\n{}", run.stdout))
+}
+
+/// The marks of the lines, in order.
+fn marks(run: &Run) -> Vec<&str> {
+    run.stdout
+        .lines()
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_good_setup_is_all_ok_and_exits_0() {
+    let sim = start(SimConfig::default());
+    let run = check(&sim);
+    run.expect_code(0);
+    assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
+    for what in [
+        "hosts",
+        "login host",
+        "API host",
+        "token",
+        "permission analytics:conversationDetail:view",
+        "permission routing:queue:view",
+        "jobs availability",
+        "clock",
+        "rate limit",
+    ] {
+        line(&run, what);
+    }
+    assert!(line(&run, "token").contains("token lifetime 1h"));
+    assert!(line(&run, "rate limit").contains("of 10000 requests left"));
+    assert_eq!(run.stderr, "");
+    let stats = sim.stats();
+    assert_eq!(stats.details_requests, 1);
+    assert_eq!(stats.queue_requests, 1);
+    assert_eq!(stats.availability_requests, 1);
+    assert_eq!(stats.job_submits, 0);
+}
+
+#[test]
+fn a_wrong_secret_fails_the_token_check_with_exit_3() {
+    let sim = start(SimConfig::default());
+    let secret = [("GENESYSCLOUD_OAUTHCLIENT_SECRET", "not-the-secret")];
+    let run = check_at(&sim, &sim.url(), &[], &secret);
+    run.expect_code(3);
+    assert!(line(&run, "token").starts_with("FAIL"), "{}", run.stdout);
+    assert!(!run.stdout.contains("not-the-secret") && !run.stderr.contains("not-the-secret"));
+    // Nothing is probed without a token.
+    assert_eq!(sim.stats().api_requests, 0);
+}
+
+#[test]
+fn an_unknown_region_fails_with_exit_3_before_any_request() {
+    let sim = start(SimConfig::default());
+    let mut cmd = check_command_at(&sim.url());
+    cmd.args(["--region", "eu-west-9"]);
+    let run = run_command(cmd);
+    run.expect_code(3);
+    assert_eq!(marks(&run), ["FAIL"], "{}", run.stdout);
+    assert!(line(&run, "region").contains("unknown region 'eu-west-9'"));
+    assert_eq!(sim.stats().connections, 0);
+}
+
+#[test]
+fn a_missing_detail_permission_exits_4() {
+    let sim = start(SimConfig {
+        details_forbidden: true,
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(4);
+    let fail = line(&run, "permission analytics:conversationDetail:view");
+    assert!(fail.starts_with("FAIL") && fail.contains("403"), "{fail}");
+    // The other permissions are still probed and reported.
+    assert!(line(&run, "permission routing:queue:view").starts_with("ok"));
+}
+
+#[test]
+fn a_missing_queue_permission_is_a_warning_naming_it() {
+    let sim = start(SimConfig {
+        queues_forbidden: true,
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(0);
+    let warn = line(&run, "permission routing:queue:view");
+    assert!(warn.starts_with("warn"), "{warn}");
+    assert!(warn.contains("queue_names empty"), "{warn}");
+    assert_eq!(marks(&run).iter().filter(|m| **m != "ok").count(), 1);
+}
+
+#[test]
+fn refused_jobs_are_a_warning_naming_the_mode_that_still_works() {
+    let sim = start(SimConfig {
+        jobs_forbidden: true,
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(0);
+    let warn = line(&run, "jobs availability");
+    assert!(
+        warn.starts_with("warn") && warn.contains("--mode query"),
+        "{warn}"
+    );
+}
+
+#[test]
+fn a_clock_10_minutes_off_is_a_warning_with_the_offset() {
+    let sim = start(SimConfig {
+        date_offset_secs: 600,
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(0);
+    let warn = line(&run, "clock");
+    // The Date header has whole seconds: 10m or 10m1s.
+    assert!(warn.starts_with("warn"), "{warn}");
+    assert!(
+        warn.contains(" 10m") && warn.contains("behind the API's"),
+        "{warn}"
+    );
+}
+
+#[test]
+fn a_429_on_a_probe_is_retried_not_a_failure() {
+    let sim = start(SimConfig {
+        faults: Faults {
+            script: vec![(
+                1,
+                Fault::RateLimit {
+                    retry_after: Some("0".into()),
+                },
+            )],
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(0);
+    assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
+    assert!(run.stderr.contains("retry 1/10"), "{}", run.stderr);
+    assert_eq!(sim.stats().details_requests, 2);
+}
+
+#[test]
+fn a_host_that_cannot_be_reached_fails_after_the_retries() {
+    let sim = start(SimConfig::default());
+    // A port nobody listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let run = check_at(&sim, &url, &["--max-retries", "1", "--backoff", "0s"], &[]);
+    run.expect_code(5);
+    assert_eq!(marks(&run), ["ok", "FAIL", "FAIL"], "{}", run.stdout);
+    assert!(line(&run, "login host").contains(&url), "{}", run.stdout);
+}
+
+#[test]
+fn tls_is_checked_per_host_and_an_unknown_ca_exits_1_naming_ca_file() {
+    let sim = start(SimConfig {
+        tls: Some(TlsCert::Valid),
+        ..SimConfig::default()
+    });
+    let run = check(&sim);
+    run.expect_code(1);
+    assert_eq!(marks(&run), ["ok", "FAIL", "FAIL"], "{}", run.stdout);
+    for host in ["login host", "API host"] {
+        let fail = line(&run, host);
+        assert!(
+            fail.contains("UnknownIssuer") && fail.contains("--ca-file"),
+            "{fail}"
+        );
+    }
+    assert_eq!(sim.stats().token_requests, 0);
+    let ca = Dir::new("check-ca");
+    let pem = ca.join("ca.pem");
+    std::fs::write(&pem, sim.ca_pem().unwrap()).unwrap();
+    let run = check_at(&sim, &sim.url(), &["--ca-file", pem.to_str().unwrap()], &[]);
+    run.expect_code(0);
+    assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
+}
+
+#[test]
+fn check_help_and_export_options() {
+    let sim = start(SimConfig::default());
+    let mut cmd = check_command_at(&sim.url());
+    cmd.arg("--help");
+    let run = run_command(cmd);
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("genesys-export check:"),
+        "{}",
+        run.stdout
+    );
+    let run = check_at(&sim, &sim.url(), &["-o", "out.csv"], &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--output is an export option"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().connections, 0);
+}
