@@ -303,3 +303,27 @@ fn base_url_with_query_or_fragment_before_at_sends_the_secret_to_another_host() 
     }
     assert_eq!(sim.stats().connections, 0, "nothing was sent");
 }
+
+#[test]
+fn check_connects_through_the_proxy_and_passes() {
+    let sim = start_sim();
+    let proxy = start_proxy(&sim, true);
+    let dir = Dir::new("proxy-check");
+    let ca = write_ca_file(&sim, &dir);
+    let url = proxy.url_with(PROXY_USER, PROXY_PASSWORD);
+    let mut cmd = check_command_bases(API, LOGIN);
+    cmd.args(["--ca-file", ca.to_str().unwrap()])
+        .env("HTTPS_PROXY", &url)
+        .current_dir(&dir.path);
+    let run = run_command(cmd);
+    run.expect_code(0);
+    assert_nothing_secret(&run, &sim, &dir);
+    assert_eq!(dir.files(), ["ca.pem"], "check wrote a file");
+    assert!(
+        run.stdout.lines().all(|l| l.starts_with("ok ")),
+        "{}",
+        run.stdout
+    );
+    assert!(proxy.connects_to(API_TARGET) > 0);
+    assert!(proxy.connects_to(LOGIN_TARGET) > 0);
+}

@@ -239,8 +239,13 @@ pub fn sim_addr(sim: &Sim) -> std::net::SocketAddr {
 
 /// `genesys-export check` pointed at `url`, with the environment of [`command`].
 pub fn check_command_at(url: &str) -> Command {
+    check_command_bases(url, url)
+}
+
+/// `genesys-export check` with the API at `api` and the login endpoint at `login`.
+pub fn check_command_bases(api: &str, login: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
-    with_client(&mut cmd).args(["check", "--api-base", url, "--login-base", url]);
+    with_client(&mut cmd).args(["check", "--api-base", api, "--login-base", login]);
     cmd
 }
 
