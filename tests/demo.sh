@@ -32,8 +32,11 @@ done
 url=$(cat "$dir/url")
 echo "simulator: $url (20000 conversations, 2 s tokens, 6% of requests faulty, data lake up to 2026-11-06)"
 
-GENESYSCLOUD_OAUTHCLIENT_ID=demo-client GENESYSCLOUD_OAUTHCLIENT_SECRET=demo-secret \
-    "$bin"/genesys-export conversations \
+export GENESYSCLOUD_OAUTHCLIENT_ID=demo-client GENESYSCLOUD_OAUTHCLIENT_SECRET=demo-secret
+# The setup first, as on a new server: region, connection, token, permissions, clock.
+"$bin"/genesys-export check --api-base "$url" --login-base "$url"
+
+"$bin"/genesys-export conversations \
     --from 2026-11-01 --to 2026-11-08 --window 6h \
     --api-base "$url" --login-base "$url" --backoff 200ms --job-poll 200ms \
     --output "$dir/conversations.csv"
