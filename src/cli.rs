@@ -56,6 +56,11 @@ OPTIONS:
     --parallel N           details pages in flight at once, paced by the API's rate-limit
                            headers; 1 fetches one page at a time [default: 4; at most 16]
     --ended-only           leave out conversations that are still in progress
+    --pending PATH         a ledger of conversations still in progress, shared by nightly
+                           runs: they are recorded (and with --ended-only not written), and
+                           every run naming PATH first writes those that have ended since
+    --pending-max-age DUR  drop a ledger entry whose conversation started longer ago than
+                           this, with a warning [default: 31d; at least 1h, at most 3650d]
     --mode auto|query|jobs auto: analytics jobs (bulk, from the data lake) for the part of the
                            range older than the lake's availability date, the details query
                            for the newer rest; query or jobs: one path only [default: auto]
@@ -195,6 +200,13 @@ const MAX_WAIT: DurationOption = DurationOption {
     max: WEEK,
     because: "",
 };
+const PENDING_MAX_AGE: DurationOption = DurationOption {
+    flag: "--pending-max-age",
+    default: crate::pending::DEFAULT_MAX_AGE,
+    min: HOUR,
+    max: Duration::from_secs(3650 * 86_400),
+    because: "",
+};
 const BACKOFF: DurationOption = DurationOption {
     flag: "--backoff",
     default: DEFAULT_BACKOFF,
@@ -204,7 +216,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 31] = [
+pub const OPTIONS: [(&str, bool); 33] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -221,6 +233,8 @@ pub const OPTIONS: [(&str, bool); 31] = [
     ("--page-size", true),
     ("--parallel", true),
     ("--ended-only", false),
+    ("--pending", true),
+    ("--pending-max-age", true),
     ("--mode", true),
     ("--attribute", true),
     ("--job-poll", true),
@@ -264,6 +278,10 @@ pub struct Config {
     /// Details pages in flight at once.
     pub parallel: u32,
     pub ended_only: bool,
+    /// The ledger of conversations in progress (`--pending`).
+    pub pending: Option<PathBuf>,
+    /// Ledger entries whose conversation started longer ago than this are dropped.
+    pub pending_max_age: Duration,
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
@@ -316,6 +334,8 @@ pub struct RawArgs {
     pub page_size: Option<String>,
     pub parallel: Option<String>,
     pub ended_only: bool,
+    pub pending: Option<String>,
+    pub pending_max_age: Option<String>,
     pub mode: Option<String>,
     pub attributes: Vec<String>,
     pub job_poll: Option<String>,
@@ -411,6 +431,8 @@ impl RawArgs {
             page_size: value("--page-size")?,
             parallel: value("--parallel")?,
             mode: value("--mode")?,
+            pending: value("--pending")?,
+            pending_max_age: value("--pending-max-age")?,
             job_poll: value("--job-poll")?,
             job_timeout: value("--job-timeout")?,
             region: value("--region")?,
@@ -474,8 +496,16 @@ impl Config {
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
-        let window = window(raw.window.as_deref(), raw.ended_only)?;
+        // A ledger must see conversations in progress: the queries then carry no filter.
+        let filtered = raw.ended_only && raw.pending.is_none();
+        let window = window(raw.window.as_deref(), filtered)?;
         let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
+        let (pending, pending_max_age) = pending(
+            raw.pending.as_deref(),
+            raw.pending_max_age.as_deref(),
+            &output,
+            state.as_deref(),
+        )?;
         let format = format(raw.format.as_deref())?;
         let mode = mode(raw.mode.as_deref())?;
         check_attributes(&raw.attributes, format, mode)?;
@@ -504,6 +534,8 @@ impl Config {
             page_size,
             parallel,
             ended_only: raw.ended_only,
+            pending,
+            pending_max_age,
             mode,
             attributes: raw.attributes,
             job_poll,
@@ -620,6 +652,49 @@ fn output_and_state(
         ));
     }
     Ok((output, state.map(PathBuf::from)))
+}
+
+/// `--pending PATH` and `--pending-max-age DUR`: a ledger needs an output file (its rows are
+/// settled through the state) and a path of its own.
+fn pending(
+    path: Option<&str>,
+    max_age: Option<&str>,
+    output: &Output,
+    state: Option<&Path>,
+) -> Result<(Option<PathBuf>, Duration)> {
+    let max_age_given = max_age.is_some();
+    let max_age = duration(max_age, &PENDING_MAX_AGE)?;
+    let Some(path) = path else {
+        if max_age_given {
+            return Err(usage(
+                "--pending-max-age needs --pending PATH: it ages the entries of that ledger",
+            ));
+        }
+        return Ok((None, max_age));
+    };
+    if path.is_empty() {
+        return Err(usage("--pending is empty: give the ledger's file name"));
+    }
+    let Output::File(file) = output else {
+        return Err(usage(
+            "--pending needs --output FILE: a ledger is settled through the export's state, which an export to stdout has not",
+        ));
+    };
+    let path = PathBuf::from(path);
+    let state = state.map_or_else(|| crate::state::default_path(file), Path::to_path_buf);
+    let taken = [
+        file.clone(),
+        state,
+        crate::state::with_suffix(file, ".partial"),
+        crate::state::with_suffix(file, ".lock"),
+    ];
+    if taken.contains(&path) {
+        return Err(usage(format!(
+            "--pending {} is one of the export's own files: give the ledger a name of its own",
+            shown(&path.display().to_string())
+        )));
+    }
+    Ok((Some(path), max_age))
 }
 
 fn format(value: Option<&str>) -> Result<Format> {
@@ -1407,6 +1482,7 @@ mod tests {
         check_documented("--max-retries", &DEFAULT_MAX_RETRIES.to_string(), &[format!("at most {MAX_RETRIES_LIMIT}")]);
         check_documented("--max-wait", &f(DEFAULT_MAX_WAIT), &bounds_of(&MAX_WAIT));
         check_documented("--backoff", &f(DEFAULT_BACKOFF), &bounds_of(&BACKOFF));
+        check_documented("--pending-max-age", &f(crate::pending::DEFAULT_MAX_AGE), &bounds_of(&PENDING_MAX_AGE));
         for option in [&JOB_POLL, &JOB_TIMEOUT, &TIMEOUT, &MAX_WAIT, &BACKOFF] {
             assert_eq!(help_entry(option.flag).split_whitespace().next(), Some(option.flag));
         }

@@ -13,6 +13,7 @@ mod export;
 mod genesys;
 mod http;
 mod pace;
+mod pending;
 #[cfg(test)]
 mod prop;
 mod report;
@@ -105,7 +106,21 @@ fn export_command(config: Config) -> Result<()> {
     }
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
-    let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    if let Some(path) = &config.pending {
+        // A follow-up in progress belongs to the state: a run without the ledger, or with
+        // another, cannot resume it.
+        fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    let ledger_fingerprint = pending::fingerprint(
+        &config.api_base,
+        &config.credentials.client_id,
+        plan.format.name(),
+        &rows::header(&plan.attributes)
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+    );
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
         parallel: config.parallel,
@@ -127,6 +142,16 @@ fn export_command(config: Config) -> Result<()> {
             &plan,
         )?),
     };
+    let mut ledger = match &config.pending {
+        Some(path) => Some(target::PendingFile::open(
+            path,
+            &ledger_fingerprint,
+            config.pending_max_age,
+            OffsetDateTime::now_utc(),
+            &log,
+        )?),
+        None => None,
+    };
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
@@ -136,7 +161,7 @@ fn export_command(config: Config) -> Result<()> {
         None => export::split_point(&mut api, config.mode, &plan, &log)?,
     };
     let stats = match target {
-        Some(target) => target.export(&mut api, &plan, config.force, &log)?,
+        Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), &log)?,
         None => target::export_to_stdout(&mut api, &plan, &log)?,
     };
     log.info(&report::summary(&stats, &client.stats(), started.elapsed()));

@@ -96,6 +96,19 @@ pub struct ExportStats {
     pub outside_window: u64,
     /// Conversations returned twice within one window (pages shifting under new data).
     pub repeats: u64,
+    /// The follow-up of a `--pending` ledger, when the run keeps one.
+    pub follow_ups: Option<FollowUpCounts>,
+}
+
+/// What became of the conversations a `--pending` ledger recorded in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FollowUpCounts {
+    /// Ended, and written by this run.
+    pub written: u64,
+    /// In the ledger when the run ended.
+    pub pending: u64,
+    /// Dropped: too old, or no longer returned by the API.
+    pub dropped: u64,
 }
 
 /// The final summary line.
@@ -114,8 +127,15 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Str
     } else {
         format!("; requests per 1000 conversations: {}", costs.join(", "))
     };
+    let follow_ups = match &export.follow_ups {
+        Some(f) => format!(
+            "; follow-ups: {} written, {} still pending, {} dropped",
+            f.written, f.pending, f.dropped
+        ),
+        None => String::new(),
+    };
     format!(
-        "done: {} conversations, {} windows, {} pages, {} requests ({} to the token endpoint), {} token refreshes, retries {}, waited {}, elapsed {}{costs}",
+        "done: {} conversations, {} windows, {} pages, {} requests ({} to the token endpoint), {} token refreshes, retries {}, waited {}, elapsed {}{costs}{follow_ups}",
         export.conversations,
         export.windows,
         export.pages,
