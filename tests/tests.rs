@@ -4,6 +4,7 @@ mod cli;
 mod export;
 mod faults;
 mod jobs;
+mod pending;
 mod resume;
 mod safety;
 mod tidy;
