@@ -1062,7 +1062,13 @@ mod tests {
             "50ms",
             "--job-timeout",
             "2h",
+            "--pending",
+            "pending.json",
+            "--pending-max-age",
+            "14d",
         ]);
+        assert_eq!(c.pending, Some(PathBuf::from("pending.json")));
+        assert_eq!(c.pending_max_age, Duration::from_secs(14 * 86_400));
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
         assert_eq!(c.window, Duration::from_secs(900));
@@ -1248,6 +1254,13 @@ mod tests {
         check_with(&["--window", "8d"], "--window must be between 1m and 7d (the API's interval limit without filters), not '8d'");
         check_with(&["--window", "30s"], "between 1m and 7d");
         check_with(&["--ended-only", "--window", "32d"], "between 1m and 31d (the API's interval limit with a filter)");
+        check_with(&["--ended-only", "--pending", "p.json", "-o", "c.csv", "--window", "8d"], "between 1m and 7d (the API's interval limit without filters)");
+        check_with(&["--pending", "p.json"], "--pending needs --output FILE");
+        check_with(&["--pending", "", "-o", "c.csv"], "--pending is empty");
+        check_with(&["--pending", "c.csv.state", "-o", "c.csv"], "one of the export's own files");
+        check_with(&["--pending", "c.csv", "-o", "c.csv"], "one of the export's own files");
+        check_with(&["--pending-max-age", "2d", "-o", "c.csv"], "--pending-max-age needs --pending PATH");
+        check_with(&["--pending", "p.json", "-o", "c.csv", "--pending-max-age", "30m"], "--pending-max-age must be between 1h and 3650d");
         check_with(&["--page-size", "0"], "--page-size must be");
         check_with(&["--page-size", "101"], "--page-size must be");
         check_with(&["--page-size", "ten"], "--page-size must be a whole number from 1 to 100, not 'ten'");

@@ -1293,6 +1293,55 @@ mod tests {
         full(state.handle(&req, now))
     }
 
+    #[test]
+    fn by_id_serves_what_exists_now_and_refuses_too_many_ids() {
+        let (mut state, t0) = state(SimConfig {
+            max_ids_per_request: 3,
+            ..SimConfig::default()
+        });
+        let token = format!("Bearer {}", grant(&mut state, t0));
+        // A conversation that ends after the present chosen below, and one that starts after.
+        let all: Vec<Conversation> = state
+            .data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let late = all.iter().find(|c| c.end_ms.is_some()).unwrap().clone();
+        let now = late.start_ms + 1;
+        let future = all.iter().find(|c| c.start_ms > now).unwrap().clone();
+        state.data.now_ms = Some(now);
+        let mut ask = |ids: &str| {
+            full(state.handle(
+                &request("GET", &format!("{BY_ID_PATH}?id={ids}"), &token, b""),
+                t0,
+            ))
+        };
+        let reply = ask(&format!("{},unknown,{}", late.id, future.id));
+        assert_eq!(reply.status, 200);
+        let conversations = body(&reply)["conversations"].as_array().unwrap().clone();
+        assert_eq!(conversations.len(), 1);
+        assert_eq!(conversations[0]["conversationId"], json!(late.id));
+        assert!(conversations[0].get("conversationEnd").is_none());
+        assert_eq!(ask("a,b,c,d").status, 400);
+        assert_eq!(ask("").status, 400);
+        // The data moves on: the conversation has ended, the later one exists.
+        state.data.now_ms = Some(future.start_ms.max(late.end_ms.unwrap()) + 1);
+        let reply = full(state.handle(
+            &request(
+                "GET",
+                &format!("{BY_ID_PATH}?id={}&id={}", late.id, future.id),
+                &token,
+                b"",
+            ),
+            t0,
+        ));
+        let conversations = body(&reply)["conversations"].as_array().unwrap().clone();
+        assert_eq!(conversations.len(), 2);
+        assert!(conversations[0]["conversationEnd"].is_string());
+        assert_eq!(state.stats.by_id_requests, 4);
+        assert_eq!(state.stats.max_ids_per_request, 4);
+    }
+
     /// Pages a window through and returns each page's ids and the `totalHits` of the first.
     fn all_pages(state: &mut State, token: &str, now: Instant) -> (Vec<Vec<String>>, u64) {
         let mut pages = Vec::new();
