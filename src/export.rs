@@ -1512,6 +1512,12 @@ mod tests {
         available: OffsetDateTime,
         /// The most jobs submitted and not deleted at once.
         live_max: usize,
+        /// The API's present: a conversation ending after it is served in progress.
+        present: Option<OffsetDateTime>,
+        /// The ids of each by-id request.
+        by_id_calls: Vec<Vec<String>>,
+        /// A by-id request of more ids than this is refused.
+        max_ids: Option<usize>,
     }
 
     /// A refusal as the adapter hands it over, for a request to `url`.
@@ -1528,13 +1534,20 @@ mod tests {
     }
 
     fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
-        let json = serde_json::json!({
+        render_seen(id, s, Some(e))
+    }
+
+    /// A conversation as the API shows it; without an end while it is in progress.
+    fn render_seen(id: &str, s: OffsetDateTime, e: Option<OffsetDateTime>) -> Box<RawValue> {
+        let mut json = serde_json::json!({
             "conversationId": id,
             "conversationStart": window::api_timestamp(s),
-            "conversationEnd": window::api_timestamp(e),
             "participants": [{"attributes": {"account": format!("A-{id}")},
                 "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
         });
+        if let Some(e) = e {
+            json["conversationEnd"] = serde_json::json!(window::api_timestamp(e));
+        }
         RawValue::from_string(json.to_string()).unwrap()
     }
 
@@ -1581,6 +1594,9 @@ mod tests {
                 submit_calls: 0,
                 available: datetime!(2026-11-02 00:00 UTC),
                 live_max: 0,
+                present: None,
+                by_id_calls: Vec::new(),
+                max_ids: None,
             }
         }
     }
@@ -1613,12 +1629,21 @@ mod tests {
             page.dedup_by(|x, y| x.0 == y.0);
             let page: Vec<Box<RawValue>> = page
                 .into_iter()
-                .map(|(id, s, e)| render(id, *s, *e))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
                 .collect();
             Ok(DetailsPage {
                 conversations: if page.is_empty() { None } else { Some(page) },
                 total_hits: Some(matching.len() as u64 + self.inflate_hits),
             })
+        }
+
+        /// A conversation as the API serves it at its present.
+        fn shown(&self, id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
+            if self.present.is_none_or(|now| e <= now) {
+                render(id, s, e)
+            } else {
+                render_seen(id, s, None)
+            }
         }
 
         /// Jobs submitted and not deleted.
@@ -1644,11 +1669,16 @@ mod tests {
 
     impl Source for Fake {
         fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>> {
+            self.by_id_calls.push(ids.to_vec());
+            if self.max_ids.is_some_and(|max| ids.len() > max) {
+                let url = format!("https://api.x{}", api::by_id_path(ids));
+                return Err(refusal(400, "bad.request", "Too many ids", &url));
+            }
             Ok(self
                 .conversations
                 .iter()
                 .filter(|(id, _, _)| ids.contains(id))
-                .map(|(id, s, e)| render(id, *s, *e))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
                 .collect())
         }
 
@@ -1775,7 +1805,7 @@ mod tests {
             let end = (offset + page_size as usize).min(matching.len());
             let conversations: Vec<Box<RawValue>> = matching[offset..end]
                 .iter()
-                .map(|(id, s, e)| render(id, *s, *e))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
                 .collect();
             Ok(JobPage {
                 rows: Box::new(conversations),
@@ -1871,6 +1901,171 @@ mod tests {
             ("z", "2026-11-03T00:00:00Z", "2026-11-03T00:01:00Z"),
         ];
         Fake::new(&rows.map(|(id, s, e)| (id, at(s), at(e))))
+    }
+
+    /// A ledger in memory that notes what the loop asks of it in `events`, beside the saves.
+    struct MemLedger<'e> {
+        ids: Vec<String>,
+        events: &'e std::cell::RefCell<Vec<String>>,
+    }
+
+    impl PendingLedger for MemLedger<'_> {
+        fn due(&self) -> Vec<String> {
+            let mut ids = self.ids.clone();
+            ids.sort();
+            ids
+        }
+
+        fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()> {
+            let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+            self.events.borrow_mut().push(format!("record {ids:?}"));
+            for (id, _) in found {
+                if !self.ids.contains(id) {
+                    self.ids.push(id.clone());
+                }
+            }
+            Ok(())
+        }
+
+        fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
+            self.events
+                .borrow_mut()
+                .push(format!("settle {written:?} {gone:?}"));
+            self.ids
+                .retain(|id| !written.contains(id) && !gone.contains(id));
+            Ok(())
+        }
+    }
+
+    /// The sample, a conversation still in progress at the API's present (`f`), and two
+    /// recorded by an earlier run: `old-1` has ended since, `old-2` has not.
+    fn with_pending() -> Fake {
+        let at = |s: &str| window::parse_api_timestamp(s).unwrap();
+        let mut fake = sample();
+        for (id, s, e) in [
+            ("f", "2026-11-02T23:50:00Z", "2026-11-03T01:00:00Z"),
+            ("old-1", "2026-10-31T23:00:00Z", "2026-10-31T23:30:00Z"),
+            ("old-2", "2026-10-31T23:30:00Z", "2026-11-04T00:00:00Z"),
+        ] {
+            fake.conversations.push((id.to_string(), at(s), at(e)));
+        }
+        fake.present = Some(at("2026-11-03T00:05:00Z"));
+        fake
+    }
+
+    /// Runs `plan` over `fake` with a ledger holding `ids`, from `resume`; returns the output,
+    /// the ledger's ids at the end and the events (saves, records, settlements) in order.
+    fn export_with_ledger(
+        fake: &mut Fake,
+        plan: &Plan,
+        ids: &[&str],
+        resume: Option<Resume>,
+    ) -> (String, Vec<String>, Vec<String>) {
+        let events = std::cell::RefCell::new(Vec::new());
+        let mut ledger = MemLedger {
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+            events: &events,
+        };
+        let mut sink = Sink::new(Vec::new(), plan.format, "memory");
+        let mut checkpoint = |pos: &Position, _: Mark| {
+            events.borrow_mut().push(match &pos.follow_up {
+                Some(f) => format!("save follow-up after {:?}", f.after),
+                None => format!("save window {}", pos.top_index),
+            });
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| None,
+            pending: Some(&mut ledger),
+        };
+        run(fake, &mut sink, plan, resume, control, &QUIET).unwrap();
+        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
+        (out, ledger.due(), events.into_inner())
+    }
+
+    #[test]
+    fn a_ledger_is_followed_up_before_the_range_and_gains_what_is_in_progress() {
+        for ended_only in [true, false] {
+            let mut fake = with_pending();
+            let plan = Plan {
+                ended_only,
+                ..plan(Format::Csv, 86_400, 100)
+            };
+            let (csv, due, events) =
+                export_with_ledger(&mut fake, &plan, &["old-2", "gone", "old-1"], None);
+            let mut want = vec!["old-1", "a", "b", "c", "d", "e"];
+            if !ended_only {
+                want.push("f");
+                // Written as it is, without an end.
+                assert!(csv
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .starts_with("f,2026-11-02T23:50:00.000Z,,"));
+            }
+            assert_eq!(ids_of_csv(&csv), want, "ended_only {ended_only}");
+            assert_eq!(due, ["f", "old-2"]);
+            assert_eq!(fake.by_id_calls, [["gone", "old-1", "old-2"]]);
+            assert_eq!(
+                events[..4],
+                [
+                    "save follow-up after None",
+                    "save follow-up after Some(\"old-2\")",
+                    "settle [\"old-1\"] [\"gone\"]",
+                    "save window 0",
+                ]
+            );
+            // What was found in progress is recorded before the save that covers its page.
+            let at = events.iter().position(|e| e == "record [\"f\"]").unwrap();
+            assert_eq!(events[at + 1], "save window 2");
+        }
+    }
+
+    #[test]
+    fn a_resumed_follow_up_settles_what_its_output_holds_and_goes_on_after_it() {
+        let mut fake = with_pending();
+        let plan = Plan {
+            ended_only: true,
+            ..plan(Format::Csv, 86_400, 100)
+        };
+        // Killed after the state recorded `old-1`, before the ledger lost it.
+        let resume = Resume {
+            position: Position {
+                follow_up: Some(FollowUp {
+                    after: Some("old-1".into()),
+                }),
+                top_index: 0,
+                stack: Vec::new(),
+                next_page: 1,
+                job: None,
+                ahead: Vec::new(),
+                job_page_size: JOB_PAGE_SIZE_START,
+                window_offset: 0,
+            },
+            written: HashSet::from(["old-1".to_string()]),
+        };
+        let (csv, due, events) =
+            export_with_ledger(&mut fake, &plan, &["old-1", "old-2"], Some(resume));
+        assert_eq!(events[1], "settle [\"old-1\"] []");
+        assert_eq!(fake.by_id_calls, [["old-2"]]);
+        assert_eq!(csv.lines().filter(|l| l.starts_with("old-")).count(), 0);
+        assert_eq!(due, ["f", "old-2"]);
+    }
+
+    #[test]
+    fn follow_up_batches_halve_on_a_refusal_of_too_many_ids() {
+        let mut fake = with_pending();
+        fake.conversations
+            .retain(|(id, _, _)| !id.starts_with("old"));
+        let plan = plan(Format::Jsonl, 86_400, 100);
+        let ids: Vec<String> = (0..5).map(|i| format!("x-{i}")).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        fake.max_ids = Some(2);
+        let (_, due, _) = export_with_ledger(&mut fake, &plan, &id_refs, None);
+        let sizes: Vec<usize> = fake.by_id_calls.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [5, 2, 2, 1]);
+        assert_eq!(due, ["f"]);
     }
 
     #[test]
