@@ -108,7 +108,8 @@ impl FileTarget {
         plan: &Plan,
     ) -> Result<FileTarget> {
         let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), path)?;
+        let doing = format!("exporting to {}", path.display());
+        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
         state::remove_stale_temporaries(&state_path)?;
         if restart {
             state::remove(&state_path)?;
@@ -241,7 +242,8 @@ impl PendingFile {
         now: OffsetDateTime,
         log: &Log,
     ) -> Result<PendingFile> {
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), path)?;
+        let doing = format!("using the ledger {}", path.display());
+        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
         state::remove_stale_temporaries(path)?;
         let mut ledger = state::load_ledger(path, fingerprint)?;
         let old = ledger.age(max_age, now);
@@ -463,9 +465,9 @@ struct Lock {
 }
 
 impl Lock {
-    /// Takes the lock at `path` for the export to `output`, or fails at once naming the
-    /// process that holds it.
-    fn take(path: &Path, output_path: &Path) -> Result<Lock> {
+    /// Takes the lock at `path`, or fails at once naming the process that holds it and what
+    /// it is `doing` ("exporting to FILE").
+    fn take(path: &Path, doing: &str) -> Result<Lock> {
         let cannot = || output(format!("cannot lock {}", path.display()));
         // A lock file unlinked by a finishing run between our open and our lock is not the
         // lock any more: open again (a few rounds are plenty; each needs a finishing run).
@@ -484,8 +486,7 @@ impl Lock {
                             |pid| format!("process {pid}"),
                         );
                     return Err(usage(format!(
-                        "another genesys-export ({holder}) is already exporting to {}: wait for it to finish, or stop it; the same command then resumes",
-                        output_path.display()
+                        "another genesys-export ({holder}) is already {doing}: wait for it to finish, or stop it; the same command then resumes"
                     )));
                 }
                 Err(fs::TryLockError::Error(e)) => return Err(e).with_context(cannot),
@@ -504,9 +505,8 @@ impl Lock {
             });
         }
         Err(usage(format!(
-            "{} keeps being replaced: another genesys-export is starting and finishing exports to {}",
-            path.display(),
-            output_path.display()
+            "{} keeps being replaced: another genesys-export keeps starting and finishing ({doing})",
+            path.display()
         )))
     }
 }
@@ -554,8 +554,9 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let out = dir.join("c.csv");
         let lock_path = dir.join("c.csv.lock");
-        let first = Lock::take(&lock_path, &out).unwrap();
-        let err = Lock::take(&lock_path, &out).err().unwrap();
+        let doing = format!("exporting to {}", out.display());
+        let first = Lock::take(&lock_path, &doing).unwrap();
+        let err = Lock::take(&lock_path, &doing).err().unwrap();
         let msg = format!("{err:#}");
         assert!(
             msg.contains(&format!("process {}", std::process::id())),
@@ -564,7 +565,7 @@ mod tests {
         assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
         drop(first);
         assert!(!lock_path.exists());
-        let again = Lock::take(&lock_path, &out).unwrap();
+        let again = Lock::take(&lock_path, &doing).unwrap();
         drop(again);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -458,3 +458,28 @@ fn batches_step_down_when_the_api_refuses_that_many_ids_and_malformed_replies_ar
     );
     assert!(sim.stats().max_ids_per_request >= asked as u64);
 }
+
+#[test]
+fn a_ledger_in_use_by_another_run_is_refused_untouched() {
+    let sim = Sim::start(data());
+    let mut holder = None;
+    let (dir, before, run, out) = night_2_after(
+        "pending-in-use",
+        &sim,
+        |ledger| {
+            let lock = std::fs::File::create(format!("{}.lock", ledger.display())).unwrap();
+            lock.try_lock().unwrap();
+            holder = Some(lock);
+        },
+        |args| args,
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("is already using the ledger"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(read(&dir.join("pending.json")), before);
+    assert!(!out.exists() && !partial_path(&out).exists());
+    drop(holder);
+}
