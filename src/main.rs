@@ -158,7 +158,15 @@ fn export_command(config: Config) -> Result<()> {
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => export::split_point(&mut api, config.mode, &plan, &log)?,
+        None => {
+            // With a ledger the export's queries carry no `conversationEnd` filter: the
+            // estimate asks what the export will, so its pages can be kept for it.
+            let asked = export::Plan {
+                ended_only: plan.ended_only && ledger.is_none(),
+                ..plan.clone()
+            };
+            export::split_point(&mut api, config.mode, &asked, &log)?
+        }
     };
     let stats = match target {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), &log)?,
