@@ -277,7 +277,17 @@ impl Dataset {
 
     /// Whether the conversation is in progress at the data's present.
     pub fn in_progress(&self, c: &Conversation) -> bool {
-        self.exists(c) && self.seen(c).end_ms.is_none()
+        self.exists(c) && !self.has_ended(c)
+    }
+
+    /// Whether the conversation has ended by the data's present (no copy: matching asks
+    /// this of every candidate).
+    fn has_ended(&self, c: &Conversation) -> bool {
+        match (c.end_ms, self.now_ms) {
+            (None, _) => false,
+            (Some(end), Some(now)) => end <= now,
+            (Some(_), None) => true,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -324,7 +334,7 @@ impl Dataset {
             }
         }
         out.retain(|c| {
-            let ended = !self.in_progress(c);
+            let ended = self.has_ended(c);
             self.exists(c)
                 && match filter {
                     EndFilter::Any => true,
@@ -372,7 +382,7 @@ impl Dataset {
         }
         out.retain(|&s| {
             let c = &self.conversations[s as usize];
-            let ended = !self.in_progress(c);
+            let ended = self.has_ended(c);
             let kept = match m.filter {
                 EndFilter::Any => true,
                 EndFilter::Ended => ended,
