@@ -932,6 +932,45 @@ api=https://api.mypurecloud.ie",
     }
 
     #[test]
+    fn the_ledger_is_saved_private_and_read_back_for_its_command_family_only() {
+        let dir = std::env::temp_dir().join(format!("ge-ledger-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pending.json");
+        let fp = "api=https://x client=c format=csv columns=a";
+        // None yet: an empty ledger, and nothing created.
+        assert_eq!(load_ledger(&path, fp).unwrap(), Ledger::new(fp));
+        assert!(!path.exists());
+        let mut ledger = Ledger::new(fp);
+        let start = time::macros::datetime!(2026-11-01 23:00 UTC);
+        ledger
+            .merge(&[("c-1".into(), start)], start + time::Duration::hours(1))
+            .unwrap();
+        save_ledger(&path, &ledger).unwrap();
+        assert_eq!(load_ledger(&path, fp).unwrap(), ledger);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let refused = |path: &Path, fp: &str, why: &str| {
+            let err = load_ledger(path, fp).unwrap_err();
+            assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
+            let msg = format!("{err:#}");
+            assert!(msg.contains(why), "{msg}");
+        };
+        refused(
+            &path,
+            "api=https://y client=c format=csv columns=a",
+            "another command family",
+        );
+        refused(&dir, fp, "not a regular file");
+        fs::write(&path, "{").unwrap();
+        refused(&path, fp, "not a ledger");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn state_path_sits_beside_the_output() {
         assert_eq!(
             default_path(Path::new("out/c.csv")),
