@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use genesys_sim::{Faults, Sim, SimConfig};
+use genesys_sim::{Fault, Faults, Sim, SimConfig};
 use time::OffsetDateTime;
 
 use crate::util::*;
@@ -437,26 +437,51 @@ fn a_conversation_the_api_no_longer_returns_is_dropped_with_a_warning() {
 fn batches_step_down_when_the_api_refuses_that_many_ids_and_malformed_replies_are_retried() {
     let sim = Sim::start(SimConfig {
         max_ids_per_request: 3,
-        faults: Faults {
-            p_bad_json: 0.1,
-            p_truncate: 0.1,
-            ..Faults::default()
-        },
         ..data()
     });
     let dir = Dir::new("pending-step-down");
-    let played = play(&sim, &dir, 2, "query", true);
+    let mut played = play(&sim, &dir, 1, "query", true);
+    // Night 2's first API requests are the follow-up's: the first four come back as 200s
+    // that are no reply at all, and the next four without a conversation's id (which only
+    // damages a reply that carries conversations, not a refusal); each is asked again.
+    let first = sim.stats().api_requests;
+    let damaged = [
+        Fault::BadJson,
+        Fault::Truncate,
+        Fault::EmptyArray,
+        Fault::Blank,
+    ];
+    let mut script: Vec<(u64, Fault)> = (1..).map(|i| first + i).zip(damaged).collect();
+    script.extend((5..=8).map(|i| (first + i, Fault::MissingId)));
+    sim.set_faults(Faults {
+        script,
+        ..Faults::default()
+    });
+    sim.set_now(night_time(2));
+    played
+        .in_progress
+        .push(sim.in_progress_ids(days()[1], days()[2]));
+    let out = dir.join("night-2.csv");
+    let run = export(
+        &sim,
+        &night(2, &out, &dir.join("pending.json"), "query", true),
+    );
+    run.expect_code(0);
+    played.files.push(csv_ids_and_ends(&read(&out)));
     check_nights(&sim, &played, true);
     let asked = played.in_progress[0].len();
     assert!(asked > 3);
     assert!(
-        played.runs[1]
-            .stderr
+        run.stderr
             .contains(&format!("{asked} ids per request refused")),
         "{}",
-        played.runs[1].stderr
+        run.stderr
     );
-    assert!(sim.stats().max_ids_per_request >= asked as u64);
+    let stats = sim.stats();
+    assert!(stats.faults_injected >= 5, "{stats:?}");
+    assert!(stats.max_ids_per_request >= asked as u64);
+    // The damaged replies, the refusals of too many ids, then batches of at most 3.
+    assert!(stats.by_id_requests >= stats.faults_injected + 2 + (asked as u64).div_ceil(3));
 }
 
 #[test]

@@ -295,7 +295,10 @@ impl State {
                 let mut response = self.route(endpoint, req, now, ctx);
                 let applies = match fault {
                     Fault::HitsWithoutConversations => endpoint == Endpoint::Details,
-                    _ => matches!(endpoint, Endpoint::Details | Endpoint::JobResults),
+                    _ => matches!(
+                        endpoint,
+                        Endpoint::Details | Endpoint::JobResults | Endpoint::ById
+                    ),
                 };
                 let damaged = applies
                     && response.status == 200

@@ -36,9 +36,9 @@
 //!   body is `[]` / only whitespace.
 //! - `HitsWithoutConversations`: a details query's real 200 page without its `conversations`
 //!   key (`totalHits` kept). Elsewhere the real reply goes out and no fault is counted.
-//! - `MissingId`: the real 200 page of a details query or job results, with `conversationId`
-//!   removed from its first conversation. Elsewhere, or on a page without conversations, the
-//!   real reply goes out and no fault is counted.
+//! - `MissingId`: the real 200 page of a details query, job results or conversations by id,
+//!   with `conversationId` removed from its first conversation. Elsewhere, or on a page
+//!   without conversations, the real reply goes out and no fault is counted.
 //! - `Echo(n)`: status n with an ErrorBody whose message repeats the presented bearer token
 //!   in clear; on `/oauth/token`, an `{error, description, error_description}` body whose
 //!   descriptions repeat the client secret decoded from the Basic header (`error` is
@@ -496,6 +496,12 @@ impl Sim {
     /// availability requests use the new one.
     pub fn set_data_availability(&self, available: OffsetDateTime) {
         self.shared.lock().cfg.data_availability = available;
+    }
+
+    /// Replaces the API faults; `Faults::script` keeps counting from the first API request
+    /// ([`Stats::api_requests`] without a rate limit).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().cfg.faults = faults;
     }
 
     /// Replaces the job lifecycle faults; job numbers keep counting from the first job.
