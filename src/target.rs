@@ -242,6 +242,16 @@ impl PendingFile {
         now: OffsetDateTime,
         log: &Log,
     ) -> Result<PendingFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "the directory of --pending {} does not exist: create it or name another ledger",
+                path.display()
+            )));
+        }
         let doing = format!("using the ledger {}", path.display());
         let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
         state::remove_stale_temporaries(path)?;

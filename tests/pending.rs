@@ -508,3 +508,22 @@ fn a_ledger_in_use_by_another_run_is_refused_untouched() {
     assert!(!out.exists() && !partial_path(&out).exists());
     drop(holder);
 }
+
+#[test]
+fn a_ledger_in_a_missing_directory_is_refused_before_anything_is_sent() {
+    let sim = Sim::start(data());
+    let dir = Dir::new("pending-no-dir");
+    let out = dir.join("night-1.csv");
+    let run = export(
+        &sim,
+        &night(1, &out, &dir.join("nowhere/pending.json"), "query", true),
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("the directory of --pending"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().api_requests, 0);
+    assert_eq!(dir.files(), Vec::<String>::new());
+}
