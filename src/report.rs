@@ -185,6 +185,16 @@ mod tests {
 query 20.0, jobs 2.0"
         );
         assert_eq!(HttpStats::default().retries_by_cause(), "0");
+        let nightly = ExportStats {
+            follow_ups: Some(FollowUpCounts {
+                written: 17,
+                pending: 26,
+                dropped: 1,
+            }),
+            ..export
+        };
+        assert!(summary(&nightly, &http, Duration::from_secs(75))
+            .ends_with("jobs 2.0; follow-ups: 17 written, 26 still pending, 1 dropped"));
     }
 
     /// Writing to a closed pipe or a full disk fails; the line is dropped, not a panic.
