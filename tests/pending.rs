@@ -124,11 +124,7 @@ fn check_nights(sim: &Sim, played: &Played, ended_only: bool) {
             .collect();
         want.extend(range);
         let got: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
-        let mut got_sorted_range = got.clone();
-        let mut want_sorted_range = want.clone();
-        got_sorted_range.sort();
-        want_sorted_range.sort();
-        assert_ids_eq(&got_sorted_range, &want_sorted_range);
+        assert_same_ids(&got, &want);
         for (id, end) in rows {
             let followed = i > 0 && played.in_progress[i - 1].contains(id);
             let ended = !end.is_empty();
