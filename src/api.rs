@@ -12,11 +12,15 @@ pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/qu
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
 pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
+/// Conversations by id: `GET …/details?id=A,B,…`.
+pub const BY_ID_PATH: &str = "/api/v2/analytics/conversations/details";
 
 /// The largest page the details query is known to accept.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// The most queue ids one lookup request carries.
 pub const MAX_QUEUE_IDS_PER_LOOKUP: usize = 100;
+/// The most conversation ids one by-id request carries at first; a refusal steps down.
+pub const MAX_IDS_PER_REQUEST: usize = 100;
 
 /// The body of `POST /api/v2/analytics/conversations/details/query`.
 #[derive(Clone, Debug, Serialize)]
@@ -503,6 +507,13 @@ impl Refusal {
         {
             return RefusalKind::IntervalTooLong;
         }
+        if self.url.contains(BY_ID_PATH)
+            && query_param(&self.url, "id").is_some_and(|ids| ids.contains(','))
+        {
+            // A by-id request of several ids: the API's ceiling is not documented, whatever
+            // its words, asking for fewer at once is the way on.
+            return RefusalKind::TooManyIds;
+        }
         if message.contains("pagesize") || message.contains("page size") {
             let requested = query_param(&self.url, "pageSize").and_then(|v| v.parse().ok());
             return RefusalKind::PageSize {
@@ -548,6 +559,8 @@ pub enum RefusalKind {
     IntervalTooLong,
     /// The resource (a job) no longer exists, or has expired.
     Gone,
+    /// A by-id request of several conversations was refused: ask for fewer at once.
+    TooManyIds,
     Other,
 }
 
@@ -613,6 +626,36 @@ pub fn queue_lookup_path(ids: &[String]) -> String {
         path.push_str(&percent_encode(id));
     }
     path
+}
+
+/// The path asking for these conversations by id, comma-separated.
+pub fn by_id_path(ids: &[String]) -> String {
+    let ids: Vec<String> = ids.iter().map(|id| percent_encode(id)).collect();
+    format!("{BY_ID_PATH}?id={}", ids.join(","))
+}
+
+/// `GET …/details?id=…` response (`AnalyticsConversationWithoutAttributesMultiGetResponse`):
+/// the conversations asked for that exist; an unknown id is simply absent.
+#[derive(Debug, Deserialize)]
+pub struct MultiGet {
+    #[serde(default)]
+    pub conversations: Option<Vec<Box<RawValue>>>,
+}
+
+impl MultiGet {
+    /// Every conversation has the shape the export reads and is one of those asked for.
+    pub fn check(&self, asked: &[String]) -> Result<(), String> {
+        for raw in self.conversations.as_deref().unwrap_or_default() {
+            check_conversation(raw)?;
+            let id = serde_json::from_str::<Conversation>(raw.get())
+                .map(|c| c.conversation_id)
+                .unwrap_or_default();
+            if !asked.contains(&id) {
+                return Err(format!("conversation {} was not asked for", one_line(&id)));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -822,11 +865,53 @@ mod tests {
     }
 
     #[test]
+    fn by_id_replies_carry_only_what_was_asked_in_shape() {
+        let check = |body: &str, asked: &[&str], ok: bool| {
+            let asked: Vec<String> = asked.iter().map(|s| s.to_string()).collect();
+            let verdict = parse_object::<MultiGet>(body.as_bytes()).and_then(|m| m.check(&asked));
+            assert_eq!(verdict.is_ok(), ok, "{body}: {verdict:?}");
+        };
+        let c = |id: &str| {
+            format!(r#"{{"conversationId":"{id}","conversationStart":"2026-11-01T00:00:00Z"}}"#)
+        };
+        check(
+            &format!(r#"{{"conversations":[{}]}}"#, c("a")),
+            &["a", "b"],
+            true,
+        );
+        check(r#"{"conversations":[]}"#, &["a"], true);
+        check("{}", &["a"], true);
+        check(
+            &format!(r#"{{"conversations":[{}]}}"#, c("z")),
+            &["a"],
+            false,
+        );
+        check(
+            r#"{"conversations":[{"conversationId":"a"}]}"#,
+            &["a"],
+            false,
+        );
+        check(r#"{"conversations":{}}"#, &["a"], false);
+        check("[]", &["a"], false);
+        assert_eq!(
+            by_id_path(&["a-1".into(), "b 2".into()]),
+            "/api/v2/analytics/conversations/details?id=a-1,b%202"
+        );
+    }
+
+    #[test]
     fn refusals_are_classified_from_their_fields_not_their_rendering() {
         use RefusalKind::*;
         let results = "https://api.x/api/v2/analytics/conversations/details/jobs/j-1/results?pageSize=10000&cursor=c";
         let query = "https://api.x/api/v2/analytics/conversations/details/query";
         let size = |ceiling| PageSize { ceiling };
+        let by_ids = "https://api.x/api/v2/analytics/conversations/details?id=a,b,c";
+        let by_id = "https://api.x/api/v2/analytics/conversations/details?id=a";
+        check_refusal(400, "bad.request", "Too many ids", by_ids, TooManyIds);
+        check_refusal(400, "", "", by_ids, TooManyIds);
+        check_refusal(400, "bad.request", "Too many ids", by_id, Other);
+        check_refusal(403, "missing.permissions", "", by_ids, Other);
+        check_refusal(404, "not.found", "", by_ids, Gone);
         check_refusal(
             400,
             "bad.request",

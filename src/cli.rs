@@ -63,6 +63,11 @@ OPTIONS:
     --parallel N           details pages in flight at once, paced by the API's rate-limit
                            headers; 1 fetches one page at a time [default: 4; at most 16]
     --ended-only           leave out conversations that are still in progress
+    --pending PATH         a ledger of conversations still in progress, shared by nightly
+                           runs: they are recorded (and with --ended-only not written), and
+                           every run naming PATH first writes those that have ended since
+    --pending-max-age DUR  drop a ledger entry whose conversation started longer ago than
+                           this, with a warning [default: 31d; at least 1h, at most 3650d]
     --mode auto|query|jobs auto: analytics jobs (bulk, from the data lake) for the part of the
                            range older than the lake's availability date, the details query
                            for the newer rest; query or jobs: one path only [default: auto]
@@ -240,6 +245,13 @@ const MAX_WAIT: DurationOption = DurationOption {
     max: WEEK,
     because: "",
 };
+const PENDING_MAX_AGE: DurationOption = DurationOption {
+    flag: "--pending-max-age",
+    default: crate::pending::DEFAULT_MAX_AGE,
+    min: HOUR,
+    max: Duration::from_secs(3650 * 86_400),
+    because: "",
+};
 const BACKOFF: DurationOption = DurationOption {
     flag: "--backoff",
     default: DEFAULT_BACKOFF,
@@ -249,7 +261,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 33] = [
+pub const OPTIONS: [(&str, bool); 35] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -266,6 +278,8 @@ pub const OPTIONS: [(&str, bool); 33] = [
     ("--page-size", true),
     ("--parallel", true),
     ("--ended-only", false),
+    ("--pending", true),
+    ("--pending-max-age", true),
     ("--mode", true),
     ("--attribute", true),
     ("--job-poll", true),
@@ -329,6 +343,10 @@ pub struct Config {
     /// Details pages in flight at once.
     pub parallel: u32,
     pub ended_only: bool,
+    /// The ledger of conversations in progress (`--pending`).
+    pub pending: Option<PathBuf>,
+    /// Ledger entries whose conversation started longer ago than this are dropped.
+    pub pending_max_age: Duration,
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
@@ -388,6 +406,8 @@ pub struct RawArgs {
     pub page_size: Option<String>,
     pub parallel: Option<String>,
     pub ended_only: bool,
+    pub pending: Option<String>,
+    pub pending_max_age: Option<String>,
     pub mode: Option<String>,
     pub attributes: Vec<String>,
     pub job_poll: Option<String>,
@@ -491,6 +511,8 @@ impl RawArgs {
             page_size: value("--page-size")?,
             parallel: value("--parallel")?,
             mode: value("--mode")?,
+            pending: value("--pending")?,
+            pending_max_age: value("--pending-max-age")?,
             job_poll: value("--job-poll")?,
             job_timeout: value("--job-timeout")?,
             region: value("--region")?,
@@ -585,8 +607,16 @@ impl Config {
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
-        let window = window(raw.window.as_deref(), raw.ended_only)?;
+        // A ledger must see conversations in progress: the queries then carry no filter.
+        let filtered = raw.ended_only && raw.pending.is_none();
+        let window = window(raw.window.as_deref(), filtered)?;
         let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
+        let (pending, pending_max_age) = pending(
+            raw.pending.as_deref(),
+            raw.pending_max_age.as_deref(),
+            &output,
+            state.as_deref(),
+        )?;
         let format = format(raw.format.as_deref())?;
         let mode = mode(raw.mode.as_deref())?;
         check_attributes(&raw.attributes, format, mode)?;
@@ -617,6 +647,8 @@ impl Config {
             page_size,
             parallel,
             ended_only: raw.ended_only,
+            pending,
+            pending_max_age,
             mode,
             attributes: raw.attributes,
             job_poll,
@@ -782,6 +814,49 @@ fn output_and_state(
         ));
     }
     Ok((output, state.map(PathBuf::from)))
+}
+
+/// `--pending PATH` and `--pending-max-age DUR`: a ledger needs an output file (its rows are
+/// settled through the state) and a path of its own.
+fn pending(
+    path: Option<&str>,
+    max_age: Option<&str>,
+    output: &Output,
+    state: Option<&Path>,
+) -> Result<(Option<PathBuf>, Duration)> {
+    let max_age_given = max_age.is_some();
+    let max_age = duration(max_age, &PENDING_MAX_AGE)?;
+    let Some(path) = path else {
+        if max_age_given {
+            return Err(usage(
+                "--pending-max-age needs --pending PATH: it ages the entries of that ledger",
+            ));
+        }
+        return Ok((None, max_age));
+    };
+    if path.is_empty() {
+        return Err(usage("--pending is empty: give the ledger's file name"));
+    }
+    let Output::File(file) = output else {
+        return Err(usage(
+            "--pending needs --output FILE: a ledger is settled through the export's state, which an export to stdout has not",
+        ));
+    };
+    let path = PathBuf::from(path);
+    let state = state.map_or_else(|| crate::state::default_path(file), Path::to_path_buf);
+    let taken = [
+        file.clone(),
+        state,
+        crate::state::with_suffix(file, ".partial"),
+        crate::state::with_suffix(file, ".lock"),
+    ];
+    if taken.contains(&path) {
+        return Err(usage(format!(
+            "--pending {} is one of the export's own files: give the ledger a name of its own",
+            shown(&path.display().to_string())
+        )));
+    }
+    Ok((Some(path), max_age))
 }
 
 fn format(value: Option<&str>) -> Result<Format> {
@@ -1193,7 +1268,13 @@ mod tests {
             "--log-format",
             "json",
             "--no-progress",
+            "--pending",
+            "pending.json",
+            "--pending-max-age",
+            "14d",
         ]);
+        assert_eq!(c.pending, Some(PathBuf::from("pending.json")));
+        assert_eq!(c.pending_max_age, Duration::from_secs(14 * 86_400));
         assert_eq!(c.from, datetime!(2026-11-25 00:00 UTC));
         assert_eq!(c.to, datetime!(2026-11-26 00:00 UTC));
         assert_eq!(c.window, Duration::from_secs(900));
@@ -1507,6 +1588,13 @@ mod tests {
         check_with(&["--window", "8d"], "--window must be between 1m and 7d (the API's interval limit without filters), not '8d'");
         check_with(&["--window", "30s"], "between 1m and 7d");
         check_with(&["--ended-only", "--window", "32d"], "between 1m and 31d (the API's interval limit with a filter)");
+        check_with(&["--ended-only", "--pending", "p.json", "-o", "c.csv", "--window", "8d"], "between 1m and 7d (the API's interval limit without filters)");
+        check_with(&["--pending", "p.json"], "--pending needs --output FILE");
+        check_with(&["--pending", "", "-o", "c.csv"], "--pending is empty");
+        check_with(&["--pending", "c.csv.state", "-o", "c.csv"], "one of the export's own files");
+        check_with(&["--pending", "c.csv", "-o", "c.csv"], "one of the export's own files");
+        check_with(&["--pending-max-age", "2d", "-o", "c.csv"], "--pending-max-age needs --pending PATH");
+        check_with(&["--pending", "p.json", "-o", "c.csv", "--pending-max-age", "30m"], "--pending-max-age must be between 1h and 3650d");
         check_with(&["--page-size", "0"], "--page-size must be");
         check_with(&["--page-size", "101"], "--page-size must be");
         check_with(&["--page-size", "ten"], "--page-size must be a whole number from 1 to 100, not 'ten'");
@@ -1742,6 +1830,7 @@ mod tests {
         check_documented("--max-wait", &f(DEFAULT_MAX_WAIT), &bounds_of(&MAX_WAIT));
         check_documented("--backoff", &f(DEFAULT_BACKOFF), &bounds_of(&BACKOFF));
         check_documented("--log-format", "text", &[format!("${LOG_FORMAT_ENV}")]);
+        check_documented("--pending-max-age", &f(crate::pending::DEFAULT_MAX_AGE), &bounds_of(&PENDING_MAX_AGE));
         for option in [&JOB_POLL, &JOB_TIMEOUT, &TIMEOUT, &MAX_WAIT, &BACKOFF] {
             assert_eq!(help_entry(option.flag).split_whitespace().next(), Some(option.flag));
         }

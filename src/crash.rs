@@ -3,7 +3,9 @@
 //!
 //! `GENESYS_EXPORT_CRASH_AT=point:n` aborts the process the n-th time `point` is reached
 //! (`state-write`: half-way through writing the temporary state file; `state-saved`: right
-//! after a state is saved; `page-written`: after a page is synced, before its state is saved).
+//! after a state is saved; `page-written`: after a page is synced, before its state is saved;
+//! `follow-up-written`: after a batch of the `--pending` follow-up is synced, before its state
+//! is saved; `ledger-write`: half-way through writing the ledger's temporary file).
 
 #[cfg(debug_assertions)]
 pub fn reach(point: &str, before_abort: impl FnOnce()) {

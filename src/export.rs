@@ -30,7 +30,7 @@ use crate::api::{
     Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, Code};
-use crate::report::{Event, ExportStats, Log, Progress};
+use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
 use crate::rows;
 use crate::sink::{Format, Mark, Sink, Target};
 use crate::window::{self, Window};
@@ -95,6 +95,10 @@ pub trait Source {
     /// of the next page (`None`: the last).
     fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage>;
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
+    /// These conversations by id (at most `api::MAX_IDS_PER_REQUEST`), as the API has them
+    /// now: those it no longer returns are absent. A refusal of `RefusalKind::TooManyIds`
+    /// asks for fewer at once.
+    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
     /// The data lake's `dataAvailabilityDate`: jobs can read conversations before it.
@@ -392,9 +396,18 @@ pub struct AheadJob {
     pub id: String,
 }
 
+/// The follow-up of the `--pending` ledger in progress: ids are followed up in ascending
+/// order, and every id up to `after` (`None`: none yet) is handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowUp {
+    pub after: Option<String>,
+}
+
 /// Where an export stands: enough to continue it after a crash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {
+    /// The follow-up of the ledger, while it is in progress: it comes before the range.
+    pub follow_up: Option<FollowUp>,
     /// Index of the top-level window in progress, or next to start when `stack` is empty.
     pub top_index: u64,
     /// Windows left within the top-level one (its halves after a split); the last is current.
@@ -423,6 +436,23 @@ pub struct Control<'a> {
     pub checkpoint: &'a mut dyn FnMut(&Position, Mark) -> Result<()>,
     /// `Some(reason)` once the run must stop at the next safe point.
     pub stop: &'a dyn Fn() -> Option<String>,
+    /// The ledger of conversations in progress (`--pending`), if the run keeps one.
+    pub pending: Option<&'a mut dyn PendingLedger>,
+}
+
+/// The ledger of conversations in progress, as the loop uses it. With a ledger, the range's
+/// queries carry no `conversationEnd` filter: conversations in progress must be seen to be
+/// recorded (`--ended-only` then leaves them out of the output itself).
+pub trait PendingLedger {
+    /// The ids recorded, in ascending order.
+    fn due(&self) -> Vec<String>;
+    /// Records conversations found in progress, as (id, start). Called after the page that
+    /// found them is committed and before the state that covers it is saved, so a crash in
+    /// between finds them again.
+    fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()>;
+    /// Removes follow-ups handled: `written` ended and are in the output, `gone` are no longer
+    /// returned by the API. Called only once the state that covers them is saved.
+    fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()>;
 }
 
 /// Runs the whole export into `sink`, from the start or from `resume`.
@@ -440,6 +470,7 @@ pub fn run<S: Source, W: Target>(
             sink.header(&rows::header(&plan.attributes))?;
             sink.commit()?;
             let position = Position {
+                follow_up: control.pending.as_ref().map(|_| FollowUp { after: None }),
                 top_index: 0,
                 stack: Vec::new(),
                 next_page: 1,
@@ -467,8 +498,17 @@ pub fn run<S: Source, W: Target>(
         jobs: HashMap::new(),
         submissions: HashMap::new(),
         jobs_ahead: MAX_JOBS_AHEAD,
+        found: Vec::new(),
+        settled: None,
+        followed: Vec::new(),
     };
+    if exporter.control.pending.is_some() {
+        exporter.stats.follow_ups = Some(FollowUpCounts::default());
+    }
     exporter.save()?;
+    if exporter.pos.follow_up.is_some() {
+        exporter.follow_up()?;
+    }
     let total = plan.window_count();
     let start = usize::try_from(exporter.pos.top_index).unwrap_or(usize::MAX);
     let mut windows = plan.windows().enumerate().skip(start).peekable();
@@ -535,6 +575,13 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
     submissions: HashMap<String, u32>,
     /// How many jobs may be submitted ahead now (at most `MAX_JOBS_AHEAD`).
     jobs_ahead: usize,
+    /// Conversations found in progress since the last save, for the ledger.
+    found: Vec<(String, OffsetDateTime)>,
+    /// Follow-ups handled since the last save (written, gone), settled in the ledger once
+    /// the state covering them is saved.
+    settled: Option<(Vec<String>, Vec<String>)>,
+    /// Ids the follow-up wrote since it last looked.
+    followed: Vec<String>,
 }
 
 /// What the run knows of a job: when it was submitted (or first seen, after a resume) and
@@ -555,9 +602,22 @@ enum Polled {
 
 impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// Reports the position after a commit (to the checkpoint, then to the log's progress
-    /// line), then stops if asked to.
+    /// line), then stops if asked to. Conversations found in progress are recorded in the
+    /// ledger before the state moves past them, and follow-ups handled are removed from it
+    /// only after.
     fn save(&mut self) -> Result<()> {
+        if let Some(ledger) = self.control.pending.as_deref_mut() {
+            if !self.found.is_empty() {
+                ledger.record(&self.found)?;
+            }
+        }
+        self.found.clear();
         (self.control.checkpoint)(&self.pos, self.sink.mark())?;
+        if let Some((written, gone)) = self.settled.take() {
+            if let Some(ledger) = self.control.pending.as_deref_mut() {
+                ledger.settle(&written, &gone)?;
+            }
+        }
         self.log.progress(Progress {
             conversations: self.stats.conversations,
             windows_done: self.pos.top_index,
@@ -567,6 +627,100 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             return Err(failure(Code::Interrupted, reason));
         }
         Ok(())
+    }
+
+    /// The follow-up of the ledger, before the range: asks the API for the recorded ids in
+    /// ascending order, in batches of `api::MAX_IDS_PER_REQUEST` (halved on each refusal of
+    /// too many ids), writes those that have ended, and saves the state after each batch; the
+    /// ledger loses a batch's written and gone ids only after that save. A resumed follow-up
+    /// first settles the ids its output already holds (a crash may have come between the save
+    /// and the ledger's rewrite), then goes on after the last id handled.
+    fn follow_up(&mut self) -> Result<()> {
+        let after = self.pos.follow_up.as_ref().and_then(|f| f.after.clone());
+        let due = match self.control.pending.as_deref() {
+            Some(ledger) => ledger.due(),
+            None => Vec::new(),
+        };
+        let is_done = |id: &String| after.as_ref().is_some_and(|a| id <= a);
+        let (done, todo): (Vec<String>, Vec<String>) = due.into_iter().partition(is_done);
+        let written_before: Vec<String> = done
+            .into_iter()
+            .filter(|id| self.seen.contains(id))
+            .collect();
+        if !written_before.is_empty() {
+            if let Some(ledger) = self.control.pending.as_deref_mut() {
+                ledger.settle(&written_before, &[])?;
+            }
+        }
+        if !todo.is_empty() {
+            self.log.info(&format!(
+                "following up {} conversations recorded in progress",
+                todo.len()
+            ));
+        }
+        let (mut written, mut still, mut gone) = (0u64, 0u64, 0u64);
+        let mut batch = api::MAX_IDS_PER_REQUEST;
+        let mut rest = todo.as_slice();
+        while !rest.is_empty() {
+            let ids = rest.get(..batch.min(rest.len())).unwrap_or(rest);
+            let mut rows = match self.source.conversations(ids) {
+                Ok(rows) => rows,
+                Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::TooManyIds) && batch > 1 => {
+                    batch = (ids.len() / 2).max(1);
+                    self.log.info(&format!(
+                        "{} ids per request refused; asking for {batch} at once from now on",
+                        ids.len()
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut returned = HashSet::new();
+            let mut in_progress = 0u64;
+            rows.each(&mut |raw| {
+                let conversation = parse_conversation(raw)?;
+                if conversation.conversation_end.is_none() {
+                    in_progress += 1;
+                }
+                returned.insert(conversation.conversation_id);
+                Ok(())
+            })?;
+            self.write_rows(None, &mut rows)?;
+            crate::crash::reach("follow-up-written", || {});
+            let batch_written = std::mem::take(&mut self.followed);
+            let batch_gone: Vec<String> = ids
+                .iter()
+                .filter(|id| !returned.contains(*id))
+                .cloned()
+                .collect();
+            for id in &batch_gone {
+                self.log.warn(&format!(
+                    "conversation {id} recorded in progress is no longer returned by the API (deleted, or out of the OAuth client's divisions): dropped from the ledger"
+                ));
+            }
+            written = written.saturating_add(batch_written.len() as u64);
+            still = still.saturating_add(in_progress);
+            gone = gone.saturating_add(batch_gone.len() as u64);
+            if let Some(counts) = self.stats.follow_ups.as_mut() {
+                counts.written = counts.written.saturating_add(batch_written.len() as u64);
+                counts.dropped = counts.dropped.saturating_add(batch_gone.len() as u64);
+            }
+            self.pos.follow_up = Some(FollowUp {
+                after: ids.last().cloned(),
+            });
+            self.settled = Some((batch_written, batch_gone));
+            self.save()?;
+            rest = rest.get(ids.len()..).unwrap_or_default();
+        }
+        if !todo.is_empty() {
+            self.log.info(&format!(
+                "follow-up: {written} ended and written, {still} still in progress, {gone} no longer returned"
+            ));
+        }
+        self.pos.follow_up = None;
+        self.pos.window_offset = self.sink.position();
+        self.seen.clear();
+        self.save()
     }
 
     /// Exports top-level window `index` (of `total`), and the halves it splits into.
@@ -760,7 +914,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
         let size = self.plan.page_size;
-        let query = DetailsQuery::page(w.interval(), size, page, self.plan.ended_only);
+        let query = DetailsQuery::page(w.interval(), size, page, self.end_filter());
         self.source.send_page(ticket, query);
         self.ahead.push_back(Sent {
             interval: w.interval(),
@@ -923,7 +1077,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         let interval = w.interval();
         let count = self.submissions.entry(interval.clone()).or_insert(0);
         *count = count.saturating_add(1);
-        let query = JobQuery::new(interval.clone(), self.plan.ended_only);
+        let query = JobQuery::new(interval.clone(), self.end_filter());
         let id = self.source.submit_job(&query)?;
         self.log.info(&format!("job {id} submitted for {interval}"));
         let seen = JobSeen {
@@ -1132,6 +1286,20 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// commits them. Returns how many were written. The page is read one conversation at a
     /// time (twice for CSV: once to look up the queue names the rows need, in bulk).
     fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
+        self.write_rows(Some(w), rows)
+    }
+
+    /// Whether the API filters out conversations in progress: with `--ended-only`, unless a
+    /// ledger must see them to record them.
+    fn end_filter(&self) -> bool {
+        self.plan.ended_only && self.control.pending.is_none()
+    }
+
+    /// Writes the conversations of a reply, as `write_page` does for window `owner`; without
+    /// an owner (the ledger's follow-up), those that have ended and are not written yet, their
+    /// ids kept in `followed`. A conversation in progress found by a window is recorded for
+    /// the ledger, and written unless `--ended-only`.
+    fn write_rows(&mut self, owner: Option<&Window>, rows: &mut dyn Rows) -> Result<u64> {
         if self.plan.format == Format::Csv {
             let mut ids: Vec<String> = Vec::new();
             rows.each(&mut |raw| {
@@ -1156,13 +1324,29 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                         conversation.conversation_id
                     )
                 })?;
-            if !w.owns(start) {
-                self.stats.outside_window = self.stats.outside_window.saturating_add(1);
-                return Ok(());
+            let ended = conversation.conversation_end.is_some();
+            match owner {
+                Some(w) if !w.owns(start) => {
+                    self.stats.outside_window = self.stats.outside_window.saturating_add(1);
+                    return Ok(());
+                }
+                None if !ended => return Ok(()),
+                _ => {}
             }
-            if !self.seen.insert(conversation.conversation_id.clone()) {
+            if self.seen.contains(&conversation.conversation_id) {
                 self.stats.repeats = self.stats.repeats.saturating_add(1);
                 return Ok(());
+            }
+            if owner.is_some() && !ended && self.control.pending.is_some() {
+                self.found
+                    .push((conversation.conversation_id.clone(), start));
+                if self.plan.ended_only {
+                    return Ok(());
+                }
+            }
+            self.seen.insert(conversation.conversation_id.clone());
+            if owner.is_none() {
+                self.followed.push(conversation.conversation_id.clone());
             }
             match self.plan.format {
                 Format::Csv => {
@@ -1347,6 +1531,12 @@ mod tests {
         available: OffsetDateTime,
         /// The most jobs submitted and not deleted at once.
         live_max: usize,
+        /// The API's present: a conversation ending after it is served in progress.
+        present: Option<OffsetDateTime>,
+        /// The ids of each by-id request.
+        by_id_calls: Vec<Vec<String>>,
+        /// A by-id request of more ids than this is refused.
+        max_ids: Option<usize>,
     }
 
     /// A refusal as the adapter hands it over, for a request to `url`.
@@ -1363,13 +1553,20 @@ mod tests {
     }
 
     fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
-        let json = serde_json::json!({
+        render_seen(id, s, Some(e))
+    }
+
+    /// A conversation as the API shows it; without an end while it is in progress.
+    fn render_seen(id: &str, s: OffsetDateTime, e: Option<OffsetDateTime>) -> Box<RawValue> {
+        let mut json = serde_json::json!({
             "conversationId": id,
             "conversationStart": window::api_timestamp(s),
-            "conversationEnd": window::api_timestamp(e),
             "participants": [{"attributes": {"account": format!("A-{id}")},
                 "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
         });
+        if let Some(e) = e {
+            json["conversationEnd"] = serde_json::json!(window::api_timestamp(e));
+        }
         RawValue::from_string(json.to_string()).unwrap()
     }
 
@@ -1416,6 +1613,9 @@ mod tests {
                 submit_calls: 0,
                 available: datetime!(2026-11-02 00:00 UTC),
                 live_max: 0,
+                present: None,
+                by_id_calls: Vec::new(),
+                max_ids: None,
             }
         }
     }
@@ -1448,12 +1648,21 @@ mod tests {
             page.dedup_by(|x, y| x.0 == y.0);
             let page: Vec<Box<RawValue>> = page
                 .into_iter()
-                .map(|(id, s, e)| render(id, *s, *e))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
                 .collect();
             Ok(DetailsPage {
                 conversations: if page.is_empty() { None } else { Some(page) },
                 total_hits: Some(matching.len() as u64 + self.inflate_hits),
             })
+        }
+
+        /// A conversation as the API serves it at its present.
+        fn shown(&self, id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
+            if self.present.is_none_or(|now| e <= now) {
+                render(id, s, e)
+            } else {
+                render_seen(id, s, None)
+            }
         }
 
         /// Jobs submitted and not deleted.
@@ -1478,6 +1687,20 @@ mod tests {
     }
 
     impl Source for Fake {
+        fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>> {
+            self.by_id_calls.push(ids.to_vec());
+            if self.max_ids.is_some_and(|max| ids.len() > max) {
+                let url = format!("https://api.x{}", api::by_id_path(ids));
+                return Err(refusal(400, "bad.request", "Too many ids", &url));
+            }
+            Ok(self
+                .conversations
+                .iter()
+                .filter(|(id, _, _)| ids.contains(id))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
+                .collect())
+        }
+
         fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
             self.queue_lookups.push(ids.to_vec());
             if self.queues_forbidden {
@@ -1601,7 +1824,7 @@ mod tests {
             let end = (offset + page_size as usize).min(matching.len());
             let conversations: Vec<Box<RawValue>> = matching[offset..end]
                 .iter()
-                .map(|(id, s, e)| render(id, *s, *e))
+                .map(|(id, s, e)| self.shown(id, *s, *e))
                 .collect();
             Ok(JobPage {
                 rows: Box::new(conversations),
@@ -1670,6 +1893,7 @@ mod tests {
         let control = Control {
             checkpoint: &mut |_, _| Ok(()),
             stop: &|| None,
+            pending: None,
         };
         let stats = run(fake, &mut sink, plan, None, control, &QUIET).unwrap();
         (String::from_utf8(sink.finish().unwrap()).unwrap(), stats)
@@ -1696,6 +1920,171 @@ mod tests {
             ("z", "2026-11-03T00:00:00Z", "2026-11-03T00:01:00Z"),
         ];
         Fake::new(&rows.map(|(id, s, e)| (id, at(s), at(e))))
+    }
+
+    /// A ledger in memory that notes what the loop asks of it in `events`, beside the saves.
+    struct MemLedger<'e> {
+        ids: Vec<String>,
+        events: &'e std::cell::RefCell<Vec<String>>,
+    }
+
+    impl PendingLedger for MemLedger<'_> {
+        fn due(&self) -> Vec<String> {
+            let mut ids = self.ids.clone();
+            ids.sort();
+            ids
+        }
+
+        fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()> {
+            let ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
+            self.events.borrow_mut().push(format!("record {ids:?}"));
+            for (id, _) in found {
+                if !self.ids.contains(id) {
+                    self.ids.push(id.clone());
+                }
+            }
+            Ok(())
+        }
+
+        fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
+            self.events
+                .borrow_mut()
+                .push(format!("settle {written:?} {gone:?}"));
+            self.ids
+                .retain(|id| !written.contains(id) && !gone.contains(id));
+            Ok(())
+        }
+    }
+
+    /// The sample, a conversation still in progress at the API's present (`f`), and two
+    /// recorded by an earlier run: `old-1` has ended since, `old-2` has not.
+    fn with_pending() -> Fake {
+        let at = |s: &str| window::parse_api_timestamp(s).unwrap();
+        let mut fake = sample();
+        for (id, s, e) in [
+            ("f", "2026-11-02T23:50:00Z", "2026-11-03T01:00:00Z"),
+            ("old-1", "2026-10-31T23:00:00Z", "2026-10-31T23:30:00Z"),
+            ("old-2", "2026-10-31T23:30:00Z", "2026-11-04T00:00:00Z"),
+        ] {
+            fake.conversations.push((id.to_string(), at(s), at(e)));
+        }
+        fake.present = Some(at("2026-11-03T00:05:00Z"));
+        fake
+    }
+
+    /// Runs `plan` over `fake` with a ledger holding `ids`, from `resume`; returns the output,
+    /// the ledger's ids at the end and the events (saves, records, settlements) in order.
+    fn export_with_ledger(
+        fake: &mut Fake,
+        plan: &Plan,
+        ids: &[&str],
+        resume: Option<Resume>,
+    ) -> (String, Vec<String>, Vec<String>) {
+        let events = std::cell::RefCell::new(Vec::new());
+        let mut ledger = MemLedger {
+            ids: ids.iter().map(|id| id.to_string()).collect(),
+            events: &events,
+        };
+        let mut sink = Sink::new(Vec::new(), plan.format, "memory");
+        let mut checkpoint = |pos: &Position, _: Mark| {
+            events.borrow_mut().push(match &pos.follow_up {
+                Some(f) => format!("save follow-up after {:?}", f.after),
+                None => format!("save window {}", pos.top_index),
+            });
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| None,
+            pending: Some(&mut ledger),
+        };
+        run(fake, &mut sink, plan, resume, control, &QUIET).unwrap();
+        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
+        (out, ledger.due(), events.into_inner())
+    }
+
+    #[test]
+    fn a_ledger_is_followed_up_before_the_range_and_gains_what_is_in_progress() {
+        for ended_only in [true, false] {
+            let mut fake = with_pending();
+            let plan = Plan {
+                ended_only,
+                ..plan(Format::Csv, 86_400, 100)
+            };
+            let (csv, due, events) =
+                export_with_ledger(&mut fake, &plan, &["old-2", "gone", "old-1"], None);
+            let mut want = vec!["old-1", "a", "b", "c", "d", "e"];
+            if !ended_only {
+                want.push("f");
+                // Written as it is, without an end.
+                assert!(csv
+                    .lines()
+                    .last()
+                    .unwrap()
+                    .starts_with("f,2026-11-02T23:50:00.000Z,,"));
+            }
+            assert_eq!(ids_of_csv(&csv), want, "ended_only {ended_only}");
+            assert_eq!(due, ["f", "old-2"]);
+            assert_eq!(fake.by_id_calls, [["gone", "old-1", "old-2"]]);
+            assert_eq!(
+                events[..4],
+                [
+                    "save follow-up after None",
+                    "save follow-up after Some(\"old-2\")",
+                    "settle [\"old-1\"] [\"gone\"]",
+                    "save window 0",
+                ]
+            );
+            // What was found in progress is recorded before the save that covers its page.
+            let at = events.iter().position(|e| e == "record [\"f\"]").unwrap();
+            assert_eq!(events[at + 1], "save window 2");
+        }
+    }
+
+    #[test]
+    fn a_resumed_follow_up_settles_what_its_output_holds_and_goes_on_after_it() {
+        let mut fake = with_pending();
+        let plan = Plan {
+            ended_only: true,
+            ..plan(Format::Csv, 86_400, 100)
+        };
+        // Killed after the state recorded `old-1`, before the ledger lost it.
+        let resume = Resume {
+            position: Position {
+                follow_up: Some(FollowUp {
+                    after: Some("old-1".into()),
+                }),
+                top_index: 0,
+                stack: Vec::new(),
+                next_page: 1,
+                job: None,
+                ahead: Vec::new(),
+                job_page_size: JOB_PAGE_SIZE_START,
+                window_offset: 0,
+            },
+            written: HashSet::from(["old-1".to_string()]),
+        };
+        let (csv, due, events) =
+            export_with_ledger(&mut fake, &plan, &["old-1", "old-2"], Some(resume));
+        assert_eq!(events[1], "settle [\"old-1\"] []");
+        assert_eq!(fake.by_id_calls, [["old-2"]]);
+        assert_eq!(csv.lines().filter(|l| l.starts_with("old-")).count(), 0);
+        assert_eq!(due, ["f", "old-2"]);
+    }
+
+    #[test]
+    fn follow_up_batches_halve_on_a_refusal_of_too_many_ids() {
+        let mut fake = with_pending();
+        fake.conversations
+            .retain(|(id, _, _)| !id.starts_with("old"));
+        let plan = plan(Format::Jsonl, 86_400, 100);
+        let ids: Vec<String> = (0..5).map(|i| format!("x-{i}")).collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        fake.max_ids = Some(2);
+        let (_, due, _) = export_with_ledger(&mut fake, &plan, &id_refs, None);
+        let sizes: Vec<usize> = fake.by_id_calls.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [5, 2, 2, 1]);
+        assert_eq!(due, ["f"]);
     }
 
     #[test]
@@ -1818,6 +2207,7 @@ mod tests {
         let control = Control {
             checkpoint: &mut checkpoint,
             stop: &|| None,
+            pending: None,
         };
         let result = run(fake, &mut sink, plan, resume, control, &QUIET);
         let mut bytes = sink.finish().unwrap();
@@ -1902,6 +2292,7 @@ mod tests {
         let control = Control {
             checkpoint: &mut |_, _| Ok(()),
             stop: &|| None,
+            pending: None,
         };
         let err = run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
         assert_eq!(code_of(&err), Code::GaveUp);
@@ -2005,6 +2396,7 @@ mod tests {
         let control = Control {
             checkpoint: &mut checkpoint,
             stop: &|| None,
+            pending: None,
         };
         run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap();
         assert!(sizes.iter().all(|s| *s == JOB_PAGE_SIZE_START), "{sizes:?}");
@@ -2262,6 +2654,7 @@ mod tests {
         let control = Control {
             checkpoint: &mut checkpoint,
             stop: &|| Some("interrupted by SIGTERM".to_string()),
+            pending: None,
         };
         let err = run(
             &mut fake,

@@ -270,6 +270,16 @@ impl Source for Genesys {
         interruptible(&self.client, move |client| client.delete(&path))
     }
 
+    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<serde_json::value::RawValue>>> {
+        let path = api::by_id_path(ids);
+        let asked = ids.to_vec();
+        let reply: api::MultiGet = interruptible(&self.client, move |client| {
+            client.get(&path, &|reply: &api::MultiGet| reply.check(&asked))
+        })
+        .map_err(needs_detail_permission)?;
+        Ok(reply.conversations.unwrap_or_default())
+    }
+
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
         let path = api::queue_lookup_path(ids);
         match interruptible(&self.client, move |client| {

@@ -14,6 +14,7 @@ mod export;
 mod genesys;
 mod http;
 mod pace;
+mod pending;
 #[cfg(test)]
 mod prop;
 mod proxy;
@@ -123,7 +124,21 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     }
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
-    let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    if let Some(path) = &config.pending {
+        // A follow-up in progress belongs to the state: a run without the ledger, or with
+        // another, cannot resume it.
+        fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    let ledger_fingerprint = pending::fingerprint(
+        &config.api_base,
+        &config.credentials.client_id,
+        plan.format.name(),
+        &rows::header(&plan.attributes)
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+    );
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
         parallel: config.parallel,
@@ -146,16 +161,34 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             &plan,
         )?),
     };
+    let mut ledger = match &config.pending {
+        Some(path) => Some(target::PendingFile::open(
+            path,
+            &ledger_fingerprint,
+            config.pending_max_age,
+            OffsetDateTime::now_utc(),
+            log,
+        )?),
+        None => None,
+    };
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => export::split_point(&mut api, config.mode, &plan, log)?,
+        None => {
+            // With a ledger the export's queries carry no `conversationEnd` filter: the
+            // estimate asks what the export will, so its pages can be kept for it.
+            let asked = export::Plan {
+                ended_only: plan.ended_only && ledger.is_none(),
+                ..plan.clone()
+            };
+            export::split_point(&mut api, config.mode, &asked, log)?
+        }
     };
     let stats = match target {
-        Some(target) => target.export(&mut api, &plan, config.force, log)?,
+        Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
         None => target::export_to_stdout(&mut api, &plan, log)?,
     };
     log.finish_progress();

@@ -398,6 +398,19 @@ pub struct ExportStats {
     pub outside_window: u64,
     /// Conversations returned twice within one window (pages shifting under new data).
     pub repeats: u64,
+    /// The follow-up of a `--pending` ledger, when the run keeps one.
+    pub follow_ups: Option<FollowUpCounts>,
+}
+
+/// What became of the conversations a `--pending` ledger recorded in progress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FollowUpCounts {
+    /// Ended, and written by this run.
+    pub written: u64,
+    /// In the ledger when the run ended.
+    pub pending: u64,
+    /// Dropped: too old, or no longer returned by the API.
+    pub dropped: u64,
 }
 
 /// The final summary: the line people read, and every figure as a field.
@@ -416,9 +429,16 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Eve
     } else {
         format!("; requests per 1000 conversations: {}", costs.join(", "))
     };
+    let follow_ups = match &export.follow_ups {
+        Some(f) => format!(
+            "; follow-ups: {} written, {} still pending, {} dropped",
+            f.written, f.pending, f.dropped
+        ),
+        None => String::new(),
+    };
     let refreshes = http.tokens.saturating_sub(1);
     let message = format!(
-        "done: {} conversations, {} windows, {} pages, {} requests ({} to the token endpoint), {} token refreshes, retries {}, waited {}, elapsed {}{costs}",
+        "done: {} conversations, {} windows, {} pages, {} requests ({} to the token endpoint), {} token refreshes, retries {}, waited {}, elapsed {}{costs}{follow_ups}",
         export.conversations,
         export.windows,
         export.pages,
@@ -434,7 +454,7 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Eve
         .zip(http.retries)
         .map(|(cause, n)| (cause.label().to_string(), Value::from(n)))
         .collect();
-    Event::info(message)
+    let event = Event::info(message)
         .with("conversations", export.conversations)
         .with("windows", export.windows)
         .with("pages", export.pages)
@@ -450,7 +470,14 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Eve
         .with("jobs_conversations", export.jobs.conversations)
         .with("jobs_requests", export.jobs.requests)
         .with("outside_window", export.outside_window)
-        .with("repeats", export.repeats)
+        .with("repeats", export.repeats);
+    match &export.follow_ups {
+        Some(f) => event
+            .with("follow_ups_written", f.written)
+            .with("follow_ups_pending", f.pending)
+            .with("follow_ups_dropped", f.dropped),
+        None => event,
+    }
 }
 
 #[cfg(test)]
@@ -510,6 +537,17 @@ query 20.0, jobs 2.0"
         assert_eq!(json["waited_seconds"].as_f64(), Some(2.5), "{line}");
         assert_eq!(json["elapsed_seconds"].as_f64(), Some(75.0), "{line}");
         assert_eq!(json["level"], "info");
+        let nightly = ExportStats {
+            follow_ups: Some(FollowUpCounts {
+                written: 17,
+                pending: 26,
+                dropped: 1,
+            }),
+            ..export
+        };
+        assert!(summary(&nightly, &http, Duration::from_secs(75))
+            .message
+            .ends_with("jobs 2.0; follow-ups: 17 written, 26 still pending, 1 dropped"));
     }
 
     /// Writing to a closed pipe or a full disk fails; the line is dropped, not a panic.

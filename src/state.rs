@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
-use crate::export::{self, AheadJob, JobCursor, Mode, Plan, Position, Route};
+use crate::export::{self, AheadJob, FollowUp, JobCursor, Mode, Plan, Position, Route};
+use crate::pending::{self, Ledger};
 use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
@@ -63,6 +64,19 @@ pub struct State {
     /// no window to come is theirs.
     #[serde(default)]
     pub ahead: Vec<SavedAhead>,
+    /// While the follow-up of a `--pending` ledger is in progress, how far it got; absent once
+    /// it is done, or when the run has no ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<SavedFollowUp>,
+}
+
+/// The follow-up of the ledger in progress: the ledger's ids are followed up in ascending
+/// order, and every id up to `after` (none yet: absent) is handled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedFollowUp {
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 /// A job submitted ahead, with the window it was submitted for.
@@ -116,6 +130,9 @@ impl State {
                     }
                 })
                 .collect(),
+            follow_up: position.follow_up.as_ref().map(|f| SavedFollowUp {
+                after: f.after.clone(),
+            }),
         }
     }
 
@@ -230,7 +247,20 @@ impl State {
                 id: saved.id.clone(),
             });
         }
+        let follow_up = match &self.follow_up {
+            None => None,
+            Some(_) if self.top_index != 0 || !stack.is_empty() || !ahead.is_empty() => {
+                return Err("a follow-up of the ledger after the range began".to_string());
+            }
+            Some(SavedFollowUp { after: Some(id) }) if !pending::valid_id(id) => {
+                return Err("the follow-up of the ledger names an invalid id".to_string());
+            }
+            Some(saved) => Some(FollowUp {
+                after: saved.after.clone(),
+            }),
+        };
         Ok(Position {
+            follow_up,
             top_index: self.top_index,
             stack,
             next_page: self.next_page,
@@ -401,19 +431,36 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 /// cannot read, or one of another format version, is a usage error that names the way out.
 pub fn load(path: &Path) -> Result<Option<State>> {
     let cannot_read = || usage_context(format!("cannot read the state file {}", path.display()));
+    match read_private(path, MAX_STATE_BYTES) {
+        Ok(None) => Ok(None),
+        Ok(Some(text)) => parse(&text).map(Some).map_err(|why| damaged(path, &why)),
+        Err(ReadFailure::NotAFile) => Err(damaged(path, "it is not a regular file")),
+        Err(ReadFailure::Io(e)) => Err(e).with_context(cannot_read),
+    }
+}
+
+/// Why one of the export's own files could not be read.
+enum ReadFailure {
+    NotAFile,
+    Io(io::Error),
+}
+
+/// Reads one of the export's own files (a state, a ledger) as text, at most `max` bytes and
+/// one more (so that a larger file shows as too large); `None` if there is none. Anything that
+/// is not a regular file is refused without being opened (a FIFO would hang the run).
+fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(cannot_read),
-        Ok(meta) if !meta.file_type().is_file() => {
-            return Err(damaged(path, "it is not a regular file"));
-        }
+        Err(e) => return Err(ReadFailure::Io(e)),
+        Ok(meta) if !meta.file_type().is_file() => return Err(ReadFailure::NotAFile),
         Ok(_) => {}
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     open_private(path, OpenOptions::new().read(true))
-        .and_then(|file| file.take(MAX_STATE_BYTES + 1).read_to_string(&mut text))
-        .with_context(cannot_read)?;
-    parse(&text).map(Some).map_err(|why| damaged(path, &why))
+        .and_then(|file| file.take(max.saturating_add(1)).read_to_end(&mut bytes))
+        .map_err(ReadFailure::Io)?;
+    // Invalid UTF-8 reads as replacement characters, which no parser here accepts.
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Parses a state file's text; the error says what is wrong.
@@ -445,27 +492,68 @@ pub fn parse(text: &str) -> Result<State, String> {
 /// or the new one, never a mix. The temporary file is this process's own, created exclusively
 /// with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<()> {
-    let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     let text = serde_json::to_vec_pretty(state)?;
-    let write = || -> io::Result<()> {
-        // A temporary file left by a crash of a process with the same id is ours to replace;
-        // anything planted at the name (a symbolic link) is removed, never followed.
-        unlink(&tmp)?;
-        let mut file = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
-        crate::crash::reach("state-write", || {
-            // Half a state file on disk, as a power cut might leave it.
-            let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
-            let _ = file.sync_data();
-        });
-        file.write_all(&text)?;
-        file.write_all(b"\n")?;
-        file.sync_data()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(path)
-    };
-    write().with_context(|| output(format!("cannot save the state file {}", path.display())))?;
+    write_atomically(path, &text, "state-write")
+        .with_context(|| output(format!("cannot save the state file {}", path.display())))?;
     crate::crash::reach("state-saved", || {});
     Ok(())
+}
+
+/// Writes `text` and a newline to `path` atomically: a temporary file of this process's own
+/// beside it (created exclusively, mode 0600), fsync, rename, fsync of the directory. The
+/// crash point `crash_point` leaves half a temporary file, as a power cut might.
+fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<()> {
+    let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
+    // A temporary file left by a crash of a process with the same id is ours to replace;
+    // anything planted at the name (a symbolic link) is removed, never followed.
+    unlink(&tmp)?;
+    let mut file = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
+    crate::crash::reach(crash_point, || {
+        let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
+        let _ = file.sync_data();
+    });
+    file.write_all(text)?;
+    if !text.ends_with(b"\n") {
+        file.write_all(b"\n")?;
+    }
+    file.sync_data()?;
+    fs::rename(&tmp, path)?;
+    sync_dir(path)
+}
+
+/// Reads the ledger of conversations in progress at `path` for the command family
+/// `fingerprint`; an empty one if there is none yet. A ledger of another command family, of
+/// another format version, or inconsistent in any field is a usage error naming the file;
+/// nothing is touched.
+pub fn load_ledger(path: &Path, fingerprint: &str) -> Result<Ledger> {
+    let shown = path.display();
+    let refused = |why: &str| {
+        usage(format!(
+            "--pending {shown} cannot be used ({why}): repair or remove it (its conversations are then not followed up), or name another ledger"
+        ))
+    };
+    let text = match read_private(path, pending::MAX_BYTES) {
+        Ok(None) => return Ok(Ledger::new(fingerprint)),
+        Ok(Some(text)) => text,
+        Err(ReadFailure::NotAFile) => return Err(refused("it is not a regular file")),
+        Err(ReadFailure::Io(e)) => {
+            return Err(e).with_context(|| usage_context(format!("cannot read --pending {shown}")))
+        }
+    };
+    let ledger = Ledger::parse(&text).map_err(|why| refused(&why))?;
+    if ledger.fingerprint != fingerprint {
+        return Err(usage(format!(
+            "--pending {shown} belongs to another command family ({}); this command is ({fingerprint}): a ledger is shared only by exports of the same organisation, client, format and columns; name another ledger",
+            ledger.fingerprint
+        )));
+    }
+    Ok(ledger)
+}
+
+/// Writes the ledger atomically, like the state.
+pub fn save_ledger(path: &Path, ledger: &Ledger) -> Result<()> {
+    write_atomically(path, ledger.to_text().as_bytes(), "ledger-write")
+        .with_context(|| output(format!("cannot save the ledger {}", path.display())))
 }
 
 /// Removes temporary state files that crashed runs left beside `path`. Only while the
@@ -581,6 +669,7 @@ mod tests {
             job: None,
             job_page_size: 1000,
             ahead: Vec::new(),
+            follow_up: None,
         }
     }
 
@@ -714,6 +803,41 @@ api=https://api.mypurecloud.ie",
             |s| s.ahead = vec![ahead(day, next, "j-2"); 17],
             "17 jobs ahead",
         );
+        let follow = |after: Option<&str>| {
+            Some(SavedFollowUp {
+                after: after.map(str::to_string),
+            })
+        };
+        check_edit(
+            |s| s.follow_up = follow(None),
+            "a follow-up of the ledger after the range began",
+        );
+        check_edit(
+            |s| {
+                s.top_index = 0;
+                s.stack.clear();
+                s.next_page = 1;
+                s.follow_up = follow(Some("a,b"));
+            },
+            "names an invalid id",
+        );
+    }
+
+    #[test]
+    fn a_follow_up_in_progress_round_trips_through_the_state() {
+        let mut state = saved();
+        state.top_index = 0;
+        state.stack.clear();
+        state.next_page = 1;
+        state.follow_up = Some(SavedFollowUp {
+            after: Some("c-0042".into()),
+        });
+        let text = serde_json::to_string(&state).unwrap();
+        let position = parse(&text).unwrap().position(&plan()).unwrap();
+        assert_eq!(position.follow_up.unwrap().after.as_deref(), Some("c-0042"));
+        // A state without one reads as before.
+        let none = serde_json::to_string(&saved()).unwrap();
+        assert!(!none.contains("follow_up"));
     }
 
     #[test]
@@ -805,6 +929,45 @@ api=https://api.mypurecloud.ie",
                 }
             }
         });
+    }
+
+    #[test]
+    fn the_ledger_is_saved_private_and_read_back_for_its_command_family_only() {
+        let dir = std::env::temp_dir().join(format!("ge-ledger-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pending.json");
+        let fp = "api=https://x client=c format=csv columns=a";
+        // None yet: an empty ledger, and nothing created.
+        assert_eq!(load_ledger(&path, fp).unwrap(), Ledger::new(fp));
+        assert!(!path.exists());
+        let mut ledger = Ledger::new(fp);
+        let start = time::macros::datetime!(2026-11-01 23:00 UTC);
+        ledger
+            .merge(&[("c-1".into(), start)], start + time::Duration::hours(1))
+            .unwrap();
+        save_ledger(&path, &ledger).unwrap();
+        assert_eq!(load_ledger(&path, fp).unwrap(), ledger);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let refused = |path: &Path, fp: &str, why: &str| {
+            let err = load_ledger(path, fp).unwrap_err();
+            assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
+            let msg = format!("{err:#}");
+            assert!(msg.contains(why), "{msg}");
+        };
+        refused(
+            &path,
+            "api=https://y client=c format=csv columns=a",
+            "another command family",
+        );
+        refused(&dir, fp, "not a regular file");
+        fs::write(&path, "{").unwrap();
+        refused(&path, fp, "not a ledger");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -20,7 +20,8 @@ use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
-use crate::export::{self, Control, Plan, Position, Resume, Source};
+use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
+use crate::pending::Ledger;
 use crate::report::{ExportStats, Log};
 use crate::sink::{self, Digest, Mark, Output, Sink};
 use crate::state::{self, State};
@@ -107,7 +108,8 @@ impl FileTarget {
         plan: &Plan,
     ) -> Result<FileTarget> {
         let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), path)?;
+        let doing = format!("exporting to {}", path.display());
+        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
         state::remove_stale_temporaries(&state_path)?;
         if restart {
             state::remove(&state_path)?;
@@ -145,6 +147,7 @@ impl FileTarget {
         source: &mut S,
         plan: &Plan,
         force: bool,
+        mut pending: Option<&mut PendingFile>,
         log: &Log,
     ) -> Result<ExportStats> {
         let (file, start, resume) = match self.saved {
@@ -179,8 +182,9 @@ impl FileTarget {
         let control = Control {
             checkpoint: &mut checkpoint,
             stop: &crate::signal::stop_reason,
+            pending: pending.as_deref_mut().map(|p| p as &mut dyn PendingLedger),
         };
-        let stats = export::run(source, &mut sink, plan, resume, control, log).map_err(|e| {
+        let mut stats = export::run(source, &mut sink, plan, resume, control, log).map_err(|e| {
             crate::exit::failure(
                 crate::exit::code_of(&e),
                 format!(
@@ -195,6 +199,10 @@ impl FileTarget {
         state::remove(&self.state_path)?;
         publish(&self.partial, &self.path, force)?;
         log.info(&format!("wrote {}", self.path.display()));
+        if let (Some(counts), Some(pending)) = (stats.follow_ups.as_mut(), pending) {
+            counts.pending = pending.ledger.len() as u64;
+            counts.dropped = counts.dropped.saturating_add(pending.aged);
+        }
         Ok(stats)
     }
 }
@@ -205,10 +213,94 @@ pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Re
     let control = Control {
         checkpoint: &mut |_, _| Ok(()),
         stop: &crate::signal::stop_reason,
+        pending: None,
     };
     let stats = export::run(source, &mut sink, plan, None, control, log)?;
     sink.finish()?;
     Ok(stats)
+}
+
+/// The `--pending` ledger of a run, locked (`PATH.lock`) for the whole run so that two runs
+/// sharing it never rewrite it at once, and rewritten atomically after every change.
+pub struct PendingFile {
+    path: PathBuf,
+    ledger: Ledger,
+    /// Entries dropped for their age when the ledger was opened.
+    aged: u64,
+    _lock: Lock,
+}
+
+impl PendingFile {
+    /// Takes the ledger's lock, reads and checks it (an absent ledger is an empty one; one
+    /// of another command family, another format version or inconsistent is a usage error and
+    /// nothing is touched), and drops the entries whose conversation started more than
+    /// `max_age` before `now`, one warning line each.
+    pub fn open(
+        path: &Path,
+        fingerprint: &str,
+        max_age: std::time::Duration,
+        now: OffsetDateTime,
+        log: &Log,
+    ) -> Result<PendingFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "the directory of --pending {} does not exist: create it or name another ledger",
+                path.display()
+            )));
+        }
+        let doing = format!("using the ledger {}", path.display());
+        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
+        state::remove_stale_temporaries(path)?;
+        let mut ledger = state::load_ledger(path, fingerprint)?;
+        let old = ledger.age(max_age, now);
+        for entry in &old {
+            log.warn(&format!(
+                "conversation {} (started {}) is still not ended after --pending-max-age {}: dropped from {}",
+                entry.id,
+                entry.start,
+                crate::times::format_duration(max_age),
+                path.display()
+            ));
+        }
+        if !old.is_empty() {
+            state::save_ledger(path, &ledger)?;
+        }
+        Ok(PendingFile {
+            path: path.to_path_buf(),
+            ledger,
+            aged: old.len() as u64,
+            _lock: lock,
+        })
+    }
+}
+
+impl PendingLedger for PendingFile {
+    fn due(&self) -> Vec<String> {
+        self.ledger.ids()
+    }
+
+    fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()> {
+        let added = self
+            .ledger
+            .merge(found, OffsetDateTime::now_utc())
+            .map_err(|why| anyhow::anyhow!("{}: {why}", self.path.display()))?;
+        if added > 0 {
+            state::save_ledger(&self.path, &self.ledger)?;
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
+        let removed = self.ledger.remove(written) + self.ledger.remove(gone);
+        if removed > 0 {
+            state::save_ledger(&self.path, &self.ledger)?;
+        }
+        Ok(())
+    }
 }
 
 /// Checks a saved state against the command, its plan and `FILE.partial`, and reads back the
@@ -383,9 +475,9 @@ struct Lock {
 }
 
 impl Lock {
-    /// Takes the lock at `path` for the export to `output`, or fails at once naming the
-    /// process that holds it.
-    fn take(path: &Path, output_path: &Path) -> Result<Lock> {
+    /// Takes the lock at `path`, or fails at once naming the process that holds it and what
+    /// it is `doing` ("exporting to FILE").
+    fn take(path: &Path, doing: &str) -> Result<Lock> {
         let cannot = || output(format!("cannot lock {}", path.display()));
         // A lock file unlinked by a finishing run between our open and our lock is not the
         // lock any more: open again (a few rounds are plenty; each needs a finishing run).
@@ -404,8 +496,7 @@ impl Lock {
                             |pid| format!("process {pid}"),
                         );
                     return Err(usage(format!(
-                        "another genesys-export ({holder}) is already exporting to {}: wait for it to finish, or stop it; the same command then resumes",
-                        output_path.display()
+                        "another genesys-export ({holder}) is already {doing}: wait for it to finish, or stop it; the same command then resumes"
                     )));
                 }
                 Err(fs::TryLockError::Error(e)) => return Err(e).with_context(cannot),
@@ -424,9 +515,8 @@ impl Lock {
             });
         }
         Err(usage(format!(
-            "{} keeps being replaced: another genesys-export is starting and finishing exports to {}",
-            path.display(),
-            output_path.display()
+            "{} keeps being replaced: another genesys-export keeps starting and finishing ({doing})",
+            path.display()
         )))
     }
 }
@@ -474,8 +564,9 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let out = dir.join("c.csv");
         let lock_path = dir.join("c.csv.lock");
-        let first = Lock::take(&lock_path, &out).unwrap();
-        let err = Lock::take(&lock_path, &out).err().unwrap();
+        let doing = format!("exporting to {}", out.display());
+        let first = Lock::take(&lock_path, &doing).unwrap();
+        let err = Lock::take(&lock_path, &doing).err().unwrap();
         let msg = format!("{err:#}");
         assert!(
             msg.contains(&format!("process {}", std::process::id())),
@@ -484,7 +575,7 @@ mod tests {
         assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
         drop(first);
         assert!(!lock_path.exists());
-        let again = Lock::take(&lock_path, &out).unwrap();
+        let again = Lock::take(&lock_path, &doing).unwrap();
         drop(again);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -6,6 +6,7 @@ mod export;
 mod faults;
 mod jobs;
 mod logs;
+mod pending;
 mod proxy;
 mod resume;
 mod safety;

@@ -558,3 +558,23 @@ pub fn run_in_terminal(cmd: &Command) -> Run {
     }
     run_command(terminal)
 }
+/// Midnight UTC `days` days before today: data for tests whose runs compare dates with the
+/// real clock (a ledger's ageing) lies this far in the past, whatever day the tests run.
+pub fn days_ago(days: i64) -> OffsetDateTime {
+    let today = OffsetDateTime::now_utc().date().midnight().assume_utc();
+    today - time::Duration::days(days)
+}
+
+/// `t` as the command line and the API write it: RFC 3339 in UTC.
+pub fn stamp(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The ids and the `conversation_end` of every row of a CSV export, in file order.
+pub fn csv_ids_and_ends(text: &str) -> Vec<(String, String)> {
+    csv_records(text)
+        .iter()
+        .map(|r| (r[0].to_string(), r[2].to_string()))
+        .collect()
+}

@@ -25,6 +25,7 @@ use crate::{SimConfig, Stats};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
+pub const BY_ID_PATH: &str = "/api/v2/analytics/conversations/details";
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
 pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const JOBS_AVAILABILITY_PATH: &str =
@@ -55,6 +56,8 @@ const DUPLICATE_SALT: u64 = 15;
 enum Endpoint {
     Token,
     Details,
+    /// `GET .../details?id=A,B,...`: conversations by id.
+    ById,
     Queues,
     QueueById,
     /// `POST .../details/jobs`.
@@ -73,6 +76,7 @@ fn classify(path: &str) -> Endpoint {
     match path {
         TOKEN_PATH => Endpoint::Token,
         DETAILS_QUERY_PATH => Endpoint::Details,
+        BY_ID_PATH => Endpoint::ById,
         QUEUES_PATH => Endpoint::Queues,
         JOBS_PATH => Endpoint::JobSubmit,
         // Matched before the `{jobId}` pattern, which would otherwise capture it.
@@ -133,7 +137,7 @@ impl State {
     pub fn new(cfg: SimConfig, now: Instant, wall_now: OffsetDateTime) -> State {
         let seed = cfg.seed;
         let rate_window = Window::new(cfg.rate_limit);
-        let data = Dataset::generate(&GenParams {
+        let mut data = Dataset::generate(&GenParams {
             seed,
             conversations: cfg.conversations,
             start_ms: data::to_ms(cfg.start),
@@ -142,6 +146,7 @@ impl State {
             queues: cfg.queues,
             deleted_queues: cfg.deleted_queues,
         });
+        data.now_ms = cfg.now.map(data::to_ms);
         State {
             cfg,
             data,
@@ -188,6 +193,7 @@ impl State {
         }
         match endpoint {
             Endpoint::Details => self.stats.details_requests += 1,
+            Endpoint::ById => self.stats.by_id_requests += 1,
             Endpoint::Queues | Endpoint::QueueById => self.stats.queue_requests += 1,
             Endpoint::JobResults => self.stats.job_result_requests += 1,
             Endpoint::JobAvailability => self.stats.availability_requests += 1,
@@ -292,7 +298,10 @@ impl State {
                 let mut response = self.route(endpoint, req, now, ctx);
                 let applies = match fault {
                     Fault::HitsWithoutConversations => endpoint == Endpoint::Details,
-                    _ => matches!(endpoint, Endpoint::Details | Endpoint::JobResults),
+                    _ => matches!(
+                        endpoint,
+                        Endpoint::Details | Endpoint::JobResults | Endpoint::ById
+                    ),
                 };
                 let damaged = applies
                     && response.status == 200
@@ -327,6 +336,7 @@ impl State {
             Endpoint::Queues
             | Endpoint::QueueById
             | Endpoint::JobResults
+            | Endpoint::ById
             | Endpoint::JobAvailability => &["GET"],
             Endpoint::Job => &["GET", "DELETE"],
             Endpoint::OtherApi | Endpoint::Unknown => {
@@ -358,6 +368,7 @@ impl State {
         }
         match endpoint {
             Endpoint::Details => self.details_query(req, ctx),
+            Endpoint::ById => self.by_id(req, ctx),
             Endpoint::Queues => self.queue_list(req, ctx),
             Endpoint::JobSubmit => self.job_submit(req, now, ctx),
             Endpoint::Job if req.method == "DELETE" => self.job_delete(req, ctx),
@@ -461,6 +472,43 @@ impl State {
                 .add_arrivals(query.from_ms, query.to_ms, self.cfg.arrivals_per_page);
         }
         Response::json(200, &body)
+    }
+
+    /// `GET /api/v2/analytics/conversations/details?id=A,B,...` (also `id=A&id=B`): the
+    /// conversations asked for that exist, as the details query renders them now, in the
+    /// order asked; unknown ids (and those not started yet) are simply absent. More than
+    /// `max_ids_per_request` ids, or none, is a 400.
+    fn by_id(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.details_forbidden {
+            return forbidden(permission(Endpoint::Details), ctx);
+        }
+        let ids: Vec<&str> = req
+            .query_all("id")
+            .into_iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .collect();
+        self.stats.max_ids_per_request = self.stats.max_ids_per_request.max(ids.len() as u64);
+        if ids.is_empty() {
+            return error_response(400, "bad.request", "At least one id is required.", ctx);
+        }
+        if ids.len() > self.cfg.max_ids_per_request {
+            let message = format!(
+                "The number of ids may not exceed {}.",
+                self.cfg.max_ids_per_request
+            );
+            return error_response(400, "bad.request", &message, ctx);
+        }
+        let mut listed = HashSet::new();
+        let conversations: Vec<Value> = ids
+            .iter()
+            .filter(|id| listed.insert(**id))
+            .filter_map(|id| self.data.get(id))
+            .filter(|c| self.data.exists(c))
+            .map(|c| self.data.render(c))
+            .collect();
+        Response::json(200, &json!({ "conversations": conversations }))
     }
 
     /// The details query's internal result list, in the requested order: every match, and a
@@ -1262,6 +1310,55 @@ mod tests {
         let bearer = format!("Bearer {token}");
         let req = request("POST", DETAILS_QUERY_PATH, &bearer, &details_body(10, page));
         full(state.handle(&req, now))
+    }
+
+    #[test]
+    fn by_id_serves_what_exists_now_and_refuses_too_many_ids() {
+        let (mut state, t0) = state(SimConfig {
+            max_ids_per_request: 3,
+            ..SimConfig::default()
+        });
+        let token = format!("Bearer {}", grant(&mut state, t0));
+        // A conversation that ends after the present chosen below, and one that starts after.
+        let all: Vec<Conversation> = state
+            .data
+            .starting_in(i64::MIN, i64::MAX)
+            .map(|(c, _)| c.clone())
+            .collect();
+        let late = all.iter().find(|c| c.end_ms.is_some()).unwrap().clone();
+        let now = late.start_ms + 1;
+        let future = all.iter().find(|c| c.start_ms > now).unwrap().clone();
+        state.data.now_ms = Some(now);
+        let mut ask = |ids: &str| {
+            full(state.handle(
+                &request("GET", &format!("{BY_ID_PATH}?id={ids}"), &token, b""),
+                t0,
+            ))
+        };
+        let reply = ask(&format!("{},unknown,{}", late.id, future.id));
+        assert_eq!(reply.status, 200);
+        let conversations = body(&reply)["conversations"].as_array().unwrap().clone();
+        assert_eq!(conversations.len(), 1);
+        assert_eq!(conversations[0]["conversationId"], json!(late.id));
+        assert!(conversations[0].get("conversationEnd").is_none());
+        assert_eq!(ask("a,b,c,d").status, 400);
+        assert_eq!(ask("").status, 400);
+        // The data moves on: the conversation has ended, the later one exists.
+        state.data.now_ms = Some(future.start_ms.max(late.end_ms.unwrap()) + 1);
+        let reply = full(state.handle(
+            &request(
+                "GET",
+                &format!("{BY_ID_PATH}?id={}&id={}", late.id, future.id),
+                &token,
+                b"",
+            ),
+            t0,
+        ));
+        let conversations = body(&reply)["conversations"].as_array().unwrap().clone();
+        assert_eq!(conversations.len(), 2);
+        assert!(conversations[0]["conversationEnd"].is_string());
+        assert_eq!(state.stats.by_id_requests, 4);
+        assert_eq!(state.stats.max_ids_per_request, 4);
     }
 
     /// Pages a window through and returns each page's ids and the `totalHits` of the first.

@@ -168,6 +168,10 @@ pub struct Dataset {
     /// Slots below this were generated at start; the rest arrived while paging.
     initial_len: usize,
     arrival_rng: Rng,
+    /// The data's present (`SimConfig::now`): a conversation that starts at or after it does
+    /// not exist yet, and one that ends after it is served in progress. None: every
+    /// conversation as generated.
+    pub now_ms: Option<i64>,
 }
 
 impl Dataset {
@@ -250,6 +254,39 @@ impl Dataset {
             ongoing,
             initial_len: n,
             arrival_rng: Rng::derive(params.seed, STREAM_ARRIVALS),
+            now_ms: None,
+        }
+    }
+
+    /// Whether the conversation exists at the data's present: it has started.
+    pub fn exists(&self, c: &Conversation) -> bool {
+        self.now_ms.is_none_or(|now| c.start_ms < now)
+    }
+
+    /// The conversation as it is served at the data's present: without its end while that
+    /// lies in the future.
+    pub fn seen(&self, c: &Conversation) -> Conversation {
+        let mut seen = c.clone();
+        if let (Some(end), Some(now)) = (c.end_ms, self.now_ms) {
+            if end > now {
+                seen.end_ms = None;
+            }
+        }
+        seen
+    }
+
+    /// Whether the conversation is in progress at the data's present.
+    pub fn in_progress(&self, c: &Conversation) -> bool {
+        self.exists(c) && !self.has_ended(c)
+    }
+
+    /// Whether the conversation has ended by the data's present (no copy: matching asks
+    /// this of every candidate).
+    fn has_ended(&self, c: &Conversation) -> bool {
+        match (c.end_ms, self.now_ms) {
+            (None, _) => false,
+            (Some(end), Some(now)) => end <= now,
+            (Some(_), None) => true,
         }
     }
 
@@ -296,10 +333,14 @@ impl Dataset {
                 out.push(c);
             }
         }
-        out.retain(|c| match filter {
-            EndFilter::Any => true,
-            EndFilter::Ended => c.end_ms.is_some(),
-            EndFilter::Ongoing => c.end_ms.is_none(),
+        out.retain(|c| {
+            let ended = self.has_ended(c);
+            self.exists(c)
+                && match filter {
+                    EndFilter::Any => true,
+                    EndFilter::Ended => ended,
+                    EndFilter::Ongoing => !ended,
+                }
         });
         out
     }
@@ -341,12 +382,13 @@ impl Dataset {
         }
         out.retain(|&s| {
             let c = &self.conversations[s as usize];
+            let ended = self.has_ended(c);
             let kept = match m.filter {
                 EndFilter::Any => true,
-                EndFilter::Ended => c.end_ms.is_some(),
-                EndFilter::Ongoing => c.end_ms.is_none(),
+                EndFilter::Ended => ended,
+                EndFilter::Ongoing => !ended,
             };
-            kept && c.start_ms < m.available_before_ms
+            kept && self.exists(c) && c.start_ms < m.available_before_ms
         });
         out.sort_by(|&a, &b| {
             let (a, b) = (
@@ -410,7 +452,8 @@ impl Dataset {
 
     /// Renders a conversation exactly as the details query returns it.
     pub fn render(&self, c: &Conversation) -> Value {
-        Renderer::new(self, c).render()
+        let seen = self.seen(c);
+        Renderer::new(self, &seen).render()
     }
 
     /// Renders a conversation as a job's results return it: the query's JSON plus

@@ -33,8 +33,8 @@ pub struct Faults {
     pub p_blank: f64,
     /// On a details query, answer the real page without its `conversations` key.
     pub p_hits_without_conversations: f64,
-    /// On a details query or job results, answer the real page with `conversationId` removed
-    /// from its first conversation.
+    /// On a details query, job results or conversations by id, answer the real page with
+    /// `conversationId` removed from its first conversation.
     pub p_missing_id: f64,
     /// Answer 500, 502, 503 or 504 (chosen at random) with an error body that repeats the
     /// presented credential in clear.

@@ -39,13 +39,20 @@
 //!   body is `[]` / only whitespace.
 //! - `HitsWithoutConversations`: a details query's real 200 page without its `conversations`
 //!   key (`totalHits` kept). Elsewhere the real reply goes out and no fault is counted.
-//! - `MissingId`: the real 200 page of a details query or job results, with `conversationId`
-//!   removed from its first conversation. Elsewhere, or on a page without conversations, the
-//!   real reply goes out and no fault is counted.
+//! - `MissingId`: the real 200 page of a details query, job results or conversations by id,
+//!   with `conversationId` removed from its first conversation. Elsewhere, or on a page
+//!   without conversations, the real reply goes out and no fault is counted.
 //! - `Echo(n)`: status n with an ErrorBody whose message repeats the presented bearer token
 //!   in clear; on `/oauth/token`, an `{error, description, error_description}` body whose
 //!   descriptions repeat the client secret decoded from the Basic header (`error` is
 //!   `server_error` for a 5xx, `invalid_client` otherwise).
+//!
+//! Conversations by id (`GET /api/v2/analytics/conversations/details?id=A,B,...`) answer
+//! `{"conversations": [...]}` with those that exist at the data's present, rendered as the
+//! details query renders them; unknown ids are absent, and more than `max_ids_per_request`
+//! ids get 400 `bad.request`. The data's present (`SimConfig::now`, moved by
+//! [`Sim::set_now`]) lets one organisation be exported night after night while conversations
+//! in progress end.
 //!
 //! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
 //! the same API faults. A job is fulfilled after `job_polls_to_fulfil` status polls, or once
@@ -179,6 +186,14 @@ pub struct SimConfig {
     pub data_availability: OffsetDateTime,
     /// Lifecycle faults of the jobs API.
     pub job_faults: JobFaults,
+    /// The data's present: a conversation that starts at or after it does not exist yet (no
+    /// query, job or by-id request returns it), and one whose end lies after it is served in
+    /// progress (without `conversationEnd`). [`Sim::set_now`] moves it, so the same
+    /// organisation can be exported night after night with the data moving on. None: every
+    /// conversation as generated.
+    pub now: Option<OffsetDateTime>,
+    /// A by-id request (`GET .../details?id=...`) with more ids gets 400 `bad.request`.
+    pub max_ids_per_request: usize,
     /// Serve HTTPS with this certificate (made at start, with its CA: [`Sim::ca_pem`]) at
     /// `https://localhost:PORT`; None serves plain HTTP.
     pub tls: Option<TlsCert>,
@@ -226,6 +241,8 @@ impl Default for SimConfig {
             job_result_cap: 400_000,
             data_availability: end,
             job_faults: JobFaults::default(),
+            now: None,
+            max_ids_per_request: 100,
             tls: None,
         }
     }
@@ -241,6 +258,10 @@ pub struct Stats {
     pub tokens_issued: u64,
     /// Requests to the details query.
     pub details_requests: u64,
+    /// Requests to the by-id endpoint (`GET .../details?id=...`), refused ones included.
+    pub by_id_requests: u64,
+    /// The most ids a by-id request carried, refused ones included.
+    pub max_ids_per_request: u64,
     /// Requests to `/api/v2/routing/queues` and `/api/v2/routing/queues/{id}`.
     pub queue_requests: u64,
     /// Requests to any `/api/v2/...` path.
@@ -414,6 +435,26 @@ impl Sim {
         self.ids_where(from, to, |c, _| c.end_ms.is_some())
     }
 
+    /// Like [`Sim::ground_truth`] but only conversations in progress at the data's present
+    /// ([`SimConfig::now`]): started, and not ended by then.
+    pub fn in_progress_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .data
+            .starting_in(data::to_ms(from), data::to_ms(to))
+            .filter(|(c, _)| state.data.in_progress(c))
+            .map(|(c, _)| c.id.clone())
+            .collect()
+    }
+
+    /// Moves the data's present ([`SimConfig::now`]): conversations that end before it are
+    /// served ended from now on, and those that start before it exist.
+    pub fn set_now(&self, now: OffsetDateTime) {
+        let mut state = self.shared.lock();
+        state.cfg.now = Some(now);
+        state.data.now_ms = Some(data::to_ms(now));
+    }
+
     /// Like [`Sim::ground_truth`] but only the conversations generated at start.
     pub fn initial_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
         self.ids_where(from, to, |_, initial| initial)
@@ -476,6 +517,12 @@ impl Sim {
     /// availability requests use the new one.
     pub fn set_data_availability(&self, available: OffsetDateTime) {
         self.shared.lock().cfg.data_availability = available;
+    }
+
+    /// Replaces the API faults; `Faults::script` keeps counting from the first API request
+    /// ([`Stats::api_requests`] without a rate limit).
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.lock().cfg.faults = faults;
     }
 
     /// Replaces the job lifecycle faults; job numbers keep counting from the first job.

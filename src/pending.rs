@@ -1,0 +1,444 @@
+//! The ledger of conversations still in progress (`--pending FILE`): what it holds, how it is
+//! read, checked, merged and aged. Pure: no clock, no file; `state.rs` reads and writes it.
+//!
+//! A nightly export meets conversations that have not ended. Each one is recorded here (its
+//! id, its `conversationStart`, and when an export first saw it in progress); a later run
+//! that names the same ledger asks the API for the recorded ids first, writes those that have
+//! ended and removes them. The file is JSON, sorted by id, and holds no secret: a format
+//! version, the fingerprint of the command family that may share it (API, OAuth client id,
+//! format, columns) and the entries. Nothing in it is trusted: `parse` checks every field and
+//! refuses anything inconsistent, naming what is wrong.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::window;
+
+/// Bumped whenever the meaning of a saved field changes.
+pub const VERSION: u32 = 1;
+/// More entries than this is not a ledger of ours (a month of open digital conversations of
+/// a large contact centre is a few thousand).
+pub const MAX_ENTRIES: usize = 200_000;
+/// A ledger file larger than this is not one of ours.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The longest conversation id accepted (Genesys ids are 36-character UUIDs).
+pub const MAX_ID_LEN: usize = 128;
+/// How far a conversation's start may lie after the moment it was first seen, for clocks
+/// that disagree; beyond it the entry is inconsistent.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
+/// `--pending-max-age` when none is given: 31 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(31 * 86_400);
+
+/// The ledger as saved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ledger {
+    pub version: u32,
+    /// The command family that may share the ledger; see [`fingerprint`].
+    pub fingerprint: String,
+    /// Sorted by id, each id once.
+    pub entries: Vec<Entry>,
+}
+
+/// A conversation seen in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub id: String,
+    /// Its `conversationStart` (RFC 3339, milliseconds, UTC).
+    pub start: String,
+    /// When an export first found it in progress.
+    pub first_seen: String,
+}
+
+/// The command family that may share a ledger: the same API and OAuth client (so the same
+/// organisation), the same format and the same columns, as one readable line.
+pub fn fingerprint(api_base: &str, client_id: &str, format: &str, columns: &[String]) -> String {
+    format!(
+        "api={api_base} client={client_id} format={format} columns={}",
+        columns.join(",")
+    )
+}
+
+/// Whether `id` can be a conversation id: 1 to `MAX_ID_LEN` ASCII letters, digits, `-`, `_`
+/// or `.` (nothing that would need escaping in a URL's comma-separated list).
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Ledger {
+    /// An empty ledger for the command family `fingerprint`.
+    pub fn new(fingerprint: &str) -> Ledger {
+        Ledger {
+            version: VERSION,
+            fingerprint: fingerprint.to_string(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// Parses and checks a ledger file's text; the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Ledger, String> {
+        if text.len() as u64 > MAX_BYTES {
+            return Err("it is too large to be a ledger of conversations in progress".into());
+        }
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let version = serde_json::from_str::<Versioned>(text)
+            .map_err(|_| "it is not a ledger of conversations in progress".to_string())?
+            .version;
+        if version != VERSION {
+            let age = if version > VERSION {
+                "a newer"
+            } else {
+                "an older"
+            };
+            return Err(format!(
+                "it was written by {age} genesys-export, in ledger format {version}; this one reads format {VERSION}"
+            ));
+        }
+        let ledger =
+            serde_json::from_str::<Ledger>(text).map_err(|e| format!("it does not parse: {e}"))?;
+        ledger.check()?;
+        Ok(ledger)
+    }
+
+    /// Checks every field: at most `MAX_ENTRIES`, ids valid and strictly ascending (so each
+    /// once), timestamps readable, no start long after its first sighting.
+    pub fn check(&self) -> Result<(), String> {
+        if self.fingerprint.trim().is_empty() {
+            return Err("an empty fingerprint".into());
+        }
+        if self.entries.len() > MAX_ENTRIES {
+            return Err(format!(
+                "{} entries, more than the {MAX_ENTRIES} a ledger holds",
+                self.entries.len()
+            ));
+        }
+        for entry in &self.entries {
+            entry.check()?;
+        }
+        for pair in self.entries.windows(2) {
+            if pair[0].id >= pair[1].id {
+                return Err(format!(
+                    "the entries are not sorted by id, each once (at {})",
+                    pair[1].id
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The text saved: pretty JSON, one field a line.
+    pub fn to_text(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The recorded ids, in ascending order.
+    pub fn ids(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.id.clone()).collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn find(&self, id: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|e| e.id.as_str().cmp(id))
+    }
+
+    /// Records conversations found in progress at `now`, each as (id, start). An id already
+    /// recorded keeps its entry (and its first sighting). Returns how many were added; an
+    /// invalid id, or a ledger that would grow past `MAX_ENTRIES`, is an error.
+    pub fn merge(
+        &mut self,
+        found: &[(String, OffsetDateTime)],
+        now: OffsetDateTime,
+    ) -> Result<usize, String> {
+        let mut added = 0;
+        for (id, start) in found {
+            if !valid_id(id) {
+                return Err(format!(
+                    "conversation id {:?} cannot be recorded: it is not of the form ids take",
+                    crate::api::one_line(id)
+                ));
+            }
+            let Err(at) = self.find(id) else {
+                continue;
+            };
+            if self.entries.len() >= MAX_ENTRIES {
+                return Err(format!(
+                    "the ledger would hold more than {MAX_ENTRIES} conversations in progress: lower --pending-max-age"
+                ));
+            }
+            self.entries.insert(
+                at,
+                Entry {
+                    id: id.clone(),
+                    start: window::api_timestamp(*start),
+                    first_seen: window::api_timestamp(now),
+                },
+            );
+            added += 1;
+        }
+        Ok(added)
+    }
+
+    /// Removes these ids (those not recorded are ignored); returns how many were removed.
+    pub fn remove(&mut self, ids: &[String]) -> usize {
+        let before = self.entries.len();
+        let mut ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        self.entries
+            .retain(|e| ids.binary_search(&e.id.as_str()).is_err());
+        before - self.entries.len()
+    }
+
+    /// Removes and returns the entries of conversations that started more than `max_age`
+    /// before `now`.
+    pub fn age(&mut self, max_age: Duration, now: OffsetDateTime) -> Vec<Entry> {
+        let Some(oldest) =
+            now.checked_sub(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
+        else {
+            return Vec::new();
+        };
+        let (old, kept) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|e| e.start_time().is_some_and(|start| start < oldest));
+        self.entries = kept;
+        old
+    }
+}
+
+impl Entry {
+    /// The entry's start (checked on load).
+    pub fn start_time(&self) -> Option<OffsetDateTime> {
+        window::parse_api_timestamp(&self.start)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !valid_id(&self.id) {
+            return Err(format!(
+                "the id {:?} is not of the form conversation ids take",
+                crate::api::one_line(&self.id)
+            ));
+        }
+        let start = self
+            .start_time()
+            .ok_or_else(|| format!("the start of {} does not parse", self.id))?;
+        let seen = window::parse_api_timestamp(&self.first_seen)
+            .ok_or_else(|| format!("the first_seen of {} does not parse", self.id))?;
+        let skew = time::Duration::try_from(MAX_CLOCK_SKEW).unwrap_or(time::Duration::ZERO);
+        if seen.checked_add(skew).is_some_and(|latest| start > latest) {
+            return Err(format!("{} was first seen before it started", self.id));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const FP: &str = "api=https://api.mypurecloud.ie client=c format=csv columns=a,b";
+
+    fn entry(id: &str, start: &str, seen: &str) -> Entry {
+        Entry {
+            id: id.into(),
+            start: start.into(),
+            first_seen: seen.into(),
+        }
+    }
+
+    fn sample() -> Ledger {
+        Ledger {
+            version: VERSION,
+            fingerprint: FP.into(),
+            entries: vec![
+                entry(
+                    "a-1",
+                    "2026-11-01T23:10:00.000Z",
+                    "2026-11-02T00:05:00.000Z",
+                ),
+                entry(
+                    "b-2",
+                    "2026-11-01T23:40:00.000Z",
+                    "2026-11-02T00:05:00.000Z",
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn fingerprint_names_the_command_family() {
+        assert_eq!(
+            fingerprint("https://x", "id-1", "jsonl", &["a".into(), "b".into()]),
+            "api=https://x client=id-1 format=jsonl columns=a,b"
+        );
+    }
+
+    #[test]
+    fn ledger_round_trips_without_secrets() {
+        let ledger = sample();
+        let text = ledger.to_text();
+        assert!(!text.contains("secret") && !text.contains("token"));
+        assert_eq!(Ledger::parse(&text).unwrap(), ledger);
+        assert_eq!(ledger.ids(), ["a-1", "b-2"]);
+    }
+
+    /// A hand-edited ledger is refused with a reason naming what is wrong.
+    fn check_edit(edit: impl Fn(&mut Ledger), why: &str) {
+        let mut ledger = sample();
+        edit(&mut ledger);
+        let err = Ledger::parse(&ledger.to_text()).expect_err(why);
+        assert!(err.contains(why), "'{err}' lacks '{why}'");
+    }
+
+    #[test]
+    fn hand_edited_ledgers_are_refused() {
+        check_edit(|l| l.entries[0].id = String::new(), "is not of the form");
+        check_edit(|l| l.entries[0].id = "a,b".into(), "is not of the form");
+        check_edit(|l| l.entries[0].id = "a b".into(), "is not of the form");
+        check_edit(|l| l.entries[0].id = "x".repeat(129), "is not of the form");
+        check_edit(|l| l.entries[1].id = "a-1".into(), "not sorted by id");
+        check_edit(|l| l.entries.swap(0, 1), "not sorted by id");
+        check_edit(|l| l.entries[0].start = "yesterday".into(), "start of a-1");
+        check_edit(|l| l.entries[1].first_seen = "".into(), "first_seen of b-2");
+        check_edit(
+            |l| l.entries[0].start = "2026-11-02T01:05:01.000Z".into(),
+            "first seen before it started",
+        );
+        check_edit(|l| l.fingerprint = " ".into(), "an empty fingerprint");
+        check_edit(
+            |l| {
+                let e = l.entries[0].clone();
+                l.entries = (0..=MAX_ENTRIES)
+                    .map(|i| Entry {
+                        id: format!("{i:08}"),
+                        ..e.clone()
+                    })
+                    .collect();
+            },
+            "more than the 200000",
+        );
+        // Within the clock skew: accepted.
+        let mut ok = sample();
+        ok.entries[0].start = "2026-11-02T01:05:00.000Z".into();
+        assert!(Ledger::parse(&ok.to_text()).is_ok());
+    }
+
+    #[test]
+    fn strangers_and_other_versions_are_refused() {
+        let check = |text: &str, why: &str| {
+            let err = Ledger::parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: '{err}' lacks '{why}'");
+        };
+        check("", "not a ledger");
+        check("[]", "not a ledger");
+        check(
+            r#"{"version":0}"#,
+            "an older genesys-export, in ledger format 0",
+        );
+        check(
+            r#"{"version":2}"#,
+            "a newer genesys-export, in ledger format 2",
+        );
+        check(r#"{"version":1}"#, "does not parse");
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["extra"] = serde_json::json!(true);
+        check(&value.to_string(), "does not parse");
+        check(&" ".repeat(65 * 1024 * 1024), "too large");
+    }
+
+    #[test]
+    fn merge_keeps_the_first_sighting_and_the_order() {
+        let mut ledger = sample();
+        let now = datetime!(2026-11-03 00:05 UTC);
+        let found = [
+            ("c-3".to_string(), datetime!(2026-11-02 23:00 UTC)),
+            ("a-1".to_string(), datetime!(2026-11-01 23:10 UTC)),
+            ("a-0".to_string(), datetime!(2026-11-02 22:00 UTC)),
+            ("c-3".to_string(), datetime!(2026-11-02 23:00 UTC)),
+        ];
+        assert_eq!(ledger.merge(&found, now).unwrap(), 2);
+        assert_eq!(ledger.ids(), ["a-0", "a-1", "b-2", "c-3"]);
+        assert_eq!(ledger.entries[1].first_seen, "2026-11-02T00:05:00.000Z");
+        assert_eq!(ledger.entries[3].first_seen, "2026-11-03T00:05:00.000Z");
+        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        let bad = [("a,b".to_string(), now)];
+        assert!(ledger
+            .merge(&bad, now)
+            .unwrap_err()
+            .contains("cannot be recorded"));
+        assert_eq!(ledger.remove(&["b-2".into(), "zz".into(), "a-0".into()]), 2);
+        assert_eq!(ledger.ids(), ["a-1", "c-3"]);
+    }
+
+    #[test]
+    fn ageing_drops_what_started_before_the_limit() {
+        let check = |now: OffsetDateTime, max_days: u64, dropped: &[&str], kept: &[&str]| {
+            let mut ledger = sample();
+            let old = ledger.age(Duration::from_secs(max_days * 86_400), now);
+            let old: Vec<&str> = old.iter().map(|e| e.id.as_str()).collect();
+            assert_eq!(old, dropped, "dropped at {now} with {max_days}d");
+            assert_eq!(ledger.ids(), kept, "kept at {now} with {max_days}d");
+        };
+        check(datetime!(2026-11-02 00:00 UTC), 31, &[], &["a-1", "b-2"]);
+        check(datetime!(2026-12-02 23:20 UTC), 31, &["a-1"], &["b-2"]);
+        check(datetime!(2026-12-03 00:00 UTC), 31, &["a-1", "b-2"], &[]);
+        check(datetime!(2026-11-02 23:30 UTC), 1, &["a-1"], &["b-2"]);
+        check(
+            datetime!(2026-11-02 00:00 UTC),
+            u64::MAX / 86_400,
+            &[],
+            &["a-1", "b-2"],
+        );
+    }
+
+    #[test]
+    fn prop_corrupted_ledgers_are_refused_or_consistent() {
+        let sample = sample().to_text();
+        crate::prop::run(|rng| {
+            let text = match rng.below(3) {
+                0 => {
+                    let mut bytes = sample.clone().into_bytes();
+                    for _ in 0..=rng.below(4) {
+                        let i = rng.below(bytes.len() as u64) as usize;
+                        match rng.below(3) {
+                            0 => bytes[i] = rng.below(256) as u8,
+                            1 => {
+                                bytes.remove(i);
+                            }
+                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
+                        }
+                    }
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                _ => rng.mutated_json(&sample),
+            };
+            let Ok(ledger) = Ledger::parse(&text) else {
+                return;
+            };
+            assert!(ledger.entries.len() <= MAX_ENTRIES);
+            for pair in ledger.entries.windows(2) {
+                assert!(pair[0].id < pair[1].id);
+            }
+            for e in &ledger.entries {
+                assert!(valid_id(&e.id));
+                assert!(e.start_time().is_some());
+            }
+            // What was accepted saves and reads back the same.
+            assert_eq!(Ledger::parse(&ledger.to_text()).unwrap(), ledger);
+        });
+    }
+}
