@@ -17,8 +17,10 @@ use anyhow::Result;
 use time::OffsetDateTime;
 
 use crate::api;
+use crate::api::QueryFilters;
 use crate::auth::Credentials;
 use crate::exit::usage;
+use crate::filters::{self, Filters};
 use crate::retry::{Policy, DEFAULT_BACKOFF, DEFAULT_MAX_RETRIES, DEFAULT_MAX_WAIT};
 use crate::sink::{Format, Output};
 use crate::times::{format_duration, parse_duration, parse_time};
@@ -43,7 +45,7 @@ OPTIONS:
     --from TIME            start of the range, inclusive (required)
     --to TIME              end of the range, exclusive (required)
     --window DUR           length of one query window [default: 1d; at least 1m, at most 7d,
-                           31d with --ended-only]
+                           31d with --ended-only or any filter]
     -o, --output FILE|-    where to write; - is stdout [default: -]. A file is written as
                            FILE.partial and renamed to FILE when the whole range is done
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
@@ -59,6 +61,17 @@ OPTIONS:
     --mode auto|query|jobs auto: analytics jobs (bulk, from the data lake) for the part of the
                            range older than the lake's availability date, the details query
                            for the newer rest; query or jobs: one path only [default: auto]
+    --queue ID|NAME        only conversations with a segment in this queue; a name is looked
+                           up and must match one queue exactly, ignoring case (repeatable)
+    --media TYPE           only this session media type: voice, callback, chat, email,
+                           message, video, cobrowse, screenshare, screenmonitoring,
+                           internalmessage or unknown (repeatable)
+    --direction DIR        only sessions of this direction: inbound or outbound (repeatable)
+    --user ID              only conversations with a segment of this user (repeatable)
+    --division ID          only conversations in this division (repeatable)
+    --filter-file PATH     more filters, any the API accepts: a JSON object with
+                           segmentFilters and/or conversationFilters arrays. Values of one
+                           option are OR-ed, options and the file's filters AND-ed
     --attribute NAME       add a CSV column with the participant attribute NAME (repeatable;
                            only job results carry attributes)
     --job-poll DUR         first interval between job status polls, growing to 30s
@@ -204,7 +217,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 31] = [
+pub const OPTIONS: [(&str, bool); 37] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -223,6 +236,12 @@ pub const OPTIONS: [(&str, bool); 31] = [
     ("--ended-only", false),
     ("--mode", true),
     ("--attribute", true),
+    ("--queue", true),
+    ("--media", true),
+    ("--direction", true),
+    ("--user", true),
+    ("--division", true),
+    ("--filter-file", true),
     ("--job-poll", true),
     ("--job-timeout", true),
     ("--region", true),
@@ -264,6 +283,8 @@ pub struct Config {
     /// Details pages in flight at once.
     pub parallel: u32,
     pub ended_only: bool,
+    /// Server-side filters as given; queue names are resolved once a token is at hand.
+    pub filters: Filters,
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
@@ -291,6 +312,8 @@ impl Config {
             window: self.window,
             page_size: self.page_size,
             ended_only: self.ended_only,
+            // Sent once queue names are resolved (`genesys::query_filters`).
+            filters: QueryFilters::default(),
             format: self.format,
             attributes: self.attributes.clone(),
             split_at: self.from,
@@ -318,6 +341,8 @@ pub struct RawArgs {
     pub ended_only: bool,
     pub mode: Option<String>,
     pub attributes: Vec<String>,
+    pub filter: filters::Given,
+    pub filter_file: Option<String>,
     pub job_poll: Option<String>,
     pub job_timeout: Option<String>,
     pub region: Option<String>,
@@ -422,12 +447,23 @@ impl RawArgs {
             max_retries: value("--max-retries")?,
             max_wait: value("--max-wait")?,
             backoff: value("--backoff")?,
+            filter_file: value("--filter-file")?,
             ..RawArgs::default()
         };
         raw.output = args
             .opt_value_from_str(["-o", "--output"])
             .map_err(arg_error)?;
         raw.attributes = args.values_from_str("--attribute").map_err(arg_error)?;
+        let mut values = |name: &'static str| -> Result<Vec<String>> {
+            args.values_from_str(name).map_err(arg_error)
+        };
+        raw.filter = filters::Given {
+            queues: values("--queue")?,
+            media: values("--media")?,
+            directions: values("--direction")?,
+            users: values("--user")?,
+            divisions: values("--division")?,
+        };
         raw.force = args.contains("--force");
         raw.restart = args.contains("--restart");
         raw.ended_only = args.contains("--ended-only");
@@ -439,6 +475,16 @@ impl RawArgs {
     }
 }
 
+/// The options that may be given more than once.
+const REPEATABLE: [&str; 6] = [
+    "--attribute",
+    "--queue",
+    "--media",
+    "--direction",
+    "--user",
+    "--division",
+];
+
 /// The error for an argument no option took.
 fn leftover(extra: &str) -> anyhow::Error {
     if !extra.starts_with('-') {
@@ -448,7 +494,7 @@ fn leftover(extra: &str) -> anyhow::Error {
         ));
     }
     let name = extra.split('=').next().unwrap_or(extra);
-    if name != "--attribute" && OPTIONS.iter().any(|(option, _)| *option == name) {
+    if !REPEATABLE.contains(&name) && OPTIONS.iter().any(|(option, _)| *option == name) {
         usage(format!(
             "{name} is given more than once: give it once (see --help)"
         ))
@@ -474,7 +520,8 @@ impl Config {
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
-        let window = window(raw.window.as_deref(), raw.ended_only)?;
+        let filters = filters(raw.filter, raw.filter_file.as_deref(), outside)?;
+        let window = window(raw.window.as_deref(), raw.ended_only || !filters.is_empty())?;
         let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
         let format = format(raw.format.as_deref())?;
         let mode = mode(raw.mode.as_deref())?;
@@ -504,6 +551,7 @@ impl Config {
             page_size,
             parallel,
             ended_only: raw.ended_only,
+            filters,
             mode,
             attributes: raw.attributes,
             job_poll,
@@ -551,8 +599,34 @@ fn range(
     Ok((from, to))
 }
 
-fn window(value: Option<&str>, ended_only: bool) -> Result<Duration> {
-    let (max, because) = if ended_only {
+/// The filter options and the filter file, checked. The file is read like a secret file: a
+/// regular file of bounded size, through the injected reader.
+fn filters(given: filters::Given, file: Option<&str>, outside: &Outside) -> Result<Filters> {
+    let file = match file {
+        None => QueryFilters::default(),
+        Some(path) => {
+            // Escaped but never shortened: the whole path is the fix.
+            let named = format!("--filter-file {}", path.escape_debug());
+            let read = (outside.read_secret)(Path::new(path)).map_err(|e| {
+                usage(format!(
+                    "cannot read {named}: {}; name a readable file",
+                    shown(&e.to_string())
+                ))
+            })?;
+            if read.bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+                return Err(usage(format!(
+                    "{named} is larger than {} KiB: keep the filters it holds to what one query needs",
+                    MAX_SECRET_FILE_BYTES / 1024
+                )));
+            }
+            filters::parse_file(&read.bytes).map_err(|e| usage(format!("{named} {e}")))?
+        }
+    };
+    Filters::new(given, file).map_err(usage)
+}
+
+fn window(value: Option<&str>, filtered: bool) -> Result<Duration> {
+    let (max, because) = if filtered {
         (
             window::MAX_INTERVAL_WITH_FILTER,
             " (the API's interval limit with a filter)",

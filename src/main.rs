@@ -10,6 +10,7 @@ mod cli;
 mod crash;
 mod exit;
 mod export;
+mod filters;
 mod genesys;
 mod http;
 mod pace;
@@ -105,7 +106,7 @@ fn export_command(config: Config) -> Result<()> {
     }
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
-    let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    let fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
         parallel: config.parallel,
@@ -129,6 +130,8 @@ fn export_command(config: Config) -> Result<()> {
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;
+    // Queue names resolved before any export request.
+    plan.filters = genesys::query_filters(&client, &config.filters)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {

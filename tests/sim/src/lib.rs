@@ -66,6 +66,7 @@ mod api;
 mod auth;
 mod data;
 mod faults;
+mod filter;
 mod http;
 mod jobs;
 mod ratelimit;
@@ -391,6 +392,36 @@ impl Sim {
     /// is what an export with a `conversationEnd exists` filter should produce.
     pub fn ended_ids(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<String> {
         self.ids_where(from, to, |c, _| c.end_ms.is_some())
+    }
+
+    /// Like [`Sim::ground_truth`] but only the conversations that pass `filters`, an object
+    /// with `segmentFilters` and/or `conversationFilters` as a query body carries them,
+    /// evaluated as the details query and jobs do. Panics on filters the API would refuse.
+    pub fn filtered_ids(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filters: &serde_json::Value,
+    ) -> Vec<String> {
+        let object = filters.as_object().expect("filters are a JSON object");
+        let filters = filter::Filters::parse(object).expect("filters the API accepts");
+        let state = self.shared.lock();
+        state
+            .data
+            .starting_in(data::to_ms(from), data::to_ms(to))
+            .filter(|(c, _)| filters.matches(&state.data.render(c)))
+            .map(|(c, _)| c.id.clone())
+            .collect()
+    }
+
+    /// The agents' user ids, in generation order.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.shared.lock().data.user_ids()
+    }
+
+    /// The divisions' ids.
+    pub fn division_ids(&self) -> Vec<String> {
+        (0..3).map(|i| data::division(i).0.to_string()).collect()
     }
 
     /// Like [`Sim::ground_truth`] but only the conversations generated at start.
