@@ -3,6 +3,7 @@
 mod cli;
 mod export;
 mod faults;
+mod filters;
 mod jobs;
 mod resume;
 mod safety;
