@@ -948,6 +948,11 @@ mod tests {
             "shared" => file(b"shared-secret", true),
             "blank" => file(b"\n", false),
             "binary" => file(&[0xff, 0xfe], false),
+            "filters.json" => file(
+                br#"{"conversationFilters": [{"type": "and", "predicates": [{"dimension": "externalTag", "operator": "exists"}]}]}"#,
+                false,
+            ),
+            "bad-filters.json" => file(br#"{"segmentFilters": [{"type": "nand"}]}"#, false),
             "huge" => file(&[b'a'; 64 * 1024 + 1], false),
             _ => Err(io::ErrorKind::NotFound.into()),
         }
@@ -1228,6 +1233,72 @@ mod tests {
     fn check_with(extra: &[&str], want: &str) {
         let args = with(extra);
         check(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn filter_options_repeat_and_a_filter_allows_31_day_windows() {
+        let c = config(
+            &with(&[
+                "--queue",
+                "Billing",
+                "--media",
+                "voice",
+                "--queue",
+                "0B1E6A7C-0000-4000-8000-000000000001",
+                "--media",
+                "chat",
+                "--direction",
+                "inbound",
+                "--user",
+                "6f2d0c1a-0000-4000-8000-0000000000a1",
+                "--division",
+                "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
+                "--filter-file",
+                "filters.json",
+                "--window",
+                "31d",
+            ])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            c.filters.queues,
+            ["0b1e6a7c-0000-4000-8000-000000000001", "Billing"]
+        );
+        assert_eq!(c.filters.media, ["chat", "voice"]);
+        assert_eq!(c.filters.directions, ["inbound"]);
+        assert_eq!(c.filters.users.len(), 1);
+        assert_eq!(c.filters.divisions.len(), 1);
+        assert_eq!(c.filters.file.conversation.len(), 1);
+        assert_eq!(c.window, Duration::from_secs(31 * 86_400));
+        // The file alone is a filter too.
+        let c = config(
+            &with(&["--filter-file", "filters.json", "--window", "10d"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(c.window, Duration::from_secs(10 * 86_400));
+        assert!(
+            config(&with(&[]).iter().map(String::as_str).collect::<Vec<_>>())
+                .filters
+                .is_empty()
+        );
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn bad_filters_are_one_clear_usage_error() {
+        check_with(&["--media", "fax"], "--media 'fax' is not one of callback, chat, cobrowse, email");
+        check_with(&["--direction", "up"], "--direction 'up' is not one of inbound, outbound");
+        check_with(&["--user", "jane"], "--user 'jane' is not an id");
+        check_with(&["--division", "x"], "--division 'x' is not an id");
+        check_with(&["--filter-file", "a", "--filter-file", "b"], "--filter-file is given more than once");
+        check_with(&["--filter-file", "missing"], "cannot read --filter-file missing");
+        check_with(&["--filter-file", "bad-filters.json"], "--filter-file bad-filters.json segmentFilters[0].type is 'nand'");
+        check_with(&["--filter-file", "huge"], "--filter-file huge is larger than 64 KiB");
+        check_with(&["--media", "voice", "--window", "32d"], "between 1m and 31d (the API's interval limit with a filter)");
     }
 
     #[test]

@@ -546,3 +546,297 @@ fn range(at: &str, value: &Value) -> Result<NumericRange, String> {
     }
     Ok(range)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prop;
+    use serde_json::json;
+
+    const Q1: &str = "0b1e6a7c-0000-4000-8000-000000000001";
+    const Q2: &str = "0b1e6a7c-0000-4000-8000-000000000002";
+    const U1: &str = "6f2d0c1a-0000-4000-8000-0000000000a1";
+    const D1: &str = "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01";
+
+    fn strings(values: &[&str]) -> Vec<String> {
+        values.iter().map(|v| v.to_string()).collect()
+    }
+
+    fn filters(given: Given) -> Filters {
+        Filters::new(given, QueryFilters::default()).unwrap()
+    }
+
+    /// The wire form as JSON: `{"segment": [...], "conversation": [...]}`.
+    fn wire(f: &Filters, resolved: &[(&str, &str)]) -> Value {
+        let resolved = resolved
+            .iter()
+            .map(|(n, id)| (n.to_string(), id.to_string()))
+            .collect();
+        let q = f.wire(&resolved).unwrap();
+        json!({ "segment": q.segment, "conversation": q.conversation })
+    }
+
+    fn or(dimension: &str, values: &[&str]) -> Value {
+        let predicates: Vec<Value> = values
+            .iter()
+            .map(|v| json!({"type": "dimension", "dimension": dimension, "operator": "matches", "value": v}))
+            .collect();
+        json!({"type": "or", "predicates": predicates})
+    }
+
+    #[test]
+    fn ids_are_uuids() {
+        for (value, want) in [
+            (Q1, true),
+            ("0B1E6A7C-0000-4000-8000-000000000001", true),
+            ("Billing", false),
+            ("0b1e6a7c-0000-4000-8000-00000000000", false),
+            ("0b1e6a7c-0000-4000-8000-00000000000g", false),
+            ("0b1e6a7c000040008000000000000001", false),
+            ("", false),
+        ] {
+            assert_eq!(is_id(value), want, "{value}");
+        }
+    }
+
+    #[test]
+    fn options_become_one_or_filter_each_anded_by_the_list() {
+        let f = filters(Given {
+            queues: strings(&[Q2, "Billing", Q1]),
+            media: strings(&["voice", "chat"]),
+            directions: strings(&["inbound"]),
+            users: strings(&[U1]),
+            divisions: strings(&[D1]),
+        });
+        assert_eq!(
+            wire(&f, &[("billing", Q1)]),
+            json!({
+                "segment": [or("queueId", &[Q1, Q2]), or("mediaType", &["chat", "voice"]), or("direction", &["inbound"]), or("userId", &[U1])],
+                "conversation": [or("divisionId", &[D1])],
+            })
+        );
+        assert_eq!(
+            wire(&Filters::default(), &[]),
+            json!({"segment": [], "conversation": []})
+        );
+        // A name left unresolved is an error, never a filter dropped.
+        let unresolved = f.wire(&BTreeMap::new()).unwrap_err();
+        assert!(
+            unresolved.contains("'Billing' was not resolved"),
+            "{unresolved}"
+        );
+    }
+
+    #[test]
+    fn bodies_carry_the_filters_with_the_end_filter() {
+        let f = filters(Given {
+            media: strings(&["voice"]),
+            divisions: strings(&[D1]),
+            ..Given::default()
+        });
+        let extra = f.wire(&BTreeMap::new()).unwrap();
+        let end = json!({"type": "and", "predicates": [{"type": "dimension", "dimension": "conversationEnd", "operator": "exists"}]});
+        let query = crate::api::DetailsQuery::page("a/b".into(), 100, 2, true, &extra);
+        let v = serde_json::to_value(&query).unwrap();
+        assert_eq!(v["segmentFilters"], json!([or("mediaType", &["voice"])]));
+        assert_eq!(
+            v["conversationFilters"],
+            json!([end, or("divisionId", &[D1])])
+        );
+        let job = crate::api::JobQuery::new("a/b".into(), false, &extra);
+        let v = serde_json::to_value(&job).unwrap();
+        assert_eq!(v["segmentFilters"], json!([or("mediaType", &["voice"])]));
+        assert_eq!(v["conversationFilters"], json!([or("divisionId", &[D1])]));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn bad_option_values_are_refused_naming_the_fix() {
+        fn check(given: Given, want: &str) {
+            let err = Filters::new(given, QueryFilters::default()).unwrap_err();
+            assert!(err.contains(want), "{err}");
+        }
+        check(Given { media: strings(&["Voice"]), ..Given::default() }, "--media 'Voice' is not one of callback, chat,");
+        check(Given { directions: strings(&["in"]), ..Given::default() }, "--direction 'in' is not one of inbound, outbound");
+        check(Given { users: strings(&["jane"]), ..Given::default() }, "--user 'jane' is not an id");
+        check(Given { divisions: strings(&["Home"]), ..Given::default() }, "--division 'Home' is not an id");
+        check(Given { queues: strings(&[" "]), ..Given::default() }, "--queue needs a queue id or name");
+        check(Given { users: vec![U1.to_string(); MAX_VALUES + 1], ..Given::default() }, "too many");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn queue_names_match_one_queue_exactly_ignoring_case() {
+        fn found(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+            pairs.iter().map(|(i, n)| (i.to_string(), n.to_string())).collect()
+        }
+        fn check(name: &str, pairs: &[(&str, &str)], want: Result<&str, &str>) {
+            match (pick_queue(name, &found(pairs)), want) {
+                (Ok(id), Ok(want)) => assert_eq!(id, want),
+                (Err(e), Err(want)) => assert!(e.contains(want), "{e}"),
+                (got, want) => panic!("{name}: {got:?}, wanted {want:?}"),
+            }
+        }
+        check("Billing", &[("q1", "Billing Escalations"), ("q2", "Billing")], Ok("q2"));
+        check("billing", &[("q2", "Billing")], Ok("q2"));
+        check("ÉQUIPE", &[("q3", "équipe")], Ok("q3"));
+        check("Sales", &[("q4", "Sales"), ("q5", "SALES")], Err("--queue 'Sales': 2 queues have that name ('Sales' (q4), 'SALES' (q5)); give the queue's id"));
+        check("Bill", &[("q1", "Billing Escalations"), ("q2", "Billing")], Err("no queue has that name (candidates: 'Billing Escalations' (q1), 'Billing' (q2)); give the exact name or the queue's id"));
+        check("Nope", &[], Err("no queue has that name (none has a name containing it)"));
+        let many: Vec<(String, String)> = (0..25).map(|i| (format!("q{i}"), format!("Queue {i}"))).collect();
+        let err = pick_queue("Queue", &many).unwrap_err();
+        assert!(err.contains(", and 15 more)"), "{err}");
+    }
+
+    #[test]
+    fn the_fingerprint_is_the_same_for_the_same_filters_in_any_order() {
+        let a = filters(Given {
+            queues: strings(&["Billing", Q1, "sales"]),
+            media: strings(&["voice", "chat", "voice"]),
+            ..Given::default()
+        });
+        let b = filters(Given {
+            queues: strings(&["SALES", &Q1.to_uppercase(), "billing", "Billing"]),
+            media: strings(&["chat", "voice"]),
+            ..Given::default()
+        });
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            a.fingerprint(),
+            format!("queue=[{Q1},billing,sales] media=[chat,voice] division=[] direction=[] user=[] segment-filters=[] conversation-filters=[]")
+        );
+        assert_eq!(Filters::default().fingerprint(), "");
+        let c = filters(Given {
+            media: strings(&["chat"]),
+            ..Given::default()
+        });
+        assert_ne!(a.fingerprint(), c.fingerprint());
+    }
+
+    /// A filter file as text, in the shape the API documents.
+    const SAMPLE: &str = r#"{
+        "segmentFilters": [
+            {"type": "or", "predicates": [
+                {"type": "dimension", "dimension": "wrapUpCode", "operator": "matches", "value": "w1"},
+                {"dimension": "disconnectType", "value": "client"},
+                {"type": "property", "propertyType": "string", "property": "skill", "value": "fr"}]},
+            {"type": "and", "clauses": [
+                {"type": "or", "predicates": [{"metric": "tSegmentDuration", "range": {"gte": 1000.0, "lt": 2e3}}]}]}
+        ],
+        "conversationFilters": [
+            {"type": "and", "predicates": [{"dimension": "externalTag", "operator": "exists"}]}
+        ]
+    }"#;
+
+    #[test]
+    fn a_filter_file_of_the_api_shape_is_read_as_sent() {
+        let f = parse_file(SAMPLE.as_bytes()).unwrap();
+        let sent = json!({"segmentFilters": f.segment, "conversationFilters": f.conversation});
+        let want: Value = serde_json::from_str(SAMPLE).unwrap();
+        assert_eq!(sent, want);
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn filter_file_defects_are_named_with_where_they_are() {
+        fn check(text: &str, want: &str) {
+            let err = parse_file(text.as_bytes()).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+        check("", "is not JSON");
+        check("{", "is not JSON");
+        check("null", "is not a JSON object");
+        check("{}", "holds no filter");
+        check(r#"{"segmentFilters": [], "conversationFilters": []}"#, "holds no filter");
+        check(r#"{"evaluationFilters": []}"#, "unknown key 'evaluationFilters'");
+        check(r#"{"segmentFilters": null}"#, "segmentFilters is not an array");
+        check(r#"{"segmentFilters": [3]}"#, "segmentFilters[0] is not a JSON object (a filter)");
+        check(r#"{"segmentFilters": [{"predicates": [{"dimension": "queueId", "value": "q"}]}]}"#, "segmentFilters[0] has no type");
+        check(r#"{"segmentFilters": [{"type": "AND", "predicates": [{"dimension": "queueId", "value": "q"}]}]}"#, "segmentFilters[0].type is 'AND': use and or or");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": []}]}"#, "segmentFilters[0] has neither predicates nor clauses");
+        check(r#"{"segmentFilters": [{"type": "and", "predicate": []}]}"#, "segmentFilters[0] has an unknown key 'predicate'");
+        check(r#"{"segmentFilters": [{"type": "and", "clauses": [{"type": "or"}]}]}"#, "segmentFilters[0].clauses[0] has no predicates");
+        check(r#"{"segmentFilters": [{"type": "and", "clauses": [{"type": "or", "clauses": []}]}]}"#, "segmentFilters[0].clauses[0] has an unknown key 'clauses'");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"value": "q"}]}]}"#, "segmentFilters[0].predicates[0] names no dimension, property or metric");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId", "metric": "tTalk", "value": "q"}]}]}"#, "names more than one of dimension, property and metric");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"type": "metric", "dimension": "queueId", "value": "q"}]}]}"#, "segmentFilters[0].predicates[0].type is 'metric' but it names a dimension");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"type": "field", "dimension": "queueId", "value": "q"}]}]}"#, "use dimension, property or metric");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"property": "skill", "value": "q"}]}]}"#, "property and propertyType go together");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId", "value": 7}]}]}"#, "segmentFilters[0].predicates[0].value is not a non-empty string");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId", "value": ""}]}]}"#, "value is not a non-empty string");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId", "operator": "equals", "value": "q"}]}]}"#, "operator is 'equals': use matches, exists or notExists");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId"}]}]}"#, "needs exactly one of value and range");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"metric": "tTalk", "value": "1", "range": {"gt": 1}}]}]}"#, "needs exactly one of value and range");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"dimension": "queueId", "operator": "notExists", "value": "q"}]}]}"#, "exists and notExists take no value or range");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"metric": "tTalk", "range": {}}]}]}"#, "range has no bound");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"metric": "tTalk", "range": {"gt": "1"}}]}]}"#, "range.gt is not a number");
+        check(r#"{"segmentFilters": [{"type": "and", "predicates": [{"metric": "tTalk", "range": {"above": 1}}]}]}"#, "range has an unknown key 'above'");
+        check(r#"{"conversationFilters": [{"type": "and", "predicates": [{"propertyType": "string", "property": "x", "value": "y"}]}]}"#, "conversationFilters[0].predicates[0] has an unknown key");
+        let many: Vec<Value> = (0..MAX_VALUES).map(|_| json!({"dimension": "queueId", "value": "q"})).collect();
+        check(&json!({"segmentFilters": [{"type": "or", "predicates": many}]}).to_string(), "holds more than 1000");
+    }
+
+    /// What `parse_file` read, written back as a file.
+    fn written(f: &QueryFilters) -> Vec<u8> {
+        serde_json::to_vec(
+            &json!({"segmentFilters": f.segment, "conversationFilters": f.conversation}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn prop_any_filter_file_is_read_or_refused_in_one_line_and_what_is_read_reads_back() {
+        prop::run(|rng| {
+            let text = match rng.below(3) {
+                0 => rng.mutated_json(SAMPLE),
+                1 => rng.json_value(4).to_string(),
+                _ => {
+                    let mut value: Value = serde_json::from_str(SAMPLE).unwrap();
+                    value["segmentFilters"][0]["predicates"][0] = rng.json_value(2);
+                    value.to_string()
+                }
+            };
+            match parse_file(text.as_bytes()) {
+                Ok(f) => assert_eq!(parse_file(&written(&f)).unwrap(), f, "{text}"),
+                Err(e) => assert!(!e.contains('\n') && !e.is_empty(), "{e}"),
+            }
+        });
+    }
+
+    #[test]
+    fn prop_the_same_values_in_any_order_give_the_same_export() {
+        const NAMES: [&str; 4] = ["Billing", "billing", "Sales", Q2];
+        prop::run(|rng| {
+            let draw = |rng: &mut prop::Rng, from: &[&str]| -> Vec<String> {
+                (0..rng.below(5))
+                    .map(|_| rng.pick(from).to_string())
+                    .collect()
+            };
+            let given = Given {
+                queues: draw(rng, &NAMES),
+                media: draw(rng, &MEDIA_TYPES),
+                directions: draw(rng, &DIRECTIONS),
+                users: draw(rng, &[U1, Q1]),
+                divisions: draw(rng, &[D1]),
+            };
+            let mut shuffled = given.clone();
+            for list in [
+                &mut shuffled.queues,
+                &mut shuffled.media,
+                &mut shuffled.directions,
+                &mut shuffled.users,
+                &mut shuffled.divisions,
+            ] {
+                list.reverse();
+                if let Some(first) = list.first().cloned() {
+                    list.push(first);
+                }
+            }
+            let (a, b) = (filters(given), filters(shuffled));
+            assert_eq!(a.fingerprint(), b.fingerprint());
+            let resolved = [("billing", Q1), ("sales", Q2)];
+            assert_eq!(wire(&a, &resolved), wire(&b, &resolved));
+        });
+    }
+}

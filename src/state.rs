@@ -613,6 +613,22 @@ api=https://api.mypurecloud.ie",
     }
 
     #[test]
+    fn filters_join_the_fingerprint_only_when_given() {
+        let with = |media: &[&str]| {
+            let given = crate::filters::Given {
+                media: media.iter().map(|m| m.to_string()).collect(),
+                ..Default::default()
+            };
+            let filters = Filters::new(given, QueryFilters::default()).unwrap();
+            fingerprint(&plan(), Mode::Query, "https://api", &filters)
+        };
+        assert!(!with(&[]).contains("filters"), "{}", with(&[]));
+        assert!(with(&["voice"]).ends_with(" filters: queue=[] media=[voice] division=[] direction=[] user=[] segment-filters=[] conversation-filters=[]"));
+        assert_eq!(with(&["voice", "chat"]), with(&["chat", "voice", "chat"]));
+        assert_ne!(with(&["voice"]), with(&["chat"]));
+    }
+
+    #[test]
     fn state_round_trips_through_json_without_secrets() {
         let state = saved();
         let text = serde_json::to_string(&state).unwrap();

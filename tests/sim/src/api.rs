@@ -1590,7 +1590,7 @@ mod tests {
         refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
         refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }"#);
         refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }"#);
-        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{}] }"#);
+        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{ "type": "and" }] }"#);
         refused(r#"{ "interval": DAY, "order": "sideways" }"#);
         refused(r#"{ "interval": DAY, "paging": { "pageSize": 101 } }"#);
         refused(r#"{ "interval": DAY, "paging": { "pageSize": 0 } }"#);
@@ -1599,7 +1599,7 @@ mod tests {
         // Exactly 7 days without filters and 31 days with filters are allowed.
         let accepted = |body| check(body, true);
         accepted(r#"{ "interval": WEEK }"#);
-        accepted(r#"{ "interval": MONTH, "segmentFilters": [{}] }"#);
+        accepted(r#"{ "interval": MONTH, "segmentFilters": [{ "type": "and" }] }"#);
     }
 
     #[test]

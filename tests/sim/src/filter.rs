@@ -111,7 +111,7 @@ fn filter_holds(filter: &Value, holds: &dyn Fn(&Value) -> bool) -> bool {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|p| holds(p));
+        .map(holds);
     let clauses = filter
         .get("clauses")
         .and_then(Value::as_array)
