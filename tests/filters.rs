@@ -493,3 +493,51 @@ fn a_filter_cuts_the_requests_of_a_week() {
         }
     }
 }
+
+#[test]
+fn auto_mode_sends_the_filters_down_both_routes() {
+    let sim = sim();
+    sim.set_data_availability(ts("2026-11-02T00:00:00Z"));
+    let billing = queue_id(&sim, "Billing");
+    let extra = Args::new()
+        .opt("--queue", "billing")
+        .opt("--media", "voice")
+        .opt("--attribute", "language");
+    let run = export(&sim, &Args::range().window("12h").with(&extra));
+    run.expect_code(0);
+    let want = sim.filtered_ids(
+        ts(FROM),
+        ts(TO),
+        &json!({ "segmentFilters": [any_of("queueId", &[&billing]), any_of("mediaType", &["voice"])] }),
+    );
+    assert_same_ids(&csv_ids(&run.stdout), &want);
+    // --attribute sends the lake's part to jobs: both routes were taken.
+    let stats = sim.stats();
+    assert!(
+        stats.job_submits > 0 && stats.details_requests > 0,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn a_queue_name_without_routing_queue_view_exits_4_naming_the_permission() {
+    let sim = Sim::start(SimConfig {
+        conversations: 300,
+        queues_forbidden: true,
+        ..SimConfig::default()
+    });
+    let run = export(&sim, &Args::range().opt("--queue", "Billing"));
+    run.expect_code(4);
+    assert!(run.stderr.contains("routing:queue:view"), "{}", run.stderr);
+    assert_eq!(analytics_requests(&sim.stats()), 0);
+    // A queue id needs no lookup: the export runs, its names left empty.
+    let id = sim.queue_ids()[5].clone();
+    let run = export(&sim, &Args::range().mode("query").opt("--queue", &id));
+    run.expect_code(0);
+    let want = sim.filtered_ids(
+        ts(FROM),
+        ts(TO),
+        &json!({ "segmentFilters": [any_of("queueId", &[&id])] }),
+    );
+    assert_ids_eq(&csv_ids(&run.stdout), &want);
+}
