@@ -365,7 +365,8 @@ pub struct SecretFile {
     pub shared: bool,
 }
 
-/// The largest secret file read; a secret is a few dozen bytes.
+/// The largest secret or filter file read; a secret is a few dozen bytes, a filter file a few
+/// hundred.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
 /// What the command line reads of the world beside the arguments and the clock: the
