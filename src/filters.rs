@@ -47,7 +47,7 @@ pub struct Filters {
     pub divisions: Vec<String>,
     pub directions: Vec<String>,
     pub users: Vec<String>,
-    /// The filters of `--filter-file`, in the file's order.
+    /// The filters of `--filter-file`, each list sorted by its JSON text, without repeats.
     pub file: QueryFilters,
 }
 
@@ -140,6 +140,12 @@ impl Filters {
             if name.trim().is_empty() {
                 return Err("--queue needs a queue id or name, not an empty value".to_string());
             }
+        }
+        // The filters of a list are AND-ed: their order does not matter, repeats add nothing.
+        let mut file = file;
+        for list in [&mut file.segment, &mut file.conversation] {
+            list.sort_by_cached_key(|f| serde_json::to_string(f).unwrap_or_default());
+            list.dedup();
         }
         let queues = canonical(given.queues, str::to_lowercase)
             .into_iter()
@@ -711,6 +717,20 @@ mod tests {
             ..Given::default()
         });
         assert_ne!(a.fingerprint(), c.fingerprint());
+        // The file's filters in another order, or repeated, are the same export too.
+        let file = parse_file(SAMPLE.as_bytes()).unwrap();
+        let mut reordered = file.clone();
+        reordered.segment.reverse();
+        reordered.segment.push(file.segment[0].clone());
+        let with_file = |file: QueryFilters| Filters::new(Given::default(), file).unwrap();
+        assert_eq!(
+            with_file(file.clone()).fingerprint(),
+            with_file(reordered).fingerprint()
+        );
+        assert_ne!(
+            with_file(file).fingerprint(),
+            Filters::default().fingerprint()
+        );
     }
 
     /// A filter file as text, in the shape the API documents.

@@ -131,6 +131,9 @@ pub fn query_filters(client: &Arc<Client>, filters: &Filters) -> Result<QueryFil
                 break;
             }
         }
+        // A queue listed on two pages (the listing moved between them) is one candidate.
+        found.sort();
+        found.dedup();
         let id = filters::pick_queue(name, &found).map_err(usage)?;
         resolved.insert(name.to_lowercase(), id);
     }
