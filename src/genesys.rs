@@ -30,6 +30,7 @@ use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Rows, Source, Ticket};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
+use crate::report::Log;
 
 /// The conversations of a spooled page of job results, read from the spool each time.
 struct SpooledRows(Spool);
@@ -101,7 +102,7 @@ const MAX_QUEUE_SEARCH_PAGES: u32 = 100;
 /// The filters as sent: each queue given by name is searched for (`?name=`, every page) and
 /// must match exactly one queue, ignoring case; an unknown or ambiguous name is a usage error
 /// listing the candidates. Runs before any export request.
-pub fn query_filters(client: &Arc<Client>, filters: &Filters) -> Result<QueryFilters> {
+pub fn query_filters(client: &Arc<Client>, filters: &Filters, log: &Log) -> Result<QueryFilters> {
     let mut resolved = BTreeMap::new();
     for name in filters.queue_names() {
         let mut found = Vec::new();
@@ -135,6 +136,7 @@ pub fn query_filters(client: &Arc<Client>, filters: &Filters) -> Result<QueryFil
         found.sort();
         found.dedup();
         let id = filters::pick_queue(name, &found).map_err(usage)?;
+        log.info(&format!("--queue '{}' is queue {id}", name.escape_debug()));
         resolved.insert(name.to_lowercase(), id);
     }
     filters.wire(&resolved).map_err(|e| anyhow!(e))

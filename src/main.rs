@@ -131,7 +131,7 @@ fn export_command(config: Config) -> Result<()> {
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;
     // Queue names resolved before any export request.
-    plan.filters = genesys::query_filters(&client, &config.filters)?;
+    plan.filters = genesys::query_filters(&client, &config.filters, &log)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {

@@ -284,6 +284,12 @@ fn a_queue_search_is_read_to_its_last_page() {
         &Args::range().mode("query").opt("--queue", "queue 199"),
     );
     run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains(&format!("--queue 'queue 199' is queue {id}")),
+        "{}",
+        run.stderr
+    );
     let want = sim.filtered_ids(
         ts(FROM),
         ts(TO),
