@@ -31,6 +31,8 @@ pub struct DetailsQuery {
     pub order_by: &'static str,
     pub paging: Paging,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segment_filters: Vec<Filter>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conversation_filters: Vec<Filter>,
 }
 
@@ -41,39 +43,120 @@ pub struct Paging {
     pub page_number: u32,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// A `SegmentDetailQueryFilter` or `ConversationDetailQueryFilter`: its predicates and clauses
+/// joined by `kind` (`and` or `or`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Filter {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub clauses: Vec<Clause>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub predicates: Vec<Predicate>,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct Predicate {
+/// One nested group of a filter (`…DetailQueryClause`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Clause {
     #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub dimension: &'static str,
-    pub operator: &'static str,
+    pub kind: String,
+    pub predicates: Vec<Predicate>,
 }
 
-/// The filters a query or job carries: with `ended_only`, only conversations that have ended.
-fn end_filters(ended_only: bool) -> Vec<Filter> {
-    if !ended_only {
-        return Vec::new();
+/// One `…DetailQueryPredicate`: a left-hand side (dimension, property or metric), an operator
+/// and a right-hand side (value or range); absent fields are not sent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Predicate {
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dimension: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<NumericRange>,
+}
+
+/// A predicate's numeric range (`NumericRange`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct NumericRange {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lte: Option<f64>,
+}
+
+impl Predicate {
+    /// `dimension matches value`.
+    pub fn matches(dimension: &str, value: &str) -> Predicate {
+        Predicate {
+            kind: Some("dimension".to_string()),
+            dimension: Some(dimension.to_string()),
+            operator: Some("matches".to_string()),
+            value: Some(value.to_string()),
+            ..Predicate::default()
+        }
     }
-    vec![Filter {
-        kind: "and",
-        predicates: vec![Predicate {
-            kind: "dimension",
-            dimension: "conversationEnd",
-            operator: "exists",
-        }],
-    }]
+}
+
+/// The filters a query or job carries besides the interval, segment and conversation ones;
+/// every filter of a list must hold (the API ANDs them).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueryFilters {
+    pub segment: Vec<Filter>,
+    pub conversation: Vec<Filter>,
+}
+
+impl QueryFilters {
+    pub fn is_empty(&self) -> bool {
+        self.segment.is_empty() && self.conversation.is_empty()
+    }
+}
+
+/// The filters a query or job carries: with `ended_only`, only conversations that have ended,
+/// then `extra`.
+fn filters(ended_only: bool, extra: &QueryFilters) -> (Vec<Filter>, Vec<Filter>) {
+    let mut conversation = Vec::new();
+    if ended_only {
+        conversation.push(Filter {
+            kind: "and".to_string(),
+            clauses: Vec::new(),
+            predicates: vec![Predicate {
+                kind: Some("dimension".to_string()),
+                dimension: Some("conversationEnd".to_string()),
+                operator: Some("exists".to_string()),
+                ..Predicate::default()
+            }],
+        });
+    }
+    conversation.extend(extra.conversation.iter().cloned());
+    (extra.segment.clone(), conversation)
 }
 
 impl DetailsQuery {
-    /// Page `page_number` (1-based) of `interval`, oldest conversation first.
-    pub fn page(interval: String, page_size: u32, page_number: u32, ended_only: bool) -> Self {
+    /// Page `page_number` (1-based) of `interval`, oldest conversation first, narrowed by the
+    /// `conversationEnd` filter with `ended_only` and by `extra`.
+    pub fn page(
+        interval: String,
+        page_size: u32,
+        page_number: u32,
+        ended_only: bool,
+        extra: &QueryFilters,
+    ) -> Self {
+        let (segment_filters, conversation_filters) = filters(ended_only, extra);
         DetailsQuery {
             interval,
             order: "asc",
@@ -82,7 +165,8 @@ impl DetailsQuery {
                 page_size,
                 page_number,
             },
-            conversation_filters: end_filters(ended_only),
+            segment_filters,
+            conversation_filters,
         }
     }
 }
@@ -94,6 +178,8 @@ pub struct JobQuery {
     pub interval: String,
     pub order_by: &'static str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub segment_filters: Vec<Filter>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conversation_filters: Vec<Filter>,
     /// Only conversations that started on or after the interval's first UTC day: fewer
     /// conversations from before the window that are not ours to write.
@@ -101,12 +187,14 @@ pub struct JobQuery {
 }
 
 impl JobQuery {
-    /// A job over `interval`, with the same filter a details query of it would carry.
-    pub fn new(interval: String, ended_only: bool) -> JobQuery {
+    /// A job over `interval`, with the same filters a details query of it would carry.
+    pub fn new(interval: String, ended_only: bool, extra: &QueryFilters) -> JobQuery {
+        let (segment_filters, conversation_filters) = filters(ended_only, extra);
         JobQuery {
             interval,
             order_by: "conversationStart",
-            conversation_filters: end_filters(ended_only),
+            segment_filters,
+            conversation_filters,
             start_of_day_interval_matching: true,
         }
     }
@@ -601,6 +689,9 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, St
 pub struct QueueListing {
     #[serde(default)]
     pub entities: Vec<Queue>,
+    /// The number of pages of a search, when the reply says.
+    #[serde(default)]
+    pub page_count: Option<u64>,
 }
 
 impl QueueListing {
@@ -656,6 +747,18 @@ impl MultiGet {
         }
         Ok(())
     }
+}
+
+/// Queues per page of a search by name.
+pub const QUEUE_SEARCH_PAGE_SIZE: u32 = 100;
+
+/// The path and query of page `page_number` of a queue search by name:
+/// `?name=…&pageSize=100&pageNumber=N`.
+pub fn queue_search_path(name: &str, page_number: u32) -> String {
+    format!(
+        "{QUEUES_PATH}?name={}&pageSize={QUEUE_SEARCH_PAGE_SIZE}&pageNumber={page_number}",
+        percent_encode(name)
+    )
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -736,12 +839,12 @@ mod tests {
 
     #[test]
     fn query_body_matches_the_api_shape() {
-        let q = DetailsQuery::page("a/b".into(), 100, 3, false);
+        let q = DetailsQuery::page("a/b".into(), 100, 3, false, &QueryFilters::default());
         assert_eq!(
             serde_json::to_string(&q).unwrap(),
             r#"{"interval":"a/b","order":"asc","orderBy":"conversationStart","paging":{"pageSize":100,"pageNumber":3}}"#
         );
-        let q = DetailsQuery::page("a/b".into(), 50, 1, true);
+        let q = DetailsQuery::page("a/b".into(), 50, 1, true, &QueryFilters::default());
         let v = serde_json::to_value(&q).unwrap();
         assert_eq!(
             v["conversationFilters"][0]["predicates"][0],
@@ -758,7 +861,7 @@ mod tests {
 
     #[test]
     fn job_bodies_and_paths() {
-        let q = JobQuery::new("a/b".into(), false);
+        let q = JobQuery::new("a/b".into(), false, &QueryFilters::default());
         assert_eq!(
             serde_json::to_string(&q).unwrap(),
             r#"{"interval":"a/b","orderBy":"conversationStart","startOfDayIntervalMatching":true}"#

@@ -17,9 +17,11 @@ use anyhow::Result;
 use time::OffsetDateTime;
 
 use crate::api;
+use crate::api::QueryFilters;
 use crate::auth::Credentials;
 use crate::check;
 use crate::exit::usage;
+use crate::filters::{self, Filters};
 use crate::http;
 use crate::proxy::Route;
 use crate::report::LogFormat;
@@ -50,7 +52,7 @@ OPTIONS:
     --from TIME            start of the range, inclusive (required)
     --to TIME              end of the range, exclusive (required)
     --window DUR           length of one query window [default: 1d; at least 1m, at most 7d,
-                           31d with --ended-only]
+                           31d with --ended-only or any filter]
     -o, --output FILE|-    where to write; - is stdout [default: -]. A file is written as
                            FILE.partial and renamed to FILE when the whole range is done
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
@@ -71,6 +73,17 @@ OPTIONS:
     --mode auto|query|jobs auto: analytics jobs (bulk, from the data lake) for the part of the
                            range older than the lake's availability date, the details query
                            for the newer rest; query or jobs: one path only [default: auto]
+    --queue ID|NAME        only conversations with a segment in this queue; a name is looked
+                           up and must match one queue exactly, ignoring case (repeatable)
+    --media TYPE           only this session media type: voice, callback, chat, email,
+                           message, video, cobrowse, screenshare, screenmonitoring,
+                           internalmessage or unknown (repeatable)
+    --direction DIR        only sessions of this direction: inbound or outbound (repeatable)
+    --user ID              only conversations with a segment of this user (repeatable)
+    --division ID          only conversations in this division (repeatable)
+    --filter-file PATH     more filters, any the API accepts: a JSON object with
+                           segmentFilters and/or conversationFilters arrays. Values of one
+                           option are OR-ed, options and the file's filters AND-ed
     --attribute NAME       add a CSV column with the participant attribute NAME (repeatable;
                            only job results carry attributes)
     --job-poll DUR         first interval between job status polls, growing to 30s
@@ -261,7 +274,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 35] = [
+pub const OPTIONS: [(&str, bool); 41] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -282,6 +295,12 @@ pub const OPTIONS: [(&str, bool); 35] = [
     ("--pending-max-age", true),
     ("--mode", true),
     ("--attribute", true),
+    ("--queue", true),
+    ("--media", true),
+    ("--direction", true),
+    ("--user", true),
+    ("--division", true),
+    ("--filter-file", true),
     ("--job-poll", true),
     ("--job-timeout", true),
     ("--region", true),
@@ -347,6 +366,8 @@ pub struct Config {
     pub pending: Option<PathBuf>,
     /// Ledger entries whose conversation started longer ago than this are dropped.
     pub pending_max_age: Duration,
+    /// Server-side filters as given; queue names are resolved once a token is at hand.
+    pub filters: Filters,
     pub mode: Mode,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
@@ -379,6 +400,8 @@ impl Config {
             window: self.window,
             page_size: self.page_size,
             ended_only: self.ended_only,
+            // Sent once queue names are resolved (`genesys::query_filters`).
+            filters: QueryFilters::default(),
             format: self.format,
             attributes: self.attributes.clone(),
             split_at: self.from,
@@ -410,6 +433,8 @@ pub struct RawArgs {
     pub pending_max_age: Option<String>,
     pub mode: Option<String>,
     pub attributes: Vec<String>,
+    pub filter: filters::Given,
+    pub filter_file: Option<String>,
     pub job_poll: Option<String>,
     pub job_timeout: Option<String>,
     pub region: Option<String>,
@@ -434,7 +459,8 @@ pub struct SecretFile {
     pub shared: bool,
 }
 
-/// The largest secret file read; a secret is a few dozen bytes.
+/// The largest secret or filter file read; a secret is a few dozen bytes, a filter file a few
+/// hundred.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
 /// What the command line reads of the world beside the arguments and the clock: the
@@ -525,12 +551,23 @@ impl RawArgs {
             max_wait: value("--max-wait")?,
             backoff: value("--backoff")?,
             log_format: value("--log-format")?,
+            filter_file: value("--filter-file")?,
             ..RawArgs::default()
         };
         raw.output = args
             .opt_value_from_str(["-o", "--output"])
             .map_err(arg_error)?;
         raw.attributes = args.values_from_str("--attribute").map_err(arg_error)?;
+        let mut values = |name: &'static str| -> Result<Vec<String>> {
+            args.values_from_str(name).map_err(arg_error)
+        };
+        raw.filter = filters::Given {
+            queues: values("--queue")?,
+            media: values("--media")?,
+            directions: values("--direction")?,
+            users: values("--user")?,
+            divisions: values("--division")?,
+        };
         raw.force = args.contains("--force");
         raw.restart = args.contains("--restart");
         raw.ended_only = args.contains("--ended-only");
@@ -572,6 +609,16 @@ impl RawArgs {
     }
 }
 
+/// The options that may be given more than once.
+const REPEATABLE: [&str; 6] = [
+    "--attribute",
+    "--queue",
+    "--media",
+    "--direction",
+    "--user",
+    "--division",
+];
+
 /// The error for an argument no option took.
 fn leftover(extra: &str) -> anyhow::Error {
     if !extra.starts_with('-') {
@@ -581,7 +628,7 @@ fn leftover(extra: &str) -> anyhow::Error {
         ));
     }
     let name = extra.split('=').next().unwrap_or(extra);
-    if name != "--attribute" && OPTIONS.iter().any(|(option, _)| *option == name) {
+    if !REPEATABLE.contains(&name) && OPTIONS.iter().any(|(option, _)| *option == name) {
         usage(format!(
             "{name} is given more than once: give it once (see --help)"
         ))
@@ -607,9 +654,10 @@ impl Config {
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
-        // A ledger must see conversations in progress: the queries then carry no filter.
-        let filtered = raw.ended_only && raw.pending.is_none();
-        let window = window(raw.window.as_deref(), filtered)?;
+        let filters = filters(raw.filter, raw.filter_file.as_deref(), outside)?;
+        // A ledger must see conversations in progress: its queries carry no end filter.
+        let end_filtered = raw.ended_only && raw.pending.is_none();
+        let window = window(raw.window.as_deref(), end_filtered || !filters.is_empty())?;
         let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
         let (pending, pending_max_age) = pending(
             raw.pending.as_deref(),
@@ -649,6 +697,7 @@ impl Config {
             ended_only: raw.ended_only,
             pending,
             pending_max_age,
+            filters,
             mode,
             attributes: raw.attributes,
             job_poll,
@@ -745,8 +794,34 @@ fn range(
     Ok((from, to))
 }
 
-fn window(value: Option<&str>, ended_only: bool) -> Result<Duration> {
-    let (max, because) = if ended_only {
+/// The filter options and the filter file, checked. The file is read like a secret file: a
+/// regular file of bounded size, through the injected reader.
+fn filters(given: filters::Given, file: Option<&str>, outside: &Outside) -> Result<Filters> {
+    let file = match file {
+        None => QueryFilters::default(),
+        Some(path) => {
+            // Escaped but never shortened: the whole path is the fix.
+            let named = format!("--filter-file {}", path.escape_debug());
+            let read = (outside.read_secret)(Path::new(path)).map_err(|e| {
+                usage(format!(
+                    "cannot read {named}: {}; name a readable file",
+                    shown(&e.to_string())
+                ))
+            })?;
+            if read.bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+                return Err(usage(format!(
+                    "{named} is larger than {} KiB: keep the filters it holds to what one query needs",
+                    MAX_SECRET_FILE_BYTES / 1024
+                )));
+            }
+            filters::parse_file(&read.bytes).map_err(|e| usage(format!("{named} {e}")))?
+        }
+    };
+    Filters::new(given, file).map_err(usage)
+}
+
+fn window(value: Option<&str>, filtered: bool) -> Result<Duration> {
+    let (max, because) = if filtered {
         (
             window::MAX_INTERVAL_WITH_FILTER,
             " (the API's interval limit with a filter)",
@@ -1150,6 +1225,11 @@ mod tests {
             "shared" => file(b"shared-secret", true),
             "blank" => file(b"\n", false),
             "binary" => file(&[0xff, 0xfe], false),
+            "filters.json" => file(
+                br#"{"conversationFilters": [{"type": "and", "predicates": [{"dimension": "externalTag", "operator": "exists"}]}]}"#,
+                false,
+            ),
+            "bad-filters.json" => file(br#"{"segmentFilters": [{"type": "nand"}]}"#, false),
             "huge" => file(&[b'a'; 64 * 1024 + 1], false),
             _ => Err(io::ErrorKind::NotFound.into()),
         }
@@ -1569,6 +1649,72 @@ mod tests {
     fn check_with(extra: &[&str], want: &str) {
         let args = with(extra);
         check(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+    }
+
+    #[test]
+    fn filter_options_repeat_and_a_filter_allows_31_day_windows() {
+        let c = config(
+            &with(&[
+                "--queue",
+                "Billing",
+                "--media",
+                "voice",
+                "--queue",
+                "0B1E6A7C-0000-4000-8000-000000000001",
+                "--media",
+                "chat",
+                "--direction",
+                "inbound",
+                "--user",
+                "6f2d0c1a-0000-4000-8000-0000000000a1",
+                "--division",
+                "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
+                "--filter-file",
+                "filters.json",
+                "--window",
+                "31d",
+            ])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        );
+        assert_eq!(
+            c.filters.queues,
+            ["0b1e6a7c-0000-4000-8000-000000000001", "Billing"]
+        );
+        assert_eq!(c.filters.media, ["chat", "voice"]);
+        assert_eq!(c.filters.directions, ["inbound"]);
+        assert_eq!(c.filters.users.len(), 1);
+        assert_eq!(c.filters.divisions.len(), 1);
+        assert_eq!(c.filters.file.conversation.len(), 1);
+        assert_eq!(c.window, Duration::from_secs(31 * 86_400));
+        // The file alone is a filter too.
+        let c = config(
+            &with(&["--filter-file", "filters.json", "--window", "10d"])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(c.window, Duration::from_secs(10 * 86_400));
+        assert!(
+            config(&with(&[]).iter().map(String::as_str).collect::<Vec<_>>())
+                .filters
+                .is_empty()
+        );
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn bad_filters_are_one_clear_usage_error() {
+        check_with(&["--media", "fax"], "--media 'fax' is not one of callback, chat, cobrowse, email");
+        check_with(&["--direction", "up"], "--direction 'up' is not one of inbound, outbound");
+        check_with(&["--user", "jane"], "--user 'jane' is not an id");
+        check_with(&["--division", "x"], "--division 'x' is not an id");
+        check_with(&["--filter-file", "a", "--filter-file", "b"], "--filter-file is given more than once");
+        check_with(&["--filter-file", "missing"], "cannot read --filter-file missing");
+        check_with(&["--filter-file", "bad-filters.json"], "--filter-file bad-filters.json segmentFilters[0].type is 'nand'");
+        check_with(&["--filter-file", "huge"], "--filter-file huge is larger than 64 KiB");
+        check_with(&["--media", "voice", "--window", "32d"], "between 1m and 31d (the API's interval limit with a filter)");
     }
 
     #[test]

@@ -26,8 +26,8 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, QueueListing,
-    Refusal, RefusalKind, ResultsPage,
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, QueryFilters,
+    QueueListing, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, Code};
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
@@ -175,6 +175,8 @@ pub struct Plan {
     pub window: Duration,
     pub page_size: u32,
     pub ended_only: bool,
+    /// Server-side filters besides `ended_only`, as sent (queue names resolved to ids).
+    pub filters: QueryFilters,
     pub format: Format,
     /// Participant attributes to add as CSV columns.
     pub attributes: Vec<String>,
@@ -301,7 +303,8 @@ impl Estimate {
         let pieces: Vec<(Ticket, DetailsQuery, Window)> = window::split(plan.from, plan.to, piece)
             .enumerate()
             .map(|(i, w)| {
-                let query = DetailsQuery::page(w.interval(), size, 1, plan.ended_only);
+                let query =
+                    DetailsQuery::page(w.interval(), size, 1, plan.ended_only, &plan.filters);
                 (Ticket::MAX - i as u64, query, w)
             })
             .collect();
@@ -914,7 +917,13 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
         let size = self.plan.page_size;
-        let query = DetailsQuery::page(w.interval(), size, page, self.end_filter());
+        let query = DetailsQuery::page(
+            w.interval(),
+            size,
+            page,
+            self.end_filter(),
+            &self.plan.filters,
+        );
         self.source.send_page(ticket, query);
         self.ahead.push_back(Sent {
             interval: w.interval(),
@@ -1077,7 +1086,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         let interval = w.interval();
         let count = self.submissions.entry(interval.clone()).or_insert(0);
         *count = count.saturating_add(1);
-        let query = JobQuery::new(interval.clone(), self.end_filter());
+        let query = JobQuery::new(interval.clone(), self.end_filter(), &self.plan.filters);
         let id = self.source.submit_job(&query)?;
         self.log.info(&format!("job {id} submitted for {interval}"));
         let seen = JobSeen {
@@ -1714,7 +1723,10 @@ mod tests {
                     name: Some("Sales, \"EU\"".into()),
                 })
                 .collect();
-            Ok(Some(QueueListing { entities }))
+            Ok(Some(QueueListing {
+                entities,
+                page_count: None,
+            }))
         }
 
         fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
@@ -1870,6 +1882,7 @@ mod tests {
             window: Duration::from_secs(window_secs),
             page_size,
             ended_only: false,
+            filters: QueryFilters::default(),
             format,
             attributes: Vec::new(),
             split_at: from,

@@ -13,7 +13,7 @@
 //! once, leaving the request in flight behind (the process is about to exit; nothing it would
 //! bring is committed, so the last saved state stays the resume point).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -23,12 +23,14 @@ use anyhow::{anyhow, Context, Result};
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, DetailsPage, DetailsQuery, JobQuery, JobStatus, QueueListing, ReadError, Refusal,
-    RefusalKind, ResultsPage,
+    self, DetailsPage, DetailsQuery, JobQuery, JobStatus, QueryFilters, QueueListing, ReadError,
+    Refusal, RefusalKind, ResultsPage,
 };
-use crate::exit::{code_of, failure, Code};
+use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Rows, Source, Ticket};
+use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
+use crate::report::Log;
 
 /// The conversations of a spooled page of job results, read from the spool each time.
 struct SpooledRows(Spool);
@@ -96,7 +98,11 @@ fn needs_detail_permission(e: anyhow::Error) -> anyhow::Error {
 /// For `check`: the cheapest request that needs `analytics:conversationDetail:view`, a details
 /// query for one conversation over `interval`.
 pub fn probe_details(client: &Client, interval: String) -> Result<()> {
-    details_page(client, &DetailsQuery::page(interval, 1, 1, false)).map(drop)
+    details_page(
+        client,
+        &DetailsQuery::page(interval, 1, 1, false, &QueryFilters::default()),
+    )
+    .map(drop)
 }
 
 /// For `check`: the cheapest request that needs `routing:queue:view`, a lookup of one queue.
@@ -110,6 +116,53 @@ pub fn probe_availability(client: &Client) -> Result<()> {
     client
         .get(api::AVAILABILITY_PATH, &api::Availability::check)
         .map(drop)
+}
+
+/// The most pages of one queue search read (`api::QUEUE_SEARCH_PAGE_SIZE` queues each): a
+/// server that always reports more pages cannot hold the run.
+const MAX_QUEUE_SEARCH_PAGES: u32 = 100;
+
+/// The filters as sent: each queue given by name is searched for (`?name=`, every page) and
+/// must match exactly one queue, ignoring case; an unknown or ambiguous name is a usage error
+/// listing the candidates. Runs before any export request.
+pub fn query_filters(client: &Arc<Client>, filters: &Filters, log: &Log) -> Result<QueryFilters> {
+    let mut resolved = BTreeMap::new();
+    for name in filters.queue_names() {
+        let mut found = Vec::new();
+        for page in 1..=MAX_QUEUE_SEARCH_PAGES {
+            let path = api::queue_search_path(name, page);
+            let listing = interruptible(client, move |client| {
+                client.get(&path, &QueueListing::check)
+            })
+            .map_err(|e| {
+                if code_of(&e) == Code::Forbidden {
+                    e.context("looking a queue up by name needs routing:queue:view (or give the queue's id)")
+                } else {
+                    e
+                }
+            })?;
+            let full = listing.entities.len() >= api::QUEUE_SEARCH_PAGE_SIZE as usize;
+            let more = listing.page_count.map_or(full, |count| {
+                u64::from(page) < count && !listing.entities.is_empty()
+            });
+            found.extend(
+                listing
+                    .entities
+                    .into_iter()
+                    .map(|q| (q.id, q.name.unwrap_or_default())),
+            );
+            if !more {
+                break;
+            }
+        }
+        // A queue listed on two pages (the listing moved between them) is one candidate.
+        found.sort();
+        found.dedup();
+        let id = filters::pick_queue(name, &found).map_err(usage)?;
+        log.info(&format!("--queue '{}' is queue {id}", name.escape_debug()));
+        resolved.insert(name.to_lowercase(), id);
+    }
+    filters.wire(&resolved).map_err(|e| anyhow!(e))
 }
 
 /// Genesys Cloud through one client, with a pool of workers for details pages.

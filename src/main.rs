@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod exit;
 mod export;
+mod filters;
 mod genesys;
 mod http;
 mod pace;
@@ -124,7 +125,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     }
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
-    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base);
+    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     if let Some(path) = &config.pending {
         // A follow-up in progress belongs to the state: a run without the ledger, or with
         // another, cannot resume it.
@@ -173,6 +174,8 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;
+    // Queue names resolved before any export request.
+    plan.filters = genesys::query_filters(&client, &config.filters, log)?;
     let mut api = Genesys::new(Arc::clone(&client), config.parallel);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {

@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, AheadJob, FollowUp, JobCursor, Mode, Plan, Position, Route};
+use crate::filters::Filters;
 use crate::pending::{self, Ledger};
 use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
@@ -336,10 +337,15 @@ impl SavedWindow {
 }
 
 /// The fingerprint of everything that shapes an export's output: a readable line, so a
-/// mismatch can be explained.
-pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str) -> String {
+/// mismatch can be explained. Filters are those given (queues by id or name, canonical), and
+/// appear only when there are some, so an unfiltered export's fingerprint is unchanged.
+pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -> String {
+    let filters = match filters.fingerprint() {
+        text if text.is_empty() => text,
+        text => format!(" filters: {text}"),
+    };
     format!(
-        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}",
+        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}",
         window::api_timestamp(plan.from),
         window::api_timestamp(plan.to),
         plan.window.as_secs_f64(),
@@ -349,6 +355,7 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str) -> String {
         plan.ended_only,
         mode.name(),
         api_base,
+        filters,
     )
 }
 
@@ -614,6 +621,7 @@ pub fn sync_dir(path: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::QueryFilters;
     use crate::sink::Format;
     use std::time::Duration;
     use time::macros::datetime;
@@ -625,7 +633,12 @@ mod tests {
             attributes: vec!["account".into()],
             ..plan()
         };
-        fingerprint(&plan, Mode::Query, "https://api.mypurecloud.ie")
+        fingerprint(
+            &plan,
+            Mode::Query,
+            "https://api.mypurecloud.ie",
+            &Filters::default(),
+        )
     }
 
     /// Jobs for the first day, the query for the second: 48 windows of an hour.
@@ -636,6 +649,7 @@ mod tests {
             window: Duration::from_secs(3600),
             page_size: 100,
             ended_only: false,
+            filters: QueryFilters::default(),
             format: Format::Csv,
             attributes: Vec::new(),
             split_at: datetime!(2026-11-02 00:00 UTC),
@@ -685,6 +699,22 @@ api=https://api.mypurecloud.ie",
             )
         );
         assert_ne!(shape(100), shape(50));
+    }
+
+    #[test]
+    fn filters_join_the_fingerprint_only_when_given() {
+        let with = |media: &[&str]| {
+            let given = crate::filters::Given {
+                media: media.iter().map(|m| m.to_string()).collect(),
+                ..Default::default()
+            };
+            let filters = Filters::new(given, QueryFilters::default()).unwrap();
+            fingerprint(&plan(), Mode::Query, "https://api", &filters)
+        };
+        assert!(!with(&[]).contains("filters"), "{}", with(&[]));
+        assert!(with(&["voice"]).ends_with(" filters: queue=[] media=[voice] division=[] direction=[] user=[] segment-filters=[] conversation-filters=[]"));
+        assert_eq!(with(&["voice", "chat"]), with(&["chat", "voice", "chat"]));
+        assert_ne!(with(&["voice"]), with(&["chat"]));
     }
 
     #[test]

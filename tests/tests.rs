@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod export;
 mod faults;
+mod filters;
 mod jobs;
 mod logs;
 mod pending;

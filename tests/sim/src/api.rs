@@ -7,7 +7,7 @@
 //! touches sockets, sleeps or reads a clock; `http` writes the reply, `lib` adds latency and
 //! passes the time in. The asynchronous jobs endpoints keep their records in `jobs`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
@@ -17,6 +17,7 @@ use time::OffsetDateTime;
 use crate::auth::{self, TokenCheck, TokenStore};
 use crate::data::{self, Conversation, Dataset, EndFilter, GenParams, JobMatch, Queue, DAY_MS};
 use crate::faults::{self, Fault};
+use crate::filter::Filters;
 use crate::http::{self, Reply, Request, Response};
 use crate::jobs::{self, Fulfilment, JobFaults, JobState, JobStore, Lifecycle};
 use crate::ratelimit::{Verdict, Window};
@@ -129,6 +130,9 @@ pub struct State {
     rate_window: Window,
     /// Added to every request's arrival time; see `advance`.
     clock_offset: Duration,
+    /// Whether each conversation passes a set of filters, by the filters' key and the id:
+    /// a filtered window is evaluated once, not once a page.
+    filter_cache: HashMap<String, HashMap<String, bool>>,
 }
 
 impl State {
@@ -161,6 +165,7 @@ impl State {
             token_fault_count: 0,
             rate_window,
             clock_offset: Duration::ZERO,
+            filter_cache: HashMap::new(),
         }
     }
 
@@ -441,9 +446,17 @@ impl State {
                 Err(message) => return error_response(400, "bad.request", &message, ctx),
             };
         self.stats.max_page_number = self.stats.max_page_number.max(query.page_number);
-        let matches = self
+        let mut matches = self
             .data
             .matching(query.from_ms, query.to_ms, query.end_filter);
+        if !query.filters.is_empty() {
+            let passes = self.filter_cache.entry(query.filters.key()).or_default();
+            matches.retain(|c| {
+                *passes
+                    .entry(c.id.clone())
+                    .or_insert_with(|| query.filters.matches(&self.data.render(c)))
+            });
+        }
         let listed = self.listed(matches, query.descending);
         let true_hits = listed.len() as u64;
         let skip = usize::try_from((query.page_number - 1) * query.page_size).unwrap_or(usize::MAX);
@@ -554,6 +567,9 @@ impl State {
             );
             return error_response(400, "bad.request", &message, ctx);
         }
+        // A search: `name` matches any queue whose name contains it, ignoring case, or with
+        // `*` at either end the queues whose name starts or ends with the rest.
+        let name = req.query_first("name").map(str::to_lowercase);
         let page_size =
             match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
                 Ok(n) => n,
@@ -568,6 +584,7 @@ impl State {
             .queues
             .iter()
             .filter(|q| !q.deleted && (ids.is_empty() || ids.contains(&q.id.as_str())))
+            .filter(|q| name.as_ref().is_none_or(|n| name_matches(&q.name, n)))
             .collect();
         found.sort_by(|a, b| a.name.cmp(&b.name));
         if req
@@ -585,7 +602,10 @@ impl State {
             .map(|q| queue_json(q))
             .collect();
         let uri = |n: u64| {
-            let id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
+            let mut id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
+            if let Some(name) = req.query_first("name") {
+                id_params.push_str(&format!("&name={}", percent_encode(name)));
+            }
             format!("{QUEUES_PATH}?pageSize={page_size}&pageNumber={n}{id_params}")
         };
         let mut body = json!({
@@ -637,6 +657,10 @@ impl State {
             available_before_ms: data::to_ms(self.cfg.data_availability),
         };
         let mut slots = self.data.job_matches(&rule);
+        if !query.filters.is_empty() {
+            let data = &self.data;
+            slots.retain(|&slot| query.filters.matches(&data.render(data.at(slot))));
+        }
         if let Some(limit) = query.limit {
             slots.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         }
@@ -800,12 +824,39 @@ fn job_not_found(id: &str, ctx: &str) -> Response {
     error_response(404, "not.found", &format!("Job {id} not found"), ctx)
 }
 
+/// Whether a queue named `name` is found by a search for `search` (lower case): `*` at the
+/// start or end anchors the other end, else the name must contain the text.
+fn name_matches(name: &str, search: &str) -> bool {
+    let name = name.to_lowercase();
+    match (search.strip_prefix('*'), search.strip_suffix('*')) {
+        (Some(rest), Some(_)) => name.contains(rest.trim_end_matches('*')),
+        (Some(rest), None) => name.ends_with(rest),
+        (None, Some(rest)) => name.starts_with(rest),
+        (None, None) => name.contains(search),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters, for the paging URIs.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// A validated AsyncConversationQuery.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JobQuery {
     pub from_ms: i64,
     pub to_ms: i64,
     pub end_filter: EndFilter,
+    /// Every segment and conversation filter.
+    pub filters: Filters,
     /// `startOfDayIntervalMatching`.
     pub start_of_day: bool,
     /// At most this many results.
@@ -872,6 +923,7 @@ pub fn parse_job_query(body: &[u8], max_interval_ms: i64) -> Result<JobQuery, St
         from_ms,
         to_ms,
         end_filter: end_filter(object.get("conversationFilters")),
+        filters: Filters::parse(object)?,
         start_of_day,
         limit,
     })
@@ -886,6 +938,8 @@ pub struct DetailsQuery {
     pub page_size: u64,
     pub page_number: u64,
     pub end_filter: EndFilter,
+    /// Every segment and conversation filter.
+    pub filters: Filters,
 }
 
 /// Validates a ConversationQuery body; the error is the API's 400 message.
@@ -969,6 +1023,7 @@ pub fn parse_details_query(
         page_size,
         page_number,
         end_filter: end_filter(object.get("conversationFilters")),
+        filters: Filters::parse(object)?,
     })
 }
 
@@ -1738,7 +1793,7 @@ mod tests {
         refused(r#"{ "interval": "2026-11-02T00:00:00Z/2026-11-01T00:00:00Z" }"#);
         refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-01T00:00:00Z" }"#);
         refused(r#"{ "interval": "2026-11-01T00:00:00Z/2026-11-08T00:00:01Z" }"#);
-        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{}] }"#);
+        refused(r#"{ "interval": MONTH_1S, "segmentFilters": [{ "type": "and" }] }"#);
         refused(r#"{ "interval": DAY, "order": "sideways" }"#);
         refused(r#"{ "interval": DAY, "paging": { "pageSize": 101 } }"#);
         refused(r#"{ "interval": DAY, "paging": { "pageSize": 0 } }"#);
@@ -1747,7 +1802,7 @@ mod tests {
         // Exactly 7 days without filters and 31 days with filters are allowed.
         let accepted = |body| check(body, true);
         accepted(r#"{ "interval": WEEK }"#);
-        accepted(r#"{ "interval": MONTH, "segmentFilters": [{}] }"#);
+        accepted(r#"{ "interval": MONTH, "segmentFilters": [{ "type": "and" }] }"#);
     }
 
     #[test]

@@ -35,17 +35,19 @@ pub const STREAM_ARRIVALS: u64 = 3;
 const STREAM_ATTRIBUTES: u64 = 4;
 
 /// Queue names, tricky ones first: commas, quotes and non-ASCII letters must survive CSV.
+/// A search by name finds several for some names: "Billing" is a prefix of another name,
+/// "Sales" and "SALES" differ only in case.
 const QUEUE_NAMES: [&str; 12] = [
     "Support, \"Tier 2\"",
     "Kundendienst Düsseldorf",
     "Ventes – Québec",
     "サポート",
-    "General Support",
+    "Billing Escalations",
     "Billing",
     "Sales",
     "Technical Support",
     "Returns & Refunds",
-    "VIP Line",
+    "SALES",
     "After Hours",
     "Callbacks",
 ];
@@ -298,6 +300,11 @@ impl Dataset {
         self.by_id
             .get(id)
             .map(|&slot| &self.conversations[slot as usize])
+    }
+
+    /// The agents' user ids, in generation order.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.agents.iter().map(|a| a.id.clone()).collect()
     }
 
     pub fn queue(&self, id: &str) -> Option<&Queue> {

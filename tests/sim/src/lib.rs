@@ -76,6 +76,7 @@ mod api;
 mod auth;
 mod data;
 mod faults;
+mod filter;
 mod http;
 mod jobs;
 mod proxy;
@@ -447,12 +448,42 @@ impl Sim {
             .collect()
     }
 
+    /// Like [`Sim::ground_truth`] but only the conversations that pass `filters`, an object
+    /// with `segmentFilters` and/or `conversationFilters` as a query body carries them,
+    /// evaluated as the details query and jobs do. Panics on filters the API would refuse.
+    pub fn filtered_ids(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        filters: &serde_json::Value,
+    ) -> Vec<String> {
+        let object = filters.as_object().expect("filters are a JSON object");
+        let filters = filter::Filters::parse(object).expect("filters the API accepts");
+        let state = self.shared.lock();
+        state
+            .data
+            .starting_in(data::to_ms(from), data::to_ms(to))
+            .filter(|(c, _)| filters.matches(&state.data.render(c)))
+            .map(|(c, _)| c.id.clone())
+            .collect()
+    }
+
     /// Moves the data's present ([`SimConfig::now`]): conversations that end before it are
     /// served ended from now on, and those that start before it exist.
     pub fn set_now(&self, now: OffsetDateTime) {
         let mut state = self.shared.lock();
         state.cfg.now = Some(now);
         state.data.now_ms = Some(data::to_ms(now));
+    }
+
+    /// The agents' user ids, in generation order.
+    pub fn user_ids(&self) -> Vec<String> {
+        self.shared.lock().data.user_ids()
+    }
+
+    /// The divisions' ids.
+    pub fn division_ids(&self) -> Vec<String> {
+        (0..3).map(|i| data::division(i).0.to_string()).collect()
     }
 
     /// Like [`Sim::ground_truth`] but only the conversations generated at start.
