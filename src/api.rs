@@ -12,6 +12,8 @@ pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/qu
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
 pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
+pub const USERS_PATH: &str = "/api/v2/users";
+pub const WRAP_UP_CODES_PATH: &str = "/api/v2/routing/wrapupcodes";
 
 /// The largest page the details query is known to accept.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -370,6 +372,11 @@ fn non_empty(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// The fields of a conversation that the CSV schema uses.
+///
+/// The fields the fixed columns read keep their types strictly: a conversation whose
+/// `participants` is not an array fails the shape check, as it always has. Fields read only by
+/// catalogue columns are lenient (`lenient`): a value of an unexpected type reads as absent, so
+/// that no conversation accepted before a column existed is refused because of it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Conversation {
@@ -378,6 +385,12 @@ pub struct Conversation {
     pub conversation_end: Option<String>,
     pub originating_direction: Option<String>,
     pub division_ids: Vec<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub media_stats_min_conversation_mos: Option<f64>,
+    #[serde(deserialize_with = "lenient")]
+    pub external_tag: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub conversation_initiator: Option<String>,
     pub participants: Vec<Participant>,
 }
 
@@ -398,6 +411,10 @@ pub struct Session {
     pub ani: Option<String>,
     pub dnis: Option<String>,
     pub segments: Vec<Segment>,
+    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
+    /// whole-number `value` is skipped.
+    #[serde(deserialize_with = "lenient_metrics")]
+    pub metrics: Vec<Metric>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -405,6 +422,38 @@ pub struct Session {
 pub struct Segment {
     pub queue_id: Option<String>,
     pub wrap_up_code: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub disconnect_type: Option<String>,
+}
+
+/// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct Metric {
+    pub name: String,
+    pub value: i64,
+}
+
+/// Reads a value of type `T`, or `None` when the field holds anything else.
+fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+/// Reads the metrics that have the expected shape, skipping the others; anything but an
+/// array reads as no metrics.
+fn lenient_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Metric>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    let serde_json::Value::Array(items) = value else {
+        return Ok(Vec::new());
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| serde_json::from_value(item).ok())
+        .collect())
 }
 
 /// The token endpoint's success body. Without `expires_in` a short lifetime is assumed.
@@ -582,7 +631,9 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, St
     serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))
 }
 
-/// `GET /api/v2/routing/queues` response (`QueueEntityListing`).
+/// A page of named entities: the reply of a bulk lookup of queues (`QueueEntityListing`),
+/// users (`UserEntityListing`) or wrap-up codes (`WrapupCodeEntityListing`), of which only
+/// `id` and `name` are read.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueListing {
@@ -590,11 +641,67 @@ pub struct QueueListing {
     pub entities: Vec<Queue>,
 }
 
+/// The reply of any bulk lookup by id.
+pub type NameListing = QueueListing;
+
 impl QueueListing {
     pub fn check(&self) -> Result<(), String> {
         self.entities
             .iter()
-            .try_for_each(|queue| non_empty("queue id", &queue.id))
+            .try_for_each(|queue| non_empty("entity id", &queue.id))
+    }
+}
+
+/// What a bulk lookup by id resolves to names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Queues,
+    Users,
+    WrapUpCodes,
+}
+
+impl Lookup {
+    /// The path and query of a lookup of `ids` (at most `MAX_QUEUE_IDS_PER_LOOKUP`): every id
+    /// repeated as `id=`, one page as large as the ids. Users are asked in any state, so
+    /// that agents who have left are named too.
+    pub fn path(self, ids: &[String]) -> String {
+        let (base, extra) = match self {
+            Lookup::Queues => (QUEUES_PATH, ""),
+            Lookup::Users => (USERS_PATH, "&state=any"),
+            Lookup::WrapUpCodes => (WRAP_UP_CODES_PATH, ""),
+        };
+        let mut path = format!("{base}?pageSize={}&pageNumber=1{extra}", ids.len().max(1));
+        for id in ids {
+            path.push_str("&id=");
+            path.push_str(&percent_encode(id));
+        }
+        path
+    }
+
+    /// What the looked-up entities are called, plural, in log lines.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Lookup::Queues => "queue",
+            Lookup::Users => "user",
+            Lookup::WrapUpCodes => "wrap-up code",
+        }
+    }
+
+    /// The name of an id that is never looked up: a system wrap-up code (`ININ-…`, such as
+    /// `ININ-WRAP-UP-TIMEOUT`) is not in the org's list and names itself.
+    pub fn fixed_name(self, id: &str) -> Option<&str> {
+        (self == Lookup::WrapUpCodes && id.starts_with("ININ-")).then_some(id)
+    }
+
+    /// The permission a 403 on this lookup means the OAuth client's role lacks.
+    /// `GET /api/v2/users` is documented as needing none; orgs that refuse it to a role
+    /// without `directory:user:view` are the ones a 403 comes from.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Lookup::Queues => "routing:queue:view",
+            Lookup::Users => "directory:user:view",
+            Lookup::WrapUpCodes => "routing:wrapupCode:view",
+        }
     }
 }
 
@@ -603,16 +710,6 @@ pub struct Queue {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
-}
-
-/// The path and query of a bulk queue lookup: `?id=A&id=B&pageSize=2&pageNumber=1`.
-pub fn queue_lookup_path(ids: &[String]) -> String {
-    let mut path = format!("{QUEUES_PATH}?pageSize={}&pageNumber=1", ids.len().max(1));
-    for id in ids {
-        path.push_str("&id=");
-        path.push_str(&percent_encode(id));
-    }
-    path
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
@@ -934,7 +1031,8 @@ mod tests {
                     let c: Conversation = serde_json::from_str(raw.get()).unwrap();
                     assert!(!c.conversation_id.is_empty());
                     assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
-                    let _ = crate::rows::flatten(&c, |_| None, &["a".to_string()]);
+                    let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
+                    let _ = crate::rows::flatten(&c, &all, &|_, _| None, &["a".to_string()]);
                 }
             }
         }
@@ -1003,8 +1101,21 @@ mod tests {
     fn queue_lookup_repeats_id() {
         let ids = vec!["a1".to_string(), "b 2&".to_string()];
         assert_eq!(
-            queue_lookup_path(&ids),
+            Lookup::Queues.path(&ids),
             "/api/v2/routing/queues?pageSize=2&pageNumber=1&id=a1&id=b%202%26"
         );
+        assert_eq!(
+            Lookup::Users.path(&ids),
+            "/api/v2/users?pageSize=2&pageNumber=1&state=any&id=a1&id=b%202%26"
+        );
+        assert_eq!(
+            Lookup::WrapUpCodes.path(&ids[..1]),
+            "/api/v2/routing/wrapupcodes?pageSize=1&pageNumber=1&id=a1"
+        );
+        assert_eq!(
+            Lookup::WrapUpCodes.fixed_name("ININ-WRAP-UP-TIMEOUT"),
+            Some("ININ-WRAP-UP-TIMEOUT")
+        );
+        assert_eq!(Lookup::Users.fixed_name("ININ-X"), None);
     }
 }

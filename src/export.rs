@@ -26,9 +26,10 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, QueueListing,
-    Refusal, RefusalKind, ResultsPage,
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup,
+    NameListing, QueueListing, Refusal, RefusalKind, ResultsPage,
 };
+use crate::columns::Column;
 use crate::exit::{code_of, failure, Code};
 use crate::report::{ExportStats, Log};
 use crate::rows;
@@ -97,6 +98,11 @@ pub trait Source {
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
+    /// The names of these users (at most 100 ids). `None` when the client may not read users.
+    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
+    /// The names of these wrap-up codes (at most 100 ids). `None` when the client may not
+    /// read wrap-up codes.
+    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
     /// The data lake's `dataAvailabilityDate`: jobs can read conversations before it.
     fn availability(&mut self) -> Result<OffsetDateTime>;
     /// The current time (the API's clock as far as job expiry goes).
@@ -172,6 +178,8 @@ pub struct Plan {
     pub page_size: u32,
     pub ended_only: bool,
     pub format: Format,
+    /// The CSV columns, in order (the default twelve unless `--columns` says otherwise).
+    pub columns: Vec<&'static Column>,
     /// Participant attributes to add as CSV columns.
     pub attributes: Vec<String>,
     /// Windows before this instant go through jobs, the rest through the query.
@@ -437,7 +445,7 @@ pub fn run<S: Source, W: Target>(
     let (position, seen) = match resume {
         Some(resume) => (resume.position, resume.written),
         None => {
-            sink.header(&rows::header(&plan.attributes))?;
+            sink.header(&rows::header(&plan.columns, &plan.attributes))?;
             sink.commit()?;
             let position = Position {
                 top_index: 0,
@@ -459,7 +467,7 @@ pub fn run<S: Source, W: Target>(
         control,
         pos: position,
         seen,
-        names: QueueNames::default(),
+        names: Names::default(),
         stats: ExportStats::default(),
         ahead: VecDeque::new(),
         next_ticket: 0,
@@ -521,7 +529,7 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
     pos: Position,
     /// Ids written by the current top-level window (all its sub-windows included).
     seen: HashSet<String>,
-    names: QueueNames,
+    names: Names,
     stats: ExportStats,
     /// Details pages in flight or arrived, not yet committed: the current window's next
     /// pages, and the first page of the window after it.
@@ -1111,21 +1119,34 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
 
     /// Writes the conversations of a page that this window owns and has not written yet, then
     /// commits them. Returns how many were written. The page is read one conversation at a
-    /// time (twice for CSV: once to look up the queue names the rows need, in bulk).
+    /// time (twice for CSV with name columns: once to look up the names the rows need, in
+    /// bulk).
     fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
-        if self.plan.format == Format::Csv {
-            let mut ids: Vec<String> = Vec::new();
+        let lookups: Vec<(Lookup, crate::columns::IdsOf)> = match self.plan.format {
+            Format::Csv => self
+                .plan
+                .columns
+                .iter()
+                .filter_map(|c| c.lookup())
+                .collect(),
+            Format::Jsonl => Vec::new(),
+        };
+        if !lookups.is_empty() {
+            let mut ids: Vec<Vec<String>> = vec![Vec::new(); lookups.len()];
             rows.each(&mut |raw| {
                 let conversation = parse_conversation(raw)?;
-                for id in rows::queue_ids(&conversation) {
-                    if !ids.iter().any(|known| known == id) {
-                        ids.push(id.to_string());
+                for ((lookup, ids_of), ids) in lookups.iter().zip(ids.iter_mut()) {
+                    for id in ids_of(&conversation) {
+                        if lookup.fixed_name(id).is_none() && !ids.iter().any(|known| known == id) {
+                            ids.push(id.to_string());
+                        }
                     }
                 }
                 Ok(())
             })?;
-            self.names
-                .resolve(self.source, ids.iter().map(String::as_str), self.log)?;
+            for ((lookup, _), ids) in lookups.iter().zip(&ids) {
+                self.names.resolve(self.source, *lookup, ids, self.log)?;
+            }
         }
         let mut written: u64 = 0;
         rows.each(&mut |raw| {
@@ -1149,7 +1170,8 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 Format::Csv => {
                     let row = rows::flatten(
                         &conversation,
-                        |id| self.names.get(id),
+                        &self.plan.columns,
+                        &|lookup, id| self.names.get(lookup, id),
                         &self.plan.attributes,
                     );
                     self.sink.write_row(&row)?;
@@ -1215,59 +1237,92 @@ fn halves(w: &Window) -> (Window, Window) {
     )
 }
 
-/// Queue names, looked up in bulk once per queue and cached for the run.
+/// Names of queues, users and wrap-up codes, looked up in bulk once per id and cached for the
+/// run.
 #[derive(Default)]
-struct QueueNames {
-    /// `None` for a queue the lookup did not return (deleted, or in a division out of reach).
+struct Names {
+    queues: NameCache,
+    users: NameCache,
+    wrap_up_codes: NameCache,
+}
+
+/// The names of one lookup.
+#[derive(Default)]
+struct NameCache {
+    /// `None` for an id the lookup did not return (deleted, or in a division out of reach).
     names: HashMap<String, Option<String>>,
     forbidden: bool,
 }
 
-impl QueueNames {
-    fn get(&self, id: &str) -> Option<String> {
-        self.names.get(id).cloned().flatten()
+impl Names {
+    fn cache(&self, lookup: Lookup) -> &NameCache {
+        match lookup {
+            Lookup::Queues => &self.queues,
+            Lookup::Users => &self.users,
+            Lookup::WrapUpCodes => &self.wrap_up_codes,
+        }
     }
 
-    fn resolve<'a, S: Source>(
+    fn get(&self, lookup: Lookup, id: &str) -> Option<String> {
+        self.cache(lookup).names.get(id).cloned().flatten()
+    }
+
+    /// Looks up the names of the ids not known yet, at most 100 a request. A lookup the API
+    /// refuses with 403 leaves this kind of name empty for the rest of the run, with one
+    /// warning naming the permission.
+    fn resolve<S: Source>(
         &mut self,
         source: &mut S,
-        ids: impl Iterator<Item = &'a str>,
+        lookup: Lookup,
+        ids: &[String],
         log: &Log,
     ) -> Result<()> {
-        if self.forbidden {
+        let cache = match lookup {
+            Lookup::Queues => &mut self.queues,
+            Lookup::Users => &mut self.users,
+            Lookup::WrapUpCodes => &mut self.wrap_up_codes,
+        };
+        if cache.forbidden {
             return Ok(());
         }
         let mut unknown: Vec<String> = Vec::new();
         for id in ids {
-            if !self.names.contains_key(id) && !unknown.iter().any(|u| u == id) {
-                unknown.push(id.to_string());
+            if !cache.names.contains_key(id) && !unknown.contains(id) {
+                unknown.push(id.clone());
             }
         }
+        let noun = lookup.noun();
         for chunk in unknown.chunks(api::MAX_QUEUE_IDS_PER_LOOKUP) {
-            let Some(listing) = source.queues(chunk)? else {
-                self.forbidden = true;
-                log.warn(
-                    "queue names are left empty: the OAuth client's role lacks routing:queue:view",
-                );
+            let listing = match lookup {
+                Lookup::Queues => source.queues(chunk)?,
+                Lookup::Users => source.users(chunk)?,
+                Lookup::WrapUpCodes => source.wrap_up_codes(chunk)?,
+            };
+            let Some(listing) = listing else {
+                cache.forbidden = true;
+                log.warn(&format!(
+                    "{noun} names are left empty: the OAuth client's role lacks {}",
+                    lookup.permission()
+                ));
                 return Ok(());
             };
-            for queue in listing.entities {
-                self.names.insert(queue.id, queue.name);
+            for entity in listing.entities {
+                cache.names.insert(entity.id, entity.name);
             }
             let missing: Vec<&str> = chunk
                 .iter()
-                .filter(|id| !self.names.contains_key(id.as_str()))
+                .filter(|id| !cache.names.contains_key(id.as_str()))
                 .map(String::as_str)
                 .collect();
             if !missing.is_empty() {
                 log.warn(&format!(
-                    "queue names are left empty for {} queue(s) not found (deleted, or in a division the OAuth client cannot see): {}",
+                    "{noun} names are left empty for {} {noun}(s) not found (deleted, or in a division the OAuth client cannot see): {}",
                     missing.len(),
                     missing.join(", ")
                 ));
             }
             for id in missing {
-                self.names.insert(id.to_string(), None);
+                cache.names.insert(id.to_string(), None);
             }
         }
         Ok(())
@@ -1475,6 +1530,21 @@ mod tests {
             Ok(Some(QueueListing { entities }))
         }
 
+        fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+            let entities = ids
+                .iter()
+                .map(|id| Queue {
+                    id: id.clone(),
+                    name: Some(format!("User {id}")),
+                })
+                .collect();
+            Ok(Some(NameListing { entities }))
+        }
+
+        fn wrap_up_codes(&mut self, _ids: &[String]) -> Result<Option<NameListing>> {
+            Ok(None)
+        }
+
         fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
             let reply = self.details_page(&query);
             self.sent_pages.insert(ticket, reply);
@@ -1629,6 +1699,7 @@ mod tests {
             page_size,
             ended_only: false,
             format,
+            columns: crate::columns::default_columns(),
             attributes: Vec::new(),
             split_at: from,
             job_poll: Duration::from_secs(1),

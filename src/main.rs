@@ -7,6 +7,7 @@
 mod api;
 mod auth;
 mod cli;
+mod columns;
 mod crash;
 mod exit;
 mod export;
@@ -67,6 +68,7 @@ fn run() -> Result<()> {
     match command {
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
+        Command::Columns => print!("{}", columns::listing()),
         Command::Export(config) => export_command(*config)?,
     }
     Ok(())
