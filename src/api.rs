@@ -385,8 +385,9 @@ pub struct Conversation {
     pub conversation_end: Option<String>,
     pub originating_direction: Option<String>,
     pub division_ids: Vec<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub media_stats_min_conversation_mos: Option<f64>,
+    /// The number as the reply writes it (a float read back would not always print the same).
+    #[serde(deserialize_with = "lenient_number")]
+    pub media_stats_min_conversation_mos: Option<String>,
     #[serde(deserialize_with = "lenient")]
     pub external_tag: Option<String>,
     #[serde(deserialize_with = "lenient")]
@@ -441,6 +442,14 @@ where
 {
     let value = serde_json::Value::deserialize(d)?;
     Ok(serde_json::from_value(value).ok())
+}
+
+/// Reads a JSON number's text as the reply holds it, or `None` for anything else.
+fn lenient_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    let text = raw.get().trim();
+    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    Ok(number.then(|| text.to_string()))
 }
 
 /// Reads the metrics that have the expected shape, skipping the others; anything but an

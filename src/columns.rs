@@ -198,10 +198,8 @@ pub const CATALOGUE: [Column; 30] = [
     text("conversation_initiator", "conversationInitiator (the purpose of the participant who started it)", |c| {
         c.conversation_initiator.clone().unwrap_or_default()
     }),
-    text("min_mos", "mediaStatsMinConversationMos (voice quality, 1 to 5); empty when absent", |c| {
-        c.media_stats_min_conversation_mos
-            .map(|mos| mos.to_string())
-            .unwrap_or_default()
+    text("min_mos", "mediaStatsMinConversationMos as the API writes it (voice quality, 1 to 5); empty when absent", |c| {
+        c.media_stats_min_conversation_mos.clone().unwrap_or_default()
     }),
 ];
 

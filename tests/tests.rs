@@ -1,6 +1,7 @@
 //! Integration tests: the real binary over loopback HTTP against the bundled simulator.
 
 mod cli;
+mod columns;
 mod export;
 mod faults;
 mod jobs;
