@@ -1383,6 +1383,8 @@ mod tests {
         available: OffsetDateTime,
         /// The most jobs submitted and not deleted at once.
         live_max: usize,
+        /// User and wrap-up code lookups, in order.
+        name_lookups: Vec<(Lookup, Vec<String>)>,
     }
 
     /// A refusal as the adapter hands it over, for a request to `url`.
@@ -1404,7 +1406,9 @@ mod tests {
             "conversationStart": window::api_timestamp(s),
             "conversationEnd": window::api_timestamp(e),
             "participants": [{"attributes": {"account": format!("A-{id}")},
-                "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
+                "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]},
+                {"userId": format!("u-{id}"), "sessions": [{"metrics": [{"name": "tTalk", "value": 60_000}],
+                    "segments": [{"wrapUpCode": "w1"}, {"wrapUpCode": "ININ-WRAP-UP-TIMEOUT"}]}]}],
         });
         RawValue::from_string(json.to_string()).unwrap()
     }
@@ -1452,6 +1456,7 @@ mod tests {
                 submit_calls: 0,
                 available: datetime!(2026-11-02 00:00 UTC),
                 live_max: 0,
+                name_lookups: Vec::new(),
             }
         }
     }
@@ -1531,6 +1536,7 @@ mod tests {
         }
 
         fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+            self.name_lookups.push((Lookup::Users, ids.to_vec()));
             let entities = ids
                 .iter()
                 .map(|id| Queue {
@@ -1541,7 +1547,8 @@ mod tests {
             Ok(Some(NameListing { entities }))
         }
 
-        fn wrap_up_codes(&mut self, _ids: &[String]) -> Result<Option<NameListing>> {
+        fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+            self.name_lookups.push((Lookup::WrapUpCodes, ids.to_vec()));
             Ok(None)
         }
 
@@ -1794,6 +1801,41 @@ mod tests {
         assert_eq!(stats.conversations, 5);
         assert_eq!(fake.queue_lookups.len(), 1);
         assert!(csv.lines().nth(1).unwrap().contains(",q1;q-gone,;,"));
+    }
+
+    #[test]
+    fn name_columns_look_up_each_id_once_and_a_refused_lookup_leaves_names_empty() {
+        let mut fake = sample();
+        let mut p = plan(Format::Csv, 3600, 100);
+        p.columns =
+            crate::columns::parse("conversation_id,user_names,wrap_up_names,t_talk").unwrap();
+        let (csv, stats) = export(&mut fake, &p);
+        assert_eq!(stats.conversations, 5);
+        assert!(fake.queue_lookups.is_empty(), "no queue column");
+        let users: Vec<Vec<String>> = fake
+            .name_lookups
+            .iter()
+            .filter(|(l, _)| *l == Lookup::Users)
+            .map(|(_, ids)| ids.clone())
+            .collect();
+        // One lookup per page with users not seen yet; every user once.
+        let mut looked_up: Vec<String> = users.concat();
+        looked_up.sort();
+        assert_eq!(looked_up, ["u-a", "u-b", "u-c", "u-d", "u-e"]);
+        // The wrap-up lookup is refused once and never asked again; system codes never go.
+        let wrap_ups: Vec<&Vec<String>> = fake
+            .name_lookups
+            .iter()
+            .filter(|(l, _)| *l == Lookup::WrapUpCodes)
+            .map(|(_, ids)| ids)
+            .collect();
+        assert_eq!(wrap_ups, [&vec!["w1".to_string()]]);
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("conversation_id,user_names,wrap_up_names,t_talk")
+        );
+        assert_eq!(lines.next(), Some("a,User u-a,;ININ-WRAP-UP-TIMEOUT,60000"));
     }
 
     #[test]

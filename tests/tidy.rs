@@ -96,7 +96,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     let shell = ["http", "genesys", "state", "target", "cli", "main"];
     check("export", &shell);
     for pure in [
-        "api", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
+        "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
     ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
@@ -137,7 +137,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     );
     // The pure core reads no clock and no environment.
     for pure in [
-        "api", "rows", "window", "retry", "auth", "times", "urls", "export",
+        "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export",
     ] {
         let code = &modules[pure];
         for impure in [
