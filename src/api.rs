@@ -428,20 +428,21 @@ pub struct Segment {
 }
 
 /// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Metric {
     pub name: String,
     pub value: i64,
 }
 
-/// Reads a value of type `T`, or `None` when the field holds anything else.
-fn lenient<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    let value = serde_json::Value::deserialize(d)?;
-    Ok(serde_json::from_value(value).ok())
+/// Reads a value of type `T`, or `None` when the field holds any other JSON value.
+fn lenient<'de, D: serde::Deserializer<'de>, T: Loose>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
+}
+
+/// Reads the metrics that have the expected shape, skipping the others; anything but an
+/// array reads as no metrics.
+fn lenient_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Metric>, D::Error> {
+    Ok(lenient::<D, Vec<Metric>>(d)?.unwrap_or_default())
 }
 
 /// Reads a JSON number's text as the reply holds it, or `None` for anything else.
@@ -452,17 +453,122 @@ fn lenient_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Strin
     Ok(number.then(|| text.to_string()))
 }
 
-/// Reads the metrics that have the expected shape, skipping the others; anything but an
-/// array reads as no metrics.
-fn lenient_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Metric>, D::Error> {
-    let value = serde_json::Value::deserialize(d)?;
-    let serde_json::Value::Array(items) = value else {
-        return Ok(Vec::new());
-    };
-    Ok(items
-        .into_iter()
-        .filter_map(|item| serde_json::from_value(item).ok())
-        .collect())
+/// A type read leniently, in one pass without an intermediate tree: each method turns one
+/// kind of JSON value into `Some`; every other kind reads as `None` (and is skipped).
+trait Loose: Sized {
+    fn string(_: &str) -> Option<Self> {
+        None
+    }
+
+    fn integer(_: i128) -> Option<Self> {
+        None
+    }
+
+    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
+
+    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+impl Loose for String {
+    fn string(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+}
+
+impl Loose for i64 {
+    fn integer(n: i128) -> Option<i64> {
+        i64::try_from(n).ok()
+    }
+}
+
+impl Loose for Metric {
+    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Metric>, A::Error> {
+        let (mut name, mut value) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => name = map.next_value::<LooseValue<String>>()?.0,
+                "value" => value = map.next_value::<LooseValue<i64>>()?.0,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
+    }
+}
+
+impl<T: Loose> Loose for Vec<T> {
+    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Vec<T>>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(LooseValue(item)) = seq.next_element::<LooseValue<T>>()? {
+            items.extend(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+/// `T` read leniently, as an element or a map value.
+struct LooseValue<T>(Option<T>);
+
+impl<'de, T: Loose> Deserialize<'de> for LooseValue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LooseValue<T>, D::Error> {
+        lenient(d).map(LooseValue)
+    }
+}
+
+struct LooseVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Loose> serde::de::Visitor<'de> for LooseVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Option<T>, E> {
+        Ok(T::string(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        T::seq(seq)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::map(map)
+    }
 }
 
 /// The token endpoint's success body. Without `expires_in` a short lifetime is assumed.
@@ -1104,6 +1210,39 @@ mod tests {
             // Rendered on one line whatever the server sent.
             assert!(!refusal.to_string().chars().any(char::is_control));
         });
+    }
+
+    #[test]
+    fn new_fields_of_an_unexpected_type_read_as_absent_not_malformed() {
+        let text = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z",
+            "externalTag":7,"conversationInitiator":{"a":[1]},"mediaStatsMinConversationMos":"4.1",
+            "participants":[{"sessions":[
+                {"metrics":{"name":"tTalk","value":1},"segments":[{"disconnectType":["peer"]}]},
+                {"metrics":[1,null,{"name":5,"value":1},{"name":"tTalk","value":"x"},
+                    {"name":"tTalk","value":2.5},{"name":"tTalk","value":18446744073709551615},
+                    {"value":3,"name":"tTalk","emitDate":"x","more":{"a":[{}]}},
+                    {"name":"tHeld","value":-4}]}]}]}"#;
+        let raw = RawValue::from_string(text.to_string()).unwrap();
+        assert_eq!(check_conversation(&raw), Ok(()));
+        let c: Conversation = serde_json::from_str(text).unwrap();
+        assert_eq!(c.external_tag, None);
+        assert_eq!(c.conversation_initiator, None);
+        assert_eq!(c.media_stats_min_conversation_mos, None);
+        let sessions = &c.participants[0].sessions;
+        assert!(sessions[0].metrics.is_empty());
+        assert_eq!(sessions[0].segments[0].disconnect_type, None);
+        let metric = |name: &str, value| Metric {
+            name: name.to_string(),
+            value,
+        };
+        assert_eq!(
+            sessions[1].metrics,
+            [metric("tTalk", 3), metric("tHeld", -4)]
+        );
+        // The fields the fixed columns read stay strict.
+        let strict = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":{}}"#;
+        let raw = RawValue::from_string(strict.to_string()).unwrap();
+        assert!(check_conversation(&raw).is_err());
     }
 
     #[test]

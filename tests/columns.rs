@@ -144,11 +144,10 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
         "n_offered" => metric(c, "nOffered"),
         "n_transfers" => metric(c, "nTransferred"),
         "abandoned" => {
-            let abandon = sessions(c).any(|(p, s)| {
-                p["purpose"] == "acd"
-                    && s["metrics"]
-                        .as_array()
-                        .is_some_and(|ms| ms.iter().any(|m| m["name"] == "tAbandon"))
+            let abandon = sessions(c).any(|(_, s)| {
+                s["metrics"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m["name"] == "tAbandon"))
             });
             match (abandon, c.get("conversationEnd").is_some()) {
                 (true, _) => "true",
