@@ -367,7 +367,7 @@ pub fn parse(args: Vec<OsString>, outside: &Outside, now: OffsetDateTime) -> Res
         Command::Help
     } else if raw.version {
         Command::Version
-    } else if raw.columns.as_deref() == Some("list") {
+    } else if raw.columns.as_deref().map(str::trim) == Some("list") {
         Command::Columns
     } else {
         Command::Export(Box::new(Config::from_raw(raw, outside, now)?))
@@ -1078,6 +1078,10 @@ mod tests {
         assert!(matches!(command(&["-V"]), Command::Version));
         assert!(matches!(
             command(&["conversations", "--columns", "list"]),
+            Command::Columns
+        ));
+        assert!(matches!(
+            command(&["conversations", "--columns", " list"]),
             Command::Columns
         ));
     }
