@@ -14,6 +14,8 @@ pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const AVAILABILITY_PATH: &str = "/api/v2/analytics/conversations/details/jobs/availability";
 /// Conversations by id: `GET …/details?id=A,B,…`.
 pub const BY_ID_PATH: &str = "/api/v2/analytics/conversations/details";
+pub const USERS_PATH: &str = "/api/v2/users";
+pub const WRAP_UP_CODES_PATH: &str = "/api/v2/routing/wrapupcodes";
 
 /// The largest page the details query is known to accept.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -462,6 +464,11 @@ fn non_empty(field: &str, value: &str) -> Result<(), String> {
 }
 
 /// The fields of a conversation that the CSV schema uses.
+///
+/// The fields the fixed columns read keep their types strictly: a conversation whose
+/// `participants` is not an array fails the shape check, as it always has. Fields read only by
+/// catalogue columns are lenient (`lenient`): a value of an unexpected type reads as absent, so
+/// that no conversation accepted before a column existed is refused because of it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Conversation {
@@ -470,6 +477,13 @@ pub struct Conversation {
     pub conversation_end: Option<String>,
     pub originating_direction: Option<String>,
     pub division_ids: Vec<String>,
+    /// The number as the reply writes it (a float read back would not always print the same).
+    #[serde(deserialize_with = "lenient_number")]
+    pub media_stats_min_conversation_mos: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub external_tag: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub conversation_initiator: Option<String>,
     pub participants: Vec<Participant>,
 }
 
@@ -490,6 +504,10 @@ pub struct Session {
     pub ani: Option<String>,
     pub dnis: Option<String>,
     pub segments: Vec<Segment>,
+    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
+    /// whole-number `value` is skipped.
+    #[serde(deserialize_with = "lenient_metrics")]
+    pub metrics: Vec<Metric>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -497,6 +515,152 @@ pub struct Session {
 pub struct Segment {
     pub queue_id: Option<String>,
     pub wrap_up_code: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub disconnect_type: Option<String>,
+}
+
+/// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub name: String,
+    pub value: i64,
+}
+
+/// Reads a value of type `T`, or `None` when the field holds any other JSON value.
+fn lenient<'de, D: serde::Deserializer<'de>, T: Loose>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
+}
+
+/// Reads the metrics that have the expected shape, skipping the others; anything but an
+/// array reads as no metrics.
+fn lenient_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Metric>, D::Error> {
+    Ok(lenient::<D, Vec<Metric>>(d)?.unwrap_or_default())
+}
+
+/// Reads a JSON number's text as the reply holds it, or `None` for anything else.
+fn lenient_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let raw = Box::<RawValue>::deserialize(d)?;
+    let text = raw.get().trim();
+    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    Ok(number.then(|| text.to_string()))
+}
+
+/// A type read leniently, in one pass without an intermediate tree: each method turns one
+/// kind of JSON value into `Some`; every other kind reads as `None` (and is skipped).
+trait Loose: Sized {
+    fn string(_: &str) -> Option<Self> {
+        None
+    }
+
+    fn integer(_: i128) -> Option<Self> {
+        None
+    }
+
+    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(None)
+    }
+
+    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+impl Loose for String {
+    fn string(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+}
+
+impl Loose for i64 {
+    fn integer(n: i128) -> Option<i64> {
+        i64::try_from(n).ok()
+    }
+}
+
+impl Loose for Metric {
+    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Metric>, A::Error> {
+        let (mut name, mut value) = (None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => name = map.next_value::<LooseValue<String>>()?.0,
+                "value" => value = map.next_value::<LooseValue<i64>>()?.0,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
+    }
+}
+
+impl<T: Loose> Loose for Vec<T> {
+    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Vec<T>>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(LooseValue(item)) = seq.next_element::<LooseValue<T>>()? {
+            items.extend(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+/// `T` read leniently, as an element or a map value.
+struct LooseValue<T>(Option<T>);
+
+impl<'de, T: Loose> Deserialize<'de> for LooseValue<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LooseValue<T>, D::Error> {
+        lenient(d).map(LooseValue)
+    }
+}
+
+struct LooseVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Loose> serde::de::Visitor<'de> for LooseVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Option<T>, E> {
+        Ok(T::string(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        T::seq(seq)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::map(map)
+    }
 }
 
 /// The token endpoint's success body. Without `expires_in` a short lifetime is assumed.
@@ -683,7 +847,9 @@ pub fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, St
     serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))
 }
 
-/// `GET /api/v2/routing/queues` response (`QueueEntityListing`).
+/// A page of named entities: the reply of a bulk lookup of queues (`QueueEntityListing`),
+/// users (`UserEntityListing`) or wrap-up codes (`WrapupCodeEntityListing`), of which only
+/// `id` and `name` are read.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueListing {
@@ -694,11 +860,67 @@ pub struct QueueListing {
     pub page_count: Option<u64>,
 }
 
+/// The reply of any bulk lookup by id.
+pub type NameListing = QueueListing;
+
 impl QueueListing {
     pub fn check(&self) -> Result<(), String> {
         self.entities
             .iter()
-            .try_for_each(|queue| non_empty("queue id", &queue.id))
+            .try_for_each(|queue| non_empty("entity id", &queue.id))
+    }
+}
+
+/// What a bulk lookup by id resolves to names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Queues,
+    Users,
+    WrapUpCodes,
+}
+
+impl Lookup {
+    /// The path and query of a lookup of `ids` (at most `MAX_QUEUE_IDS_PER_LOOKUP`): every id
+    /// repeated as `id=`, one page as large as the ids. Users are asked in any state, so
+    /// that agents who have left are named too.
+    pub fn path(self, ids: &[String]) -> String {
+        let (base, extra) = match self {
+            Lookup::Queues => (QUEUES_PATH, ""),
+            Lookup::Users => (USERS_PATH, "&state=any"),
+            Lookup::WrapUpCodes => (WRAP_UP_CODES_PATH, ""),
+        };
+        let mut path = format!("{base}?pageSize={}&pageNumber=1{extra}", ids.len().max(1));
+        for id in ids {
+            path.push_str("&id=");
+            path.push_str(&percent_encode(id));
+        }
+        path
+    }
+
+    /// What the looked-up entities are called, plural, in log lines.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Lookup::Queues => "queue",
+            Lookup::Users => "user",
+            Lookup::WrapUpCodes => "wrap-up code",
+        }
+    }
+
+    /// The name of an id that is never looked up: a system wrap-up code (`ININ-…`, such as
+    /// `ININ-WRAP-UP-TIMEOUT`) is not in the org's list and names itself.
+    pub fn fixed_name(self, id: &str) -> Option<&str> {
+        (self == Lookup::WrapUpCodes && id.starts_with("ININ-")).then_some(id)
+    }
+
+    /// The permission a 403 on this lookup means the OAuth client's role lacks.
+    /// `GET /api/v2/users` is documented as needing none; orgs that refuse it to a role
+    /// without `directory:user:view` are the ones a 403 comes from.
+    pub fn permission(self) -> &'static str {
+        match self {
+            Lookup::Queues => "routing:queue:view",
+            Lookup::Users => "directory:user:view",
+            Lookup::WrapUpCodes => "routing:wrapupCode:view",
+        }
     }
 }
 
@@ -707,16 +929,6 @@ pub struct Queue {
     pub id: String,
     #[serde(default)]
     pub name: Option<String>,
-}
-
-/// The path and query of a bulk queue lookup: `?id=A&id=B&pageSize=2&pageNumber=1`.
-pub fn queue_lookup_path(ids: &[String]) -> String {
-    let mut path = format!("{QUEUES_PATH}?pageSize={}&pageNumber=1", ids.len().max(1));
-    for id in ids {
-        path.push_str("&id=");
-        path.push_str(&percent_encode(id));
-    }
-    path
 }
 
 /// The path asking for these conversations by id, comma-separated.
@@ -1122,7 +1334,8 @@ mod tests {
                     let c: Conversation = serde_json::from_str(raw.get()).unwrap();
                     assert!(!c.conversation_id.is_empty());
                     assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
-                    let _ = crate::rows::flatten(&c, |_| None, &["a".to_string()]);
+                    let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
+                    let _ = crate::rows::flatten(&c, &all, &|_, _| None, &["a".to_string()]);
                 }
             }
         }
@@ -1188,11 +1401,57 @@ mod tests {
     }
 
     #[test]
+    fn new_fields_of_an_unexpected_type_read_as_absent_not_malformed() {
+        let text = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z",
+            "externalTag":7,"conversationInitiator":{"a":[1]},"mediaStatsMinConversationMos":"4.1",
+            "participants":[{"sessions":[
+                {"metrics":{"name":"tTalk","value":1},"segments":[{"disconnectType":["peer"]}]},
+                {"metrics":[1,null,{"name":5,"value":1},{"name":"tTalk","value":"x"},
+                    {"name":"tTalk","value":2.5},{"name":"tTalk","value":18446744073709551615},
+                    {"value":3,"name":"tTalk","emitDate":"x","more":{"a":[{}]}},
+                    {"name":"tHeld","value":-4}]}]}]}"#;
+        let raw = RawValue::from_string(text.to_string()).unwrap();
+        assert_eq!(check_conversation(&raw), Ok(()));
+        let c: Conversation = serde_json::from_str(text).unwrap();
+        assert_eq!(c.external_tag, None);
+        assert_eq!(c.conversation_initiator, None);
+        assert_eq!(c.media_stats_min_conversation_mos, None);
+        let sessions = &c.participants[0].sessions;
+        assert!(sessions[0].metrics.is_empty());
+        assert_eq!(sessions[0].segments[0].disconnect_type, None);
+        let metric = |name: &str, value| Metric {
+            name: name.to_string(),
+            value,
+        };
+        assert_eq!(
+            sessions[1].metrics,
+            [metric("tTalk", 3), metric("tHeld", -4)]
+        );
+        // The fields the fixed columns read stay strict.
+        let strict = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":{}}"#;
+        let raw = RawValue::from_string(strict.to_string()).unwrap();
+        assert!(check_conversation(&raw).is_err());
+    }
+
+    #[test]
     fn queue_lookup_repeats_id() {
         let ids = vec!["a1".to_string(), "b 2&".to_string()];
         assert_eq!(
-            queue_lookup_path(&ids),
+            Lookup::Queues.path(&ids),
             "/api/v2/routing/queues?pageSize=2&pageNumber=1&id=a1&id=b%202%26"
         );
+        assert_eq!(
+            Lookup::Users.path(&ids),
+            "/api/v2/users?pageSize=2&pageNumber=1&state=any&id=a1&id=b%202%26"
+        );
+        assert_eq!(
+            Lookup::WrapUpCodes.path(&ids[..1]),
+            "/api/v2/routing/wrapupcodes?pageSize=1&pageNumber=1&id=a1"
+        );
+        assert_eq!(
+            Lookup::WrapUpCodes.fixed_name("ININ-WRAP-UP-TIMEOUT"),
+            Some("ININ-WRAP-UP-TIMEOUT")
+        );
+        assert_eq!(Lookup::Users.fixed_name("ININ-X"), None);
     }
 }

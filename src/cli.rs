@@ -20,6 +20,7 @@ use crate::api;
 use crate::api::QueryFilters;
 use crate::auth::Credentials;
 use crate::check;
+use crate::columns::{self, Column};
 use crate::exit::usage;
 use crate::filters::{self, Filters};
 use crate::http;
@@ -84,6 +85,8 @@ OPTIONS:
     --filter-file PATH     more filters, any the API accepts: a JSON object with
                            segmentFilters and/or conversationFilters arrays. Values of one
                            option are OR-ed, options and the file's filters AND-ed
+    --columns A,B,...      the CSV columns, in this order, from the catalogue that
+                           --columns list prints [default: the twelve of the README's schema]
     --attribute NAME       add a CSV column with the participant attribute NAME (repeatable;
                            only job results carry attributes)
     --job-poll DUR         first interval between job status polls, growing to 30s
@@ -274,7 +277,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 41] = [
+pub const OPTIONS: [(&str, bool); 42] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -301,6 +304,7 @@ pub const OPTIONS: [(&str, bool); 41] = [
     ("--user", true),
     ("--division", true),
     ("--filter-file", true),
+    ("--columns", true),
     ("--job-poll", true),
     ("--job-timeout", true),
     ("--region", true),
@@ -323,6 +327,8 @@ pub const OPTIONS: [(&str, bool); 41] = [
 pub enum Command {
     Help,
     Version,
+    /// `--columns list`: print the column catalogue.
+    Columns,
     Export(Box<Config>),
     /// `check --help`.
     CheckHelp,
@@ -369,6 +375,8 @@ pub struct Config {
     /// Server-side filters as given; queue names are resolved once a token is at hand.
     pub filters: Filters,
     pub mode: Mode,
+    /// The CSV columns, in order.
+    pub columns: Vec<&'static Column>,
     pub attributes: Vec<String>,
     pub job_poll: Duration,
     /// The longest one job may take from submission to fulfilled before it is deleted and
@@ -403,6 +411,7 @@ impl Config {
             // Sent once queue names are resolved (`genesys::query_filters`).
             filters: QueryFilters::default(),
             format: self.format,
+            columns: self.columns.clone(),
             attributes: self.attributes.clone(),
             split_at: self.from,
             job_poll: self.job_poll,
@@ -432,6 +441,7 @@ pub struct RawArgs {
     pub pending: Option<String>,
     pub pending_max_age: Option<String>,
     pub mode: Option<String>,
+    pub columns: Option<String>,
     pub attributes: Vec<String>,
     pub filter: filters::Given,
     pub filter_file: Option<String>,
@@ -481,6 +491,8 @@ pub fn parse(args: Vec<OsString>, outside: &Outside, now: OffsetDateTime) -> Res
         Command::Version
     } else if raw.check {
         Command::Check(Box::new(CheckConfig::from_raw(raw, outside)?))
+    } else if raw.columns.as_deref().map(str::trim) == Some("list") {
+        Command::Columns
     } else {
         Command::Export(Box::new(Config::from_raw(raw, outside, now)?))
     })
@@ -539,6 +551,7 @@ impl RawArgs {
             mode: value("--mode")?,
             pending: value("--pending")?,
             pending_max_age: value("--pending-max-age")?,
+            columns: value("--columns")?,
             job_poll: value("--job-poll")?,
             job_timeout: value("--job-timeout")?,
             region: value("--region")?,
@@ -667,7 +680,8 @@ impl Config {
         )?;
         let format = format(raw.format.as_deref())?;
         let mode = mode(raw.mode.as_deref())?;
-        check_attributes(&raw.attributes, format, mode)?;
+        let columns = columns(raw.columns.as_deref(), format, &output)?;
+        check_attributes(&raw.attributes, &columns, format, mode)?;
         let page_size = count(raw.page_size.as_deref(), &PAGE_SIZE)?;
         let parallel = count(raw.parallel.as_deref(), &PARALLEL)?;
         let job_poll = duration(raw.job_poll.as_deref(), &JOB_POLL)?;
@@ -699,6 +713,7 @@ impl Config {
             pending_max_age,
             filters,
             mode,
+            columns,
             attributes: raw.attributes,
             job_poll,
             job_timeout,
@@ -990,7 +1005,34 @@ fn mode(value: Option<&str>) -> Result<Mode> {
     }
 }
 
-fn check_attributes(attributes: &[String], format: Format, mode: Mode) -> Result<()> {
+/// The CSV columns `--columns` picks, or the default ones. JSON Lines keeps the API's record
+/// as it is, so `--columns` with it is refused; so is a file export without
+/// `conversation_id`, the column a resumed export reads back.
+fn columns(value: Option<&str>, format: Format, output: &Output) -> Result<Vec<&'static Column>> {
+    let Some(list) = value else {
+        return Ok(columns::default_columns());
+    };
+    if format == Format::Jsonl {
+        return Err(usage(
+            "--columns picks CSV columns; JSON Lines keeps each conversation exactly as the API returned it: drop --columns or use --format csv",
+        ));
+    }
+    let picked = columns::parse(list).map_err(usage)?;
+    if matches!(output, Output::File(_)) && !picked.iter().any(|c| c.name == columns::ID_COLUMN) {
+        return Err(usage(format!(
+            "--columns needs {} when writing to a file: a resumed export reads the ids back from it (or write to -o -)",
+            columns::ID_COLUMN
+        )));
+    }
+    Ok(picked)
+}
+
+fn check_attributes(
+    attributes: &[String],
+    columns: &[&'static Column],
+    format: Format,
+    mode: Mode,
+) -> Result<()> {
     if attributes.is_empty() {
         return Ok(());
     }
@@ -1008,9 +1050,9 @@ fn check_attributes(attributes: &[String], format: Format, mode: Mode) -> Result
         if name.trim().is_empty() {
             return Err(usage("--attribute needs a name"));
         }
-        if crate::rows::COLUMNS.contains(&name.as_str()) || attributes[..i].contains(name) {
+        if columns.iter().any(|c| c.name == name) || attributes[..i].contains(name) {
             return Err(usage(format!(
-                "--attribute {} would repeat a column name: give each attribute once, and none named like a fixed column",
+                "--attribute {} would repeat a column name: give each attribute once, and none named like a chosen column",
                 shown(name)
             )));
         }
@@ -1443,6 +1485,35 @@ mod tests {
             Command::Help
         ));
         assert!(matches!(command(&["-V"]), Command::Version));
+        assert!(matches!(
+            command(&["conversations", "--columns", "list"]),
+            Command::Columns
+        ));
+        assert!(matches!(
+            command(&["conversations", "--columns", " list"]),
+            Command::Columns
+        ));
+    }
+
+    #[test]
+    fn columns_pick_and_order_csv_columns() {
+        let names = |c: &Config| c.columns.iter().map(|c| c.name).collect::<Vec<_>>();
+        let config = |extra: &[&str]| {
+            let args = with(extra);
+            config(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        assert_eq!(names(&config(&[])), crate::columns::DEFAULT);
+        let c = config(&[
+            "--columns",
+            "t_talk,conversation_id,user_names",
+            "-o",
+            "x.csv",
+        ]);
+        assert_eq!(names(&c), ["t_talk", "conversation_id", "user_names"]);
+        let plan: Vec<&str> = c.plan().columns.iter().map(|c| c.name).collect();
+        assert_eq!(plan, ["t_talk", "conversation_id", "user_names"]);
+        let c = config(&["--columns", "t_talk", "-o", "-"]);
+        assert_eq!(names(&c), ["t_talk"]);
     }
 
     fn check_config(args: &[&str], env: &HashMap<String, String>) -> CheckConfig {
@@ -1767,6 +1838,12 @@ mod tests {
         check_with(&["--attribute", "a", "--attribute", "a"], "repeat a column");
         check_with(&["--attribute", "ani"], "repeat a column");
         check_with(&["--attribute", " "], "--attribute needs a name");
+        check_with(&["--columns", "nope"], "unknown column 'nope' (see --columns list)");
+        check_with(&["--columns", "ani,ani"], "--columns names ani twice");
+        check_with(&["--columns", "ani,,dnis"], "--columns has an empty name");
+        check_with(&["--columns", "ani", "--format", "jsonl"], "--columns picks CSV columns");
+        check_with(&["--columns", "ani", "-o", "x.csv"], "--columns needs conversation_id when writing to a file");
+        check_with(&["--columns", "conversation_id,t_talk", "--attribute", "t_talk"], "repeat a column");
         check_with(&["--job-poll", "0s"], "--job-poll must be between 1ms and 10m, not '0s'");
         check_with(&["--job-poll", "11m"], "--job-poll must be between 1ms and 10m");
         check_with(&["--job-timeout", "30s"], "--job-timeout must be between 1m and 7d, not '30s'");

@@ -26,9 +26,10 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, QueryFilters,
-    QueueListing, Refusal, RefusalKind, ResultsPage,
+    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup,
+    NameListing, QueryFilters, QueueListing, Refusal, RefusalKind, ResultsPage,
 };
+use crate::columns::Column;
 use crate::exit::{code_of, failure, Code};
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
 use crate::rows;
@@ -101,6 +102,11 @@ pub trait Source {
     fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>>;
     /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
+    /// The names of these users (at most 100 ids). `None` when the client may not read users.
+    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
+    /// The names of these wrap-up codes (at most 100 ids). `None` when the client may not
+    /// read wrap-up codes.
+    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
     /// The data lake's `dataAvailabilityDate`: jobs can read conversations before it.
     fn availability(&mut self) -> Result<OffsetDateTime>;
     /// The current time (the API's clock as far as job expiry goes).
@@ -178,6 +184,8 @@ pub struct Plan {
     /// Server-side filters besides `ended_only`, as sent (queue names resolved to ids).
     pub filters: QueryFilters,
     pub format: Format,
+    /// The CSV columns, in order (the default twelve unless `--columns` says otherwise).
+    pub columns: Vec<&'static Column>,
     /// Participant attributes to add as CSV columns.
     pub attributes: Vec<String>,
     /// Windows before this instant go through jobs, the rest through the query.
@@ -470,7 +478,7 @@ pub fn run<S: Source, W: Target>(
     let (position, seen) = match resume {
         Some(resume) => (resume.position, resume.written),
         None => {
-            sink.header(&rows::header(&plan.attributes))?;
+            sink.header(&rows::header(&plan.columns, &plan.attributes))?;
             sink.commit()?;
             let position = Position {
                 follow_up: control.pending.as_ref().map(|_| FollowUp { after: None }),
@@ -493,7 +501,7 @@ pub fn run<S: Source, W: Target>(
         control,
         pos: position,
         seen,
-        names: QueueNames::default(),
+        names: Names::default(),
         stats: ExportStats::default(),
         ahead: VecDeque::new(),
         next_ticket: 0,
@@ -564,7 +572,7 @@ struct Exporter<'a, 'c, S: Source, W: Target> {
     pos: Position,
     /// Ids written by the current top-level window (all its sub-windows included).
     seen: HashSet<String>,
-    names: QueueNames,
+    names: Names,
     stats: ExportStats,
     /// Details pages in flight or arrived, not yet committed: the current window's next
     /// pages, and the first page of the window after it.
@@ -1293,7 +1301,8 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
 
     /// Writes the conversations of a page that this window owns and has not written yet, then
     /// commits them. Returns how many were written. The page is read one conversation at a
-    /// time (twice for CSV: once to look up the queue names the rows need, in bulk).
+    /// time (twice for CSV with name columns: once to look up the names the rows need, in
+    /// bulk).
     fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
         self.write_rows(Some(w), rows)
     }
@@ -1309,19 +1318,31 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// ids kept in `followed`. A conversation in progress found by a window is recorded for
     /// the ledger, and written unless `--ended-only`.
     fn write_rows(&mut self, owner: Option<&Window>, rows: &mut dyn Rows) -> Result<u64> {
-        if self.plan.format == Format::Csv {
-            let mut ids: Vec<String> = Vec::new();
+        let lookups: Vec<(Lookup, crate::columns::IdsOf)> = match self.plan.format {
+            Format::Csv => self
+                .plan
+                .columns
+                .iter()
+                .filter_map(|c| c.lookup())
+                .collect(),
+            Format::Jsonl => Vec::new(),
+        };
+        if !lookups.is_empty() {
+            let mut ids: Vec<Vec<String>> = vec![Vec::new(); lookups.len()];
             rows.each(&mut |raw| {
                 let conversation = parse_conversation(raw)?;
-                for id in rows::queue_ids(&conversation) {
-                    if !ids.iter().any(|known| known == id) {
-                        ids.push(id.to_string());
+                for ((lookup, ids_of), ids) in lookups.iter().zip(ids.iter_mut()) {
+                    for id in ids_of(&conversation) {
+                        if lookup.fixed_name(id).is_none() && !ids.iter().any(|known| known == id) {
+                            ids.push(id.to_string());
+                        }
                     }
                 }
                 Ok(())
             })?;
-            self.names
-                .resolve(self.source, ids.iter().map(String::as_str), self.log)?;
+            for ((lookup, _), ids) in lookups.iter().zip(&ids) {
+                self.names.resolve(self.source, *lookup, ids, self.log)?;
+            }
         }
         let mut written: u64 = 0;
         rows.each(&mut |raw| {
@@ -1361,7 +1382,8 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 Format::Csv => {
                     let row = rows::flatten(
                         &conversation,
-                        |id| self.names.get(id),
+                        &self.plan.columns,
+                        &|lookup, id| self.names.get(lookup, id),
                         &self.plan.attributes,
                     );
                     self.sink.write_row(&row)?;
@@ -1427,59 +1449,92 @@ fn halves(w: &Window) -> (Window, Window) {
     )
 }
 
-/// Queue names, looked up in bulk once per queue and cached for the run.
+/// Names of queues, users and wrap-up codes, looked up in bulk once per id and cached for the
+/// run.
 #[derive(Default)]
-struct QueueNames {
-    /// `None` for a queue the lookup did not return (deleted, or in a division out of reach).
+struct Names {
+    queues: NameCache,
+    users: NameCache,
+    wrap_up_codes: NameCache,
+}
+
+/// The names of one lookup.
+#[derive(Default)]
+struct NameCache {
+    /// `None` for an id the lookup did not return (deleted, or in a division out of reach).
     names: HashMap<String, Option<String>>,
     forbidden: bool,
 }
 
-impl QueueNames {
-    fn get(&self, id: &str) -> Option<String> {
-        self.names.get(id).cloned().flatten()
+impl Names {
+    fn cache(&self, lookup: Lookup) -> &NameCache {
+        match lookup {
+            Lookup::Queues => &self.queues,
+            Lookup::Users => &self.users,
+            Lookup::WrapUpCodes => &self.wrap_up_codes,
+        }
     }
 
-    fn resolve<'a, S: Source>(
+    fn get(&self, lookup: Lookup, id: &str) -> Option<String> {
+        self.cache(lookup).names.get(id).cloned().flatten()
+    }
+
+    /// Looks up the names of the ids not known yet, at most 100 a request. A lookup the API
+    /// refuses with 403 leaves this kind of name empty for the rest of the run, with one
+    /// warning naming the permission.
+    fn resolve<S: Source>(
         &mut self,
         source: &mut S,
-        ids: impl Iterator<Item = &'a str>,
+        lookup: Lookup,
+        ids: &[String],
         log: &Log,
     ) -> Result<()> {
-        if self.forbidden {
+        let cache = match lookup {
+            Lookup::Queues => &mut self.queues,
+            Lookup::Users => &mut self.users,
+            Lookup::WrapUpCodes => &mut self.wrap_up_codes,
+        };
+        if cache.forbidden {
             return Ok(());
         }
         let mut unknown: Vec<String> = Vec::new();
         for id in ids {
-            if !self.names.contains_key(id) && !unknown.iter().any(|u| u == id) {
-                unknown.push(id.to_string());
+            if !cache.names.contains_key(id) && !unknown.contains(id) {
+                unknown.push(id.clone());
             }
         }
+        let noun = lookup.noun();
         for chunk in unknown.chunks(api::MAX_QUEUE_IDS_PER_LOOKUP) {
-            let Some(listing) = source.queues(chunk)? else {
-                self.forbidden = true;
-                log.warn(
-                    "queue names are left empty: the OAuth client's role lacks routing:queue:view",
-                );
+            let listing = match lookup {
+                Lookup::Queues => source.queues(chunk)?,
+                Lookup::Users => source.users(chunk)?,
+                Lookup::WrapUpCodes => source.wrap_up_codes(chunk)?,
+            };
+            let Some(listing) = listing else {
+                cache.forbidden = true;
+                log.warn(&format!(
+                    "{noun} names are left empty: the OAuth client's role lacks {}",
+                    lookup.permission()
+                ));
                 return Ok(());
             };
-            for queue in listing.entities {
-                self.names.insert(queue.id, queue.name);
+            for entity in listing.entities {
+                cache.names.insert(entity.id, entity.name);
             }
             let missing: Vec<&str> = chunk
                 .iter()
-                .filter(|id| !self.names.contains_key(id.as_str()))
+                .filter(|id| !cache.names.contains_key(id.as_str()))
                 .map(String::as_str)
                 .collect();
             if !missing.is_empty() {
                 log.warn(&format!(
-                    "queue names are left empty for {} queue(s) not found (deleted, or in a division the OAuth client cannot see): {}",
+                    "{noun} names are left empty for {} {noun}(s) not found (deleted, or in a division the OAuth client cannot see): {}",
                     missing.len(),
                     missing.join(", ")
                 ));
             }
             for id in missing {
-                self.names.insert(id.to_string(), None);
+                cache.names.insert(id.to_string(), None);
             }
         }
         Ok(())
@@ -1546,6 +1601,8 @@ mod tests {
         by_id_calls: Vec<Vec<String>>,
         /// A by-id request of more ids than this is refused.
         max_ids: Option<usize>,
+        /// User and wrap-up code lookups, in order.
+        name_lookups: Vec<(Lookup, Vec<String>)>,
     }
 
     /// A refusal as the adapter hands it over, for a request to `url`.
@@ -1571,7 +1628,9 @@ mod tests {
             "conversationId": id,
             "conversationStart": window::api_timestamp(s),
             "participants": [{"attributes": {"account": format!("A-{id}")},
-                "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]}],
+                "sessions": [{"segments": [{"queueId": "q1"}, {"queueId": "q-gone"}]}]},
+                {"userId": format!("u-{id}"), "sessions": [{"metrics": [{"name": "tTalk", "value": 60_000}],
+                    "segments": [{"wrapUpCode": "w1"}, {"wrapUpCode": "ININ-WRAP-UP-TIMEOUT"}]}]}],
         });
         if let Some(e) = e {
             json["conversationEnd"] = serde_json::json!(window::api_timestamp(e));
@@ -1625,6 +1684,7 @@ mod tests {
                 present: None,
                 by_id_calls: Vec::new(),
                 max_ids: None,
+                name_lookups: Vec::new(),
             }
         }
     }
@@ -1727,6 +1787,26 @@ mod tests {
                 entities,
                 page_count: None,
             }))
+        }
+
+        fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+            self.name_lookups.push((Lookup::Users, ids.to_vec()));
+            let entities = ids
+                .iter()
+                .map(|id| Queue {
+                    id: id.clone(),
+                    name: Some(format!("User {id}")),
+                })
+                .collect();
+            Ok(Some(NameListing {
+                entities,
+                page_count: None,
+            }))
+        }
+
+        fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+            self.name_lookups.push((Lookup::WrapUpCodes, ids.to_vec()));
+            Ok(None)
         }
 
         fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
@@ -1884,6 +1964,7 @@ mod tests {
             ended_only: false,
             filters: QueryFilters::default(),
             format,
+            columns: crate::columns::default_columns(),
             attributes: Vec::new(),
             split_at: from,
             job_poll: Duration::from_secs(1),
@@ -2144,6 +2225,41 @@ mod tests {
         assert_eq!(stats.conversations, 5);
         assert_eq!(fake.queue_lookups.len(), 1);
         assert!(csv.lines().nth(1).unwrap().contains(",q1;q-gone,;,"));
+    }
+
+    #[test]
+    fn name_columns_look_up_each_id_once_and_a_refused_lookup_leaves_names_empty() {
+        let mut fake = sample();
+        let mut p = plan(Format::Csv, 3600, 100);
+        p.columns =
+            crate::columns::parse("conversation_id,user_names,wrap_up_names,t_talk").unwrap();
+        let (csv, stats) = export(&mut fake, &p);
+        assert_eq!(stats.conversations, 5);
+        assert!(fake.queue_lookups.is_empty(), "no queue column");
+        let users: Vec<Vec<String>> = fake
+            .name_lookups
+            .iter()
+            .filter(|(l, _)| *l == Lookup::Users)
+            .map(|(_, ids)| ids.clone())
+            .collect();
+        // One lookup per page with users not seen yet; every user once.
+        let mut looked_up: Vec<String> = users.concat();
+        looked_up.sort();
+        assert_eq!(looked_up, ["u-a", "u-b", "u-c", "u-d", "u-e"]);
+        // The wrap-up lookup is refused once and never asked again; system codes never go.
+        let wrap_ups: Vec<&Vec<String>> = fake
+            .name_lookups
+            .iter()
+            .filter(|(l, _)| *l == Lookup::WrapUpCodes)
+            .map(|(_, ids)| ids)
+            .collect();
+        assert_eq!(wrap_ups, [&vec!["w1".to_string()]]);
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("conversation_id,user_names,wrap_up_names,t_talk")
+        );
+        assert_eq!(lines.next(), Some("a,User u-a,;ININ-WRAP-UP-TIMEOUT,60000"));
     }
 
     #[test]

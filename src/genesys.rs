@@ -2,7 +2,7 @@
 //!
 //! Each `Source` method is one API call with its path, its reply check (a reply counts only
 //! once its shape is right) and the meaning of its refusals: a 404 on a job status is "the job
-//! is gone", a 403 on the queue lookup is "names stay empty". Texts a server sent are scrubbed
+//! is gone", a 403 on a name lookup (queues, users, wrap-up codes) is "names stay empty". Texts a server sent are scrubbed
 //! of secrets before they travel on. The driver (`export.rs`) knows none of this.
 //!
 //! Details pages are fetched by `--parallel` worker threads, each making blocking calls
@@ -23,8 +23,8 @@ use anyhow::{anyhow, Context, Result};
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, DetailsPage, DetailsQuery, JobQuery, JobStatus, QueryFilters, QueueListing, ReadError,
-    Refusal, RefusalKind, ResultsPage,
+    self, DetailsPage, DetailsQuery, JobQuery, JobStatus, Lookup, NameListing, QueryFilters,
+    QueueListing, ReadError, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Rows, Source, Ticket};
@@ -230,6 +230,20 @@ fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
         .map_err(needs_detail_permission)
 }
 
+impl Genesys {
+    /// A bulk lookup of names by id; `None` when the API refuses it with 403.
+    fn names(&mut self, lookup: Lookup, ids: &[String]) -> Result<Option<NameListing>> {
+        let path = lookup.path(ids);
+        match interruptible(&self.client, move |client| {
+            client.get(&path, &NameListing::check)
+        }) {
+            Ok(listing) => Ok(Some(listing)),
+            Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Source for Genesys {
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
         let key = serde_json::to_string(&query).unwrap_or_default();
@@ -334,14 +348,15 @@ impl Source for Genesys {
     }
 
     fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        let path = api::queue_lookup_path(ids);
-        match interruptible(&self.client, move |client| {
-            client.get(&path, &QueueListing::check)
-        }) {
-            Ok(listing) => Ok(Some(listing)),
-            Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.names(Lookup::Queues, ids)
+    }
+
+    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+        self.names(Lookup::Users, ids)
+    }
+
+    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
+        self.names(Lookup::WrapUpCodes, ids)
     }
 
     fn availability(&mut self) -> Result<OffsetDateTime> {

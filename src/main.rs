@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod check;
 mod cli;
+mod columns;
 mod crash;
 mod exit;
 mod export;
@@ -78,6 +79,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
     match command {
         Command::Help => print!("{}", cli::HELP),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
+        Command::Columns => print!("{}", columns::listing()),
         Command::Export(config) => {
             // Not when the data itself goes to the terminal: the line would cut into rows.
             let data_on_terminal =
@@ -135,7 +137,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         &config.api_base,
         &config.credentials.client_id,
         plan.format.name(),
-        &rows::header(&plan.attributes)
+        &rows::header(&plan.columns, &plan.attributes)
             .iter()
             .map(|c| c.to_string())
             .collect::<Vec<_>>(),

@@ -1,181 +1,79 @@
-//! The CSV schema: one row per conversation, flattened from the API's nested record.
+//! The CSV rows: one per conversation, its cells computed by the chosen catalogue columns.
 //!
-//! Pure: takes a parsed conversation and a queue-name lookup, returns strings. The column order
-//! lives in `COLUMNS` and `Row::fields`, nowhere else. Multi-valued cells join the distinct
-//! values with `;` in first-seen order (participants, then sessions, then segments, as the API
-//! lists them). `queue_names` is positional: its n-th entry names the n-th queue id, empty where
-//! the name is unknown, so the two columns always line up. Columns for participant attributes
-//! named with `--attribute` follow the fixed ones, in the order given.
+//! Pure: takes a parsed conversation, the columns (`columns.rs`, the catalogue) and a name
+//! lookup, returns strings. The header is the chosen columns' names, then one column per
+//! participant attribute named with `--attribute`, in the order given; an attribute's cell
+//! joins the distinct values the participants carry with `;`.
 
 use crate::api::Conversation;
+use crate::columns::{self, Column, NameOf, SEPARATOR};
 
-pub const COLUMNS: [&str; 12] = [
-    "conversation_id",
-    "conversation_start",
-    "conversation_end",
-    "originating_direction",
-    "media_types",
-    "queue_ids",
-    "queue_names",
-    "user_ids",
-    "ani",
-    "dnis",
-    "wrap_up_codes",
-    "division_ids",
-];
-
-const SEPARATOR: &str = ";";
-
+/// One conversation's cells, in `header` order.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Row {
-    pub conversation_id: String,
-    pub conversation_start: String,
-    pub conversation_end: String,
-    pub originating_direction: String,
-    pub media_types: String,
-    pub queue_ids: String,
-    pub queue_names: String,
-    pub user_ids: String,
-    pub ani: String,
-    pub dnis: String,
-    pub wrap_up_codes: String,
-    pub division_ids: String,
-    /// One cell per requested attribute.
-    pub attributes: Vec<String>,
-}
-
-/// The header: the fixed columns, then one per requested attribute.
-pub fn header(attributes: &[String]) -> Vec<&str> {
-    COLUMNS
-        .iter()
-        .copied()
-        .chain(attributes.iter().map(String::as_str))
-        .collect()
+    pub cells: Vec<String>,
 }
 
 impl Row {
     /// The cells in `header` order.
     pub fn fields(&self) -> Vec<&str> {
-        let fixed = [
-            &self.conversation_id,
-            &self.conversation_start,
-            &self.conversation_end,
-            &self.originating_direction,
-            &self.media_types,
-            &self.queue_ids,
-            &self.queue_names,
-            &self.user_ids,
-            &self.ani,
-            &self.dnis,
-            &self.wrap_up_codes,
-            &self.division_ids,
-        ];
-        fixed
-            .into_iter()
-            .map(String::as_str)
-            .chain(self.attributes.iter().map(String::as_str))
-            .collect()
+        self.cells.iter().map(String::as_str).collect()
     }
 }
 
-/// Distinct values in first-seen order. Conversations have a handful of participants, so a
-/// linear scan beats hashing.
-#[derive(Default)]
-struct Distinct<'a>(Vec<&'a str>);
-
-impl<'a> Distinct<'a> {
-    fn push(&mut self, value: Option<&'a str>) {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            if !self.0.contains(&v) {
-                self.0.push(v);
-            }
+impl<S: Into<String>> FromIterator<S> for Row {
+    fn from_iter<I: IntoIterator<Item = S>>(cells: I) -> Row {
+        Row {
+            cells: cells.into_iter().map(Into::into).collect(),
         }
     }
-
-    fn join(&self) -> String {
-        self.0.join(SEPARATOR)
-    }
 }
 
-/// The distinct queue ids a conversation touches, in first-seen order.
-pub fn queue_ids(conversation: &Conversation) -> Vec<&str> {
-    let mut ids = Distinct::default();
-    for segment in conversation
-        .participants
+/// The header: the chosen columns, then one per requested attribute.
+pub fn header<'a>(columns: &[&'static Column], attributes: &'a [String]) -> Vec<&'a str> {
+    columns
         .iter()
-        .flat_map(|p| &p.sessions)
-        .flat_map(|s| &s.segments)
-    {
-        ids.push(segment.queue_id.as_deref());
-    }
-    ids.0
+        .map(|c| c.name)
+        .chain(attributes.iter().map(String::as_str))
+        .collect()
 }
 
-/// Flattens a conversation; `queue_name` resolves a queue id to its name where known, and
-/// `attributes` names the participant attributes to add as cells.
+/// Where `conversation_id` is among the columns: the cell a resumed export reads back (the
+/// command line refuses a file export without it).
+pub fn id_column(columns: &[&'static Column]) -> usize {
+    columns
+        .iter()
+        .position(|c| c.name == columns::ID_COLUMN)
+        .unwrap_or(0)
+}
+
+/// Flattens a conversation into the cells of `columns`, then those of `attributes`;
+/// `name_of` resolves the ids of name columns where known.
 pub fn flatten(
     conversation: &Conversation,
-    queue_name: impl Fn(&str) -> Option<String>,
+    columns: &[&'static Column],
+    name_of: NameOf,
     attributes: &[String],
 ) -> Row {
-    let mut media = Distinct::default();
-    let mut users = Distinct::default();
-    let mut ani = Distinct::default();
-    let mut dnis = Distinct::default();
-    let mut wrap_ups = Distinct::default();
-    for participant in &conversation.participants {
-        users.push(participant.user_id.as_deref());
-        for session in &participant.sessions {
-            media.push(session.media_type.as_deref());
-            ani.push(session.ani.as_deref());
-            dnis.push(session.dnis.as_deref());
-            for segment in &session.segments {
-                wrap_ups.push(segment.wrap_up_code.as_deref());
+    let fixed = columns.iter().map(|c| c.cell(conversation, name_of));
+    let attributes = attributes.iter().map(|name| {
+        let mut values: Vec<&str> = Vec::new();
+        for participant in &conversation.participants {
+            if let Some(v) = participant.attributes.get(name).filter(|v| !v.is_empty()) {
+                if !values.contains(&v.as_str()) {
+                    values.push(v);
+                }
             }
         }
-    }
-    let mut divisions = Distinct::default();
-    for id in &conversation.division_ids {
-        divisions.push(Some(id));
-    }
-    let attributes = attributes
-        .iter()
-        .map(|name| {
-            let mut values = Distinct::default();
-            for participant in &conversation.participants {
-                values.push(participant.attributes.get(name).map(String::as_str));
-            }
-            values.join()
-        })
-        .collect();
-    let queues = queue_ids(conversation);
-    let names: Vec<String> = queues
-        .iter()
-        .map(|id| queue_name(id).unwrap_or_default())
-        .collect();
-    Row {
-        conversation_id: conversation.conversation_id.clone(),
-        conversation_start: conversation.conversation_start.clone(),
-        conversation_end: conversation.conversation_end.clone().unwrap_or_default(),
-        originating_direction: conversation
-            .originating_direction
-            .clone()
-            .unwrap_or_default(),
-        media_types: media.join(),
-        queue_ids: queues.join(SEPARATOR),
-        queue_names: names.join(SEPARATOR),
-        user_ids: users.join(),
-        ani: ani.join(),
-        dnis: dnis.join(),
-        wrap_up_codes: wrap_ups.join(),
-        division_ids: divisions.join(),
-        attributes,
-    }
+        values.join(SEPARATOR)
+    });
+    fixed.chain(attributes).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Lookup;
 
     const SAMPLE: &str = r#"{
       "conversationId": "c-1", "conversationStart": "2024-05-01T09:12:03.512Z",
@@ -192,43 +90,46 @@ mod tests {
             "segments": [ { "queueId": "q-2", "wrapUpCode": "w-2" } ] } ] }
       ] }"#;
 
-    fn names(id: &str) -> Option<String> {
-        match id {
-            "q-1" => Some(r#"Support, "Tier 2""#.to_string()),
+    fn names(lookup: Lookup, id: &str) -> Option<String> {
+        match (lookup, id) {
+            (Lookup::Queues, "q-1") => Some(r#"Support, "Tier 2""#.to_string()),
             _ => None,
         }
+    }
+
+    fn default() -> Vec<&'static Column> {
+        columns::default_columns()
     }
 
     #[test]
     fn flattening_collects_distinct_values_in_order() {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
-        let row = flatten(&c, names, &[]);
+        let row = flatten(&c, &default(), &names, &[]);
         assert_eq!(
-            row,
-            Row {
-                conversation_id: "c-1".into(),
-                conversation_start: "2024-05-01T09:12:03.512Z".into(),
-                conversation_end: "2024-05-01T09:19:47.020Z".into(),
-                originating_direction: "inbound".into(),
-                media_types: "voice;callback".into(),
-                queue_ids: "q-1;q-2".into(),
-                queue_names: r#"Support, "Tier 2";"#.into(),
-                user_ids: "u-1;u-2".into(),
-                ani: "tel:+15551230000".into(),
-                dnis: "tel:+18005550100".into(),
-                wrap_up_codes: "w-1;w-2".into(),
-                division_ids: "d-1;d-2".into(),
-                attributes: vec![],
-            }
+            row.fields(),
+            [
+                "c-1",
+                "2024-05-01T09:12:03.512Z",
+                "2024-05-01T09:19:47.020Z",
+                "inbound",
+                "voice;callback",
+                "q-1;q-2",
+                r#"Support, "Tier 2";"#,
+                "u-1;u-2",
+                "tel:+15551230000",
+                "tel:+18005550100",
+                "w-1;w-2",
+                "d-1;d-2",
+            ]
         );
-        assert_eq!(queue_ids(&c), ["q-1", "q-2"]);
+        assert_eq!(columns::queue_ids(&c), ["q-1", "q-2"]);
     }
 
     #[test]
     fn an_ongoing_minimal_conversation_has_empty_cells() {
         let c: Conversation =
             serde_json::from_str(r#"{"conversationId":"x","conversationStart":"s"}"#).unwrap();
-        let row = flatten(&c, |_| None, &[]);
+        let row = flatten(&c, &default(), &|_, _| None, &[]);
         assert_eq!(
             row.fields(),
             ["x", "s", "", "", "", "", "", "", "", "", "", ""]
@@ -245,10 +146,19 @@ mod tests {
         )
         .unwrap();
         let names = ["account".to_string(), "note".into(), "missing".into()];
-        let row = flatten(&c, |_| None, &names);
-        assert_eq!(row.attributes, ["A-1;A-2", r#"a, "b""#, ""]);
+        let row = flatten(&c, &default(), &|_, _| None, &names);
+        assert_eq!(row.fields()[12..], ["A-1;A-2", r#"a, "b""#, ""]);
         assert_eq!(row.fields().len(), 15);
-        assert_eq!(header(&names)[12..], ["account", "note", "missing"]);
+        assert_eq!(
+            header(&default(), &names)[12..],
+            ["account", "note", "missing"]
+        );
+        let picked = columns::parse("t_talk,conversation_id").unwrap();
+        assert_eq!(
+            header(&picked, &names),
+            ["t_talk", "conversation_id", "account", "note", "missing"]
+        );
+        assert_eq!(flatten(&c, &picked, &|_, _| None, &[]).fields(), ["", "x"]);
     }
 
     #[test]
@@ -256,14 +166,15 @@ mod tests {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
         let row = flatten(
             &c,
-            |id| match id {
+            &default(),
+            &|_, id| match id {
                 "q-1" => Some("Kundendienst Düsseldorf".into()),
                 _ => Some(r#"Support, "Tier 2""#.into()),
             },
             &[],
         );
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(COLUMNS).unwrap();
+        w.write_record(columns::DEFAULT).unwrap();
         w.write_record(row.fields()).unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
         let expected = "conversation_id,conversation_start,conversation_end,originating_direction,\

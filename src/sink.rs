@@ -3,7 +3,7 @@
 //! `Sink` writes CSV rows or JSON Lines to any `Target` and makes them durable on `commit`
 //! (flush, then fsync for files). It counts the bytes that reach the target and keeps a
 //! running digest of them, so a saved state can record exactly which bytes it covers. The
-//! output file's life (creation, resume, publishing) is `target.rs`'s; `parse_ids` reads rows
+//! output file's life (creation, resume, publishing) is `target.rs`'s; `parse_ids_at` reads rows
 //! back for it.
 
 use std::fs::File;
@@ -229,11 +229,13 @@ fn csv_error(e: csv::Error) -> anyhow::Error {
 }
 
 /// Reads back the conversation ids of rows in the output format, one at a time, in constant
-/// memory beyond the ids themselves; `each` gets every id. A row that does not parse is an
+/// memory beyond the ids themselves; `each` gets every id, read from CSV column `id_column`
+/// (0-based; where `rows::id_column` puts `conversation_id`). A row that does not parse is an
 /// error naming what is wrong.
-pub fn parse_ids(
+pub fn parse_ids_at(
     reader: impl BufRead,
     format: Format,
+    id_column: usize,
     mut each: impl FnMut(String),
 ) -> Result<(), String> {
     match format {
@@ -245,7 +247,7 @@ pub fn parse_ids(
             loop {
                 match reader.read_record(&mut record) {
                     Ok(false) => return Ok(()),
-                    Ok(true) => match record.get(0) {
+                    Ok(true) => match record.get(id_column) {
                         Some(id) if !id.is_empty() => each(id.to_string()),
                         _ => return Err("a row without a conversation id".to_string()),
                     },
@@ -287,7 +289,7 @@ pub(crate) mod tests {
     /// The ids in rows written by a sink, for tests elsewhere.
     pub(crate) fn ids_in(bytes: &[u8], format: Format) -> Vec<String> {
         let mut ids = Vec::new();
-        parse_ids(bytes, format, |id| ids.push(id)).unwrap();
+        parse_ids_at(bytes, format, 0, |id| ids.push(id)).unwrap();
         ids
     }
 
@@ -312,27 +314,21 @@ pub(crate) mod tests {
     #[test]
     fn csv_writes_header_then_rows() {
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
-        sink.header(&crate::rows::COLUMNS).unwrap();
-        let row = Row {
-            conversation_id: "c-1".into(),
-            queue_names: "a,b".into(),
-            ..Row::default()
-        };
+        sink.header(&crate::columns::DEFAULT).unwrap();
+        let row: Row = ["c-1", "", "", "", "", "", "a,b", "", "", "", "", ""]
+            .into_iter()
+            .collect();
         sink.write_row(&row).unwrap();
         let out = String::from_utf8(sink.finish().unwrap()).unwrap();
         let mut lines = out.lines();
-        assert_eq!(lines.next().unwrap(), crate::rows::COLUMNS.join(","));
+        assert_eq!(lines.next().unwrap(), crate::columns::DEFAULT.join(","));
         assert_eq!(lines.next().unwrap(), "c-1,,,,,,\"a,b\",,,,,");
         assert!(lines.next().is_none());
     }
 
     #[test]
     fn ids_are_read_back_from_both_formats() {
-        let row = |id: &str| Row {
-            conversation_id: id.into(),
-            queue_names: "a,\"b\"\nc".into(),
-            ..Row::default()
-        };
+        let row = |id: &str| -> Row { [id, "a,\"b\"\nc"].into_iter().collect() };
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
         sink.header(&["id", "x"]).unwrap();
         sink.commit().unwrap();
@@ -343,6 +339,12 @@ pub(crate) mod tests {
         let bytes = sink.finish().unwrap();
         assert_eq!(end, bytes.len() as u64);
         assert_eq!(ids_in(&bytes[start as usize..], Format::Csv), ["x1", "x2"]);
+        let mut second = Vec::new();
+        parse_ids_at(&bytes[start as usize..], Format::Csv, 1, |id| {
+            second.push(id)
+        })
+        .unwrap();
+        assert_eq!(second, ["a,\"b\"\nc", "a,\"b\"\nc"]);
 
         let start = Mark {
             len: 10,
@@ -359,7 +361,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rows_that_do_not_parse_back_are_refused() {
-        let bad = |bytes: &[u8], format| parse_ids(bytes, format, |_| ()).unwrap_err();
+        let bad = |bytes: &[u8], format| parse_ids_at(bytes, format, 0, |_| ()).unwrap_err();
         assert!(bad(b"{\"conversationId\":\"a\"}", Format::Jsonl).contains("cut short"));
         assert!(bad(b"[1]\n", Format::Jsonl).contains("not a conversation"));
         assert!(bad(b"{}\n", Format::Jsonl).contains("not a conversation"));

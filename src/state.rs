@@ -350,7 +350,7 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
         window::api_timestamp(plan.to),
         plan.window.as_secs_f64(),
         plan.format.name(),
-        crate::rows::header(&plan.attributes).join(","),
+        crate::rows::header(&plan.columns, &plan.attributes).join(","),
         plan.page_size,
         plan.ended_only,
         mode.name(),
@@ -651,6 +651,7 @@ mod tests {
             ended_only: false,
             filters: QueryFilters::default(),
             format: Format::Csv,
+            columns: crate::columns::default_columns(),
             attributes: Vec::new(),
             split_at: datetime!(2026-11-02 00:00 UTC),
             job_poll: Duration::from_secs(1),
@@ -695,10 +696,24 @@ mod tests {
                 "from=2026-11-01T00:00:00.000Z to=2026-11-08T00:00:00.000Z window=3600s \
 format=csv columns={},account page-size=100 ended-only=false mode=query \
 api=https://api.mypurecloud.ie",
-                crate::rows::COLUMNS.join(",")
+                crate::columns::DEFAULT.join(",")
             )
         );
         assert_ne!(shape(100), shape(50));
+        let picked = Plan {
+            columns: crate::columns::parse("conversation_id,t_talk").unwrap(),
+            ..plan()
+        };
+        let picked = fingerprint(
+            &picked,
+            Mode::Query,
+            "https://api.mypurecloud.ie",
+            &Filters::default(),
+        );
+        assert!(
+            picked.contains(" columns=conversation_id,t_talk "),
+            "{picked}"
+        );
     }
 
     #[test]

@@ -369,7 +369,8 @@ fn check_saved(
     file.seek(SeekFrom::Start(position.window_offset))?;
     let window_rows = mark.len.saturating_sub(position.window_offset);
     let reader = BufReader::new(file.take(window_rows));
-    sink::parse_ids(reader, plan.format, |id| {
+    let id_column = crate::rows::id_column(&plan.columns);
+    sink::parse_ids_at(reader, plan.format, id_column, |id| {
         written.insert(id);
     })
     .map_err(|why| mismatch(&format!("its last window holds {why}")))?;

@@ -2,6 +2,7 @@
 
 mod check;
 mod cli;
+mod columns;
 mod export;
 mod faults;
 mod filters;

@@ -96,8 +96,8 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     let shell = ["http", "genesys", "state", "target", "cli", "main"];
     check("export", &shell);
     for pure in [
-        "api", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit", "proxy",
-        "check", "filters", "pending",
+        "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
+        "proxy", "check", "filters", "pending",
     ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
@@ -138,8 +138,8 @@ fn one_module_owns_ureq_and_three_write_files() {
     );
     // The pure core reads no clock and no environment.
     for pure in [
-        "api", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy", "check",
-        "filters", "pending",
+        "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
+        "check", "filters", "pending",
     ] {
         let code = &modules[pure];
         for impure in [

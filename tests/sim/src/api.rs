@@ -28,6 +28,8 @@ pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
 pub const BY_ID_PATH: &str = "/api/v2/analytics/conversations/details";
 pub const QUEUES_PATH: &str = "/api/v2/routing/queues";
+pub const USERS_PATH: &str = "/api/v2/users";
+pub const WRAPUP_CODES_PATH: &str = "/api/v2/routing/wrapupcodes";
 pub const JOBS_PATH: &str = "/api/v2/analytics/conversations/details/jobs";
 pub const JOBS_AVAILABILITY_PATH: &str =
     "/api/v2/analytics/conversations/details/jobs/availability";
@@ -61,6 +63,10 @@ enum Endpoint {
     ById,
     Queues,
     QueueById,
+    /// `GET /api/v2/users`.
+    Users,
+    /// `GET /api/v2/routing/wrapupcodes`.
+    WrapUpCodes,
     /// `POST .../details/jobs`.
     JobSubmit,
     /// `GET` or `DELETE .../details/jobs/{jobId}`.
@@ -79,6 +85,8 @@ fn classify(path: &str) -> Endpoint {
         DETAILS_QUERY_PATH => Endpoint::Details,
         BY_ID_PATH => Endpoint::ById,
         QUEUES_PATH => Endpoint::Queues,
+        USERS_PATH => Endpoint::Users,
+        WRAPUP_CODES_PATH => Endpoint::WrapUpCodes,
         JOBS_PATH => Endpoint::JobSubmit,
         // Matched before the `{jobId}` pattern, which would otherwise capture it.
         JOBS_AVAILABILITY_PATH => Endpoint::JobAvailability,
@@ -200,6 +208,8 @@ impl State {
             Endpoint::Details => self.stats.details_requests += 1,
             Endpoint::ById => self.stats.by_id_requests += 1,
             Endpoint::Queues | Endpoint::QueueById => self.stats.queue_requests += 1,
+            Endpoint::Users => self.stats.user_requests += 1,
+            Endpoint::WrapUpCodes => self.stats.wrapup_code_requests += 1,
             Endpoint::JobResults => self.stats.job_result_requests += 1,
             Endpoint::JobAvailability => self.stats.availability_requests += 1,
             _ => {}
@@ -340,6 +350,8 @@ impl State {
             Endpoint::Token | Endpoint::Details | Endpoint::JobSubmit => &["POST"],
             Endpoint::Queues
             | Endpoint::QueueById
+            | Endpoint::Users
+            | Endpoint::WrapUpCodes
             | Endpoint::JobResults
             | Endpoint::ById
             | Endpoint::JobAvailability => &["GET"],
@@ -375,6 +387,8 @@ impl State {
             Endpoint::Details => self.details_query(req, ctx),
             Endpoint::ById => self.by_id(req, ctx),
             Endpoint::Queues => self.queue_list(req, ctx),
+            Endpoint::Users => self.user_list(req, ctx),
+            Endpoint::WrapUpCodes => self.wrapup_code_list(req, ctx),
             Endpoint::JobSubmit => self.job_submit(req, now, ctx),
             Endpoint::Job if req.method == "DELETE" => self.job_delete(req, ctx),
             Endpoint::Job => self.job_status(req, now, ctx),
@@ -625,6 +639,51 @@ impl State {
             body["previousUri"] = json!(uri(page_number - 1));
         }
         Response::json(200, &body)
+    }
+
+    /// `GET /api/v2/users?id=..&id=..` (`state` is accepted and ignored: every simulated user
+    /// is active).
+    fn user_list(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.users_forbidden {
+            return forbidden("directory:user:view", ctx);
+        }
+        let users = self
+            .data
+            .agents
+            .iter()
+            .map(|a| {
+                let entity = json!({
+                    "id": a.id,
+                    "name": a.name,
+                    "state": "active",
+                    "username": format!("{}@example.com", &a.id[..8]),
+                    "selfUri": format!("{USERS_PATH}/{}", a.id),
+                });
+                (a.id.as_str(), a.name.as_str(), entity)
+            })
+            .collect();
+        named_listing(req, ctx, USERS_PATH, users)
+    }
+
+    /// `GET /api/v2/routing/wrapupcodes?id=..&id=..`.
+    fn wrapup_code_list(&mut self, req: &Request, ctx: &str) -> Response {
+        if self.cfg.wrapup_codes_forbidden {
+            return forbidden("routing:wrapupCode:view", ctx);
+        }
+        let codes = self
+            .data
+            .wrapup_code_names()
+            .map(|(id, name)| {
+                let entity = json!({
+                    "id": id,
+                    "name": name,
+                    "dateCreated": "2024-01-15T09:00:00.000Z",
+                    "selfUri": format!("{WRAPUP_CODES_PATH}/{id}"),
+                });
+                (id, name, entity)
+            })
+            .collect();
+        named_listing(req, ctx, WRAPUP_CODES_PATH, codes)
     }
 
     /// `GET /api/v2/routing/queues/{queueId}`.
@@ -1126,6 +1185,63 @@ fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) 
     let hash = mix(seed ^ mix(from_ms as u64) ^ mix(to_ms as u64).rotate_left(17) ^ true_hits);
     let u = unit(hash) * 2.0 - 1.0;
     (true_hits as f64 * (1.0 + u * noise)).round().max(0.0) as u64
+}
+
+/// One page of an entity listing (`…EntityListing`) of `(id, name, entity)`s: filtered by
+/// the `id` parameters when there are any (at most `MAX_QUEUE_IDS`), sorted by name, paged by
+/// `pageSize` and `pageNumber`.
+fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Value)>) -> Response {
+    let ids: Vec<&str> = req
+        .query_all("id")
+        .into_iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if ids.len() > MAX_QUEUE_IDS {
+        let message = format!(
+            "A maximum of {MAX_QUEUE_IDS} ids may be requested, got {}.",
+            ids.len()
+        );
+        return error_response(400, "bad.request", &message, ctx);
+    }
+    let page_size = match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
+        Ok(n) => n,
+        Err(message) => return error_response(400, "bad.request", &message, ctx),
+    };
+    let page_number = match query_number(req, "pageNumber", 1, 1, u64::MAX) {
+        Ok(n) => n,
+        Err(message) => return error_response(400, "bad.request", &message, ctx),
+    };
+    let mut found: Vec<(&str, &str, Value)> = all
+        .into_iter()
+        .filter(|(id, _, _)| ids.is_empty() || ids.contains(id))
+        .collect();
+    found.sort_by(|a, b| a.1.cmp(b.1));
+    let total = found.len() as u64;
+    let entities: Vec<Value> = found
+        .into_iter()
+        .skip(((page_number - 1).saturating_mul(page_size)) as usize)
+        .take(page_size as usize)
+        .map(|(_, _, entity)| entity)
+        .collect();
+    let id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
+    let uri = |n: u64| format!("{path}?pageSize={page_size}&pageNumber={n}{id_params}");
+    let page_count = total.div_ceil(page_size);
+    let mut body = json!({
+        "entities": entities,
+        "pageSize": page_size,
+        "pageNumber": page_number,
+        "total": total,
+        "pageCount": page_count,
+        "firstUri": uri(1),
+        "selfUri": uri(page_number),
+        "lastUri": uri(page_count.max(1)),
+    });
+    if page_number < page_count {
+        body["nextUri"] = json!(uri(page_number + 1));
+    }
+    Response::json(200, &body)
 }
 
 fn queue_json(queue: &Queue) -> Value {
@@ -1889,6 +2005,60 @@ mod tests {
     }
 
     #[test]
+    fn users_and_wrapup_codes_are_listed_by_id_or_refused() {
+        let (mut state, t0) = state(SimConfig::default());
+        let token = grant(&mut state, t0);
+        let bearer = format!("Bearer {token}");
+        let agents: Vec<(String, String)> = state
+            .data
+            .agents
+            .iter()
+            .map(|a| (a.id.clone(), a.name.clone()))
+            .collect();
+        let (code, code_name) = state
+            .data
+            .wrapup_code_names()
+            .nth(2)
+            .map(|(id, name)| (id.to_string(), name))
+            .unwrap();
+        let get = |state: &mut State, target: String| {
+            full(state.handle(&request("GET", &target, &bearer, b""), t0))
+        };
+        let target = format!(
+            "{USERS_PATH}?pageSize=3&pageNumber=1&state=any&id={}&id={}&id=unknown",
+            agents[0].0, agents[5].0
+        );
+        let listing = body(&get(&mut state, target));
+        let mut named: Vec<(&str, &str)> = listing["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| (u["id"].as_str().unwrap(), u["name"].as_str().unwrap()))
+            .collect();
+        named.sort_unstable();
+        let mut want = vec![
+            (agents[0].0.as_str(), agents[0].1.as_str()),
+            (agents[5].0.as_str(), agents[5].1.as_str()),
+        ];
+        want.sort_unstable();
+        assert_eq!(named, want);
+        let listing = body(&get(&mut state, format!("{WRAPUP_CODES_PATH}?id={code}")));
+        assert_eq!(listing["entities"][0]["id"], json!(code));
+        assert_eq!(listing["entities"][0]["name"], json!(code_name));
+        let all = body(&get(
+            &mut state,
+            format!("{WRAPUP_CODES_PATH}?pageSize=100"),
+        ));
+        assert_eq!(all["total"], json!(8));
+        assert_eq!(state.stats.user_requests, 1);
+        assert_eq!(state.stats.wrapup_code_requests, 2);
+        state.cfg.users_forbidden = true;
+        state.cfg.wrapup_codes_forbidden = true;
+        assert_eq!(get(&mut state, USERS_PATH.to_string()).status, 403);
+        assert_eq!(get(&mut state, WRAPUP_CODES_PATH.to_string()).status, 403);
+    }
+
+    #[test]
     fn paths_are_classified() {
         use Endpoint::*;
         fn check(path: &str, want: Endpoint) {
@@ -1900,7 +2070,9 @@ mod tests {
         check("/api/v2/routing/queues", Queues);
         check("/api/v2/routing/queues/abc", QueueById);
         check("/api/v2/routing/queues/abc/members", OtherApi);
-        check("/api/v2/users", OtherApi);
+        check("/api/v2/users", Users);
+        check("/api/v2/users/abc", OtherApi);
+        check("/api/v2/routing/wrapupcodes", WrapUpCodes);
         check("/favicon.ico", Unknown);
         job("", JobSubmit);
         job("/availability", JobAvailability);

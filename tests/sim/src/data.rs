@@ -33,6 +33,9 @@ const STREAM_ORG: u64 = 1;
 const STREAM_CONVERSATIONS: u64 = 2;
 pub const STREAM_ARRIVALS: u64 = 3;
 const STREAM_ATTRIBUTES: u64 = 4;
+/// The fields added after the first renderings (IVR legs, holds, system wrap-up codes,
+/// external tags) draw from a stream of their own, so every earlier field renders as before.
+const STREAM_EXTRAS: u64 = 5;
 
 /// Queue names, tricky ones first: commas, quotes and non-ASCII letters must survive CSV.
 /// A search by name finds several for some names: "Billing" is a prefix of another name,
@@ -65,6 +68,28 @@ const AGENT_FIRST_NAMES: [&str; 8] = [
 const AGENT_LAST_NAMES: [&str; 6] = ["Agent", "Lefèvre", "Groß", "O'Neil", "佐藤", "Smith"];
 const N_AGENTS: usize = 24;
 const N_WRAPUP_CODES: usize = 8;
+/// Wrap-up code names, awkward ones first.
+const WRAPUP_NAMES: [&str; N_WRAPUP_CODES] = [
+    "Sale, \"closed\"",
+    "Rückruf vereinbart",
+    "解決済み",
+    "Billing question",
+    "Complaint",
+    "Wrong number",
+    "Escalated; tier 2",
+    "No answer",
+];
+/// The system wrap-up code the API records when an agent leaves after-call work unfinished;
+/// it is not in the org's list of codes.
+pub const SYSTEM_WRAPUP_CODE: &str = "ININ-WRAP-UP-TIMEOUT";
+/// Share of finished agent legs whose wrap-up timed out.
+const WRAPUP_TIMEOUT_FRACTION: f64 = 0.05;
+/// Share of inbound voice conversations that pass through an IVR before the queue.
+const IVR_FRACTION: f64 = 0.6;
+/// Share of finished agent legs with the customer put on hold once.
+const HOLD_FRACTION: f64 = 0.3;
+/// Share of conversations tagged by an external system.
+const EXTERNAL_TAG_FRACTION: f64 = 0.1;
 
 const CUSTOMER_NAMES: [&str; 6] = [
     "Mobile",
@@ -105,9 +130,9 @@ pub struct Queue {
 }
 
 #[derive(Clone, Debug)]
-struct Agent {
-    id: String,
-    name: String,
+pub struct Agent {
+    pub id: String,
+    pub name: String,
 }
 
 /// One stored conversation; everything else is derived from `seed` when rendering.
@@ -158,8 +183,9 @@ pub struct GenParams {
 #[derive(Debug)]
 pub struct Dataset {
     pub queues: Vec<Queue>,
-    agents: Vec<Agent>,
-    wrapup_codes: Vec<String>,
+    pub agents: Vec<Agent>,
+    /// Wrap-up code ids; the n-th is named `WRAPUP_NAMES[n]`.
+    pub wrapup_codes: Vec<String>,
     /// Append-only storage; a conversation's slot never changes.
     conversations: Vec<Conversation>,
     /// Slots sorted by (start, id).
@@ -309,6 +335,22 @@ impl Dataset {
 
     pub fn queue(&self, id: &str) -> Option<&Queue> {
         self.queues.iter().find(|q| q.id == id)
+    }
+
+    /// The user's name, for a user id of the org.
+    pub fn user_name(&self, id: &str) -> Option<&str> {
+        self.agents
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.name.as_str())
+    }
+
+    /// The wrap-up codes of the org as `(id, name)`, system codes not included.
+    pub fn wrapup_code_names(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.wrapup_codes
+            .iter()
+            .map(String::as_str)
+            .zip(WRAPUP_NAMES)
     }
 
     /// The conversations the synchronous details query returns for `[from_ms, to_ms)`, in
@@ -622,6 +664,8 @@ struct Renderer<'a> {
     data: &'a Dataset,
     c: &'a Conversation,
     rng: Rng,
+    /// Draws for the fields added later (`STREAM_EXTRAS`).
+    extras: Rng,
 }
 
 /// One agent leg: who, from which queue, and when.
@@ -647,6 +691,7 @@ impl<'a> Renderer<'a> {
             data,
             c,
             rng: Rng::new(mix(c.seed)),
+            extras: Rng::derive(c.seed, STREAM_EXTRAS),
         }
     }
 
@@ -723,6 +768,9 @@ impl<'a> Renderer<'a> {
 
         let mut participants =
             vec![self.customer(media, direction, customer_name, &customer_number, now)];
+        if inbound && media == Media::Voice && self.extras.chance(IVR_FRACTION) {
+            participants.push(self.ivr(acd_start, media, direction));
+        }
         for leg in &legs {
             participants.push(self.acd(leg, media, direction));
             if leg.talk.is_some() {
@@ -738,6 +786,17 @@ impl<'a> Renderer<'a> {
         }
         conversation.insert("originatingDirection".into(), json!(direction));
         conversation.insert("divisionIds".into(), json!(divisions));
+        let initiator = if inbound { "customer" } else { "agent" };
+        conversation.insert("conversationInitiator".into(), json!(initiator));
+        conversation.insert("customerParticipation".into(), json!(true));
+        if self.extras.chance(EXTERNAL_TAG_FRACTION) {
+            let tag = if self.extras.chance(0.3) {
+                format!("ticket, \"{}\"", self.extras.range(1, 10_000))
+            } else {
+                format!("CRM-{:06}", self.extras.range(0, 1_000_000))
+            };
+            conversation.insert("externalTag".into(), json!(tag));
+        }
         let mos = 3.5 + self.rng.range(0, 100) as f64 / 100.0;
         if media == Media::Voice && c.end_ms.is_some() {
             conversation.insert("mediaStatsMinConversationMos".into(), json!(mos));
@@ -842,6 +901,28 @@ impl<'a> Renderer<'a> {
         })
     }
 
+    /// The IVR the customer went through from the start until the queue.
+    fn ivr(&mut self, until: i64, media: Media, direction: &str) -> Value {
+        let start = self.c.start_ms;
+        json!({
+            "participantId": self.extras.uuid(),
+            "participantName": "Main Menu",
+            "purpose": "ivr",
+            "sessions": [{
+                "sessionId": self.extras.uuid(),
+                "mediaType": media.name(),
+                "direction": direction,
+                "metrics": [metric("tIvr", until - start, until)],
+                "segments": [{
+                    "segmentStart": format_ms(start),
+                    "segmentEnd": format_ms(until),
+                    "segmentType": "ivr",
+                    "disconnectType": "transfer",
+                }],
+            }],
+        })
+    }
+
     fn acd(&mut self, leg: &Leg, media: Media, direction: &str) -> Value {
         let queue = &self.data.queues[leg.queue];
         let mut metrics = vec![metric("nOffered", 1, leg.acd_start)];
@@ -886,8 +967,27 @@ impl<'a> Renderer<'a> {
             "segmentType": "alert",
             "queueId": queue_id,
         })];
+        // A finished leg may hold the customer once, inside its talk time.
+        let hold = (leg.finished && self.extras.chance(HOLD_FRACTION)).then(|| {
+            let span = talk_end - talk_start;
+            let from = talk_start + frac(span, self.extras.range(10, 50));
+            (from, from + frac(span, self.extras.range(5, 30)))
+        });
         let mut interact = Map::new();
         interact.insert("segmentStart".into(), json!(format_ms(talk_start)));
+        if let Some((hold_start, hold_end)) = hold {
+            interact.insert("segmentEnd".into(), json!(format_ms(hold_start)));
+            interact.insert("segmentType".into(), json!("interact"));
+            interact.insert("queueId".into(), json!(queue_id));
+            segments.push(Value::Object(std::mem::take(&mut interact)));
+            segments.push(json!({
+                "segmentStart": format_ms(hold_start),
+                "segmentEnd": format_ms(hold_end),
+                "segmentType": "hold",
+                "queueId": queue_id,
+            }));
+            interact.insert("segmentStart".into(), json!(format_ms(hold_end)));
+        }
         if leg.finished {
             interact.insert("segmentEnd".into(), json!(format_ms(talk_end)));
         }
@@ -899,24 +999,31 @@ impl<'a> Renderer<'a> {
         }
         segments.push(Value::Object(interact));
         if leg.finished {
-            let talk_ms = talk_end - talk_start;
+            let held_ms = hold.map_or(0, |(from, to)| to - from);
+            let talk_ms = talk_end - talk_start - held_ms;
             let wrap_end = talk_end + leg.acw_ms;
             if leg.transferred {
                 metrics.push(metric("nTransferred", 1, talk_end));
             }
             metrics.push(metric("tTalk", talk_ms, talk_end));
             metrics.push(metric("tTalkComplete", talk_ms, talk_end));
+            if let Some((_, hold_end)) = hold {
+                metrics.push(metric("tHeld", held_ms, hold_end));
+                metrics.push(metric("tHeldComplete", held_ms, hold_end));
+            }
             metrics.push(metric("tAcw", leg.acw_ms, wrap_end));
-            metrics.push(metric("tHandle", talk_ms + leg.acw_ms, wrap_end));
+            metrics.push(metric("tHandle", talk_ms + held_ms + leg.acw_ms, wrap_end));
+            let code = if self.extras.chance(WRAPUP_TIMEOUT_FRACTION) {
+                SYSTEM_WRAPUP_CODE.to_string()
+            } else {
+                self.data.wrapup_codes[leg.wrapup_code].clone()
+            };
             let mut wrapup = Map::new();
             wrapup.insert("segmentStart".into(), json!(format_ms(talk_end)));
             wrapup.insert("segmentEnd".into(), json!(format_ms(wrap_end)));
             wrapup.insert("segmentType".into(), json!("wrapup"));
             wrapup.insert("queueId".into(), json!(queue_id));
-            wrapup.insert(
-                "wrapUpCode".into(),
-                json!(self.data.wrapup_codes[leg.wrapup_code]),
-            );
+            wrapup.insert("wrapUpCode".into(), json!(code));
             if let Some(note) = leg.note {
                 wrapup.insert("wrapUpNote".into(), json!(note));
             }
@@ -1039,6 +1146,13 @@ mod tests {
             "\"purpose\":\"agent\"",
             "\"nTransferred\"",
             "\"tAbandon\"",
+            "\"tHeld\"",
+            "\"tIvr\"",
+            "\"segmentType\":\"hold\"",
+            "\"purpose\":\"ivr\"",
+            "\"externalTag\"",
+            "\"conversationInitiator\"",
+            SYSTEM_WRAPUP_CODE,
         ] {
             assert!(json.contains(needle), "{needle}");
         }
@@ -1049,6 +1163,77 @@ mod tests {
             .queues
             .iter()
             .any(|q| q.name == "サポート" && !q.deleted));
+    }
+
+    /// The sum of a session's metrics of this name.
+    fn session_metric(session: &Value, name: &str) -> Option<i64> {
+        let metrics = session["metrics"].as_array()?;
+        let values: Vec<i64> = metrics
+            .iter()
+            .filter(|m| m["name"] == name)
+            .filter_map(|m| m["value"].as_i64())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+
+    /// Milliseconds a session spent in segments of this type.
+    fn segment_ms(session: &Value, kind: &str) -> i64 {
+        let ms = |v: &Value| {
+            to_ms(
+                time::OffsetDateTime::parse(
+                    v.as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap(),
+            )
+        };
+        session["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["segmentType"] == kind && s.get("segmentEnd").is_some())
+            .map(|s| ms(&s["segmentEnd"]) - ms(&s["segmentStart"]))
+            .sum()
+    }
+
+    #[test]
+    fn metrics_agree_with_the_segments() {
+        let data = Dataset::generate(&params(1000));
+        let mut held = 0;
+        for (c, _) in data.starting_in(i64::MIN, i64::MAX) {
+            let json = data.render(c);
+            for p in json["participants"].as_array().unwrap() {
+                for session in p["sessions"].as_array().unwrap() {
+                    let get = |name| session_metric(session, name);
+                    match p["purpose"].as_str().unwrap() {
+                        "ivr" => assert_eq!(get("tIvr"), Some(segment_ms(session, "ivr"))),
+                        "acd" if c.end_ms.is_some() || get("tAbandon").is_none() => {
+                            let wait = get("tAcd").unwrap();
+                            assert_eq!(wait, segment_ms(session, "interact"));
+                            assert_eq!(get("tAnswered").or(get("tAbandon")), Some(wait));
+                        }
+                        "agent" if get("tTalk").is_some() => {
+                            let (talk, acw) = (get("tTalk").unwrap(), get("tAcw").unwrap());
+                            let hold = get("tHeld").unwrap_or(0);
+                            held += i64::from(hold > 0);
+                            assert_eq!(talk, segment_ms(session, "interact"));
+                            assert_eq!(hold, segment_ms(session, "hold"));
+                            assert_eq!(acw, segment_ms(session, "wrapup"));
+                            assert_eq!(get("tHandle"), Some(talk + hold + acw));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        assert!(held > 100, "{held}");
+        assert!(data
+            .wrapup_code_names()
+            .all(|(id, name)| !id.is_empty() && !name.is_empty()));
+        assert!(data
+            .agents
+            .iter()
+            .all(|a| data.user_name(&a.id) == Some(a.name.as_str())));
     }
 
     #[test]

@@ -54,6 +54,12 @@
 //! [`Sim::set_now`]) lets one organisation be exported night after night while conversations
 //! in progress end.
 //!
+//! Name lookups by id — queues (`/api/v2/routing/queues`), users (`/api/v2/users`) and
+//! wrap-up codes (`/api/v2/routing/wrapupcodes`) — answer `…EntityListing` pages of the org's
+//! entities (deleted queues and system wrap-up codes such as `ININ-WRAP-UP-TIMEOUT` are never
+//! listed), or 403 `missing.permissions` when `queues_forbidden`, `users_forbidden` or
+//! `wrapup_codes_forbidden` says so.
+//!
 //! The analytics jobs API (`/api/v2/analytics/conversations/details/jobs...`) sits behind
 //! the same API faults. A job is fulfilled after `job_polls_to_fulfil` status polls, or once
 //! `job_fulfil_after` has passed since its submission; every status carries
@@ -146,6 +152,11 @@ pub struct SimConfig {
     /// Every response's `Date` header is this many seconds ahead of the simulator's clock
     /// (negative: behind), as a server whose clock differs from the client's.
     pub date_offset_secs: i64,
+    /// The user lookup (`GET /api/v2/users`) answers 403 `missing.permissions`.
+    pub users_forbidden: bool,
+    /// The wrap-up code lookup (`GET /api/v2/routing/wrapupcodes`) answers 403
+    /// `missing.permissions`.
+    pub wrapup_codes_forbidden: bool,
     /// After each 200 details page, this many new finished conversations starting inside the
     /// queried interval are added (data arriving while a client pages).
     pub arrivals_per_page: usize,
@@ -228,6 +239,8 @@ impl Default for SimConfig {
             queues_forbidden: false,
             jobs_forbidden: false,
             date_offset_secs: 0,
+            users_forbidden: false,
+            wrapup_codes_forbidden: false,
             arrivals_per_page: 0,
             latency: Duration::ZERO,
             rate_limit: None,
@@ -265,6 +278,10 @@ pub struct Stats {
     pub max_ids_per_request: u64,
     /// Requests to `/api/v2/routing/queues` and `/api/v2/routing/queues/{id}`.
     pub queue_requests: u64,
+    /// Requests to `/api/v2/users`.
+    pub user_requests: u64,
+    /// Requests to `/api/v2/routing/wrapupcodes`.
+    pub wrapup_code_requests: u64,
     /// Requests to any `/api/v2/...` path.
     pub api_requests: u64,
     /// 401s caused by a token older than the configured lifetime.
@@ -574,6 +591,23 @@ impl Sim {
             .queue(id)
             .filter(|q| !q.deleted)
             .map(|q| q.name.clone())
+    }
+
+    /// The name of a user of the org, as the user lookup gives it.
+    pub fn user_name(&self, id: &str) -> Option<String> {
+        self.shared.lock().data.user_name(id).map(str::to_string)
+    }
+
+    /// The name of a wrap-up code of the org, as the wrap-up code lookup gives it; None for
+    /// an unknown id and for system codes such as `ININ-WRAP-UP-TIMEOUT`.
+    pub fn wrapup_code_name(&self, id: &str) -> Option<String> {
+        let state = self.shared.lock();
+        let name = state
+            .data
+            .wrapup_code_names()
+            .find(|(code, _)| *code == id)
+            .map(|(_, name)| name.to_string());
+        name
     }
 
     /// Every queue id, deleted ones included, in generation order.
