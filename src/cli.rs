@@ -22,7 +22,7 @@ use crate::auth::Credentials;
 use crate::check;
 use crate::columns::{self, Column};
 use crate::exit::usage;
-use crate::filters::{self, Filters};
+use crate::filters::{self, shown, Filters};
 use crate::http;
 use crate::proxy::Route;
 use crate::report::LogFormat;
@@ -778,16 +778,6 @@ impl CheckConfig {
     }
 }
 
-/// A value as a message shows it: control characters escaped, at most 60 characters.
-fn shown(value: &str) -> String {
-    const MAX: usize = 60;
-    let escaped: String = value.escape_debug().collect();
-    match escaped.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &escaped[..cut]),
-        None => escaped,
-    }
-}
-
 fn range(
     from: Option<&str>,
     to: Option<&str>,
@@ -1314,8 +1304,8 @@ mod tests {
         "2026-11-08",
     ];
 
-    fn with(extra: &[&str]) -> Vec<String> {
-        RANGE.iter().chain(extra).map(|s| s.to_string()).collect()
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        RANGE.iter().chain(extra).copied().collect()
     }
 
     #[test]
@@ -1446,7 +1436,6 @@ mod tests {
                 vars.insert(LOG_FORMAT_ENV.into(), value.into());
             }
             let args = with(extra);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let early = log_format_of(&args.iter().map(OsString::from).collect::<Vec<_>>(), &|k| vars.get(k).cloned());
             match want {
                 Ok(format) => {
@@ -1498,10 +1487,7 @@ mod tests {
     #[test]
     fn columns_pick_and_order_csv_columns() {
         let names = |c: &Config| c.columns.iter().map(|c| c.name).collect::<Vec<_>>();
-        let config = |extra: &[&str]| {
-            let args = with(extra);
-            config(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        };
+        let config = |extra: &[&str]| config(&with(extra));
         assert_eq!(names(&config(&[])), crate::columns::DEFAULT);
         let c = config(&[
             "--columns",
@@ -1623,13 +1609,7 @@ mod tests {
         let mut empty = good_env();
         empty.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), " ".into());
         empty.insert("GENESYS_CLIENT_ID".into(), "fallback".into());
-        let c = config_in(
-            &with(&["--region", "ap_northeast_1"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            &empty,
-        );
+        let c = config_in(&with(&["--region", "ap_northeast_1"]), &empty);
         assert_eq!(c.credentials.client_id, "fallback");
         assert_eq!(c.login_base, "https://login.mypurecloud.jp");
     }
@@ -1640,10 +1620,7 @@ mod tests {
         let mut env = env_with(vars);
         env.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), "id".into());
         env.insert("GENESYSCLOUD_REGION".into(), "eu-west-1".into());
-        let c = config_in(
-            &with(args).iter().map(String::as_str).collect::<Vec<_>>(),
-            &env,
-        );
+        let c = config_in(&with(args), &env);
         (c.credentials.secret().to_string(), c.warnings)
     }
 
@@ -1718,37 +1695,31 @@ mod tests {
     /// `--from 2026-11-01 --to 2026-11-08` and `extra` are refused like `check`.
     #[track_caller]
     fn check_with(extra: &[&str], want: &str) {
-        let args = with(extra);
-        check(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        check(&with(extra), want);
     }
 
     #[test]
     fn filter_options_repeat_and_a_filter_allows_31_day_windows() {
-        let c = config(
-            &with(&[
-                "--queue",
-                "Billing",
-                "--media",
-                "voice",
-                "--queue",
-                "0B1E6A7C-0000-4000-8000-000000000001",
-                "--media",
-                "chat",
-                "--direction",
-                "inbound",
-                "--user",
-                "6f2d0c1a-0000-4000-8000-0000000000a1",
-                "--division",
-                "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
-                "--filter-file",
-                "filters.json",
-                "--window",
-                "31d",
-            ])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        );
+        let c = config(&with(&[
+            "--queue",
+            "Billing",
+            "--media",
+            "voice",
+            "--queue",
+            "0B1E6A7C-0000-4000-8000-000000000001",
+            "--media",
+            "chat",
+            "--direction",
+            "inbound",
+            "--user",
+            "6f2d0c1a-0000-4000-8000-0000000000a1",
+            "--division",
+            "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
+            "--filter-file",
+            "filters.json",
+            "--window",
+            "31d",
+        ]));
         assert_eq!(
             c.filters.queues,
             ["0b1e6a7c-0000-4000-8000-000000000001", "Billing"]
@@ -1760,18 +1731,9 @@ mod tests {
         assert_eq!(c.filters.file.conversation.len(), 1);
         assert_eq!(c.window, Duration::from_secs(31 * 86_400));
         // The file alone is a filter too.
-        let c = config(
-            &with(&["--filter-file", "filters.json", "--window", "10d"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
+        let c = config(&with(&["--filter-file", "filters.json", "--window", "10d"]));
         assert_eq!(c.window, Duration::from_secs(10 * 86_400));
-        assert!(
-            config(&with(&[]).iter().map(String::as_str).collect::<Vec<_>>())
-                .filters
-                .is_empty()
-        );
+        assert!(config(&with(&[])).filters.is_empty());
     }
 
     #[test]
@@ -1898,10 +1860,7 @@ mod tests {
                 "10m",
                 "--max-retries",
                 "1000",
-            ])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+            ]),
             &good_env(),
         );
         assert_eq!(c.window, MIN_WINDOW);
@@ -1912,10 +1871,7 @@ mod tests {
         assert_eq!(c.policy.initial_backoff, BACKOFF.max);
         assert_eq!(c.policy.max_retries, MAX_RETRIES_LIMIT);
         let c = config_in(
-            &with(&["--max-wait", "0s", "--backoff", "0s", "--max-retries", "0"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
+            &with(&["--max-wait", "0s", "--backoff", "0s", "--max-retries", "0"]),
             &good_env(),
         );
         assert_eq!(c.policy.max_total_wait, Duration::ZERO);
@@ -1940,7 +1896,6 @@ mod tests {
         // A gateway without 'api.' in its host: the login host comes from the region, or must
         // be given.
         let args = with(&["--api-base", "https://gw.example.com"]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_eq!(config(&args).login_base, "https://login.mypurecloud.ie");
         let mut no_region = good_env();
         no_region.remove("GENESYSCLOUD_REGION");
