@@ -1755,6 +1755,23 @@ mod tests {
         }
     }
 
+    /// A one-page listing of the `ids` that `name` names, as a bulk lookup replies.
+    fn listing(ids: &[String], name: impl Fn(&str) -> Option<String>) -> NameListing {
+        let entities = ids
+            .iter()
+            .filter_map(|id| {
+                name(id).map(|name| Queue {
+                    id: id.clone(),
+                    name: Some(name),
+                })
+            })
+            .collect();
+        NameListing {
+            entities,
+            page_count: None,
+        }
+    }
+
     impl Source for Fake {
         fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>> {
             self.by_id_calls.push(ids.to_vec());
@@ -1775,33 +1792,13 @@ mod tests {
             if self.queues_forbidden {
                 return Ok(None);
             }
-            let entities = ids
-                .iter()
-                .filter(|id| *id == "q1")
-                .map(|id| Queue {
-                    id: id.clone(),
-                    name: Some("Sales, \"EU\"".into()),
-                })
-                .collect();
-            Ok(Some(QueueListing {
-                entities,
-                page_count: None,
-            }))
+            let name = |id: &str| (id == "q1").then(|| "Sales, \"EU\"".to_string());
+            Ok(Some(listing(ids, name)))
         }
 
         fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
             self.name_lookups.push((Lookup::Users, ids.to_vec()));
-            let entities = ids
-                .iter()
-                .map(|id| Queue {
-                    id: id.clone(),
-                    name: Some(format!("User {id}")),
-                })
-                .collect();
-            Ok(Some(NameListing {
-                entities,
-                page_count: None,
-            }))
+            Ok(Some(listing(ids, |id| Some(format!("User {id}")))))
         }
 
         fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
