@@ -452,13 +452,19 @@ pub struct RawArgs {
     pub login_base: Option<String>,
     pub client_secret_file: Option<String>,
     pub ca_file: Option<String>,
+    pub retry: RawRetry,
+    pub log_format: Option<String>,
+    pub no_progress: bool,
+    pub quiet: bool,
+}
+
+/// The options that bound each request and its retries, as given.
+#[derive(Debug, Default)]
+pub struct RawRetry {
     pub timeout: Option<String>,
     pub max_retries: Option<String>,
     pub max_wait: Option<String>,
     pub backoff: Option<String>,
-    pub log_format: Option<String>,
-    pub no_progress: bool,
-    pub quiet: bool,
 }
 
 /// A secret file as read: its bytes (at most `MAX_SECRET_FILE_BYTES` and one more) and whether
@@ -559,10 +565,12 @@ impl RawArgs {
             login_base: value("--login-base")?,
             client_secret_file: value("--client-secret-file")?,
             ca_file: value("--ca-file")?,
-            timeout: value("--timeout")?,
-            max_retries: value("--max-retries")?,
-            max_wait: value("--max-wait")?,
-            backoff: value("--backoff")?,
+            retry: RawRetry {
+                timeout: value("--timeout")?,
+                max_retries: value("--max-retries")?,
+                max_wait: value("--max-wait")?,
+                backoff: value("--backoff")?,
+            },
             log_format: value("--log-format")?,
             filter_file: value("--filter-file")?,
             ..RawArgs::default()
@@ -686,12 +694,7 @@ impl Config {
         let parallel = count(raw.parallel.as_deref(), &PARALLEL)?;
         let job_poll = duration(raw.job_poll.as_deref(), &JOB_POLL)?;
         let job_timeout = duration(raw.job_timeout.as_deref(), &JOB_TIMEOUT)?;
-        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
-        let policy = policy(
-            raw.max_retries.as_deref(),
-            raw.max_wait.as_deref(),
-            raw.backoff.as_deref(),
-        )?;
+        let (timeout, policy) = retry_policy(&raw.retry)?;
         let log_format = log_format(raw.log_format.as_deref(), env)?;
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
@@ -737,12 +740,7 @@ impl CheckConfig {
     /// for the check to report; every other bad value is a usage error, as for an export.
     pub fn from_raw(raw: RawArgs, outside: &Outside) -> Result<CheckConfig> {
         let env = outside.env;
-        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
-        let policy = policy(
-            raw.max_retries.as_deref(),
-            raw.max_wait.as_deref(),
-            raw.backoff.as_deref(),
-        )?;
+        let (timeout, policy) = retry_policy(&raw.retry)?;
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
         let region = raw
@@ -1067,18 +1065,17 @@ fn count(value: Option<&str>, option: &CountOption) -> Result<u32> {
     }
 }
 
-fn policy(
-    max_retries: Option<&str>,
-    max_wait: Option<&str>,
-    backoff: Option<&str>,
-) -> Result<Policy> {
-    let max_retries = count(max_retries, &MAX_RETRIES)?;
-    Ok(Policy {
+/// The timeout of each request and the retry policy.
+fn retry_policy(raw: &RawRetry) -> Result<(Duration, Policy)> {
+    let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
+    let max_retries = count(raw.max_retries.as_deref(), &MAX_RETRIES)?;
+    let policy = Policy {
         max_retries,
-        initial_backoff: duration(backoff, &BACKOFF)?,
-        max_total_wait: duration(max_wait, &MAX_WAIT)?,
+        initial_backoff: duration(raw.backoff.as_deref(), &BACKOFF)?,
+        max_total_wait: duration(raw.max_wait.as_deref(), &MAX_WAIT)?,
         ..Policy::default()
-    })
+    };
+    Ok((timeout, policy))
 }
 
 /// The first non-empty value among the environment variables `names`.
