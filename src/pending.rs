@@ -433,23 +433,7 @@ mod tests {
     fn prop_corrupted_ledgers_are_refused_or_consistent() {
         let sample = sample().to_text();
         crate::prop::run(|rng| {
-            let text = match rng.below(3) {
-                0 => {
-                    let mut bytes = sample.clone().into_bytes();
-                    for _ in 0..=rng.below(4) {
-                        let i = rng.below(bytes.len() as u64) as usize;
-                        match rng.below(3) {
-                            0 => bytes[i] = rng.below(256) as u8,
-                            1 => {
-                                bytes.remove(i);
-                            }
-                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
-                        }
-                    }
-                    String::from_utf8_lossy(&bytes).into_owned()
-                }
-                _ => rng.mutated_json(&sample),
-            };
+            let text = rng.damaged_file(&sample);
             let Ok(ledger) = Ledger::parse(&text) else {
                 return;
             };

@@ -925,24 +925,7 @@ api=https://api.mypurecloud.ie",
         let sample = serde_json::to_string_pretty(&saved()).unwrap();
         let plan = plan();
         crate::prop::run(|rng| {
-            let text = match rng.below(3) {
-                0 => {
-                    // Flip, drop or insert a few bytes.
-                    let mut bytes = sample.clone().into_bytes();
-                    for _ in 0..=rng.below(4) {
-                        let i = rng.below(bytes.len() as u64) as usize;
-                        match rng.below(3) {
-                            0 => bytes[i] = rng.below(256) as u8,
-                            1 => {
-                                bytes.remove(i);
-                            }
-                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
-                        }
-                    }
-                    String::from_utf8_lossy(&bytes).into_owned()
-                }
-                _ => rng.mutated_json(&sample),
-            };
+            let text = rng.damaged_file(&sample);
             let Ok(state) = parse(&text) else { return };
             let (Ok(split_at), Ok(_)) = (state.split_at(&plan), state.mark()) else {
                 return;
