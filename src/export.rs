@@ -435,6 +435,23 @@ pub struct Position {
     pub window_offset: u64,
 }
 
+impl Position {
+    /// Before the first window: the follow-up `follow_up` first, if any, then the range from
+    /// its first page, its rows to begin at output offset `window_offset`.
+    pub fn start(follow_up: Option<FollowUp>, window_offset: u64) -> Position {
+        Position {
+            follow_up,
+            top_index: 0,
+            stack: Vec::new(),
+            next_page: 1,
+            job: None,
+            ahead: Vec::new(),
+            job_page_size: JOB_PAGE_SIZE_START,
+            window_offset,
+        }
+    }
+}
+
 /// A resumed export: where to go on from, and the ids its top-level window already wrote.
 pub struct Resume {
     pub position: Position,
@@ -480,16 +497,8 @@ pub fn run<S: Source, W: Target>(
         None => {
             sink.header(&rows::header(&plan.columns, &plan.attributes))?;
             sink.commit()?;
-            let position = Position {
-                follow_up: control.pending.as_ref().map(|_| FollowUp { after: None }),
-                top_index: 0,
-                stack: Vec::new(),
-                next_page: 1,
-                job: None,
-                ahead: Vec::new(),
-                job_page_size: JOB_PAGE_SIZE_START,
-                window_offset: sink.position(),
-            };
+            let follow_up = control.pending.as_ref().map(|_| FollowUp { after: None });
+            let position = Position::start(follow_up, sink.position());
             (position, HashSet::new())
         }
     };
@@ -2141,18 +2150,12 @@ mod tests {
         };
         // Killed after the state recorded `old-1`, before the ledger lost it.
         let resume = Resume {
-            position: Position {
-                follow_up: Some(FollowUp {
+            position: Position::start(
+                Some(FollowUp {
                     after: Some("old-1".into()),
                 }),
-                top_index: 0,
-                stack: Vec::new(),
-                next_page: 1,
-                job: None,
-                ahead: Vec::new(),
-                job_page_size: JOB_PAGE_SIZE_START,
-                window_offset: 0,
-            },
+                0,
+            ),
             written: HashSet::from(["old-1".to_string()]),
         };
         let (csv, due, events) =
