@@ -22,7 +22,7 @@ use crate::auth::Credentials;
 use crate::check;
 use crate::columns::{self, Column};
 use crate::exit::usage;
-use crate::filters::{self, Filters};
+use crate::filters::{self, shown, Filters};
 use crate::http;
 use crate::proxy::Route;
 use crate::report::LogFormat;
@@ -452,13 +452,19 @@ pub struct RawArgs {
     pub login_base: Option<String>,
     pub client_secret_file: Option<String>,
     pub ca_file: Option<String>,
+    pub retry: RawRetry,
+    pub log_format: Option<String>,
+    pub no_progress: bool,
+    pub quiet: bool,
+}
+
+/// The options that bound each request and its retries, as given.
+#[derive(Debug, Default)]
+pub struct RawRetry {
     pub timeout: Option<String>,
     pub max_retries: Option<String>,
     pub max_wait: Option<String>,
     pub backoff: Option<String>,
-    pub log_format: Option<String>,
-    pub no_progress: bool,
-    pub quiet: bool,
 }
 
 /// A secret file as read: its bytes (at most `MAX_SECRET_FILE_BYTES` and one more) and whether
@@ -559,10 +565,12 @@ impl RawArgs {
             login_base: value("--login-base")?,
             client_secret_file: value("--client-secret-file")?,
             ca_file: value("--ca-file")?,
-            timeout: value("--timeout")?,
-            max_retries: value("--max-retries")?,
-            max_wait: value("--max-wait")?,
-            backoff: value("--backoff")?,
+            retry: RawRetry {
+                timeout: value("--timeout")?,
+                max_retries: value("--max-retries")?,
+                max_wait: value("--max-wait")?,
+                backoff: value("--backoff")?,
+            },
             log_format: value("--log-format")?,
             filter_file: value("--filter-file")?,
             ..RawArgs::default()
@@ -686,12 +694,7 @@ impl Config {
         let parallel = count(raw.parallel.as_deref(), &PARALLEL)?;
         let job_poll = duration(raw.job_poll.as_deref(), &JOB_POLL)?;
         let job_timeout = duration(raw.job_timeout.as_deref(), &JOB_TIMEOUT)?;
-        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
-        let policy = policy(
-            raw.max_retries.as_deref(),
-            raw.max_wait.as_deref(),
-            raw.backoff.as_deref(),
-        )?;
+        let (timeout, policy) = retry_policy(&raw.retry)?;
         let log_format = log_format(raw.log_format.as_deref(), env)?;
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
@@ -737,12 +740,7 @@ impl CheckConfig {
     /// for the check to report; every other bad value is a usage error, as for an export.
     pub fn from_raw(raw: RawArgs, outside: &Outside) -> Result<CheckConfig> {
         let env = outside.env;
-        let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
-        let policy = policy(
-            raw.max_retries.as_deref(),
-            raw.max_wait.as_deref(),
-            raw.backoff.as_deref(),
-        )?;
+        let (timeout, policy) = retry_policy(&raw.retry)?;
         let mut warnings = Vec::new();
         let credentials = credentials(raw.client_secret_file.as_deref(), outside, &mut warnings)?;
         let region = raw
@@ -775,16 +773,6 @@ impl CheckConfig {
             policy,
             warnings,
         })
-    }
-}
-
-/// A value as a message shows it: control characters escaped, at most 60 characters.
-fn shown(value: &str) -> String {
-    const MAX: usize = 60;
-    let escaped: String = value.escape_debug().collect();
-    match escaped.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &escaped[..cut]),
-        None => escaped,
     }
 }
 
@@ -1077,18 +1065,17 @@ fn count(value: Option<&str>, option: &CountOption) -> Result<u32> {
     }
 }
 
-fn policy(
-    max_retries: Option<&str>,
-    max_wait: Option<&str>,
-    backoff: Option<&str>,
-) -> Result<Policy> {
-    let max_retries = count(max_retries, &MAX_RETRIES)?;
-    Ok(Policy {
+/// The timeout of each request and the retry policy.
+fn retry_policy(raw: &RawRetry) -> Result<(Duration, Policy)> {
+    let timeout = duration(raw.timeout.as_deref(), &TIMEOUT)?;
+    let max_retries = count(raw.max_retries.as_deref(), &MAX_RETRIES)?;
+    let policy = Policy {
         max_retries,
-        initial_backoff: duration(backoff, &BACKOFF)?,
-        max_total_wait: duration(max_wait, &MAX_WAIT)?,
+        initial_backoff: duration(raw.backoff.as_deref(), &BACKOFF)?,
+        max_total_wait: duration(raw.max_wait.as_deref(), &MAX_WAIT)?,
         ..Policy::default()
-    })
+    };
+    Ok((timeout, policy))
 }
 
 /// The first non-empty value among the environment variables `names`.
@@ -1314,8 +1301,8 @@ mod tests {
         "2026-11-08",
     ];
 
-    fn with(extra: &[&str]) -> Vec<String> {
-        RANGE.iter().chain(extra).map(|s| s.to_string()).collect()
+    fn with<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        RANGE.iter().chain(extra).copied().collect()
     }
 
     #[test]
@@ -1446,7 +1433,6 @@ mod tests {
                 vars.insert(LOG_FORMAT_ENV.into(), value.into());
             }
             let args = with(extra);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let early = log_format_of(&args.iter().map(OsString::from).collect::<Vec<_>>(), &|k| vars.get(k).cloned());
             match want {
                 Ok(format) => {
@@ -1498,10 +1484,7 @@ mod tests {
     #[test]
     fn columns_pick_and_order_csv_columns() {
         let names = |c: &Config| c.columns.iter().map(|c| c.name).collect::<Vec<_>>();
-        let config = |extra: &[&str]| {
-            let args = with(extra);
-            config(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        };
+        let config = |extra: &[&str]| config(&with(extra));
         assert_eq!(names(&config(&[])), crate::columns::DEFAULT);
         let c = config(&[
             "--columns",
@@ -1623,13 +1606,7 @@ mod tests {
         let mut empty = good_env();
         empty.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), " ".into());
         empty.insert("GENESYS_CLIENT_ID".into(), "fallback".into());
-        let c = config_in(
-            &with(&["--region", "ap_northeast_1"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            &empty,
-        );
+        let c = config_in(&with(&["--region", "ap_northeast_1"]), &empty);
         assert_eq!(c.credentials.client_id, "fallback");
         assert_eq!(c.login_base, "https://login.mypurecloud.jp");
     }
@@ -1640,10 +1617,7 @@ mod tests {
         let mut env = env_with(vars);
         env.insert("GENESYSCLOUD_OAUTHCLIENT_ID".into(), "id".into());
         env.insert("GENESYSCLOUD_REGION".into(), "eu-west-1".into());
-        let c = config_in(
-            &with(args).iter().map(String::as_str).collect::<Vec<_>>(),
-            &env,
-        );
+        let c = config_in(&with(args), &env);
         (c.credentials.secret().to_string(), c.warnings)
     }
 
@@ -1718,37 +1692,31 @@ mod tests {
     /// `--from 2026-11-01 --to 2026-11-08` and `extra` are refused like `check`.
     #[track_caller]
     fn check_with(extra: &[&str], want: &str) {
-        let args = with(extra);
-        check(&args.iter().map(String::as_str).collect::<Vec<_>>(), want);
+        check(&with(extra), want);
     }
 
     #[test]
     fn filter_options_repeat_and_a_filter_allows_31_day_windows() {
-        let c = config(
-            &with(&[
-                "--queue",
-                "Billing",
-                "--media",
-                "voice",
-                "--queue",
-                "0B1E6A7C-0000-4000-8000-000000000001",
-                "--media",
-                "chat",
-                "--direction",
-                "inbound",
-                "--user",
-                "6f2d0c1a-0000-4000-8000-0000000000a1",
-                "--division",
-                "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
-                "--filter-file",
-                "filters.json",
-                "--window",
-                "31d",
-            ])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        );
+        let c = config(&with(&[
+            "--queue",
+            "Billing",
+            "--media",
+            "voice",
+            "--queue",
+            "0B1E6A7C-0000-4000-8000-000000000001",
+            "--media",
+            "chat",
+            "--direction",
+            "inbound",
+            "--user",
+            "6f2d0c1a-0000-4000-8000-0000000000a1",
+            "--division",
+            "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01",
+            "--filter-file",
+            "filters.json",
+            "--window",
+            "31d",
+        ]));
         assert_eq!(
             c.filters.queues,
             ["0b1e6a7c-0000-4000-8000-000000000001", "Billing"]
@@ -1760,18 +1728,9 @@ mod tests {
         assert_eq!(c.filters.file.conversation.len(), 1);
         assert_eq!(c.window, Duration::from_secs(31 * 86_400));
         // The file alone is a filter too.
-        let c = config(
-            &with(&["--filter-file", "filters.json", "--window", "10d"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-        );
+        let c = config(&with(&["--filter-file", "filters.json", "--window", "10d"]));
         assert_eq!(c.window, Duration::from_secs(10 * 86_400));
-        assert!(
-            config(&with(&[]).iter().map(String::as_str).collect::<Vec<_>>())
-                .filters
-                .is_empty()
-        );
+        assert!(config(&with(&[])).filters.is_empty());
     }
 
     #[test]
@@ -1898,10 +1857,7 @@ mod tests {
                 "10m",
                 "--max-retries",
                 "1000",
-            ])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+            ]),
             &good_env(),
         );
         assert_eq!(c.window, MIN_WINDOW);
@@ -1912,10 +1868,7 @@ mod tests {
         assert_eq!(c.policy.initial_backoff, BACKOFF.max);
         assert_eq!(c.policy.max_retries, MAX_RETRIES_LIMIT);
         let c = config_in(
-            &with(&["--max-wait", "0s", "--backoff", "0s", "--max-retries", "0"])
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
+            &with(&["--max-wait", "0s", "--backoff", "0s", "--max-retries", "0"]),
             &good_env(),
         );
         assert_eq!(c.policy.max_total_wait, Duration::ZERO);
@@ -1940,7 +1893,6 @@ mod tests {
         // A gateway without 'api.' in its host: the login host comes from the region, or must
         // be given.
         let args = with(&["--api-base", "https://gw.example.com"]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         assert_eq!(config(&args).login_base, "https://login.mypurecloud.ie");
         let mut no_region = good_env();
         no_region.remove("GENESYSCLOUD_REGION");

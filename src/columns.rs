@@ -157,9 +157,7 @@ pub const CATALOGUE: [Column; 30] = [
         join(wrap_up_codes(c))
     }),
     text("division_ids", "distinct divisionIds", |c| {
-        let mut ids = Distinct::default();
-        c.division_ids.iter().for_each(|id| ids.push(Some(id)));
-        join(ids.0)
+        join(distinct(c.division_ids.iter().map(|id| Some(id.as_str()))))
     }),
     names(
         "user_names",
@@ -186,13 +184,9 @@ pub const CATALOGUE: [Column; 30] = [
     metric("n_transfers", "sum of sessions' nTransferred metrics (transfers)", "nTransferred"),
     text("abandoned", "true when a session carries a tAbandon metric; else false once ended, empty while in progress", abandoned),
     text("customer_disconnect_type", "distinct disconnectType of segments of participants with purpose customer", |c| {
-        let mut types = Distinct::default();
-        for participant in c.participants.iter().filter(|p| p.purpose.as_deref() == Some("customer")) {
-            for segment in participant.sessions.iter().flat_map(|s| &s.segments) {
-                types.push(segment.disconnect_type.as_deref());
-            }
-        }
-        join(types.0)
+        let customers = c.participants.iter().filter(|p| p.purpose.as_deref() == Some("customer"));
+        let segments = customers.flat_map(|p| &p.sessions).flat_map(|s| &s.segments);
+        join(distinct(segments.map(|s| s.disconnect_type.as_deref())))
     }),
     text("external_tag", "externalTag", |c| c.external_tag.clone().unwrap_or_default()),
     text("conversation_initiator", "conversationInitiator (the purpose of the participant who started it)", |c| {
@@ -248,19 +242,16 @@ pub fn listing() -> String {
         .collect()
 }
 
-/// Distinct values in first-seen order. Conversations have a handful of participants, so a
-/// linear scan beats hashing.
-#[derive(Default)]
-struct Distinct<'a>(Vec<&'a str>);
-
-impl<'a> Distinct<'a> {
-    fn push(&mut self, value: Option<&'a str>) {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            if !self.0.contains(&v) {
-                self.0.push(v);
-            }
+/// The distinct non-empty values, in first-seen order. Conversations have a handful of
+/// participants, so a linear scan beats hashing.
+pub fn distinct<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for value in values.into_iter().flatten().filter(|v| !v.is_empty()) {
+        if !seen.contains(&value) {
+            seen.push(value);
         }
     }
+    seen
 }
 
 fn join(values: Vec<&str>) -> String {
@@ -272,48 +263,31 @@ fn session_values<'a>(
     c: &'a Conversation,
     field: impl Fn(&'a crate::api::Session) -> Option<&'a str>,
 ) -> Vec<&'a str> {
-    let mut values = Distinct::default();
-    for session in c.participants.iter().flat_map(|p| &p.sessions) {
-        values.push(field(session));
-    }
-    values.0
+    distinct(c.participants.iter().flat_map(|p| &p.sessions).map(field))
+}
+
+/// The distinct values a segment field takes, over all sessions, in first-seen order.
+fn segment_values<'a>(
+    c: &'a Conversation,
+    field: impl Fn(&'a crate::api::Segment) -> Option<&'a str>,
+) -> Vec<&'a str> {
+    let sessions = c.participants.iter().flat_map(|p| &p.sessions);
+    distinct(sessions.flat_map(|s| &s.segments).map(field))
 }
 
 /// The distinct queue ids a conversation touches, in first-seen order.
 pub fn queue_ids(c: &Conversation) -> Vec<&str> {
-    let mut ids = Distinct::default();
-    for segment in c
-        .participants
-        .iter()
-        .flat_map(|p| &p.sessions)
-        .flat_map(|s| &s.segments)
-    {
-        ids.push(segment.queue_id.as_deref());
-    }
-    ids.0
+    segment_values(c, |s| s.queue_id.as_deref())
 }
 
 /// The distinct user ids of the participants.
 pub fn user_ids(c: &Conversation) -> Vec<&str> {
-    let mut ids = Distinct::default();
-    for participant in &c.participants {
-        ids.push(participant.user_id.as_deref());
-    }
-    ids.0
+    distinct(c.participants.iter().map(|p| p.user_id.as_deref()))
 }
 
 /// The distinct wrap-up code ids of all segments.
 pub fn wrap_up_codes(c: &Conversation) -> Vec<&str> {
-    let mut ids = Distinct::default();
-    for segment in c
-        .participants
-        .iter()
-        .flat_map(|p| &p.sessions)
-        .flat_map(|s| &s.segments)
-    {
-        ids.push(segment.wrap_up_code.as_deref());
-    }
-    ids.0
+    segment_values(c, |s| s.wrap_up_code.as_deref())
 }
 
 /// The sum of every session metric named `name`; `None` when no session carries it, or when
@@ -347,11 +321,14 @@ fn abandoned(c: &Conversation) -> String {
     }
 }
 
+/// A conversation and a name lookup for the tests of the catalogue and of the rows.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod sample {
+    use super::Lookup;
 
-    const SAMPLE: &str = r#"{
+    /// A conversation with every kind of value: repeats, quotes, commas, an IVR, a transfer,
+    /// metrics of the wrong type and a system wrap-up code.
+    pub const SAMPLE: &str = r#"{
       "conversationId": "c-1", "conversationStart": "2024-05-01T09:12:03.512Z",
       "conversationEnd": "2024-05-01T09:19:47.020Z", "originatingDirection": "inbound",
       "divisionIds": ["d-1", "d-2", "d-1"], "mediaStatsMinConversationMos": 4.38,
@@ -376,7 +353,8 @@ mod tests {
             "segments": [ { "queueId": "q-2", "wrapUpCode": "ININ-WRAP-UP-TIMEOUT" } ] } ] }
       ] }"#;
 
-    fn name_of(lookup: Lookup, id: &str) -> Option<String> {
+    /// Names one queue, one user and one wrap-up code; every other id has no name.
+    pub fn name_of(lookup: Lookup, id: &str) -> Option<String> {
         match (lookup, id) {
             (Lookup::Queues, "q-1") => Some("Support, \"Tier 2\"".into()),
             (Lookup::Users, "u-2") => Some("Zoë Groß".into()),
@@ -384,6 +362,12 @@ mod tests {
             _ => None,
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::{name_of, SAMPLE};
+    use super::*;
 
     fn check(c: &Conversation, column: &str, want: &str) {
         let got = find(column).unwrap().cell(c, &name_of);

@@ -435,6 +435,23 @@ pub struct Position {
     pub window_offset: u64,
 }
 
+impl Position {
+    /// Before the first window: the follow-up `follow_up` first, if any, then the range from
+    /// its first page, its rows to begin at output offset `window_offset`.
+    pub fn start(follow_up: Option<FollowUp>, window_offset: u64) -> Position {
+        Position {
+            follow_up,
+            top_index: 0,
+            stack: Vec::new(),
+            next_page: 1,
+            job: None,
+            ahead: Vec::new(),
+            job_page_size: JOB_PAGE_SIZE_START,
+            window_offset,
+        }
+    }
+}
+
 /// A resumed export: where to go on from, and the ids its top-level window already wrote.
 pub struct Resume {
     pub position: Position,
@@ -480,16 +497,8 @@ pub fn run<S: Source, W: Target>(
         None => {
             sink.header(&rows::header(&plan.columns, &plan.attributes))?;
             sink.commit()?;
-            let position = Position {
-                follow_up: control.pending.as_ref().map(|_| FollowUp { after: None }),
-                top_index: 0,
-                stack: Vec::new(),
-                next_page: 1,
-                job: None,
-                ahead: Vec::new(),
-                job_page_size: JOB_PAGE_SIZE_START,
-                window_offset: sink.position(),
-            };
+            let follow_up = control.pending.as_ref().map(|_| FollowUp { after: None });
+            let position = Position::start(follow_up, sink.position());
             (position, HashSet::new())
         }
     };
@@ -1755,6 +1764,23 @@ mod tests {
         }
     }
 
+    /// A one-page listing of the `ids` that `name` names, as a bulk lookup replies.
+    fn listing(ids: &[String], name: impl Fn(&str) -> Option<String>) -> NameListing {
+        let entities = ids
+            .iter()
+            .filter_map(|id| {
+                name(id).map(|name| Queue {
+                    id: id.clone(),
+                    name: Some(name),
+                })
+            })
+            .collect();
+        NameListing {
+            entities,
+            page_count: None,
+        }
+    }
+
     impl Source for Fake {
         fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>> {
             self.by_id_calls.push(ids.to_vec());
@@ -1775,33 +1801,13 @@ mod tests {
             if self.queues_forbidden {
                 return Ok(None);
             }
-            let entities = ids
-                .iter()
-                .filter(|id| *id == "q1")
-                .map(|id| Queue {
-                    id: id.clone(),
-                    name: Some("Sales, \"EU\"".into()),
-                })
-                .collect();
-            Ok(Some(QueueListing {
-                entities,
-                page_count: None,
-            }))
+            let name = |id: &str| (id == "q1").then(|| "Sales, \"EU\"".to_string());
+            Ok(Some(listing(ids, name)))
         }
 
         fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
             self.name_lookups.push((Lookup::Users, ids.to_vec()));
-            let entities = ids
-                .iter()
-                .map(|id| Queue {
-                    id: id.clone(),
-                    name: Some(format!("User {id}")),
-                })
-                .collect();
-            Ok(Some(NameListing {
-                entities,
-                page_count: None,
-            }))
+            Ok(Some(listing(ids, |id| Some(format!("User {id}")))))
         }
 
         fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
@@ -2144,18 +2150,12 @@ mod tests {
         };
         // Killed after the state recorded `old-1`, before the ledger lost it.
         let resume = Resume {
-            position: Position {
-                follow_up: Some(FollowUp {
+            position: Position::start(
+                Some(FollowUp {
                     after: Some("old-1".into()),
                 }),
-                top_index: 0,
-                stack: Vec::new(),
-                next_page: 1,
-                job: None,
-                ahead: Vec::new(),
-                job_page_size: JOB_PAGE_SIZE_START,
-                window_offset: 0,
-            },
+                0,
+            ),
             written: HashSet::from(["old-1".to_string()]),
         };
         let (csv, due, events) =

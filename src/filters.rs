@@ -79,7 +79,7 @@ fn canonical(mut values: Vec<String>, key: impl Fn(&str) -> String) -> Vec<Strin
 }
 
 /// A value as an error message shows it: control characters escaped, at most 60 characters.
-fn shown(value: &str) -> String {
+pub fn shown(value: &str) -> String {
     const MAX: usize = 60;
     let escaped: String = value.escape_debug().collect();
     match escaped.char_indices().nth(MAX) {

@@ -1558,14 +1558,7 @@ mod tests {
 
     #[track_caller]
     fn check_url(url: &str, want: Result<&str, &str>) {
-        match (check_base("--api-base", url), want) {
-            (Ok(got), Ok(want)) => assert_eq!(got, want, "{url}"),
-            (Err(got), Err(want)) => {
-                assert!(got.contains(want), "{url}: '{got}' lacks '{want}'");
-                assert!(got.starts_with("--api-base "), "{url}: {got}");
-            }
-            (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
-        }
+        urls::check_row(check_base, url, want);
     }
 
     #[test]

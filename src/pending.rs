@@ -8,6 +8,8 @@
 //! version, the fingerprint of the command family that may share it (API, OAuth client id,
 //! format, columns) and the entries. Nothing in it is trusted: `parse` checks every field and
 //! refuses anything inconsistent, naming what is wrong.
+//!
+//! `check_version` is the size and format-version check that the state file shares.
 
 use std::time::Duration;
 
@@ -72,6 +74,40 @@ pub fn valid_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// What every file the export saves (a ledger, a state) checks before it parses the rest:
+/// at most `max_bytes`, and a JSON object whose `version` is the `version` of the `format`
+/// this build reads. The errors are `too_large`, `not_ours`, or which build wrote the file.
+pub fn check_version(
+    text: &str,
+    max_bytes: u64,
+    format: &str,
+    version: u32,
+    too_large: &str,
+    not_ours: &str,
+) -> Result<(), String> {
+    if text.len() as u64 > max_bytes {
+        return Err(too_large.to_string());
+    }
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let found = serde_json::from_str::<Versioned>(text)
+        .map_err(|_| not_ours.to_string())?
+        .version;
+    if found != version {
+        let age = if found > version {
+            "a newer"
+        } else {
+            "an older"
+        };
+        return Err(format!(
+            "it was written by {age} genesys-export, in {format} format {found}; this one reads format {version}"
+        ));
+    }
+    Ok(())
+}
+
 impl Ledger {
     /// An empty ledger for the command family `fingerprint`.
     pub fn new(fingerprint: &str) -> Ledger {
@@ -84,26 +120,14 @@ impl Ledger {
 
     /// Parses and checks a ledger file's text; the error says what is wrong.
     pub fn parse(text: &str) -> Result<Ledger, String> {
-        if text.len() as u64 > MAX_BYTES {
-            return Err("it is too large to be a ledger of conversations in progress".into());
-        }
-        #[derive(Deserialize)]
-        struct Versioned {
-            version: u32,
-        }
-        let version = serde_json::from_str::<Versioned>(text)
-            .map_err(|_| "it is not a ledger of conversations in progress".to_string())?
-            .version;
-        if version != VERSION {
-            let age = if version > VERSION {
-                "a newer"
-            } else {
-                "an older"
-            };
-            return Err(format!(
-                "it was written by {age} genesys-export, in ledger format {version}; this one reads format {VERSION}"
-            ));
-        }
+        check_version(
+            text,
+            MAX_BYTES,
+            "ledger",
+            VERSION,
+            "it is too large to be a ledger of conversations in progress",
+            "it is not a ledger of conversations in progress",
+        )?;
         let ledger =
             serde_json::from_str::<Ledger>(text).map_err(|e| format!("it does not parse: {e}"))?;
         ledger.check()?;
@@ -409,23 +433,7 @@ mod tests {
     fn prop_corrupted_ledgers_are_refused_or_consistent() {
         let sample = sample().to_text();
         crate::prop::run(|rng| {
-            let text = match rng.below(3) {
-                0 => {
-                    let mut bytes = sample.clone().into_bytes();
-                    for _ in 0..=rng.below(4) {
-                        let i = rng.below(bytes.len() as u64) as usize;
-                        match rng.below(3) {
-                            0 => bytes[i] = rng.below(256) as u8,
-                            1 => {
-                                bytes.remove(i);
-                            }
-                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
-                        }
-                    }
-                    String::from_utf8_lossy(&bytes).into_owned()
-                }
-                _ => rng.mutated_json(&sample),
-            };
+            let text = rng.damaged_file(&sample);
             let Ok(ledger) = Ledger::parse(&text) else {
                 return;
             };

@@ -209,6 +209,26 @@ impl Rng {
         }
     }
 
+    /// A saved file's text (`sample`, JSON) damaged: one case in three a few bytes flipped,
+    /// dropped or inserted, as a disk or an editor damages it; else as `mutated_json`.
+    pub fn damaged_file(&mut self, sample: &str) -> String {
+        if self.below(3) != 0 {
+            return self.mutated_json(sample);
+        }
+        let mut bytes = sample.as_bytes().to_vec();
+        for _ in 0..=self.below(4) {
+            let i = self.below(bytes.len() as u64) as usize;
+            match self.below(3) {
+                0 => bytes[i] = self.below(256) as u8,
+                1 => {
+                    bytes.remove(i);
+                }
+                _ => bytes.insert(i, *self.pick(b"0123456789\"{}[],:-")),
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Any of the kinds above.
     pub fn any_text(&mut self) -> String {
         match self.below(4) {

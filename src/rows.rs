@@ -57,15 +57,9 @@ pub fn flatten(
 ) -> Row {
     let fixed = columns.iter().map(|c| c.cell(conversation, name_of));
     let attributes = attributes.iter().map(|name| {
-        let mut values: Vec<&str> = Vec::new();
-        for participant in &conversation.participants {
-            if let Some(v) = participant.attributes.get(name).filter(|v| !v.is_empty()) {
-                if !values.contains(&v.as_str()) {
-                    values.push(v);
-                }
-            }
-        }
-        values.join(SEPARATOR)
+        let values = conversation.participants.iter();
+        columns::distinct(values.map(|p| p.attributes.get(name).map(String::as_str)))
+            .join(SEPARATOR)
     });
     fixed.chain(attributes).collect()
 }
@@ -73,29 +67,7 @@ pub fn flatten(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::Lookup;
-
-    const SAMPLE: &str = r#"{
-      "conversationId": "c-1", "conversationStart": "2024-05-01T09:12:03.512Z",
-      "conversationEnd": "2024-05-01T09:19:47.020Z", "originatingDirection": "inbound",
-      "divisionIds": ["d-1", "d-2", "d-1"], "mediaStatsMinConversationMos": 4.38,
-      "participants": [
-        { "purpose": "customer", "sessions": [ { "mediaType": "voice", "ani": "tel:+15551230000",
-            "dnis": "tel:+18005550100", "segments": [ { "segmentType": "interact" } ] } ] },
-        { "purpose": "acd", "sessions": [ { "mediaType": "voice", "ani": "tel:+15551230000",
-            "segments": [ { "queueId": "q-1" } ] } ] },
-        { "purpose": "agent", "userId": "u-1", "sessions": [ { "mediaType": "voice",
-            "segments": [ { "queueId": "q-1" }, { "queueId": "q-2", "wrapUpCode": "w-1" } ] } ] },
-        { "purpose": "agent", "userId": "u-2", "sessions": [ { "mediaType": "callback",
-            "segments": [ { "queueId": "q-2", "wrapUpCode": "w-2" } ] } ] }
-      ] }"#;
-
-    fn names(lookup: Lookup, id: &str) -> Option<String> {
-        match (lookup, id) {
-            (Lookup::Queues, "q-1") => Some(r#"Support, "Tier 2""#.to_string()),
-            _ => None,
-        }
-    }
+    use crate::columns::sample::{name_of, SAMPLE};
 
     fn default() -> Vec<&'static Column> {
         columns::default_columns()
@@ -104,7 +76,7 @@ mod tests {
     #[test]
     fn flattening_collects_distinct_values_in_order() {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
-        let row = flatten(&c, &default(), &names, &[]);
+        let row = flatten(&c, &default(), &name_of, &[]);
         assert_eq!(
             row.fields(),
             [
@@ -118,7 +90,7 @@ mod tests {
                 "u-1;u-2",
                 "tel:+15551230000",
                 "tel:+18005550100",
-                "w-1;w-2",
+                "w-1;ININ-WRAP-UP-TIMEOUT",
                 "d-1;d-2",
             ]
         );
@@ -181,7 +153,7 @@ mod tests {
 media_types,queue_ids,queue_names,user_ids,ani,dnis,wrap_up_codes,division_ids\n\
 c-1,2024-05-01T09:12:03.512Z,2024-05-01T09:19:47.020Z,inbound,voice;callback,q-1;q-2,\
 \"Kundendienst Düsseldorf;Support, \"\"Tier 2\"\"\",u-1;u-2,tel:+15551230000,tel:+18005550100,\
-w-1;w-2,d-1;d-2\n";
+w-1;ININ-WRAP-UP-TIMEOUT,d-1;d-2\n";
         assert_eq!(text, expected);
         // And it reads back to the same cells.
         let mut r = csv::Reader::from_reader(text.as_bytes());

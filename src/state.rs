@@ -472,26 +472,14 @@ fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
 
 /// Parses a state file's text; the error says what is wrong.
 pub fn parse(text: &str) -> Result<State, String> {
-    if text.len() as u64 > MAX_STATE_BYTES {
-        return Err("it is too large to be a state file".to_string());
-    }
-    #[derive(Deserialize)]
-    struct Versioned {
-        version: u32,
-    }
-    let version = serde_json::from_str::<Versioned>(text)
-        .map_err(|_| "it is not a state file of this tool".to_string())?
-        .version;
-    if version != VERSION {
-        let age = if version > VERSION {
-            "a newer"
-        } else {
-            "an older"
-        };
-        return Err(format!(
-            "it was written by {age} genesys-export, in state format {version}; this one reads format {VERSION}"
-        ));
-    }
+    pending::check_version(
+        text,
+        MAX_STATE_BYTES,
+        "state",
+        VERSION,
+        "it is too large to be a state file",
+        "it is not a state file of this tool",
+    )?;
     serde_json::from_str::<State>(text).map_err(|e| format!("it does not parse: {e}"))
 }
 
@@ -937,24 +925,7 @@ api=https://api.mypurecloud.ie",
         let sample = serde_json::to_string_pretty(&saved()).unwrap();
         let plan = plan();
         crate::prop::run(|rng| {
-            let text = match rng.below(3) {
-                0 => {
-                    // Flip, drop or insert a few bytes.
-                    let mut bytes = sample.clone().into_bytes();
-                    for _ in 0..=rng.below(4) {
-                        let i = rng.below(bytes.len() as u64) as usize;
-                        match rng.below(3) {
-                            0 => bytes[i] = rng.below(256) as u8,
-                            1 => {
-                                bytes.remove(i);
-                            }
-                            _ => bytes.insert(i, *rng.pick(b"0123456789\"{}[],:-")),
-                        }
-                    }
-                    String::from_utf8_lossy(&bytes).into_owned()
-                }
-                _ => rng.mutated_json(&sample),
-            };
+            let text = rng.damaged_file(&sample);
             let Ok(state) = parse(&text) else { return };
             let (Ok(split_at), Ok(_)) = (state.split_at(&plan), state.mark()) else {
                 return;

@@ -107,6 +107,25 @@ fn check_authority(flag: &str, authority: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A base-URL check: the written-form rules here, or `http::check_base` on top of them.
+#[cfg(test)]
+pub type CheckBase = fn(&str, &str) -> Result<String, String>;
+
+/// One row of a base-URL test table: `check_base` of `--api-base url` gives `want`, the URL
+/// returned or a fragment of the one-line error, which names the flag first.
+#[cfg(test)]
+#[track_caller]
+pub fn check_row(check_base: CheckBase, url: &str, want: Result<&str, &str>) {
+    match (check_base("--api-base", url), want) {
+        (Ok(got), Ok(want)) => assert_eq!(got, want, "{url}"),
+        (Err(got), Err(want)) => {
+            assert!(got.contains(want), "{url}: '{got}' lacks '{want}'");
+            assert!(got.starts_with("--api-base "), "{url}: {got}");
+        }
+        (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,14 +133,7 @@ mod tests {
 
     #[track_caller]
     fn check(url: &str, want: Result<&str, &str>) {
-        match (check_base("--api-base", url), want) {
-            (Ok(got), Ok(want)) => assert_eq!(got, want, "{url}"),
-            (Err(got), Err(want)) => {
-                assert!(got.contains(want), "{url}: '{got}' lacks '{want}'");
-                assert!(got.starts_with("--api-base "), "{url}: {got}");
-            }
-            (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
-        }
+        check_row(check_base, url, want);
     }
 
     #[test]

@@ -305,6 +305,26 @@ pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
     run
 }
 
+/// Runs `args`, an export other than the one whose state `out` has saved, and checks that
+/// it is refused: exit 2 naming the different export, the state file left as it was. Returns
+/// the run.
+pub fn refused_as_another_export(sim: &Sim, args: &Args, out: &Path) -> Run {
+    let state = std::fs::read(state_path(out)).unwrap();
+    let run = export(sim, args);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("belongs to a different export"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read(state_path(out)).unwrap(),
+        state,
+        "left untouched"
+    );
+    run
+}
+
 /// `FILE.partial` beside the output `out`.
 pub fn partial_path(out: &Path) -> PathBuf {
     suffixed(out, ".partial")

@@ -562,83 +562,19 @@ impl State {
         listed
     }
 
-    /// `GET /api/v2/routing/queues?id=..&id=..`.
+    /// `GET /api/v2/routing/queues?id=..&id=..`, or a search by `name`.
     fn queue_list(&mut self, req: &Request, ctx: &str) -> Response {
         if self.cfg.queues_forbidden {
             return forbidden(permission(Endpoint::Queues), ctx);
         }
-        let ids: Vec<&str> = req
-            .query_all("id")
-            .into_iter()
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .collect();
-        if ids.len() > MAX_QUEUE_IDS {
-            let message = format!(
-                "A maximum of {MAX_QUEUE_IDS} ids may be requested, got {}.",
-                ids.len()
-            );
-            return error_response(400, "bad.request", &message, ctx);
-        }
-        // A search: `name` matches any queue whose name contains it, ignoring case, or with
-        // `*` at either end the queues whose name starts or ends with the rest.
-        let name = req.query_first("name").map(str::to_lowercase);
-        let page_size =
-            match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
-                Ok(n) => n,
-                Err(message) => return error_response(400, "bad.request", &message, ctx),
-            };
-        let page_number = match query_number(req, "pageNumber", 1, 1, u64::MAX) {
-            Ok(n) => n,
-            Err(message) => return error_response(400, "bad.request", &message, ctx),
-        };
-        let mut found: Vec<&Queue> = self
+        let queues = self
             .data
             .queues
             .iter()
-            .filter(|q| !q.deleted && (ids.is_empty() || ids.contains(&q.id.as_str())))
-            .filter(|q| name.as_ref().is_none_or(|n| name_matches(&q.name, n)))
+            .filter(|q| !q.deleted)
+            .map(|q| (q.id.as_str(), q.name.as_str(), queue_json(q)))
             .collect();
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        if req
-            .query_first("sortOrder")
-            .is_some_and(|s| s.eq_ignore_ascii_case("desc"))
-        {
-            found.reverse();
-        }
-        let total = found.len() as u64;
-        let page_count = total.div_ceil(page_size);
-        let entities: Vec<Value> = found
-            .iter()
-            .skip(((page_number - 1).saturating_mul(page_size)) as usize)
-            .take(page_size as usize)
-            .map(|q| queue_json(q))
-            .collect();
-        let uri = |n: u64| {
-            let mut id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
-            if let Some(name) = req.query_first("name") {
-                id_params.push_str(&format!("&name={}", percent_encode(name)));
-            }
-            format!("{QUEUES_PATH}?pageSize={page_size}&pageNumber={n}{id_params}")
-        };
-        let mut body = json!({
-            "entities": entities,
-            "pageSize": page_size,
-            "pageNumber": page_number,
-            "total": total,
-            "pageCount": page_count,
-            "firstUri": uri(1),
-            "selfUri": uri(page_number),
-            "lastUri": uri(page_count.max(1)),
-        });
-        if page_number < page_count {
-            body["nextUri"] = json!(uri(page_number + 1));
-        }
-        if page_number > 1 {
-            body["previousUri"] = json!(uri(page_number - 1));
-        }
-        Response::json(200, &body)
+        named_listing(req, ctx, QUEUES_PATH, queues, true)
     }
 
     /// `GET /api/v2/users?id=..&id=..` (`state` is accepted and ignored: every simulated user
@@ -662,7 +598,7 @@ impl State {
                 (a.id.as_str(), a.name.as_str(), entity)
             })
             .collect();
-        named_listing(req, ctx, USERS_PATH, users)
+        named_listing(req, ctx, USERS_PATH, users, false)
     }
 
     /// `GET /api/v2/routing/wrapupcodes?id=..&id=..`.
@@ -683,7 +619,7 @@ impl State {
                 (id, name, entity)
             })
             .collect();
-        named_listing(req, ctx, WRAPUP_CODES_PATH, codes)
+        named_listing(req, ctx, WRAPUP_CODES_PATH, codes, false)
     }
 
     /// `GET /api/v2/routing/queues/{queueId}`.
@@ -883,7 +819,7 @@ fn job_not_found(id: &str, ctx: &str) -> Response {
     error_response(404, "not.found", &format!("Job {id} not found"), ctx)
 }
 
-/// Whether a queue named `name` is found by a search for `search` (lower case): `*` at the
+/// Whether an entity named `name` is found by a search for `search` (lower case): `*` at the
 /// start or end anchors the other end, else the name must contain the text.
 fn name_matches(name: &str, search: &str) -> bool {
     let name = name.to_lowercase();
@@ -1188,9 +1124,17 @@ fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) 
 }
 
 /// One page of an entity listing (`…EntityListing`) of `(id, name, entity)`s: filtered by
-/// the `id` parameters when there are any (at most `MAX_QUEUE_IDS`), sorted by name, paged by
-/// `pageSize` and `pageNumber`.
-fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Value)>) -> Response {
+/// the `id` parameters when there are any (at most `MAX_QUEUE_IDS`), with `by_name` by the
+/// `name` search too (`name` matches any entity whose name contains it, ignoring case, or
+/// with `*` at either end the entities whose name starts or ends with the rest), sorted by
+/// name (`sortOrder=desc` reverses it), paged by `pageSize` and `pageNumber`.
+fn named_listing(
+    req: &Request,
+    ctx: &str,
+    path: &str,
+    all: Vec<(&str, &str, Value)>,
+    by_name: bool,
+) -> Response {
     let ids: Vec<&str> = req
         .query_all("id")
         .into_iter()
@@ -1205,6 +1149,8 @@ fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Val
         );
         return error_response(400, "bad.request", &message, ctx);
     }
+    let name = req.query_first("name").filter(|_| by_name);
+    let search = name.map(str::to_lowercase);
     let page_size = match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
         Ok(n) => n,
         Err(message) => return error_response(400, "bad.request", &message, ctx),
@@ -1216,8 +1162,15 @@ fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Val
     let mut found: Vec<(&str, &str, Value)> = all
         .into_iter()
         .filter(|(id, _, _)| ids.is_empty() || ids.contains(id))
+        .filter(|(_, n, _)| search.as_ref().is_none_or(|s| name_matches(n, s)))
         .collect();
     found.sort_by(|a, b| a.1.cmp(b.1));
+    if req
+        .query_first("sortOrder")
+        .is_some_and(|s| s.eq_ignore_ascii_case("desc"))
+    {
+        found.reverse();
+    }
     let total = found.len() as u64;
     let entities: Vec<Value> = found
         .into_iter()
@@ -1225,8 +1178,11 @@ fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Val
         .take(page_size as usize)
         .map(|(_, _, entity)| entity)
         .collect();
-    let id_params: String = ids.iter().map(|id| format!("&id={id}")).collect();
-    let uri = |n: u64| format!("{path}?pageSize={page_size}&pageNumber={n}{id_params}");
+    let mut params: String = ids.iter().map(|id| format!("&id={id}")).collect();
+    if let Some(name) = name {
+        params.push_str(&format!("&name={}", percent_encode(name)));
+    }
+    let uri = |n: u64| format!("{path}?pageSize={page_size}&pageNumber={n}{params}");
     let page_count = total.div_ceil(page_size);
     let mut body = json!({
         "entities": entities,
@@ -1240,6 +1196,9 @@ fn named_listing(req: &Request, ctx: &str, path: &str, all: Vec<(&str, &str, Val
     });
     if page_number < page_count {
         body["nextUri"] = json!(uri(page_number + 1));
+    }
+    if page_number > 1 {
+        body["previousUri"] = json!(uri(page_number - 1));
     }
     Response::json(200, &body)
 }
@@ -1682,6 +1641,30 @@ mod tests {
             let unknown = full(state.handle(&request("GET", "/", "", b""), t0));
             assert_eq!(header(&unknown, "Date"), Some(want), "{offset}");
         }
+    }
+
+    #[test]
+    fn a_queue_search_by_name_pages_in_either_order_and_keeps_the_name_in_its_links() {
+        let (mut state, t0) = state(SimConfig::default());
+        let bearer = format!("Bearer {}", grant(&mut state, t0));
+        let mut page = |target: &str| {
+            body(&full(
+                state.handle(&request("GET", target, &bearer, b""), t0),
+            ))
+        };
+        let first = page("/api/v2/routing/queues?name=BILLING*&pageSize=1&sortOrder=desc");
+        assert_eq!(first["entities"][0]["name"], "Billing Escalations");
+        assert_eq!(first["pageCount"], 2);
+        assert!(first.get("previousUri").is_none(), "{first}");
+        let next = first["nextUri"].as_str().unwrap();
+        assert!(next.ends_with("pageNumber=2&name=BILLING%2A"), "{next}");
+        let second = page(&format!("{next}&sortOrder=desc"));
+        assert_eq!(second["entities"][0]["name"], "Billing");
+        assert!(second.get("nextUri").is_none(), "{second}");
+        assert!(second["previousUri"].is_string(), "{second}");
+        // Users have no name search: the parameter is ignored.
+        let users = page("/api/v2/users?name=nobody&pageSize=1");
+        assert_eq!(users["entities"].as_array().unwrap().len(), 1);
     }
 
     #[test]
