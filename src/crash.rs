@@ -5,7 +5,9 @@
 //! (`state-write`: half-way through writing the temporary state file; `state-saved`: right
 //! after a state is saved; `page-written`: after a page is synced, before its state is saved;
 //! `follow-up-written`: after a batch of the `--pending` follow-up is synced, before its state
-//! is saved; `ledger-write`: half-way through writing the ledger's temporary file).
+//! is saved; `ledger-write`: half-way through writing the ledger's temporary file;
+//! `published`: right after `FILE` is published, before the ledger drops the follow-ups
+//! handed to it).
 
 #[cfg(debug_assertions)]
 pub fn reach(point: &str, before_abort: impl FnOnce()) {

@@ -472,14 +472,18 @@ pub struct Control<'a> {
 /// queries carry no `conversationEnd` filter: conversations in progress must be seen to be
 /// recorded (`--ended-only` then leaves them out of the output itself).
 pub trait PendingLedger {
-    /// The ids recorded, in ascending order.
+    /// The ids due to a follow-up, in ascending order: those recorded, less those already
+    /// handed to a run (written into an output not published yet). A resumed run's own
+    /// handed follow-ups are in its partial already; a run that starts over gets them due
+    /// again.
     fn due(&self) -> Vec<String>;
     /// Records conversations found in progress, as (id, start). Called after the page that
     /// found them is committed and before the state that covers it is saved, so a crash in
     /// between finds them again.
     fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()>;
-    /// Removes follow-ups handled: `written` ended and are in the output, `gone` are no longer
-    /// returned by the API. Called only once the state that covers them is saved.
+    /// Settles follow-ups handled: `written` ended and are in the output (handed to this run
+    /// until it publishes it), `gone` are no longer returned by the API (removed). Called only
+    /// once the state that covers them is saved.
     fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()>;
 }
 
@@ -652,7 +656,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// The follow-up of the ledger, before the range: asks the API for the recorded ids in
     /// ascending order, in batches of `api::MAX_IDS_PER_REQUEST` (halved on each refusal of
     /// too many ids), writes those that have ended, and saves the state after each batch; the
-    /// ledger loses a batch's written and gone ids only after that save. A resumed follow-up
+    /// ledger settles a batch's written and gone ids only after that save. A resumed follow-up
     /// first settles the ids its output already holds (a crash may have come between the save
     /// and the ledger's rewrite), then goes on after the last id handled.
     fn follow_up(&mut self) -> Result<()> {

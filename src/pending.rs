@@ -9,6 +9,12 @@
 //! format, columns) and the entries. Nothing in it is trusted: `parse` checks every field and
 //! refuses anything inconsistent, naming what is wrong.
 //!
+//! A follow-up a run has written is not removed at once but marked as handed to that run
+//! ([`Handed`]: its output and state file): until the run publishes its output, a restart of it
+//! would discard its `FILE.partial`, and with it the follow-up. Entries handed to a run are not
+//! due to any run; they return to due when their run starts over, and leave the ledger once
+//! their run has published (its state and its partial both gone).
+//!
 //! `check_version` is the size and format-version check that the state file shares.
 
 use std::time::Duration;
@@ -18,13 +24,17 @@ use time::OffsetDateTime;
 
 use crate::window;
 
-/// Bumped whenever the meaning of a saved field changes.
-pub const VERSION: u32 = 1;
+/// Bumped whenever the meaning of a saved field changes (2: entries handed to a run).
+pub const VERSION: u32 = 2;
+/// The older format still read: the same as this one, without handed entries.
+pub const VERSION_1: u32 = 1;
 /// More entries than this is not a ledger of ours (a month of open digital conversations of
 /// a large contact centre is a few thousand).
 pub const MAX_ENTRIES: usize = 200_000;
 /// A ledger file larger than this is not one of ours.
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// The longest path a handed entry names.
+pub const MAX_PATH_LEN: usize = 4096;
 /// The longest conversation id accepted (Genesys ids are 36-character UUIDs).
 pub const MAX_ID_LEN: usize = 128;
 /// How far a conversation's start may lie after the moment it was first seen, for clocks
@@ -53,6 +63,20 @@ pub struct Entry {
     pub start: String,
     /// When an export first found it in progress.
     pub first_seen: String,
+    /// Written (ended) by the run named here, whose output is not published yet; `None`:
+    /// still due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed: Option<Handed>,
+}
+
+/// The run a follow-up was handed to: the absolute paths of its output `FILE` (its rows wait
+/// in `FILE.partial`) and of its state file. The state names the run: it exists while the run
+/// can resume, and is removed just before the run publishes `FILE` or when it starts over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handed {
+    pub output: String,
+    pub state: String,
 }
 
 /// The command family that may share a ledger: the same API and OAuth client (so the same
@@ -119,17 +143,29 @@ impl Ledger {
     }
 
     /// Parses and checks a ledger file's text; the error says what is wrong.
+    /// A ledger of format 1 reads as one of this format without handed entries.
     pub fn parse(text: &str) -> Result<Ledger, String> {
-        check_version(
-            text,
-            MAX_BYTES,
-            "ledger",
-            VERSION,
-            "it is too large to be a ledger of conversations in progress",
-            "it is not a ledger of conversations in progress",
-        )?;
-        let ledger =
+        let check = |version| {
+            check_version(
+                text,
+                MAX_BYTES,
+                "ledger",
+                version,
+                "it is too large to be a ledger of conversations in progress",
+                "it is not a ledger of conversations in progress",
+            )
+        };
+        check(VERSION).or_else(|why| check(VERSION_1).map_err(|_| why))?;
+        let mut ledger =
             serde_json::from_str::<Ledger>(text).map_err(|e| format!("it does not parse: {e}"))?;
+        if ledger.version == VERSION_1 {
+            if ledger.entries.iter().any(|e| e.handed.is_some()) {
+                return Err(format!(
+                    "it is in ledger format {VERSION_1}, which hands no entry to a run, yet does"
+                ));
+            }
+            ledger.version = VERSION;
+        }
         ledger.check()?;
         Ok(ledger)
     }
@@ -167,13 +203,78 @@ impl Ledger {
         text
     }
 
-    /// The recorded ids, in ascending order.
+    /// The recorded ids, handed or not, in ascending order.
+    #[cfg(test)]
     pub fn ids(&self) -> Vec<String> {
         self.entries.iter().map(|e| e.id.clone()).collect()
     }
 
-    pub fn len(&self) -> usize {
-        self.entries.len()
+    /// The ids due to a follow-up (those not handed to a run), in ascending order.
+    pub fn due(&self) -> Vec<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.handed.is_none())
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// How many entries are still due (the summary's "still pending").
+    pub fn pending(&self) -> usize {
+        self.entries.iter().filter(|e| e.handed.is_none()).count()
+    }
+
+    /// Marks these ids (written by the run `run`) as handed to it; those not recorded are
+    /// ignored. Returns how many changed.
+    pub fn hand(&mut self, ids: &[String], run: &Handed) -> usize {
+        let mut changed = 0;
+        for id in ids {
+            if let Ok(at) = self.find(id) {
+                if let Some(entry) = self.entries.get_mut(at) {
+                    if entry.handed.as_ref() != Some(run) {
+                        entry.handed = Some(run.clone());
+                        changed += 1;
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    /// Removes the entries handed to the run whose state is `state` (it has published its
+    /// output); returns how many.
+    pub fn remove_handed(&mut self, state: &str) -> usize {
+        let before = self.entries.len();
+        self.entries
+            .retain(|e| e.handed.as_ref().is_none_or(|h| h.state != state));
+        before - self.entries.len()
+    }
+
+    /// Settles the entries handed to runs as the run `own` opens the ledger: those handed to
+    /// `own` stay handed if it `resumes` (its partial holds them) and are due again if it
+    /// starts over (its partial is written afresh); those handed to another run are removed
+    /// if that run has `published` (its state and partial are gone), else left to it.
+    pub fn settle_handed(
+        &mut self,
+        own: &Handed,
+        resumes: bool,
+        published: impl Fn(&Handed) -> bool,
+    ) -> Settled {
+        let mut settled = Settled::default();
+        let before = self.entries.len();
+        self.entries.retain(|e| match &e.handed {
+            Some(h) if h.state != own.state => !published(h),
+            _ => true,
+        });
+        settled.published = before - self.entries.len();
+        if !resumes {
+            for entry in &mut self.entries {
+                if entry.handed.as_ref().is_some_and(|h| h.state == own.state) {
+                    entry.handed = None;
+                    settled.released += 1;
+                }
+            }
+        }
+        settled
     }
 
     fn find(&self, id: &str) -> Result<usize, usize> {
@@ -210,6 +311,7 @@ impl Ledger {
                     id: id.clone(),
                     start: window::api_timestamp(*start),
                     first_seen: window::api_timestamp(now),
+                    handed: None,
                 },
             );
             added += 1;
@@ -227,8 +329,8 @@ impl Ledger {
         before - self.entries.len()
     }
 
-    /// Removes and returns the entries of conversations that started more than `max_age`
-    /// before `now`.
+    /// Removes and returns the entries still due whose conversations started more than
+    /// `max_age` before `now` (a handed entry has ended: its run decides its fate).
     pub fn age(&mut self, max_age: Duration, now: OffsetDateTime) -> Vec<Entry> {
         let Some(oldest) =
             now.checked_sub(time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX))
@@ -237,10 +339,21 @@ impl Ledger {
         };
         let (old, kept) = std::mem::take(&mut self.entries)
             .into_iter()
-            .partition(|e| e.start_time().is_some_and(|start| start < oldest));
+            .partition(|e| {
+                e.handed.is_none() && e.start_time().is_some_and(|start| start < oldest)
+            });
         self.entries = kept;
         old
     }
+}
+
+/// What [`Ledger::settle_handed`] changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Entries removed: their run has published them.
+    pub published: usize,
+    /// Entries due again: this run starts over.
+    pub released: usize,
 }
 
 impl Entry {
@@ -265,7 +378,46 @@ impl Entry {
         if seen.checked_add(skew).is_some_and(|latest| start > latest) {
             return Err(format!("{} was first seen before it started", self.id));
         }
+        if let Some(handed) = &self.handed {
+            for (what, path) in [("output", &handed.output), ("state", &handed.state)] {
+                if !valid_path(path) {
+                    return Err(format!(
+                        "{} is handed to a run whose {what} path is not absolute, is too long or holds control characters",
+                        self.id
+                    ));
+                }
+            }
+        }
         Ok(())
+    }
+}
+
+/// Whether a handed entry's path can be one the export wrote: absolute, at most
+/// `MAX_PATH_LEN` bytes, no control character (it is named in messages).
+fn valid_path(path: &str) -> bool {
+    path.len() <= MAX_PATH_LEN
+        && std::path::Path::new(path).is_absolute()
+        && !path.chars().any(char::is_control)
+}
+
+impl Handed {
+    /// The run writing `output`, whose state is `state`, as a handed entry names it: both
+    /// made absolute (against the current directory), both UTF-8.
+    pub fn of(output: &std::path::Path, state: &std::path::Path) -> Result<Handed, String> {
+        let absolute = |path: &std::path::Path| -> Result<String, String> {
+            let full = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            match full.to_str() {
+                Some(text) if valid_path(text) => Ok(text.to_string()),
+                _ => Err(format!(
+                    "{} cannot be named in the ledger (not UTF-8, too long, or with control characters)",
+                    path.display()
+                )),
+            }
+        };
+        Ok(Handed {
+            output: absolute(output)?,
+            state: absolute(state)?,
+        })
     }
 }
 
@@ -281,6 +433,7 @@ mod tests {
             id: id.into(),
             start: start.into(),
             first_seen: seen.into(),
+            handed: None,
         }
     }
 
@@ -301,6 +454,27 @@ mod tests {
                 ),
             ],
         }
+    }
+
+    fn run(name: &str) -> Handed {
+        Handed {
+            output: format!("/data/{name}.csv"),
+            state: format!("/data/{name}.csv.state"),
+        }
+    }
+
+    /// The sample with a third entry, handed to the run `night-1`.
+    fn with_handed() -> Ledger {
+        let mut ledger = sample();
+        let mut handed = entry(
+            "c-3",
+            "2026-11-01T22:00:00.000Z",
+            "2026-11-01T00:05:00.000Z",
+        );
+        handed.start = "2026-10-31T22:00:00.000Z".into();
+        handed.handed = Some(run("night-1"));
+        ledger.entries.push(handed);
+        ledger
     }
 
     #[test]
@@ -361,6 +535,149 @@ mod tests {
         assert!(Ledger::parse(&ok.to_text()).is_ok());
     }
 
+    /// A hand-edited handed entry is refused with a reason naming what is wrong.
+    fn check_handed(output: &str, state: &str, why: &str) {
+        let mut ledger = with_handed();
+        ledger.entries[2].handed = Some(Handed {
+            output: output.into(),
+            state: state.into(),
+        });
+        let err = Ledger::parse(&ledger.to_text()).expect_err(why);
+        assert!(err.contains(why), "{output} {state}: '{err}' lacks '{why}'");
+    }
+
+    #[test]
+    fn handed_entries_round_trip_and_bad_ones_are_refused() {
+        let ledger = with_handed();
+        let text = ledger.to_text();
+        assert!(text.contains("\"handed\""), "{text}");
+        // Entries still due are saved without the field.
+        assert_eq!(text.matches("\"handed\"").count(), 1, "{text}");
+        assert_eq!(Ledger::parse(&text).unwrap(), ledger);
+        let s = "/data/n.csv.state";
+        check_handed(
+            "n.csv",
+            s,
+            "c-3 is handed to a run whose output path is not absolute",
+        );
+        check_handed("", s, "whose output path is not absolute");
+        check_handed("./n.csv", s, "whose output path is not absolute");
+        check_handed(
+            "/data/n.csv",
+            "n.csv.state",
+            "whose state path is not absolute",
+        );
+        check_handed("/data/n\n.csv", s, "holds control characters");
+        check_handed(&format!("/{}", "x".repeat(MAX_PATH_LEN)), s, "too long");
+        let mut value = serde_json::to_value(&ledger).unwrap();
+        value["entries"][2]["handed"]["extra"] = serde_json::json!(1);
+        let err = Ledger::parse(&value.to_string()).unwrap_err();
+        assert!(err.contains("does not parse"), "{err}");
+        value["entries"][2]["handed"] = serde_json::json!("/data/n.csv.state");
+        let err = Ledger::parse(&value.to_string()).unwrap_err();
+        assert!(err.contains("does not parse"), "{err}");
+    }
+
+    #[test]
+    fn a_ledger_of_format_1_reads_as_one_without_handed_entries() {
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["version"] = serde_json::json!(1);
+        assert_eq!(Ledger::parse(&value.to_string()).unwrap(), sample());
+        let mut value = serde_json::to_value(with_handed()).unwrap();
+        value["version"] = serde_json::json!(1);
+        let err = Ledger::parse(&value.to_string()).unwrap_err();
+        assert!(
+            err.contains("ledger format 1, which hands no entry"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn written_follow_ups_are_handed_then_published_or_released() {
+        let mut ledger = with_handed();
+        assert_eq!(ledger.due(), ["a-1", "b-2"]);
+        assert_eq!(ledger.pending(), 2);
+        let night_2 = run("night-2");
+        assert_eq!(ledger.hand(&["a-1".into(), "zz".into()], &night_2), 1);
+        assert_eq!(ledger.hand(&["a-1".into()], &night_2), 0);
+        assert_eq!(ledger.due(), ["b-2"]);
+        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        assert_eq!(ledger.remove_handed(&night_2.state), 1);
+        assert_eq!(ledger.ids(), ["b-2", "c-3"]);
+        assert_eq!(ledger.due(), ["b-2"]);
+    }
+
+    #[test]
+    fn handed_entries_are_settled_as_a_run_opens_the_ledger() {
+        // (own run, resumes, night-1 published, what is left, what is due, counts)
+        let check = |own: &str,
+                     resumes: bool,
+                     published: bool,
+                     ids: &[&str],
+                     due: &[&str],
+                     want: (usize, usize)| {
+            let mut ledger = with_handed();
+            ledger.entries[0].handed = Some(run("night-2"));
+            let settled = ledger.settle_handed(&run(own), resumes, |h| {
+                published && h.state == "/data/night-1.csv.state"
+            });
+            let what = format!("own {own} resumes {resumes} published {published}");
+            assert_eq!(ledger.ids(), ids, "{what}");
+            assert_eq!(ledger.due(), due, "{what}");
+            assert_eq!((settled.published, settled.released), want, "{what}");
+        };
+        check(
+            "night-1",
+            true,
+            false,
+            &["a-1", "b-2", "c-3"],
+            &["b-2"],
+            (0, 0),
+        );
+        check(
+            "night-1",
+            false,
+            false,
+            &["a-1", "b-2", "c-3"],
+            &["b-2", "c-3"],
+            (0, 1),
+        );
+        // Its own entries are never taken as published: its run decides.
+        check(
+            "night-1",
+            false,
+            true,
+            &["a-1", "b-2", "c-3"],
+            &["b-2", "c-3"],
+            (0, 1),
+        );
+        check(
+            "night-3",
+            true,
+            false,
+            &["a-1", "b-2", "c-3"],
+            &["b-2"],
+            (0, 0),
+        );
+        check("night-3", false, true, &["a-1", "b-2"], &["b-2"], (1, 0));
+        check(
+            "night-2",
+            false,
+            true,
+            &["a-1", "b-2"],
+            &["a-1", "b-2"],
+            (1, 1),
+        );
+    }
+
+    #[test]
+    fn ageing_leaves_handed_entries_to_their_run() {
+        let mut ledger = with_handed();
+        let old = ledger.age(Duration::from_secs(86_400), datetime!(2026-12-31 00:00 UTC));
+        assert_eq!(old.len(), 2);
+        assert_eq!(ledger.ids(), ["c-3"]);
+    }
+
     #[test]
     fn strangers_and_other_versions_are_refused() {
         let check = |text: &str, why: &str| {
@@ -374,10 +691,11 @@ mod tests {
             "an older genesys-export, in ledger format 0",
         );
         check(
-            r#"{"version":2}"#,
-            "a newer genesys-export, in ledger format 2",
+            r#"{"version":3}"#,
+            "a newer genesys-export, in ledger format 3",
         );
         check(r#"{"version":1}"#, "does not parse");
+        check(r#"{"version":2}"#, "does not parse");
         let mut value = serde_json::to_value(sample()).unwrap();
         value["extra"] = serde_json::json!(true);
         check(&value.to_string(), "does not parse");
@@ -431,7 +749,7 @@ mod tests {
 
     #[test]
     fn prop_corrupted_ledgers_are_refused_or_consistent() {
-        let sample = sample().to_text();
+        let sample = with_handed().to_text();
         crate::prop::run(|rng| {
             let text = rng.damaged_file(&sample);
             let Ok(ledger) = Ledger::parse(&text) else {
@@ -444,6 +762,9 @@ mod tests {
             for e in &ledger.entries {
                 assert!(valid_id(&e.id));
                 assert!(e.start_time().is_some());
+                if let Some(h) = &e.handed {
+                    assert!(valid_path(&h.output) && valid_path(&h.state));
+                }
             }
             // What was accepted saves and reads back the same.
             assert_eq!(Ledger::parse(&ledger.to_text()).unwrap(), ledger);

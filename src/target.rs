@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
-use crate::pending::Ledger;
+use crate::pending::{Handed, Ledger};
 use crate::report::{ExportStats, Log};
 use crate::sink::{self, Digest, Mark, Output, Sink};
 use crate::state::{self, State};
@@ -150,6 +150,9 @@ impl FileTarget {
         mut pending: Option<&mut PendingFile>,
         log: &Log,
     ) -> Result<ExportStats> {
+        if let Some(pending) = pending.as_deref_mut() {
+            pending.begin(&self.path, &self.state_path, self.saved.is_some(), log)?;
+        }
         let (file, start, resume) = match self.saved {
             Some(saved) => {
                 let file = reopen_partial(&self.partial, saved.mark.len)?;
@@ -199,8 +202,15 @@ impl FileTarget {
         state::remove(&self.state_path)?;
         publish(&self.partial, &self.path, force)?;
         log.info(&format!("wrote {}", self.path.display()));
+        // The follow-ups handed to this run leave the ledger only now: a crash before the
+        // rewrite leaves them handed to a run whose state and partial are gone, which the
+        // next run to open the ledger removes.
+        crate::crash::reach("published", || {});
+        if let Some(pending) = pending.as_deref_mut() {
+            pending.published()?;
+        }
         if let (Some(counts), Some(pending)) = (stats.follow_ups.as_mut(), pending) {
-            counts.pending = pending.ledger.len() as u64;
+            counts.pending = pending.ledger.pending() as u64;
             counts.dropped = counts.dropped.saturating_add(pending.aged);
         }
         Ok(stats)
@@ -222,11 +232,16 @@ pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Re
 
 /// The `--pending` ledger of a run, locked (`PATH.lock`) for the whole run so that two runs
 /// sharing it never rewrite it at once, and rewritten atomically after every change.
+///
+/// The follow-ups the run writes are handed to it (its output and state named in their
+/// entries) once the state covering them is saved, and removed after it publishes `FILE`.
 pub struct PendingFile {
     path: PathBuf,
     ledger: Ledger,
     /// Entries dropped for their age when the ledger was opened.
     aged: u64,
+    /// The run the follow-ups written are handed to, once [`PendingFile::begin`] named it.
+    run: Option<Handed>,
     _lock: Lock,
 }
 
@@ -273,14 +288,63 @@ impl PendingFile {
             path: path.to_path_buf(),
             ledger,
             aged: old.len() as u64,
+            run: None,
             _lock: lock,
         })
+    }
+
+    /// Names the run that uses the ledger (writing `output`, its state at `state`; it
+    /// `resumes` a saved state or starts afresh) and settles the entries handed to runs: see
+    /// [`Ledger::settle_handed`]. A run has published when neither its state nor its
+    /// `FILE.partial` exists (the state is removed just before the publish, so a crash
+    /// between the two leaves the partial, which a re-run writes afresh); whether `FILE`
+    /// exists says nothing, as published files are moved and deleted.
+    pub fn begin(&mut self, output: &Path, state: &Path, resumes: bool, log: &Log) -> Result<()> {
+        let run = Handed::of(output, state).map_err(|why| {
+            usage(format!(
+                "--pending {} cannot name this export: {why}; choose another --output or --state",
+                self.path.display()
+            ))
+        })?;
+        let gone = |path: &Path| matches!(fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound);
+        let settled = self.ledger.settle_handed(&run, resumes, |h| {
+            gone(Path::new(&h.state)) && gone(&partial_path(Path::new(&h.output)))
+        });
+        if settled.published > 0 {
+            log.info(&format!(
+                "{} follow-ups written by exports published since removed from {}",
+                settled.published,
+                self.path.display()
+            ));
+        }
+        if settled.released > 0 {
+            log.info(&format!(
+                "{} follow-ups written by an earlier run of this export are due again: it starts over",
+                settled.released
+            ));
+        }
+        if settled.published > 0 || settled.released > 0 {
+            state::save_ledger(&self.path, &self.ledger)?;
+        }
+        self.run = Some(run);
+        Ok(())
+    }
+
+    /// Removes the follow-ups handed to this run, once it has published its output.
+    pub fn published(&mut self) -> Result<()> {
+        let Some(run) = &self.run else {
+            return Ok(());
+        };
+        if self.ledger.remove_handed(&run.state) > 0 {
+            state::save_ledger(&self.path, &self.ledger)?;
+        }
+        Ok(())
     }
 }
 
 impl PendingLedger for PendingFile {
     fn due(&self) -> Vec<String> {
-        self.ledger.ids()
+        self.ledger.due()
     }
 
     fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()> {
@@ -295,8 +359,12 @@ impl PendingLedger for PendingFile {
     }
 
     fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
-        let removed = self.ledger.remove(written) + self.ledger.remove(gone);
-        if removed > 0 {
+        let handed = match &self.run {
+            Some(run) => self.ledger.hand(written, run),
+            None => self.ledger.remove(written),
+        };
+        let changed = handed + self.ledger.remove(gone);
+        if changed > 0 {
             state::save_ledger(&self.path, &self.ledger)?;
         }
         Ok(())

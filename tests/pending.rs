@@ -343,7 +343,7 @@ fn a_corrupt_ledger_is_refused_untouched() {
     );
     check(
         "pending-corrupt-version",
-        &|text| text.replacen("\"version\": 1", "\"version\": 7", 1),
+        &|text| text.replacen("\"version\": 2", "\"version\": 7", 1),
         "ledger format 7",
     );
 }
