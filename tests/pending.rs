@@ -222,16 +222,34 @@ fn without_ended_only_rows_in_progress_are_written_then_written_again_ended() {
     assert!(!open.is_empty());
 }
 
-/// Night 1, then night 2 killed at `spec` and run again, against the same nights without a
-/// kill: the files must be the same bytes, and the ledgers list the same ids.
-fn check_kill_during_follow_up(spec: &str) {
+/// The entries of a ledger handed to a run, as (id, output).
+fn ledger_handed(path: &Path) -> Vec<(String, String)> {
+    let ledger: serde_json::Value = serde_json::from_str(&read(path)).unwrap();
+    ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| !e["handed"].is_null())
+        .map(|e| {
+            let output = e["handed"]["output"].as_str().unwrap().to_string();
+            (e["id"].as_str().unwrap().to_string(), output)
+        })
+        .collect()
+}
+
+/// Night 1, then night 2 killed at `spec` and run again (resumed, or with `--restart`, which
+/// discards what the killed run wrote), against the same nights without a kill: the files
+/// must be the same bytes, the ledgers list the same ids, and the two nights hold what the
+/// simulator says, each follow-up once.
+fn check_kill_during_follow_up(spec: &str, restart: bool) {
     let config = SimConfig {
         max_ids_per_request: 2,
         ..data()
     };
+    let name = format!("{}-{restart}", spec.replace(':', "-"));
     let reference = {
         let sim = Sim::start(config.clone());
-        let dir = Dir::new(&format!("pending-kill-ref-{}", spec.replace(':', "-")));
+        let dir = Dir::new(&format!("pending-kill-ref-{name}"));
         play(&sim, &dir, 2, "query", true);
         (
             read(&dir.join("night-2.csv")),
@@ -239,31 +257,148 @@ fn check_kill_during_follow_up(spec: &str) {
         )
     };
     let sim = Sim::start(config);
-    let dir = Dir::new(&format!("pending-kill-{}", spec.replace(':', "-")));
-    let played = play(&sim, &dir, 1, "query", true);
-    assert!(played.in_progress[0].len() >= 5);
+    let dir = Dir::new(&format!("pending-kill-{name}"));
+    let mut played = play(&sim, &dir, 1, "query", true);
+    let followed = played.in_progress[0].len();
+    assert!(followed >= 5);
     sim.set_now(night_time(2));
+    played
+        .in_progress
+        .push(sim.in_progress_ids(days()[1], days()[2]));
     let ledger = dir.join("pending.json");
     let out = dir.join("night-2.csv");
     let args = night(2, &out, &ledger, "query", true);
     crash_at(&sim, &args, &out, spec);
-    export(&sim, &args).expect_code(0);
-    assert_eq!(read(&out), reference.0, "{spec}: the resumed night differs");
+    let again = if restart {
+        args.flag("--restart")
+    } else {
+        args
+    };
+    let run = export(&sim, &again);
+    run.expect_code(0);
+    played.files.push(csv_ids_and_ends(&read(&out)));
+    check_nights(&sim, &played, true);
+    assert_eq!(
+        read(&out),
+        reference.0,
+        "{spec}: the night run again differs"
+    );
     assert_eq!(
         ledger_ids(&ledger),
         reference.1,
         "{spec}: the ledgers differ"
     );
+    assert!(ledger_handed(&ledger).is_empty(), "{spec}");
+    if restart {
+        let summary = run.stderr.lines().last().unwrap();
+        assert!(
+            summary.contains(&format!("follow-ups: {followed} written")),
+            "{spec}: {summary}"
+        );
+    }
 }
 
 #[test]
 fn a_kill_during_the_follow_up_resumes_exactly() {
     // After a batch's rows are synced, before the state records them.
-    check_kill_during_follow_up("follow-up-written:2");
-    // After the state records a batch, before the ledger loses it.
-    check_kill_during_follow_up("state-saved:3");
+    check_kill_during_follow_up("follow-up-written:2", false);
+    // After the state records a batch, before the ledger hands it to the run.
+    check_kill_during_follow_up("state-saved:3", false);
     // Half-way through rewriting the ledger.
-    check_kill_during_follow_up("ledger-write:1");
+    check_kill_during_follow_up("ledger-write:1", false);
+    // After the follow-up, during the range.
+    check_kill_during_follow_up("page-written:1", false);
+}
+
+#[test]
+fn a_restart_after_a_kill_during_or_after_the_follow_up_writes_each_follow_up_once() {
+    check_kill_during_follow_up("follow-up-written:2", true);
+    check_kill_during_follow_up("state-saved:3", true);
+    check_kill_during_follow_up("ledger-write:1", true);
+    check_kill_during_follow_up("page-written:1", true);
+}
+
+#[test]
+fn a_crash_between_the_publish_and_the_ledger_rewrite_repeats_nothing() {
+    let sim = Sim::start(data());
+    let dir = Dir::new("pending-published-crash");
+    let d = days();
+    let mut played = play(&sim, &dir, 1, "query", true);
+    let ledger = dir.join("pending.json");
+    sim.set_now(night_time(2));
+    played.in_progress.push(sim.in_progress_ids(d[1], d[2]));
+    let out = dir.join("night-2.csv");
+    let run = abort_at(&sim, &night(2, &out, &ledger, "query", true), "published:1");
+    // Published, its state and partial gone; its follow-ups still in the ledger, handed to it.
+    assert!(out.exists() && !state_path(&out).exists() && !partial_path(&out).exists());
+    let mut followed = played.in_progress[0].clone();
+    followed.sort();
+    let handed = ledger_handed(&ledger);
+    let ids: Vec<String> = handed.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(ids, followed);
+    let absolute = std::path::absolute(&out).unwrap();
+    assert!(
+        handed.iter().all(|(_, o)| Path::new(o) == absolute),
+        "{handed:?}"
+    );
+    // The warehouse's loader takes the file away before the next night.
+    let moved = dir.join("loaded-night-2.csv");
+    std::fs::rename(&out, &moved).unwrap();
+    played.files.push(csv_ids_and_ends(&read(&moved)));
+    played.runs.push(run);
+    sim.set_now(night_time(3));
+    played.in_progress.push(sim.in_progress_ids(d[2], d[3]));
+    let out = dir.join("night-3.csv");
+    let run = export(&sim, &night(3, &out, &ledger, "query", true));
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "{} follow-ups written by exports published since removed",
+            followed.len()
+        )),
+        "{}",
+        run.stderr
+    );
+    played.files.push(csv_ids_and_ends(&read(&out)));
+    check_nights(&sim, &played, true);
+    let all: Vec<String> = played
+        .files
+        .iter()
+        .flatten()
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_same_ids(&all, &sim.ground_truth(d[0], d[3]));
+    assert!(ledger_ids(&ledger).is_empty());
+}
+
+#[test]
+fn follow_ups_handed_to_a_run_that_can_still_resume_are_left_to_it() {
+    let sim = Sim::start(data());
+    let dir = Dir::new("pending-handed-elsewhere");
+    let d = days();
+    let played = play(&sim, &dir, 1, "query", true);
+    let ledger = dir.join("pending.json");
+    // Night 2 dies after its follow-up, during its range.
+    sim.set_now(night_time(2));
+    let out_2 = dir.join("night-2.csv");
+    let night_2 = night(2, &out_2, &ledger, "query", true);
+    crash_at(&sim, &night_2, &out_2, "page-written:1");
+    let handed = ledger_handed(&ledger);
+    assert_eq!(handed.len(), played.in_progress[0].len());
+    // Night 3 runs before night 2 is run again: it neither follows up nor removes them.
+    sim.set_now(night_time(3));
+    let out_3 = dir.join("night-3.csv");
+    let run = export(&sim, &night(3, &out_3, &ledger, "query", true));
+    run.expect_code(0);
+    assert!(!run.stderr.contains("following up"), "{}", run.stderr);
+    assert_eq!(ledger_handed(&ledger), handed);
+    // Night 2 started over: the follow-ups are due to it again, and written once.
+    let run = export(&sim, &night_2.flag("--restart"));
+    run.expect_code(0);
+    let files = [&dir.join("night-1.csv"), &out_2, &out_3];
+    let all: Vec<String> = files.iter().flat_map(|f| csv_ids(&read(f))).collect();
+    assert_same_ids(&all, &sim.ground_truth(d[0], d[3]));
+    assert!(ledger_ids(&ledger).is_empty());
 }
 
 /// Night 1 with the ledger, then `edit` the ledger (or nothing) and run night 2 as `args`

@@ -290,11 +290,7 @@ where
 /// aborted, leaving `FILE.partial` and `FILE.state` behind and no `FILE`, the state covering
 /// no more than the partial holds. Returns the run.
 pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
-    let mut cmd = command(sim);
-    cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
-    let run = run_command(cmd);
-    run.expect_abort();
-    assert_no_secrets(&run, sim);
+    let run = abort_at(sim, args, spec);
     assert!(!out.exists(), "{spec}: no FILE after a crash");
     let covered = saved_output_len(out).unwrap_or_else(|| panic!("{spec}: no state was left"));
     let partial = partial_len(out).unwrap_or_else(|| panic!("{spec}: no partial was left"));
@@ -302,6 +298,17 @@ pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
         covered <= partial,
         "{spec}: the state covers {covered} bytes, the partial holds {partial}"
     );
+    run
+}
+
+/// Runs the export `args` with `GENESYS_EXPORT_CRASH_AT=spec` and checks that it aborted,
+/// printing no secret. Returns the run.
+pub fn abort_at(sim: &Sim, args: &Args, spec: &str) -> Run {
+    let mut cmd = command(sim);
+    cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
+    let run = run_command(cmd);
+    run.expect_abort();
+    assert_no_secrets(&run, sim);
     run
 }
 
