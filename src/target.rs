@@ -628,6 +628,55 @@ mod tests {
     }
 
     #[test]
+    fn a_run_opening_the_ledger_removes_only_what_was_published_and_takes_back_its_own() {
+        let dir = std::env::temp_dir().join(format!("ge-handed-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let run = |name: &str| {
+            let output = dir.join(format!("{name}.csv"));
+            Handed::of(&output, &state::default_path(&output)).unwrap()
+        };
+        let touch = |path: &str| fs::write(path, "x").unwrap();
+        // `a` died between the removal of its state and the publish: its partial is left.
+        touch(&format!("{}.partial", run("a").output));
+        // `b` published, and its FILE is still there; `m` published and it was moved away.
+        touch(&run("b").output);
+        // `c` can still resume.
+        touch(&run("c").state);
+        let fp = "api=x client=c format=csv columns=a";
+        let mut ledger = Ledger::new(fp);
+        let now = OffsetDateTime::now_utc();
+        let ids = ["a", "b", "c", "d", "m", "own"].map(String::from);
+        let found: Vec<(String, OffsetDateTime)> = ids.iter().map(|id| (id.clone(), now)).collect();
+        ledger.merge(&found, now).unwrap();
+        for id in ["a", "b", "c", "m", "own"] {
+            ledger.hand(&[id.to_string()], &run(id));
+        }
+        let path = dir.join("pending.json");
+        state::save_ledger(&path, &ledger).unwrap();
+        let own = dir.join("own.csv");
+        let max_age = std::time::Duration::from_secs(86_400);
+        let mut pending = PendingFile::open(&path, fp, max_age, now, &Log::QUIET).unwrap();
+        pending
+            .begin(&own, &state::default_path(&own), false, &Log::QUIET)
+            .unwrap();
+        assert_eq!(pending.due(), ["d", "own"]);
+        let saved = state::load_ledger(&path, fp).unwrap();
+        assert_eq!(saved, pending.ledger);
+        let kept: Vec<&str> = saved.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(kept, ["a", "c", "d", "own"]);
+        // Its follow-ups written are handed to it, then leave once it has published.
+        pending.settle(&["own".into()], &["d".into()]).unwrap();
+        assert!(pending.due().is_empty());
+        pending.published().unwrap();
+        let saved = state::load_ledger(&path, fp).unwrap();
+        let kept: Vec<&str> = saved.entries.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(kept, ["a", "c"]);
+        drop(pending);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_second_lock_on_the_same_export_is_refused_and_the_first_is_released() {
         let dir = std::env::temp_dir().join(format!("ge-lock-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
