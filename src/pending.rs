@@ -249,10 +249,12 @@ impl Ledger {
         before - self.entries.len()
     }
 
-    /// Settles the entries handed to runs as the run `own` opens the ledger: those handed to
-    /// `own` stay handed if it `resumes` (its partial holds them) and are due again if it
-    /// starts over (its partial is written afresh); those handed to another run are removed
-    /// if that run has `published` (its state and partial are gone), else left to it.
+    /// Settles the entries handed to runs as the run `own` opens the ledger. An entry handed
+    /// to a run that has `published` (its output left the partial) is removed, whichever run
+    /// it was (an output name is reused night after night when a loader takes the file away).
+    /// Those handed to `own` otherwise stay handed if it `resumes` (its partial holds them)
+    /// and are due again if it starts over (its partial is written afresh); those handed to
+    /// another run are left to it.
     pub fn settle_handed(
         &mut self,
         own: &Handed,
@@ -261,14 +263,15 @@ impl Ledger {
     ) -> Settled {
         let mut settled = Settled::default();
         let before = self.entries.len();
+        let is_own = |h: &Handed| h.state == own.state;
         self.entries.retain(|e| match &e.handed {
-            Some(h) if h.state != own.state => !published(h),
+            Some(h) if !(resumes && is_own(h)) => !published(h),
             _ => true,
         });
         settled.published = before - self.entries.len();
         if !resumes {
             for entry in &mut self.entries {
-                if entry.handed.as_ref().is_some_and(|h| h.state == own.state) {
+                if entry.handed.as_ref().is_some_and(is_own) {
                     entry.handed = None;
                     settled.released += 1;
                 }
@@ -607,67 +610,40 @@ mod tests {
         assert_eq!(ledger.due(), ["b-2"]);
     }
 
+    /// With `a-1` handed to `night-2` and `c-3` to `night-1`: the run `own` opens the ledger,
+    /// resuming or not, `night-1` having published or not; the ids left, those due, and the
+    /// counts (published, released).
+    fn check_settle(
+        own: &str,
+        resumes: bool,
+        published: bool,
+        ids: &str,
+        due: &str,
+        n: [usize; 2],
+    ) {
+        let mut ledger = with_handed();
+        ledger.entries[0].handed = Some(run("night-2"));
+        let settled = ledger.settle_handed(&run(own), resumes, |h| {
+            published && h.state == "/data/night-1.csv.state"
+        });
+        let what = format!("own {own} resumes {resumes} published {published}");
+        assert_eq!(ledger.ids().join(" "), ids, "{what}");
+        assert_eq!(ledger.due().join(" "), due, "{what}");
+        assert_eq!([settled.published, settled.released], n, "{what}");
+    }
+
     #[test]
     fn handed_entries_are_settled_as_a_run_opens_the_ledger() {
-        // (own run, resumes, night-1 published, what is left, what is due, counts)
-        let check = |own: &str,
-                     resumes: bool,
-                     published: bool,
-                     ids: &[&str],
-                     due: &[&str],
-                     want: (usize, usize)| {
-            let mut ledger = with_handed();
-            ledger.entries[0].handed = Some(run("night-2"));
-            let settled = ledger.settle_handed(&run(own), resumes, |h| {
-                published && h.state == "/data/night-1.csv.state"
-            });
-            let what = format!("own {own} resumes {resumes} published {published}");
-            assert_eq!(ledger.ids(), ids, "{what}");
-            assert_eq!(ledger.due(), due, "{what}");
-            assert_eq!((settled.published, settled.released), want, "{what}");
-        };
-        check(
-            "night-1",
-            true,
-            false,
-            &["a-1", "b-2", "c-3"],
-            &["b-2"],
-            (0, 0),
-        );
-        check(
-            "night-1",
-            false,
-            false,
-            &["a-1", "b-2", "c-3"],
-            &["b-2", "c-3"],
-            (0, 1),
-        );
-        // Its own entries are never taken as published: its run decides.
-        check(
-            "night-1",
-            false,
-            true,
-            &["a-1", "b-2", "c-3"],
-            &["b-2", "c-3"],
-            (0, 1),
-        );
-        check(
-            "night-3",
-            true,
-            false,
-            &["a-1", "b-2", "c-3"],
-            &["b-2"],
-            (0, 0),
-        );
-        check("night-3", false, true, &["a-1", "b-2"], &["b-2"], (1, 0));
-        check(
-            "night-2",
-            false,
-            true,
-            &["a-1", "b-2"],
-            &["a-1", "b-2"],
-            (1, 1),
-        );
+        check_settle("night-1", true, false, "a-1 b-2 c-3", "b-2", [0, 0]);
+        check_settle("night-1", false, false, "a-1 b-2 c-3", "b-2 c-3", [0, 1]);
+        // A resumed run's partial is there: never taken as published.
+        check_settle("night-1", true, true, "a-1 b-2 c-3", "b-2", [0, 0]);
+        // The same output name, published by an earlier run that died before the rewrite.
+        check_settle("night-1", false, true, "a-1 b-2", "b-2", [1, 0]);
+        check_settle("night-3", true, false, "a-1 b-2 c-3", "b-2", [0, 0]);
+        check_settle("night-3", false, true, "a-1 b-2", "b-2", [1, 0]);
+        check_settle("night-2", false, true, "a-1 b-2", "a-1 b-2", [1, 1]);
+        check_settle("night-2", true, true, "a-1 b-2", "b-2", [1, 0]);
     }
 
     #[test]

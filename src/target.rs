@@ -33,6 +33,8 @@ pub struct FileTarget {
     state_path: PathBuf,
     fingerprint: String,
     saved: Option<Saved>,
+    /// Whether `--restart` removed a saved state: the run had not published.
+    restarted: bool,
     _lock: Lock,
 }
 
@@ -111,6 +113,7 @@ impl FileTarget {
         let doing = format!("exporting to {}", path.display());
         let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
         state::remove_stale_temporaries(&state_path)?;
+        let restarted = restart && fs::symlink_metadata(&state_path).is_ok();
         if restart {
             state::remove(&state_path)?;
         }
@@ -131,6 +134,7 @@ impl FileTarget {
             state_path,
             fingerprint,
             saved,
+            restarted,
             _lock: lock,
         })
     }
@@ -151,7 +155,12 @@ impl FileTarget {
         log: &Log,
     ) -> Result<ExportStats> {
         if let Some(pending) = pending.as_deref_mut() {
-            pending.begin(&self.path, &self.state_path, self.saved.is_some(), log)?;
+            let start = match (&self.saved, self.restarted) {
+                (Some(_), _) => Start::Resumes,
+                (None, true) => Start::Restarts,
+                (None, false) => Start::Afresh,
+            };
+            pending.begin(&self.path, &self.state_path, start, log)?;
         }
         let (file, start, resume) = match self.saved {
             Some(saved) => {
@@ -230,6 +239,17 @@ pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Re
     Ok(stats)
 }
 
+/// How a run that uses a ledger begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// It resumes a saved state.
+    Resumes,
+    /// `--restart` removed its saved state.
+    Restarts,
+    /// There was no saved state.
+    Afresh,
+}
+
 /// The `--pending` ledger of a run, locked (`PATH.lock`) for the whole run so that two runs
 /// sharing it never rewrite it at once, and rewritten atomically after every change.
 ///
@@ -293,13 +313,13 @@ impl PendingFile {
         })
     }
 
-    /// Names the run that uses the ledger (writing `output`, its state at `state`; it
-    /// `resumes` a saved state or starts afresh) and settles the entries handed to runs: see
-    /// [`Ledger::settle_handed`]. A run has published when neither its state nor its
-    /// `FILE.partial` exists (the state is removed just before the publish, so a crash
-    /// between the two leaves the partial, which a re-run writes afresh); whether `FILE`
-    /// exists says nothing, as published files are moved and deleted.
-    pub fn begin(&mut self, output: &Path, state: &Path, resumes: bool, log: &Log) -> Result<()> {
+    /// Names the run that uses the ledger (writing `output`, its state at `state`, as
+    /// `start` says) and settles the entries handed to runs: see [`Ledger::settle_handed`].
+    /// A run has published when neither its state nor its `FILE.partial` exists (the state is
+    /// removed just before the publish, so a crash between the two leaves the partial, which
+    /// a re-run writes afresh), unless it is this run and `--restart` just removed its state;
+    /// whether `FILE` exists says nothing, as published files are moved and deleted.
+    pub fn begin(&mut self, output: &Path, state: &Path, start: Start, log: &Log) -> Result<()> {
         let run = Handed::of(output, state).map_err(|why| {
             usage(format!(
                 "--pending {} cannot name this export: {why}; choose another --output or --state",
@@ -307,8 +327,12 @@ impl PendingFile {
             ))
         })?;
         let gone = |path: &Path| matches!(fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound);
+        let restarted = start == Start::Restarts;
+        let resumes = start == Start::Resumes;
         let settled = self.ledger.settle_handed(&run, resumes, |h| {
-            gone(Path::new(&h.state)) && gone(&partial_path(Path::new(&h.output)))
+            !(restarted && h.state == run.state)
+                && gone(Path::new(&h.state))
+                && gone(&partial_path(Path::new(&h.output)))
         });
         if settled.published > 0 {
             log.info(&format!(
@@ -658,7 +682,12 @@ mod tests {
         let max_age = std::time::Duration::from_secs(86_400);
         let mut pending = PendingFile::open(&path, fp, max_age, now, &Log::QUIET).unwrap();
         pending
-            .begin(&own, &state::default_path(&own), false, &Log::QUIET)
+            .begin(
+                &own,
+                &state::default_path(&own),
+                Start::Restarts,
+                &Log::QUIET,
+            )
             .unwrap();
         assert_eq!(pending.due(), ["d", "own"]);
         let saved = state::load_ledger(&path, fp).unwrap();
