@@ -212,11 +212,16 @@ impl FileTarget {
         publish(&self.partial, &self.path, force)?;
         log.info(&format!("wrote {}", self.path.display()));
         // The follow-ups handed to this run leave the ledger only now: a crash before the
-        // rewrite leaves them handed to a run whose state and partial are gone, which the
-        // next run to open the ledger removes.
+        // rewrite (or a rewrite that fails) leaves them handed to a run whose state and
+        // partial are gone, which the next run to open the ledger removes.
         crate::crash::reach("published", || {});
         if let Some(pending) = pending.as_deref_mut() {
-            pending.published()?;
+            if let Err(e) = pending.published() {
+                log.warn(&format!(
+                    "{e:#}: the follow-ups in {} stay in the ledger until the next run removes them",
+                    self.path.display()
+                ));
+            }
         }
         if let (Some(counts), Some(pending)) = (stats.follow_ups.as_mut(), pending) {
             counts.pending = pending.ledger.pending() as u64;
@@ -326,7 +331,10 @@ impl PendingFile {
                 self.path.display()
             ))
         })?;
-        let gone = |path: &Path| matches!(fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound);
+        let gone = |path: &Path| {
+            let found = fs::symlink_metadata(path);
+            matches!(found, Err(e) if e.kind() == io::ErrorKind::NotFound)
+        };
         let restarted = start == Start::Restarts;
         let resumes = start == Start::Resumes;
         let settled = self.ledger.settle_handed(&run, resumes, |h| {
