@@ -18,6 +18,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::retry::Cause;
+use crate::signal;
 use crate::times::format_duration;
 use crate::window::api_timestamp;
 
@@ -314,6 +315,7 @@ impl Log {
             let _ = write!(err, "\r{drawn}\x1b[K");
             let _ = err.flush();
             screen.shown = true;
+            signal::set_progress_shown(true);
         }
     }
 
@@ -324,6 +326,7 @@ impl Log {
         };
         let mut screen = screen.lock().unwrap_or_else(PoisonError::into_inner);
         screen.finished = true;
+        signal::set_progress_shown(false);
         if std::mem::take(&mut screen.shown) {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "{ERASE}");

@@ -7,10 +7,18 @@
 //! last saved state. A second signal ends the process at once with exit code 130, from the
 //! handler (`_exit` is async-signal-safe); the state on disk is then still a complete one, as
 //! after a kill. SIGKILL cannot be caught; resume copes with it through the saved state.
+//! When a progress line is on the terminal, the handler erases it first (`write` is
+//! async-signal-safe too), so the shell's prompt starts on a clean line.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static RECEIVED: AtomicI32 = AtomicI32::new(0);
+static LINE_SHOWN: AtomicBool = AtomicBool::new(false);
+
+/// Notes whether a progress line is drawn on stderr (a terminal), for the handler to erase.
+pub fn set_progress_shown(shown: bool) {
+    LINE_SHOWN.store(shown, Ordering::SeqCst);
+}
 
 /// The signal received so far (its number), if any.
 pub fn received() -> Option<i32> {
@@ -37,8 +45,13 @@ const SIGTERM: i32 = 15;
 #[cfg(unix)]
 pub fn install() {
     extern "C" fn note(signal: i32) {
-        // Only an atomic swap and `_exit`: both async-signal-safe.
+        // Only atomics, `write` and `_exit`: all async-signal-safe.
         if RECEIVED.swap(signal, Ordering::SeqCst) != 0 {
+            if LINE_SHOWN.load(Ordering::SeqCst) {
+                const ERASE: &[u8] = b"\r\x1b[K";
+                // SAFETY: a static buffer of the length given; a failed write is ignored.
+                unsafe { write(2, ERASE.as_ptr(), ERASE.len()) };
+            }
             // SAFETY: `_exit` ends the process without running any user code.
             unsafe { _exit(INTERRUPTED) }
         }
@@ -46,10 +59,11 @@ pub fn install() {
     extern "C" {
         // From the C library std already links; `sighandler_t` is pointer-sized.
         fn signal(signum: i32, handler: usize) -> usize;
+        fn write(fd: i32, buf: *const u8, count: usize) -> isize;
         fn _exit(status: i32) -> !;
     }
-    // SAFETY: `note` is an `extern "C" fn(i32)` that performs an atomic swap and at most a
-    // call to `_exit`, both async-signal-safe, and it lives for the whole program.
+    // SAFETY: `note` is an `extern "C" fn(i32)` that performs atomic operations and at most
+    // a `write` and an `_exit`, all async-signal-safe, and it lives for the whole program.
     unsafe {
         signal(SIGINT, note as extern "C" fn(i32) as usize);
         signal(SIGTERM, note as extern "C" fn(i32) as usize);
