@@ -126,6 +126,13 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         log.warn(warning);
     }
     target::preflight(&config.output, config.force)?;
+    if let (Some(ledger), Output::File(path)) = (&config.pending, &config.output) {
+        let state = config
+            .state
+            .clone()
+            .unwrap_or_else(|| state::default_path(path));
+        target::run_name(ledger, path, &state)?;
+    }
     let mut plan = config.plan();
     let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     if let Some(path) = &config.pending {

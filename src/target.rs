@@ -98,6 +98,18 @@ fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
+/// How the ledger at `ledger` names the run writing `output` with its state at `state`, or
+/// the usage error saying why it cannot; checked before anything is sent, and again when the
+/// run opens the ledger.
+pub fn run_name(ledger: &Path, output: &Path, state: &Path) -> Result<Handed> {
+    Handed::of(output, state).map_err(|why| {
+        usage(format!(
+            "--pending {} cannot name this export: {why}; choose another --output or --state",
+            ledger.display()
+        ))
+    })
+}
+
 impl FileTarget {
     /// Takes the export's lock, then reads (or, with `restart`, removes) a saved state and
     /// checks it against the command and `FILE.partial`. `plan` is the command's plan; the
@@ -325,12 +337,7 @@ impl PendingFile {
     /// a re-run writes afresh), unless it is this run and `--restart` just removed its state;
     /// whether `FILE` exists says nothing, as published files are moved and deleted.
     pub fn begin(&mut self, output: &Path, state: &Path, start: Start, log: &Log) -> Result<()> {
-        let run = Handed::of(output, state).map_err(|why| {
-            usage(format!(
-                "--pending {} cannot name this export: {why}; choose another --output or --state",
-                self.path.display()
-            ))
-        })?;
+        let run = run_name(&self.path, output, state)?;
         let gone = |path: &Path| {
             let found = fs::symlink_metadata(path);
             matches!(found, Err(e) if e.kind() == io::ErrorKind::NotFound)

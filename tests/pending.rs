@@ -672,3 +672,23 @@ fn a_ledger_in_a_missing_directory_is_refused_before_anything_is_sent() {
     assert_eq!(sim.stats().api_requests, 0);
     assert_eq!(dir.files(), Vec::<String>::new());
 }
+
+#[test]
+fn an_output_the_ledger_cannot_name_is_refused_before_anything_is_sent() {
+    let sim = Sim::start(data());
+    let dir = Dir::new("pending-unnamed");
+    // A control character: the ledger stores the run's paths as checked text.
+    let out = dir.join("night\u{1}1.csv");
+    let run = export(
+        &sim,
+        &night(1, &out, &dir.join("pending.json"), "query", true),
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("cannot name this export"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sim.stats().token_requests, 0);
+    assert_eq!(dir.files(), Vec::<String>::new());
+}
