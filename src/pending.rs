@@ -405,21 +405,20 @@ fn valid_path(path: &str) -> bool {
 
 impl Handed {
     /// The run writing `output`, whose state is `state`, as a handed entry names it: both
-    /// made absolute (against the current directory), both UTF-8.
+    /// absolute (the caller makes them so), UTF-8, without control characters.
     pub fn of(output: &std::path::Path, state: &std::path::Path) -> Result<Handed, String> {
-        let absolute = |path: &std::path::Path| -> Result<String, String> {
-            let full = std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            match full.to_str() {
+        let text = |path: &std::path::Path| -> Result<String, String> {
+            match path.to_str() {
                 Some(text) if valid_path(text) => Ok(text.to_string()),
                 _ => Err(format!(
-                    "{} cannot be named in the ledger (not UTF-8, too long, or with control characters)",
+                    "{} cannot be named in the ledger (not absolute, not UTF-8, too long, or with control characters)",
                     path.display()
                 )),
             }
         };
         Ok(Handed {
-            output: absolute(output)?,
-            state: absolute(state)?,
+            output: text(output)?,
+            state: text(state)?,
         })
     }
 }

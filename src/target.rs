@@ -102,12 +102,17 @@ fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
 /// the usage error saying why it cannot; checked before anything is sent, and again when the
 /// run opens the ledger.
 pub fn run_name(ledger: &Path, output: &Path, state: &Path) -> Result<Handed> {
-    Handed::of(output, state).map_err(|why| {
-        usage(format!(
-            "--pending {} cannot name this export: {why}; choose another --output or --state",
-            ledger.display()
-        ))
-    })
+    // Made absolute against the current directory: a later run may start elsewhere.
+    let absolute =
+        |path: &Path| std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()));
+    absolute(output)
+        .and_then(|output| Handed::of(&output, &absolute(state)?))
+        .map_err(|why| {
+            usage(format!(
+                "--pending {} cannot name this export: {why}; choose another --output or --state",
+                ledger.display()
+            ))
+        })
 }
 
 impl FileTarget {
