@@ -126,13 +126,6 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         log.warn(warning);
     }
     target::preflight(&config.output, config.force)?;
-    if let (Some(ledger), Output::File(path)) = (&config.pending, &config.output) {
-        let state = config
-            .state
-            .clone()
-            .unwrap_or_else(|| state::default_path(path));
-        target::run_name(ledger, path, &state)?;
-    }
     let mut plan = config.plan();
     let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     if let Some(path) = &config.pending {
@@ -171,15 +164,17 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             &plan,
         )?),
     };
-    let mut ledger = match &config.pending {
-        Some(path) => Some(target::PendingFile::open(
+    // `--pending` needs `--output FILE`, so a ledger always comes with a target.
+    let mut ledger = match (&config.pending, &target) {
+        (Some(path), Some(target)) => Some(target::PendingFile::open(
             path,
+            target.run_name(path)?,
             &ledger_fingerprint,
             config.pending_max_age,
             OffsetDateTime::now_utc(),
             log,
         )?),
-        None => None,
+        _ => None,
     };
     // The first token before the first byte of output: bad credentials leave no file behind.
     genesys::interruptible(&client, Client::authenticate)?;

@@ -99,9 +99,8 @@ fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
 }
 
 /// How the ledger at `ledger` names the run writing `output` with its state at `state`, or
-/// the usage error saying why it cannot; checked before anything is sent, and again when the
-/// run opens the ledger.
-pub fn run_name(ledger: &Path, output: &Path, state: &Path) -> Result<Handed> {
+/// the usage error saying why it cannot.
+fn run_name(ledger: &Path, output: &Path, state: &Path) -> Result<Handed> {
     // Made absolute against the current directory: a later run may start elsewhere.
     let absolute =
         |path: &Path| std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()));
@@ -156,6 +155,12 @@ impl FileTarget {
         })
     }
 
+    /// How the ledger at `ledger` names this run (its output and state, made absolute), or the
+    /// usage error saying why it cannot: known before anything is sent.
+    pub fn run_name(&self, ledger: &Path) -> Result<Handed> {
+        run_name(ledger, &self.path, &self.state_path)
+    }
+
     /// Where the saved run handed jobs over to the query, if this run resumes one.
     pub fn saved_split_at(&self) -> Option<OffsetDateTime> {
         self.saved.as_ref().map(|saved| saved.split_at)
@@ -177,7 +182,7 @@ impl FileTarget {
                 (None, true) => Start::Restarts,
                 (None, false) => Start::Afresh,
             };
-            pending.begin(&self.path, &self.state_path, start, log)?;
+            pending.begin(start, log)?;
         }
         let (file, start, resume) = match self.saved {
             Some(saved) => {
@@ -282,8 +287,8 @@ pub struct PendingFile {
     ledger: Ledger,
     /// Entries dropped for their age when the ledger was opened.
     aged: u64,
-    /// The run the follow-ups written are handed to, once [`PendingFile::begin`] named it.
-    run: Option<Handed>,
+    /// The run the follow-ups written are handed to.
+    run: Handed,
     _lock: Lock,
 }
 
@@ -291,9 +296,11 @@ impl PendingFile {
     /// Takes the ledger's lock, reads and checks it (an absent ledger is an empty one; one
     /// of another command family, another format version or inconsistent is a usage error and
     /// nothing is touched), and drops the entries whose conversation started more than
-    /// `max_age` before `now`, one warning line each.
+    /// `max_age` before `now`, one warning line each. `run` names this run in the ledger
+    /// ([`FileTarget::run_name`]).
     pub fn open(
         path: &Path,
+        run: Handed,
         fingerprint: &str,
         max_age: std::time::Duration,
         now: OffsetDateTime,
@@ -330,26 +337,26 @@ impl PendingFile {
             path: path.to_path_buf(),
             ledger,
             aged: old.len() as u64,
-            run: None,
+            run,
             _lock: lock,
         })
     }
 
-    /// Names the run that uses the ledger (writing `output`, its state at `state`, as
-    /// `start` says) and settles the entries handed to runs: see [`Ledger::settle_handed`].
+    /// Starts this run's use of the ledger (as `start` says) and settles the entries handed
+    /// to runs: see [`Ledger::settle_handed`].
     /// A run has published when neither its state nor its `FILE.partial` exists (the state is
     /// removed just before the publish, so a crash between the two leaves the partial, which
     /// a re-run writes afresh), unless it is this run and `--restart` just removed its state;
     /// whether `FILE` exists says nothing, as published files are moved and deleted.
-    pub fn begin(&mut self, output: &Path, state: &Path, start: Start, log: &Log) -> Result<()> {
-        let run = run_name(&self.path, output, state)?;
+    pub fn begin(&mut self, start: Start, log: &Log) -> Result<()> {
+        let run = &self.run;
         let gone = |path: &Path| {
             let found = fs::symlink_metadata(path);
             matches!(found, Err(e) if e.kind() == io::ErrorKind::NotFound)
         };
         let restarted = start == Start::Restarts;
         let resumes = start == Start::Resumes;
-        let settled = self.ledger.settle_handed(&run, resumes, |h| {
+        let settled = self.ledger.settle_handed(run, resumes, |h| {
             !(restarted && h.state == run.state)
                 && gone(Path::new(&h.state))
                 && gone(&partial_path(Path::new(&h.output)))
@@ -370,16 +377,12 @@ impl PendingFile {
         if settled.published > 0 || settled.released > 0 {
             state::save_ledger(&self.path, &self.ledger)?;
         }
-        self.run = Some(run);
         Ok(())
     }
 
     /// Removes the follow-ups handed to this run, once it has published its output.
     pub fn published(&mut self) -> Result<()> {
-        let Some(run) = &self.run else {
-            return Ok(());
-        };
-        if self.ledger.remove_handed(&run.state) > 0 {
+        if self.ledger.remove_handed(&self.run.state) > 0 {
             state::save_ledger(&self.path, &self.ledger)?;
         }
         Ok(())
@@ -403,10 +406,7 @@ impl PendingLedger for PendingFile {
     }
 
     fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
-        let handed = match &self.run {
-            Some(run) => self.ledger.hand(written, run),
-            None => self.ledger.remove(written),
-        };
+        let handed = self.ledger.hand(written, &self.run);
         let changed = handed + self.ledger.remove(gone);
         if changed > 0 {
             state::save_ledger(&self.path, &self.ledger)?;
@@ -700,15 +700,9 @@ mod tests {
         state::save_ledger(&path, &ledger).unwrap();
         let own = dir.join("own.csv");
         let max_age = std::time::Duration::from_secs(86_400);
-        let mut pending = PendingFile::open(&path, fp, max_age, now, &Log::QUIET).unwrap();
-        pending
-            .begin(
-                &own,
-                &state::default_path(&own),
-                Start::Restarts,
-                &Log::QUIET,
-            )
-            .unwrap();
+        let own_run = run_name(&path, &own, &state::default_path(&own)).unwrap();
+        let mut pending = PendingFile::open(&path, own_run, fp, max_age, now, &Log::QUIET).unwrap();
+        pending.begin(Start::Restarts, &Log::QUIET).unwrap();
         assert_eq!(pending.due(), ["d", "own"]);
         let saved = state::load_ledger(&path, fp).unwrap();
         assert_eq!(saved, pending.ledger);
