@@ -684,7 +684,6 @@ impl Config {
             raw.pending.as_deref(),
             raw.pending_max_age.as_deref(),
             &output,
-            state.as_deref(),
         )?;
         let format = format(raw.format.as_deref())?;
         let mode = mode(raw.mode.as_deref())?;
@@ -895,12 +894,12 @@ fn output_and_state(
 }
 
 /// `--pending PATH` and `--pending-max-age DUR`: a ledger needs an output file (its rows are
-/// settled through the state) and a path of its own.
+/// settled through the state); that it is a file of its own is checked on the file system
+/// (`own_files.rs`).
 fn pending(
     path: Option<&str>,
     max_age: Option<&str>,
     output: &Output,
-    state: Option<&Path>,
 ) -> Result<(Option<PathBuf>, Duration)> {
     let max_age_given = max_age.is_some();
     let max_age = duration(max_age, &PENDING_MAX_AGE)?;
@@ -915,25 +914,12 @@ fn pending(
     if path.is_empty() {
         return Err(usage("--pending is empty: give the ledger's file name"));
     }
-    let Output::File(file) = output else {
+    let Output::File(_) = output else {
         return Err(usage(
             "--pending needs --output FILE: a ledger is settled through the export's state, which an export to stdout has not",
         ));
     };
     let path = PathBuf::from(path);
-    let state = state.map_or_else(|| crate::state::default_path(file), Path::to_path_buf);
-    let taken = [
-        file.clone(),
-        state,
-        crate::state::with_suffix(file, ".partial"),
-        crate::state::with_suffix(file, ".lock"),
-    ];
-    if taken.contains(&path) {
-        return Err(usage(format!(
-            "--pending {} is one of the export's own files: give the ledger a name of its own",
-            shown(&path.display().to_string())
-        )));
-    }
     Ok((Some(path), max_age))
 }
 
@@ -1767,8 +1753,6 @@ mod tests {
         check_with(&["--ended-only", "--pending", "p.json", "-o", "c.csv", "--window", "8d"], "between 1m and 7d (the API's interval limit without filters)");
         check_with(&["--pending", "p.json"], "--pending needs --output FILE");
         check_with(&["--pending", "", "-o", "c.csv"], "--pending is empty");
-        check_with(&["--pending", "c.csv.state", "-o", "c.csv"], "one of the export's own files");
-        check_with(&["--pending", "c.csv", "-o", "c.csv"], "one of the export's own files");
         check_with(&["--pending-max-age", "2d", "-o", "c.csv"], "--pending-max-age needs --pending PATH");
         check_with(&["--pending", "p.json", "-o", "c.csv", "--pending-max-age", "30m"], "--pending-max-age must be between 1h and 3650d");
         check_with(&["--page-size", "0"], "--page-size must be");

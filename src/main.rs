@@ -15,6 +15,8 @@ mod export;
 mod filters;
 mod genesys;
 mod http;
+mod lock;
+mod own_files;
 mod pace;
 mod pending;
 #[cfg(test)]
@@ -46,6 +48,7 @@ use crate::check::{LastReply, Observed, Probe};
 use crate::cli::{CheckConfig, Command, Config};
 use crate::genesys::Genesys;
 use crate::http::Client;
+use crate::own_files::RunFiles;
 use crate::report::{Event, Log, LogFormat};
 use crate::retry::Endpoint;
 use crate::sink::Output;
@@ -126,6 +129,12 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         log.warn(warning);
     }
     target::preflight(&config.output, config.force)?;
+    if let Output::File(path) = &config.output {
+        own_files::check_distinct(
+            &RunFiles::of(path, config.state.as_deref()),
+            config.pending.as_deref(),
+        )?;
+    }
     let mut plan = config.plan();
     let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     if let Some(path) = &config.pending {
@@ -165,10 +174,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         )?),
     };
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
-    let mut ledger = match (&config.pending, &target) {
-        (Some(path), Some(target)) => Some(target::PendingFile::open(
+    let mut ledger = match (&config.pending, &config.output) {
+        (Some(path), Output::File(output)) => Some(pending::file::PendingFile::open(
             path,
-            target.run_name(path)?,
+            &RunFiles::of(output, config.state.as_deref()),
             &ledger_fingerprint,
             config.pending_max_age,
             OffsetDateTime::now_utc(),

@@ -4,39 +4,58 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Module name → the source text without its unit tests.
+/// Module name → the source text without its unit tests. A module in a folder is named by its
+/// path (`export::query` for `src/export/query.rs`); `src/x/mod.rs` is `x`.
 fn modules() -> BTreeMap<String, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut modules = BTreeMap::new();
-    for entry in std::fs::read_dir(&src).unwrap() {
+    collect(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        "",
+        &mut modules,
+    );
+    modules
+}
+
+fn collect(dir: &Path, prefix: &str, modules: &mut BTreeMap<String, String>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        if path.is_dir() {
+            collect(&path, &format!("{prefix}{stem}::"), modules);
+        } else if path.extension().is_some_and(|e| e == "rs") {
             let text = std::fs::read_to_string(&path).unwrap();
             let code = match text.find("#[cfg(test)]\nmod tests") {
                 Some(at) => text[..at].to_string(),
                 None => text,
             };
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let name = match stem.as_str() {
+                "mod" => prefix.trim_end_matches("::").to_string(),
+                _ => format!("{prefix}{stem}"),
+            };
             modules.insert(name, code);
         }
     }
-    modules
 }
 
-/// The crate modules each module refers to (`crate::x` anywhere in its code).
+/// The crate modules each module refers to: `crate::a::b` anywhere in its code names the
+/// longest module path it starts with (so a folder's modules are named by their paths, never
+/// through a re-export).
 fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     modules
         .iter()
         .map(|(name, code)| {
-            let used = code
+            let used: BTreeSet<String> = code
                 .match_indices("crate::")
                 .filter_map(|(at, _)| {
                     let rest = &code[at + "crate::".len()..];
                     let end = rest
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
                         .unwrap_or(rest.len());
-                    let target = &rest[..end];
-                    (modules.contains_key(target) && target != name).then(|| target.to_string())
+                    let mut target = rest[..end].trim_end_matches(':');
+                    while !modules.contains_key(target) {
+                        target = &target[..target.rfind("::")?];
+                    }
+                    (target != name).then(|| target.to_string())
                 })
                 .collect();
             (name.clone(), used)
@@ -93,7 +112,16 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
             );
         }
     };
-    let shell = ["http", "genesys", "state", "target", "cli", "main"];
+    let shell = [
+        "http",
+        "genesys",
+        "state",
+        "target",
+        "cli",
+        "main",
+        "lock",
+        "own_files",
+    ];
     check("export", &shell);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
@@ -126,15 +154,11 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files; http.rs only spools reply bodies to
-    // temporary files it unlinks at once.
+    // target.rs and state.rs write the export's files, lock.rs its locks; http.rs only spools
+    // reply bodies to temporary files it unlinks at once.
     assert_eq!(
         writers,
-        BTreeSet::from([
-            "http".to_string(),
-            "state".to_string(),
-            "target".to_string()
-        ])
+        BTreeSet::from(["http", "lock", "state", "target"].map(String::from))
     );
     // The pure core reads no clock and no environment.
     for pure in [

@@ -1,5 +1,6 @@
 //! The ledger of conversations still in progress (`--pending FILE`): what it holds, how it is
-//! read, checked, merged and aged. Pure: no clock, no file; `state.rs` reads and writes it.
+//! read, checked, merged and aged. Pure: no clock, no file; `file.rs` below reads and writes it
+//! and carries its protocol with a run.
 //!
 //! A nightly export meets conversations that have not ended. Each one is recorded here (its
 //! id, its `conversationStart`, and when an export first saw it in progress); a later run
@@ -23,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::window;
+
+pub mod file;
 
 /// Bumped whenever the meaning of a saved field changes (2: entries handed to a run).
 pub const VERSION: u32 = 2;
