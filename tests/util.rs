@@ -304,6 +304,10 @@ pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
 /// Runs the export `args` with `GENESYS_EXPORT_CRASH_AT=spec` and checks that it aborted,
 /// printing no secret. Returns the run.
 pub fn abort_at(sim: &Sim, args: &Args, spec: &str) -> Run {
+    assert!(
+        cfg!(debug_assertions),
+        "crash points exist in debug builds only: run these tests without --release"
+    );
     let mut cmd = command(sim);
     cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
     let run = run_command(cmd);
@@ -570,6 +574,11 @@ pub fn json_log(stderr: &str) -> Vec<serde_json::Value> {
 /// `script` from util-linux, which gives it a pseudo-terminal as stdin, stdout and stderr.
 /// What the terminal showed is the run's `stdout` (`\r\n` line ends; stderr is empty).
 pub fn run_in_terminal(cmd: &Command) -> Run {
+    run_command(in_terminal(cmd))
+}
+
+/// `cmd` under `script`, as [`run_in_terminal`] runs it, to [`spawn`].
+pub fn in_terminal(cmd: &Command) -> Command {
     let quote = |s: &OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
     let line = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -583,7 +592,7 @@ pub fn run_in_terminal(cmd: &Command) -> Run {
             terminal.env(name, value);
         }
     }
-    run_command(terminal)
+    terminal
 }
 /// Midnight UTC `days` days before today: data for tests whose runs compare dates with the
 /// real clock (a ledger's ageing) lies this far in the past, whatever day the tests run.

@@ -537,7 +537,7 @@ mod tests {
         // Within the clock skew: accepted.
         let mut ok = sample();
         ok.entries[0].start = "2026-11-02T01:05:00.000Z".into();
-        assert!(Ledger::parse(&ok.to_text()).is_ok());
+        assert_eq!(Ledger::parse(&ok.to_text()), Ok(ok));
     }
 
     /// A hand-edited handed entry is refused with a reason naming what is wrong.
@@ -606,7 +606,9 @@ mod tests {
         assert_eq!(ledger.hand(&["a-1".into(), "zz".into()], &night_2), 1);
         assert_eq!(ledger.hand(&["a-1".into()], &night_2), 0);
         assert_eq!(ledger.due(), ["b-2"]);
-        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        let read_back = Ledger::parse(&ledger.to_text()).unwrap();
+        assert_eq!(read_back, ledger);
+        assert_eq!(read_back.due(), ["b-2"]);
         assert_eq!(ledger.remove_handed(&night_2.state), 1);
         assert_eq!(ledger.ids(), ["b-2", "c-3"]);
         assert_eq!(ledger.due(), ["b-2"]);
@@ -694,7 +696,7 @@ mod tests {
         assert_eq!(ledger.ids(), ["a-0", "a-1", "b-2", "c-3"]);
         assert_eq!(ledger.entries[1].first_seen, "2026-11-02T00:05:00.000Z");
         assert_eq!(ledger.entries[3].first_seen, "2026-11-03T00:05:00.000Z");
-        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        assert_eq!(Ledger::parse(&ledger.to_text()), Ok(ledger.clone()));
         let bad = [("a,b".to_string(), now)];
         assert!(ledger
             .merge(&bad, now)
