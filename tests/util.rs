@@ -304,10 +304,9 @@ pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
 /// Runs the export `args` with `GENESYS_EXPORT_CRASH_AT=spec` and checks that it aborted,
 /// printing no secret. Returns the run.
 pub fn abort_at(sim: &Sim, args: &Args, spec: &str) -> Run {
-    assert!(
-        cfg!(debug_assertions),
-        "crash points exist in debug builds only: run these tests without --release"
-    );
+    if !cfg!(debug_assertions) {
+        panic!("crash points exist in debug builds only: run these tests without --release");
+    }
     let mut cmd = command(sim);
     cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
     let run = run_command(cmd);
