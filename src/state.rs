@@ -164,6 +164,37 @@ impl State {
     /// the page and page size in the API's bounds, a job only on the jobs route, and the
     /// window's rows inside the covered output.
     pub fn position(&self, plan: &Plan) -> Result<Position, String> {
+        self.check_bounds(plan)?;
+        let stack = self.saved_stack(plan)?;
+        let job = self.saved_job()?;
+        let ahead = self.saved_ahead(plan)?;
+        let follow_up = match &self.follow_up {
+            None => None,
+            Some(_) if self.top_index != 0 || !stack.is_empty() || !ahead.is_empty() => {
+                return Err("a follow-up of the ledger after the range began".to_string());
+            }
+            Some(SavedFollowUp { after: Some(id) }) if !pending::valid_id(id) => {
+                return Err("the follow-up of the ledger names an invalid id".to_string());
+            }
+            Some(saved) => Some(FollowUp {
+                after: saved.after.clone(),
+            }),
+        };
+        Ok(Position {
+            follow_up,
+            top_index: self.top_index,
+            stack,
+            next_page: self.next_page,
+            job,
+            ahead,
+            job_page_size: self.job_page_size,
+            window_offset: self.window_offset,
+        })
+    }
+
+    /// The window index inside the range, the offsets inside the output, the page and the
+    /// job page size in the API's bounds.
+    fn check_bounds(&self, plan: &Plan) -> Result<(), String> {
         let count = plan.window_count();
         if self.top_index > count {
             return Err(format!(
@@ -184,6 +215,12 @@ impl State {
                 self.job_page_size
             ));
         }
+        Ok(())
+    }
+
+    /// The split windows of the window in progress, inside it and in order; a page or a job
+    /// only with a window in progress, and each on its own route.
+    fn saved_stack(&self, plan: &Plan) -> Result<Vec<Window>, String> {
         let stack = self
             .stack
             .iter()
@@ -209,17 +246,26 @@ impl State {
                 return Err("a page number in a window of a job".to_string());
             }
         }
-        let job = match &self.job {
-            Some(job) if job.id.trim().is_empty() => return Err("an empty job id".to_string()),
+        Ok(stack)
+    }
+
+    /// The job being paged, if any: a non-empty id and cursor.
+    fn saved_job(&self) -> Result<Option<JobCursor>, String> {
+        match &self.job {
+            Some(job) if job.id.trim().is_empty() => Err("an empty job id".to_string()),
             Some(job) if job.cursor.as_deref() == Some("") => {
-                return Err("an empty job cursor".to_string())
+                Err("an empty job cursor".to_string())
             }
-            Some(job) => Some(JobCursor {
+            Some(job) => Ok(Some(JobCursor {
                 id: job.id.clone(),
                 cursor: job.cursor.clone(),
-            }),
-            None => None,
-        };
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The jobs submitted ahead: no more than are ever saved, each window inside the range.
+    fn saved_ahead(&self, plan: &Plan) -> Result<Vec<AheadJob>, String> {
         if self.ahead.len() > MAX_SAVED_AHEAD {
             return Err(format!(
                 "{} jobs ahead, more than ever saved",
@@ -248,28 +294,7 @@ impl State {
                 id: saved.id.clone(),
             });
         }
-        let follow_up = match &self.follow_up {
-            None => None,
-            Some(_) if self.top_index != 0 || !stack.is_empty() || !ahead.is_empty() => {
-                return Err("a follow-up of the ledger after the range began".to_string());
-            }
-            Some(SavedFollowUp { after: Some(id) }) if !pending::valid_id(id) => {
-                return Err("the follow-up of the ledger names an invalid id".to_string());
-            }
-            Some(saved) => Some(FollowUp {
-                after: saved.after.clone(),
-            }),
-        };
-        Ok(Position {
-            follow_up,
-            top_index: self.top_index,
-            stack,
-            next_page: self.next_page,
-            job,
-            ahead,
-            job_page_size: self.job_page_size,
-            window_offset: self.window_offset,
-        })
+        Ok(ahead)
     }
 }
 
