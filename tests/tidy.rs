@@ -37,21 +37,52 @@ fn collect(dir: &Path, prefix: &str, modules: &mut BTreeMap<String, String>) {
     }
 }
 
-/// The crate modules each module refers to: `crate::a::b` anywhere in its code names the
+/// The module paths `code` names after `crate::`, a grouped import (`use crate::{a, b::c}`)
+/// naming each of its members.
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        match rest.strip_prefix('{') {
+            Some(group) => {
+                let (mut depth, mut member) = (0, String::new());
+                for c in group.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => paths.push(std::mem::take(&mut member)),
+                        _ => member.push(c),
+                    }
+                }
+                paths.push(member);
+            }
+            None => paths.push(rest.to_string()),
+        }
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let p = p.trim_start();
+            let end = p
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(p.len());
+            p[..end].trim_end_matches(':').to_string()
+        })
+        .collect()
+}
+
+/// The crate modules each module refers to: every path it names after `crate::` names the
 /// longest module path it starts with (so a folder's modules are named by their paths, never
 /// through a re-export).
 fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<String>> {
     modules
         .iter()
         .map(|(name, code)| {
-            let used: BTreeSet<String> = code
-                .match_indices("crate::")
-                .filter_map(|(at, _)| {
-                    let rest = &code[at + "crate::".len()..];
-                    let end = rest
-                        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-                        .unwrap_or(rest.len());
-                    let mut target = rest[..end].trim_end_matches(':');
+            let used: BTreeSet<String> = crate_paths(code)
+                .into_iter()
+                .filter_map(|path| {
+                    let mut target = path.as_str();
                     while !modules.contains_key(target) {
                         target = &target[..target.rfind("::")?];
                     }
@@ -61,6 +92,12 @@ fn imports(modules: &BTreeMap<String, String>) -> BTreeMap<String, BTreeSet<Stri
             (name.clone(), used)
         })
         .collect()
+}
+
+#[test]
+fn grouped_imports_name_each_module() {
+    let code = "use crate::{a::B, c, d::{e, f}};\nlet x = crate::g::h();";
+    assert_eq!(crate_paths(code), ["a::B", "c", "d::e", "g::h"]);
 }
 
 /// The modules that use `word` in their non-test code.
