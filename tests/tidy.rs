@@ -4,19 +4,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Module name → the source text without its unit tests.
+/// The source text of a file without its unit tests.
+fn without_tests(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Module name → the source text without its unit tests. A folder `src/x/` is the module `x`,
+/// all its files together.
 fn modules() -> BTreeMap<String, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut modules = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
         if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code = match text.find("#[cfg(test)]\nmod tests") {
-                Some(at) => text[..at].to_string(),
-                None => text,
-            };
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            modules.insert(name, without_tests(&path));
+        } else if path.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+                .collect();
+            files.sort();
+            let code: String = files.iter().map(|p| without_tests(p)).collect();
             modules.insert(name, code);
         }
     }
@@ -126,7 +140,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files; http.rs only spools reply bodies to
+    // target.rs and state.rs write the export's files; http/ only spools reply bodies to
     // temporary files it unlinks at once.
     assert_eq!(
         writers,
