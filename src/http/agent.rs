@@ -10,6 +10,7 @@
 //! Redirects are not followed: a redirect would carry the credentials to a host the user did
 //! not name. It never retries or sleeps: that is `call.rs`.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -24,9 +25,13 @@ use crate::proxy::{self, Route};
 use crate::retry::{Endpoint, Outcome};
 use crate::urls;
 
-/// A success body larger than this is refused (a details page of 100 conversations is a few
-/// hundred kilobytes).
-const MAX_BODY_BYTES: u64 = 256 * 1024 * 1024;
+/// A success body held in memory larger than this, once inflated, is refused as it inflates
+/// (a details page of 100 conversations is a few hundred kilobytes): a compressed bomb costs
+/// at most this much memory per reply in flight.
+pub(super) const MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+/// A success body spooled to a temporary file (job results) larger than this, once inflated,
+/// is refused as it inflates: it costs disk, not memory.
+pub(super) const MAX_SPOOLED_BYTES: u64 = 256 * 1024 * 1024;
 /// Error bodies are read only this far: enough for a message, not for an HTML page.
 const MAX_ERROR_BODY_BYTES: u64 = 64 * 1024;
 /// Connecting should take seconds; a longer wait means the host is unreachable.
@@ -197,29 +202,95 @@ impl Client {
     }
 }
 
-/// Reads a reply's body within its cap: a 2xx asked for spooled into its spool, anything else
-/// into memory. An error page longer than its cap is still an error page (its body dropped).
+/// Reads a reply's body within its cap, counted in inflated bytes and refused as soon as it
+/// passes it: a 2xx asked for spooled into its spool, anything else into memory. An error page
+/// longer than its cap is still an error page (its body dropped).
 fn read_body(
     response: &mut ureq::http::Response<ureq::Body>,
     status: u16,
     spool: Option<Spool>,
 ) -> Result<(Vec<u8>, Option<Spool>), ureq::Error> {
-    let limit = if (200..300).contains(&status) {
-        MAX_BODY_BYTES
-    } else {
-        MAX_ERROR_BODY_BYTES
-    };
-    let reader = response.body_mut().with_config().limit(limit);
+    let success = (200..300).contains(&status);
     match spool {
-        Some(mut spool) if (200..300).contains(&status) => {
-            std::io::copy(&mut reader.reader(), &mut spool)?;
+        Some(mut spool) if success => {
+            let reader = response.body_mut().with_config().limit(MAX_SPOOLED_BYTES);
+            copy_to_spool(&mut reader.reader(), &mut spool)?;
             Ok((Vec::new(), Some(spool)))
         }
-        _ => match reader.read_to_vec() {
-            Ok(body) => Ok((body, None)),
-            Err(ureq::Error::BodyExceedsLimit(_)) if status >= 300 => Ok((Vec::new(), None)),
-            Err(e) => Err(e),
-        },
+        _ => {
+            let limit = if success {
+                MAX_BODY_BYTES
+            } else {
+                MAX_ERROR_BODY_BYTES
+            };
+            let reader = response.body_mut().with_config().limit(limit);
+            match read_in_chunks(&mut reader.reader()) {
+                Ok(body) => Ok((body, None)),
+                Err(ureq::Error::BodyExceedsLimit(_)) if !success => Ok((Vec::new(), None)),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Reads a body in chunks of 1 MiB and joins them at its end: a body refused at its cap never
+/// had a buffer twice its size (a growing vector copies itself as it doubles).
+fn read_in_chunks(body: &mut impl Read) -> Result<Vec<u8>, ureq::Error> {
+    const CHUNK: usize = 1024 * 1024;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = body
+            .by_ref()
+            .take(CHUNK as u64)
+            .read_to_end(&mut chunk)
+            .map_err(ureq::Error::from)?;
+        if read == 0 {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    Ok(match chunks.len() {
+        1 => chunks.pop().unwrap_or_default(),
+        _ => chunks.concat(),
+    })
+}
+
+/// Copies a body into its spool. A failure to write the spool (a full disk) is a
+/// `SpoolFailed`, typed apart from the network's failures.
+fn copy_to_spool(body: &mut impl Read, spool: &mut Spool) -> Result<(), ureq::Error> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let chunk = buf.get(..n).unwrap_or_default();
+        spool
+            .write_all(chunk)
+            .map_err(|e| ureq::Error::Other(Box::new(SpoolFailed(e))))?;
+    }
+}
+
+/// Writing a reply to its temporary file failed: a local fault (a full disk), never retried.
+#[derive(Debug)]
+pub(super) struct SpoolFailed(pub std::io::Error);
+
+impl std::fmt::Display for SpoolFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SpoolFailed {}
+
+/// The spool's write failure behind a transport error, found by type.
+pub(super) fn spool_failure(e: &ureq::Error) -> Option<&SpoolFailed> {
+    match e {
+        ureq::Error::Other(inner) => inner.downcast_ref::<SpoolFailed>(),
+        _ => None,
     }
 }
 
@@ -251,6 +322,10 @@ pub(super) fn classify(e: &ureq::Error) -> (Outcome, FatalHint, String) {
             _ => (Outcome::Fatal, FatalHint::None),
         };
         return (outcome, hint, refused.to_string());
+    }
+    if let ureq::Error::BodyExceedsLimit(cap) = e {
+        let problem = format!("a body larger than the {} MiB cap", cap / (1024 * 1024));
+        return (Outcome::BadBody, FatalHint::None, problem);
     }
     let outcome = match e {
         ureq::Error::BadUri(_)
@@ -500,5 +575,21 @@ mod tests {
 
     fn routes_of(api: &str, login: &str, env: &dyn Fn(&str) -> Option<String>) -> Routes {
         routes(api, login, env).unwrap()
+    }
+
+    #[test]
+    fn a_body_past_its_cap_is_a_malformed_reply() {
+        let (outcome, hint, problem) = classify(&ureq::Error::BodyExceedsLimit(MAX_BODY_BYTES));
+        assert_eq!((outcome, hint), (Outcome::BadBody, FatalHint::None));
+        assert_eq!(problem, "a body larger than the 32 MiB cap");
+    }
+
+    #[test]
+    fn a_body_read_in_chunks_is_the_body() {
+        for len in [0, 1, 1024 * 1024, 2 * 1024 * 1024 + 17] {
+            let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let got = read_in_chunks(&mut body.as_slice()).unwrap();
+            assert!(got == body, "{len}");
+        }
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use super::agent::{classify, FatalHint, Reply};
+use super::agent::{classify, spool_failure, FatalHint, Reply};
 use super::spool::{Receive, Spool};
 use super::{Body, Client, Method, Seen};
 use crate::api::{self, AuthErrorBody, ErrorBody, Refusal};
@@ -156,6 +156,17 @@ impl Client {
                 });
             }
         }
+        if let Some(failed) = sent.as_ref().err().and_then(spool_failure) {
+            return Err(failure(
+                Code::Output,
+                format!(
+                    "cannot write a reply of {} {url} to a temporary file in {}: {}; free space there or set TMPDIR to a directory with room",
+                    method.name(),
+                    std::env::temp_dir().display(),
+                    failed
+                ),
+            ));
+        }
         Ok((sent, generation))
     }
 
@@ -194,22 +205,26 @@ impl Client {
                     hint: FatalHint::None,
                 })
             }
-            Err(e) => {
-                let (outcome, hint, mut problem) = classify(&e);
-                if let Route::Via(proxy) = self.route(endpoint) {
-                    problem = format!(
-                        "{problem} (through the proxy {} from {})",
-                        proxy.shown(),
-                        proxy.variable
-                    );
-                }
-                Err(Failed {
-                    outcome,
-                    problem: self.scrub(&problem),
-                    refusal: None,
-                    hint,
-                })
-            }
+            Err(e) => Err(self.transport_failure(endpoint, &e)),
+        }
+    }
+
+    /// A transport error as the policy and the user see it, naming the proxy when the host is
+    /// reached through one (a dead proxy is the proxy's fault, not the host's).
+    pub(super) fn transport_failure(&self, endpoint: Endpoint, e: &ureq::Error) -> Failed {
+        let (outcome, hint, mut problem) = classify(e);
+        if let Route::Via(proxy) = self.route(endpoint) {
+            problem = format!(
+                "{problem} (through the proxy {} from {})",
+                proxy.shown(),
+                proxy.variable
+            );
+        }
+        Failed {
+            outcome,
+            problem: self.scrub(&problem),
+            refusal: None,
+            hint,
         }
     }
 

@@ -49,8 +49,8 @@ pub use agent::{check_base, routes, Routes};
 pub use call::pause;
 pub use spool::Spool;
 
-use agent::{agent, classify, load_roots, Reply};
-use call::{parse_checked, Failed};
+use agent::{agent, load_roots, Reply};
+use call::parse_checked;
 use gate::{Gate, Tokens};
 use scrub::Redactor;
 use spool::Receive;
@@ -211,13 +211,7 @@ impl Client {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            let (outcome, hint, problem) = classify(&e);
-            let failed = Failed {
-                outcome,
-                problem: self.scrub(&problem),
-                refusal: None,
-                hint,
-            };
+            let failed = self.transport_failure(endpoint, &e);
             match self.decide(endpoint, &mut attempt, &failed.outcome) {
                 Decision::Retry { wait, cause } => {
                     self.retry_after(
