@@ -20,17 +20,21 @@ fn rate_limit(retry_after: Option<&str>) -> Fault {
     Fault::RateLimit { retry_after }
 }
 
-/// Runs a full export with fast backoff and checks it against the ground truth.
-fn export_exactly(sim: &Sim) -> Run {
-    let dir = Dir::new("faults");
-    let out = dir.join("c.csv");
-    let args = Args::range()
+/// The export of these tests into `out`: the query, small pages, fast backoff.
+fn args_into(out: &std::path::Path) -> Args {
+    Args::range()
         .mode("query")
         .window("2h")
         .page_size("50")
         .backoff("20ms")
-        .out(&out);
-    let run = export(sim, &args);
+        .out(out)
+}
+
+/// Runs a full export with fast backoff and checks it against the ground truth.
+fn export_exactly(sim: &Sim) -> Run {
+    let dir = Dir::new("faults");
+    let out = dir.join("c.csv");
+    let run = export(sim, &args_into(&out));
     run.expect_code(0);
     assert_no_secrets(&run, sim);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
@@ -241,13 +245,7 @@ fn a_compressed_bomb_is_refused_as_it_inflates_and_memory_stays_under_the_cap() 
     let dir = Dir::new("bomb");
     let measures = Dir::new("bomb-rss");
     let out = dir.join("c.csv");
-    let args = Args::range()
-        .mode("query")
-        .window("2h")
-        .page_size("50")
-        .backoff("20ms")
-        .out(&out);
-    let (run, peak_kib) = run_measured(&sim, &args, &measures.join("rss"));
+    let (run, peak_kib) = run_measured(&sim, &args_into(&out), &measures.join("rss"));
     run.expect_code(0);
     println!("peak RSS under a 1 GiB gzip bomb: {peak_kib} KiB");
     assert!(
@@ -302,4 +300,26 @@ fn a_full_disk_while_spooling_exits_6_naming_the_directory_at_once() {
     );
     assert!(!run.stderr.contains("retry "), "{}", run.stderr);
     assert_eq!(sim.stats().job_result_pages, 1, "{:?}", sim.stats());
+}
+
+/// A limit of one request per 2 s holds four requests in flight far below what they could
+/// carry: the run says so in one line, once, and stays exact.
+#[test]
+fn a_pacing_far_below_the_requests_in_flight_is_said_once() {
+    let sim = Sim::start(SimConfig {
+        conversations: 6,
+        rate_limit: Some(genesys_sim::RateLimit {
+            allowed: 1,
+            window: Duration::from_secs(2),
+        }),
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("pacing-slow");
+    let out = dir.join("c.csv");
+    let args = Args::range().mode("query").window("2d").out(&out);
+    let run = export(&sim, &args);
+    run.expect_code(0);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    let said = "pacing: the API's rate-limit headers allow 1 request in 2s, one every";
+    assert_eq!(run.stderr.matches(said).count(), 1, "{}", run.stderr);
 }

@@ -95,8 +95,9 @@ impl Gate {
         }
         log.emit(
             Event::warn(format!(
-                "pacing: the API's rate-limit headers allow {} requests per {}, one every {}, far below what {} requests in flight could carry; the run slows to that rate",
+                "pacing: the API's rate-limit headers allow {} {} in {}, one every {}, far below what {} requests in flight could carry; the run slows to that rate",
                 slow.allowed,
+                if slow.allowed == 1 { "request" } else { "requests" },
                 format_duration(slow.window),
                 format_duration(slow.spacing),
                 slow.max_in_flight,
