@@ -213,6 +213,16 @@ pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
     cmd
 }
 
+/// [`command`] started through `wrapper`: a program and its first arguments, followed by the
+/// binary and its arguments (`/usr/bin/time -o FILE`, `unshare … sh -c '…; exec "$0" "$@"'`).
+pub fn command_wrapped(sim: &Sim, wrapper: &[&str]) -> Command {
+    let (program, first) = wrapper.split_first().expect("a wrapper program");
+    let mut cmd = Command::new(program);
+    cmd.args(first).arg(env!("CARGO_BIN_EXE_genesys-export"));
+    pointed_at(&mut cmd, &sim.url());
+    cmd
+}
+
 /// [`command`] with the API at `api` and the login endpoint at `login`.
 pub fn command_bases(api: &str, login: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));

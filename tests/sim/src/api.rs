@@ -335,6 +335,10 @@ impl State {
                 Reply::Full(response)
             }
             Fault::Echo(status) => Reply::Full(echo(*status, endpoint, req, ctx)),
+            Fault::Bomb { inflated } => Reply::Full(
+                Response::new(200, JSON, faults::gzip_bomb(*inflated))
+                    .with_header("Content-Encoding", "gzip"),
+            ),
         };
         self.injected(reply)
     }
