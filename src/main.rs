@@ -77,7 +77,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
     };
     let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
-        Command::Help => print!("{}", cli::HELP),
+        Command::Help => print!("{}", cli::help()),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
         Command::Columns => print!("{}", columns::listing()),
         Command::Export(config) => {
@@ -91,7 +91,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
             log.finish_progress();
             result?
         }
-        Command::CheckHelp => print!("{}", cli::CHECK_HELP),
+        Command::CheckHelp => print!("{}", cli::check_help()),
         Command::Check(config) => check_command(*config)?,
     }
     Ok(())
@@ -206,11 +206,13 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
 /// `check`: each step through the client an export would use, then one line per check on
 /// stdout. A step is tried only when the steps it needs passed. Writes no file.
 fn check_command(config: CheckConfig) -> Result<()> {
-    let log = Log::new(false, LogFormat::Text, false);
+    let log = Log::new(false, config.log_format, false);
     for warning in &config.warnings {
         log.warn(warning);
     }
     let mut observed = Observed::new(config.hosts.clone());
+    observed.login_route = config.routes.login.clone();
+    observed.api_route = config.routes.api.clone();
     if let Ok(hosts) = &config.hosts {
         // The client checks its own settings (--ca-file) without sending anything.
         let settings = http::Settings {
@@ -223,40 +225,16 @@ fn check_command(config: CheckConfig) -> Result<()> {
             routes: config.routes,
         };
         let client = Client::new(settings, config.credentials, log)?;
-        observed.login_host = Probe::of(client.reach(Endpoint::Token));
-        observed.api_host = Probe::of(client.reach(Endpoint::Api));
-        if observed.login_host.passed() {
-            observed.token = Probe::of(
-                client
-                    .authenticate()
-                    .map(|()| client.token_lifetime().unwrap_or_default()),
-            );
-        }
-        if observed.api_host.passed() && observed.token.passed() {
-            // The last whole minute: a details query needs a past interval.
-            let now = OffsetDateTime::now_utc();
-            let end = now
-                .replace_second(0)
-                .and_then(|t| t.replace_nanosecond(0))
-                .unwrap_or(now);
-            let minute = window::Window {
-                start: end.saturating_sub(time::Duration::MINUTE),
-                end,
-            };
-            observed.details = Probe::of(genesys::probe_details(&client, minute.interval()));
-            observed.queues = Probe::of(genesys::probe_queues(&client));
-            observed.availability = Probe::of(genesys::probe_availability(&client));
-        }
-        observed.last_reply = client.last_seen().map(|seen| LastReply {
-            date: seen.date,
-            received: seen.received,
-            rate: seen.rate,
-        });
+        probe_all(&client, &mut observed);
     }
     let (lines, code) = check::verdict(&observed);
     let mut out = io::stdout().lock();
     for line in &lines {
-        writeln!(out, "{line}").context(exit::output("cannot write to stdout"))?;
+        let shown = match config.log_format {
+            LogFormat::Text => line.to_string(),
+            LogFormat::Json => report::json_line(&check_event(line), OffsetDateTime::now_utc()),
+        };
+        writeln!(out, "{shown}").context(exit::output("cannot write to stdout"))?;
     }
     out.flush()
         .context(exit::output("cannot write to stdout"))?;
@@ -267,4 +245,64 @@ fn check_command(config: CheckConfig) -> Result<()> {
             "an export would fail: see the FAIL line",
         )),
     }
+}
+
+/// The steps of `check` after the hosts, each tried only when those it needs passed; a
+/// permission step is not tried once one gave up on the rate limit (it would only wait on it
+/// again).
+fn probe_all(client: &Client, observed: &mut Observed) {
+    observed.login_host = check_step(client, || client.reach(Endpoint::Token));
+    observed.api_host = check_step(client, || client.reach(Endpoint::Api));
+    if observed.login_host.passed() {
+        observed.token = check_step(client, || {
+            client
+                .authenticate()
+                .map(|()| client.token_lifetime().unwrap_or_default())
+        });
+    }
+    if observed.api_host.passed() && observed.token.passed() {
+        // The last whole minute: a details query needs a past interval.
+        let now = OffsetDateTime::now_utc();
+        let end = now
+            .replace_second(0)
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(now);
+        let minute = window::Window {
+            start: end.saturating_sub(time::Duration::MINUTE),
+            end,
+        };
+        observed.details = check_step(client, || genesys::probe_details(client, minute.interval()));
+        if !observed.details.rate_limited() {
+            observed.queues = check_step(client, || genesys::probe_queues(client));
+        }
+        if !observed.details.rate_limited() && !observed.queues.rate_limited() {
+            observed.availability = check_step(client, || genesys::probe_availability(client));
+        }
+    }
+    observed.last_reply = client.last_seen().map(|seen| LastReply {
+        date: seen.date,
+        received: seen.received,
+        rate: seen.rate,
+    });
+}
+
+/// One step of `check`, with the one cause of the retries it made, read from the client's
+/// retry counters around it.
+fn check_step<T>(client: &Client, step: impl FnOnce() -> Result<T>) -> Probe<T> {
+    let before = client.stats().retries;
+    let result = step();
+    let after = client.stats().retries;
+    Probe::after(result, check::retried_for(&before, &after))
+}
+
+/// A line of `check`'s report as a log event: its text, the check it is and its mark.
+fn check_event(line: &check::Line) -> Event {
+    let level = match line.mark {
+        check::Mark::Ok => report::Level::Info,
+        check::Mark::Warn => report::Level::Warn,
+        check::Mark::Fail => report::Level::Error,
+    };
+    Event::new(level, line.text.clone())
+        .with("check", line.check.clone())
+        .with("mark", line.mark.name())
 }
