@@ -251,25 +251,7 @@ pub fn verdict(observed: &Observed) -> (Vec<Line>, Code) {
         lines: Vec::new(),
         code: None,
     };
-    match &observed.hosts {
-        Ok(hosts) => {
-            let what = match &hosts.region {
-                Some(region) => format!("region {region}"),
-                None => "hosts".to_string(),
-            };
-            let check = if hosts.region.is_some() {
-                "region"
-            } else {
-                "hosts"
-            };
-            report.push(
-                Mark::Ok,
-                check,
-                format!("{what}: login {}, API {}", hosts.login_base, hosts.api_base),
-            );
-        }
-        Err(why) => report.fail(Code::Auth, "region", format!("region: {why}")),
-    }
+    hosts(&mut report, &observed.hosts);
     let (login_base, api_base) = match &observed.hosts {
         Ok(hosts) => (hosts.login_base.as_str(), hosts.api_base.as_str()),
         Err(_) => ("", ""),
@@ -294,6 +276,38 @@ pub fn verdict(observed: &Observed) -> (Vec<Line>, Code) {
         let (mark, text) = clock(reply.date.as_deref(), reply.received);
         report.push(mark, "clock", text);
     }
+    rate_limit(&mut report, observed);
+    (report.lines, report.code.unwrap_or(Code::Success))
+}
+
+/// The hosts the region (or the base URLs) gives, or why it gives none.
+fn hosts(report: &mut Report, hosts: &Result<Hosts, String>) {
+    match hosts {
+        Ok(Hosts {
+            region: Some(region),
+            login_base,
+            api_base,
+        }) => report.push(
+            Mark::Ok,
+            "region",
+            format!("region {region}: login {login_base}, API {api_base}"),
+        ),
+        Ok(Hosts {
+            region: None,
+            login_base,
+            api_base,
+        }) => report.push(
+            Mark::Ok,
+            "hosts",
+            format!("hosts: login {login_base}, API {api_base}"),
+        ),
+        Err(why) => report.fail(Code::Auth, "region", format!("region: {why}")),
+    }
+}
+
+/// The rate limit: exhausted when a step gave up on it, else the headroom the last reply's
+/// headers leave.
+fn rate_limit(report: &mut Report, observed: &Observed) {
     match rate_limited(observed) {
         Some(problem) => report.fail(
             Code::GaveUp,
@@ -307,7 +321,6 @@ pub fn verdict(observed: &Observed) -> (Vec<Line>, Code) {
             }
         }
     }
-    (report.lines, report.code.unwrap_or(Code::Success))
 }
 
 /// The problem of the first permission step that gave up on the rate limit, if one did.

@@ -122,26 +122,10 @@ fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
 fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
     signal::install();
-    for warning in &config.warnings {
-        log.warn(warning);
-    }
+    config.warnings.iter().for_each(|warning| log.warn(warning));
     target::preflight(&config.output, config.force)?;
     let mut plan = config.plan();
-    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
-    if let Some(path) = &config.pending {
-        // A follow-up in progress belongs to the state: a run without the ledger, or with
-        // another, cannot resume it.
-        fingerprint.push_str(&format!(" pending={}", path.display()));
-    }
-    let ledger_fingerprint = pending::fingerprint(
-        &config.api_base,
-        &config.credentials.client_id,
-        plan.format.name(),
-        &rows::header(&plan.columns, &plan.attributes)
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>(),
-    );
+    let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = http::Settings {
         parallel: config.parallel,
@@ -184,15 +168,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => {
-            // With a ledger the export's queries carry no `conversationEnd` filter: the
-            // estimate asks what the export will, so its pages can be kept for it.
-            let asked = export::Plan {
-                ended_only: plan.ended_only && ledger.is_none(),
-                ..plan.clone()
-            };
-            export::split_point(&mut api, config.mode, &asked, log)?
-        }
+        None => split_point(&mut api, config.mode, &plan, ledger.is_some(), log)?,
     };
     let stats = match target {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
@@ -203,13 +179,48 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     Ok(())
 }
 
+/// The fingerprint of the export's state and that of its ledger's command family.
+fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
+    let mut fingerprint = state::fingerprint(plan, config.mode, &config.api_base, &config.filters);
+    if let Some(path) = &config.pending {
+        // A follow-up in progress belongs to the state: a run without the ledger, or with
+        // another, cannot resume it.
+        fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    let ledger_fingerprint = pending::fingerprint(
+        &config.api_base,
+        &config.credentials.client_id,
+        plan.format.name(),
+        &rows::header(&plan.columns, &plan.attributes)
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+    );
+    (fingerprint, ledger_fingerprint)
+}
+
+/// Where the range is split between jobs and the query, for a run that starts afresh.
+fn split_point(
+    api: &mut Genesys,
+    mode: export::Mode,
+    plan: &export::Plan,
+    with_ledger: bool,
+    log: &Log,
+) -> Result<OffsetDateTime> {
+    // With a ledger the export's queries carry no `conversationEnd` filter: the estimate
+    // asks what the export will, so its pages can be kept for it.
+    let asked = export::Plan {
+        ended_only: plan.ended_only && !with_ledger,
+        ..plan.clone()
+    };
+    export::split_point(api, mode, &asked, log)
+}
+
 /// `check`: each step through the client an export would use, then one line per check on
 /// stdout. A step is tried only when the steps it needs passed. Writes no file.
 fn check_command(config: CheckConfig) -> Result<()> {
     let log = Log::new(false, config.log_format, false);
-    for warning in &config.warnings {
-        log.warn(warning);
-    }
+    config.warnings.iter().for_each(|warning| log.warn(warning));
     let mut observed = Observed::new(config.hosts.clone());
     observed.login_route = config.routes.login.clone();
     observed.api_route = config.routes.api.clone();
