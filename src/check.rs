@@ -337,11 +337,14 @@ fn rate_limited(observed: &Observed) -> Option<&str> {
         })
 }
 
+/// How a permission step's outcome becomes its line.
+type Judge = fn(&mut Report, &Probe<()>);
+
 /// The three permission steps. Once one gave up on the rate limit, it and those not tried
 /// after it say so instead of blaming their permission.
 fn permissions(report: &mut Report, observed: &Observed) {
     let exhausted = rate_limited(observed).is_some();
-    let steps: [(&Probe<()>, String, fn(&mut Report, &Probe<()>)); 3] = [
+    let steps: [(&Probe<()>, String, Judge); 3] = [
         (
             &observed.details,
             format!("permission {DETAIL_PERMISSION}"),
