@@ -536,6 +536,17 @@ mod tests {
         }
     }
 
+    /// The hosts reached and a token obtained, but no permission probed and no API reply.
+    fn unprobed() -> Observed {
+        Observed {
+            details: Probe::Skipped,
+            queues: Probe::Skipped,
+            availability: Probe::Skipped,
+            last_reply: None,
+            ..all_good()
+        }
+    }
+
     fn failed<T>(code: Code, problem: &str) -> Probe<T> {
         Probe::Failed {
             code,
@@ -655,14 +666,7 @@ mod tests {
 
     #[test]
     fn no_reply_from_the_api_shows_neither_clock_nor_rate_limit() {
-        let observed = Observed {
-            details: Probe::Skipped,
-            queues: Probe::Skipped,
-            availability: Probe::Skipped,
-            last_reply: None,
-            ..all_good()
-        };
-        let (lines, code) = shown(&observed);
+        let (lines, code) = shown(&unprobed());
         assert_eq!(code, Code::Success);
         assert_eq!(lines.len(), 4, "{lines:#?}");
     }
@@ -790,11 +794,7 @@ mod tests {
             login_host: failed(Code::GaveUp, "gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused"),
             api_host: failed(Code::GaveUp, "gave up on GET https://api.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused"),
             token: Probe::Skipped,
-            details: Probe::Skipped,
-            queues: Probe::Skipped,
-            availability: Probe::Skipped,
-            last_reply: None,
-            ..all_good()
+            ..unprobed()
         };
         let (lines, code) = shown(&observed);
         assert_eq!(code, Code::GaveUp);

@@ -35,6 +35,19 @@ fn check_at(sim: &Sim, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
+/// The checks of a setup where every step runs, in order (`hosts`: no region is named).
+const CHECKS: [&str; 9] = [
+    "hosts",
+    "login host",
+    "API host",
+    "token",
+    "permission analytics:conversationDetail:view",
+    "permission routing:queue:view",
+    "jobs availability",
+    "clock",
+    "rate limit",
+];
+
 fn check(sim: &Sim) -> Run {
     check_at(sim, &sim.url(), &[], &[])
 }
@@ -61,17 +74,7 @@ fn a_good_setup_is_all_ok_and_exits_0() {
     let run = check(&sim);
     run.expect_code(0);
     assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
-    for what in [
-        "hosts",
-        "login host",
-        "API host",
-        "token",
-        "permission analytics:conversationDetail:view",
-        "permission routing:queue:view",
-        "jobs availability",
-        "clock",
-        "rate limit",
-    ] {
+    for what in CHECKS {
         line(&run, what);
     }
     assert!(line(&run, "token").contains("token lifetime 1h"));
@@ -289,20 +292,7 @@ fn check_with_log_format_json_writes_each_line_as_one_object() {
         let lines = json_log(&run.stdout);
         assert_eq!(lines.len(), 9, "{}", run.stdout);
         let checks: Vec<&str> = lines.iter().map(|l| l["check"].as_str().unwrap()).collect();
-        assert_eq!(
-            checks,
-            [
-                "hosts",
-                "login host",
-                "API host",
-                "token",
-                "permission analytics:conversationDetail:view",
-                "permission routing:queue:view",
-                "jobs availability",
-                "clock",
-                "rate limit",
-            ]
-        );
+        assert_eq!(checks, CHECKS);
         for line in &lines {
             let message = line["message"].as_str().unwrap();
             assert!(
