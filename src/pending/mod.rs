@@ -43,8 +43,6 @@ pub const MAX_ID_LEN: usize = 128;
 /// How far a conversation's start may lie after the moment it was first seen, for clocks
 /// that disagree; beyond it the entry is inconsistent.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
-/// `--pending-max-age` when none is given: 31 days.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(31 * 86_400);
 
 /// The ledger as saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
