@@ -28,6 +28,8 @@ mod sink;
 mod state;
 mod target;
 mod times;
+#[allow(dead_code)] // read by `--tz`
+mod tz;
 mod urls;
 mod window;
 
