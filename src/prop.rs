@@ -243,7 +243,16 @@ impl Rng {
                 }
                 3 => bytes.insert(i, self.below(256) as u8),
                 _ => {
-                    const EDGES: [u32; 8] = [0, 1, 2, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 93_600, 0x00ff_ffff];
+                    const EDGES: [u32; 8] = [
+                        0,
+                        1,
+                        2,
+                        0x7fff_ffff,
+                        0x8000_0000,
+                        0xffff_ffff,
+                        93_600,
+                        0x00ff_ffff,
+                    ];
                     let word = self.pick(&EDGES).to_be_bytes();
                     let at = i.min(bytes.len().saturating_sub(4));
                     for (k, b) in word.iter().enumerate() {

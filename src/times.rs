@@ -36,8 +36,7 @@ pub fn parse_time_in(
 ) -> Result<OffsetDateTime, Error> {
     const PAST: Error = "lies past the last day the calendar holds (9999-12-31)";
     let s = s.trim();
-    let utc = tz::UTC;
-    let in_zone = zone.unwrap_or(&utc);
+    let in_zone = zone.unwrap_or(&tz::UTC);
     let midnight = |date: Date| in_zone.day_start(date).map_err(|_| PAST);
     let today = in_zone.to_local(now).ok_or(PAST)?.date();
     match s {
@@ -201,7 +200,14 @@ mod tests {
                 rng.pick(&[0, 1970, 2026, 9999]),
                 rng.below(14),
                 rng.below(33),
-                rng.pick(&["", "T06:00:00", "T23:59:59.5", "T06:00", "T06:00:00Z", "T06:00:00+02:00"]),
+                rng.pick(&[
+                    "",
+                    "T06:00:00",
+                    "T23:59:59.5",
+                    "T06:00",
+                    "T06:00:00Z",
+                    "T06:00:00+02:00"
+                ]),
             );
             let s = match rng.below(3) {
                 0 => rng.pick(&["today", "yesterday", "now"]).to_string(),

@@ -48,7 +48,7 @@ pub struct Zone {
 }
 
 /// Coordinated Universal Time: the zone the export uses unless told otherwise.
-pub const UTC: Zone = Zone {
+pub static UTC: Zone = Zone {
     name: Cow::Borrowed("UTC"),
     initial: UtcOffset::UTC,
     transitions: Vec::new(),
@@ -126,11 +126,14 @@ impl Zone {
         let wall = local.assume_utc();
         let (secs, nanos) = (wall.unix_timestamp(), wall.nanosecond());
         let segments = self.segments(secs - MAX_OFFSET, secs + MAX_OFFSET);
-        let valid = segments.iter().enumerate().filter_map(|(i, (start, offset))| {
-            let end = segments.get(i + 1).map_or(i64::MAX, |next| next.0);
-            let utc = secs - offset;
-            (*start <= utc && utc < end).then_some(utc)
-        });
+        let valid = segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (start, offset))| {
+                let end = segments.get(i + 1).map_or(i64::MAX, |next| next.0);
+                let utc = secs - offset;
+                (*start <= utc && utc < end).then_some(utc)
+            });
         let (utc, nanos) = match valid.min() {
             Some(utc) => (utc, nanos),
             // In a gap: the first segment whose clocks start past `local` starts at the change.
@@ -170,7 +173,10 @@ impl Zone {
             .map(|(at, _)| *at)
             .collect();
         if let Some(rule) = &self.rule {
-            let after = self.transitions.last().map_or(from, |(at, _)| (*at).max(from));
+            let after = self
+                .transitions
+                .last()
+                .map_or(from, |(at, _)| (*at).max(from));
             candidates.extend(rule.changes(after, to));
         }
         candidates.sort_unstable();
@@ -281,7 +287,7 @@ fn shown_path(path: &Path) -> String {
 /// `/etc/localtime`) or an IANA name under `$TZDIR` or `/usr/share/zoneinfo`.
 pub fn load(spec: &str, outside: &Outside) -> Result<Zone, LoadError> {
     if spec.eq_ignore_ascii_case("UTC") || spec.eq_ignore_ascii_case("Z") {
-        return Ok(UTC);
+        return Ok(UTC.clone());
     }
     if spec.starts_with(['+', '-']) {
         return parse_offset(spec).map(Zone::fixed).ok_or(LoadError::Name {
@@ -309,7 +315,7 @@ fn local(outside: &Outside) -> Result<Zone, LoadError> {
     let name = format!("local:TZ={tz}");
     let file = tz.strip_prefix(':').unwrap_or(&tz);
     if file.is_empty() {
-        return Ok(UTC);
+        return Ok(UTC.clone());
     }
     // A path in TZ is the machine's own setting: it may lie anywhere.
     if file.starts_with('/') {
@@ -318,7 +324,10 @@ fn local(outside: &Outside) -> Result<Zone, LoadError> {
     let paths = zone_paths(file, outside);
     let by_file = match &paths {
         Ok(paths) => read_first(&tz, &name, paths, outside),
-        Err(why) => Err(LoadError::Name { zone: tz.clone(), why }),
+        Err(why) => Err(LoadError::Name {
+            zone: tz.clone(),
+            why,
+        }),
     };
     let no_file = matches!(
         by_file,
@@ -363,9 +372,8 @@ fn zone_paths(name: &str, outside: &Outside) -> Result<Vec<PathBuf>, &'static st
             let rest = name.strip_prefix(dir)?.strip_prefix('/')?;
             Some((dir, rest))
         });
-        let (dir, rest) = inside.ok_or(
-            "is a path outside the zoneinfo directory: name a zone such as Europe/Paris",
-        )?;
+        let (dir, rest) = inside
+            .ok_or("is a path outside the zoneinfo directory: name a zone such as Europe/Paris")?;
         check_name(rest)?;
         return Ok(vec![Path::new(dir).join(rest)]);
     }
@@ -379,10 +387,14 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     }
     for part in name.split('/') {
         if part.is_empty() {
-            return Err("has an empty part (// or a / at an end): name a zone such as Europe/Paris");
+            return Err(
+                "has an empty part (// or a / at an end): name a zone such as Europe/Paris",
+            );
         }
         if part == "." || part == ".." {
-            return Err("climbs out of the zoneinfo directory (. or ..): name a zone such as Europe/Paris");
+            return Err(
+                "climbs out of the zoneinfo directory (. or ..): name a zone such as Europe/Paris",
+            );
         }
         if !part
             .bytes()
@@ -410,10 +422,11 @@ fn read_first(
                     why,
                 })
             }
-            Err(e) if matches!(
-                e.kind(),
-                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
-            ) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) => {}
             Err(e) => {
                 return Err(LoadError::Unreadable {
                     zone: zone.to_string(),
@@ -441,9 +454,8 @@ mod tests {
     /// package installs.
     fn system(name: &str) -> Zone {
         let path = Path::new(ZONEINFO).join(name);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
-            panic!("{}: {e} (install the tzdata package)", path.display())
-        });
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (install the tzdata package)", path.display()));
         Zone::from_tzif(name, &bytes).unwrap()
     }
 
@@ -451,7 +463,11 @@ mod tests {
     #[track_caller]
     fn check_change(zone: &Zone, at: OffsetDateTime, before: UtcOffset, after: UtcOffset) {
         let name = zone.name();
-        assert_eq!(zone.offset_at(at - Duration::SECOND), before, "{name} before {at}");
+        assert_eq!(
+            zone.offset_at(at - Duration::SECOND),
+            before,
+            "{name} before {at}"
+        );
         assert_eq!(zone.offset_at(at), after, "{name} at {at}");
     }
 
@@ -469,19 +485,59 @@ mod tests {
     #[test]
     fn paris_changes_on_the_eu_dates_and_its_dst_days_last_23_and_25_hours() {
         let paris = system("Europe/Paris");
-        check_change(&paris, datetime!(2026-03-29 01:00 UTC), offset!(+1), offset!(+2));
-        check_change(&paris, datetime!(2026-10-25 01:00 UTC), offset!(+2), offset!(+1));
-        check_day(&paris, date!(2026-03-29), datetime!(2026-03-28 23:00 UTC), datetime!(2026-03-29 22:00 UTC));
-        check_day(&paris, date!(2026-10-25), datetime!(2026-10-24 22:00 UTC), datetime!(2026-10-25 23:00 UTC));
-        check_day(&paris, date!(2026-07-14), datetime!(2026-07-13 22:00 UTC), datetime!(2026-07-14 22:00 UTC));
+        check_change(
+            &paris,
+            datetime!(2026-03-29 01:00 UTC),
+            offset!(+1),
+            offset!(+2),
+        );
+        check_change(
+            &paris,
+            datetime!(2026-10-25 01:00 UTC),
+            offset!(+2),
+            offset!(+1),
+        );
+        check_day(
+            &paris,
+            date!(2026 - 03 - 29),
+            datetime!(2026-03-28 23:00 UTC),
+            datetime!(2026-03-29 22:00 UTC),
+        );
+        check_day(
+            &paris,
+            date!(2026 - 10 - 25),
+            datetime!(2026-10-24 22:00 UTC),
+            datetime!(2026-10-25 23:00 UTC),
+        );
+        check_day(
+            &paris,
+            date!(2026 - 07 - 14),
+            datetime!(2026-07-13 22:00 UTC),
+            datetime!(2026-07-14 22:00 UTC),
+        );
         // 02:30 on March 29 does not exist: the change itself. On October 25 it happens twice:
         // the earlier, in summer time.
         let local = |t: PrimitiveDateTime| paris.local_to_utc(t);
-        assert_eq!(local(datetime!(2026-03-29 02:30)), Ok(datetime!(2026-03-29 01:00 UTC)));
-        assert_eq!(local(datetime!(2026-03-29 03:00)), Ok(datetime!(2026-03-29 01:00 UTC)));
-        assert_eq!(local(datetime!(2026-03-29 01:59:59.5)), Ok(datetime!(2026-03-29 00:59:59.5 UTC)));
-        assert_eq!(local(datetime!(2026-10-25 02:30)), Ok(datetime!(2026-10-25 00:30 UTC)));
-        assert_eq!(local(datetime!(2026-10-25 03:00)), Ok(datetime!(2026-10-25 02:00 UTC)));
+        assert_eq!(
+            local(datetime!(2026-03-29 02:30)),
+            Ok(datetime!(2026-03-29 01:00 UTC))
+        );
+        assert_eq!(
+            local(datetime!(2026-03-29 03:00)),
+            Ok(datetime!(2026-03-29 01:00 UTC))
+        );
+        assert_eq!(
+            local(datetime!(2026-03-29 01:59:59.5)),
+            Ok(datetime!(2026-03-29 00:59:59.5 UTC))
+        );
+        assert_eq!(
+            local(datetime!(2026-10-25 02:30)),
+            Ok(datetime!(2026-10-25 00:30 UTC))
+        );
+        assert_eq!(
+            local(datetime!(2026-10-25 03:00)),
+            Ok(datetime!(2026-10-25 02:00 UTC))
+        );
     }
 
     /// Reads /usr/share/zoneinfo/Australia/Sydney. Daylight saving from the first Sunday of
@@ -489,10 +545,30 @@ mod tests {
     #[test]
     fn sydney_changes_on_the_first_sundays_of_april_and_october() {
         let sydney = system("Australia/Sydney");
-        check_change(&sydney, datetime!(2026-04-04 16:00 UTC), offset!(+11), offset!(+10));
-        check_change(&sydney, datetime!(2026-10-03 16:00 UTC), offset!(+10), offset!(+11));
-        check_day(&sydney, date!(2026-04-05), datetime!(2026-04-04 13:00 UTC), datetime!(2026-04-05 14:00 UTC));
-        check_day(&sydney, date!(2026-10-04), datetime!(2026-10-03 14:00 UTC), datetime!(2026-10-04 13:00 UTC));
+        check_change(
+            &sydney,
+            datetime!(2026-04-04 16:00 UTC),
+            offset!(+11),
+            offset!(+10),
+        );
+        check_change(
+            &sydney,
+            datetime!(2026-10-03 16:00 UTC),
+            offset!(+10),
+            offset!(+11),
+        );
+        check_day(
+            &sydney,
+            date!(2026 - 04 - 05),
+            datetime!(2026-04-04 13:00 UTC),
+            datetime!(2026-04-05 14:00 UTC),
+        );
+        check_day(
+            &sydney,
+            date!(2026 - 10 - 04),
+            datetime!(2026-10-03 14:00 UTC),
+            datetime!(2026-10-04 13:00 UTC),
+        );
     }
 
     /// Reads /usr/share/zoneinfo/America/Chicago. US rule: second Sunday of March, first
@@ -500,10 +576,30 @@ mod tests {
     #[test]
     fn chicago_changes_on_the_us_dates() {
         let chicago = system("America/Chicago");
-        check_change(&chicago, datetime!(2026-03-08 08:00 UTC), offset!(-6), offset!(-5));
-        check_change(&chicago, datetime!(2026-11-01 07:00 UTC), offset!(-5), offset!(-6));
-        check_day(&chicago, date!(2026-03-08), datetime!(2026-03-08 06:00 UTC), datetime!(2026-03-09 05:00 UTC));
-        check_day(&chicago, date!(2026-11-01), datetime!(2026-11-01 05:00 UTC), datetime!(2026-11-02 06:00 UTC));
+        check_change(
+            &chicago,
+            datetime!(2026-03-08 08:00 UTC),
+            offset!(-6),
+            offset!(-5),
+        );
+        check_change(
+            &chicago,
+            datetime!(2026-11-01 07:00 UTC),
+            offset!(-5),
+            offset!(-6),
+        );
+        check_day(
+            &chicago,
+            date!(2026 - 03 - 08),
+            datetime!(2026-03-08 06:00 UTC),
+            datetime!(2026-03-09 05:00 UTC),
+        );
+        check_day(
+            &chicago,
+            date!(2026 - 11 - 01),
+            datetime!(2026-11-01 05:00 UTC),
+            datetime!(2026-11-02 06:00 UTC),
+        );
     }
 
     /// Reads /usr/share/zoneinfo/Australia/Lord_Howe: +10:30, and +11 (half an hour of
@@ -511,11 +607,27 @@ mod tests {
     #[test]
     fn lord_howe_moves_half_an_hour() {
         let lord_howe = system("Australia/Lord_Howe");
-        check_change(&lord_howe, datetime!(2026-04-04 15:00 UTC), offset!(+11), offset!(+10:30));
-        check_change(&lord_howe, datetime!(2026-10-03 15:30 UTC), offset!(+10:30), offset!(+11));
+        check_change(
+            &lord_howe,
+            datetime!(2026-04-04 15:00 UTC),
+            offset!(+11),
+            offset!(+10:30),
+        );
+        check_change(
+            &lord_howe,
+            datetime!(2026-10-03 15:30 UTC),
+            offset!(+10:30),
+            offset!(+11),
+        );
         let day = |d| lord_howe.day_start(d).unwrap();
-        assert_eq!(day(date!(2026-10-05)) - day(date!(2026-10-04)), Duration::minutes(23 * 60 + 30));
-        assert_eq!(day(date!(2026-04-06)) - day(date!(2026-04-05)), Duration::minutes(24 * 60 + 30));
+        assert_eq!(
+            day(date!(2026 - 10 - 05)) - day(date!(2026 - 10 - 04)),
+            Duration::minutes(23 * 60 + 30)
+        );
+        assert_eq!(
+            day(date!(2026 - 04 - 06)) - day(date!(2026 - 04 - 05)),
+            Duration::minutes(24 * 60 + 30)
+        );
     }
 
     /// Reads /usr/share/zoneinfo/America/Whitehorse: Pacific time with daylight saving until
@@ -523,13 +635,34 @@ mod tests {
     #[test]
     fn whitehorse_keeps_minus_seven_since_2020() {
         let whitehorse = system("America/Whitehorse");
-        assert_eq!(whitehorse.offset_at(datetime!(2019-07-01 00:00 UTC)), offset!(-7));
-        assert_eq!(whitehorse.offset_at(datetime!(2019-12-01 00:00 UTC)), offset!(-8));
-        check_change(&whitehorse, datetime!(2020-03-08 10:00 UTC), offset!(-8), offset!(-7));
-        for t in [datetime!(2020-12-01 00:00 UTC), datetime!(2026-01-15 00:00 UTC), datetime!(2026-07-01 00:00 UTC), datetime!(2090-01-15 00:00 UTC)] {
+        assert_eq!(
+            whitehorse.offset_at(datetime!(2019-07-01 00:00 UTC)),
+            offset!(-7)
+        );
+        assert_eq!(
+            whitehorse.offset_at(datetime!(2019-12-01 00:00 UTC)),
+            offset!(-8)
+        );
+        check_change(
+            &whitehorse,
+            datetime!(2020-03-08 10:00 UTC),
+            offset!(-8),
+            offset!(-7),
+        );
+        for t in [
+            datetime!(2020-12-01 00:00 UTC),
+            datetime!(2026-01-15 00:00 UTC),
+            datetime!(2026-07-01 00:00 UTC),
+            datetime!(2090-01-15 00:00 UTC),
+        ] {
             assert_eq!(whitehorse.offset_at(t), offset!(-7), "{t}");
         }
-        check_day(&whitehorse, date!(2026-03-08), datetime!(2026-03-08 07:00 UTC), datetime!(2026-03-09 07:00 UTC));
+        check_day(
+            &whitehorse,
+            date!(2026 - 03 - 08),
+            datetime!(2026-03-08 07:00 UTC),
+            datetime!(2026-03-09 07:00 UTC),
+        );
     }
 
     /// Reads /usr/share/zoneinfo/Europe/Paris and Australia/Sydney. 2090 lies past the
@@ -538,13 +671,40 @@ mod tests {
     #[test]
     fn far_future_follows_the_footer_rule() {
         let paris = system("Europe/Paris");
-        assert!(paris.transitions.last().unwrap().0 < datetime!(2038-01-01 00:00 UTC).unix_timestamp());
-        check_change(&paris, datetime!(2090-03-26 01:00 UTC), offset!(+1), offset!(+2));
-        check_change(&paris, datetime!(2090-10-29 01:00 UTC), offset!(+2), offset!(+1));
-        check_day(&paris, date!(2090-10-29), datetime!(2090-10-28 22:00 UTC), datetime!(2090-10-29 23:00 UTC));
+        assert!(
+            paris.transitions.last().unwrap().0 < datetime!(2038-01-01 00:00 UTC).unix_timestamp()
+        );
+        check_change(
+            &paris,
+            datetime!(2090-03-26 01:00 UTC),
+            offset!(+1),
+            offset!(+2),
+        );
+        check_change(
+            &paris,
+            datetime!(2090-10-29 01:00 UTC),
+            offset!(+2),
+            offset!(+1),
+        );
+        check_day(
+            &paris,
+            date!(2090 - 10 - 29),
+            datetime!(2090-10-28 22:00 UTC),
+            datetime!(2090-10-29 23:00 UTC),
+        );
         let sydney = system("Australia/Sydney");
-        check_change(&sydney, datetime!(2090-04-01 16:00 UTC), offset!(+11), offset!(+10));
-        check_change(&sydney, datetime!(2090-09-30 16:00 UTC), offset!(+10), offset!(+11));
+        check_change(
+            &sydney,
+            datetime!(2090-04-01 16:00 UTC),
+            offset!(+11),
+            offset!(+10),
+        );
+        check_change(
+            &sydney,
+            datetime!(2090-09-30 16:00 UTC),
+            offset!(+10),
+            offset!(+11),
+        );
     }
 
     /// Reads /usr/share/zoneinfo/America/Havana and Pacific/Apia. Cuba moves its clocks at
@@ -552,20 +712,49 @@ mod tests {
     #[test]
     fn a_day_that_starts_in_a_gap_starts_at_its_first_instant() {
         let havana = system("America/Havana");
-        check_day(&havana, date!(2026-03-08), datetime!(2026-03-08 05:00 UTC), datetime!(2026-03-09 04:00 UTC));
+        check_day(
+            &havana,
+            date!(2026 - 03 - 08),
+            datetime!(2026-03-08 05:00 UTC),
+            datetime!(2026-03-09 04:00 UTC),
+        );
         let apia = system("Pacific/Apia");
-        check_change(&apia, datetime!(2011-12-30 10:00 UTC), offset!(-10), offset!(+14));
-        check_day(&apia, date!(2011-12-29), datetime!(2011-12-29 10:00 UTC), datetime!(2011-12-30 10:00 UTC));
-        assert_eq!(apia.day_start(date!(2011-12-30)), apia.day_start(date!(2011-12-31)));
+        check_change(
+            &apia,
+            datetime!(2011-12-30 10:00 UTC),
+            offset!(-10),
+            offset!(+14),
+        );
+        check_day(
+            &apia,
+            date!(2011 - 12 - 29),
+            datetime!(2011-12-29 10:00 UTC),
+            datetime!(2011-12-30 10:00 UTC),
+        );
+        assert_eq!(
+            apia.day_start(date!(2011 - 12 - 30)),
+            apia.day_start(date!(2011 - 12 - 31))
+        );
     }
 
     /// Reads every zone named here from /usr/share/zoneinfo: the footer rule alone agrees
     /// with the file's table on every change from 2030 on.
     #[test]
     fn footer_rules_agree_with_the_tables_they_continue() {
-        for name in ["Europe/Paris", "Australia/Sydney", "America/Chicago", "Australia/Lord_Howe", "America/Nuuk", "Asia/Jerusalem", "America/Santiago"] {
+        for name in [
+            "Europe/Paris",
+            "Australia/Sydney",
+            "America/Chicago",
+            "Australia/Lord_Howe",
+            "America/Nuuk",
+            "Asia/Jerusalem",
+            "America/Santiago",
+        ] {
             let zone = system(name);
-            let rule = Zone { transitions: Vec::new(), ..zone.clone() };
+            let rule = Zone {
+                transitions: Vec::new(),
+                ..zone.clone()
+            };
             let from = datetime!(2030-01-01 00:00 UTC).unix_timestamp();
             let changes = zone.transitions.iter().filter(|(at, _)| *at >= from);
             assert!(changes.clone().count() >= 8, "{name}");
@@ -581,32 +770,62 @@ mod tests {
     fn fixed_offsets_and_utc_need_no_file() {
         let env = |_: &str| None;
         let read = |p: &Path| -> io::Result<Vec<u8>> { panic!("read {}", p.display()) };
-        let outside = Outside { env: &env, read: &read };
+        let outside = Outside {
+            env: &env,
+            read: &read,
+        };
         let load = |s: &str| load(s, &outside);
         let kolkata = load("+05:30").unwrap();
-        assert_eq!((kolkata.name(), kolkata.fixed_offset()), ("+05:30", Some(offset!(+5:30))));
-        assert_eq!(kolkata.day_start(date!(2026-11-01)), Ok(datetime!(2026-10-31 18:30 UTC)));
-        assert_eq!(load("-03:00").unwrap().day_start(date!(2026-11-01)), Ok(datetime!(2026-11-01 03:00 UTC)));
-        assert_eq!(load("UTC").unwrap(), UTC);
-        assert_eq!(load("Z").unwrap(), UTC);
+        assert_eq!(
+            (kolkata.name(), kolkata.fixed_offset()),
+            ("+05:30", Some(offset!(+5:30)))
+        );
+        assert_eq!(
+            kolkata.day_start(date!(2026 - 11 - 01)),
+            Ok(datetime!(2026-10-31 18:30 UTC))
+        );
+        assert_eq!(
+            load("-03:00").unwrap().day_start(date!(2026 - 11 - 01)),
+            Ok(datetime!(2026-11-01 03:00 UTC))
+        );
+        assert_eq!(load("UTC").unwrap(), UTC.clone());
+        assert_eq!(load("Z").unwrap(), UTC.clone());
         assert_eq!(load("-00:00").unwrap().fixed_offset(), Some(UtcOffset::UTC));
-        for bad in ["+5:30", "+05:60", "+0530", "+05:30 ", "-26:00", "+", "+05:3x"] {
+        for bad in [
+            "+5:30", "+05:60", "+0530", "+05:30 ", "-26:00", "+", "+05:3x",
+        ] {
             let got = load(bad).unwrap_err().to_string();
             assert!(got.contains("is not an offset"), "{bad}: {got}");
         }
-        assert_eq!(UTC.day_start(date!(-9999-01-01)), Ok(datetime!(-9999-01-01 00:00 UTC)));
-        assert_eq!(load("+01:00").unwrap().day_start(date!(-9999-01-01)), Err(PAST_CALENDAR));
-        assert_eq!(load("-01:00").unwrap().day_start(date!(9999-12-31)), Ok(datetime!(9999-12-31 01:00 UTC)));
+        assert_eq!(
+            UTC.day_start(date!(-9999 - 01 - 01)),
+            Ok(datetime!(-9999-01-01 00:00 UTC))
+        );
+        assert_eq!(
+            load("+01:00").unwrap().day_start(date!(-9999 - 01 - 01)),
+            Err(PAST_CALENDAR)
+        );
+        assert_eq!(
+            load("-01:00").unwrap().day_start(date!(9999 - 12 - 31)),
+            Ok(datetime!(9999-12-31 01:00 UTC))
+        );
     }
 
-    /// An `Outside` over an environment and files held in memory.
-    fn outside_of<'a>(
-        env: &'a HashMap<&'static str, &'static str>,
-        files: &'a HashMap<PathBuf, Vec<u8>>,
-    ) -> (impl Fn(&str) -> Option<String> + 'a, impl Fn(&Path) -> io::Result<Vec<u8>> + 'a) {
-        let env = move |k: &str| env.get(k).map(|v| v.to_string());
-        let read = move |p: &Path| files.get(p).cloned().ok_or(io::ErrorKind::NotFound.into());
-        (env, read)
+    /// `load` with an environment and files held in memory.
+    fn load_from(
+        spec: &str,
+        env: &HashMap<&str, &str>,
+        files: &HashMap<PathBuf, Vec<u8>>,
+    ) -> Result<Zone, LoadError> {
+        let env = |k: &str| env.get(k).map(|v| v.to_string());
+        let read = |p: &Path| files.get(p).cloned().ok_or(io::ErrorKind::NotFound.into());
+        load(
+            spec,
+            &Outside {
+                env: &env,
+                read: &read,
+            },
+        )
     }
 
     #[test]
@@ -632,20 +851,42 @@ mod tests {
     fn a_missing_zone_names_itself_and_every_path_tried() {
         let paris = tzif::tests::sample(b'2');
         let env = HashMap::from([("TZDIR", "/opt/zones")]);
-        let files = HashMap::from([(PathBuf::from("/usr/share/zoneinfo/Europe/Paris"), paris.clone()), (PathBuf::from("/opt/zones/Broken"), b"TZif2".to_vec())]);
-        let (env, read) = outside_of(&env, &files);
-        let outside = Outside { env: &env, read: &read };
-        let got = load("Europe/Pariss", &outside).unwrap_err().to_string();
+        let files = HashMap::from([
+            (
+                PathBuf::from("/usr/share/zoneinfo/Europe/Paris"),
+                paris.clone(),
+            ),
+            (PathBuf::from("/opt/zones/Broken"), b"TZif2".to_vec()),
+        ]);
+        let got = load_from("Europe/Pariss", &env, &files)
+            .unwrap_err()
+            .to_string();
         assert_eq!(got, "unknown zone 'Europe/Pariss': no file /opt/zones/Europe/Pariss or /usr/share/zoneinfo/Europe/Pariss; name a zone such as Europe/Paris, set TZDIR to a zoneinfo directory, or give an offset such as +05:30");
         // Found in the second directory; an absolute path inside the default one.
-        assert_eq!(load("Europe/Paris", &outside).unwrap().name(), "Europe/Paris");
-        assert!(load("/usr/share/zoneinfo/Europe/Paris", &outside).is_ok());
-        let got = load("Broken", &outside).unwrap_err().to_string();
-        assert!(got.starts_with("zone 'Broken': /opt/zones/Broken is cut short"), "{got}");
-        let denied = |_: &Path| -> io::Result<Vec<u8>> { Err(io::ErrorKind::PermissionDenied.into()) };
-        let outside = Outside { env: &env, read: &denied };
+        assert_eq!(
+            load_from("Europe/Paris", &env, &files).unwrap().name(),
+            "Europe/Paris"
+        );
+        assert!(load_from("/usr/share/zoneinfo/Europe/Paris", &env, &files).is_ok());
+        let got = load_from("Broken", &env, &files).unwrap_err().to_string();
+        assert!(
+            got.starts_with("zone 'Broken': /opt/zones/Broken is cut short"),
+            "{got}"
+        );
+        let denied =
+            |_: &Path| -> io::Result<Vec<u8>> { Err(io::ErrorKind::PermissionDenied.into()) };
+        let tzdir = |k: &str| (k == "TZDIR").then(|| "/opt/zones".to_string());
+        let outside = Outside {
+            env: &tzdir,
+            read: &denied,
+        };
         let got = load("Europe/Paris", &outside).unwrap_err().to_string();
-        assert!(got.starts_with("zone 'Europe/Paris': cannot read /opt/zones/Europe/Paris: permission denied"), "{got}");
+        assert!(
+            got.starts_with(
+                "zone 'Europe/Paris': cannot read /opt/zones/Europe/Paris: permission denied"
+            ),
+            "{got}"
+        );
     }
 
     #[test]
@@ -653,7 +894,10 @@ mod tests {
         let sample = tzif::tests::sample(b'2');
         let files = HashMap::from([
             (PathBuf::from(LOCALTIME), sample.clone()),
-            (PathBuf::from("/usr/share/zoneinfo/Europe/Paris"), sample.clone()),
+            (
+                PathBuf::from("/usr/share/zoneinfo/Europe/Paris"),
+                sample.clone(),
+            ),
             (PathBuf::from("/usr/share/zoneinfo/EST5EDT"), sample.clone()),
             (PathBuf::from("/srv/zone"), sample.clone()),
         ]);
@@ -665,28 +909,44 @@ mod tests {
             (Some(":Europe/Paris"), Ok("local:TZ=:Europe/Paris")),
             (Some("/srv/zone"), Ok("local:TZ=/srv/zone")),
             (Some("EST5EDT"), Ok("local:TZ=EST5EDT")),
-            (Some("CET-1CEST,M3.5.0,M10.5.0/3"), Ok("local:TZ=CET-1CEST,M3.5.0,M10.5.0/3")),
+            (
+                Some("CET-1CEST,M3.5.0,M10.5.0/3"),
+                Ok("local:TZ=CET-1CEST,M3.5.0,M10.5.0/3"),
+            ),
             (Some("JST-9"), Ok("local:TZ=JST-9")),
-            (Some("Europe/Nowhere"), Err("unknown zone 'Europe/Nowhere': no file /usr/share/zoneinfo/Europe/Nowhere")),
+            (
+                Some("Europe/Nowhere"),
+                Err("unknown zone 'Europe/Nowhere': no file /usr/share/zoneinfo/Europe/Nowhere"),
+            ),
             (Some(":JST-9"), Err("unknown zone ':JST-9'")),
-            (Some("CET-1CEST,M3.5.0"), Err("zone 'CET-1CEST,M3.5.0' has a change")),
+            (
+                Some("CET-1CEST,M3.5.0"),
+                Err("zone 'CET-1CEST,M3.5.0' has a change"),
+            ),
         ];
         for (tz, want) in cases {
             let env = HashMap::from_iter(tz.map(|tz| ("TZ", tz)));
-            let (env, read) = outside_of(&env, &files);
-            let got = load("local", &Outside { env: &env, read: &read });
+            let got = load_from("local", &env, &files);
             match (got, want) {
                 (Ok(zone), Ok(want)) => assert_eq!(zone.name(), want, "{tz:?}"),
-                (Err(got), Err(want)) => assert!(got.to_string().starts_with(want), "{tz:?}: {got}"),
+                (Err(got), Err(want)) => {
+                    assert!(got.to_string().starts_with(want), "{tz:?}: {got}")
+                }
                 (got, want) => panic!("{tz:?}: got {got:?}, want {want:?}"),
             }
         }
         let paris = Zone::from_posix("p", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
-        assert_eq!(paris.offset_at(datetime!(2026-07-01 00:00 UTC)), offset!(+2));
+        assert_eq!(
+            paris.offset_at(datetime!(2026-07-01 00:00 UTC)),
+            offset!(+2)
+        );
         let (empty, no_files) = (HashMap::new(), HashMap::new());
-        let (env, read) = outside_of(&empty, &no_files);
-        let got = load("local", &Outside { env: &env, read: &read }).unwrap_err();
-        assert!(got.to_string().starts_with("unknown zone 'local': no file /etc/localtime"), "{got}");
+        let got = load_from("local", &empty, &no_files).unwrap_err();
+        assert!(
+            got.to_string()
+                .starts_with("unknown zone 'local': no file /etc/localtime"),
+            "{got}"
+        );
     }
 
     /// Zones to draw from in properties: made from rules and from a TZif file, none read
@@ -706,15 +966,15 @@ mod tests {
         .map(|r| Zone::from_posix(r, r).unwrap())
         .collect();
         zones.push(Zone::from_tzif("sample", &tzif::tests::sample(b'3')).unwrap());
-        zones.push(UTC);
+        zones.push(UTC.clone());
         zones
     }
 
     fn drawn_instant(rng: &mut prop::Rng) -> OffsetDateTime {
         let (lo, hi) = match rng.below(3) {
             0 => (-377_705_116_800, 253_402_300_799), // the whole calendar
-            1 => (0, 4_102_444_800),                    // 1970 to 2100
-            _ => (790_000_000, 830_000_000),            // the sample's table and its end
+            1 => (0, 4_102_444_800),                  // 1970 to 2100
+            _ => (790_000_000, 830_000_000),          // the sample's table and its end
         };
         let t = lo + rng.below((hi - lo) as u64) as i64;
         OffsetDateTime::from_unix_timestamp(t).unwrap()
@@ -726,13 +986,22 @@ mod tests {
         prop::run(|rng| {
             let zone = rng.pick(&zones);
             let t = drawn_instant(rng);
-            let Some(local) = zone.to_local(t) else { return };
+            let Some(local) = zone.to_local(t) else {
+                return;
+            };
             let local = PrimitiveDateTime::new(local.date(), local.time());
-            let Ok(back) = zone.local_to_utc(local) else { return };
+            let Ok(back) = zone.local_to_utc(local) else {
+                return;
+            };
             // The earliest instant showing that local time: `t` itself or one of a fold.
             assert!(back <= t, "{} {t}: {back}", zone.name());
             let shown = zone.to_local(back).unwrap();
-            assert_eq!(PrimitiveDateTime::new(shown.date(), shown.time()), local, "{}", zone.name());
+            assert_eq!(
+                PrimitiveDateTime::new(shown.date(), shown.time()),
+                local,
+                "{}",
+                zone.name()
+            );
         });
     }
 
@@ -741,21 +1010,36 @@ mod tests {
         let zones = drawn_zones();
         prop::run(|rng| {
             let zone = rng.pick(&zones);
-            let Some(local) = zone.to_local(drawn_instant(rng)) else { return };
+            let Some(local) = zone.to_local(drawn_instant(rng)) else {
+                return;
+            };
             let date = local.date();
-            if let (Ok(start), Some(Ok(end))) = (zone.day_start(date), date.next_day().map(|d| zone.day_start(d))) {
-                assert!(start < end && end - start <= Duration::hours(50), "{} {date}", zone.name());
+            if let (Ok(start), Some(Ok(end))) = (
+                zone.day_start(date),
+                date.next_day().map(|d| zone.day_start(d)),
+            ) {
+                assert!(
+                    start < end && end - start <= Duration::hours(50),
+                    "{} {date}",
+                    zone.name()
+                );
                 assert!(zone.to_local(start).unwrap().date() >= date);
             }
             // Any wall time at all, gaps and folds included, resolves without a panic.
-            let wall = local.date().with_time(time::Time::from_hms(rng.below(24) as u8, rng.below(60) as u8, 0).unwrap());
+            let wall = local.date().with_time(
+                time::Time::from_hms(rng.below(24) as u8, rng.below(60) as u8, 0).unwrap(),
+            );
             let _ = zone.local_to_utc(wall);
         });
     }
 
     #[test]
     fn prop_posix_strings_are_errors_or_zones_never_panics() {
-        let seeds = ["CET-1CEST,M3.5.0,M10.5.0/3", "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", "EST5EDT,J60/-167,300/167"];
+        let seeds = [
+            "CET-1CEST,M3.5.0,M10.5.0/3",
+            "<+1030>-10:30<+11>-11,M10.1.0,M4.1.0",
+            "EST5EDT,J60/-167,300/167",
+        ];
         prop::run(|rng| {
             let text = match rng.below(2) {
                 0 => rng.any_text(),

@@ -158,7 +158,9 @@ pub fn parse(s: &str) -> Result<Rule, Error> {
         UtcOffset::from_whole_seconds(std.whole_seconds() + 3600).map_err(|_| BAD_OFFSET)?
     };
     if p.s.is_empty() {
-        return Err("names a daylight-saving time without a rule for it: add one, such as ,M3.2.0,M11.1.0");
+        return Err(
+            "names a daylight-saving time without a rule for it: add one, such as ,M3.2.0,M11.1.0",
+        );
     }
     p.expect(b',')?;
     let start = p.change()?;
@@ -196,7 +198,11 @@ impl Parser<'_> {
             }
             (len - 1, len + 1)
         } else {
-            let len = self.s.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+            let len = self
+                .s
+                .iter()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .count();
             (len, len)
         };
         if len < 3 {

@@ -204,7 +204,9 @@ impl<'a> Reader<'a> {
         let mut word = [0u8; 8];
         if size == 4 {
             word[4..].copy_from_slice(bytes);
-            Ok(i64::from(i32::from_be_bytes([word[4], word[5], word[6], word[7]])))
+            Ok(i64::from(i32::from_be_bytes([
+                word[4], word[5], word[6], word[7],
+            ])))
         } else {
             word.copy_from_slice(bytes);
             Ok(i64::from_be_bytes(word))
@@ -221,7 +223,12 @@ pub(super) mod tests {
     /// A TZif file of `version` (0, b'2', b'3') with these transitions (instant, type index),
     /// types (offset in seconds, daylight-saving) and footer. Version 2 and later files carry
     /// a minimal version 1 block, as `zic -b slim` writes.
-    pub fn build(version: u8, transitions: &[(i64, u8)], types: &[(i32, bool)], footer: &str) -> Vec<u8> {
+    pub fn build(
+        version: u8,
+        transitions: &[(i64, u8)],
+        types: &[(i32, bool)],
+        footer: &str,
+    ) -> Vec<u8> {
         let header = |times: usize, types: usize| {
             let mut h = b"TZif".to_vec();
             h.push(version);
