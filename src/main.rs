@@ -28,7 +28,7 @@ mod sink;
 mod state;
 mod target;
 mod times;
-#[allow(dead_code)] // read by `--tz`
+#[allow(dead_code)]
 mod tz;
 mod urls;
 mod window;

@@ -849,7 +849,7 @@ mod tests {
 
     #[test]
     fn a_missing_zone_names_itself_and_every_path_tried() {
-        let paris = tzif::tests::sample(b'2');
+        let paris = tzif::sample(b'2');
         let env = HashMap::from([("TZDIR", "/opt/zones")]);
         let files = HashMap::from([
             (
@@ -891,7 +891,7 @@ mod tests {
 
     #[test]
     fn local_reads_tz_then_etc_localtime() {
-        let sample = tzif::tests::sample(b'2');
+        let sample = tzif::sample(b'2');
         let files = HashMap::from([
             (PathBuf::from(LOCALTIME), sample.clone()),
             (
@@ -965,7 +965,7 @@ mod tests {
         .iter()
         .map(|r| Zone::from_posix(r, r).unwrap())
         .collect();
-        zones.push(Zone::from_tzif("sample", &tzif::tests::sample(b'3')).unwrap());
+        zones.push(Zone::from_tzif("sample", &tzif::sample(b'3')).unwrap());
         zones.push(UTC.clone());
         zones
     }

@@ -214,8 +214,12 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Sample files for the zone's own tests.
 #[cfg(test)]
-pub(super) mod tests {
+pub(super) use tests::sample;
+
+#[cfg(test)]
+mod tests {
     use super::*;
     use crate::prop;
     use time::macros::offset;
