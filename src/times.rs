@@ -38,11 +38,11 @@ pub fn parse_time_in(
     let s = s.trim();
     let in_zone = zone.unwrap_or(&tz::UTC);
     let midnight = |date: Date| in_zone.day_start(date).map_err(|_| PAST);
-    let today = in_zone.to_local(now).ok_or(PAST)?.date();
+    let today = || in_zone.to_local(now).map(|t| t.date()).ok_or(PAST);
     match s {
         "now" => return Ok(now),
-        "today" => return midnight(today),
-        "yesterday" => return midnight(today.previous_day().ok_or("has no day before it")?),
+        "today" => return midnight(today()?),
+        "yesterday" => return midnight(today()?.previous_day().ok_or("has no day before it")?),
         _ => {}
     }
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {

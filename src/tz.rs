@@ -154,6 +154,24 @@ impl Zone {
         self.local_to_utc(date.midnight())
     }
 
+    /// What decides the local days from `from` to `to`, as text for a resume's fingerprint:
+    /// the name and the offsets in force over the range (with a day's margin either side),
+    /// each with the Unix second it starts at: `Europe/Paris +3600 1774746000:+7200`. A zone
+    /// whose rules change under a saved run (another `TZ`, a new tzdata) changes it exactly
+    /// when the run's windows would change.
+    pub fn fingerprint(&self, from: OffsetDateTime, to: OffsetDateTime) -> String {
+        let (from, to) = (from.unix_timestamp(), to.unix_timestamp());
+        let segments = self.segments(from - MAX_OFFSET, to.max(from) + MAX_OFFSET);
+        let mut text = self.name.to_string();
+        for (i, (start, offset)) in segments.iter().enumerate() {
+            text.push_str(&match i {
+                0 => format!(" {offset:+}"),
+                _ => format!(" {start}:{offset:+}"),
+            });
+        }
+        text
+    }
+
     fn offset_secs(&self, t: i64) -> UtcOffset {
         let n = self.transitions.partition_point(|(at, _)| *at <= t);
         match (&self.rule, n.checked_sub(1)) {
@@ -764,6 +782,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fingerprints_name_the_offsets_over_the_range() {
+        let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let (from, to) = (
+            datetime!(2026-03-01 00:00 UTC),
+            datetime!(2026-04-01 00:00 UTC),
+        );
+        // 2026-03-29 01:00 UTC is Unix second 1 774 746 000.
+        assert_eq!(
+            paris.fingerprint(from, to),
+            "Europe/Paris +3600 1774746000:+7200"
+        );
+        let winter = (
+            datetime!(2026-01-01 00:00 UTC),
+            datetime!(2026-02-01 00:00 UTC),
+        );
+        assert_eq!(paris.fingerprint(winter.0, winter.1), "Europe/Paris +3600");
+        let other = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.4.0,M10.5.0/3").unwrap();
+        assert_ne!(other.fingerprint(from, to), paris.fingerprint(from, to));
+        assert_eq!(UTC.fingerprint(from, to), "UTC +0");
     }
 
     #[test]
