@@ -498,261 +498,110 @@ mod tests {
         assert_eq!(zone.day_start(next), Ok(end), "{name} {date} end");
     }
 
-    /// Reads /usr/share/zoneinfo/Europe/Paris. EU rule: last Sundays of March and October,
-    /// 01:00 UTC.
-    #[test]
-    fn paris_changes_on_the_eu_dates_and_its_dst_days_last_23_and_25_hours() {
-        let paris = system("Europe/Paris");
-        check_change(
-            &paris,
-            datetime!(2026-03-29 01:00 UTC),
-            offset!(+1),
-            offset!(+2),
-        );
-        check_change(
-            &paris,
-            datetime!(2026-10-25 01:00 UTC),
-            offset!(+2),
-            offset!(+1),
-        );
-        check_day(
-            &paris,
-            date!(2026 - 03 - 29),
-            datetime!(2026-03-28 23:00 UTC),
-            datetime!(2026-03-29 22:00 UTC),
-        );
-        check_day(
-            &paris,
-            date!(2026 - 10 - 25),
-            datetime!(2026-10-24 22:00 UTC),
-            datetime!(2026-10-25 23:00 UTC),
-        );
-        check_day(
-            &paris,
-            date!(2026 - 07 - 14),
-            datetime!(2026-07-13 22:00 UTC),
-            datetime!(2026-07-14 22:00 UTC),
-        );
-        // 02:30 on March 29 does not exist: the change itself. On October 25 it happens twice:
-        // the earlier, in summer time.
-        let local = |t: PrimitiveDateTime| paris.local_to_utc(t);
-        assert_eq!(
-            local(datetime!(2026-03-29 02:30)),
-            Ok(datetime!(2026-03-29 01:00 UTC))
-        );
-        assert_eq!(
-            local(datetime!(2026-03-29 03:00)),
-            Ok(datetime!(2026-03-29 01:00 UTC))
-        );
-        assert_eq!(
-            local(datetime!(2026-03-29 01:59:59.5)),
-            Ok(datetime!(2026-03-29 00:59:59.5 UTC))
-        );
-        assert_eq!(
-            local(datetime!(2026-10-25 02:30)),
-            Ok(datetime!(2026-10-25 00:30 UTC))
-        );
-        assert_eq!(
-            local(datetime!(2026-10-25 03:00)),
-            Ok(datetime!(2026-10-25 02:00 UTC))
-        );
-    }
+    /// A zone's published facts: changes (instant, offset before, offset after) and local
+    /// days (date, first instant, first instant of the next day).
+    type Facts = (
+        &'static str,
+        &'static [(OffsetDateTime, UtcOffset, UtcOffset)],
+        &'static [(Date, OffsetDateTime, OffsetDateTime)],
+    );
 
-    /// Reads /usr/share/zoneinfo/Australia/Sydney. Daylight saving from the first Sunday of
-    /// October (02:00 AEST) to the first Sunday of April (03:00 AEDT).
+    /// Reads /usr/share/zoneinfo/ Europe/Paris, Australia/Sydney, America/Chicago,
+    /// Australia/Lord_Howe and America/Whitehorse. The dates are the published rules': EU,
+    /// last Sundays of March and October at 01:00 UTC; New South Wales (and Lord Howe, whose
+    /// daylight saving is half an hour), first Sundays of October and April at 02:00 local; US,
+    /// second Sunday of March and first of November at 02:00 local; Yukon, −07:00 for good
+    /// from 2020-03-08. 2090 lies past the files' tables (they end by 2037): the footer answers.
     #[test]
-    fn sydney_changes_on_the_first_sundays_of_april_and_october() {
-        let sydney = system("Australia/Sydney");
-        check_change(
-            &sydney,
-            datetime!(2026-04-04 16:00 UTC),
-            offset!(+11),
-            offset!(+10),
-        );
-        check_change(
-            &sydney,
-            datetime!(2026-10-03 16:00 UTC),
-            offset!(+10),
-            offset!(+11),
-        );
-        check_day(
-            &sydney,
-            date!(2026 - 04 - 05),
-            datetime!(2026-04-04 13:00 UTC),
-            datetime!(2026-04-05 14:00 UTC),
-        );
-        check_day(
-            &sydney,
-            date!(2026 - 10 - 04),
-            datetime!(2026-10-03 14:00 UTC),
-            datetime!(2026-10-04 13:00 UTC),
-        );
-    }
-
-    /// Reads /usr/share/zoneinfo/America/Chicago. US rule: second Sunday of March, first
-    /// Sunday of November, 02:00 local.
-    #[test]
-    fn chicago_changes_on_the_us_dates() {
-        let chicago = system("America/Chicago");
-        check_change(
-            &chicago,
-            datetime!(2026-03-08 08:00 UTC),
-            offset!(-6),
-            offset!(-5),
-        );
-        check_change(
-            &chicago,
-            datetime!(2026-11-01 07:00 UTC),
-            offset!(-5),
-            offset!(-6),
-        );
-        check_day(
-            &chicago,
-            date!(2026 - 03 - 08),
-            datetime!(2026-03-08 06:00 UTC),
-            datetime!(2026-03-09 05:00 UTC),
-        );
-        check_day(
-            &chicago,
-            date!(2026 - 11 - 01),
-            datetime!(2026-11-01 05:00 UTC),
-            datetime!(2026-11-02 06:00 UTC),
-        );
-    }
-
-    /// Reads /usr/share/zoneinfo/Australia/Lord_Howe: +10:30, and +11 (half an hour of
-    /// daylight saving) from the first Sunday of October to the first Sunday of April, 02:00.
-    #[test]
-    fn lord_howe_moves_half_an_hour() {
-        let lord_howe = system("Australia/Lord_Howe");
-        check_change(
-            &lord_howe,
-            datetime!(2026-04-04 15:00 UTC),
-            offset!(+11),
-            offset!(+10:30),
-        );
-        check_change(
-            &lord_howe,
-            datetime!(2026-10-03 15:30 UTC),
-            offset!(+10:30),
-            offset!(+11),
-        );
-        let day = |d| lord_howe.day_start(d).unwrap();
-        assert_eq!(
-            day(date!(2026 - 10 - 05)) - day(date!(2026 - 10 - 04)),
-            Duration::minutes(23 * 60 + 30)
-        );
-        assert_eq!(
-            day(date!(2026 - 04 - 06)) - day(date!(2026 - 04 - 05)),
-            Duration::minutes(24 * 60 + 30)
-        );
-    }
-
-    /// Reads /usr/share/zoneinfo/America/Whitehorse: Pacific time with daylight saving until
-    /// 2020, when Yukon stayed on −07:00 from March 8 (10:00 UTC) for good.
-    #[test]
-    fn whitehorse_keeps_minus_seven_since_2020() {
-        let whitehorse = system("America/Whitehorse");
-        assert_eq!(
-            whitehorse.offset_at(datetime!(2019-07-01 00:00 UTC)),
-            offset!(-7)
-        );
-        assert_eq!(
-            whitehorse.offset_at(datetime!(2019-12-01 00:00 UTC)),
-            offset!(-8)
-        );
-        check_change(
-            &whitehorse,
-            datetime!(2020-03-08 10:00 UTC),
-            offset!(-8),
-            offset!(-7),
-        );
-        for t in [
-            datetime!(2020-12-01 00:00 UTC),
-            datetime!(2026-01-15 00:00 UTC),
-            datetime!(2026-07-01 00:00 UTC),
-            datetime!(2090-01-15 00:00 UTC),
-        ] {
-            assert_eq!(whitehorse.offset_at(t), offset!(-7), "{t}");
+    #[rustfmt::skip]
+    fn system_zones_change_on_their_published_dates() {
+        const FACTS: [Facts; 5] = [
+            ("Europe/Paris", &[
+                (datetime!(2026-03-29 01:00 UTC), offset!(+1), offset!(+2)),
+                (datetime!(2026-10-25 01:00 UTC), offset!(+2), offset!(+1)),
+                (datetime!(2090-03-26 01:00 UTC), offset!(+1), offset!(+2)),
+                (datetime!(2090-10-29 01:00 UTC), offset!(+2), offset!(+1)),
+            ], &[
+                (date!(2026-03-29), datetime!(2026-03-28 23:00 UTC), datetime!(2026-03-29 22:00 UTC)),
+                (date!(2026-07-14), datetime!(2026-07-13 22:00 UTC), datetime!(2026-07-14 22:00 UTC)),
+                (date!(2026-10-25), datetime!(2026-10-24 22:00 UTC), datetime!(2026-10-25 23:00 UTC)),
+                (date!(2090-10-29), datetime!(2090-10-28 22:00 UTC), datetime!(2090-10-29 23:00 UTC)),
+            ]),
+            ("Australia/Sydney", &[
+                (datetime!(2026-04-04 16:00 UTC), offset!(+11), offset!(+10)),
+                (datetime!(2026-10-03 16:00 UTC), offset!(+10), offset!(+11)),
+                (datetime!(2090-04-01 16:00 UTC), offset!(+11), offset!(+10)),
+                (datetime!(2090-09-30 16:00 UTC), offset!(+10), offset!(+11)),
+            ], &[
+                (date!(2026-04-05), datetime!(2026-04-04 13:00 UTC), datetime!(2026-04-05 14:00 UTC)),
+                (date!(2026-10-04), datetime!(2026-10-03 14:00 UTC), datetime!(2026-10-04 13:00 UTC)),
+            ]),
+            ("America/Chicago", &[
+                (datetime!(2026-03-08 08:00 UTC), offset!(-6), offset!(-5)),
+                (datetime!(2026-11-01 07:00 UTC), offset!(-5), offset!(-6)),
+            ], &[
+                (date!(2026-03-08), datetime!(2026-03-08 06:00 UTC), datetime!(2026-03-09 05:00 UTC)),
+                (date!(2026-11-01), datetime!(2026-11-01 05:00 UTC), datetime!(2026-11-02 06:00 UTC)),
+            ]),
+            ("Australia/Lord_Howe", &[
+                (datetime!(2026-04-04 15:00 UTC), offset!(+11), offset!(+10:30)),
+                (datetime!(2026-10-03 15:30 UTC), offset!(+10:30), offset!(+11)),
+            ], &[
+                // 24.5 and 23.5 hours.
+                (date!(2026-04-05), datetime!(2026-04-04 13:00 UTC), datetime!(2026-04-05 13:30 UTC)),
+                (date!(2026-10-04), datetime!(2026-10-03 13:30 UTC), datetime!(2026-10-04 13:00 UTC)),
+            ]),
+            ("America/Whitehorse", &[
+                (datetime!(2019-03-10 10:00 UTC), offset!(-8), offset!(-7)),
+                (datetime!(2019-11-03 09:00 UTC), offset!(-7), offset!(-8)),
+                (datetime!(2020-03-08 10:00 UTC), offset!(-8), offset!(-7)),
+                // No change since: November 2020, 2026 and 2090 stay at −07:00.
+                (datetime!(2020-11-01 09:00 UTC), offset!(-7), offset!(-7)),
+                (datetime!(2026-11-01 09:00 UTC), offset!(-7), offset!(-7)),
+                (datetime!(2090-07-01 00:00 UTC), offset!(-7), offset!(-7)),
+            ], &[
+                (date!(2026-03-08), datetime!(2026-03-08 07:00 UTC), datetime!(2026-03-09 07:00 UTC)),
+            ]),
+        ];
+        for (name, changes, days) in FACTS {
+            let zone = system(name);
+            for (at, before, after) in changes {
+                check_change(&zone, *at, *before, *after);
+            }
+            for (date, start, end) in days {
+                check_day(&zone, *date, *start, *end);
+            }
         }
-        check_day(
-            &whitehorse,
-            date!(2026 - 03 - 08),
-            datetime!(2026-03-08 07:00 UTC),
-            datetime!(2026-03-09 07:00 UTC),
-        );
+        // The footer answered for 2090: the tables end before it.
+        let paris = system("Europe/Paris");
+        assert!(paris.transitions.last().unwrap().0 < datetime!(2038-01-01 00:00 UTC).unix_timestamp());
     }
 
-    /// Reads /usr/share/zoneinfo/Europe/Paris and Australia/Sydney. 2090 lies past the
-    /// files' tables (which end by 2037): the footer rule answers. Paris: March 26 and October
-    /// 29, 2090 are the last Sundays; Sydney: April 2 and October 1, 2090 the first.
+    /// Reads /usr/share/zoneinfo/Europe/Paris. 02:30 on 2026-03-29 does not exist: it is the
+    /// change itself. On 2026-10-25 it happens twice: the earlier, in summer time.
     #[test]
-    fn far_future_follows_the_footer_rule() {
+    #[rustfmt::skip]
+    fn paris_gap_is_its_change_and_fold_its_earlier_instant() {
         let paris = system("Europe/Paris");
-        assert!(
-            paris.transitions.last().unwrap().0 < datetime!(2038-01-01 00:00 UTC).unix_timestamp()
-        );
-        check_change(
-            &paris,
-            datetime!(2090-03-26 01:00 UTC),
-            offset!(+1),
-            offset!(+2),
-        );
-        check_change(
-            &paris,
-            datetime!(2090-10-29 01:00 UTC),
-            offset!(+2),
-            offset!(+1),
-        );
-        check_day(
-            &paris,
-            date!(2090 - 10 - 29),
-            datetime!(2090-10-28 22:00 UTC),
-            datetime!(2090-10-29 23:00 UTC),
-        );
-        let sydney = system("Australia/Sydney");
-        check_change(
-            &sydney,
-            datetime!(2090-04-01 16:00 UTC),
-            offset!(+11),
-            offset!(+10),
-        );
-        check_change(
-            &sydney,
-            datetime!(2090-09-30 16:00 UTC),
-            offset!(+10),
-            offset!(+11),
-        );
+        let local = |t: PrimitiveDateTime| paris.local_to_utc(t);
+        assert_eq!(local(datetime!(2026-03-29 02:30)), Ok(datetime!(2026-03-29 01:00 UTC)));
+        assert_eq!(local(datetime!(2026-03-29 03:00)), Ok(datetime!(2026-03-29 01:00 UTC)));
+        assert_eq!(local(datetime!(2026-03-29 01:59:59.5)), Ok(datetime!(2026-03-29 00:59:59.5 UTC)));
+        assert_eq!(local(datetime!(2026-10-25 02:30)), Ok(datetime!(2026-10-25 00:30 UTC)));
+        assert_eq!(local(datetime!(2026-10-25 03:00)), Ok(datetime!(2026-10-25 02:00 UTC)));
     }
 
     /// Reads /usr/share/zoneinfo/America/Havana and Pacific/Apia. Cuba moves its clocks at
     /// midnight: March 8, 2026 starts at 01:00 CDT. Samoa skipped December 30, 2011.
     #[test]
+    #[rustfmt::skip]
     fn a_day_that_starts_in_a_gap_starts_at_its_first_instant() {
         let havana = system("America/Havana");
-        check_day(
-            &havana,
-            date!(2026 - 03 - 08),
-            datetime!(2026-03-08 05:00 UTC),
-            datetime!(2026-03-09 04:00 UTC),
-        );
+        check_day(&havana, date!(2026-03-08), datetime!(2026-03-08 05:00 UTC), datetime!(2026-03-09 04:00 UTC));
         let apia = system("Pacific/Apia");
-        check_change(
-            &apia,
-            datetime!(2011-12-30 10:00 UTC),
-            offset!(-10),
-            offset!(+14),
-        );
-        check_day(
-            &apia,
-            date!(2011 - 12 - 29),
-            datetime!(2011-12-29 10:00 UTC),
-            datetime!(2011-12-30 10:00 UTC),
-        );
-        assert_eq!(
-            apia.day_start(date!(2011 - 12 - 30)),
-            apia.day_start(date!(2011 - 12 - 31))
-        );
+        check_change(&apia, datetime!(2011-12-30 10:00 UTC), offset!(-10), offset!(+14));
+        check_day(&apia, date!(2011-12-29), datetime!(2011-12-29 10:00 UTC), datetime!(2011-12-30 10:00 UTC));
+        assert_eq!(apia.day_start(date!(2011-12-30)), apia.day_start(date!(2011-12-31)));
     }
 
     /// Reads every zone named here from /usr/share/zoneinfo: the footer rule alone agrees
