@@ -1,8 +1,9 @@
 //! Times and durations as a user writes them and as messages show them.
 //!
-//! Pure: `now` is passed in. Times come back in UTC. `parse_time` reads `--from`/`--to` (RFC 3339, a date, `today`,
-//! `yesterday`, `now`), and `parse_time_in` the same in a zone (`--tz`), where dates are local
-//! midnights and a time without an offset is a local time; `parse_duration` reads `30s`, `15m`, `1h30m`, `7d`, `250ms`;
+//! Pure: `now` is passed in. Times come back in UTC. `parse_time` reads `--from`/`--to`
+//! (RFC 3339, a date, `today`, `yesterday`, `now`), and `parse_time_in` the same in a zone
+//! (`--tz`), where dates are local midnights and a time without an offset is a local time;
+//! `parse_duration` reads `30s`, `15m`, `1h30m`, `7d`, `250ms`;
 //! `format_duration` writes them back compactly for logs and messages. Errors are short
 //! value-free phrases (`is not a duration: …`) that the caller prefixes with the option and the
 //! value, so that a hostile value never reaches a message unescaped. Nothing here can overflow:

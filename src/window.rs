@@ -2,11 +2,11 @@
 //!
 //! Pure: no clock, no I/O. Windows start at `from` and step by the window length; the last one
 //! is cut short at `to`. In a zone (`split_in`), a one-day step is a local day, 23 or 25 hours
-//! long on the days the offset changes. A window decides which conversations it owns: those whose
-//! `conversationStart` lies inside it. The API returns more than that (every conversation that
-//! started on a UTC day the interval touches and overlaps it), so ownership is what makes
-//! adjacent windows exactly-once. No input can make anything here panic: a zero step yields
-//! the whole range as one window, and every sum is checked.
+//! long on the days the offset changes. A window decides which conversations it owns: those
+//! whose `conversationStart` lies inside it. The API returns more than that (every
+//! conversation that started on a UTC day the interval touches and overlaps it), so ownership
+//! is what makes adjacent windows exactly-once. No input can make anything here panic: a zero
+//! step yields the whole range as one window, and every sum is checked.
 
 use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
