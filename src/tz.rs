@@ -323,8 +323,8 @@ pub fn load(spec: &str, outside: &Outside) -> Result<Zone, LoadError> {
     read_first(spec, spec, &paths, outside)
 }
 
-/// The machine's zone: `TZ` (a name, `:name`, a path or a POSIX TZ string; empty is UTC),
-/// else `/etc/localtime`.
+/// The machine's zone: `TZ` (a name, `:name`, a path or a POSIX TZ string; empty or `UTC`
+/// is UTC), else `/etc/localtime`.
 fn local(outside: &Outside) -> Result<Zone, LoadError> {
     let Some(tz) = (outside.env)("TZ") else {
         let name = format!("local:{LOCALTIME}");
@@ -332,7 +332,8 @@ fn local(outside: &Outside) -> Result<Zone, LoadError> {
     };
     let name = format!("local:TZ={tz}");
     let file = tz.strip_prefix(':').unwrap_or(&tz);
-    if file.is_empty() {
+    // UTC needs no file: a container without zoneinfo often sets TZ=UTC.
+    if file.is_empty() || file.eq_ignore_ascii_case("UTC") {
         return Ok(UTC.clone());
     }
     // A path in TZ is the machine's own setting: it may lie anywhere.
@@ -790,10 +791,11 @@ mod tests {
             (PathBuf::from("/usr/share/zoneinfo/EST5EDT"), sample.clone()),
             (PathBuf::from("/srv/zone"), sample.clone()),
         ]);
-        let cases: [(Option<&'static str>, Result<&str, &str>); 12] = [
+        let cases: [(Option<&'static str>, Result<&str, &str>); 13] = [
             (None, Ok("local:/etc/localtime")),
             (Some(""), Ok("UTC")),
             (Some(":"), Ok("UTC")),
+            (Some("UTC"), Ok("UTC")),
             (Some("Europe/Paris"), Ok("local:TZ=Europe/Paris")),
             (Some(":Europe/Paris"), Ok("local:TZ=:Europe/Paris")),
             (Some("/srv/zone"), Ok("local:TZ=/srv/zone")),
