@@ -30,6 +30,8 @@ mod sink;
 mod state;
 mod target;
 mod times;
+#[allow(dead_code)]
+mod tz;
 mod urls;
 mod window;
 

@@ -192,14 +192,16 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &SHELL);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending",
+        "proxy", "check", "filters", "pending", "tz",
     ] {
         check(pure, &SHELL);
         check(pure, &["export", "report", "signal"]);
     }
-    for leaf in ["window", "times", "urls", "exit", "crash"] {
+    for leaf in ["window", "times", "urls", "exit", "crash", "tz"] {
         assert!(
-            graph[leaf].iter().all(|m| m == "times" || m == "exit"),
+            graph[leaf]
+                .iter()
+                .all(|m| ["times", "exit", "tz"].contains(&m.as_str())),
             "{leaf}.rs is a leaf but imports {:?}",
             graph[leaf]
         );
@@ -230,7 +232,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending",
+        "check", "filters", "pending", "tz",
     ] {
         let code: String = members(modules.keys(), pure)
             .iter()
