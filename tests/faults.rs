@@ -44,17 +44,26 @@ fn export_exactly(sim: &Sim) -> Run {
 
 #[test]
 fn tokens_expiring_mid_run_are_refreshed_before_use() {
+    // One request at a time, each held 100 ms by the simulator: the run lasts at least
+    // requests × 100 ms, however fast the machine, so it outlives several 1-second tokens.
+    let latency = Duration::from_millis(100);
     let sim = Sim::start(SimConfig {
         token_lifetime: Duration::from_secs(1),
-        latency: Duration::from_millis(70),
+        latency,
         ..config(Faults::default())
     });
-    export_exactly(&sim);
+    let dir = Dir::new("faults-expiry");
+    let out = dir.join("c.csv");
+    let run = export(&sim, &args_into(&out).opt("--parallel", "1"));
+    run.expect_code(0);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
-    // Without faults, each token after the first replaced one about to expire.
+    let floor = latency * u32::try_from(stats.api_requests).unwrap();
+    assert!(floor >= Duration::from_secs(3), "a run of {floor:?} at least");
+    // Each token after the first replaced one about to expire: at least one a second.
     assert!(
-        stats.tokens_issued >= 3,
-        "only {} tokens issued",
+        stats.tokens_issued > floor.as_secs(),
+        "only {} tokens issued over at least {floor:?}",
         stats.tokens_issued
     );
     // The skew margin replaces tokens before they expire, so none is refused for age.
