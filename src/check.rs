@@ -228,17 +228,13 @@ impl Report {
     }
 
     /// Connecting to a host (`what`, at `base`) through `route`. A failure through a proxy
-    /// names the host asked for and the proxy it went through.
+    /// names the host asked for first: the problem names the proxy, where it failed.
     fn host(&mut self, probe: &Probe<()>, what: &str, base: &str, route: &Route) {
         match (probe, route) {
-            (Probe::Failed { code, problem, .. }, Route::Via(proxy)) => self.fail(
+            (Probe::Failed { code, problem, .. }, Route::Via(_)) => self.fail(
                 *code,
                 what,
-                format!(
-                    "{what}: {base} not reached through the proxy {} from {}: {problem}",
-                    proxy.shown(),
-                    proxy.variable
-                ),
+                format!("{what}: {base} not reached: {problem}"),
             ),
             _ => self.step(probe, what, |_| "connected".to_string()),
         }
@@ -782,7 +778,7 @@ mod tests {
     }
 
     #[test]
-    fn a_host_not_reached_through_a_proxy_names_the_host_and_the_proxy() {
+    fn a_host_not_reached_through_a_proxy_is_named_before_the_proxy() {
         let env = |name: &str| {
             (name == "HTTPS_PROXY").then(|| "http://user:pw@10.0.0.9:3128".to_string())
         };
@@ -791,8 +787,8 @@ mod tests {
         let observed = Observed {
             login_route: route.clone(),
             api_route: route,
-            login_host: failed(Code::GaveUp, "gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused"),
-            api_host: failed(Code::GaveUp, "gave up on GET https://api.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused"),
+            login_host: failed(Code::GaveUp, "gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"),
+            api_host: failed(Code::GaveUp, "gave up on GET https://api.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"),
             token: Probe::Skipped,
             ..unprobed()
         };
@@ -800,9 +796,24 @@ mod tests {
         assert_eq!(code, Code::GaveUp);
         assert_eq!(
             lines[1],
-            "FAIL login host: https://login.mypurecloud.ie not reached through the proxy http://10.0.0.9:3128 from HTTPS_PROXY: gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused"
+            "FAIL login host: https://login.mypurecloud.ie not reached: gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"
         );
-        assert!(lines[2].starts_with("FAIL API host: https://api.mypurecloud.ie not reached through the proxy http://10.0.0.9:3128"), "{}", lines[2]);
+        assert!(
+            lines[2].starts_with("FAIL API host: https://api.mypurecloud.ie not reached: gave up"),
+            "{}",
+            lines[2]
+        );
+        // Direct, the problem's URL is the host's: nothing is added.
+        let direct = Observed {
+            login_route: Route::Direct,
+            ..observed
+        };
+        let (lines, _) = shown(&direct);
+        assert!(
+            lines[1].starts_with("FAIL login host: gave up on GET https://login."),
+            "{}",
+            lines[1]
+        );
         assert!(!lines.iter().any(|l| l.contains("pw")), "{lines:#?}");
     }
 

@@ -129,24 +129,17 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     signal::install();
     config.warnings.iter().for_each(|warning| log.warn(warning));
     target::preflight(&config.output, config.force)?;
-    if let Output::File(path) = &config.output {
-        own_files::check_distinct(
-            &RunFiles::of(path, config.state.as_deref()),
-            config.pending.as_deref(),
-        )?;
+    let run = match &config.output {
+        Output::File(path) => Some(RunFiles::of(path, config.state.as_deref())),
+        Output::Stdout => None,
+    };
+    if let Some(run) = &run {
+        own_files::check_distinct(run, config.pending.as_deref())?;
     }
     let mut plan = config.plan();
     let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
-    let settings = http::Settings {
-        parallel: config.parallel,
-        api_base: config.api_base,
-        login_base: config.login_base,
-        timeout: config.timeout,
-        ca_file: config.ca_file,
-        policy: config.policy,
-        routes: config.routes,
-    };
+    let settings = config.http_settings();
     let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
@@ -160,10 +153,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         )?),
     };
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
-    let mut ledger = match (&config.pending, &config.output) {
-        (Some(path), Output::File(output)) => Some(pending::file::PendingFile::open(
+    let mut ledger = match (&config.pending, &run) {
+        (Some(path), Some(run)) => Some(pending::file::PendingFile::open(
             path,
-            &RunFiles::of(output, config.state.as_deref()),
+            run,
             &ledger_fingerprint,
             config.pending_max_age,
             OffsetDateTime::now_utc(),

@@ -59,7 +59,10 @@ fn tokens_expiring_mid_run_are_refreshed_before_use() {
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
     let floor = latency * u32::try_from(stats.api_requests).unwrap();
-    assert!(floor >= Duration::from_secs(3), "a run of {floor:?} at least");
+    assert!(
+        floor >= Duration::from_secs(3),
+        "a run of {floor:?} at least"
+    );
     // Each token after the first replaced one about to expire: at least one a second.
     assert!(
         stats.tokens_issued > floor.as_secs(),

@@ -91,6 +91,19 @@ impl Config {
         }
     }
 
+    /// The HTTP client's settings for the export.
+    pub fn http_settings(&self) -> http::Settings {
+        http::Settings {
+            parallel: self.parallel,
+            api_base: self.api_base.clone(),
+            login_base: self.login_base.clone(),
+            timeout: self.timeout,
+            ca_file: self.ca_file.clone(),
+            policy: self.policy.clone(),
+            routes: self.routes.clone(),
+        }
+    }
+
     /// Validates raw arguments: the high stage of the command line.
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
