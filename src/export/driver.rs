@@ -131,7 +131,7 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
     /// Whether the API filters out conversations in progress: with `--ended-only`, unless a
     /// ledger must see them to record them.
     pub(super) fn end_filter(&self) -> bool {
-        self.plan.ended_only && !self.ledger.kept()
+        super::end_filter(self.plan.ended_only, self.ledger.kept())
     }
 }
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::api::{
     self, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup, NameListing,
-    QueryFilters, Queue, QueueListing, Refusal, ResultsPage,
+    QueryFilters, Queue, Refusal, ResultsPage,
 };
 use crate::report::{ExportStats, Log};
 use crate::sink::{Digest, Format, Mark, Sink};
@@ -39,7 +39,7 @@ pub struct Fake {
     /// Each conversation is listed twice and pages are de-duplicated: short pages mid-window.
     pub short_pages: bool,
     /// Replies of pages sent and not yet collected (computed when sent).
-    pub sent_pages: HashMap<Ticket, Result<DetailsPage>>,
+    pub sent_pages: HashMap<Ticket, Reply<DetailsPage>>,
     /// The most pages sent and not yet collected at once.
     pub in_flight_max: usize,
     pub parallel: u32,
@@ -73,11 +73,26 @@ pub struct Fake {
     pub max_ids: Option<usize>,
     /// User and wrap-up code lookups, in order.
     pub name_lookups: Vec<(Lookup, Vec<String>)>,
+    /// Replies to the next by-id requests, served as they are instead of the truth.
+    pub by_id_replies: std::collections::VecDeque<Vec<Box<RawValue>>>,
+    /// A user lookup of more ids than this is refused with 414.
+    pub name_max_ids: Option<usize>,
+    /// User lookups are refused with this status.
+    pub users_refused: Option<u16>,
+    /// The user listing is paged this many a page.
+    pub name_page_size: Option<usize>,
+    /// Every details page is served as page 1.
+    pub ignore_page_number: bool,
+    /// A details query matching more conversations than this is refused (400, past the cap).
+    pub result_cap: Option<u64>,
+    /// Every details query is refused with 503.
+    pub details_broken: bool,
 }
 
-/// A refusal as the adapter hands it over, for a request to `url`.
-pub fn refusal(status: u16, code: &str, message: &str, url: &str) -> anyhow::Error {
-    anyhow::Error::new(Refusal {
+/// A refusal as the adapter hands it over, for a request to `url`, read as the adapter reads
+/// a request for one id.
+pub fn refusal(status: u16, code: &str, message: &str, url: &str) -> SourceError {
+    let refusal = Refusal {
         status,
         method: "GET",
         url: url.to_string(),
@@ -85,7 +100,8 @@ pub fn refusal(status: u16, code: &str, message: &str, url: &str) -> anyhow::Err
         message: Some(message.to_string()),
         correlation_id: None,
         html: false,
-    })
+    };
+    SourceError::refused(Refused::from(refusal.kind()), anyhow::Error::new(refusal))
 }
 
 pub fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
@@ -155,13 +171,20 @@ impl Fake {
             by_id_calls: Vec::new(),
             max_ids: None,
             name_lookups: Vec::new(),
+            by_id_replies: Default::default(),
+            name_max_ids: None,
+            users_refused: None,
+            name_page_size: None,
+            ignore_page_number: false,
+            result_cap: None,
+            details_broken: false,
         }
     }
 }
 
 impl Fake {
     /// The page as the API would serve it now, with the real interval semantics.
-    pub fn details_page(&mut self, query: &DetailsQuery) -> Result<DetailsPage> {
+    pub fn details_page(&mut self, query: &DetailsQuery) -> Reply<DetailsPage> {
         self.queries.push(query.interval.clone());
         let (a, b) = bounds(&query.interval);
         let first_day = a.date();
@@ -178,8 +201,24 @@ impl Fake {
             .into_iter()
             .flat_map(|c| std::iter::repeat_n(c, copies))
             .collect();
+        let url = "https://api.x/api/v2/analytics/conversations/details/query";
+        if self
+            .result_cap
+            .is_some_and(|cap| matching.len() as u64 > cap)
+        {
+            let message = "Pagination may not exceed 300 results.";
+            return Err(refusal(400, "bad.request", message, url));
+        }
+        if self.details_broken {
+            return Err(refusal(503, "service.unavailable", "Down", url));
+        }
         let size = query.paging.page_size as usize;
-        let skip = (query.paging.page_number as usize - 1) * size;
+        let number = if self.ignore_page_number {
+            1
+        } else {
+            query.paging.page_number as usize
+        };
+        let skip = (number - 1) * size;
         let mut page: Vec<&(String, OffsetDateTime, OffsetDateTime)> =
             matching.iter().skip(skip).take(size).copied().collect();
         page.dedup_by(|x, y| x.0 == y.0);
@@ -223,6 +262,16 @@ impl Fake {
     }
 }
 
+/// Page `page` of `all`, `size` entities a page, with the page count a paging server reports.
+pub fn page_of(all: NameListing, page: u32, size: usize) -> NameListing {
+    let count = all.entities.len().div_ceil(size).max(1);
+    let skip = (page as usize - 1) * size;
+    NameListing {
+        entities: all.entities.into_iter().skip(skip).take(size).collect(),
+        page_count: Some(count as u64),
+    }
+}
+
 /// A one-page listing of the `ids` that `name` names, as a bulk lookup replies.
 pub fn listing(ids: &[String], name: impl Fn(&str) -> Option<String>) -> NameListing {
     let entities = ids
@@ -241,11 +290,15 @@ pub fn listing(ids: &[String], name: impl Fn(&str) -> Option<String>) -> NameLis
 }
 
 impl Source for Fake {
-    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>> {
+    fn conversations(&mut self, ids: &[String]) -> Reply<Vec<Box<RawValue>>> {
         self.by_id_calls.push(ids.to_vec());
         if self.max_ids.is_some_and(|max| ids.len() > max) {
             let url = format!("https://api.x{}", api::by_id_path(ids));
-            return Err(refusal(400, "bad.request", "Too many ids", &url));
+            let e = refusal(400, "bad.request", "Too many ids", &url);
+            return Err(SourceError::refused(Refused::TooManyIds, e.error));
+        }
+        if let Some(reply) = self.by_id_replies.pop_front() {
+            return Ok(reply);
         }
         Ok(self
             .conversations
@@ -255,23 +308,38 @@ impl Source for Fake {
             .collect())
     }
 
-    fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        self.queue_lookups.push(ids.to_vec());
-        if self.queues_forbidden {
-            return Ok(None);
+    fn names(&mut self, lookup: Lookup, ids: &[String], page: u32) -> Reply<NameListing> {
+        let url = format!("https://api.x{}", lookup.page_path(ids, page));
+        match lookup {
+            Lookup::Queues => self.queue_lookups.push(ids.to_vec()),
+            _ => self.name_lookups.push((lookup, ids.to_vec())),
         }
-        let name = |id: &str| (id == "q1").then(|| "Sales, \"EU\"".to_string());
-        Ok(Some(listing(ids, name)))
-    }
-
-    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.name_lookups.push((Lookup::Users, ids.to_vec()));
-        Ok(Some(listing(ids, |id| Some(format!("User {id}")))))
-    }
-
-    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.name_lookups.push((Lookup::WrapUpCodes, ids.to_vec()));
-        Ok(None)
+        let forbidden = match lookup {
+            Lookup::Queues => self.queues_forbidden,
+            Lookup::Users => false,
+            Lookup::WrapUpCodes => true,
+        };
+        if forbidden {
+            let e = refusal(403, "missing.permissions", "Missing permission", &url);
+            return Err(SourceError::refused(Refused::Forbidden, e.error));
+        }
+        if lookup == Lookup::Users {
+            if let Some(status) = self.users_refused {
+                return Err(refusal(status, "server.error", "It broke", &url));
+            }
+            if self.name_max_ids.is_some_and(|max| ids.len() > max) {
+                let e = refusal(414, "uri.too.long", "URI Too Long", &url);
+                return Err(SourceError::refused(Refused::TooManyIds, e.error));
+            }
+        }
+        let all = match lookup {
+            Lookup::Queues => listing(ids, |id| (id == "q1").then(|| "Sales, \"EU\"".to_string())),
+            _ => listing(ids, |id| Some(format!("User {id}"))),
+        };
+        Ok(match self.name_page_size {
+            Some(size) if lookup == Lookup::Users => page_of(all, page, size),
+            _ => all,
+        })
     }
 
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
@@ -281,7 +349,7 @@ impl Source for Fake {
         self.arrive(&query.interval);
     }
 
-    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage> {
+    fn collect_page(&mut self, ticket: Ticket) -> Reply<DetailsPage> {
         self.sent_pages
             .remove(&ticket)
             .expect("a page is collected once, after it was sent")
@@ -295,7 +363,7 @@ impl Source for Fake {
         self.parallel
     }
 
-    fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+    fn submit_job(&mut self, query: &JobQuery) -> Reply<String> {
         self.submit_calls += 1;
         let url = "https://api.x/api/v2/analytics/conversations/details/jobs";
         if self.refused_submits.contains(&self.submit_calls) {
@@ -347,7 +415,7 @@ impl Source for Fake {
         }))
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage> {
+    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage> {
         let (job_id, page_size, cursor) = (page.job_id, page.page_size, page.cursor);
         let url = page.path();
         if page_size > self.job_page_ceiling {

@@ -13,8 +13,9 @@ use time::OffsetDateTime;
 
 use super::driver::Run;
 use super::write::parse_conversation;
+use super::Refused;
 use super::{Rows, Source};
-use crate::api::{self, Refusal, RefusalKind};
+use crate::api;
 use crate::sink::Target;
 
 /// The follow-up of the `--pending` ledger in progress: ids are followed up in ascending
@@ -116,7 +117,10 @@ struct Tally {
 impl<S: Source, W: Target> Run<'_, '_, S, W> {
     /// The follow-up of the ledger, before the range: asks the API for the recorded ids in
     /// ascending order, in batches of `api::MAX_IDS_PER_REQUEST` (halved on each refusal of
-    /// too many ids), writes those that have ended, and saves the state after each batch; the
+    /// too many ids), writes those that have ended, and saves the state after each batch. An
+    /// id is dropped as no longer returned only when a reply that returned others, or two
+    /// replies in a row, leave it out: one reply without any of the ids asked for (`{}`,
+    /// `"conversations": null`, an empty list) is asked again. The
     /// ledger settles a batch's written and gone ids only after that save. A resumed follow-up
     /// first settles the ids its output already holds (a crash may have come between the save
     /// and the ledger's rewrite), then goes on after the last id handled.
@@ -131,11 +135,23 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
         let mut tally = Tally::default();
         let mut batch = api::MAX_IDS_PER_REQUEST;
         let mut rest = todo.as_slice();
+        let mut confirming = false;
         while !rest.is_empty() {
             let ids = rest.get(..batch.min(rest.len())).unwrap_or(rest);
             let Some(rows) = self.by_id(ids, &mut batch)? else {
                 continue;
             };
+            if rows.is_empty() && !confirming {
+                // A reply with none of the ids asked for: all gone, or a reply that lost its
+                // conversations on the way. Ask once more before dropping them.
+                self.log.info(&format!(
+                    "a reply to {} ids by id returned none of them; asking again before dropping them",
+                    ids.len()
+                ));
+                confirming = true;
+                continue;
+            }
+            confirming = false;
             self.follow_up_batch(ids, rows, &mut tally)?;
             rest = rest.get(ids.len()..).unwrap_or_default();
         }
@@ -182,7 +198,7 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
     fn by_id(&mut self, ids: &[String], batch: &mut usize) -> Result<Option<Vec<Box<RawValue>>>> {
         match self.source.conversations(ids) {
             Ok(rows) => Ok(Some(rows)),
-            Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::TooManyIds) && *batch > 1 => {
+            Err(e) if e.refused == Some(Refused::TooManyIds) && *batch > 1 => {
                 *batch = (ids.len() / 2).max(1);
                 self.log.info(&format!(
                     "{} ids per request refused; asking for {} at once from now on",
@@ -191,7 +207,7 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
                 ));
                 Ok(None)
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -407,7 +423,30 @@ mod tests {
         fake.max_ids = Some(2);
         let (_, due, _) = export_with_ledger(&mut fake, &plan, &id_refs, None);
         let sizes: Vec<usize> = fake.by_id_calls.iter().map(Vec::len).collect();
-        assert_eq!(sizes, [5, 2, 2, 1]);
+        // None of the ids exists: each batch's empty reply is confirmed by a second one.
+        assert_eq!(sizes, [5, 2, 2, 2, 2, 1, 1]);
         assert_eq!(due, ["f"]);
+    }
+
+    /// A reply to the by-id follow-up that returns none of the ids asked for (`{}`, `null`)
+    /// drops nothing: the batch is asked again, and only a second reply without them drops
+    /// them.
+    #[test]
+    fn a_reply_without_any_id_asked_for_is_asked_again_before_anything_is_dropped() {
+        let plan = plan(Format::Csv, 86_400, 100);
+        let mut fake = with_pending();
+        fake.by_id_replies.push_back(Vec::new());
+        let (csv, due, _) = export_with_ledger(&mut fake, &plan, &["old-2", "old-1"], None);
+        assert_eq!(fake.by_id_calls.len(), 2);
+        assert!(csv.lines().any(|l| l.starts_with("old-1,")), "{csv}");
+        assert_eq!(due, ["f", "old-2"]);
+        // Two replies in a row without them: gone.
+        let mut fake = with_pending();
+        fake.by_id_replies.extend([Vec::new(), Vec::new()]);
+        let (csv, due, events) = export_with_ledger(&mut fake, &plan, &["old-2", "old-1"], None);
+        assert_eq!(fake.by_id_calls.len(), 2);
+        assert!(!csv.contains("old-1"));
+        assert_eq!(due, ["f"]);
+        assert!(events.contains(&"settle [] [\"old-1\", \"old-2\"]".to_string()));
     }
 }

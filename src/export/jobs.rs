@@ -14,7 +14,8 @@ use time::OffsetDateTime;
 use super::driver::{too_big, Run, WindowCounts, WindowEnd};
 use super::plan::Route;
 use super::Source;
-use crate::api::{JobQuery, JobState, JobStatus, Refusal, RefusalKind, ResultsPage};
+use super::{Refused, Reply, SourceError};
+use crate::api::{JobQuery, JobState, JobStatus, ResultsPage};
 use crate::exit::{code_of, failure, Code};
 use crate::sink::Target;
 use crate::window::{self, Window};
@@ -95,7 +96,7 @@ impl Default for Jobs {
 }
 
 /// How a refused results page is dealt with.
-enum Refused {
+enum Resumed {
     /// Ask for the page again (at a smaller size).
     Again,
     /// The job was lost and dropped: submit it again.
@@ -129,14 +130,12 @@ impl Jobs {
                         Some(id) => id,
                         None => match self.submit(run, w) {
                             Ok(id) => id,
-                            Err(e)
-                                if Refusal::kind_of(&e) == Some(RefusalKind::IntervalTooLong) =>
-                            {
+                            Err(e) if e.refused == Some(Refused::IntervalTooLong) => {
                                 self.submissions.remove(&interval);
                                 let why = "the API refuses a job this long";
                                 return too_big(w, splittable, counts, why.into());
                             }
-                            Err(e) => return Err(e),
+                            Err(e) => return Err(e.into()),
                         },
                     };
                     let job = JobCursor { id, cursor: None };
@@ -181,9 +180,9 @@ impl Jobs {
             let mut results = match run.source.job_results(&page) {
                 Ok(results) => results,
                 Err(e) => match self.results_refused(run, &job.id, &interval, size, e)? {
-                    Refused::Again => continue,
-                    Refused::Lost => return Ok(None),
-                    Refused::TooBig(why) => return Ok(Some(Err(why))),
+                    Resumed::Again => continue,
+                    Resumed::Lost => return Ok(None),
+                    Resumed::TooBig(why) => return Ok(Some(Err(why))),
                 },
             };
             counts.pages += 1;
@@ -211,41 +210,41 @@ impl Jobs {
         job_id: &str,
         interval: &str,
         size: u32,
-        e: anyhow::Error,
-    ) -> Result<Refused> {
-        match Refusal::kind_of(&e) {
-            Some(RefusalKind::PagingCap) => {
+        e: SourceError,
+    ) -> Result<Resumed> {
+        match e.refused {
+            Some(Refused::PagingCap) => {
                 self.finish_job(run, job_id, interval);
-                Ok(Refused::TooBig(
+                Ok(Resumed::TooBig(
                     "the job's results exceed what the API pages through",
                 ))
             }
-            Some(RefusalKind::PageSize { ceiling }) => {
+            Some(Refused::PageSize { ceiling }) => {
                 let Some(next) = smaller_page_size(ceiling, size) else {
-                    return Err(e);
+                    return Err(e.into());
                 };
                 run.log.info(&format!(
                     "job results page size {size} refused; using {next} from now on"
                 ));
                 run.pos.job_page_size = next;
-                Ok(Refused::Again)
+                Ok(Resumed::Again)
             }
             Some(_) => {
                 // The cursor is no longer accepted: the job expired or was removed.
                 let why = match run.source.job_status(job_id)? {
-                    Some(status) if status.state == JobState::Fulfilled => return Err(e),
+                    Some(status) if status.state == JobState::Fulfilled => return Err(e.into()),
                     Some(status) => describe_job(&status),
                     None => "it no longer exists".to_string(),
                 };
                 self.drop_job(run, job_id, interval, &why)?;
-                Ok(Refused::Lost)
+                Ok(Resumed::Lost)
             }
-            None => Err(e),
+            None => Err(e.into()),
         }
     }
 
     /// Submits the job of window `w`, counting the submission against the window.
-    fn submit<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, w: &Window) -> Result<String> {
+    fn submit<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, w: &Window) -> Reply<String> {
         let interval = w.interval();
         let count = self.submissions.entry(interval.clone()).or_insert(0);
         *count = count.saturating_add(1);
@@ -318,13 +317,13 @@ impl Jobs {
                         break;
                     }
                 }
-                Err(e) if code_of(&e) == Code::Interrupted => return Err(e),
+                Err(e) if code_of(&e.error) == Code::Interrupted => return Err(e.into()),
                 Err(e) => {
                     self.submissions.remove(&interval);
                     self.lower_jobs_ahead(
                         run,
                         self.jobs_ahead.saturating_sub(1),
-                        &format!("{e:#}"),
+                        &format!("{:#}", e.error),
                     );
                     break;
                 }

@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    DetailsPage, DetailsQuery, JobQuery, JobStatus, NameListing, QueueListing, ResultsPage,
+    DetailsPage, DetailsQuery, JobQuery, JobStatus, Lookup, NameListing, RefusalKind, ResultsPage,
 };
 
 mod driver;
@@ -43,7 +43,7 @@ mod write;
 pub use driver::{run, Control};
 pub use follow_up::{FollowUp, PendingLedger};
 pub use jobs::{AheadJob, JobCursor, JOB_PAGE_SIZE_MAX};
-pub use plan::{Mode, Plan, Position, Resume, Route};
+pub use plan::{end_filter, Mode, Plan, Position, Resume, Route};
 pub use query::{MIN_SPLIT, RESULT_CAP};
 pub use route::split_point;
 
@@ -55,8 +55,9 @@ pub trait Source {
     /// Starts fetching a details page; several may be in flight at once and finish in any
     /// order. The reply is kept until `collect_page` or `forget_page` names the ticket.
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery);
-    /// Waits for the reply to a page sent with `send_page`.
-    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage>;
+    /// Waits for the reply to a page sent with `send_page`. `Refused::PagingCap`: the query
+    /// will not page this far.
+    fn collect_page(&mut self, ticket: Ticket) -> Reply<DetailsPage>;
     /// Drops a page sent with `send_page` whose reply is no longer wanted.
     fn forget_page(&mut self, ticket: Ticket);
     /// How many requests may be in flight at once (`--parallel`).
@@ -64,25 +65,24 @@ pub trait Source {
     /// Keeps a details page fetched already, to answer the next `send_page` of the same
     /// query instead of fetching it again. A source may ignore it.
     fn keep_page(&mut self, _query: DetailsQuery, _page: DetailsPage) {}
-    /// Submits a job; returns its id.
-    fn submit_job(&mut self, query: &JobQuery) -> Result<String>;
+    /// Submits a job; returns its id. `Refused::IntervalTooLong`: the job's interval is.
+    fn submit_job(&mut self, query: &JobQuery) -> Reply<String>;
     /// A job's status; `None` when the job no longer exists.
     fn job_status(&mut self, job_id: &str) -> Result<Option<JobStatus>>;
     /// A page of a job's results: its conversations, readable one at a time, and the cursor
-    /// of the next page (`None`: the last).
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage>;
+    /// of the next page (`None`: the last). `Refused::PagingCap`: more results than the API
+    /// pages through; `Refused::PageSize`: a smaller page; any other refusal: the cursor is
+    /// no longer accepted.
+    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage>;
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// These conversations by id (at most `api::MAX_IDS_PER_REQUEST`), as the API has them
-    /// now: those it no longer returns are absent. A refusal of `RefusalKind::TooManyIds`
-    /// asks for fewer at once.
-    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<RawValue>>>;
-    /// The names of these queues (at most 100 ids). `None` when the client may not read queues.
-    fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>>;
-    /// The names of these users (at most 100 ids). `None` when the client may not read users.
-    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
-    /// The names of these wrap-up codes (at most 100 ids). `None` when the client may not
-    /// read wrap-up codes.
-    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>>;
+    /// now: those it no longer returns are absent. `Refused::TooManyIds`: ask for fewer at
+    /// once.
+    fn conversations(&mut self, ids: &[String]) -> Reply<Vec<Box<RawValue>>>;
+    /// Page `page` of the names of these queues, users or wrap-up codes (at most 100 ids).
+    /// `Refused::Forbidden` when the client may not read them; `Refused::TooManyIds`: ask
+    /// for fewer at once.
+    fn names(&mut self, lookup: Lookup, ids: &[String], page: u32) -> Reply<NameListing>;
     /// The data lake's `dataAvailabilityDate`: jobs can read conversations before it.
     fn availability(&mut self) -> Result<OffsetDateTime>;
     /// The current time (the API's clock as far as job expiry goes).
@@ -93,6 +93,80 @@ pub trait Source {
     fn retries(&self) -> u64;
     /// Requests sent so far (for the per-route cost in the summary).
     fn requests(&self) -> u64;
+}
+
+/// What a refused `Source` call means for the driver, as the adapter read it from the
+/// refusal and the request it made. The driver decides from this, never from a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The details query or job results will not page this far.
+    PagingCap,
+    /// The job results page size is too large; the largest size the API states, if any.
+    PageSize { ceiling: Option<u32> },
+    /// The job's interval is longer than the API accepts.
+    IntervalTooLong,
+    /// Too many ids in one request (by id, or a name lookup): ask for fewer at once.
+    TooManyIds,
+    /// The OAuth client's role lacks the permission the call needs.
+    Forbidden,
+    /// The resource (a job, its cursor) no longer exists or has expired.
+    Gone,
+    /// Any other refusal.
+    Other,
+}
+
+impl From<RefusalKind> for Refused {
+    /// What a refusal means by its status, code and message alone; the adapter refines it
+    /// with the request it made (several ids at once, a 403).
+    fn from(kind: RefusalKind) -> Refused {
+        match kind {
+            RefusalKind::PagingCap => Refused::PagingCap,
+            RefusalKind::PageSize { ceiling } => Refused::PageSize { ceiling },
+            RefusalKind::IntervalTooLong => Refused::IntervalTooLong,
+            RefusalKind::Gone => Refused::Gone,
+            RefusalKind::TooManyIds | RefusalKind::Other => Refused::Other,
+        }
+    }
+}
+
+/// A `Source` call that failed: what the refusal means when the API refused it (`None`: no
+/// refusal, e.g. the network or retries ran out), and the error to report to the user.
+#[derive(Debug)]
+pub struct SourceError {
+    pub refused: Option<Refused>,
+    pub error: anyhow::Error,
+}
+
+/// The reply to a `Source` call whose refusals the driver acts on.
+pub type Reply<T> = std::result::Result<T, SourceError>;
+
+impl SourceError {
+    /// A failure the driver does not act on but reports.
+    pub fn failed(error: anyhow::Error) -> SourceError {
+        SourceError {
+            refused: None,
+            error,
+        }
+    }
+
+    pub fn refused(refused: Refused, error: anyhow::Error) -> SourceError {
+        SourceError {
+            refused: Some(refused),
+            error,
+        }
+    }
+}
+
+impl From<anyhow::Error> for SourceError {
+    fn from(error: anyhow::Error) -> SourceError {
+        SourceError::failed(error)
+    }
+}
+
+impl From<SourceError> for anyhow::Error {
+    fn from(e: SourceError) -> anyhow::Error {
+        e.error
+    }
 }
 
 /// The conversations of one reply, read one at a time, as often as needed: the reply may be

@@ -91,6 +91,13 @@ impl Plan {
     }
 }
 
+/// Whether the queries carry the `conversationEnd` filter: with `--ended-only`, unless a
+/// `--pending` ledger must see conversations in progress to record them. The one place
+/// this rule lives.
+pub fn end_filter(ended_only: bool, ledger: bool) -> bool {
+    ended_only && !ledger
+}
+
 /// Where an export stands: enough to continue it after a crash.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Position {

@@ -4,13 +4,17 @@
 //! nothing itself: a window over what the API pages through ends as `WindowEnd::Split`.
 
 use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use anyhow::Result;
+use serde_json::value::RawValue;
 
 use super::driver::{too_big, Run, WindowCounts, WindowEnd};
+use super::Refused;
 use super::{Source, Ticket};
-use crate::api::{DetailsPage, DetailsQuery, Refusal, RefusalKind};
+use crate::api::{DetailsPage, DetailsQuery};
+use crate::exit::{failure, Code};
 use crate::sink::Target;
 use crate::window::Window;
 
@@ -21,6 +25,9 @@ pub const RESULT_CAP: u64 = 100_000;
 pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
+/// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
+/// reply, asked again; this many in a row end the run.
+pub const MAX_REPEATED_PAGES: u32 = 3;
 
 /// A details page sent ahead of the one being committed.
 struct Sent {
@@ -62,6 +69,10 @@ struct Walk {
     /// Where pages began to be fetched side by side, and the count they were planned from.
     side_by_side: Option<(u32, u64)>,
     planned_hits: u64,
+    /// The last page committed and a digest of its conversations.
+    previous: Option<(u32, u64)>,
+    /// Replies in a row that repeated the page before them.
+    repeats: u32,
 }
 
 impl Walk {
@@ -80,6 +91,8 @@ impl Walk {
             sent_up_to: 0,
             side_by_side: None,
             planned_hits: 0,
+            previous: None,
+            repeats: 0,
         }
     }
 
@@ -122,11 +135,11 @@ impl Query {
             let ticket = self.send_pages(run, &mut walk, w, page_number);
             let page = match run.source.collect_page(ticket) {
                 Ok(page) => page,
-                Err(e) if Refusal::kind_of(&e) == Some(RefusalKind::PagingCap) => {
+                Err(e) if e.refused == Some(Refused::PagingCap) => {
                     self.forget_ahead(run.source, &walk.interval);
                     return walk.too_big(w, "the API refuses to page further".to_string());
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             walk.counts.pages += 1;
             run.stats.pages = run.stats.pages.saturating_add(1);
@@ -215,6 +228,9 @@ impl Query {
             .max(u32::try_from(pages_for_hits).unwrap_or(u32::MAX));
         let mut raws = page.conversations.unwrap_or_default();
         let returned = raws.len() as u64;
+        if self.repeated(run, walk, page_number, &raws)? {
+            return Ok(None);
+        }
         walk.counts.conversations += run.write_page(w, &mut raws)?;
         crate::crash::reach("page-written", || {});
         let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
@@ -235,6 +251,43 @@ impl Query {
         run.pos.next_page = page_number.saturating_add(1);
         run.save()?;
         Ok(None)
+    }
+
+    /// Whether page `page_number` holds the very conversations of the page before it, as a
+    /// server that ignores `pageNumber` serves them: a malformed reply, asked again one page
+    /// at a time; `MAX_REPEATED_PAGES` in a row end the run.
+    fn repeated<S: Source, W: Target>(
+        &mut self,
+        run: &mut Run<S, W>,
+        walk: &mut Walk,
+        page_number: u32,
+        raws: &[Box<RawValue>],
+    ) -> Result<bool> {
+        let mut hasher = DefaultHasher::new();
+        raws.iter().for_each(|raw| raw.get().hash(&mut hasher));
+        let digest = hasher.finish();
+        let before = page_number.checked_sub(1);
+        if raws.is_empty() || walk.previous != before.map(|p| (p, digest)) {
+            walk.previous = Some((page_number, digest));
+            walk.repeats = 0;
+            return Ok(false);
+        }
+        walk.repeats = walk.repeats.saturating_add(1);
+        let interval = &walk.interval;
+        if walk.repeats >= MAX_REPEATED_PAGES {
+            return Err(failure(
+                Code::GaveUp,
+                format!("the API served page {page_number} of window {interval} with the conversations of page {} {} times in a row: it ignores pageNumber, so the export cannot page through the window", page_number - 1, walk.repeats),
+            ));
+        }
+        run.log.warn(&format!(
+            "page {page_number} of window {interval} repeats page {}: asking for it again",
+            page_number - 1
+        ));
+        self.forget_ahead(run.source, interval);
+        walk.one_at_a_time = true;
+        walk.side_by_side = None;
+        Ok(true)
     }
 
     /// Sends page `page` of window `w` ahead.
@@ -385,5 +438,25 @@ mod tests {
         fake.short_pages = true;
         let (csv, _) = export(&mut fake, &plan(Format::Csv, 86_400, 2));
         assert_eq!(ids_of_csv(&csv), ["a", "b", "c", "d", "e"]);
+    }
+
+    /// A server that ignores `pageNumber` serves the same conversations on every page: each
+    /// repeat is asked again, and a few in a row end the run with exit 5 naming the cause.
+    #[test]
+    fn pages_that_repeat_the_page_before_them_end_the_run_after_a_few() {
+        let mut fake = sample();
+        fake.ignore_page_number = true;
+        let mut sink = crate::sink::Sink::new(Vec::new(), Format::Csv, "memory");
+        let control = crate::export::Control {
+            checkpoint: &mut |_, _| Ok(()),
+            stop: &|| None,
+            pending: None,
+        };
+        let p = plan(Format::Csv, 86_400, 2);
+        let err = crate::export::run(&mut fake, &mut sink, &p, None, control, &QUIET).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), crate::exit::Code::GaveUp);
+        assert!(format!("{err}").contains("ignores pageNumber"), "{err}");
+        // Page 1, then page 2 served as page 1, asked for again until the third repeat.
+        assert!(fake.queries.len() <= 8, "{}", fake.queries.len());
     }
 }

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 
 use super::jobs::JOB_PAGE_SIZE_START;
 use super::plan::{Mode, Plan};
-use super::{Source, Ticket};
+use super::{Refused, Source, Ticket};
 use crate::api::DetailsQuery;
+use crate::exit::{code_of, Code};
 use crate::report::Log;
 use crate::window::{self, Window};
 
@@ -97,7 +98,21 @@ fn weigh<S: Source>(
         ));
         return Ok(split_at);
     };
-    let hits = estimate.collect(source, split_at)?;
+    let hits = match estimate.collect(source, split_at)? {
+        Volume::About(hits) => hits,
+        Volume::OverCap => {
+            log.info(&format!(
+                "data lake available up to {shown}: the details query refuses to count that part, it holds more than the query pages through: jobs for that part{newer}"
+            ));
+            return Ok(split_at);
+        }
+        Volume::Unknown(why) => {
+            log.warn(&format!(
+                "data lake available up to {shown}: cannot estimate how many conversations it holds ({why}): jobs for that part, the default{newer}"
+            ));
+            return Ok(split_at);
+        }
+    };
     let cost = RouteCost::of(hits, plan.page_size, source.parallel());
     let lake = format!(
         "data lake available up to {shown}: about {hits} conversations before it, about {}s through the details query, {}s through jobs",
@@ -145,9 +160,11 @@ impl Estimate {
 
     /// The conversations before `until`: the pieces before it, and the share of the piece
     /// it cuts in proportion to the time before it. Whole first pages are kept for the export.
-    fn collect<S: Source>(self, source: &mut S, until: OffsetDateTime) -> Result<u64> {
+    /// A piece the query refuses as past its result cap holds more than the cap; any other
+    /// failure leaves the volume unknown. Only an interruption is an error.
+    fn collect<S: Source>(self, source: &mut S, until: OffsetDateTime) -> Result<Volume> {
         let mut hits: u64 = 0;
-        let mut failed = None;
+        let mut volume = None;
         for (ticket, query, w) in self.pieces {
             if w.start >= until {
                 source.forget_page(ticket);
@@ -168,15 +185,14 @@ impl Estimate {
                         source.keep_page(query, page);
                     }
                 }
+                Err(e) if code_of(&e.error) == Code::Interrupted => return Err(e.into()),
+                Err(e) if e.refused == Some(Refused::PagingCap) => volume = Some(Volume::OverCap),
                 Err(e) => {
-                    failed.get_or_insert(e);
+                    volume.get_or_insert(Volume::Unknown(format!("{:#}", e.error)));
                 }
             }
         }
-        match failed {
-            Some(e) => Err(e.context("cannot estimate how many conversations the data lake holds")),
-            None => Ok(hits),
-        }
+        Ok(volume.unwrap_or(Volume::About(hits)))
     }
 
     fn forget<S: Source>(self, source: &mut S) {
@@ -184,6 +200,15 @@ impl Estimate {
             source.forget_page(ticket);
         }
     }
+}
+
+/// What the estimate found of the lake part's volume.
+enum Volume {
+    About(u64),
+    /// A piece holds more than the details query pages through.
+    OverCap,
+    /// An estimate query failed: why.
+    Unknown(String),
 }
 
 /// What `auto` expects each route to take for a part of the range holding `hits`
@@ -273,5 +298,23 @@ mod tests {
             split_point(&mut large, Mode::Query, &week, &QUIET).unwrap(),
             from
         );
+    }
+
+    /// An estimate never ends an export: a piece refused as past the result cap holds more
+    /// than the query pages through (jobs for the lake part); any other failure falls back to
+    /// jobs for it, the stated default.
+    #[test]
+    fn a_refused_or_failed_estimate_chooses_a_route_instead_of_ending_the_run() {
+        let p = plan(Format::Csv, 3600, 100);
+        let mut capped = sample();
+        capped.result_cap = Some(0);
+        let split = split_point(&mut capped, Mode::Auto, &p, &QUIET).unwrap();
+        assert_eq!(split, capped.available);
+        assert!(capped.sent_pages.is_empty());
+        let mut broken = sample();
+        broken.details_broken = true;
+        let split = split_point(&mut broken, Mode::Auto, &p, &QUIET).unwrap();
+        assert_eq!(split, broken.available);
+        assert!(broken.sent_pages.is_empty());
     }
 }
