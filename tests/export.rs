@@ -183,27 +183,32 @@ fn a_closed_stdout_ends_the_run_quietly() {
     assert!(!run.stderr.contains("done: "), "{}", run.stderr);
 }
 
+/// A day-window query export of 300 conversations with these name columns, under `faults`.
+fn names_export(faults: genesys_sim::Faults, columns: &str) -> (Sim, Run) {
+    let sim = Sim::start(SimConfig {
+        conversations: 300,
+        faults,
+        ..SimConfig::default()
+    });
+    let args = Args::range()
+        .mode("query")
+        .window("1d")
+        .opt("--columns", columns);
+    let run = export(&sim, &args);
+    (sim, run)
+}
+
 /// Issue: name lookups refused as too long aborted the export, and a server that pages the
 /// lookup's reply left names empty. A user or wrap-up lookup of more than 8 ids answers 414
 /// and each reply is paged 5 entities a page: every name still arrives.
 #[test]
 fn name_lookups_refused_as_too_long_step_down_and_paged_replies_are_followed() {
-    let sim = Sim::start(SimConfig {
-        conversations: 300,
-        faults: genesys_sim::Faults {
-            listing_page_size: Some(5),
-            listing_max_ids: Some(8),
-            ..genesys_sim::Faults::default()
-        },
-        ..SimConfig::default()
-    });
-    let run = export(
-        &sim,
-        &Args::range()
-            .mode("query")
-            .window("1d")
-            .opt("--columns", "conversation_id,user_ids,user_names"),
-    );
+    let faults = genesys_sim::Faults {
+        listing_page_size: Some(5),
+        listing_max_ids: Some(8),
+        ..genesys_sim::Faults::default()
+    };
+    let (sim, run) = names_export(faults, "conversation_id,user_ids,user_names");
     run.expect_code(0);
     assert!(!run.stderr.contains("left empty"), "{}", run.stderr);
     let records = csv_records(&run.stdout);
@@ -222,29 +227,17 @@ fn name_lookups_refused_as_too_long_step_down_and_paged_replies_are_followed() {
 /// export goes on.
 #[test]
 fn a_name_lookup_that_keeps_failing_leaves_names_empty_with_one_warning() {
-    let sim = Sim::start(SimConfig {
-        conversations: 300,
-        faults: genesys_sim::Faults {
-            listing_max_ids: Some(0),
-            ..genesys_sim::Faults::default()
-        },
-        ..SimConfig::default()
-    });
-    let run = export(
-        &sim,
-        &Args::range()
-            .mode("query")
-            .window("1d")
-            .opt("--columns", "conversation_id,user_names"),
-    );
+    let faults = genesys_sim::Faults {
+        listing_max_ids: Some(0),
+        ..genesys_sim::Faults::default()
+    };
+    let (sim, run) = names_export(faults, "conversation_id,user_names");
     run.expect_code(0);
     let warnings = run
         .stderr
         .lines()
         .filter(|l| l.contains("user names are left empty"));
     assert_eq!(warnings.count(), 1, "{}", run.stderr);
-    assert_eq!(
-        csv_ids(&run.stdout).len(),
-        sim.ground_truth(ts(FROM), ts(TO)).len()
-    );
+    let want = sim.ground_truth(ts(FROM), ts(TO));
+    assert_eq!(csv_ids(&run.stdout).len(), want.len());
 }
