@@ -241,3 +241,25 @@ fn a_name_lookup_that_keeps_failing_leaves_names_empty_with_one_warning() {
     let want = sim.ground_truth(ts(FROM), ts(TO));
     assert_eq!(csv_ids(&run.stdout).len(), want.len());
 }
+
+/// A paged lookup reply is followed for at most `MAX_NAME_PAGES` (20) pages, and the
+/// warning says what was seen: a reply cut short, not users deleted or out of reach.
+#[test]
+fn a_lookup_reply_paged_past_the_bound_is_named_as_such() {
+    let faults = genesys_sim::Faults {
+        listing_page_size: Some(1),
+        ..genesys_sim::Faults::default()
+    };
+    let (_, run) = names_export(faults, "conversation_id,user_names");
+    run.expect_code(0);
+    let cut = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("user names are left empty"))
+        .collect::<Vec<_>>();
+    assert!(!cut.is_empty(), "{}", run.stderr);
+    for line in cut {
+        assert!(line.contains("not in the first 20 of the"), "{line}");
+        assert!(!line.contains("deleted"), "{line}");
+    }
+}
