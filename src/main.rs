@@ -214,7 +214,7 @@ fn split_point(
     // With a ledger the export's queries carry no `conversationEnd` filter: the estimate
     // asks what the export will, so its pages can be kept for it.
     let asked = export::Plan {
-        ended_only: plan.ended_only && !with_ledger,
+        ended_only: export::end_filter(plan.ended_only, with_ledger),
         ..plan.clone()
     };
     export::split_point(api, mode, &asked, log)

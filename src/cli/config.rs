@@ -111,7 +111,7 @@ impl Config {
         let filters = filters(&raw, outside)?;
         let ended_only = raw.flag("--ended-only");
         // A ledger must see conversations in progress: its queries carry no end filter.
-        let end_filtered = ended_only && raw.value("--pending").is_none();
+        let end_filtered = crate::export::end_filter(ended_only, raw.value("--pending").is_some());
         let window = super::values::window(&raw, end_filtered || !filters.is_empty())?;
         let restart = raw.flag("--restart");
         let (output, state) = output_and_state(&raw, restart)?;
