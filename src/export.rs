@@ -26,11 +26,12 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup,
-    NameListing, QueryFilters, QueueListing, Refusal, RefusalKind, ResultsPage,
+    self, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup, NameListing,
+    QueryFilters, QueueListing, Refusal, RefusalKind, ResultsPage,
 };
 use crate::columns::Column;
 use crate::exit::{code_of, failure, Code};
+use crate::record::Conversation;
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
 use crate::rows;
 use crate::sink::{Format, Mark, Sink, Target};
@@ -706,7 +707,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 if conversation.conversation_end.is_none() {
                     in_progress += 1;
                 }
-                returned.insert(conversation.conversation_id);
+                returned.insert(conversation.conversation_id.into_owned());
                 Ok(())
             })?;
             self.write_rows(None, &mut rows)?;
@@ -1376,20 +1377,20 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
                 None if !ended => return Ok(()),
                 _ => {}
             }
-            if self.seen.contains(&conversation.conversation_id) {
+            if self.seen.contains(conversation.conversation_id.as_ref()) {
                 self.stats.repeats = self.stats.repeats.saturating_add(1);
                 return Ok(());
             }
             if owner.is_some() && !ended && self.control.pending.is_some() {
                 self.found
-                    .push((conversation.conversation_id.clone(), start));
+                    .push((conversation.conversation_id.to_string(), start));
                 if self.plan.ended_only {
                     return Ok(());
                 }
             }
-            self.seen.insert(conversation.conversation_id.clone());
+            self.seen.insert(conversation.conversation_id.to_string());
             if owner.is_none() {
-                self.followed.push(conversation.conversation_id.clone());
+                self.followed.push(conversation.conversation_id.to_string());
             }
             match self.plan.format {
                 Format::Csv => {
@@ -1413,7 +1414,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
 }
 
 /// A conversation of a checked reply (the check parsed it the same way before it counted).
-fn parse_conversation(raw: &RawValue) -> Result<Conversation> {
+fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
     serde_json::from_str(raw.get())
         .context("a conversation in the reply does not have the expected shape")
 }
