@@ -1361,14 +1361,13 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
         let mut written: u64 = 0;
         rows.each(&mut |raw| {
             let conversation = parse_conversation(raw)?;
-            let start =
-                window::parse_api_timestamp(&conversation.conversation_start).ok_or_else(|| {
-                    anyhow!(
-                        "conversation {} has an unreadable conversationStart",
-                        conversation.conversation_id
-                    )
-                })?;
-            let ended = conversation.conversation_end.is_some();
+            let start = conversation.start().ok_or_else(|| {
+                anyhow!(
+                    "conversation {} has an unreadable conversationStart",
+                    conversation.conversation_id
+                )
+            })?;
+            let ended = conversation.ended();
             match owner {
                 Some(w) if !w.owns(start) => {
                     self.stats.outside_window = self.stats.outside_window.saturating_add(1);
