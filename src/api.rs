@@ -494,13 +494,17 @@ impl Lookup {
     /// The path and query of a lookup of `ids` (at most `MAX_QUEUE_IDS_PER_LOOKUP`): every id
     /// repeated as `id=`, one page as large as the ids. Users are asked in any state, so
     /// that agents who have left are named too.
-    pub fn path(self, ids: &[String]) -> String {
+    /// Page `page` (1 unless a server pages the reply) of the lookup of `ids`.
+    pub fn page_path(self, ids: &[String], page: u32) -> String {
         let (base, extra) = match self {
             Lookup::Queues => (QUEUES_PATH, ""),
             Lookup::Users => (USERS_PATH, "&state=any"),
             Lookup::WrapUpCodes => (WRAP_UP_CODES_PATH, ""),
         };
-        let mut path = format!("{base}?pageSize={}&pageNumber=1{extra}", ids.len().max(1));
+        let mut path = format!(
+            "{base}?pageSize={}&pageNumber={page}{extra}",
+            ids.len().max(1)
+        );
         for id in ids {
             path.push_str("&id=");
             path.push_str(&percent_encode(id));
@@ -1010,15 +1014,15 @@ mod tests {
     fn queue_lookup_repeats_id() {
         let ids = vec!["a1".to_string(), "b 2&".to_string()];
         assert_eq!(
-            Lookup::Queues.path(&ids),
+            Lookup::Queues.page_path(&ids, 1),
             "/api/v2/routing/queues?pageSize=2&pageNumber=1&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::Users.path(&ids),
+            Lookup::Users.page_path(&ids, 1),
             "/api/v2/users?pageSize=2&pageNumber=1&state=any&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::WrapUpCodes.path(&ids[..1]),
+            Lookup::WrapUpCodes.page_path(&ids[..1], 1),
             "/api/v2/routing/wrapupcodes?pageSize=1&pageNumber=1&id=a1"
         );
         assert_eq!(

@@ -16,6 +16,7 @@ pub struct Row {
 
 impl Row {
     /// The cells in `header` order.
+    #[cfg(test)]
     pub fn fields(&self) -> Vec<&str> {
         self.cells.iter().map(String::as_str).collect()
     }
