@@ -103,14 +103,29 @@ pub fn read_results<E>(
     reader: impl std::io::Read,
     each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
 ) -> Result<Option<String>, ReadError<E>> {
+    let reader = std::io::BufReader::new(reader);
+    read_results_from(&mut serde_json::Deserializer::from_reader(reader), each)
+}
+
+/// `read_results` over a page held in memory (parsed several times faster than a stream).
+pub fn read_results_in<E>(
+    page: &[u8],
+    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    read_results_from(&mut serde_json::Deserializer::from_slice(page), each)
+}
+
+fn read_results_from<'de, R: serde_json::de::Read<'de>, E>(
+    de: &mut serde_json::Deserializer<R>,
+    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
     let mut visitor = ResultsVisitor {
         each,
         stopped: None,
         cursor: None,
     };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
     let parsed =
-        serde::Deserializer::deserialize_map(&mut de, &mut visitor).and_then(|()| de.end());
+        serde::Deserializer::deserialize_map(&mut *de, &mut visitor).and_then(|()| de.end());
     if let Some(e) = visitor.stopped.take() {
         return Err(ReadError::Stopped(e));
     }
@@ -710,13 +725,27 @@ mod tests {
     }
 
     /// The ids `read_results` hands over, and the cursor, or why it stopped.
+    /// Read both from a stream and from memory, which must agree.
     fn read_page(text: &str) -> Result<(Vec<String>, Option<String>), ReadError<String>> {
-        let mut ids = Vec::new();
-        let cursor = read_results(text.as_bytes(), &mut |raw: &RawValue| {
-            ids.push(Conversation::read(raw)?.conversation_id.into_owned());
-            Ok(())
-        })?;
-        Ok((ids, cursor))
+        let read = |in_memory: bool| {
+            let mut ids = Vec::new();
+            let mut each = |raw: &RawValue| {
+                ids.push(Conversation::read(raw)?.conversation_id.into_owned());
+                Ok(())
+            };
+            let cursor = match in_memory {
+                true => read_results_in(text.as_bytes(), &mut each),
+                false => read_results(text.as_bytes(), &mut each),
+            };
+            cursor.map(|cursor| (ids, cursor))
+        };
+        let streamed = read(false);
+        let in_memory = read(true);
+        match (&streamed, &in_memory) {
+            (Err(ReadError::Malformed(_)), Err(ReadError::Malformed(_))) => {}
+            _ => assert_eq!(streamed, in_memory, "{text}"),
+        }
+        streamed
     }
 
     #[test]
