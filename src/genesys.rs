@@ -14,7 +14,6 @@
 //! bring is committed, so the last saved state stays the resume point).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -51,27 +50,14 @@ impl Rows for SpooledRows {
     }
 }
 
-/// Job result pages up to this size are read into memory to be parsed (a page in memory
-/// parses several times faster than a stream); larger ones are streamed from the spool.
-const IN_MEMORY_PAGE_BYTES: u64 = 4 * 1024 * 1024;
-
 /// Reads a spooled page of job results from its start, as `api::read_results` does.
 fn read_spool<E>(
     spool: &mut Spool,
     each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
 ) -> Result<Option<String>, ReadError<E>> {
-    let unreadable = |e: std::io::Error| ReadError::Malformed(format!("an unreadable spool ({e})"));
-    spool.rewind().map_err(unreadable)?;
-    let mut page = Vec::new();
-    (&mut *spool)
-        .take(IN_MEMORY_PAGE_BYTES + 1)
-        .read_to_end(&mut page)
-        .map_err(unreadable)?;
-    if page.len() as u64 <= IN_MEMORY_PAGE_BYTES {
-        return api::read_results_in(&page, each);
-    }
-    drop(page);
-    spool.rewind().map_err(unreadable)?;
+    spool
+        .rewind()
+        .map_err(|e| ReadError::Malformed(format!("an unreadable spool ({e})")))?;
     api::read_results(spool, each)
 }
 
