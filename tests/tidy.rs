@@ -109,7 +109,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &shell);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending",
+        "proxy", "check", "filters", "pending", "record", "query", "results",
     ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
@@ -151,7 +151,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending",
+        "check", "filters", "pending", "record", "query", "results",
     ] {
         let code = &modules[pure];
         for impure in [
