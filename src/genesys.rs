@@ -1,9 +1,11 @@
 //! The adapter between the export driver and Genesys Cloud: `impl Source for Genesys`.
 //!
 //! Each `Source` method is one API call with its path, its reply check (a reply counts only
-//! once its shape is right) and the meaning of its refusals: a 404 on a job status is "the job
-//! is gone", a 403 on a name lookup (queues, users, wrap-up codes) is "names stay empty". Texts a server sent are scrubbed
-//! of secrets before they travel on. The driver (`export.rs`) knows none of this.
+//! once its shape is right) and the meaning of its refusals, handed to the driver as data
+//! (`export::Refused`, read once in `source_error` with the request it answered): a 404 on a
+//! job status is "the job is gone", a 400 or 414 on several ids is "ask for fewer", a 403 is
+//! "forbidden". Texts a server sent are scrubbed of secrets before they travel on. The driver
+//! (`export/`) reads no error chain and no message.
 //!
 //! Details pages are fetched by `--parallel` worker threads, each making blocking calls
 //! through the one shared `http::Client`; replies come back over a channel in whatever order
@@ -100,6 +102,9 @@ pub fn interruptible<T: Send + 'static>(
 /// means (`many_ids`: the request asked for several ids at once, so a 400 or 414 on it asks
 /// for fewer), and the error to report. The one place a refusal becomes a `Refused`.
 fn source_error(e: anyhow::Error, many_ids: bool) -> SourceError {
+    if code_of(&e) == Code::Forbidden {
+        return SourceError::refused(Refused::Forbidden, e);
+    }
     let Some(refusal) = e.chain().find_map(|c| c.downcast_ref::<Refusal>()) else {
         return SourceError::failed(e);
     };
