@@ -42,8 +42,7 @@ impl Rows for SpooledRows {
         &mut self,
         each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
     ) -> Result<()> {
-        self.0.rewind()?;
-        match api::read_results(&mut self.0, each) {
+        match read_spool(&mut self.0, each) {
             Ok(_) => Ok(()),
             Err(ReadError::Stopped(e)) => Err(e),
             Err(ReadError::Malformed(why)) => {
@@ -51,6 +50,17 @@ impl Rows for SpooledRows {
             }
         }
     }
+}
+
+/// Reads a spooled page of job results from its start, as `api::read_results` does.
+fn read_spool<E>(
+    spool: &mut Spool,
+    each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    spool
+        .rewind()
+        .map_err(|e| ReadError::Malformed(format!("an unreadable spool ({e})")))?;
+    api::read_results(spool, each)
 }
 
 /// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
@@ -325,7 +335,7 @@ impl Source for Genesys {
         // Job pages are as large as the API grants: spooled, checked conversation by
         // conversation, and read again one at a time when written.
         let check = |spool: &mut Spool| {
-            api::read_results(spool, &mut api::check_conversation).map_err(|e| match e {
+            read_spool(spool, &mut crate::record::check).map_err(|e| match e {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
             })
         };

@@ -22,7 +22,10 @@ mod pending;
 #[cfg(test)]
 mod prop;
 mod proxy;
+mod query;
+mod record;
 mod report;
+mod results;
 mod retry;
 mod rows;
 mod signal;

@@ -530,16 +530,23 @@ pub fn parse(text: &str) -> Result<State, String> {
 /// with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<()> {
     let text = serde_json::to_vec_pretty(state)?;
-    write_atomically(path, &text, "state-write")
+    write_atomically(path, text, "state-write")
         .with_context(|| output(format!("cannot save the state file {}", path.display())))?;
     crate::crash::reach("state-saved", || {});
     Ok(())
 }
 
-/// Writes `text` and a newline to `path` atomically: a temporary file of this process's own
-/// beside it (created exclusively, mode 0600), fsync, rename, fsync of the directory. The
-/// crash point `crash_point` leaves half a temporary file, as a power cut might.
-pub(crate) fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<()> {
+/// Writes `text` and a newline to `path` atomically, in one write: a temporary file of this
+/// process's own beside it (created exclusively, mode 0600), fsync, rename, fsync of the
+/// directory. The crash point `crash_point` leaves half a temporary file, as a power cut might.
+pub(crate) fn write_atomically(
+    path: &Path,
+    mut text: Vec<u8>,
+    crash_point: &str,
+) -> io::Result<()> {
+    if !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
     let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     // A temporary file left by a crash of a process with the same id is ours to replace;
     // anything planted at the name (a symbolic link) is removed, never followed.
@@ -549,10 +556,7 @@ pub(crate) fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> i
         let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
         let _ = file.sync_data();
     });
-    file.write_all(text)?;
-    if !text.ends_with(b"\n") {
-        file.write_all(b"\n")?;
-    }
+    file.write_all(&text)?;
     file.sync_data()?;
     fs::rename(&tmp, path)?;
     sync_dir(path)

@@ -192,7 +192,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &SHELL);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending", "tz",
+        "proxy", "check", "filters", "pending", "tz", "record", "query", "results",
     ] {
         check(pure, &SHELL);
         check(pure, &["export", "report", "signal"]);
@@ -232,7 +232,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending", "tz",
+        "check", "filters", "pending", "tz", "record", "query", "results",
     ] {
         let code: String = members(modules.keys(), pure)
             .iter()

@@ -225,7 +225,7 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
             if conversation.conversation_end.is_none() {
                 in_progress += 1;
             }
-            returned.insert(conversation.conversation_id);
+            returned.insert(conversation.conversation_id.into_owned());
             Ok(())
         })?;
         self.write_rows(None, &mut rows)?;

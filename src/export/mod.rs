@@ -174,11 +174,20 @@ impl From<SourceError> for anyhow::Error {
 pub trait Rows {
     /// Hands every conversation to `each`, in the reply's order.
     fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()>;
+
+    /// The conversations at once, when the reply is in memory: then each is parsed once.
+    fn in_memory(&self) -> Option<&[Box<RawValue>]> {
+        None
+    }
 }
 
 impl Rows for Vec<Box<RawValue>> {
     fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()> {
         self.iter().try_for_each(|raw| each(raw))
+    }
+
+    fn in_memory(&self) -> Option<&[Box<RawValue>]> {
+        Some(self)
     }
 }
 

@@ -256,23 +256,28 @@ fn read_in_chunks(body: &mut impl Read) -> Result<Vec<u8>, ureq::Error> {
     })
 }
 
-/// Copies a body into its spool. A failure to write the spool (a full disk) is a
+/// Copies a body into its spool, in writes of `SPOOL_WRITE_BYTES` so that a page of results
+/// reaches the file in a few system calls. A failure to write the spool (a full disk) is a
 /// `SpoolFailed`, typed apart from the network's failures.
 fn copy_to_spool(body: &mut impl Read, spool: &mut Spool) -> Result<(), ureq::Error> {
+    let failed = |e| ureq::Error::Other(Box::new(SpoolFailed(e)));
+    let mut out = std::io::BufWriter::with_capacity(SPOOL_WRITE_BYTES, spool);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match body.read(&mut buf) {
-            Ok(0) => return Ok(()),
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
         };
-        let chunk = buf.get(..n).unwrap_or_default();
-        spool
-            .write_all(chunk)
-            .map_err(|e| ureq::Error::Other(Box::new(SpoolFailed(e))))?;
+        out.write_all(buf.get(..n).unwrap_or_default())
+            .map_err(failed)?;
     }
+    out.flush().map_err(failed)
 }
+
+/// The size of the writes that spool a reply.
+const SPOOL_WRITE_BYTES: usize = 1024 * 1024;
 
 /// Writing a reply to its temporary file failed: a local fault (a full disk), never retried.
 #[derive(Debug)]

@@ -229,7 +229,7 @@ pub fn load(path: &Path, fingerprint: &str) -> Result<Ledger> {
 
 /// Writes the ledger atomically, like the state.
 pub fn save(path: &Path, ledger: &Ledger) -> Result<()> {
-    state::write_atomically(path, ledger.to_text().as_bytes(), "ledger-write")
+    state::write_atomically(path, ledger.to_text().into_bytes(), "ledger-write")
         .with_context(|| output(format!("cannot save the ledger {}", path.display())))
 }
 
