@@ -6,6 +6,9 @@
 //! to: a user name (`user@`), a query, a fragment, a backslash, whitespace, control or
 //! non-ASCII characters. Which host is connected, and the loopback rule for `http://`, are
 //! decided on the parse of the HTTP client itself (`http::check_base`).
+//!
+//! `parse_host_port` is the one `host[:port]` rule, shared by base URLs and proxy URLs
+//! (`proxy.rs`); `split_host_port`, its syntax alone, takes `no_proxy` entries apart.
 
 use std::net::Ipv6Addr;
 

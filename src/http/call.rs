@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
-use super::agent::{classify, spool_failure, FatalHint, Reply};
+use super::agent::{classify, spool_failure, FatalHint, Reply, SpoolFailed};
 use super::spool::{Receive, Spool};
 use super::{Body, Client, Method, Seen};
 use crate::api::{self, AuthErrorBody, ErrorBody, Refusal};
@@ -138,13 +138,7 @@ impl Client {
                 }
             },
         };
-        {
-            let mut shared = self.shared();
-            shared.stats.requests = shared.stats.requests.saturating_add(1);
-            if endpoint == Endpoint::Token {
-                shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
-            }
-        }
+        self.count_request(endpoint);
         let sent = self.send(endpoint, method, url, &authorization, body, spool);
         if endpoint == Endpoint::Api {
             self.gate.leave(feedback(sent.as_ref().ok()));
@@ -157,17 +151,18 @@ impl Client {
             }
         }
         if let Some(failed) = sent.as_ref().err().and_then(spool_failure) {
-            return Err(failure(
-                Code::Output,
-                format!(
-                    "cannot write a reply of {} {url} to a temporary file in {}: {}; free space there or set TMPDIR to a directory with room",
-                    method.name(),
-                    std::env::temp_dir().display(),
-                    failed
-                ),
-            ));
+            return Err(spool_full(method, url, failed));
         }
         Ok((sent, generation))
+    }
+
+    /// Counts a request sent, and a token request apart.
+    fn count_request(&self, endpoint: Endpoint) {
+        let mut shared = self.shared();
+        shared.stats.requests = shared.stats.requests.saturating_add(1);
+        if endpoint == Endpoint::Token {
+            shared.stats.token_requests = shared.stats.token_requests.saturating_add(1);
+        }
     }
 
     /// The checked value of a reply, or what went wrong, for the policy and the user.
@@ -379,6 +374,19 @@ impl Client {
             ),
         )
     }
+}
+
+/// The error that ends a run whose reply could not be written to its temporary file: a local
+/// fault (exit 6) naming the directory, never retried.
+fn spool_full(method: Method, url: &str, failed: &SpoolFailed) -> anyhow::Error {
+    failure(
+        Code::Output,
+        format!(
+            "cannot write a reply of {} {url} to a temporary file in {}: {failed}; free space there or set TMPDIR to a directory with room",
+            method.name(),
+            std::env::temp_dir().display(),
+        ),
+    )
 }
 
 /// What a reply tells the pacer: its rate-limit headers, whether it was a 429 and its
