@@ -126,6 +126,27 @@ pub struct Sink<W: Target> {
     name: String,
 }
 
+/// Appends the JSON value `text` without the whitespace between its tokens. Strings (escapes
+/// and all), numbers and the order of keys are copied byte for byte: nothing is parsed again,
+/// so a 17-digit float keeps its last digit and keys keep the server's order.
+pub fn compact_json(text: &str, out: &mut Vec<u8>) {
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
+}
+
 impl<W: Target> Sink<W> {
     pub fn new(target: W, format: Format, name: impl Into<String>) -> Sink<W> {
         let start = Mark {
@@ -181,11 +202,11 @@ impl<W: Target> Sink<W> {
     /// Writes one conversation's original JSON as a line.
     pub fn write_json(&mut self, raw: &RawValue) -> Result<()> {
         let text = raw.get();
-        // JSON strings cannot hold a raw newline, so one here is whitespace between tokens:
-        // re-serialize compactly to keep one conversation per line.
+        // JSON strings cannot hold a raw newline, so one here is whitespace between tokens (a
+        // gateway that indents): it is removed, the tokens kept byte for byte, so that each
+        // conversation stays one line.
         if text.contains(['\n', '\r']) {
-            let value: serde_json::Value = serde_json::from_str(text)?;
-            serde_json::to_writer(&mut self.pending, &value)?;
+            compact_json(text, &mut self.pending);
         } else {
             self.pending.extend_from_slice(text.as_bytes());
         }
@@ -314,6 +335,20 @@ pub fn parse_ids_at(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn an_indented_record_is_compacted_without_reading_its_numbers_or_keys_again() {
+        let indented = "{\n  \"zeta\": 92.09935760498047,\n  \"alpha\" : [ 1 , 2.50 ],\r\n\t\"note\": \"line\\nbreak \\\" { still text }\",\n  \"name\": \"Zoë  Ångström\"\n}";
+        let mut out = Vec::new();
+        compact_json(indented, &mut out);
+        let want = "{\"zeta\":92.09935760498047,\"alpha\":[1,2.50],\"note\":\"line\\nbreak \\\" { still text }\",\"name\":\"Zoë  Ångström\"}";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        // Written as one line, byte for byte.
+        let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
+        sink.write_json(&RawValue::from_string(indented.to_string()).unwrap())
+            .unwrap();
+        assert_eq!(sink.finish().unwrap(), format!("{want}\n").into_bytes());
+    }
     use super::*;
 
     /// The ids in rows written by a sink, for tests elsewhere.
