@@ -492,6 +492,18 @@ pub struct Conversation {
 pub struct Participant {
     pub purpose: Option<String>,
     pub user_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub participant_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub participant_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub team_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub external_contact_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub external_organization_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flagged_reason: Option<String>,
     /// Custom participant data; only job results carry it.
     pub attributes: std::collections::BTreeMap<String, String>,
     pub sessions: Vec<Session>,
@@ -503,6 +515,50 @@ pub struct Session {
     pub media_type: Option<String>,
     pub ani: Option<String>,
     pub dnis: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub session_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub direction: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub session_dnis: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub address_from: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub address_to: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub remote: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub provider: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub message_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub peer_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub edge_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub protocol_call_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub outbound_campaign_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub selected_agent_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub used_routing: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub recording: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    pub acw_skipped: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow_in_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow_out_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub callback_numbers: Option<Vec<String>>,
+    #[serde(deserialize_with = "lenient")]
+    pub callback_user_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub callback_scheduled_time: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow: Option<Flow>,
     pub segments: Vec<Segment>,
     /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
     /// whole-number `value` is skipped.
@@ -517,6 +573,53 @@ pub struct Segment {
     pub wrap_up_code: Option<String>,
     #[serde(deserialize_with = "lenient")]
     pub disconnect_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub segment_start: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub segment_end: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub segment_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub wrap_up_note: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub error_code: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub conference: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    pub group_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub subject: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub requested_language_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub source_conversation_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub destination_conversation_id: Option<String>,
+}
+
+/// A session's `flow` (`AnalyticsFlow`): the Architect flow it went through. Every field is
+/// lenient, and anything but an object reads as no flow.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Flow {
+    #[serde(deserialize_with = "lenient")]
+    pub flow_id: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub flow_version: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub entry_reason: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub exit_reason: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub transfer_type: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub transfer_target_name: Option<String>,
+    #[serde(deserialize_with = "lenient")]
+    pub issued_callback: Option<bool>,
 }
 
 /// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
@@ -524,6 +627,8 @@ pub struct Segment {
 pub struct Metric {
     pub name: String,
     pub value: i64,
+    /// `emitDate`, when the metric carries a string there.
+    pub emit_date: Option<String>,
 }
 
 /// Reads a value of type `T`, or `None` when the field holds any other JSON value.
@@ -556,6 +661,10 @@ trait Loose: Sized {
         None
     }
 
+    fn boolean(_: bool) -> Option<Self> {
+        None
+    }
+
     fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         while map
             .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
@@ -576,6 +685,18 @@ impl Loose for String {
     }
 }
 
+impl Loose for bool {
+    fn boolean(b: bool) -> Option<bool> {
+        Some(b)
+    }
+}
+
+impl Loose for Flow {
+    fn map<'de, A: serde::de::MapAccess<'de>>(map: A) -> Result<Option<Flow>, A::Error> {
+        Flow::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
 impl Loose for i64 {
     fn integer(n: i128) -> Option<i64> {
         i64::try_from(n).ok()
@@ -584,17 +705,22 @@ impl Loose for i64 {
 
 impl Loose for Metric {
     fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Metric>, A::Error> {
-        let (mut name, mut value) = (None, None);
+        let (mut name, mut value, mut emit_date) = (None, None, None);
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
                 "name" => name = map.next_value::<LooseValue<String>>()?.0,
                 "value" => value = map.next_value::<LooseValue<i64>>()?.0,
+                "emitDate" => emit_date = map.next_value::<LooseValue<String>>()?.0,
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }
             }
         }
-        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
+        Ok(name.zip(value).map(|(name, value)| Metric {
+            name,
+            value,
+            emit_date,
+        }))
     }
 }
 
@@ -642,8 +768,8 @@ impl<'de, T: Loose> serde::de::Visitor<'de> for LooseVisitor<T> {
         Ok(None)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
-        Ok(None)
+    fn visit_bool<E>(self, v: bool) -> Result<Option<T>, E> {
+        Ok(T::boolean(v))
     }
 
     fn visit_unit<E>(self) -> Result<Option<T>, E> {
@@ -1419,13 +1545,14 @@ mod tests {
         let sessions = &c.participants[0].sessions;
         assert!(sessions[0].metrics.is_empty());
         assert_eq!(sessions[0].segments[0].disconnect_type, None);
-        let metric = |name: &str, value| Metric {
+        let metric = |name: &str, value, emit_date: Option<&str>| Metric {
             name: name.to_string(),
             value,
+            emit_date: emit_date.map(String::from),
         };
         assert_eq!(
             sessions[1].metrics,
-            [metric("tTalk", 3), metric("tHeld", -4)]
+            [metric("tTalk", 3, Some("x")), metric("tHeld", -4, None)]
         );
         // The fields the fixed columns read stay strict.
         let strict = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":{}}"#;

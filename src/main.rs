@@ -24,6 +24,7 @@ mod report;
 mod retry;
 mod rows;
 mod signal;
+mod tables;
 mod sink;
 mod state;
 mod target;
