@@ -56,6 +56,10 @@ OPTIONS:
                            31d with --ended-only or any filter]
     -o, --output FILE|-    where to write; - is stdout [default: -]. A file is written as
                            FILE.partial and renamed to FILE when the whole range is done
+    --tables DIR           write a relational dataset instead: DIR/conversations.csv,
+                           participants, sessions, segments, metrics and attributes .csv,
+                           schema.sql and manifest.json, built in DIR.partial and renamed
+                           to DIR when the whole range is done
     --format csv|jsonl     CSV (one row per conversation) or JSON Lines (each conversation
                            exactly as the API returned it) [default: csv]
     --force                replace FILE if it exists (a regular file only)
@@ -277,7 +281,7 @@ const BACKOFF: DurationOption = DurationOption {
 };
 
 /// Every option `RawArgs::parse` knows, and whether it takes a value.
-pub const OPTIONS: [(&str, bool); 42] = [
+pub const OPTIONS: [(&str, bool); 43] = [
     ("-h", false),
     ("--help", false),
     ("-V", false),
@@ -287,6 +291,7 @@ pub const OPTIONS: [(&str, bool); 42] = [
     ("--window", true),
     ("-o", true),
     ("--output", true),
+    ("--tables", true),
     ("--format", true),
     ("--force", false),
     ("--state", true),
@@ -360,6 +365,8 @@ pub struct Config {
     pub to: OffsetDateTime,
     pub window: Duration,
     pub output: Output,
+    /// `--tables`: `output` names the dataset's directory.
+    pub tables: bool,
     pub format: Format,
     pub force: bool,
     pub state: Option<PathBuf>,
@@ -431,6 +438,7 @@ pub struct RawArgs {
     pub to: Option<String>,
     pub window: Option<String>,
     pub output: Option<String>,
+    pub tables: Option<String>,
     pub format: Option<String>,
     pub force: bool,
     pub state: Option<String>,
@@ -578,6 +586,7 @@ impl RawArgs {
         raw.output = args
             .opt_value_from_str(["-o", "--output"])
             .map_err(arg_error)?;
+        raw.tables = args.opt_value_from_str("--tables").map_err(arg_error)?;
         raw.attributes = args.values_from_str("--attribute").map_err(arg_error)?;
         let mut values = |name: &'static str| -> Result<Vec<String>> {
             args.values_from_str(name).map_err(arg_error)
@@ -613,6 +622,7 @@ impl RawArgs {
             ("--to", self.to.is_some()),
             ("--window", self.window.is_some()),
             ("--output", self.output.is_some()),
+            ("--tables", self.tables.is_some()),
             ("--format", self.format.is_some()),
             ("--force", self.force),
             ("--state", self.state.is_some()),
@@ -679,7 +689,11 @@ impl Config {
         // A ledger must see conversations in progress: its queries carry no end filter.
         let end_filtered = raw.ended_only && raw.pending.is_none();
         let window = window(raw.window.as_deref(), end_filtered || !filters.is_empty())?;
-        let (output, state) = output_and_state(raw.output.as_deref(), raw.state, raw.restart)?;
+        let tables =
+            crate::tables::check_options(&raw.tables, &raw.output, &raw.format, &raw.attributes)
+                .map_err(usage)?;
+        let given = raw.tables.as_deref().or(raw.output.as_deref());
+        let (output, state) = output_and_state(given, raw.state, raw.restart)?;
         let (pending, pending_max_age) = pending(
             raw.pending.as_deref(),
             raw.pending_max_age.as_deref(),
@@ -705,6 +719,7 @@ impl Config {
             to,
             window,
             output,
+            tables,
             format,
             force: raw.force,
             state,

@@ -32,8 +32,7 @@ use crate::api::{
 use crate::columns::Column;
 use crate::exit::{code_of, failure, Code};
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
-use crate::rows;
-use crate::sink::{Format, Mark, Sink, Target};
+use crate::sink::{Format, Mark, Record, Writer};
 use crate::window::{self, Window};
 
 /// The details query refuses to page past this many results.
@@ -147,7 +146,7 @@ pub enum Route {
 }
 
 impl Route {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Route::Query => "query",
             Route::Jobs => "job",
@@ -460,8 +459,9 @@ pub struct Resume {
 
 /// The hooks through which the loop reports progress and learns it must stop.
 pub struct Control<'a> {
-    /// Called after every commit with the position and the output it covers.
-    pub checkpoint: &'a mut dyn FnMut(&Position, Mark) -> Result<()>,
+    /// Called after every commit with the position and the output it covers (a mark per
+    /// file the writer writes).
+    pub checkpoint: &'a mut dyn FnMut(&Position, &[Mark]) -> Result<()>,
     /// `Some(reason)` once the run must stop at the next safe point.
     pub stop: &'a dyn Fn() -> Option<String>,
     /// The ledger of conversations in progress (`--pending`), if the run keeps one.
@@ -488,9 +488,9 @@ pub trait PendingLedger {
 }
 
 /// Runs the whole export into `sink`, from the start or from `resume`.
-pub fn run<S: Source, W: Target>(
+pub fn run<S: Source, W: Writer>(
     source: &mut S,
-    sink: &mut Sink<W>,
+    sink: &mut W,
     plan: &Plan,
     resume: Option<Resume>,
     control: Control,
@@ -499,7 +499,7 @@ pub fn run<S: Source, W: Target>(
     let (position, seen) = match resume {
         Some(resume) => (resume.position, resume.written),
         None => {
-            sink.header(&rows::header(&plan.columns, &plan.attributes))?;
+            sink.begin(&plan.columns, &plan.attributes)?;
             sink.commit()?;
             let follow_up = control.pending.as_ref().map(|_| FollowUp { after: None });
             let position = Position::start(follow_up, sink.position());
@@ -576,9 +576,9 @@ struct Sent {
     ticket: Ticket,
 }
 
-struct Exporter<'a, 'c, S: Source, W: Target> {
+struct Exporter<'a, 'c, S: Source, W: Writer> {
     source: &'a mut S,
-    sink: &'a mut Sink<W>,
+    sink: &'a mut W,
     plan: &'a Plan,
     log: &'a Log,
     control: Control<'c>,
@@ -624,7 +624,7 @@ enum Polled {
     Lost(String),
 }
 
-impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
+impl<S: Source, W: Writer> Exporter<'_, '_, S, W> {
     /// Reports the position after a commit (to the checkpoint, then to the log's progress
     /// line), then stops if asked to. Conversations found in progress are recorded in the
     /// ledger before the state moves past them, and follow-ups handled are removed from it
@@ -636,7 +636,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             }
         }
         self.found.clear();
-        (self.control.checkpoint)(&self.pos, self.sink.mark())?;
+        (self.control.checkpoint)(&self.pos, &self.sink.marks())?;
         if let Some((written, gone)) = self.settled.take() {
             if let Some(ledger) = self.control.pending.as_deref_mut() {
                 ledger.settle(&written, &gone)?;
@@ -1331,15 +1331,7 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
     /// ids kept in `followed`. A conversation in progress found by a window is recorded for
     /// the ledger, and written unless `--ended-only`.
     fn write_rows(&mut self, owner: Option<&Window>, rows: &mut dyn Rows) -> Result<u64> {
-        let lookups: Vec<(Lookup, crate::columns::IdsOf)> = match self.plan.format {
-            Format::Csv => self
-                .plan
-                .columns
-                .iter()
-                .filter_map(|c| c.lookup())
-                .collect(),
-            Format::Jsonl => Vec::new(),
-        };
+        let lookups = self.sink.lookups(&self.plan.columns);
         if !lookups.is_empty() {
             let mut ids: Vec<Vec<String>> = vec![Vec::new(); lookups.len()];
             rows.each(&mut |raw| {
@@ -1391,18 +1383,13 @@ impl<S: Source, W: Target> Exporter<'_, '_, S, W> {
             if owner.is_none() {
                 self.followed.push(conversation.conversation_id.clone());
             }
-            match self.plan.format {
-                Format::Csv => {
-                    let row = rows::flatten(
-                        &conversation,
-                        &self.plan.columns,
-                        &|lookup, id| self.names.get(lookup, id),
-                        &self.plan.attributes,
-                    );
-                    self.sink.write_row(&row)?;
-                }
-                Format::Jsonl => self.sink.write_json(raw)?,
-            }
+            self.sink.write(&Record {
+                raw,
+                conversation: &conversation,
+                columns: &self.plan.columns,
+                attributes: &self.plan.attributes,
+                name_of: &|lookup, id| self.names.get(lookup, id),
+            })?;
             written = written.saturating_add(1);
             Ok(())
         })?;
@@ -1558,7 +1545,7 @@ impl Names {
 mod tests {
     use super::*;
     use crate::api::Queue;
-    use crate::sink::Digest;
+    use crate::sink::{Digest, Sink};
     use time::macros::datetime;
 
     /// An in-memory API: conversations as (id, start, end), paged like the real one, with the
@@ -2090,7 +2077,7 @@ mod tests {
             events: &events,
         };
         let mut sink = Sink::new(Vec::new(), plan.format, "memory");
-        let mut checkpoint = |pos: &Position, _: Mark| {
+        let mut checkpoint = |pos: &Position, _: &[Mark]| {
             events.borrow_mut().push(match &pos.follow_up {
                 Some(f) => format!("save follow-up after {:?}", f.after),
                 None => format!("save window {}", pos.top_index),
@@ -2329,9 +2316,9 @@ mod tests {
         let mut sink = Sink::at(bytes, start, plan.format, "memory");
         let mut n = 0;
         let mut last: Option<(Position, u64)> = None;
-        let mut checkpoint = |p: &Position, mark: Mark| {
+        let mut checkpoint = |p: &Position, marks: &[Mark]| {
             n += 1;
-            last = Some((p.clone(), mark.len));
+            last = Some((p.clone(), marks[0].len));
             if n == crash_at {
                 anyhow::bail!("crash");
             }
@@ -2522,7 +2509,7 @@ mod tests {
         fake.expiring_job = Some((1, 0));
         let mut sizes = Vec::new();
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
-        let mut checkpoint = |p: &Position, _| {
+        let mut checkpoint = |p: &Position, _: &[Mark]| {
             sizes.push(p.job_page_size);
             Ok(())
         };
@@ -2780,7 +2767,7 @@ mod tests {
         let mut fake = sample();
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
         let mut saves = 0;
-        let mut checkpoint = |_: &Position, _| {
+        let mut checkpoint = |_: &Position, _: &[Mark]| {
             saves += 1;
             Ok(())
         };

@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod columns;
 mod crash;
+mod dataset;
 mod exit;
 mod export;
 mod filters;
@@ -126,13 +127,19 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     for warning in &config.warnings {
         log.warn(warning);
     }
-    target::preflight(&config.output, config.force)?;
+    match (&config.output, config.tables) {
+        (Output::File(dir), true) => dataset::preflight(dir, config.force)?,
+        _ => target::preflight(&config.output, config.force)?,
+    }
     let mut plan = config.plan();
     let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
     if let Some(path) = &config.pending {
         // A follow-up in progress belongs to the state: a run without the ledger, or with
         // another, cannot resume it.
         fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    if config.tables {
+        fingerprint.push_str(" tables");
     }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,
@@ -163,6 +170,13 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             config.restart,
             fingerprint,
             &plan,
+            match config.tables {
+                true => target::Layout::Dataset(dataset::Run {
+                    mode: config.mode,
+                    started: OffsetDateTime::now_utc(),
+                }),
+                false => target::Layout::File,
+            },
         )?),
     };
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.

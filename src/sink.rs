@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
+use crate::api::{Conversation, Lookup};
+use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
-use crate::rows::Row;
+use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -61,6 +63,74 @@ impl Target for Vec<u8> {
     }
 }
 
+/// One conversation as the driver hands it to a writer: its reply text, the record parsed
+/// from it, the chosen columns and attributes, and the names of ids looked up so far.
+pub struct Record<'a> {
+    pub raw: &'a RawValue,
+    pub conversation: &'a Conversation,
+    pub columns: &'a [&'static Column],
+    pub attributes: &'a [String],
+    pub name_of: NameOf<'a>,
+}
+
+/// Where the driver writes conversations: one file (`Sink`) or the tables of a dataset
+/// (`dataset::Tables`). Whatever it writes becomes durable on `commit`, and `marks` says what
+/// the commits so far cover, one `Mark` per file, the file ids are read back from first.
+pub trait Writer {
+    /// Writes the headers of a new output.
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
+    /// The name lookups the rows need (ids the driver resolves before a page is written).
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
+    /// Writes one conversation.
+    fn write(&mut self, record: &Record) -> Result<()>;
+    /// Flushes everything written so far and syncs it to storage.
+    fn commit(&mut self) -> Result<()>;
+    /// The length of the file ids are read back from, committed or not.
+    fn position(&self) -> u64;
+    /// What the commits so far cover, one mark per file.
+    fn marks(&self) -> Vec<Mark>;
+}
+
+impl<W: Target> Writer for Sink<W> {
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()> {
+        self.header(&rows::header(columns, attributes))
+    }
+
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)> {
+        match self.format {
+            Format::Csv => columns.iter().filter_map(|c| c.lookup()).collect(),
+            Format::Jsonl => Vec::new(),
+        }
+    }
+
+    fn write(&mut self, record: &Record) -> Result<()> {
+        match self.format {
+            Format::Csv => {
+                let row = rows::flatten(
+                    record.conversation,
+                    record.columns,
+                    record.name_of,
+                    record.attributes,
+                );
+                self.write_row(&row)
+            }
+            Format::Jsonl => self.write_json(record.raw),
+        }
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        Sink::commit(self)
+    }
+
+    fn position(&self) -> u64 {
+        Sink::position(self)
+    }
+
+    fn marks(&self) -> Vec<Mark> {
+        vec![self.mark()]
+    }
+}
+
 /// A running 64-bit FNV-1a digest of bytes: cheap, streaming, and enough to notice a file
 /// that changed under a saved state (it guards against accidents, not adversaries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +154,7 @@ impl Digest {
 }
 
 /// How much output a commit covers, and the digest of those bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mark {
     pub len: u64,
     pub digest: Digest,
@@ -176,7 +246,12 @@ impl<W: Target> Sink<W> {
             .with_context(|| output(format!("cannot write to {}", self.name)))
     }
 
-    fn write_record(&mut self, fields: &[&str]) -> Result<()> {
+    /// Writes one CSV record of these cells (a row of a dataset's table).
+    pub fn write_cells(&mut self, cells: &[String]) -> Result<()> {
+        self.write_record(cells)
+    }
+
+    fn write_record<T: AsRef<[u8]>>(&mut self, fields: &[T]) -> Result<()> {
         // A csv::Writer borrowed per record: it quotes into our buffer and keeps no state.
         let mut w = csv::WriterBuilder::new()
             .buffer_capacity(1024)

@@ -331,7 +331,7 @@ pub const METRICS: Table<MetricCell> = Table {
 #[rustfmt::skip]
 pub const ATTRIBUTES: Table<AttributeCell> = Table {
     id: Id::Attributes,
-    description: "one row per participant attribute (job results carry them; header only otherwise)",
+    description: "one row per participant attribute, from job results; the header only otherwise",
     parent: Some((Id::Participants, &["conversation_id", "participant_id"])),
     columns: &columns![AttributeCell;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
@@ -428,6 +428,7 @@ pub fn schema_sql(conversation: &[&'static columns::Column]) -> String {
     sql
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 /// The README's schema section for the tables after `conversations` (whose columns are the
 /// catalogue's): one table of columns per file.
 pub fn markdown() -> String {
@@ -445,6 +446,7 @@ pub fn markdown() -> String {
     md
 }
 
+#[cfg_attr(not(test), allow(dead_code))]
 fn description(id: Id) -> &'static str {
     match id {
         Id::Conversations => "one row per conversation",
@@ -560,5 +562,165 @@ fn fill<F: Copy>(cells: &mut Vec<String>, columns: &[Column<F>], each: impl Fn(F
     for (column, out) in columns.iter().zip(cells.iter_mut()) {
         out.clear();
         each(column.cell, out);
+    }
+}
+
+/// Checks `--tables` against the options it excludes; `Ok(true)` when it is given. The
+/// dataset is CSV by nature, holds every participant attribute in `attributes.csv`, and
+/// replaces `--output`.
+pub fn check_options(
+    tables: &Option<String>,
+    output: &Option<String>,
+    format: &Option<String>,
+    attributes: &[String],
+) -> Result<bool, String> {
+    let Some(dir) = tables else {
+        return Ok(false);
+    };
+    if dir.is_empty() || dir == "-" {
+        return Err("--tables needs a directory name (a dataset cannot go to stdout)".to_string());
+    }
+    if output.is_some() {
+        return Err("--tables and --output both say where to write: give one".to_string());
+    }
+    if format.as_deref().is_some_and(|f| f != "csv") {
+        return Err("--tables writes CSV tables: drop --format".to_string());
+    }
+    if !attributes.is_empty() {
+        return Err(
+            "--tables writes every participant attribute to attributes.csv: drop --attribute (job results carry them: --mode jobs)"
+                .to_string(),
+        );
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::sample::{name_of, SAMPLE};
+
+    fn rows(c: &Conversation) -> Vec<(Id, Vec<String>)> {
+        let mut out = Vec::new();
+        let columns = conversation_columns(&columns::default_columns());
+        Flattener::default()
+            .rows::<()>(c, &columns, &name_of, &mut |id, cells| {
+                out.push((id, cells.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_row_has_its_tables_columns_and_keys_are_unique_and_refer_to_parents() {
+        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let rows = rows(&c);
+        let specs = specs(&conversation_columns(&columns::default_columns()));
+        let mut keys: Vec<(Id, Vec<String>)> = Vec::new();
+        for (id, cells) in &rows {
+            let (_, spec) = &specs[id.index()];
+            assert_eq!(cells.len(), spec.len(), "{id:?}");
+            let key: Vec<String> = spec
+                .iter()
+                .zip(cells)
+                .filter(|(s, _)| s.key)
+                .map(|(_, c)| c.clone())
+                .collect();
+            assert!(key.iter().all(|k| !k.is_empty()), "{id:?} {cells:?}");
+            assert!(!keys.contains(&(*id, key.clone())), "{id:?} {key:?} twice");
+            if let Some((parent, columns)) = parent(*id) {
+                let (_, parent_spec) = &specs[parent.index()];
+                let value = |name: &str| {
+                    let at = spec.iter().position(|s| s.name == name).unwrap();
+                    cells[at].clone()
+                };
+                let wanted: Vec<String> = columns.iter().map(|c| value(c)).collect();
+                let parent_key: Vec<&str> = parent_spec.iter().filter(|s| s.key).map(|s| s.name).collect();
+                assert_eq!(&parent_key, columns, "{id:?} refers to its parent's key");
+                assert!(keys.contains(&(parent, wanted.clone())), "{id:?} {wanted:?} has no parent");
+            }
+            keys.push((*id, key));
+        }
+        let count = |id: Id| rows.iter().filter(|(i, _)| *i == id).count();
+        assert_eq!(count(Id::Conversations), 1);
+        assert_eq!(count(Id::Participants), c.participants.len());
+        let sessions: usize = c.participants.iter().map(|p| p.sessions.len()).sum();
+        assert_eq!(count(Id::Sessions), sessions);
+    }
+
+    #[test]
+    fn participants_and_sessions_without_usable_ids_get_position_keys() {
+        let c: Conversation = serde_json::from_str(
+            r##"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":[
+                {"participantId":"p","sessions":[{"sessionId":"s"},{"sessionId":"s"}]},
+                {"participantId":"p","sessions":[{}]},
+                {"participantId":"#0","purpose":"agent","userId":"u-1","attributes":{"k":"v"},
+                 "sessions":[{"sessionId":"t","metrics":[{"name":"nTransferred","value":1,"emitDate":"e"}],
+                   "segments":[{"segmentType":"interact","queueId":"q-1","conference":true}]}]}]}"##,
+        )
+        .unwrap();
+        let rows = rows(&c);
+        let keys = |id: Id, at: usize| -> Vec<String> {
+            rows.iter().filter(|(i, _)| *i == id).map(|(_, r)| r[at].clone()).collect()
+        };
+        assert_eq!(keys(Id::Participants, 1), ["#0", "#1", "#2"]);
+        assert_eq!(keys(Id::Sessions, 2), ["#0.0", "#0.1", "#1.0", "t"]);
+        assert_eq!(keys(Id::Sessions, 1), ["#0", "#0", "#1", "#2"]);
+        let segment = &rows.iter().find(|(i, _)| *i == Id::Segments).unwrap().1;
+        assert_eq!(segment[..5], ["c", "t", "0", "interact", ""]);
+        let conference = SEGMENTS.columns.iter().position(|c| c.spec.name == "conference").unwrap();
+        assert_eq!(segment[conference], "true");
+        let metric = &rows.iter().find(|(i, _)| *i == Id::Metrics).unwrap().1;
+        assert_eq!(metric[..], ["c", "t", "0", "nTransferred", "1", "e"]);
+        let attribute = &rows.iter().find(|(i, _)| *i == Id::Attributes).unwrap().1;
+        assert_eq!(attribute[..], ["c", "#2", "k", "v"]);
+    }
+
+    #[test]
+    fn schema_sql_declares_each_header_with_keys() {
+        let columns = conversation_columns(&columns::parse("t_talk,conversation_id").unwrap());
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["conversation_id", "conversation_start", "t_talk"]);
+        let sql = schema_sql(&columns);
+        assert!(sql.contains(
+            "CREATE TABLE conversations (\n    conversation_id TEXT NOT NULL,\n    conversation_start TEXT,\n    t_talk BIGINT,\n    PRIMARY KEY (conversation_id)\n);"
+        ), "{sql}");
+        assert!(sql.contains(
+            "    PRIMARY KEY (conversation_id, session_id, segment_index),\n    FOREIGN KEY (conversation_id, session_id) REFERENCES sessions (conversation_id, session_id)\n);"
+        ), "{sql}");
+        for (id, header) in IDS.iter().zip(headers(&columns)) {
+            let table = format!("CREATE TABLE {} (\n", id.name());
+            let body = sql.split(&table).nth(1).unwrap().split("PRIMARY KEY").next().unwrap();
+            let declared: Vec<&str> = body.lines().filter_map(|l| l.split_whitespace().next()).collect();
+            assert_eq!(declared, header, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_table_as_the_catalogue_describes_it() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("<!-- tables:schema -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- tables:schema:end -->").next())
+            .expect("README has the tables' schema section");
+        assert_eq!(section, markdown());
+    }
+
+    #[test]
+    fn the_options_it_excludes_are_refused() {
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(check_options(&None, &some("x"), &None, &[]), Ok(false));
+        assert_eq!(check_options(&some("d"), &None, &some("csv"), &[]), Ok(true));
+        for (tables, output, format, attributes) in [
+            (some(""), None, None, vec![]),
+            (some("-"), None, None, vec![]),
+            (some("d"), some("f"), None, vec![]),
+            (some("d"), None, some("jsonl"), vec![]),
+            (some("d"), None, None, vec!["a".to_string()]),
+        ] {
+            assert!(check_options(&tables, &output, &format, &attributes).is_err());
+        }
     }
 }
