@@ -34,7 +34,10 @@ pub struct Run {
 
 /// The table files of a dataset being built in `partial`, in load order.
 pub fn files(partial: &Path) -> Vec<PathBuf> {
-    tables::IDS.iter().map(|id| partial.join(id.file())).collect()
+    tables::IDS
+        .iter()
+        .map(|id| partial.join(id.file()))
+        .collect()
 }
 
 /// The name of a file, as a state records it.
@@ -257,7 +260,8 @@ fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Resu
 
 /// The rows of a table file (its header excluded), read in constant memory.
 fn count_rows(path: &Path) -> Result<u64> {
-    let file = File::open(path).with_context(|| output(format!("cannot read {}", path.display())))?;
+    let file =
+        File::open(path).with_context(|| output(format!("cannot read {}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().from_reader(BufReader::new(file));
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
@@ -277,7 +281,8 @@ fn window_counts(partial: &Path, plan: &Plan) -> Result<(Vec<u64>, u64)> {
     let mut counts = vec![0u64; windows.len()];
     let mut follow_ups = 0u64;
     let path = partial.join(tables::Id::Conversations.file());
-    let file = File::open(&path).with_context(|| output(format!("cannot read {}", path.display())))?;
+    let file =
+        File::open(&path).with_context(|| output(format!("cannot read {}", path.display())))?;
     let mut reader = csv::ReaderBuilder::new().from_reader(BufReader::new(file));
     let mut record = csv::StringRecord::new();
     while reader

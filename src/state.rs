@@ -173,14 +173,21 @@ impl State {
     /// `with_tables` took them): they must be those it recorded.
     pub fn table_marks(&self, files: &[String]) -> Result<Vec<Mark>, String> {
         let saved: Vec<&str> = self.tables.iter().map(|t| t.file.as_str()).collect();
-        if files.get(1..).is_none_or(|rest| rest.iter().map(String::as_str).ne(saved.iter().copied())) {
-            return Err(format!("it records the files {} of a dataset", saved.join(", ")));
+        if files
+            .get(1..)
+            .is_none_or(|rest| rest.iter().map(String::as_str).ne(saved.iter().copied()))
+        {
+            return Err(format!(
+                "it records the files {} of a dataset",
+                saved.join(", ")
+            ));
         }
         let mut marks = vec![self.mark()?];
         for table in &self.tables {
             marks.push(Mark {
                 len: table.len,
-                digest: parse_hex(&table.digest).ok_or("a table's digest is not a 64-bit hex digest")?,
+                digest: parse_hex(&table.digest)
+                    .ok_or("a table's digest is not a 64-bit hex digest")?,
             });
         }
         Ok(marks)
@@ -327,7 +334,9 @@ fn hex(digest: Digest) -> String {
 
 /// A digest written by `hex`.
 fn parse_hex(text: &str) -> Option<Digest> {
-    let digest = u64::from_str_radix(text, 16).ok().filter(|_| text.len() == 16)?;
+    let digest = u64::from_str_radix(text, 16)
+        .ok()
+        .filter(|_| text.len() == 16)?;
     Some(Digest(digest))
 }
 

@@ -341,7 +341,10 @@ pub const ATTRIBUTES: Table<AttributeCell> = Table {
     ],
 };
 
-fn flow<'c>(r: &SessionRow<'c>, field: fn(&crate::api::Flow) -> &Option<String>) -> Option<&'c str> {
+fn flow<'c>(
+    r: &SessionRow<'c>,
+    field: fn(&crate::api::Flow) -> &Option<String>,
+) -> Option<&'c str> {
     r.session.flow.as_ref().and_then(|f| field(f).as_deref())
 }
 
@@ -350,7 +353,11 @@ fn flow<'c>(r: &SessionRow<'c>, field: fn(&crate::api::Flow) -> &Option<String>)
 pub fn conversation_columns(chosen: &[&'static columns::Column]) -> Vec<&'static columns::Column> {
     let fixed = [columns::ID_COLUMN, "conversation_start"];
     let rest = chosen.iter().copied().filter(|c| !fixed.contains(&c.name));
-    fixed.iter().filter_map(|name| columns::find(name)).chain(rest).collect()
+    fixed
+        .iter()
+        .filter_map(|name| columns::find(name))
+        .chain(rest)
+        .collect()
 }
 
 /// A catalogue column as a column of `conversations`: metric sums are numbers, the rest text.
@@ -411,7 +418,11 @@ pub fn schema_sql(conversation: &[&'static columns::Column]) -> String {
         let fk = parent.map_or(&[][..], |(_, cols)| cols);
         sql.push_str(&format!("\nCREATE TABLE {} (\n", id.name()));
         for spec in &specs {
-            let null = if spec.key || fk.contains(&spec.name) { " NOT NULL" } else { "" };
+            let null = if spec.key || fk.contains(&spec.name) {
+                " NOT NULL"
+            } else {
+                ""
+            };
             sql.push_str(&format!("    {} {}{null},\n", spec.name, spec.sql.name()));
         }
         let keys: Vec<&str> = specs.iter().filter(|s| s.key).map(|s| s.name).collect();
@@ -439,7 +450,11 @@ pub fn markdown() -> String {
         for s in specs {
             let key = if s.key { "key" } else { "" };
             let source = s.description.replace('|', "\\|");
-            md.push_str(&format!("| `{}` | {} | {key} | {source} |\n", s.name, s.sql.name()));
+            md.push_str(&format!(
+                "| `{}` | {} | {key} | {source} |\n",
+                s.name,
+                s.sql.name()
+            ));
         }
         md.push('\n');
     }
@@ -507,14 +522,23 @@ impl Flattener {
         for (p, participant) in c.participants.iter().enumerate() {
             keys.push(participant_key(c, p));
             for s in 0..participant.sessions.len() {
-                session_keys.push(unique_key(session_ids.clone(), flat, || format!("#{p}.{s}")));
+                session_keys.push(unique_key(session_ids.clone(), flat, || {
+                    format!("#{p}.{s}")
+                }));
                 flat += 1;
             }
         }
         for (p, participant) in c.participants.iter().enumerate() {
             let key = keys.get(p).map_or("", |k| k.as_ref());
-            let row = ParticipantRow { conversation: c, participant, key, index: p };
-            fill(cells, PARTICIPANTS.columns, |cell, out| cell(&row, name_of, out));
+            let row = ParticipantRow {
+                conversation: c,
+                participant,
+                key,
+                index: p,
+            };
+            fill(cells, PARTICIPANTS.columns, |cell, out| {
+                cell(&row, name_of, out)
+            });
             out(Id::Participants, cells)?;
         }
         let mut flat = 0;
@@ -523,22 +547,42 @@ impl Flattener {
             for (index, session) in participant.sessions.iter().enumerate() {
                 let key = session_keys.get(flat).map_or("", |k| k.as_ref());
                 flat += 1;
-                let row = SessionRow { conversation: c, participant_key, session, key, index };
-                fill(cells, SESSIONS.columns, |cell, out| cell(&row, name_of, out));
+                let row = SessionRow {
+                    conversation: c,
+                    participant_key,
+                    session,
+                    key,
+                    index,
+                };
+                fill(cells, SESSIONS.columns, |cell, out| {
+                    cell(&row, name_of, out)
+                });
                 out(Id::Sessions, cells)?;
             }
         }
         let keyed = || sessions().zip(session_keys.iter().map(|k| k.as_ref()));
         for (session, session_key) in keyed() {
             for (index, item) in session.segments.iter().enumerate() {
-                let row = ItemRow { conversation: c, session_key, item, index };
-                fill(cells, SEGMENTS.columns, |cell, out| cell(&row, name_of, out));
+                let row = ItemRow {
+                    conversation: c,
+                    session_key,
+                    item,
+                    index,
+                };
+                fill(cells, SEGMENTS.columns, |cell, out| {
+                    cell(&row, name_of, out)
+                });
                 out(Id::Segments, cells)?;
             }
         }
         for (session, session_key) in keyed() {
             for (index, item) in session.metrics.iter().enumerate() {
-                let row = ItemRow { conversation: c, session_key, item, index };
+                let row = ItemRow {
+                    conversation: c,
+                    session_key,
+                    item,
+                    index,
+                };
                 fill(cells, METRICS.columns, |cell, out| cell(&row, name_of, out));
                 out(Id::Metrics, cells)?;
             }
@@ -546,8 +590,15 @@ impl Flattener {
         for (p, participant) in c.participants.iter().enumerate() {
             let participant_key = keys.get(p).map_or("", |k| k.as_ref());
             for (name, value) in &participant.attributes {
-                let row = AttributeRow { conversation: c, participant_key, name, value };
-                fill(cells, ATTRIBUTES.columns, |cell, out| cell(&row, name_of, out));
+                let row = AttributeRow {
+                    conversation: c,
+                    participant_key,
+                    name,
+                    value,
+                };
+                fill(cells, ATTRIBUTES.columns, |cell, out| {
+                    cell(&row, name_of, out)
+                });
                 out(Id::Attributes, cells)?;
             }
         }
@@ -636,9 +687,16 @@ mod tests {
                     cells[at].clone()
                 };
                 let wanted: Vec<String> = columns.iter().map(|c| value(c)).collect();
-                let parent_key: Vec<&str> = parent_spec.iter().filter(|s| s.key).map(|s| s.name).collect();
+                let parent_key: Vec<&str> = parent_spec
+                    .iter()
+                    .filter(|s| s.key)
+                    .map(|s| s.name)
+                    .collect();
                 assert_eq!(&parent_key, columns, "{id:?} refers to its parent's key");
-                assert!(keys.contains(&(parent, wanted.clone())), "{id:?} {wanted:?} has no parent");
+                assert!(
+                    keys.contains(&(parent, wanted.clone())),
+                    "{id:?} {wanted:?} has no parent"
+                );
             }
             keys.push((*id, key));
         }
@@ -662,14 +720,21 @@ mod tests {
         .unwrap();
         let rows = rows(&c);
         let keys = |id: Id, at: usize| -> Vec<String> {
-            rows.iter().filter(|(i, _)| *i == id).map(|(_, r)| r[at].clone()).collect()
+            rows.iter()
+                .filter(|(i, _)| *i == id)
+                .map(|(_, r)| r[at].clone())
+                .collect()
         };
         assert_eq!(keys(Id::Participants, 1), ["#0", "#1", "#2"]);
         assert_eq!(keys(Id::Sessions, 2), ["#0.0", "#0.1", "#1.0", "t"]);
         assert_eq!(keys(Id::Sessions, 1), ["#0", "#0", "#1", "#2"]);
         let segment = &rows.iter().find(|(i, _)| *i == Id::Segments).unwrap().1;
         assert_eq!(segment[..5], ["c", "t", "0", "interact", ""]);
-        let conference = SEGMENTS.columns.iter().position(|c| c.spec.name == "conference").unwrap();
+        let conference = SEGMENTS
+            .columns
+            .iter()
+            .position(|c| c.spec.name == "conference")
+            .unwrap();
         assert_eq!(segment[conference], "true");
         let metric = &rows.iter().find(|(i, _)| *i == Id::Metrics).unwrap().1;
         assert_eq!(metric[..], ["c", "t", "0", "nTransferred", "1", "e"]);
@@ -691,8 +756,17 @@ mod tests {
         ), "{sql}");
         for (id, header) in IDS.iter().zip(headers(&columns)) {
             let table = format!("CREATE TABLE {} (\n", id.name());
-            let body = sql.split(&table).nth(1).unwrap().split("PRIMARY KEY").next().unwrap();
-            let declared: Vec<&str> = body.lines().filter_map(|l| l.split_whitespace().next()).collect();
+            let body = sql
+                .split(&table)
+                .nth(1)
+                .unwrap()
+                .split("PRIMARY KEY")
+                .next()
+                .unwrap();
+            let declared: Vec<&str> = body
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
             assert_eq!(declared, header, "{id:?}");
         }
     }
@@ -712,7 +786,10 @@ mod tests {
     fn the_options_it_excludes_are_refused() {
         let some = |s: &str| Some(s.to_string());
         assert_eq!(check_options(&None, &some("x"), &None, &[]), Ok(false));
-        assert_eq!(check_options(&some("d"), &None, &some("csv"), &[]), Ok(true));
+        assert_eq!(
+            check_options(&some("d"), &None, &some("csv"), &[]),
+            Ok(true)
+        );
         for (tables, output, format, attributes) in [
             (some(""), None, None, vec![]),
             (some("-"), None, None, vec![]),

@@ -258,13 +258,16 @@ impl FileTarget {
                 };
                 let name = self.partial.display().to_string();
                 let mut sink = Sink::at(file, mark.unwrap_or_default(), plan.format, name);
-                let stats = export::run(source, &mut sink, plan, resume, control, log).map_err(failed)?;
+                let stats =
+                    export::run(source, &mut sink, plan, resume, control, log).map_err(failed)?;
                 sink.finish()?;
                 stats
             }
             Layout::Dataset(run) => {
-                let mut tables = crate::dataset::open(&self.partial, marks.as_deref(), &plan.columns)?;
-                let stats = export::run(source, &mut tables, plan, resume, control, log).map_err(failed)?;
+                let mut tables =
+                    crate::dataset::open(&self.partial, marks.as_deref(), &plan.columns)?;
+                let stats =
+                    export::run(source, &mut tables, plan, resume, control, log).map_err(failed)?;
                 crate::dataset::finish(tables, &self.partial, plan, run, &stats)?;
                 stats
             }
@@ -555,7 +558,11 @@ fn check_file(partial: &Path, mark: Mark, state_path: &Path) -> Result<File> {
         return Err(mismatch(partial, state_path, &why));
     }
     if digest_of(&mut file, mark.len)? != mark.digest {
-        return Err(mismatch(partial, state_path, "the rows its state covers have changed"));
+        return Err(mismatch(
+            partial,
+            state_path,
+            "the rows its state covers have changed",
+        ));
     }
     Ok(file)
 }
