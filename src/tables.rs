@@ -12,6 +12,8 @@
 //! made of positions, `#P` for the P-th participant and `#P.S` for its S-th session (0-based),
 //! which no real id can equal, so keys stay unique and every run derives the same ones.
 
+use std::borrow::Cow;
+
 use crate::api::{Conversation, Lookup, Metric, Participant, Segment, Session};
 use crate::columns::{self, NameOf, SEPARATOR};
 
@@ -475,7 +477,7 @@ fn description(id: Id) -> &'static str {
 
 /// A participant's key: its `participantId` unless absent, repeated in the conversation or
 /// starting with `#`; then `#P`.
-fn participant_key(c: &Conversation, index: usize) -> std::borrow::Cow<'_, str> {
+fn participant_key(c: &Conversation, index: usize) -> Cow<'_, str> {
     let ids = c.participants.iter().map(|p| p.participant_id.as_deref());
     unique_key(ids, index, || format!("#{index}"))
 }
@@ -486,7 +488,7 @@ fn unique_key<'c>(
     ids: impl Iterator<Item = Option<&'c str>> + Clone,
     index: usize,
     surrogate: impl FnOnce() -> String,
-) -> std::borrow::Cow<'c, str> {
+) -> Cow<'c, str> {
     let own = ids.clone().nth(index).flatten();
     match own.filter(|id| !id.is_empty() && !id.starts_with('#')) {
         Some(id) if ids.filter(|other| *other == Some(id)).count() == 1 => id.into(),
@@ -501,109 +503,106 @@ pub struct Flattener {
 }
 
 impl Flattener {
-    /// Hands every row of `c` to `out` (its table and cells), table by table in load order,
-    /// `conversations` with the columns `conversation`.
+    /// Hands every row of `c` to `out` (its table and cells): each table's rows in the
+    /// record's order, `conversations` with the columns `conversation`.
     pub fn rows<E>(
         &mut self,
         c: &Conversation,
         conversation: &[&'static columns::Column],
         name_of: NameOf,
-        out: &mut dyn FnMut(Id, &[String]) -> Result<(), E>,
+        out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
     ) -> Result<(), E> {
         let cells = &mut self.cells;
         cells.clear();
         cells.extend(conversation.iter().map(|col| col.cell(c, name_of)));
         out(Id::Conversations, cells)?;
-        let sessions = || c.participants.iter().flat_map(|p| &p.sessions);
-        let session_ids = sessions().map(|s| s.session_id.as_deref());
-        let mut keys = Vec::with_capacity(c.participants.len());
-        let mut session_keys = Vec::new();
-        let mut flat = 0;
-        for (p, participant) in c.participants.iter().enumerate() {
-            keys.push(participant_key(c, p));
-            for s in 0..participant.sessions.len() {
-                session_keys.push(unique_key(session_ids.clone(), flat, || {
-                    format!("#{p}.{s}")
-                }));
-                flat += 1;
-            }
-        }
-        for (p, participant) in c.participants.iter().enumerate() {
-            let key = keys.get(p).map_or("", |k| k.as_ref());
+        let (keys, session_keys) = keys(c);
+        let mut session_keys = session_keys.iter();
+        for ((index, participant), key) in c.participants.iter().enumerate().zip(&keys) {
+            let (conversation, participant_key) = (c, key.as_ref());
             let row = ParticipantRow {
-                conversation: c,
+                conversation,
                 participant,
                 key,
-                index: p,
+                index,
             };
-            fill(cells, PARTICIPANTS.columns, |cell, out| {
-                cell(&row, name_of, out)
+            fill(cells, PARTICIPANTS.columns, |cell, s| {
+                cell(&row, name_of, s)
             });
             out(Id::Participants, cells)?;
-        }
-        let mut flat = 0;
-        for (p, participant) in c.participants.iter().enumerate() {
-            let participant_key = keys.get(p).map_or("", |k| k.as_ref());
-            for (index, session) in participant.sessions.iter().enumerate() {
-                let key = session_keys.get(flat).map_or("", |k| k.as_ref());
-                flat += 1;
+            for (name, value) in &participant.attributes {
+                let row = AttributeRow {
+                    conversation,
+                    participant_key,
+                    name,
+                    value,
+                };
+                fill(cells, ATTRIBUTES.columns, |cell, s| cell(&row, name_of, s));
+                out(Id::Attributes, cells)?;
+            }
+            for ((index, session), key) in participant
+                .sessions
+                .iter()
+                .enumerate()
+                .zip(&mut session_keys)
+            {
+                let session_key = key.as_ref();
                 let row = SessionRow {
-                    conversation: c,
+                    conversation,
                     participant_key,
                     session,
                     key,
                     index,
                 };
-                fill(cells, SESSIONS.columns, |cell, out| {
-                    cell(&row, name_of, out)
-                });
+                fill(cells, SESSIONS.columns, |cell, s| cell(&row, name_of, s));
                 out(Id::Sessions, cells)?;
-            }
-        }
-        let keyed = || sessions().zip(session_keys.iter().map(|k| k.as_ref()));
-        for (session, session_key) in keyed() {
-            for (index, item) in session.segments.iter().enumerate() {
-                let row = ItemRow {
-                    conversation: c,
-                    session_key,
-                    item,
-                    index,
-                };
-                fill(cells, SEGMENTS.columns, |cell, out| {
-                    cell(&row, name_of, out)
-                });
-                out(Id::Segments, cells)?;
-            }
-        }
-        for (session, session_key) in keyed() {
-            for (index, item) in session.metrics.iter().enumerate() {
-                let row = ItemRow {
-                    conversation: c,
-                    session_key,
-                    item,
-                    index,
-                };
-                fill(cells, METRICS.columns, |cell, out| cell(&row, name_of, out));
-                out(Id::Metrics, cells)?;
-            }
-        }
-        for (p, participant) in c.participants.iter().enumerate() {
-            let participant_key = keys.get(p).map_or("", |k| k.as_ref());
-            for (name, value) in &participant.attributes {
-                let row = AttributeRow {
-                    conversation: c,
-                    participant_key,
-                    name,
-                    value,
-                };
-                fill(cells, ATTRIBUTES.columns, |cell, out| {
-                    cell(&row, name_of, out)
-                });
-                out(Id::Attributes, cells)?;
+                for (index, item) in session.segments.iter().enumerate() {
+                    let row = ItemRow {
+                        conversation,
+                        session_key,
+                        item,
+                        index,
+                    };
+                    fill(cells, SEGMENTS.columns, |cell, s| cell(&row, name_of, s));
+                    out(Id::Segments, cells)?;
+                }
+                for (index, item) in session.metrics.iter().enumerate() {
+                    let row = ItemRow {
+                        conversation,
+                        session_key,
+                        item,
+                        index,
+                    };
+                    fill(cells, METRICS.columns, |cell, s| cell(&row, name_of, s));
+                    out(Id::Metrics, cells)?;
+                }
             }
         }
         Ok(())
     }
+}
+
+/// The keys of a conversation's participants, and of its sessions in record order.
+type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
+
+fn keys(c: &Conversation) -> Keys<'_> {
+    let session_ids = c
+        .participants
+        .iter()
+        .flat_map(|p| &p.sessions)
+        .map(|s| s.session_id.as_deref());
+    let mut keys = Vec::with_capacity(c.participants.len());
+    let mut session_keys = Vec::new();
+    for (p, participant) in c.participants.iter().enumerate() {
+        keys.push(participant_key(c, p));
+        for s in 0..participant.sessions.len() {
+            let flat = session_keys.len();
+            session_keys.push(unique_key(session_ids.clone(), flat, || {
+                format!("#{p}.{s}")
+            }));
+        }
+    }
+    (keys, session_keys)
 }
 
 /// Computes a row's cells into `cells`, reusing its strings.

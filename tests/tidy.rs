@@ -93,11 +93,13 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
             );
         }
     };
-    let shell = ["http", "genesys", "state", "target", "cli", "main"];
+    let shell = [
+        "http", "genesys", "state", "target", "dataset", "cli", "main",
+    ];
     check("export", &shell);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending",
+        "proxy", "check", "filters", "pending", "tables",
     ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
@@ -126,11 +128,12 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files; http.rs only spools reply bodies to
-    // temporary files it unlinks at once.
+    // target.rs and state.rs write the export's files, dataset.rs a dataset's directory;
+    // http.rs only spools reply bodies to temporary files it unlinks at once.
     assert_eq!(
         writers,
         BTreeSet::from([
+            "dataset".to_string(),
             "http".to_string(),
             "state".to_string(),
             "target".to_string()
@@ -139,7 +142,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending",
+        "check", "filters", "pending", "tables",
     ] {
         let code = &modules[pure];
         for impure in [
