@@ -26,11 +26,12 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::api::{
-    self, Conversation, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup,
-    NameListing, QueryFilters, QueueListing, Refusal, RefusalKind, ResultsPage,
+    self, DetailsPage, DetailsQuery, JobQuery, JobState, JobStatus, Lookup, NameListing,
+    QueryFilters, QueueListing, Refusal, RefusalKind, ResultsPage,
 };
 use crate::columns::Column;
 use crate::exit::{code_of, failure, Code};
+use crate::record::Conversation;
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
 use crate::sink::{Format, Mark, Record, Writer};
 use crate::window::{self, Window};
@@ -706,7 +707,7 @@ impl<S: Source, W: Writer> Exporter<'_, '_, S, W> {
                 if conversation.conversation_end.is_none() {
                     in_progress += 1;
                 }
-                returned.insert(conversation.conversation_id);
+                returned.insert(conversation.conversation_id.into_owned());
                 Ok(())
             })?;
             self.write_rows(None, &mut rows)?;
@@ -1352,14 +1353,13 @@ impl<S: Source, W: Writer> Exporter<'_, '_, S, W> {
         let mut written: u64 = 0;
         rows.each(&mut |raw| {
             let conversation = parse_conversation(raw)?;
-            let start =
-                window::parse_api_timestamp(&conversation.conversation_start).ok_or_else(|| {
-                    anyhow!(
-                        "conversation {} has an unreadable conversationStart",
-                        conversation.conversation_id
-                    )
-                })?;
-            let ended = conversation.conversation_end.is_some();
+            let start = conversation.start().ok_or_else(|| {
+                anyhow!(
+                    "conversation {} has an unreadable conversationStart",
+                    conversation.conversation_id
+                )
+            })?;
+            let ended = conversation.ended();
             match owner {
                 Some(w) if !w.owns(start) => {
                     self.stats.outside_window = self.stats.outside_window.saturating_add(1);
@@ -1368,20 +1368,20 @@ impl<S: Source, W: Writer> Exporter<'_, '_, S, W> {
                 None if !ended => return Ok(()),
                 _ => {}
             }
-            if self.seen.contains(&conversation.conversation_id) {
+            if self.seen.contains(conversation.conversation_id.as_ref()) {
                 self.stats.repeats = self.stats.repeats.saturating_add(1);
                 return Ok(());
             }
             if owner.is_some() && !ended && self.control.pending.is_some() {
                 self.found
-                    .push((conversation.conversation_id.clone(), start));
+                    .push((conversation.conversation_id.to_string(), start));
                 if self.plan.ended_only {
                     return Ok(());
                 }
             }
-            self.seen.insert(conversation.conversation_id.clone());
+            self.seen.insert(conversation.conversation_id.to_string());
             if owner.is_none() {
-                self.followed.push(conversation.conversation_id.clone());
+                self.followed.push(conversation.conversation_id.to_string());
             }
             self.sink.write(&Record {
                 raw,
@@ -1400,7 +1400,7 @@ impl<S: Source, W: Writer> Exporter<'_, '_, S, W> {
 }
 
 /// A conversation of a checked reply (the check parsed it the same way before it counted).
-fn parse_conversation(raw: &RawValue) -> Result<Conversation> {
+fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
     serde_json::from_str(raw.get())
         .context("a conversation in the reply does not have the expected shape")
 }

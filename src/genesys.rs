@@ -318,7 +318,7 @@ impl Source for Genesys {
         // Job pages are as large as the API grants: spooled, checked conversation by
         // conversation, and read again one at a time when written.
         let check = |spool: &mut Spool| {
-            api::read_results(spool, &mut api::check_conversation).map_err(|e| match e {
+            api::read_results(spool, &mut crate::record::check).map_err(|e| match e {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
             })
         };

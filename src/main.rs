@@ -21,6 +21,8 @@ mod pending;
 #[cfg(test)]
 mod prop;
 mod proxy;
+mod query;
+mod record;
 mod report;
 mod retry;
 mod rows;

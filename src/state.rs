@@ -14,7 +14,7 @@
 //! lengths and a digest.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -488,6 +488,30 @@ pub fn unlink(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
+/// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
+/// afresh.
+pub fn create_partial(partial: &Path) -> Result<File> {
+    unlink(partial)
+        .and_then(|()| open_private(partial, OpenOptions::new().write(true).create_new(true)))
+        .with_context(|| output(format!("cannot create {}", partial.display())))
+}
+
+/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
+/// before): what was written after the last saved state is cut off.
+pub fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
+    let mut file = open_private(partial, OpenOptions::new().write(true))
+        .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
+    let mut cut = || -> io::Result<()> {
+        file.set_len(len)?;
+        file.sync_data()?;
+        file.seek(SeekFrom::Start(len))?;
+        Ok(())
+    };
+    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
+    Ok(file)
+}
+
 /// `FILE.state`, the default state path for an export to `FILE`.
 pub fn default_path(output: &Path) -> PathBuf {
     with_suffix(output, ".state")
@@ -555,16 +579,19 @@ pub fn parse(text: &str) -> Result<State, String> {
 /// with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<()> {
     let text = serde_json::to_vec_pretty(state)?;
-    write_atomically(path, &text, "state-write")
+    write_atomically(path, text, "state-write")
         .with_context(|| output(format!("cannot save the state file {}", path.display())))?;
     crate::crash::reach("state-saved", || {});
     Ok(())
 }
 
-/// Writes `text` and a newline to `path` atomically: a temporary file of this process's own
-/// beside it (created exclusively, mode 0600), fsync, rename, fsync of the directory. The
-/// crash point `crash_point` leaves half a temporary file, as a power cut might.
-fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<()> {
+/// Writes `text` and a newline to `path` atomically, in one write: a temporary file of this
+/// process's own beside it (created exclusively, mode 0600), fsync, rename, fsync of the
+/// directory. The crash point `crash_point` leaves half a temporary file, as a power cut might.
+fn write_atomically(path: &Path, mut text: Vec<u8>, crash_point: &str) -> io::Result<()> {
+    if !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
     let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     // A temporary file left by a crash of a process with the same id is ours to replace;
     // anything planted at the name (a symbolic link) is removed, never followed.
@@ -574,10 +601,7 @@ fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<(
         let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
         let _ = file.sync_data();
     });
-    file.write_all(text)?;
-    if !text.ends_with(b"\n") {
-        file.write_all(b"\n")?;
-    }
+    file.write_all(&text)?;
     file.sync_data()?;
     fs::rename(&tmp, path)?;
     sync_dir(path)
@@ -614,7 +638,7 @@ pub fn load_ledger(path: &Path, fingerprint: &str) -> Result<Ledger> {
 
 /// Writes the ledger atomically, like the state.
 pub fn save_ledger(path: &Path, ledger: &Ledger) -> Result<()> {
-    write_atomically(path, ledger.to_text().as_bytes(), "ledger-write")
+    write_atomically(path, ledger.to_text().into_bytes(), "ledger-write")
         .with_context(|| output(format!("cannot save the ledger {}", path.display())))
 }
 

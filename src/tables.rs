@@ -14,8 +14,9 @@
 
 use std::borrow::Cow;
 
-use crate::api::{Conversation, Lookup, Metric, Participant, Segment, Session};
+use crate::api::Lookup;
 use crate::columns::{self, NameOf, SEPARATOR};
+use crate::record::{Conversation, Flow, Metric, Participant, Segment, Session};
 
 /// A column's SQL type, as `schema.sql` declares it: names both PostgreSQL and SQLite take as
 /// they are (timestamps stay ISO-8601 text, as the API writes them).
@@ -63,24 +64,24 @@ pub struct Table<F: 'static> {
 
 /// One participant of a conversation, with its key and position.
 pub struct ParticipantRow<'c> {
-    pub conversation: &'c Conversation,
-    pub participant: &'c Participant,
+    pub conversation: &'c Conversation<'c>,
+    pub participant: &'c Participant<'c>,
     pub key: &'c str,
     pub index: usize,
 }
 
 /// One session, with its participant's key, its own key and its position.
 pub struct SessionRow<'c> {
-    pub conversation: &'c Conversation,
+    pub conversation: &'c Conversation<'c>,
     pub participant_key: &'c str,
-    pub session: &'c Session,
+    pub session: &'c Session<'c>,
     pub key: &'c str,
     pub index: usize,
 }
 
 /// A segment or a metric of a session, at its position.
 pub struct ItemRow<'c, T> {
-    pub conversation: &'c Conversation,
+    pub conversation: &'c Conversation<'c>,
     pub session_key: &'c str,
     pub item: &'c T,
     pub index: usize,
@@ -88,7 +89,7 @@ pub struct ItemRow<'c, T> {
 
 /// One participant attribute.
 pub struct AttributeRow<'c> {
-    pub conversation: &'c Conversation,
+    pub conversation: &'c Conversation<'c>,
     pub participant_key: &'c str,
     pub name: &'c str,
     pub value: &'c str,
@@ -96,8 +97,8 @@ pub struct AttributeRow<'c> {
 
 pub type ParticipantCell = for<'c> fn(&ParticipantRow<'c>, NameOf, &mut String);
 pub type SessionCell = for<'c> fn(&SessionRow<'c>, NameOf, &mut String);
-pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment>, NameOf, &mut String);
-pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric>, NameOf, &mut String);
+pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment<'c>>, NameOf, &mut String);
+pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric<'c>>, NameOf, &mut String);
 pub type AttributeCell = for<'c> fn(&AttributeRow<'c>, NameOf, &mut String);
 
 /// The dataset's tables, in the order their files are written and loaded (parents first).
@@ -324,7 +325,7 @@ pub const METRICS: Table<MetricCell> = Table {
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "session_id", "the session's key (sessions)" => |r| r.session_key;
         index "metric_index", "position among the session's metrics, from 0" => |r| r.index;
-        text "name", "name (tTalk, tHandle, nOffered, …; t* are milliseconds)" => |r| Some(r.item.name.as_str());
+        text "name", "name (tTalk, tHandle, nOffered, …; t* are milliseconds)" => |r| Some(r.item.name.as_ref());
         number "value", "value" => |r| r.item.value;
         text "emit_date", "emitDate, UTC" => |r| r.item.emit_date.as_deref();
     ],
@@ -345,7 +346,7 @@ pub const ATTRIBUTES: Table<AttributeCell> = Table {
 
 fn flow<'c>(
     r: &SessionRow<'c>,
-    field: fn(&crate::api::Flow) -> &Option<String>,
+    field: fn(&'c Flow<'c>) -> &'c Option<Cow<'c, str>>,
 ) -> Option<&'c str> {
     r.session.flow.as_ref().and_then(|f| field(f).as_deref())
 }
@@ -477,7 +478,7 @@ fn description(id: Id) -> &'static str {
 
 /// A participant's key: its `participantId` unless absent, repeated in the conversation or
 /// starting with `#`; then `#P`.
-fn participant_key(c: &Conversation, index: usize) -> Cow<'_, str> {
+fn participant_key<'c>(c: &'c Conversation<'c>, index: usize) -> Cow<'c, str> {
     let ids = c.participants.iter().map(|p| p.participant_id.as_deref());
     unique_key(ids, index, || format!("#{index}"))
 }
@@ -585,7 +586,7 @@ impl Flattener {
 /// The keys of a conversation's participants, and of its sessions in record order.
 type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
 
-fn keys(c: &Conversation) -> Keys<'_> {
+fn keys<'c>(c: &'c Conversation<'c>) -> Keys<'c> {
     let session_ids = c
         .participants
         .iter()

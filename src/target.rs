@@ -253,8 +253,8 @@ impl FileTarget {
             Layout::File => {
                 let mark = marks.and_then(|m| m.first().copied());
                 let file = match mark {
-                    Some(mark) => reopen_partial(&self.partial, mark.len)?,
-                    None => create_partial(&self.partial)?,
+                    Some(mark) => state::reopen_partial(&self.partial, mark.len)?,
+                    None => state::create_partial(&self.partial)?,
                 };
                 let name = self.partial.display().to_string();
                 let mut sink = Sink::at(file, mark.unwrap_or_default(), plan.format, name);
@@ -580,32 +580,6 @@ fn digest_of(file: &mut File, len: u64) -> io::Result<Digest> {
         }
         digest.update(buf.get(..n).unwrap_or_default());
     }
-}
-
-/// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
-/// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
-/// afresh.
-pub fn create_partial(partial: &Path) -> Result<File> {
-    state::unlink(partial)
-        .and_then(|()| {
-            state::open_private(partial, OpenOptions::new().write(true).create_new(true))
-        })
-        .with_context(|| output(format!("cannot create {}", partial.display())))
-}
-
-/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
-/// before): what was written after the last saved state is cut off.
-pub fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
-    let mut file = state::open_private(partial, OpenOptions::new().write(true))
-        .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
-    let mut cut = || -> io::Result<()> {
-        file.set_len(len)?;
-        file.sync_data()?;
-        file.seek(SeekFrom::Start(len))?;
-        Ok(())
-    };
-    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
-    Ok(file)
 }
 
 /// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that

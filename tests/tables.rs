@@ -448,6 +448,22 @@ fn a_week_loads_into_postgresql_and_sqlite_and_answers_the_readme_questions() {
     let sqlite = |sql: &str| sqlite_query(&db, sql);
     assert_eq!(count_rows(&sqlite), truth.rows, "SQLite rows per table");
     check_queries("SQLite", &sqlite, &truth);
+    let flows = |c: &Value| {
+        let sessions = array(c, "participants")
+            .into_iter()
+            .flat_map(|p| array(&p, "sessions"));
+        sessions
+            .filter(|s| s["flow"]["flowName"].is_string())
+            .count()
+    };
+    let ivr = sqlite("SELECT count(*) FROM sessions WHERE flow_name = 'Main Menu' AND flow_exit_reason = 'TRANSFER'");
+    let want: usize = records.iter().map(flows).sum();
+    assert!(want > 0);
+    assert_eq!(
+        ivr[0][0],
+        want.to_string(),
+        "sessions through the IVR's flow"
+    );
     eprintln!(
         "dataset of {} conversations, rows {:?}: loaded into PostgreSQL in {pg_secs:.2}s, SQLite in {sqlite_secs:.2}s",
         ids.len(),
@@ -569,6 +585,18 @@ fn an_existing_dataset_is_replaced_only_with_force_and_a_second_run_is_locked_ou
     assert_eq!(read(&work.join("file")), "x");
     let run = export(&sim, &week_args(&dir).opt("-o", "x.csv"));
     run.expect_code(2);
+    // A run holding DIR.lock keeps a second one out, whatever it would write.
+    let other = work.join("other");
+    let lock = std::fs::File::create(work.join("other.lock")).unwrap();
+    lock.try_lock().unwrap();
+    let run = export(&sim, &week_args(&other));
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("already exporting to"),
+        "{}",
+        run.stderr
+    );
+    assert!(!other.exists() && !work.join("other.partial").exists());
 }
 
 /// Night 1 records what is in progress; night 2's dataset carries those that ended since
