@@ -158,7 +158,7 @@ pub fn open(
     match marks {
         Some(marks) => {
             for (path, mark) in paths.iter().zip(marks) {
-                let file = crate::state::reopen_partial(path, mark.len)?;
+                let file = crate::partial::reopen_partial(path, mark.len)?;
                 targets.push((file, *mark, path.display().to_string()));
             }
         }
@@ -166,7 +166,7 @@ pub fn open(
             create_dir(partial)
                 .with_context(|| output(format!("cannot create {}", partial.display())))?;
             for path in &paths {
-                let file = crate::state::create_partial(path)?;
+                let file = crate::partial::create_partial(path)?;
                 targets.push((file, Mark::default(), path.display().to_string()));
             }
         }
@@ -205,7 +205,7 @@ pub fn finish(
     let schema = tables::schema_sql(&columns);
     for (name, text) in [("schema.sql", schema), ("manifest.json", text + "\n")] {
         let path = partial.join(name);
-        let mut file = crate::state::create_partial(&path)?;
+        let mut file = crate::partial::create_partial(&path)?;
         io::Write::write_all(&mut file, text.as_bytes())
             .and_then(|()| file.sync_all())
             .with_context(|| output(format!("cannot write {}", path.display())))?;

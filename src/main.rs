@@ -17,6 +17,7 @@ mod filters;
 mod genesys;
 mod http;
 mod pace;
+mod partial;
 mod pending;
 #[cfg(test)]
 mod prop;

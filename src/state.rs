@@ -14,7 +14,7 @@
 //! lengths and a digest.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -486,30 +486,6 @@ pub fn unlink(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
-}
-
-/// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
-/// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
-/// afresh.
-pub fn create_partial(partial: &Path) -> Result<File> {
-    unlink(partial)
-        .and_then(|()| open_private(partial, OpenOptions::new().write(true).create_new(true)))
-        .with_context(|| output(format!("cannot create {}", partial.display())))
-}
-
-/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
-/// before): what was written after the last saved state is cut off.
-pub fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
-    let mut file = open_private(partial, OpenOptions::new().write(true))
-        .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
-    let mut cut = || -> io::Result<()> {
-        file.set_len(len)?;
-        file.sync_data()?;
-        file.seek(SeekFrom::Start(len))?;
-        Ok(())
-    };
-    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
-    Ok(file)
 }
 
 /// `FILE.state`, the default state path for an export to `FILE`.

@@ -519,18 +519,16 @@ impl Flattener {
         out(Id::Conversations, cells)?;
         let (keys, session_keys) = keys(c);
         let mut session_keys = session_keys.iter();
+        let conversation = c;
         for ((index, participant), key) in c.participants.iter().enumerate().zip(&keys) {
-            let (conversation, participant_key) = (c, key.as_ref());
+            let participant_key = key.as_ref();
             let row = ParticipantRow {
                 conversation,
                 participant,
                 key,
                 index,
             };
-            fill(cells, PARTICIPANTS.columns, |cell, s| {
-                cell(&row, name_of, s)
-            });
-            out(Id::Participants, cells)?;
+            emit(cells, &PARTICIPANTS, &row, name_of, out)?;
             for (name, value) in &participant.attributes {
                 let row = AttributeRow {
                     conversation,
@@ -538,16 +536,10 @@ impl Flattener {
                     name,
                     value,
                 };
-                fill(cells, ATTRIBUTES.columns, |cell, s| cell(&row, name_of, s));
-                out(Id::Attributes, cells)?;
+                emit(cells, &ATTRIBUTES, &row, name_of, out)?;
             }
-            for ((index, session), key) in participant
-                .sessions
-                .iter()
-                .enumerate()
-                .zip(&mut session_keys)
-            {
-                let session_key = key.as_ref();
+            let sessions = participant.sessions.iter().enumerate();
+            for ((index, session), key) in sessions.zip(&mut session_keys) {
                 let row = SessionRow {
                     conversation,
                     participant_key,
@@ -555,32 +547,59 @@ impl Flattener {
                     key,
                     index,
                 };
-                fill(cells, SESSIONS.columns, |cell, s| cell(&row, name_of, s));
-                out(Id::Sessions, cells)?;
-                for (index, item) in session.segments.iter().enumerate() {
-                    let row = ItemRow {
-                        conversation,
-                        session_key,
-                        item,
-                        index,
-                    };
-                    fill(cells, SEGMENTS.columns, |cell, s| cell(&row, name_of, s));
-                    out(Id::Segments, cells)?;
-                }
-                for (index, item) in session.metrics.iter().enumerate() {
-                    let row = ItemRow {
-                        conversation,
-                        session_key,
-                        item,
-                        index,
-                    };
-                    fill(cells, METRICS.columns, |cell, s| cell(&row, name_of, s));
-                    out(Id::Metrics, cells)?;
-                }
+                session_rows(cells, &row, name_of, out)?;
             }
         }
         Ok(())
     }
+}
+
+/// Hands a session's row, then its segments' and its metrics' rows, to `out`.
+fn session_rows<E>(
+    cells: &mut Vec<String>,
+    row: &SessionRow,
+    name_of: NameOf,
+    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+) -> Result<(), E> {
+    emit(cells, &SESSIONS, row, name_of, out)?;
+    let (conversation, session_key) = (row.conversation, row.key);
+    for (index, item) in row.session.segments.iter().enumerate() {
+        let row = ItemRow {
+            conversation,
+            session_key,
+            item,
+            index,
+        };
+        emit(cells, &SEGMENTS, &row, name_of, out)?;
+    }
+    for (index, item) in row.session.metrics.iter().enumerate() {
+        let row = ItemRow {
+            conversation,
+            session_key,
+            item,
+            index,
+        };
+        emit(cells, &METRICS, &row, name_of, out)?;
+    }
+    Ok(())
+}
+
+/// Computes the cells of `row` for `table` into `cells` (reusing its strings) and hands them
+/// to `out`.
+fn emit<R, F: Fn(&R, NameOf, &mut String) + Copy, E>(
+    cells: &mut Vec<String>,
+    table: &Table<F>,
+    row: &R,
+    name_of: NameOf,
+    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+) -> Result<(), E> {
+    cells.resize_with(table.columns.len(), String::new);
+    cells.truncate(table.columns.len());
+    for (column, cell) in table.columns.iter().zip(cells.iter_mut()) {
+        cell.clear();
+        (column.cell)(row, name_of, cell);
+    }
+    out(table.id, cells)
 }
 
 /// The keys of a conversation's participants, and of its sessions in record order.
@@ -604,16 +623,6 @@ fn keys<'c>(c: &'c Conversation<'c>) -> Keys<'c> {
         }
     }
     (keys, session_keys)
-}
-
-/// Computes a row's cells into `cells`, reusing its strings.
-fn fill<F: Copy>(cells: &mut Vec<String>, columns: &[Column<F>], each: impl Fn(F, &mut String)) {
-    cells.resize_with(columns.len(), String::new);
-    cells.truncate(columns.len());
-    for (column, out) in columns.iter().zip(cells.iter_mut()) {
-        out.clear();
-        each(column.cell, out);
-    }
 }
 
 /// Checks `--tables` against the options it excludes; `Ok(true)` when it is given. The

@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
-use crate::exit::{output, usage, usage_context};
+use crate::exit::{output, usage};
 use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
 use crate::pending::{Handed, Ledger};
 use crate::report::{ExportStats, Log};
-use crate::sink::{self, Digest, Mark, Output, Sink};
+use crate::sink::{self, Mark, Output, Sink};
 use crate::state::{self, State};
 
 /// An export to a file, prepared and locked.
@@ -193,7 +193,7 @@ impl FileTarget {
     /// Runs (or resumes) the export into `FILE.partial`, saving the state after every page,
     /// and publishes `FILE` when the range is done.
     pub fn export<S: Source>(
-        self,
+        mut self,
         source: &mut S,
         plan: &Plan,
         force: bool,
@@ -208,70 +208,20 @@ impl FileTarget {
             };
             pending.begin(start, log)?;
         }
-        let files = self.layout.files(&self.partial);
-        let (marks, resume) = match self.saved {
-            Some(saved) => {
-                log.info(&format!(
-                    "resuming from {} ({} bytes of {} kept)",
-                    self.state_path.display(),
-                    saved.marks.iter().map(|m| m.len).sum::<u64>(),
-                    self.partial.display()
-                ));
-                let resume = Resume {
-                    position: saved.position,
-                    written: saved.written,
-                };
-                (Some(saved.marks), Some(resume))
-            }
-            None => (None, None),
-        };
-        let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
-        let mut checkpoint = |position: &Position, marks: &[Mark]| {
-            let first = marks.first().copied().unwrap_or_default();
-            let saved = State::new(position, first, &self.fingerprint, plan.split_at);
-            let saved = match self.layout {
-                Layout::File => saved,
-                Layout::Dataset(_) => saved.with_tables(&names, marks),
+        let resume = self.saved.take().map(|saved| {
+            log.info(&format!(
+                "resuming from {} ({} bytes of {} kept)",
+                self.state_path.display(),
+                saved.marks.iter().map(|m| m.len).sum::<u64>(),
+                self.partial.display()
+            ));
+            let resume = Resume {
+                position: saved.position,
+                written: saved.written,
             };
-            state::save(&self.state_path, &saved)
-        };
-        let control = Control {
-            checkpoint: &mut checkpoint,
-            stop: &crate::signal::stop_reason,
-            pending: pending.as_deref_mut().map(|p| p as &mut dyn PendingLedger),
-        };
-        let failed = |e: anyhow::Error| {
-            crate::exit::failure(
-                crate::exit::code_of(&e),
-                format!(
-                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
-                    self.partial.display()
-                ),
-            )
-        };
-        let mut stats = match &self.layout {
-            Layout::File => {
-                let mark = marks.and_then(|m| m.first().copied());
-                let file = match mark {
-                    Some(mark) => state::reopen_partial(&self.partial, mark.len)?,
-                    None => state::create_partial(&self.partial)?,
-                };
-                let name = self.partial.display().to_string();
-                let mut sink = Sink::at(file, mark.unwrap_or_default(), plan.format, name);
-                let stats =
-                    export::run(source, &mut sink, plan, resume, control, log).map_err(failed)?;
-                sink.finish()?;
-                stats
-            }
-            Layout::Dataset(run) => {
-                let mut tables =
-                    crate::dataset::open(&self.partial, marks.as_deref(), &plan.columns)?;
-                let stats =
-                    export::run(source, &mut tables, plan, resume, control, log).map_err(failed)?;
-                crate::dataset::finish(tables, &self.partial, plan, run, &stats)?;
-                stats
-            }
-        };
+            (saved.marks, resume)
+        });
+        let mut stats = self.write(source, plan, resume, pending.as_deref_mut(), log)?;
         // The state goes first: a crash between the two leaves a complete FILE.partial and no
         // state, which a re-run simply redoes, never a FILE beside a stale state.
         state::remove(&self.state_path)?;
@@ -297,6 +247,67 @@ impl FileTarget {
             counts.dropped = counts.dropped.saturating_add(pending.aged);
         }
         Ok(stats)
+    }
+
+    /// Writes the partial output (created, or cut back to what `resume` covers) through the
+    /// driver, saving the state after every commit, and completes it.
+    fn write<S: Source>(
+        &self,
+        source: &mut S,
+        plan: &Plan,
+        resume: Option<(Vec<Mark>, Resume)>,
+        pending: Option<&mut PendingFile>,
+        log: &Log,
+    ) -> Result<ExportStats> {
+        let (marks, resume) = resume.map_or((None, None), |(m, r)| (Some(m), Some(r)));
+        let files = self.layout.files(&self.partial);
+        let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
+        let mut checkpoint = |position: &Position, marks: &[Mark]| {
+            let first = marks.first().copied().unwrap_or_default();
+            let saved = State::new(position, first, &self.fingerprint, plan.split_at);
+            let saved = match self.layout {
+                Layout::File => saved,
+                Layout::Dataset(_) => saved.with_tables(&names, marks),
+            };
+            state::save(&self.state_path, &saved)
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &crate::signal::stop_reason,
+            pending: pending.map(|p| p as &mut dyn PendingLedger),
+        };
+        let failed = |e: anyhow::Error| {
+            crate::exit::failure(
+                crate::exit::code_of(&e),
+                format!(
+                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                    self.partial.display()
+                ),
+            )
+        };
+        match &self.layout {
+            Layout::File => {
+                let mark = marks.and_then(|m| m.first().copied());
+                let file = match mark {
+                    Some(mark) => crate::partial::reopen_partial(&self.partial, mark.len)?,
+                    None => crate::partial::create_partial(&self.partial)?,
+                };
+                let name = self.partial.display().to_string();
+                let mut sink = Sink::at(file, mark.unwrap_or_default(), plan.format, name);
+                let stats =
+                    export::run(source, &mut sink, plan, resume, control, log).map_err(failed)?;
+                sink.finish()?;
+                Ok(stats)
+            }
+            Layout::Dataset(run) => {
+                let mut tables =
+                    crate::dataset::open(&self.partial, marks.as_deref(), &plan.columns)?;
+                let stats =
+                    export::run(source, &mut tables, plan, resume, control, log).map_err(failed)?;
+                crate::dataset::finish(tables, &self.partial, plan, run, &stats)?;
+                Ok(stats)
+            }
+        }
     }
 }
 
@@ -496,7 +507,7 @@ fn check_saved(
     };
     let mut opened = Vec::with_capacity(files.len());
     for (partial, mark) in files.iter().zip(&marks) {
-        opened.push(check_file(partial, *mark, state_path)?);
+        opened.push(crate::partial::check_file(partial, *mark, state_path)?);
     }
     let (Some(file), Some(mark)) = (opened.into_iter().next(), marks.first()) else {
         return Err(damaged("it covers no file".to_string()));
@@ -511,75 +522,15 @@ fn check_saved(
     sink::parse_ids_at(reader, plan.format, id_column, |id| {
         written.insert(id);
     })
-    .map_err(|why| mismatch(partial, state_path, &format!("its last window holds {why}")))?;
+    .map_err(|why| {
+        crate::partial::mismatch(partial, state_path, &format!("its last window holds {why}"))
+    })?;
     Ok(Saved {
         split_at,
         position,
         marks,
         written,
     })
-}
-
-/// The error for a partial file that does not match its state.
-fn mismatch(partial: &Path, state_path: &Path, why: &str) -> anyhow::Error {
-    usage(format!(
-        "{} does not match {} ({why}): it was changed outside genesys-export; {}",
-        partial.display(),
-        state_path.display(),
-        state::start_over(state_path)
-    ))
-}
-
-/// Opens a partial file a saved state covers up to `mark`, and checks it is a regular file
-/// holding at least those bytes, with their digest.
-fn check_file(partial: &Path, mark: Mark, state_path: &Path) -> Result<File> {
-    let cannot = || usage_context(format!("cannot read {} to resume", partial.display()));
-    let mut file = match fs::symlink_metadata(partial) {
-        Ok(meta) if meta.file_type().is_file() => {
-            state::open_private(partial, OpenOptions::new().read(true)).with_context(cannot)?
-        }
-        Ok(_) => return Err(mismatch(partial, state_path, "it is not a regular file")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(usage(format!(
-                "{} records progress but {} is missing: {}",
-                state_path.display(),
-                partial.display(),
-                state::start_over(state_path)
-            )))
-        }
-        Err(e) => return Err(e).with_context(cannot),
-    };
-    let actual = file.metadata()?.len();
-    if actual < mark.len {
-        let why = format!(
-            "it holds {actual} bytes, fewer than the {} its state covers",
-            mark.len
-        );
-        return Err(mismatch(partial, state_path, &why));
-    }
-    if digest_of(&mut file, mark.len)? != mark.digest {
-        return Err(mismatch(
-            partial,
-            state_path,
-            "the rows its state covers have changed",
-        ));
-    }
-    Ok(file)
-}
-
-/// The digest of the first `len` bytes of `file`, read in constant memory.
-fn digest_of(file: &mut File, len: u64) -> io::Result<Digest> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut digest = Digest::default();
-    let mut reader = file.take(len);
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(digest);
-        }
-        digest.update(buf.get(..n).unwrap_or_default());
-    }
 }
 
 /// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that

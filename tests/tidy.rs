@@ -128,13 +128,14 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files, dataset.rs a dataset's directory;
-    // http.rs only spools reply bodies to temporary files it unlinks at once.
+    // target.rs, state.rs and partial.rs write the export's files, dataset.rs a dataset's
+    // directory; http.rs only spools reply bodies to temporary files it unlinks at once.
     assert_eq!(
         writers,
         BTreeSet::from([
             "dataset".to_string(),
             "http".to_string(),
+            "partial".to_string(),
             "state".to_string(),
             "target".to_string()
         ])
