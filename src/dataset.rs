@@ -50,16 +50,7 @@ pub fn file_name(path: &Path) -> String {
 /// Checks `--tables DIR` before anything is sent: its parent directory exists, and whatever
 /// is at `DIR` is a directory that `--force` may replace (a file or a symbolic link never is).
 pub fn preflight(dir: &Path, force: bool) -> Result<()> {
-    let parent = match dir.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "the directory {} of --tables does not exist: create it or choose another --tables",
-            parent.display()
-        )));
-    }
+    crate::partial::check_parent(dir, "--tables")?;
     match fs::symlink_metadata(dir) {
         Err(_) => Ok(()),
         Ok(meta) if !meta.file_type().is_dir() => Err(usage(format!(

@@ -14,6 +14,21 @@ use crate::exit::{output, usage, usage_context};
 use crate::sink::{Digest, Mark};
 use crate::state;
 
+/// Checks that the directory an output `path` (given with `option`) goes into exists.
+pub fn check_parent(path: &Path, option: &str) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(usage(format!(
+            "output directory {} does not exist: create it or choose another {option}",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
 /// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
 /// afresh.

@@ -80,16 +80,7 @@ pub fn preflight(out: &Output, force: bool) -> Result<()> {
     let Output::File(path) = out else {
         return Ok(());
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(usage(format!(
-            "output directory {} does not exist: create it or choose another --output",
-            dir.display()
-        )));
-    }
+    crate::partial::check_parent(path, "--output")?;
     match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
         Ok(meta) => match not_replaceable(&meta) {
