@@ -206,8 +206,9 @@ pub fn finish(
 }
 
 /// `manifest.json`: the command family, the range, each window's route and conversations,
-/// the rows of every table, the data availability date the route choice saw, when the run
-/// started and ended, and the tool's version.
+/// the rows of every table, where jobs handed over to the query (the data availability date
+/// the route choice saw, within the range), when the run started and ended, and the tool's
+/// version.
 fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Result<Value> {
     let mut rows = serde_json::Map::new();
     for path in files(partial) {
@@ -229,7 +230,6 @@ fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Resu
         })
         .collect();
     let jobs = plan.windows().any(|(route, _)| route == Route::Jobs);
-    let availability = (run.mode != Mode::Query).then(|| window::api_timestamp(plan.split_at));
     Ok(json!({
         "tool": "genesys-export",
         "version": env!("CARGO_PKG_VERSION"),
@@ -238,7 +238,7 @@ fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Resu
         "from": window::api_timestamp(plan.from),
         "to": window::api_timestamp(plan.to),
         "ended_only": plan.ended_only,
-        "data_availability_date": availability,
+        "split_at": window::api_timestamp(plan.split_at),
         "jobs_route_used": jobs,
         "windows": windows,
         "follow_ups": follow_ups,
