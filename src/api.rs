@@ -103,14 +103,29 @@ pub fn read_results<E>(
     reader: impl std::io::Read,
     each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
 ) -> Result<Option<String>, ReadError<E>> {
+    let reader = std::io::BufReader::new(reader);
+    read_results_from(&mut serde_json::Deserializer::from_reader(reader), each)
+}
+
+/// `read_results` over a page held in memory (parsed several times faster than a stream).
+pub fn read_results_in<E>(
+    page: &[u8],
+    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    read_results_from(&mut serde_json::Deserializer::from_slice(page), each)
+}
+
+fn read_results_from<'de, R: serde_json::de::Read<'de>, E>(
+    de: &mut serde_json::Deserializer<R>,
+    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
     let mut visitor = ResultsVisitor {
         each,
         stopped: None,
         cursor: None,
     };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
     let parsed =
-        serde::Deserializer::deserialize_map(&mut de, &mut visitor).and_then(|()| de.end());
+        serde::Deserializer::deserialize_map(&mut *de, &mut visitor).and_then(|()| de.end());
     if let Some(e) = visitor.stopped.take() {
         return Err(ReadError::Stopped(e));
     }
@@ -494,13 +509,17 @@ impl Lookup {
     /// The path and query of a lookup of `ids` (at most `MAX_QUEUE_IDS_PER_LOOKUP`): every id
     /// repeated as `id=`, one page as large as the ids. Users are asked in any state, so
     /// that agents who have left are named too.
-    pub fn path(self, ids: &[String]) -> String {
+    /// Page `page` (1 unless a server pages the reply) of the lookup of `ids`.
+    pub fn page_path(self, ids: &[String], page: u32) -> String {
         let (base, extra) = match self {
             Lookup::Queues => (QUEUES_PATH, ""),
             Lookup::Users => (USERS_PATH, "&state=any"),
             Lookup::WrapUpCodes => (WRAP_UP_CODES_PATH, ""),
         };
-        let mut path = format!("{base}?pageSize={}&pageNumber=1{extra}", ids.len().max(1));
+        let mut path = format!(
+            "{base}?pageSize={}&pageNumber={page}{extra}",
+            ids.len().max(1)
+        );
         for id in ids {
             path.push_str("&id=");
             path.push_str(&percent_encode(id));
@@ -706,13 +725,27 @@ mod tests {
     }
 
     /// The ids `read_results` hands over, and the cursor, or why it stopped.
+    /// Read both from a stream and from memory, which must agree.
     fn read_page(text: &str) -> Result<(Vec<String>, Option<String>), ReadError<String>> {
-        let mut ids = Vec::new();
-        let cursor = read_results(text.as_bytes(), &mut |raw: &RawValue| {
-            ids.push(Conversation::read(raw)?.conversation_id.into_owned());
-            Ok(())
-        })?;
-        Ok((ids, cursor))
+        let read = |in_memory: bool| {
+            let mut ids = Vec::new();
+            let mut each = |raw: &RawValue| {
+                ids.push(Conversation::read(raw)?.conversation_id.into_owned());
+                Ok(())
+            };
+            let cursor = match in_memory {
+                true => read_results_in(text.as_bytes(), &mut each),
+                false => read_results(text.as_bytes(), &mut each),
+            };
+            cursor.map(|cursor| (ids, cursor))
+        };
+        let streamed = read(false);
+        let in_memory = read(true);
+        match (&streamed, &in_memory) {
+            (Err(ReadError::Malformed(_)), Err(ReadError::Malformed(_))) => {}
+            _ => assert_eq!(streamed, in_memory, "{text}"),
+        }
+        streamed
     }
 
     #[test]
@@ -1010,15 +1043,15 @@ mod tests {
     fn queue_lookup_repeats_id() {
         let ids = vec!["a1".to_string(), "b 2&".to_string()];
         assert_eq!(
-            Lookup::Queues.path(&ids),
+            Lookup::Queues.page_path(&ids, 1),
             "/api/v2/routing/queues?pageSize=2&pageNumber=1&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::Users.path(&ids),
+            Lookup::Users.page_path(&ids, 1),
             "/api/v2/users?pageSize=2&pageNumber=1&state=any&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::WrapUpCodes.path(&ids[..1]),
+            Lookup::WrapUpCodes.page_path(&ids[..1], 1),
             "/api/v2/routing/wrapupcodes?pageSize=1&pageNumber=1&id=a1"
         );
         assert_eq!(

@@ -687,7 +687,7 @@ impl Config {
         let (from, to) = range(raw.from.as_deref(), raw.to.as_deref(), now)?;
         let filters = filters(raw.filter, raw.filter_file.as_deref(), outside)?;
         // A ledger must see conversations in progress: its queries carry no end filter.
-        let end_filtered = raw.ended_only && raw.pending.is_none();
+        let end_filtered = crate::export::end_filter(raw.ended_only, raw.pending.is_some());
         let window = window(raw.window.as_deref(), end_filtered || !filters.is_empty())?;
         let tables =
             crate::tables::check_options(&raw.tables, &raw.output, &raw.format, &raw.attributes)

@@ -14,6 +14,7 @@
 //! bring is committed, so the last saved state stays the resume point).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -27,7 +28,7 @@ use crate::api::{
     QueueListing, ReadError, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, usage, Code};
-use crate::export::{JobPage, Rows, Source, Ticket};
+use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
 use crate::report::Log;
@@ -40,8 +41,7 @@ impl Rows for SpooledRows {
         &mut self,
         each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
     ) -> Result<()> {
-        self.0.rewind()?;
-        match api::read_results(&mut self.0, each) {
+        match read_spool(&mut self.0, each) {
             Ok(_) => Ok(()),
             Err(ReadError::Stopped(e)) => Err(e),
             Err(ReadError::Malformed(why)) => {
@@ -49,6 +49,30 @@ impl Rows for SpooledRows {
             }
         }
     }
+}
+
+/// Job result pages up to this size are read into memory to be parsed (a page in memory
+/// parses several times faster than a stream); larger ones are streamed from the spool.
+const IN_MEMORY_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Reads a spooled page of job results from its start, as `api::read_results` does.
+fn read_spool<E>(
+    spool: &mut Spool,
+    each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    let unreadable = |e: std::io::Error| ReadError::Malformed(format!("an unreadable spool ({e})"));
+    spool.rewind().map_err(unreadable)?;
+    let mut page = Vec::new();
+    (&mut *spool)
+        .take(IN_MEMORY_PAGE_BYTES + 1)
+        .read_to_end(&mut page)
+        .map_err(unreadable)?;
+    if page.len() as u64 <= IN_MEMORY_PAGE_BYTES {
+        return api::read_results_in(&page, each);
+    }
+    drop(page);
+    spool.rewind().map_err(unreadable)?;
+    api::read_results(spool, each)
 }
 
 /// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
@@ -84,6 +108,21 @@ pub fn interruptible<T: Send + 'static>(
         })
         .context("cannot start a thread for a request")?;
     receive(&reply)?.unwrap_or_else(|| Err(anyhow!("the thread making a request stopped")))
+}
+
+/// The driver's reading of a failed call, as data: what the refusal the client returned
+/// means (`many_ids`: the request asked for several ids at once, so a 400 or 414 on it asks
+/// for fewer), and the error to report. The one place a refusal becomes a `Refused`.
+fn source_error(e: anyhow::Error, many_ids: bool) -> SourceError {
+    let Some(refusal) = e.chain().find_map(|c| c.downcast_ref::<Refusal>()) else {
+        return SourceError::failed(e);
+    };
+    let refused = match refusal.status {
+        400 | 414 if many_ids => Refused::TooManyIds,
+        403 => Refused::Forbidden,
+        _ => Refused::from(refusal.kind()),
+    };
+    SourceError::refused(refused, e)
 }
 
 /// A 403 on the details query or jobs names the permission the role lacks.
@@ -230,20 +269,6 @@ fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
         .map_err(needs_detail_permission)
 }
 
-impl Genesys {
-    /// A bulk lookup of names by id; `None` when the API refuses it with 403.
-    fn names(&mut self, lookup: Lookup, ids: &[String]) -> Result<Option<NameListing>> {
-        let path = lookup.path(ids);
-        match interruptible(&self.client, move |client| {
-            client.get(&path, &NameListing::check)
-        }) {
-            Ok(listing) => Ok(Some(listing)),
-            Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 impl Source for Genesys {
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
         let key = serde_json::to_string(&query).unwrap_or_default();
@@ -262,13 +287,14 @@ impl Source for Genesys {
         }
     }
 
-    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage> {
+    fn collect_page(&mut self, ticket: Ticket) -> Reply<DetailsPage> {
         loop {
             if let Some(reply) = self.arrived.remove(&ticket) {
-                return reply;
+                return reply.map_err(|e| source_error(e, false));
             }
             let Some((done, reply)) = receive(&self.fetched)? else {
-                return Err(anyhow!("the workers fetching details pages have stopped"));
+                let gone = anyhow!("the workers fetching details pages have stopped");
+                return Err(SourceError::failed(gone));
             };
             if !self.forgotten.remove(&done) {
                 self.arrived.insert(done, reply);
@@ -291,12 +317,12 @@ impl Source for Genesys {
         self.kept.push((key, page));
     }
 
-    fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+    fn submit_job(&mut self, query: &JobQuery) -> Reply<String> {
         let body = query.clone();
         let submitted: api::JobSubmitted = interruptible(&self.client, move |client| {
             client.post(api::JOBS_PATH, &body, &api::JobSubmitted::check)
         })
-        .map_err(needs_detail_permission)?;
+        .map_err(|e| source_error(needs_detail_permission(e), false))?;
         Ok(submitted.job_id)
     }
 
@@ -314,18 +340,19 @@ impl Source for Genesys {
         }
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage> {
+    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage> {
         // Job pages are as large as the API grants: spooled, checked conversation by
         // conversation, and read again one at a time when written.
         let check = |spool: &mut Spool| {
-            api::read_results(spool, &mut crate::record::check).map_err(|e| match e {
+            read_spool(spool, &mut crate::record::check).map_err(|e| match e {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
             })
         };
         let path = page.path();
         let (spool, cursor) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
-        })?;
+        })
+        .map_err(|e| source_error(e, false))?;
         Ok(JobPage {
             rows: Box::new(SpooledRows(spool)),
             cursor,
@@ -337,26 +364,22 @@ impl Source for Genesys {
         interruptible(&self.client, move |client| client.delete(&path))
     }
 
-    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<serde_json::value::RawValue>>> {
+    fn conversations(&mut self, ids: &[String]) -> Reply<Vec<Box<serde_json::value::RawValue>>> {
         let path = api::by_id_path(ids);
         let asked = ids.to_vec();
         let reply: api::MultiGet = interruptible(&self.client, move |client| {
             client.get(&path, &|reply: &api::MultiGet| reply.check(&asked))
         })
-        .map_err(needs_detail_permission)?;
+        .map_err(|e| source_error(needs_detail_permission(e), ids.len() > 1))?;
         Ok(reply.conversations.unwrap_or_default())
     }
 
-    fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        self.names(Lookup::Queues, ids)
-    }
-
-    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.names(Lookup::Users, ids)
-    }
-
-    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.names(Lookup::WrapUpCodes, ids)
+    fn names(&mut self, lookup: Lookup, ids: &[String], page: u32) -> Reply<NameListing> {
+        let path = lookup.page_path(ids, page);
+        interruptible(&self.client, move |client| {
+            client.get(&path, &NameListing::check)
+        })
+        .map_err(|e| source_error(e, ids.len() > 1))
     }
 
     fn availability(&mut self) -> Result<OffsetDateTime> {

@@ -827,7 +827,11 @@ impl Client {
         let reader = response.body_mut().with_config().limit(limit);
         let (body, spool) = match spool {
             Some(mut spool) if (200..300).contains(&status) => {
-                std::io::copy(&mut reader.reader(), &mut spool)?;
+                // Large writes: a page of results reaches the spool in a few system calls.
+                let mut out = std::io::BufWriter::with_capacity(SPOOL_WRITE_BYTES, &mut spool);
+                std::io::copy(&mut reader.reader(), &mut out)?;
+                out.flush()?;
+                drop(out);
                 (Vec::new(), Some(spool))
             }
             _ => match reader.read_to_vec() {
@@ -993,6 +997,9 @@ pub fn pause(wait: Duration) -> Result<()> {
         thread::sleep(left.min(STEP));
     }
 }
+
+/// The size of the writes that spool a reply.
+const SPOOL_WRITE_BYTES: usize = 1024 * 1024;
 
 /// Where a 2xx body goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -206,7 +206,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             // With a ledger the export's queries carry no `conversationEnd` filter: the
             // estimate asks what the export will, so its pages can be kept for it.
             let asked = export::Plan {
-                ended_only: plan.ended_only && ledger.is_none(),
+                ended_only: export::end_filter(plan.ended_only, ledger.is_some()),
                 ..plan.clone()
             };
             export::split_point(&mut api, config.mode, &asked, log)?

@@ -64,10 +64,9 @@ impl Target for Vec<u8> {
     }
 }
 
-/// One conversation as the driver hands it to a writer: its reply text, the record parsed
-/// from it, the chosen columns and attributes, and the names of ids looked up so far.
+/// One conversation as the driver hands it to a writer: the record (with its reply text), the
+/// chosen columns and attributes, and the names of ids looked up so far.
 pub struct Record<'a> {
-    pub raw: &'a RawValue,
     pub conversation: &'a Conversation<'a>,
     pub columns: &'a [&'static Column],
     pub attributes: &'a [String],
@@ -115,7 +114,13 @@ impl<W: Target> Writer for Sink<W> {
                 );
                 self.write_row(&row)
             }
-            Format::Jsonl => self.write_json(record.raw),
+            Format::Jsonl => match record.conversation.raw {
+                Some(raw) => self.write_json(raw),
+                None => Err(anyhow::anyhow!(
+                    "conversation {} has no JSON text",
+                    record.conversation.conversation_id
+                )),
+            },
         }
     }
 

@@ -4,21 +4,33 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Module name → the source text without its unit tests.
+/// Module name → the source text without its unit tests; a module that is a folder
+/// (`src/export/`) is the text of all its files.
 fn modules() -> BTreeMap<String, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut modules = BTreeMap::new();
     for entry in std::fs::read_dir(&src).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            let text = std::fs::read_to_string(&path).unwrap();
-            let code = match text.find("#[cfg(test)]\nmod tests") {
-                Some(at) => text[..at].to_string(),
-                None => text,
-            };
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            modules.insert(name, code);
+        let files: Vec<_> = if path.is_dir() {
+            let inner = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path());
+            inner
+                .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+                .collect()
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            vec![path.clone()]
+        } else {
+            continue;
+        };
+        let mut code = String::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            code.push_str(match text.find("#[cfg(test)]\nmod tests") {
+                Some(at) => &text[..at],
+                None => &text,
+            });
         }
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        modules.insert(name, code);
     }
     modules
 }
