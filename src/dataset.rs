@@ -68,6 +68,8 @@ pub fn preflight(dir: &Path, force: bool) -> Result<()> {
 /// The writer of a dataset's tables, one sink per table file in load order.
 pub struct Tables<W: Target> {
     sinks: Vec<Sink<W>>,
+    /// The rows (headers apart) each table holds so far.
+    rows: Vec<u64>,
     /// The columns of `conversations.csv`.
     columns: Vec<&'static Column>,
     flattener: Flattener,
@@ -75,14 +77,17 @@ pub struct Tables<W: Target> {
 
 impl<W: Target> Tables<W> {
     /// A writer over `targets` (one per table, in load order, each already holding what its
-    /// `start` mark covers), `conversations.csv` with `tables::conversation_columns(chosen)`.
-    pub fn new(targets: Vec<(W, Mark, String)>, chosen: &[&'static Column]) -> Tables<W> {
+    /// `start` mark covers, and that many rows), `conversations.csv` with
+    /// `tables::conversation_columns(chosen)`.
+    pub fn new(targets: Vec<(W, Mark, u64, String)>, chosen: &[&'static Column]) -> Tables<W> {
+        let rows = targets.iter().map(|(_, _, rows, _)| *rows).collect();
         let sinks = targets
             .into_iter()
-            .map(|(target, start, name)| Sink::at(target, start, Format::Csv, name))
+            .map(|(target, start, _, name)| Sink::at(target, start, Format::Csv, name))
             .collect();
         Tables {
             sinks,
+            rows,
             columns: tables::conversation_columns(chosen),
             flattener: Flattener::default(),
         }
@@ -112,14 +117,17 @@ impl<W: Target> Writer for Tables<W> {
     }
 
     fn write(&mut self, record: &Record) -> Result<()> {
-        let sinks = &mut self.sinks;
+        let (sinks, rows) = (&mut self.sinks, &mut self.rows);
         self.flattener.rows(
             record.conversation,
             &self.columns,
             record.name_of,
-            &mut |id, cells| match sinks.get_mut(id.index()) {
-                Some(sink) => sink.write_cells(cells),
-                None => Ok(()),
+            &mut |id, cells| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
+                (Some(sink), Some(rows)) => {
+                    *rows = rows.saturating_add(1);
+                    sink.write_cells(cells)
+                }
+                _ => Ok(()),
             },
         )
     }
@@ -150,7 +158,9 @@ pub fn open(
         Some(marks) => {
             for (path, mark) in paths.iter().zip(marks) {
                 let file = crate::partial::reopen_partial(path, mark.len)?;
-                targets.push((file, *mark, path.display().to_string()));
+                // The rows kept, counted once as a run resumes (its header apart).
+                let rows = count_rows(path, mark.len)?.saturating_sub(1);
+                targets.push((file, *mark, rows, path.display().to_string()));
             }
         }
         None => {
@@ -158,7 +168,7 @@ pub fn open(
                 .with_context(|| output(format!("cannot create {}", partial.display())))?;
             for path in &paths {
                 let file = crate::partial::create_partial(path)?;
-                targets.push((file, Mark::default(), path.display().to_string()));
+                targets.push((file, Mark::default(), 0, path.display().to_string()));
             }
         }
     }
@@ -190,8 +200,9 @@ pub fn finish(
     stats: &ExportStats,
 ) -> Result<()> {
     let columns = tables.columns.clone();
+    let rows = tables.rows.clone();
     tables.finish()?;
-    let manifest = manifest(partial, plan, run, stats)?;
+    let manifest = manifest(partial, &rows, plan, run, stats)?;
     let text = serde_json::to_string_pretty(&manifest)?;
     let schema = tables::schema_sql(&columns);
     for (name, text) in [("schema.sql", schema), ("manifest.json", text + "\n")] {
@@ -209,13 +220,18 @@ pub fn finish(
 /// the rows of every table, where jobs handed over to the query (the data availability date
 /// the route choice saw, within the range), when the run started and ended, and the tool's
 /// version.
-fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Result<Value> {
-    let mut rows = serde_json::Map::new();
-    for path in files(partial) {
-        let count = count_rows(&path)?;
-        let name = file_name(&path).trim_end_matches(".csv").to_string();
-        rows.insert(name, json!(count));
-    }
+fn manifest(
+    partial: &Path,
+    counts: &[u64],
+    plan: &Plan,
+    run: &Run,
+    stats: &ExportStats,
+) -> Result<Value> {
+    let rows: serde_json::Map<String, Value> = tables::IDS
+        .iter()
+        .zip(counts)
+        .map(|(id, count)| (id.name().to_string(), json!(count)))
+        .collect();
     let (counts, follow_ups) = window_counts(partial, plan)?;
     let windows: Vec<Value> = plan
         .windows()
@@ -249,11 +265,14 @@ fn manifest(partial: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Resu
     }))
 }
 
-/// The rows of a table file (its header excluded), read in constant memory.
-fn count_rows(path: &Path) -> Result<u64> {
+/// The CSV records in the first `len` bytes of a table file, read in constant memory.
+fn count_rows(path: &Path, len: u64) -> Result<u64> {
     let file =
         File::open(path).with_context(|| output(format!("cannot read {}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new().from_reader(BufReader::new(file));
+    let reader = BufReader::new(io::Read::take(file, len));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let mut rows = 0u64;
     while reader

@@ -563,6 +563,11 @@ fn crashes_at_every_kind_of_point_resume_to_the_same_tables() {
             );
         }
         assert_eq!(got.len(), want.len(), "{spec}");
+        let rows = |dir: &Path| -> Value {
+            let manifest: Value = serde_json::from_str(&read(&dir.join("manifest.json"))).unwrap();
+            manifest["rows"].clone()
+        };
+        assert_eq!(rows(&dir), rows(&reference), "{spec}: the manifest's rows");
     }
 }
 
