@@ -68,22 +68,16 @@ sim_url() {
     cat "$dir/$1.url"
 }
 
-# children_cpu: the CPU seconds (user + system) of the children this shell has reaped, from
-# the builtin `times` run in this shell itself (a subshell would count its own children).
-children_cpu() {
-    times >"$dir/times.txt"
-    tail -n 1 "$dir/times.txt" | awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }'
-}
+ticks=$(getconf CLK_TCK)
 
 # measure NAME GUARD_SECS URL [export flags...]: one export to $dir/NAME.out (written with
 # $out_flag, default -o; kept when $keep is set); sets r_conv r_secs r_peak r_api r_429 r_cpu
-# (r_conv is "-" when the run failed: its log is $dir/NAME.log).
+# (r_conv is "-" when the run failed: its log is $dir/NAME.log). r_cpu is the process's own
+# user + system time (all its threads) as /proc last showed it, within a poll of its end.
 measure() {
     local name=$1 guard=$2 url=$3
     shift 3
-    local started ended now peak=0 hwm stopped=0 status=0 cpu_before
-    children_cpu >/dev/null
-    cpu_before=$(tail -n 1 "$dir/times.txt" | awk '{ split($1, u, "m"); split($2, s, "m"); printf "%.3f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+    local started ended now peak=0 hwm stopped=0 status=0 cpu=0 used
     started=$(date +%s.%N)
     GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
         "$bin"/genesys-export conversations --api-base "$url" --login-base "$url" \
@@ -92,6 +86,7 @@ measure() {
     # VmHWM is the process's peak resident set so far; the last reading before exit is its peak.
     while hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
         peak=$hwm
+        used=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) && [ -n "$used" ] && cpu=$used
         now=$(date +%s.%N)
         # Past the guard: SIGTERM (the export saves its state and exits), SIGKILL 15 s later.
         if [ "$stopped" = 0 ] && awk -v a="$started" -v b="$now" -v g="$guard" 'BEGIN { exit !(b - a > g) }'; then
@@ -105,8 +100,7 @@ measure() {
     done
     wait "$pid" || status=$?
     ended=$(date +%s.%N)
-    children_cpu >/dev/null
-    r_cpu=$(tail -n 1 "$dir/times.txt" | awk -v b="$cpu_before" '{ split($1, u, "m"); split($2, s, "m"); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] - b }')
+    r_cpu=$(awk -v c="$cpu" -v t="$ticks" 'BEGIN { printf "%.2f", c / t }')
     r_secs=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')
     r_peak=$peak
     local done_line
