@@ -9,6 +9,8 @@ use serde_json::value::RawValue;
 
 use crate::record::Conversation;
 
+pub use crate::results::{read_results, ReadError};
+
 pub use crate::query::{
     Clause, DetailsQuery, Filter, JobQuery, NumericRange, Predicate, QueryFilters,
 };
@@ -91,120 +93,6 @@ impl JobStatus {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Reads a page of job results (`{"conversations": [...], "cursor": "..."}`; the last page
-/// has no cursor) from `reader` one conversation at a time, handing each to `each`, and
-/// returns the cursor. Nothing but the conversation in hand is held, whatever the page size.
-/// The reply must be a JSON object; `conversations` an array or absent; `cursor` a non-empty
-/// string or absent.
-pub fn read_results<E>(
-    reader: impl std::io::Read,
-    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
-    let reader = std::io::BufReader::new(reader);
-    read_results_from(&mut serde_json::Deserializer::from_reader(reader), each)
-}
-
-/// `read_results` over a page held in memory (parsed several times faster than a stream).
-pub fn read_results_in<E>(
-    page: &[u8],
-    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
-    read_results_from(&mut serde_json::Deserializer::from_slice(page), each)
-}
-
-fn read_results_from<'de, R: serde_json::de::Read<'de>, E>(
-    de: &mut serde_json::Deserializer<R>,
-    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
-    let mut visitor = ResultsVisitor {
-        each,
-        stopped: None,
-        cursor: None,
-    };
-    let parsed =
-        serde::Deserializer::deserialize_map(&mut *de, &mut visitor).and_then(|()| de.end());
-    if let Some(e) = visitor.stopped.take() {
-        return Err(ReadError::Stopped(e));
-    }
-    parsed.map_err(|e| ReadError::Malformed(format!("unreadable JSON ({e})")))?;
-    match visitor.cursor {
-        Some(cursor) if cursor.is_empty() => {
-            Err(ReadError::Malformed("an empty cursor".to_string()))
-        }
-        cursor => Ok(cursor),
-    }
-}
-
-/// Why `read_results` stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadError<E> {
-    /// The reply is not a page of results.
-    Malformed(String),
-    /// `each` failed.
-    Stopped(E),
-}
-
-struct ResultsVisitor<'a, E> {
-    each: &'a mut dyn FnMut(&RawValue) -> Result<(), E>,
-    /// The error `each` returned, kept while the parser unwinds.
-    stopped: Option<E>,
-    cursor: Option<String>,
-}
-
-impl<'de, E> serde::de::Visitor<'de> for &mut ResultsVisitor<'_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a page of job results")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "conversations" => map.next_value_seed(Conversations(&mut *self))?,
-                "cursor" => self.cursor = map.next_value()?,
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The `conversations` array, element by element.
-struct Conversations<'v, 'a, E>(&'v mut ResultsVisitor<'a, E>);
-
-impl<'de, E> serde::de::DeserializeSeed<'de> for Conversations<'_, '_, E> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, E> serde::de::Visitor<'de> for Conversations<'_, '_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of conversations")
-    }
-
-    fn visit_unit<X: serde::de::Error>(self) -> Result<(), X> {
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            if let Err(e) = (self.0.each)(&raw) {
-                self.0.stopped = Some(e);
-                return Err(serde::de::Error::custom("stopped"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -725,74 +613,6 @@ mod tests {
     }
 
     /// The ids `read_results` hands over, and the cursor, or why it stopped.
-    /// Read both from a stream and from memory, which must agree.
-    fn read_page(text: &str) -> Result<(Vec<String>, Option<String>), ReadError<String>> {
-        let read = |in_memory: bool| {
-            let mut ids = Vec::new();
-            let mut each = |raw: &RawValue| {
-                ids.push(Conversation::read(raw)?.conversation_id.into_owned());
-                Ok(())
-            };
-            let cursor = match in_memory {
-                true => read_results_in(text.as_bytes(), &mut each),
-                false => read_results(text.as_bytes(), &mut each),
-            };
-            cursor.map(|cursor| (ids, cursor))
-        };
-        let streamed = read(false);
-        let in_memory = read(true);
-        match (&streamed, &in_memory) {
-            (Err(ReadError::Malformed(_)), Err(ReadError::Malformed(_))) => {}
-            _ => assert_eq!(streamed, in_memory, "{text}"),
-        }
-        streamed
-    }
-
-    #[test]
-    fn job_results_are_read_one_conversation_at_a_time() {
-        let c = |id: &str| {
-            format!(r#"{{"conversationId":"{id}","conversationStart":"2026-11-01T00:00:00Z"}}"#)
-        };
-        let page = format!(
-            r#"{{"dataAvailabilityDate":"x","conversations":[{},{}],"cursor":"c2"}}"#,
-            c("a"),
-            c("b")
-        );
-        assert_eq!(
-            read_page(&page),
-            Ok((vec!["a".into(), "b".into()], Some("c2".into())))
-        );
-        assert_eq!(read_page(r#"{"conversations":[]}"#), Ok((vec![], None)));
-        assert_eq!(
-            read_page(r#"{"conversations":null,"cursor":null}"#),
-            Ok((vec![], None))
-        );
-        assert_eq!(read_page("{}"), Ok((vec![], None)));
-        let malformed = |text: &str| matches!(read_page(text), Err(ReadError::Malformed(_)));
-        for bad in [
-            "[]",
-            "",
-            "  ",
-            r#"{"conversations":{}}"#,
-            r#"{"cursor":""}"#,
-            r#"{"cursor":7}"#,
-            r#"{"conversations":["#,
-            "{} x",
-        ] {
-            assert!(malformed(bad), "{bad}");
-        }
-        let stopped = read_page(&format!(
-            r#"{{"conversations":[{},{{"conversationStart":"2026-11-01T00:00:00Z"}}]}}"#,
-            c("a")
-        ));
-        assert_eq!(
-            stopped,
-            Err(ReadError::Stopped(
-                "a conversation has no conversationId".into()
-            ))
-        );
-    }
-
     #[test]
     fn job_states_outside_the_known_ones_are_kept_apart() {
         let state = |s: &str| {

@@ -1,9 +1,11 @@
 //! The adapter between the export driver and Genesys Cloud: `impl Source for Genesys`.
 //!
 //! Each `Source` method is one API call with its path, its reply check (a reply counts only
-//! once its shape is right) and the meaning of its refusals: a 404 on a job status is "the job
-//! is gone", a 403 on a name lookup (queues, users, wrap-up codes) is "names stay empty". Texts a server sent are scrubbed
-//! of secrets before they travel on. The driver (`export.rs`) knows none of this.
+//! once its shape is right) and the meaning of its refusals, handed to the driver as data
+//! (`export::Refused`, read once in `source_error` with the request it answered): a 404 on a
+//! job status is "the job is gone", a 400 or 414 on several ids is "ask for fewer", a 403 is
+//! "forbidden". Texts a server sent are scrubbed of secrets before they travel on. The driver
+//! (`export/`) reads no error chain and no message.
 //!
 //! Details pages are fetched by `--parallel` worker threads, each making blocking calls
 //! through the one shared `http::Client`; replies come back over a channel in whatever order
@@ -14,7 +16,6 @@
 //! bring is committed, so the last saved state stays the resume point).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -51,27 +52,14 @@ impl Rows for SpooledRows {
     }
 }
 
-/// Job result pages up to this size are read into memory to be parsed (a page in memory
-/// parses several times faster than a stream); larger ones are streamed from the spool.
-const IN_MEMORY_PAGE_BYTES: u64 = 4 * 1024 * 1024;
-
 /// Reads a spooled page of job results from its start, as `api::read_results` does.
 fn read_spool<E>(
     spool: &mut Spool,
     each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
 ) -> Result<Option<String>, ReadError<E>> {
-    let unreadable = |e: std::io::Error| ReadError::Malformed(format!("an unreadable spool ({e})"));
-    spool.rewind().map_err(unreadable)?;
-    let mut page = Vec::new();
-    (&mut *spool)
-        .take(IN_MEMORY_PAGE_BYTES + 1)
-        .read_to_end(&mut page)
-        .map_err(unreadable)?;
-    if page.len() as u64 <= IN_MEMORY_PAGE_BYTES {
-        return api::read_results_in(&page, each);
-    }
-    drop(page);
-    spool.rewind().map_err(unreadable)?;
+    spool
+        .rewind()
+        .map_err(|e| ReadError::Malformed(format!("an unreadable spool ({e})")))?;
     api::read_results(spool, each)
 }
 
@@ -114,6 +102,9 @@ pub fn interruptible<T: Send + 'static>(
 /// means (`many_ids`: the request asked for several ids at once, so a 400 or 414 on it asks
 /// for fewer), and the error to report. The one place a refusal becomes a `Refused`.
 fn source_error(e: anyhow::Error, many_ids: bool) -> SourceError {
+    if code_of(&e) == Code::Forbidden {
+        return SourceError::refused(Refused::Forbidden, e);
+    }
     let Some(refusal) = e.chain().find_map(|c| c.downcast_ref::<Refusal>()) else {
         return SourceError::failed(e);
     };

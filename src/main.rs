@@ -25,6 +25,7 @@ mod proxy;
 mod query;
 mod record;
 mod report;
+mod results;
 mod retry;
 mod rows;
 mod signal;

@@ -111,7 +111,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &shell);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending", "tables",
+        "proxy", "check", "filters", "pending", "record", "query", "results", "tables",
     ] {
         check(pure, &shell);
         check(pure, &["export", "report", "signal"]);
@@ -155,7 +155,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending", "tables",
+        "check", "filters", "pending", "record", "query", "results", "tables",
     ] {
         let code = &modules[pure];
         for impure in [

@@ -532,3 +532,25 @@ fn a_page_size_ceiling_worded_otherwise_is_read_not_halved() {
         assert_eq!(sim.stats().max_job_page_size, 300);
     }
 }
+
+/// Issue: a server that ignores `pageNumber` (every page the first) cost thousands of
+/// requests before the run failed. A page that repeats the one before it is malformed: asked
+/// again, and after a few in a row the run ends (exit 5) naming the cause.
+#[test]
+fn a_server_that_ignores_page_number_ends_the_run_after_a_few_repeated_pages() {
+    let sim = Sim::start(SimConfig {
+        conversations: 700,
+        faults: Faults {
+            ignore_page_number: true,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("ignores-page-number");
+    let out = dir.join("c.csv");
+    let run = export(&sim, &args(&out));
+    run.expect_code(5);
+    assert!(run.stderr.contains("ignores pageNumber"), "{}", run.stderr);
+    let requests = sim.stats().details_requests;
+    assert!(requests < 40, "{requests} details requests");
+}

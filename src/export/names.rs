@@ -8,7 +8,6 @@ use anyhow::Result;
 
 use super::{Refused, Source};
 use crate::api::{self, Lookup, NameListing};
-use crate::exit::{code_of, Code};
 use crate::report::Log;
 
 /// The most pages of one lookup's reply followed, for a server that pages the listing: one
@@ -78,8 +77,9 @@ impl Names {
     /// Looks up the names of the ids not known yet, in batches of at most 100. A lookup
     /// refused as too many ids (400 or 414 on several) is asked again in halves, as the
     /// by-id follow-up does; a 403 leaves this kind of name empty for the rest of the run
-    /// with one warning naming the permission, any other failure with one warning saying
-    /// what it was. Only an interruption ends the export.
+    /// with one warning naming the permission, any other refusal with one warning saying
+    /// what it was. A failure that is no refusal (the network, retries or the wait budget
+    /// ran out, an interruption) ends the export as anywhere else.
     pub(super) fn resolve<S: Source>(
         &mut self,
         source: &mut S,
@@ -126,7 +126,9 @@ impl NameCache {
             let page = pages.read.saturating_add(1);
             let listing = match source.names(lookup, chunk, page) {
                 Ok(listing) => listing,
-                Err(e) if code_of(&e.error) == Code::Interrupted => return Err(e.into()),
+                // Not a refusal (the network, retries or the wait budget ran out): the run's
+                // problem, not the lookup's.
+                Err(e) if e.refused.is_none() => return Err(e.into()),
                 Err(e) => return Ok(self.refused(lookup, chunk.len(), e, log)),
             };
             pages.read = page;

@@ -44,6 +44,19 @@ pub struct Faults {
     /// `(n, fault)`: the nth request (1-based) counted over the endpoints these faults apply to
     /// gets `fault`, whatever the probabilities say.
     pub script: Vec<(u64, Fault)>,
+    /// The details query ignores `pageNumber`: every page it serves is the first.
+    pub ignore_page_number: bool,
+    /// A details query matching more conversations than `result_cap` is refused as past the
+    /// cap whatever page it asks for, as the API refuses the one-result estimate of a range
+    /// over the cap.
+    pub cap_whole_result: bool,
+    /// The first this many by-id requests answer `{}`.
+    pub by_id_empty: u64,
+    /// User and wrap-up code lookups are paged this many entities a page, whatever
+    /// `pageSize` asks for.
+    pub listing_page_size: Option<u64>,
+    /// A user or wrap-up code lookup of more ids than this answers 414.
+    pub listing_max_ids: Option<usize>,
 }
 
 /// One injected failure.
