@@ -474,7 +474,7 @@ fn a_week_loads_into_postgresql_and_sqlite_and_answers_the_readme_questions() {
 /// The jobs route carries participant attributes: `attributes.csv` holds them, each refers to
 /// its participant, and the other tables are those of the query route.
 #[test]
-fn both_routes_write_the_same_tables_and_jobs_add_the_attributes() {
+fn both_routes_and_filters_write_the_tables_of_their_conversations() {
     let sim = Sim::start(week(600));
     let work = Dir::new("tables-routes");
     let query = work.join("query");
@@ -508,6 +508,23 @@ fn both_routes_write_the_same_tables_and_jobs_add_the_attributes() {
         read(&query.join("attributes.csv")).lines().count(),
         1,
         "the header only"
+    );
+    // A filter keeps the same conversations as in a file, with all their rows.
+    let chat = work.join("chat");
+    export(&sim, &week_args(&chat).opt("--media", "chat")).expect_code(0);
+    let filter = serde_json::json!({ "segmentFilters": [{ "type": "or", "predicates": [
+        { "dimension": "mediaType", "value": "chat" }] }] });
+    let want = sim.filtered_ids(ts(WEEK_FROM), ts(WEEK_TO), &filter);
+    assert!(!want.is_empty() && want.len() < ids.len());
+    assert_same_ids(&csv_ids(&read(&chat.join("conversations.csv"))), &want);
+    let records: Vec<Value> = want
+        .iter()
+        .map(|id| sim.conversation(id).unwrap())
+        .collect();
+    let (db, _) = load_sqlite(&chat);
+    assert_eq!(
+        count_rows(&|sql: &str| sqlite_query(&db, sql)),
+        flatten(&records).rows
     );
 }
 
