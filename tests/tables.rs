@@ -335,11 +335,9 @@ fn load_postgres(pg: &Postgres, db: &str, dir: &Path) -> f64 {
 /// Loads the dataset at `dir` into a new SQLite database with the README's recipe, which
 /// ends with the foreign key check: it must print nothing. Returns the database and the time.
 fn load_sqlite(dir: &Path) -> (PathBuf, f64) {
-    let db = dir.parent().unwrap().join("dataset.db");
+    let db = dir.with_extension("db");
     let _ = std::fs::remove_file(&db);
-    let script = std::fs::File::create(dir.parent().unwrap().join("load.sqlite")).unwrap();
-    drop(script);
-    let script = dir.parent().unwrap().join("load.sqlite");
+    let script = dir.with_extension("sqlite");
     std::fs::write(&script, recipe("sqlite")).unwrap();
     let started = Instant::now();
     let out = run_ok(
@@ -621,10 +619,9 @@ fn an_existing_dataset_is_replaced_only_with_force_and_a_second_run_is_locked_ou
     assert!(!other.exists() && !work.join("other.partial").exists());
 }
 
-/// Night 1 records what is in progress; night 2's dataset carries those that ended since
-/// (their rows in every table), and the two datasets together hold every conversation once.
-#[test]
-fn a_follow_up_night_carries_the_conversations_that_ended_since() {
+/// Three days of recent data (the ledger ages entries by the real clock) seen on night 1, a
+/// few minutes after the first day ends; `later` moves it to night 2, when all have ended.
+fn nights() -> (Sim, OffsetDateTime, time::Duration) {
     let d0 = OffsetDateTime::now_utc().replace_time(time::Time::MIDNIGHT) - time::Duration::days(4);
     let day = time::Duration::days(1);
     let sim = Sim::start(SimConfig {
@@ -636,6 +633,14 @@ fn a_follow_up_night_carries_the_conversations_that_ended_since() {
         now: Some(d0 + day + time::Duration::minutes(5)),
         ..SimConfig::default()
     });
+    (sim, d0, day)
+}
+
+/// Night 1 records what is in progress; night 2's dataset carries those that ended since
+/// (their rows in every table), and the two datasets together hold every conversation once.
+#[test]
+fn a_follow_up_night_carries_the_conversations_that_ended_since() {
+    let (sim, d0, day) = nights();
     let work = Dir::new("tables-nights");
     let ledger = work.join("pending.json");
     let night = |n: i32, dir: &Path| {
@@ -677,5 +682,56 @@ fn a_follow_up_night_carries_the_conversations_that_ended_since() {
     assert_eq!(
         manifest["follow_ups"].as_u64(),
         Some(in_progress.len() as u64)
+    );
+}
+
+/// Without `--ended-only` night 1 writes conversations in progress as they are, and night 2
+/// writes them again, ended: the README's upsert, night 2 loaded over night 1, leaves every
+/// conversation once, in its final form, with every foreign key holding.
+#[test]
+fn the_readme_upsert_replaces_rows_written_in_progress() {
+    let (sim, d0, day) = nights();
+    let work = Dir::new("tables-upsert");
+    let ledger = work.join("pending.json");
+    let night = |n: i32, dir: &Path| {
+        let from = d0 + day * (n - 1);
+        Args::between(&stamp(from), &stamp(from + day))
+            .mode("query")
+            .opt("--pending", ledger.to_str().unwrap())
+            .opt("--tables", dir.to_str().unwrap())
+    };
+    let in_progress = sim.in_progress_ids(d0, d0 + day);
+    let (first, second) = (work.join("night-1"), work.join("night-2"));
+    export(&sim, &night(1, &first)).expect_code(0);
+    sim.set_now(d0 + day * 2 + time::Duration::hours(4));
+    export(&sim, &night(2, &second)).expect_code(0);
+    let one = csv_ids(&read(&first.join("conversations.csv")));
+    let two = csv_ids(&read(&second.join("conversations.csv")));
+    for id in &in_progress {
+        assert!(
+            one.contains(id) && two.contains(id),
+            "{id} written in progress, then ended"
+        );
+    }
+    let (db, _) = load_sqlite(&first);
+    let (staging, _) = load_sqlite(&second);
+    let script = format!(
+        "PRAGMA foreign_keys = ON;\nATTACH '{}' AS staging;\n{}PRAGMA foreign_key_check;\n",
+        staging.display(),
+        recipe("upsert")
+    );
+    let out = run_ok(
+        Command::new("sqlite3").arg("-bail").arg(&db).arg(script),
+        "upsert",
+    );
+    assert_eq!(out, "", "foreign keys hold after the upsert");
+    let ids = sim.ground_truth(d0, d0 + day * 2);
+    let records: Vec<Value> = ids.iter().map(|id| sim.conversation(id).unwrap()).collect();
+    let query = |sql: &str| sqlite_query(&db, sql);
+    assert_eq!(count_rows(&query), flatten(&records).rows);
+    let open = query("SELECT count(*) FROM conversations WHERE conversation_end = ''");
+    assert_eq!(
+        open[0][0], "0",
+        "every conversation in its final, ended form"
     );
 }
