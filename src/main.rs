@@ -10,6 +10,7 @@ mod check;
 mod cli;
 mod columns;
 mod crash;
+mod dataset;
 mod exit;
 mod export;
 mod filters;
@@ -18,6 +19,7 @@ mod http;
 mod lock;
 mod own_files;
 mod pace;
+mod partial;
 mod pending;
 #[cfg(test)]
 mod prop;
@@ -31,6 +33,7 @@ mod rows;
 mod signal;
 mod sink;
 mod state;
+mod tables;
 mod target;
 mod times;
 #[allow(dead_code)]
@@ -131,7 +134,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
     signal::install();
     config.warnings.iter().for_each(|warning| log.warn(warning));
-    target::preflight(&config.output, config.force)?;
+    preflight(&config)?;
     let run = match &config.output {
         Output::File(path) => Some(RunFiles::of(path, config.state.as_deref())),
         Output::Stdout => None,
@@ -153,6 +156,13 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             config.restart,
             fingerprint,
             &plan,
+            match config.tables {
+                true => target::Layout::Dataset(dataset::Run {
+                    mode: config.mode,
+                    started: OffsetDateTime::now_utc(),
+                }),
+                false => target::Layout::File,
+            },
         )?),
     };
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
@@ -186,6 +196,14 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     Ok(())
 }
 
+/// The output's checks before anything is sent: a file or a dataset's directory.
+fn preflight(config: &Config) -> Result<()> {
+    match (&config.output, config.tables) {
+        (Output::File(dir), true) => dataset::preflight(dir, config.force),
+        _ => target::preflight(&config.output, config.force),
+    }
+}
+
 /// The fingerprint of the export's state and that of its ledger's command family.
 fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
     let mut fingerprint = state::fingerprint(plan, config.mode, &config.api_base, &config.filters);
@@ -193,6 +211,9 @@ fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
         // A follow-up in progress belongs to the state: a run without the ledger, or with
         // another, cannot resume it.
         fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    if config.tables {
+        fingerprint.push_str(" tables");
     }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,

@@ -13,8 +13,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
+use crate::api::Lookup;
+use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
-use crate::rows::Row;
+use crate::record::Conversation;
+use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -61,6 +64,79 @@ impl Target for Vec<u8> {
     }
 }
 
+/// One conversation as the driver hands it to a writer: the record (with its reply text), the
+/// chosen columns and attributes, and the names of ids looked up so far.
+pub struct Record<'a> {
+    pub conversation: &'a Conversation<'a>,
+    pub columns: &'a [&'static Column],
+    pub attributes: &'a [String],
+    pub name_of: NameOf<'a>,
+}
+
+/// Where the driver writes conversations: one file (`Sink`) or the tables of a dataset
+/// (`dataset::Tables`). Whatever it writes becomes durable on `commit`, and `marks` says what
+/// the commits so far cover, one `Mark` per file, the file ids are read back from first.
+pub trait Writer {
+    /// Writes the headers of a new output.
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
+    /// The name lookups the rows need (ids the driver resolves before a page is written).
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
+    /// Writes one conversation.
+    fn write(&mut self, record: &Record) -> Result<()>;
+    /// Flushes everything written so far and syncs it to storage.
+    fn commit(&mut self) -> Result<()>;
+    /// The length of the file ids are read back from, committed or not.
+    fn position(&self) -> u64;
+    /// What the commits so far cover, one mark per file.
+    fn marks(&self) -> Vec<Mark>;
+}
+
+impl<W: Target> Writer for Sink<W> {
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()> {
+        self.header(&rows::header(columns, attributes))
+    }
+
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)> {
+        match self.format {
+            Format::Csv => columns.iter().filter_map(|c| c.lookup()).collect(),
+            Format::Jsonl => Vec::new(),
+        }
+    }
+
+    fn write(&mut self, record: &Record) -> Result<()> {
+        match self.format {
+            Format::Csv => {
+                let row = rows::flatten(
+                    record.conversation,
+                    record.columns,
+                    record.name_of,
+                    record.attributes,
+                );
+                self.write_row(&row)
+            }
+            Format::Jsonl => match record.conversation.raw {
+                Some(raw) => self.write_json(raw),
+                None => Err(anyhow::anyhow!(
+                    "conversation {} has no JSON text",
+                    record.conversation.conversation_id
+                )),
+            },
+        }
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        Sink::commit(self)
+    }
+
+    fn position(&self) -> u64 {
+        Sink::position(self)
+    }
+
+    fn marks(&self) -> Vec<Mark> {
+        vec![self.mark()]
+    }
+}
+
 /// A running 64-bit FNV-1a digest of bytes: cheap, streaming, and enough to notice a file
 /// that changed under a saved state (it guards against accidents, not adversaries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +160,7 @@ impl Digest {
 }
 
 /// How much output a commit covers, and the digest of those bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mark {
     pub len: u64,
     pub digest: Digest,
@@ -196,6 +272,12 @@ impl<W: Target> Sink<W> {
     /// Writes one conversation's CSV row.
     pub fn write_row(&mut self, row: &Row) -> Result<()> {
         csv_record(&mut self.pending, row.cells.iter().map(String::as_str));
+        self.spill()
+    }
+
+    /// Writes one CSV record of these cells (a row of a dataset's table).
+    pub fn write_cells(&mut self, cells: &[String]) -> Result<()> {
+        csv_record(&mut self.pending, cells.iter().map(String::as_str));
         self.spill()
     }
 

@@ -69,6 +69,19 @@ pub struct State {
     /// it is done, or when the run has no ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<SavedFollowUp>,
+    /// A dataset's (`--tables`) other files, each with the length and digest covered; the
+    /// output fields above are its `conversations.csv`. Absent for a single file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<SavedTable>,
+}
+
+/// One table file of a dataset, as far as a state covers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedTable {
+    pub file: String,
+    pub len: u64,
+    pub digest: String,
 }
 
 /// The follow-up of the ledger in progress: the ledger's ids are followed up in ascending
@@ -112,7 +125,7 @@ impl State {
             next_page: position.next_page,
             window_offset: position.window_offset,
             output_len: mark.len,
-            output_digest: format!("{:016x}", mark.digest.0),
+            output_digest: hex(mark.digest),
             split_at: window::api_timestamp(split_at),
             job: position.job.as_ref().map(|job| SavedJob {
                 id: job.id.clone(),
@@ -134,18 +147,59 @@ impl State {
             follow_up: position.follow_up.as_ref().map(|f| SavedFollowUp {
                 after: f.after.clone(),
             }),
+            tables: Vec::new(),
         }
+    }
+
+    /// The state of a dataset: `marks` covers its files named `files`, the first the one ids
+    /// are read back from (the output fields).
+    pub fn with_tables(mut self, files: &[String], marks: &[Mark]) -> State {
+        let mut files = files.iter().zip(marks);
+        if let Some((_, first)) = files.next() {
+            self.output_len = first.len;
+            self.output_digest = hex(first.digest);
+        }
+        self.tables = files
+            .map(|(file, mark)| SavedTable {
+                file: file.clone(),
+                len: mark.len,
+                digest: hex(mark.digest),
+            })
+            .collect();
+        self
+    }
+
+    /// What the state says of each of a dataset's files named `files` (in the order
+    /// `with_tables` took them): they must be those it recorded.
+    pub fn table_marks(&self, files: &[String]) -> Result<Vec<Mark>, String> {
+        let saved: Vec<&str> = self.tables.iter().map(|t| t.file.as_str()).collect();
+        if files
+            .get(1..)
+            .is_none_or(|rest| rest.iter().map(String::as_str).ne(saved.iter().copied()))
+        {
+            return Err(format!(
+                "it records the files {} of a dataset",
+                saved.join(", ")
+            ));
+        }
+        let mut marks = vec![self.mark()?];
+        for table in &self.tables {
+            marks.push(Mark {
+                len: table.len,
+                digest: parse_hex(&table.digest)
+                    .ok_or("a table's digest is not a 64-bit hex digest")?,
+            });
+        }
+        Ok(marks)
     }
 
     /// What the state says of the output: its committed length and the digest of those bytes.
     pub fn mark(&self) -> Result<Mark, String> {
-        let digest = u64::from_str_radix(&self.output_digest, 16)
-            .ok()
-            .filter(|_| self.output_digest.len() == 16)
-            .ok_or("output_digest is not a 64-bit hex digest")?;
+        let digest =
+            parse_hex(&self.output_digest).ok_or("output_digest is not a 64-bit hex digest")?;
         Ok(Mark {
             len: self.output_len,
-            digest: Digest(digest),
+            digest,
         })
     }
 
@@ -296,6 +350,19 @@ impl State {
         }
         Ok(ahead)
     }
+}
+
+/// A digest as a state writes it: 16 hex digits.
+fn hex(digest: Digest) -> String {
+    format!("{:016x}", digest.0)
+}
+
+/// A digest written by `hex`.
+fn parse_hex(text: &str) -> Option<Digest> {
+    let digest = u64::from_str_radix(text, 16)
+        .ok()
+        .filter(|_| text.len() == 16)?;
+    Some(Digest(digest))
 }
 
 /// Split windows lie inside their top-level window, are not empty, and are stacked with the
@@ -684,6 +751,7 @@ mod tests {
             job_page_size: 1000,
             ahead: Vec::new(),
             follow_up: None,
+            tables: Vec::new(),
         }
     }
 

@@ -125,7 +125,9 @@ fn within(module: &str, name: &str) -> bool {
 
 /// The shell: the modules that touch the network, files, the process or the command line.
 /// `pending::file` is the ledger's file; the rest of `pending` is pure.
-const SHELL: [&str; 9] = [
+const SHELL: [&str; 11] = [
+    "dataset",
+    "partial",
     "http",
     "genesys",
     "state",
@@ -192,7 +194,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &SHELL);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending", "tz", "record", "query", "results",
+        "proxy", "check", "filters", "pending", "tz", "record", "query", "results", "tables",
     ] {
         check(pure, &SHELL);
         check(pure, &["export", "report", "signal"]);
@@ -223,16 +225,17 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files, lock.rs its locks; http/ only spools
-    // reply bodies to temporary files it unlinks at once.
+    // target.rs, state.rs and partial.rs write the export's files, dataset.rs a dataset's
+    // directory, lock.rs the locks; http/ only spools reply bodies to temporary files it
+    // unlinks at once.
     assert_eq!(
         writers,
-        BTreeSet::from(["http", "lock", "state", "target"].map(String::from))
+        BTreeSet::from(["dataset", "http", "lock", "partial", "state", "target"].map(String::from))
     );
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending", "tz", "record", "query", "results",
+        "check", "filters", "pending", "tz", "record", "query", "results", "tables",
     ] {
         let code: String = members(modules.keys(), pure)
             .iter()

@@ -32,6 +32,8 @@ pub struct Config {
     pub to: OffsetDateTime,
     pub window: Duration,
     pub output: Output,
+    /// `--tables`: `output` names the dataset's directory.
+    pub tables: bool,
     pub format: Format,
     pub force: bool,
     pub state: Option<PathBuf>,
@@ -114,7 +116,7 @@ impl Config {
         let end_filtered = crate::export::end_filter(ended_only, raw.value("--pending").is_some());
         let window = super::values::window(&raw, end_filtered || !filters.is_empty())?;
         let restart = raw.flag("--restart");
-        let (output, state) = output_and_state(&raw, restart)?;
+        let (output, state, tables) = output_and_state(&raw, restart)?;
         let (pending, pending_max_age) = pending(&raw, &output)?;
         let format = format(raw.value("--format"))?;
         let mode = mode(raw.value("--mode"))?;
@@ -136,6 +138,7 @@ impl Config {
             to,
             window,
             output,
+            tables,
             format,
             force: raw.flag("--force"),
             state,
@@ -220,8 +223,18 @@ fn filters(raw: &RawArgs, outside: &Outside) -> Result<Filters> {
     Filters::new(given, file).map_err(usage)
 }
 
-fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<PathBuf>)> {
-    let output = match raw.value("--output") {
+/// Where the export goes (`--output FILE`, stdout, or the directory of `--tables DIR`), its
+/// state, and whether it is a dataset.
+fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<PathBuf>, bool)> {
+    let attributes = raw.values("--attribute");
+    let tables = crate::tables::check_options(
+        raw.value("--tables"),
+        raw.value("--output"),
+        raw.value("--format"),
+        &attributes,
+    )
+    .map_err(usage)?;
+    let output = match raw.value("--tables").or(raw.value("--output")) {
         None | Some("-") => Output::Stdout,
         Some("") => {
             return Err(usage(
@@ -236,7 +249,7 @@ fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<Path
             "--state and --restart need --output FILE: an export to stdout cannot be resumed",
         ));
     }
-    Ok((output, state.map(PathBuf::from)))
+    Ok((output, state.map(PathBuf::from), tables))
 }
 
 /// `--pending PATH` and `--pending-max-age DUR`: a ledger needs an output file (its rows are

@@ -22,7 +22,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub(super) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Route::Query => "query",
             Route::Jobs => "job",
