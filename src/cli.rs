@@ -2123,6 +2123,7 @@ mod tests {
             match rng.below(24) {
                 0 => args.push(value.into()),
                 1 => args.push(format!("{option}={value}").into()),
+                #[cfg(unix)]
                 2 => {
                     use std::os::unix::ffi::OsStringExt;
                     args.push(option.into());

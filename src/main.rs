@@ -26,6 +26,8 @@ mod rows;
 mod signal;
 mod sink;
 mod state;
+#[cfg(windows)]
+mod sys_windows;
 mod target;
 mod times;
 mod urls;

@@ -91,7 +91,7 @@ fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
         None
     } else if kind.is_dir() {
         Some("a directory")
-    } else if kind.is_symlink() {
+    } else if state::is_link(meta) {
         Some("a symbolic link")
     } else {
         Some("not a regular file (a device, a FIFO or a socket)")
@@ -598,7 +598,11 @@ impl Lock {
             let mut file =
                 state::open_private(path, OpenOptions::new().read(true).write(true).create(true))
                     .with_context(cannot)?;
-            match file.try_lock() {
+            #[cfg(windows)]
+            let locked = crate::sys_windows::try_lock(&file);
+            #[cfg(not(windows))]
+            let locked = file.try_lock();
+            match locked {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
                     let holder = fs::read_to_string(path)
@@ -652,7 +656,18 @@ fn is_same_file(file: &File, path: &Path) -> bool {
             _ => false,
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use crate::sys_windows::identity;
+        match (
+            identity(file),
+            File::open(path).and_then(|now| identity(&now)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = (file, path);
         true
