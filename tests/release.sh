@@ -16,10 +16,10 @@
 # spelling: `Z:\...` under wine) compared with the ground truth id by id, and an export killed
 # with SIGKILL mid-run then re-run, compared byte for byte with the uninterrupted one. Under
 # wine the Windows-specific unit tests run too, and a second run is refused while the first
-# holds the lock, and Ctrl-C stops a run with its state saved (see tests/cross.sh).
+# holds the lock, and Ctrl-C stops a run with its state saved (see tests/cross.sh). The Windows
+# code is linted with clippy for its target as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
 started=$SECONDS
 
 fail() { echo "release check: $*" >&2; exit 1; }
@@ -90,6 +90,10 @@ CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc \
 # every Windows.
 CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked -p genesys-export --target "$win"
+# The Windows code is linted as the native code is (`make lint`), its unit tests included.
+cargo clippy --locked --quiet -p genesys-export --target "$win" --bin genesys-export -- -D warnings
+cargo clippy --locked --quiet -p genesys-export --target "$win" --bin genesys-export --profile test \
+    -- -D warnings
 # The Windows unit tests, run under wine below.
 win_tests=$(CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUSTFLAGS="-C target-feature=+crt-static" \
     cargo test --no-run --locked -p genesys-export --bin genesys-export --target "$win" \
@@ -124,7 +128,11 @@ done
 for artifact in "$bin" "$bin_arm" "$bin_win"; do size_ok "$artifact"; done
 
 # --- Each artifact where it runs ----------------------------------------------------------
-need qemu-aarch64 qemu-user
+qemu=$(command -v qemu-aarch64 || command -v qemu-aarch64-static || true)
+if [ -z "$qemu" ]; then
+    need qemu-aarch64 qemu-user
+    qemu=$(command -v qemu-aarch64)
+fi
 need wine wine wine64
 sim_bin="$target/debug/genesys-sim"
 work=$(mktemp -d)
@@ -151,7 +159,7 @@ check_artifact linux-x86_64
     fail "the export left other files: $(ls -A "$work/linux-x86_64/run")"
 
 # ARM64 Linux under qemu-aarch64.
-runner=("$(command -v qemu-aarch64)") artifact=$bin_arm
+runner=("$qemu") artifact=$bin_arm
 check_artifact linux-aarch64
 
 # Windows under wine, with a prefix made once (wine's first start is its slow part).
