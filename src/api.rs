@@ -4,8 +4,16 @@
 //! rest, and JSON Lines output keeps each conversation's original text (`RawValue`), so nothing
 //! the API adds later is lost. The region table maps `GENESYSCLOUD_REGION` values to hosts.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::record::Conversation;
+
+pub use crate::results::{read_results, ReadError};
+
+pub use crate::query::{
+    Clause, DetailsQuery, Filter, JobQuery, NumericRange, Predicate, QueryFilters,
+};
 
 pub const TOKEN_PATH: &str = "/oauth/token";
 pub const DETAILS_QUERY_PATH: &str = "/api/v2/analytics/conversations/details/query";
@@ -23,184 +31,6 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub const MAX_QUEUE_IDS_PER_LOOKUP: usize = 100;
 /// The most conversation ids one by-id request carries at first; a refusal steps down.
 pub const MAX_IDS_PER_REQUEST: usize = 100;
-
-/// The body of `POST /api/v2/analytics/conversations/details/query`.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DetailsQuery {
-    pub interval: String,
-    pub order: &'static str,
-    pub order_by: &'static str,
-    pub paging: Paging,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub segment_filters: Vec<Filter>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conversation_filters: Vec<Filter>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Paging {
-    pub page_size: u32,
-    pub page_number: u32,
-}
-
-/// A `SegmentDetailQueryFilter` or `ConversationDetailQueryFilter`: its predicates and clauses
-/// joined by `kind` (`and` or `or`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Filter {
-    #[serde(rename = "type")]
-    pub kind: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub clauses: Vec<Clause>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub predicates: Vec<Predicate>,
-}
-
-/// One nested group of a filter (`…DetailQueryClause`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Clause {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub predicates: Vec<Predicate>,
-}
-
-/// One `…DetailQueryPredicate`: a left-hand side (dimension, property or metric), an operator
-/// and a right-hand side (value or range); absent fields are not sent.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Predicate {
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dimension: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub property: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub metric: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub range: Option<NumericRange>,
-}
-
-/// A predicate's numeric range (`NumericRange`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct NumericRange {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gt: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gte: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lt: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub lte: Option<f64>,
-}
-
-impl Predicate {
-    /// `dimension matches value`.
-    pub fn matches(dimension: &str, value: &str) -> Predicate {
-        Predicate {
-            kind: Some("dimension".to_string()),
-            dimension: Some(dimension.to_string()),
-            operator: Some("matches".to_string()),
-            value: Some(value.to_string()),
-            ..Predicate::default()
-        }
-    }
-}
-
-/// The filters a query or job carries besides the interval, segment and conversation ones;
-/// every filter of a list must hold (the API ANDs them).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct QueryFilters {
-    pub segment: Vec<Filter>,
-    pub conversation: Vec<Filter>,
-}
-
-impl QueryFilters {
-    pub fn is_empty(&self) -> bool {
-        self.segment.is_empty() && self.conversation.is_empty()
-    }
-}
-
-/// The filters a query or job carries: with `ended_only`, only conversations that have ended,
-/// then `extra`.
-fn filters(ended_only: bool, extra: &QueryFilters) -> (Vec<Filter>, Vec<Filter>) {
-    let mut conversation = Vec::new();
-    if ended_only {
-        conversation.push(Filter {
-            kind: "and".to_string(),
-            clauses: Vec::new(),
-            predicates: vec![Predicate {
-                kind: Some("dimension".to_string()),
-                dimension: Some("conversationEnd".to_string()),
-                operator: Some("exists".to_string()),
-                ..Predicate::default()
-            }],
-        });
-    }
-    conversation.extend(extra.conversation.iter().cloned());
-    (extra.segment.clone(), conversation)
-}
-
-impl DetailsQuery {
-    /// Page `page_number` (1-based) of `interval`, oldest conversation first, narrowed by the
-    /// `conversationEnd` filter with `ended_only` and by `extra`.
-    pub fn page(
-        interval: String,
-        page_size: u32,
-        page_number: u32,
-        ended_only: bool,
-        extra: &QueryFilters,
-    ) -> Self {
-        let (segment_filters, conversation_filters) = filters(ended_only, extra);
-        DetailsQuery {
-            interval,
-            order: "asc",
-            order_by: "conversationStart",
-            paging: Paging {
-                page_size,
-                page_number,
-            },
-            segment_filters,
-            conversation_filters,
-        }
-    }
-}
-
-/// The body of `POST …/details/jobs` (`AsyncConversationQuery`).
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct JobQuery {
-    pub interval: String,
-    pub order_by: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub segment_filters: Vec<Filter>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub conversation_filters: Vec<Filter>,
-    /// Only conversations that started on or after the interval's first UTC day: fewer
-    /// conversations from before the window that are not ours to write.
-    pub start_of_day_interval_matching: bool,
-}
-
-impl JobQuery {
-    /// A job over `interval`, with the same filters a details query of it would carry.
-    pub fn new(interval: String, ended_only: bool, extra: &QueryFilters) -> JobQuery {
-        let (segment_filters, conversation_filters) = filters(ended_only, extra);
-        JobQuery {
-            interval,
-            order_by: "conversationStart",
-            segment_filters,
-            conversation_filters,
-            start_of_day_interval_matching: true,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -263,105 +93,6 @@ impl JobStatus {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Reads a page of job results (`{"conversations": [...], "cursor": "..."}`; the last page
-/// has no cursor) from `reader` one conversation at a time, handing each to `each`, and
-/// returns the cursor. Nothing but the conversation in hand is held, whatever the page size.
-/// The reply must be a JSON object; `conversations` an array or absent; `cursor` a non-empty
-/// string or absent.
-pub fn read_results<E>(
-    reader: impl std::io::Read,
-    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
-    let mut visitor = ResultsVisitor {
-        each,
-        stopped: None,
-        cursor: None,
-    };
-    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::new(reader));
-    let parsed =
-        serde::Deserializer::deserialize_map(&mut de, &mut visitor).and_then(|()| de.end());
-    if let Some(e) = visitor.stopped.take() {
-        return Err(ReadError::Stopped(e));
-    }
-    parsed.map_err(|e| ReadError::Malformed(format!("unreadable JSON ({e})")))?;
-    match visitor.cursor {
-        Some(cursor) if cursor.is_empty() => {
-            Err(ReadError::Malformed("an empty cursor".to_string()))
-        }
-        cursor => Ok(cursor),
-    }
-}
-
-/// Why `read_results` stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadError<E> {
-    /// The reply is not a page of results.
-    Malformed(String),
-    /// `each` failed.
-    Stopped(E),
-}
-
-struct ResultsVisitor<'a, E> {
-    each: &'a mut dyn FnMut(&RawValue) -> Result<(), E>,
-    /// The error `each` returned, kept while the parser unwinds.
-    stopped: Option<E>,
-    cursor: Option<String>,
-}
-
-impl<'de, E> serde::de::Visitor<'de> for &mut ResultsVisitor<'_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a page of job results")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "conversations" => map.next_value_seed(Conversations(&mut *self))?,
-                "cursor" => self.cursor = map.next_value()?,
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The `conversations` array, element by element.
-struct Conversations<'v, 'a, E>(&'v mut ResultsVisitor<'a, E>);
-
-impl<'de, E> serde::de::DeserializeSeed<'de> for Conversations<'_, '_, E> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, E> serde::de::Visitor<'de> for Conversations<'_, '_, E> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of conversations")
-    }
-
-    fn visit_unit<X: serde::de::Error>(self) -> Result<(), X> {
-        Ok(())
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            if let Err(e) = (self.0.each)(&raw) {
-                self.0.stopped = Some(e);
-                return Err(serde::de::Error::custom("stopped"));
-            }
-        }
-        Ok(())
     }
 }
 
@@ -436,24 +167,7 @@ impl DetailsPage {
 
 /// Checks that each conversation has the shape the export reads.
 fn check_conversations(raws: &[Box<RawValue>]) -> Result<(), String> {
-    raws.iter().try_for_each(|raw| check_conversation(raw))
-}
-
-/// Checks that a conversation has the shape the export reads (`Conversation`), an id and a
-/// readable start.
-pub fn check_conversation(raw: &RawValue) -> Result<(), String> {
-    let conversation: Conversation = serde_json::from_str(raw.get())
-        .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
-    let id = &conversation.conversation_id;
-    if id.is_empty() {
-        return Err("a conversation has no conversationId".to_string());
-    }
-    if crate::window::parse_api_timestamp(&conversation.conversation_start).is_none() {
-        return Err(format!(
-            "conversation {id} has no readable conversationStart"
-        ));
-    }
-    Ok(())
+    raws.iter().try_for_each(|raw| crate::record::check(raw))
 }
 
 fn non_empty(field: &str, value: &str) -> Result<(), String> {
@@ -461,206 +175,6 @@ fn non_empty(field: &str, value: &str) -> Result<(), String> {
         return Err(format!("an empty {field}"));
     }
     Ok(())
-}
-
-/// The fields of a conversation that the CSV schema uses.
-///
-/// The fields the fixed columns read keep their types strictly: a conversation whose
-/// `participants` is not an array fails the shape check, as it always has. Fields read only by
-/// catalogue columns are lenient (`lenient`): a value of an unexpected type reads as absent, so
-/// that no conversation accepted before a column existed is refused because of it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Conversation {
-    pub conversation_id: String,
-    pub conversation_start: String,
-    pub conversation_end: Option<String>,
-    pub originating_direction: Option<String>,
-    pub division_ids: Vec<String>,
-    /// The number as the reply writes it (a float read back would not always print the same).
-    #[serde(deserialize_with = "lenient_number")]
-    pub media_stats_min_conversation_mos: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub external_tag: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub conversation_initiator: Option<String>,
-    pub participants: Vec<Participant>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Participant {
-    pub purpose: Option<String>,
-    pub user_id: Option<String>,
-    /// Custom participant data; only job results carry it.
-    pub attributes: std::collections::BTreeMap<String, String>,
-    pub sessions: Vec<Session>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Session {
-    pub media_type: Option<String>,
-    pub ani: Option<String>,
-    pub dnis: Option<String>,
-    pub segments: Vec<Segment>,
-    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
-    /// whole-number `value` is skipped.
-    #[serde(deserialize_with = "lenient_metrics")]
-    pub metrics: Vec<Metric>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Segment {
-    pub queue_id: Option<String>,
-    pub wrap_up_code: Option<String>,
-    #[serde(deserialize_with = "lenient")]
-    pub disconnect_type: Option<String>,
-}
-
-/// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Metric {
-    pub name: String,
-    pub value: i64,
-}
-
-/// Reads a value of type `T`, or `None` when the field holds any other JSON value.
-fn lenient<'de, D: serde::Deserializer<'de>, T: Loose>(d: D) -> Result<Option<T>, D::Error> {
-    d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
-}
-
-/// Reads the metrics that have the expected shape, skipping the others; anything but an
-/// array reads as no metrics.
-fn lenient_metrics<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Metric>, D::Error> {
-    Ok(lenient::<D, Vec<Metric>>(d)?.unwrap_or_default())
-}
-
-/// Reads a JSON number's text as the reply holds it, or `None` for anything else.
-fn lenient_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let raw = Box::<RawValue>::deserialize(d)?;
-    let text = raw.get().trim();
-    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-    Ok(number.then(|| text.to_string()))
-}
-
-/// A type read leniently, in one pass without an intermediate tree: each method turns one
-/// kind of JSON value into `Some`; every other kind reads as `None` (and is skipped).
-trait Loose: Sized {
-    fn string(_: &str) -> Option<Self> {
-        None
-    }
-
-    fn integer(_: i128) -> Option<Self> {
-        None
-    }
-
-    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-        while map
-            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(None)
-    }
-
-    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-}
-
-impl Loose for String {
-    fn string(s: &str) -> Option<String> {
-        Some(s.to_string())
-    }
-}
-
-impl Loose for i64 {
-    fn integer(n: i128) -> Option<i64> {
-        i64::try_from(n).ok()
-    }
-}
-
-impl Loose for Metric {
-    fn map<'de, A: serde::de::MapAccess<'de>>(mut map: A) -> Result<Option<Metric>, A::Error> {
-        let (mut name, mut value) = (None, None);
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                "name" => name = map.next_value::<LooseValue<String>>()?.0,
-                "value" => value = map.next_value::<LooseValue<i64>>()?.0,
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
-    }
-}
-
-impl<T: Loose> Loose for Vec<T> {
-    fn seq<'de, A: serde::de::SeqAccess<'de>>(mut seq: A) -> Result<Option<Vec<T>>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(LooseValue(item)) = seq.next_element::<LooseValue<T>>()? {
-            items.extend(item);
-        }
-        Ok(Some(items))
-    }
-}
-
-/// `T` read leniently, as an element or a map value.
-struct LooseValue<T>(Option<T>);
-
-impl<'de, T: Loose> Deserialize<'de> for LooseValue<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<LooseValue<T>, D::Error> {
-        lenient(d).map(LooseValue)
-    }
-}
-
-struct LooseVisitor<T>(std::marker::PhantomData<T>);
-
-impl<'de, T: Loose> serde::de::Visitor<'de> for LooseVisitor<T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Option<T>, E> {
-        Ok(T::string(v))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Option<T>, E> {
-        Ok(T::integer(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Option<T>, E> {
-        Ok(T::integer(v.into()))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_none<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
-        T::seq(seq)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
-        T::map(map)
-    }
 }
 
 /// The token endpoint's success body. Without `expires_in` a short lifetime is assumed.
@@ -883,13 +397,17 @@ impl Lookup {
     /// The path and query of a lookup of `ids` (at most `MAX_QUEUE_IDS_PER_LOOKUP`): every id
     /// repeated as `id=`, one page as large as the ids. Users are asked in any state, so
     /// that agents who have left are named too.
-    pub fn path(self, ids: &[String]) -> String {
+    /// Page `page` (1 unless a server pages the reply) of the lookup of `ids`.
+    pub fn page_path(self, ids: &[String], page: u32) -> String {
         let (base, extra) = match self {
             Lookup::Queues => (QUEUES_PATH, ""),
             Lookup::Users => (USERS_PATH, "&state=any"),
             Lookup::WrapUpCodes => (WRAP_UP_CODES_PATH, ""),
         };
-        let mut path = format!("{base}?pageSize={}&pageNumber=1{extra}", ids.len().max(1));
+        let mut path = format!(
+            "{base}?pageSize={}&pageNumber={page}{extra}",
+            ids.len().max(1)
+        );
         for id in ids {
             path.push_str("&id=");
             path.push_str(&percent_encode(id));
@@ -949,11 +467,8 @@ impl MultiGet {
     /// Every conversation has the shape the export reads and is one of those asked for.
     pub fn check(&self, asked: &[String]) -> Result<(), String> {
         for raw in self.conversations.as_deref().unwrap_or_default() {
-            check_conversation(raw)?;
-            let id = serde_json::from_str::<Conversation>(raw.get())
-                .map(|c| c.conversation_id)
-                .unwrap_or_default();
-            if !asked.contains(&id) {
+            let id = Conversation::read(raw)?.conversation_id;
+            if !asked.iter().any(|a| *a == id) {
                 return Err(format!("conversation {} was not asked for", one_line(&id)));
             }
         }
@@ -1098,62 +613,6 @@ mod tests {
     }
 
     /// The ids `read_results` hands over, and the cursor, or why it stopped.
-    fn read_page(text: &str) -> Result<(Vec<String>, Option<String>), ReadError<String>> {
-        let mut ids = Vec::new();
-        let cursor = read_results(text.as_bytes(), &mut |raw: &RawValue| {
-            check_conversation(raw)?;
-            let c: Conversation = serde_json::from_str(raw.get()).unwrap();
-            ids.push(c.conversation_id);
-            Ok(())
-        })?;
-        Ok((ids, cursor))
-    }
-
-    #[test]
-    fn job_results_are_read_one_conversation_at_a_time() {
-        let c = |id: &str| {
-            format!(r#"{{"conversationId":"{id}","conversationStart":"2026-11-01T00:00:00Z"}}"#)
-        };
-        let page = format!(
-            r#"{{"dataAvailabilityDate":"x","conversations":[{},{}],"cursor":"c2"}}"#,
-            c("a"),
-            c("b")
-        );
-        assert_eq!(
-            read_page(&page),
-            Ok((vec!["a".into(), "b".into()], Some("c2".into())))
-        );
-        assert_eq!(read_page(r#"{"conversations":[]}"#), Ok((vec![], None)));
-        assert_eq!(
-            read_page(r#"{"conversations":null,"cursor":null}"#),
-            Ok((vec![], None))
-        );
-        assert_eq!(read_page("{}"), Ok((vec![], None)));
-        let malformed = |text: &str| matches!(read_page(text), Err(ReadError::Malformed(_)));
-        for bad in [
-            "[]",
-            "",
-            "  ",
-            r#"{"conversations":{}}"#,
-            r#"{"cursor":""}"#,
-            r#"{"cursor":7}"#,
-            r#"{"conversations":["#,
-            "{} x",
-        ] {
-            assert!(malformed(bad), "{bad}");
-        }
-        let stopped = read_page(&format!(
-            r#"{{"conversations":[{},{{"conversationStart":"2026-11-01T00:00:00Z"}}]}}"#,
-            c("a")
-        ));
-        assert_eq!(
-            stopped,
-            Err(ReadError::Stopped(
-                "a conversation has no conversationId".into()
-            ))
-        );
-    }
-
     #[test]
     fn job_states_outside_the_known_ones_are_kept_apart() {
         let state = |s: &str| {
@@ -1331,7 +790,7 @@ mod tests {
         if let Ok(page) = parse_object::<DetailsPage>(body) {
             if page.check(true).is_ok() {
                 for raw in page.conversations.unwrap_or_default() {
-                    let c: Conversation = serde_json::from_str(raw.get()).unwrap();
+                    let c = Conversation::read(&raw).unwrap();
                     assert!(!c.conversation_id.is_empty());
                     assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
                     let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
@@ -1339,7 +798,7 @@ mod tests {
                 }
             }
         }
-        let _ = read_results(body, &mut |raw: &RawValue| check_conversation(raw));
+        let _ = read_results(body, &mut |raw: &RawValue| crate::record::check(raw));
         if let Ok(r) = parse_object::<JobSubmitted>(body) {
             assert!(r.check().is_err() || !r.job_id.trim().is_empty());
         }
@@ -1401,51 +860,18 @@ mod tests {
     }
 
     #[test]
-    fn new_fields_of_an_unexpected_type_read_as_absent_not_malformed() {
-        let text = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z",
-            "externalTag":7,"conversationInitiator":{"a":[1]},"mediaStatsMinConversationMos":"4.1",
-            "participants":[{"sessions":[
-                {"metrics":{"name":"tTalk","value":1},"segments":[{"disconnectType":["peer"]}]},
-                {"metrics":[1,null,{"name":5,"value":1},{"name":"tTalk","value":"x"},
-                    {"name":"tTalk","value":2.5},{"name":"tTalk","value":18446744073709551615},
-                    {"value":3,"name":"tTalk","emitDate":"x","more":{"a":[{}]}},
-                    {"name":"tHeld","value":-4}]}]}]}"#;
-        let raw = RawValue::from_string(text.to_string()).unwrap();
-        assert_eq!(check_conversation(&raw), Ok(()));
-        let c: Conversation = serde_json::from_str(text).unwrap();
-        assert_eq!(c.external_tag, None);
-        assert_eq!(c.conversation_initiator, None);
-        assert_eq!(c.media_stats_min_conversation_mos, None);
-        let sessions = &c.participants[0].sessions;
-        assert!(sessions[0].metrics.is_empty());
-        assert_eq!(sessions[0].segments[0].disconnect_type, None);
-        let metric = |name: &str, value| Metric {
-            name: name.to_string(),
-            value,
-        };
-        assert_eq!(
-            sessions[1].metrics,
-            [metric("tTalk", 3), metric("tHeld", -4)]
-        );
-        // The fields the fixed columns read stay strict.
-        let strict = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":{}}"#;
-        let raw = RawValue::from_string(strict.to_string()).unwrap();
-        assert!(check_conversation(&raw).is_err());
-    }
-
-    #[test]
     fn queue_lookup_repeats_id() {
         let ids = vec!["a1".to_string(), "b 2&".to_string()];
         assert_eq!(
-            Lookup::Queues.path(&ids),
+            Lookup::Queues.page_path(&ids, 1),
             "/api/v2/routing/queues?pageSize=2&pageNumber=1&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::Users.path(&ids),
+            Lookup::Users.page_path(&ids, 1),
             "/api/v2/users?pageSize=2&pageNumber=1&state=any&id=a1&id=b%202%26"
         );
         assert_eq!(
-            Lookup::WrapUpCodes.path(&ids[..1]),
+            Lookup::WrapUpCodes.page_path(&ids[..1], 1),
             "/api/v2/routing/wrapupcodes?pageSize=1&pageNumber=1&id=a1"
         );
         assert_eq!(

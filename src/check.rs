@@ -16,7 +16,8 @@ use time::OffsetDateTime;
 
 use crate::exit::{code_of, Code};
 use crate::pace::{RateHeaders, ADVISORY_ALLOWED, ADVISORY_WINDOW};
-use crate::retry::parse_http_date;
+use crate::proxy::Route;
+use crate::retry::{parse_http_date, Cause};
 use crate::times::format_duration;
 
 /// The permission the export cannot run without.
@@ -37,21 +38,29 @@ pub enum Mark {
     Fail,
 }
 
-/// One line of the report: its mark, then what was checked and what was found.
+impl Mark {
+    /// How a line starts.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mark::Ok => "ok",
+            Mark::Warn => "warn",
+            Mark::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the report: its mark, which check it is (`token`, `rate limit`), then what was
+/// checked and what was found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {
     pub mark: Mark,
+    pub check: String,
     pub text: String,
 }
 
 impl fmt::Display for Line {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mark = match self.mark {
-            Mark::Ok => "ok",
-            Mark::Warn => "warn",
-            Mark::Fail => "FAIL",
-        };
-        write!(f, "{mark:<4} {}", self.text)
+        write!(f, "{:<4} {}", self.mark.name(), self.text)
     }
 }
 
@@ -61,28 +70,60 @@ pub enum Probe<T> {
     /// Not tried: a step it needs failed.
     Skipped,
     Passed(T),
-    /// Failed for good, once the retry policy was done: the exit code the error carries and
-    /// the error as shown (its server texts already scrubbed of secrets).
+    /// Failed for good, once the retry policy was done: the exit code the error carries, the
+    /// error as shown (its server texts already scrubbed of secrets), and when the policy gave
+    /// up on retries of one cause, that cause.
     Failed {
         code: Code,
         problem: String,
+        gave_up_on: Option<Cause>,
     },
 }
 
 impl<T> Probe<T> {
-    /// The outcome of a step that was tried.
-    pub fn of(result: anyhow::Result<T>) -> Probe<T> {
+    /// The outcome of a step that was tried and retried for `retried_for` alone (see
+    /// [`retried_for`]): a step that then gave up (exit 5) gave up on that cause.
+    pub fn after(result: anyhow::Result<T>, retried_for: Option<Cause>) -> Probe<T> {
         match result {
             Ok(value) => Probe::Passed(value),
-            Err(e) => Probe::Failed {
-                code: code_of(&e),
-                problem: format!("{e:#}"),
-            },
+            Err(e) => {
+                let code = code_of(&e);
+                Probe::Failed {
+                    code,
+                    problem: format!("{e:#}"),
+                    gave_up_on: retried_for.filter(|_| code == Code::GaveUp),
+                }
+            }
         }
     }
 
     pub fn passed(&self) -> bool {
         matches!(self, Probe::Passed(_))
+    }
+
+    /// Whether the step gave up on the API's rate limit (HTTP 429 until the retries ran out).
+    pub fn rate_limited(&self) -> bool {
+        matches!(
+            self,
+            Probe::Failed {
+                gave_up_on: Some(Cause::RateLimited),
+                ..
+            }
+        )
+    }
+}
+
+/// The one cause of the retries a step made, from the client's retry counters (indexed like
+/// `Cause::ALL`) before and after it; None when it made none, or made them for several causes.
+pub fn retried_for(before: &[u64], after: &[u64]) -> Option<Cause> {
+    let mut made = Cause::ALL
+        .iter()
+        .zip(after.iter().zip(before))
+        .filter(|(_, (after, before))| after > before)
+        .map(|(cause, _)| *cause);
+    match (made.next(), made.next()) {
+        (Some(cause), None) => Some(cause),
+        _ => None,
     }
 }
 
@@ -110,6 +151,9 @@ pub struct LastReply {
 pub struct Observed {
     /// The hosts, or why the region names none.
     pub hosts: Result<Hosts, String>,
+    /// How the login host and the API host are reached: direct or through which proxy.
+    pub login_route: Route,
+    pub api_route: Route,
     pub login_host: Probe<()>,
     pub api_host: Probe<()>,
     /// The token's lifetime.
@@ -126,6 +170,8 @@ impl Observed {
     pub fn new(hosts: Result<Hosts, String>) -> Observed {
         Observed {
             hosts,
+            login_route: Route::Direct,
+            api_route: Route::Direct,
             login_host: Probe::Skipped,
             api_host: Probe::Skipped,
             token: Probe::Skipped,
@@ -145,21 +191,52 @@ struct Report {
 }
 
 impl Report {
-    fn push(&mut self, mark: Mark, text: String) {
-        self.lines.push(Line { mark, text });
+    fn push(&mut self, mark: Mark, check: &str, text: String) {
+        self.lines.push(Line {
+            mark,
+            check: check.to_string(),
+            text,
+        });
     }
 
-    fn fail(&mut self, code: Code, text: String) {
+    fn fail(&mut self, code: Code, check: &str, text: String) {
         self.code.get_or_insert(code);
-        self.push(Mark::Fail, text);
+        self.push(Mark::Fail, check, text);
     }
 
     /// A step whose only news is that it worked or failed.
     fn step<T>(&mut self, probe: &Probe<T>, what: &str, passed: impl FnOnce(&T) -> String) {
         match probe {
             Probe::Skipped => {}
-            Probe::Passed(value) => self.push(Mark::Ok, format!("{what}: {}", passed(value))),
-            Probe::Failed { code, problem } => self.fail(*code, format!("{what}: {problem}")),
+            Probe::Passed(value) => self.push(Mark::Ok, what, format!("{what}: {}", passed(value))),
+            Probe::Failed { code, problem, .. } => {
+                self.fail(*code, what, format!("{what}: {problem}"))
+            }
+        }
+    }
+
+    /// A permission step that cannot tell: it gave up on the rate limit, or was not tried
+    /// after one that did. The permission is not to blame; the rate limit line says why.
+    fn untold(&mut self, what: &str) {
+        self.push(
+            Mark::Warn,
+            what,
+            format!(
+                "{what}: not known: the API's rate limit is exhausted (see the rate limit line)"
+            ),
+        );
+    }
+
+    /// Connecting to a host (`what`, at `base`) through `route`. A failure through a proxy
+    /// names the host asked for first: the problem names the proxy, where it failed.
+    fn host(&mut self, probe: &Probe<()>, what: &str, base: &str, route: &Route) {
+        match (probe, route) {
+            (Probe::Failed { code, problem, .. }, Route::Via(_)) => self.fail(
+                *code,
+                what,
+                format!("{what}: {base} not reached: {problem}"),
+            ),
+            _ => self.step(probe, what, |_| "connected".to_string()),
         }
     }
 }
@@ -170,35 +247,123 @@ pub fn verdict(observed: &Observed) -> (Vec<Line>, Code) {
         lines: Vec::new(),
         code: None,
     };
-    match &observed.hosts {
-        Ok(hosts) => {
-            let what = match &hosts.region {
-                Some(region) => format!("region {region}"),
-                None => "hosts".to_string(),
-            };
-            report.push(
-                Mark::Ok,
-                format!("{what}: login {}, API {}", hosts.login_base, hosts.api_base),
-            );
-        }
-        Err(why) => report.fail(Code::Auth, format!("region: {why}")),
-    }
-    let reached = |_: &()| "connected".to_string();
-    report.step(&observed.login_host, "login host", reached);
-    report.step(&observed.api_host, "API host", reached);
+    hosts(&mut report, &observed.hosts);
+    let (login_base, api_base) = match &observed.hosts {
+        Ok(hosts) => (hosts.login_base.as_str(), hosts.api_base.as_str()),
+        Err(_) => ("", ""),
+    };
+    report.host(
+        &observed.login_host,
+        "login host",
+        login_base,
+        &observed.login_route,
+    );
+    report.host(
+        &observed.api_host,
+        "API host",
+        api_base,
+        &observed.api_route,
+    );
     report.step(&observed.token, "token", |lifetime| {
         format!("obtained, token lifetime {}", format_duration(*lifetime))
     });
-    details(&mut report, &observed.details);
-    queues(&mut report, &observed.queues);
-    availability(&mut report, &observed.availability);
+    permissions(&mut report, observed);
     if let Some(reply) = &observed.last_reply {
         let (mark, text) = clock(reply.date.as_deref(), reply.received);
-        report.push(mark, text);
-        let (mark, text) = headroom(reply.rate);
-        report.push(mark, text);
+        report.push(mark, "clock", text);
     }
+    rate_limit(&mut report, observed);
     (report.lines, report.code.unwrap_or(Code::Success))
+}
+
+/// The hosts the region (or the base URLs) gives, or why it gives none.
+fn hosts(report: &mut Report, hosts: &Result<Hosts, String>) {
+    match hosts {
+        Ok(Hosts {
+            region: Some(region),
+            login_base,
+            api_base,
+        }) => report.push(
+            Mark::Ok,
+            "region",
+            format!("region {region}: login {login_base}, API {api_base}"),
+        ),
+        Ok(Hosts {
+            region: None,
+            login_base,
+            api_base,
+        }) => report.push(
+            Mark::Ok,
+            "hosts",
+            format!("hosts: login {login_base}, API {api_base}"),
+        ),
+        Err(why) => report.fail(Code::Auth, "region", format!("region: {why}")),
+    }
+}
+
+/// The rate limit: exhausted when a step gave up on it, else the headroom the last reply's
+/// headers leave.
+fn rate_limit(report: &mut Report, observed: &Observed) {
+    match rate_limited(observed) {
+        Some(problem) => report.fail(
+            Code::GaveUp,
+            "rate limit",
+            format!("rate limit: exhausted: the API answered HTTP 429 (too many requests) until the retries ran out ({problem}); an export now would wait on it and give up the same way: run it when the org's other clients leave room, or allow more waiting with --max-retries and --max-wait"),
+        ),
+        None => {
+            if let Some(reply) = &observed.last_reply {
+                let (mark, text) = headroom(reply.rate);
+                report.push(mark, "rate limit", text);
+            }
+        }
+    }
+}
+
+/// The problem of the first permission step that gave up on the rate limit, if one did.
+fn rate_limited(observed: &Observed) -> Option<&str> {
+    [&observed.details, &observed.queues, &observed.availability]
+        .into_iter()
+        .find_map(|probe| match probe {
+            Probe::Failed {
+                gave_up_on: Some(Cause::RateLimited),
+                problem,
+                ..
+            } => Some(problem.as_str()),
+            _ => None,
+        })
+}
+
+/// How a permission step's outcome becomes its line.
+type Judge = fn(&mut Report, &Probe<()>);
+
+/// The three permission steps. Once one gave up on the rate limit, it and those not tried
+/// after it say so instead of blaming their permission.
+fn permissions(report: &mut Report, observed: &Observed) {
+    let exhausted = rate_limited(observed).is_some();
+    let steps: [(&Probe<()>, String, Judge); 3] = [
+        (
+            &observed.details,
+            format!("permission {DETAIL_PERMISSION}"),
+            details,
+        ),
+        (
+            &observed.queues,
+            format!("permission {QUEUE_PERMISSION}"),
+            queues,
+        ),
+        (
+            &observed.availability,
+            "jobs availability".to_string(),
+            availability,
+        ),
+    ];
+    for (probe, what, judge) in steps {
+        if exhausted && (probe.rate_limited() || *probe == Probe::Skipped) {
+            report.untold(&what);
+        } else {
+            judge(report, probe);
+        }
+    }
 }
 
 fn details(report: &mut Report, probe: &Probe<()>) {
@@ -209,6 +374,7 @@ fn details(report: &mut Report, probe: &Probe<()>) {
             ..
         } => report.fail(
             Code::Forbidden,
+            &what,
             format!("{what}: the details query was refused (HTTP 403): the export cannot run without it; give it to the OAuth client's role"),
         ),
         _ => report.step(probe, &what, |_| {
@@ -225,6 +391,7 @@ fn queues(report: &mut Report, probe: &Probe<()>) {
             ..
         } => report.push(
             Mark::Warn,
+            &what,
             format!("{what}: the queue lookup was refused (HTTP 403): the export runs, with queue_names empty; give it to the OAuth client's role for the names"),
         ),
         _ => report.step(probe, &what, |_| "a queue lookup answered".to_string()),
@@ -239,6 +406,7 @@ fn availability(report: &mut Report, probe: &Probe<()>) {
             ..
         } => report.push(
             Mark::Warn,
+            what,
             format!("{what}: refused (HTTP 403): --mode auto and --mode jobs would stop with exit 4; export with --mode query"),
         ),
         _ => report.step(probe, what, |_| {
@@ -348,6 +516,8 @@ mod tests {
     fn all_good() -> Observed {
         Observed {
             hosts: Ok(hosts()),
+            login_route: Route::Direct,
+            api_route: Route::Direct,
             login_host: Probe::Passed(()),
             api_host: Probe::Passed(()),
             token: Probe::Passed(Duration::from_secs(86_399)),
@@ -362,10 +532,22 @@ mod tests {
         }
     }
 
+    /// The hosts reached and a token obtained, but no permission probed and no API reply.
+    fn unprobed() -> Observed {
+        Observed {
+            details: Probe::Skipped,
+            queues: Probe::Skipped,
+            availability: Probe::Skipped,
+            last_reply: None,
+            ..all_good()
+        }
+    }
+
     fn failed<T>(code: Code, problem: &str) -> Probe<T> {
         Probe::Failed {
             code,
             problem: problem.into(),
+            gave_up_on: None,
         }
     }
 
@@ -391,6 +573,9 @@ mod tests {
     /// The report's lines as shown, and its exit code.
     fn shown(observed: &Observed) -> (Vec<String>, Code) {
         let (lines, code) = verdict(observed);
+        for line in &lines {
+            assert!(line.text.starts_with(&line.check), "{line:?}");
+        }
         (lines.iter().map(Line::to_string).collect(), code)
     }
 
@@ -477,14 +662,7 @@ mod tests {
 
     #[test]
     fn no_reply_from_the_api_shows_neither_clock_nor_rate_limit() {
-        let observed = Observed {
-            details: Probe::Skipped,
-            queues: Probe::Skipped,
-            availability: Probe::Skipped,
-            last_reply: None,
-            ..all_good()
-        };
-        let (lines, code) = shown(&observed);
+        let (lines, code) = shown(&unprobed());
         assert_eq!(code, Code::Success);
         assert_eq!(lines.len(), 4, "{lines:#?}");
     }
@@ -501,11 +679,155 @@ mod tests {
         assert_eq!(lines.iter().filter(|l| l.starts_with("FAIL")).count(), 2);
     }
 
+    fn rate_limited<T>() -> Probe<T> {
+        Probe::Failed {
+            code: Code::GaveUp,
+            problem: "gave up on POST … after 2 retries (--max-retries): HTTP 429".into(),
+            gave_up_on: Some(Cause::RateLimited),
+        }
+    }
+
+    #[test]
+    fn a_step_that_gave_up_on_429s_blames_the_rate_limit_not_the_permission() {
+        let observed = Observed {
+            details: rate_limited(),
+            queues: Probe::Skipped,
+            availability: Probe::Skipped,
+            ..all_good()
+        };
+        let (lines, code) = shown(&observed);
+        assert_eq!(code, Code::GaveUp, "{lines:#?}");
+        let fails: Vec<&String> = lines.iter().filter(|l| l.starts_with("FAIL")).collect();
+        assert_eq!(fails.len(), 1, "{lines:#?}");
+        assert!(
+            fails[0].starts_with("FAIL rate limit: exhausted"),
+            "{}",
+            fails[0]
+        );
+        assert!(
+            fails[0].contains("HTTP 429") && fails[0].contains("--max-wait"),
+            "{}",
+            fails[0]
+        );
+        for what in [
+            "permission analytics",
+            "permission routing",
+            "jobs availability",
+        ] {
+            let line = lines.iter().find(|l| l[5..].starts_with(what)).unwrap();
+            assert!(
+                line.starts_with("warn") && line.contains("rate limit is exhausted"),
+                "{line}"
+            );
+            assert!(
+                !line.contains("403") && !line.contains("--mode query"),
+                "{line}"
+            );
+        }
+        assert!(
+            !lines.iter().any(|l| l.contains("requests left")),
+            "{lines:#?}"
+        );
+        // A later step alone giving up on the rate limit leaves the earlier verdicts.
+        let observed = Observed {
+            queues: forbidden(),
+            availability: rate_limited(),
+            ..all_good()
+        };
+        let (lines, code) = shown(&observed);
+        assert_eq!(code, Code::GaveUp, "{lines:#?}");
+        assert!(
+            lines[4].starts_with("ok   permission analytics"),
+            "{lines:#?}"
+        );
+        assert!(lines[5].starts_with("warn permission routing") && lines[5].contains("403"));
+        assert!(
+            lines[6].starts_with("warn jobs availability: not known"),
+            "{lines:#?}"
+        );
+        // Given up for another cause, the step keeps its own FAIL line.
+        let observed = Observed {
+            details: Probe::Failed {
+                code: Code::GaveUp,
+                problem: "gave up: HTTP 503".into(),
+                gave_up_on: Some(Cause::ServerError),
+            },
+            ..all_good()
+        };
+        check(
+            observed,
+            Code::GaveUp,
+            "FAIL permission analytics",
+            &["HTTP 503"],
+        );
+    }
+
+    #[test]
+    fn the_cause_of_a_step_is_the_one_its_retries_were_for() {
+        assert_eq!(
+            retried_for(&[0, 0, 0, 0, 0], &[2, 0, 0, 0, 0]),
+            Some(Cause::RateLimited)
+        );
+        assert_eq!(
+            retried_for(&[5, 1, 0, 0, 0], &[5, 3, 0, 0, 0]),
+            Some(Cause::ServerError)
+        );
+        assert_eq!(retried_for(&[0, 0, 0, 0, 0], &[1, 1, 0, 0, 0]), None);
+        assert_eq!(retried_for(&[3, 0, 0, 0, 0], &[3, 0, 0, 0, 0]), None);
+        assert_eq!(retried_for(&[], &[]), None);
+    }
+
+    #[test]
+    fn a_host_not_reached_through_a_proxy_is_named_before_the_proxy() {
+        let env = |name: &str| {
+            (name == "HTTPS_PROXY").then(|| "http://user:pw@10.0.0.9:3128".to_string())
+        };
+        let route = crate::proxy::route(&env, "https", "login.mypurecloud.ie", 443).unwrap();
+        assert!(matches!(route, Route::Via(_)));
+        let observed = Observed {
+            login_route: route.clone(),
+            api_route: route,
+            login_host: failed(Code::GaveUp, "gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"),
+            api_host: failed(Code::GaveUp, "gave up on GET https://api.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"),
+            token: Probe::Skipped,
+            ..unprobed()
+        };
+        let (lines, code) = shown(&observed);
+        assert_eq!(code, Code::GaveUp);
+        assert_eq!(
+            lines[1],
+            "FAIL login host: https://login.mypurecloud.ie not reached: gave up on GET https://login.mypurecloud.ie/ after 1 retries (--max-retries): io: Connection refused (through the proxy http://10.0.0.9:3128 from HTTPS_PROXY)"
+        );
+        assert!(
+            lines[2].starts_with("FAIL API host: https://api.mypurecloud.ie not reached: gave up"),
+            "{}",
+            lines[2]
+        );
+        // Direct, the problem's URL is the host's: nothing is added.
+        let direct = Observed {
+            login_route: Route::Direct,
+            ..observed
+        };
+        let (lines, _) = shown(&direct);
+        assert!(
+            lines[1].starts_with("FAIL login host: gave up on GET https://login."),
+            "{}",
+            lines[1]
+        );
+        assert!(!lines.iter().any(|l| l.contains("pw")), "{lines:#?}");
+    }
+
     #[test]
     fn a_failed_step_becomes_its_code_and_its_text() {
-        let probe = Probe::<()>::of(Err(crate::exit::failure(Code::Auth, "refused")));
+        let probe = Probe::<()>::after(Err(crate::exit::failure(Code::Auth, "refused")), None);
         assert_eq!(probe, failed(Code::Auth, "refused"));
-        assert_eq!(Probe::of(Ok(7)), Probe::Passed(7));
+        assert_eq!(Probe::after(Ok(7), None), Probe::Passed(7));
+        // The cause of the retries counts only for a step that gave up (exit 5).
+        let rate = Some(Cause::RateLimited);
+        let auth = Probe::<()>::after(Err(crate::exit::failure(Code::Auth, "refused")), rate);
+        assert!(!auth.rate_limited());
+        let gave_up = Probe::<()>::after(Err(crate::exit::failure(Code::GaveUp, "gave up")), rate);
+        assert!(gave_up.rate_limited());
         assert!(!Probe::<()>::Skipped.passed());
     }
 }

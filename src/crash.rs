@@ -8,6 +8,10 @@
 //! is saved; `ledger-write`: half-way through writing the ledger's temporary file;
 //! `published`: right after `FILE` is published, before the ledger drops the follow-ups
 //! handed to it).
+//!
+//! `GENESYS_EXPORT_CRASH_AT=point:n:stall` stops the thread there for good instead, ignoring
+//! the first SIGINT or SIGTERM as a run stuck in a system call would, so that the tests reach
+//! the second signal's path (`signal.rs`).
 
 #[cfg(debug_assertions)]
 pub fn reach(point: &str, before_abort: impl FnOnce()) {
@@ -22,11 +26,22 @@ pub fn reach(point: &str, before_abort: impl FnOnce()) {
     if name != point {
         return;
     }
+    let (n, stall) = match n.split_once(':') {
+        Some((n, "stall")) => (n, true),
+        _ => (n, false),
+    };
     let reached = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
-    if n.parse::<u64>() == Ok(reached) {
-        before_abort();
-        std::process::abort();
+    if n.parse::<u64>() != Ok(reached) {
+        return;
     }
+    if stall {
+        eprintln!("stalled at {point}");
+        loop {
+            std::thread::park();
+        }
+    }
+    before_abort();
+    std::process::abort();
 }
 
 #[cfg(not(debug_assertions))]

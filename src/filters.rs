@@ -439,26 +439,64 @@ fn predicate(
 ) -> Result<Predicate, String> {
     counted(count)?;
     let object = object(at, value, "a predicate")?;
-    let known: &[&str] = if segment {
-        &[
-            "type",
-            "dimension",
-            "propertyType",
-            "property",
-            "metric",
-            "operator",
-            "value",
-            "range",
-        ]
-    } else {
-        &["type", "dimension", "metric", "operator", "value", "range"]
-    };
-    only_keys(at, object, known)?;
+    const SEGMENT_KEYS: &[&str] = &[
+        "type",
+        "dimension",
+        "propertyType",
+        "property",
+        "metric",
+        "operator",
+        "value",
+        "range",
+    ];
+    const CONVERSATION_KEYS: &[&str] =
+        &["type", "dimension", "metric", "operator", "value", "range"];
+    only_keys(
+        at,
+        object,
+        if segment {
+            SEGMENT_KEYS
+        } else {
+            CONVERSATION_KEYS
+        },
+    )?;
     let kind = text(at, object, "type")?;
     let dimension = text(at, object, "dimension")?;
     let property = text(at, object, "property")?;
     let property_type = text(at, object, "propertyType")?;
     let metric = text(at, object, "metric")?;
+    check_side(at, kind, dimension, property, metric)?;
+    if property.is_some() != property_type.is_some() {
+        return Err(format!("{at}: property and propertyType go together"));
+    }
+    let operator = text(at, object, "operator")?;
+    let value = text(at, object, "value")?;
+    let range = match object.get("range") {
+        None => None,
+        Some(r) => Some(range(&format!("{at}.range"), r)?),
+    };
+    check_operator(at, operator, value.is_some(), range.is_some())?;
+    let owned = |s: Option<&str>| s.map(str::to_string);
+    Ok(Predicate {
+        kind: owned(kind),
+        dimension: owned(dimension),
+        property_type: owned(property_type),
+        property: owned(property),
+        metric: owned(metric),
+        operator: owned(operator),
+        value: owned(value),
+        range,
+    })
+}
+
+/// A predicate names exactly one left-hand side, which its `type` (when given) agrees with.
+fn check_side(
+    at: &str,
+    kind: Option<&str>,
+    dimension: Option<&str>,
+    property: Option<&str>,
+    metric: Option<&str>,
+) -> Result<(), String> {
     let sides = [
         ("dimension", dimension.is_some()),
         ("property", property.is_some()),
@@ -475,58 +513,39 @@ fn predicate(
         }
     };
     match kind {
-        None => {}
-        Some(k) if k == side => {}
+        None => Ok(()),
+        Some(k) if k == side => Ok(()),
         Some(k @ ("dimension" | "property" | "metric")) => {
-            return Err(format!("{at}.type is '{k}' but it names a {side}"))
+            Err(format!("{at}.type is '{k}' but it names a {side}"))
         }
-        Some(other) => {
-            return Err(format!(
-                "{at}.type is '{}': use dimension, property or metric",
-                shown(other)
-            ))
-        }
+        Some(other) => Err(format!(
+            "{at}.type is '{}': use dimension, property or metric",
+            shown(other)
+        )),
     }
-    if property.is_some() != property_type.is_some() {
-        return Err(format!("{at}: property and propertyType go together"));
-    }
-    let operator = text(at, object, "operator")?;
-    let value = text(at, object, "value")?;
-    let range = match object.get("range") {
-        None => None,
-        Some(r) => Some(range(&format!("{at}.range"), r)?),
-    };
+}
+
+/// `matches` (the default) takes exactly one of a value and a range; `exists` and `notExists`
+/// take neither.
+fn check_operator(
+    at: &str,
+    operator: Option<&str>,
+    has_value: bool,
+    has_range: bool,
+) -> Result<(), String> {
     match operator.unwrap_or("matches") {
-        "matches" => {
-            if value.is_some() == range.is_some() {
-                return Err(format!(
-                    "{at} needs exactly one of value and range to match"
-                ));
-            }
+        "matches" if has_value == has_range => Err(format!(
+            "{at} needs exactly one of value and range to match"
+        )),
+        "exists" | "notExists" if has_value || has_range => {
+            Err(format!("{at}: exists and notExists take no value or range"))
         }
-        "exists" | "notExists" => {
-            if value.is_some() || range.is_some() {
-                return Err(format!("{at}: exists and notExists take no value or range"));
-            }
-        }
-        other => {
-            return Err(format!(
-                "{at}.operator is '{}': use matches, exists or notExists",
-                shown(other)
-            ))
-        }
+        "matches" | "exists" | "notExists" => Ok(()),
+        other => Err(format!(
+            "{at}.operator is '{}': use matches, exists or notExists",
+            shown(other)
+        )),
     }
-    let owned = |s: Option<&str>| s.map(str::to_string);
-    Ok(Predicate {
-        kind: owned(kind),
-        dimension: owned(dimension),
-        property_type: owned(property_type),
-        property: owned(property),
-        metric: owned(metric),
-        operator: owned(operator),
-        value: owned(value),
-        range,
-    })
 }
 
 fn range(at: &str, value: &Value) -> Result<NumericRange, String> {

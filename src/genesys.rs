@@ -1,9 +1,11 @@
 //! The adapter between the export driver and Genesys Cloud: `impl Source for Genesys`.
 //!
 //! Each `Source` method is one API call with its path, its reply check (a reply counts only
-//! once its shape is right) and the meaning of its refusals: a 404 on a job status is "the job
-//! is gone", a 403 on a name lookup (queues, users, wrap-up codes) is "names stay empty". Texts a server sent are scrubbed
-//! of secrets before they travel on. The driver (`export.rs`) knows none of this.
+//! once its shape is right) and the meaning of its refusals, handed to the driver as data
+//! (`export::Refused`, read once in `source_error` with the request it answered): a 404 on a
+//! job status is "the job is gone", a 400 or 414 on several ids is "ask for fewer", a 403 is
+//! "forbidden". Texts a server sent are scrubbed of secrets before they travel on. The driver
+//! (`export/`) reads no error chain and no message.
 //!
 //! Details pages are fetched by `--parallel` worker threads, each making blocking calls
 //! through the one shared `http::Client`; replies come back over a channel in whatever order
@@ -27,7 +29,7 @@ use crate::api::{
     QueueListing, ReadError, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, usage, Code};
-use crate::export::{JobPage, Rows, Source, Ticket};
+use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
 use crate::report::Log;
@@ -40,8 +42,7 @@ impl Rows for SpooledRows {
         &mut self,
         each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
     ) -> Result<()> {
-        self.0.rewind()?;
-        match api::read_results(&mut self.0, each) {
+        match read_spool(&mut self.0, each) {
             Ok(_) => Ok(()),
             Err(ReadError::Stopped(e)) => Err(e),
             Err(ReadError::Malformed(why)) => {
@@ -49,6 +50,17 @@ impl Rows for SpooledRows {
             }
         }
     }
+}
+
+/// Reads a spooled page of job results from its start, as `api::read_results` does.
+fn read_spool<E>(
+    spool: &mut Spool,
+    each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
+) -> Result<Option<String>, ReadError<E>> {
+    spool
+        .rewind()
+        .map_err(|e| ReadError::Malformed(format!("an unreadable spool ({e})")))?;
+    api::read_results(spool, each)
 }
 
 /// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
@@ -84,6 +96,24 @@ pub fn interruptible<T: Send + 'static>(
         })
         .context("cannot start a thread for a request")?;
     receive(&reply)?.unwrap_or_else(|| Err(anyhow!("the thread making a request stopped")))
+}
+
+/// The driver's reading of a failed call, as data: what the refusal the client returned
+/// means (`many_ids`: the request asked for several ids at once, so a 400 or 414 on it asks
+/// for fewer), and the error to report. The one place a refusal becomes a `Refused`.
+fn source_error(e: anyhow::Error, many_ids: bool) -> SourceError {
+    if code_of(&e) == Code::Forbidden {
+        return SourceError::refused(Refused::Forbidden, e);
+    }
+    let Some(refusal) = e.chain().find_map(|c| c.downcast_ref::<Refusal>()) else {
+        return SourceError::failed(e);
+    };
+    let refused = match refusal.status {
+        400 | 414 if many_ids => Refused::TooManyIds,
+        403 => Refused::Forbidden,
+        _ => Refused::from(refusal.kind()),
+    };
+    SourceError::refused(refused, e)
 }
 
 /// A 403 on the details query or jobs names the permission the role lacks.
@@ -230,20 +260,6 @@ fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
         .map_err(needs_detail_permission)
 }
 
-impl Genesys {
-    /// A bulk lookup of names by id; `None` when the API refuses it with 403.
-    fn names(&mut self, lookup: Lookup, ids: &[String]) -> Result<Option<NameListing>> {
-        let path = lookup.path(ids);
-        match interruptible(&self.client, move |client| {
-            client.get(&path, &NameListing::check)
-        }) {
-            Ok(listing) => Ok(Some(listing)),
-            Err(e) if code_of(&e) == Code::Forbidden => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-}
-
 impl Source for Genesys {
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
         let key = serde_json::to_string(&query).unwrap_or_default();
@@ -262,13 +278,14 @@ impl Source for Genesys {
         }
     }
 
-    fn collect_page(&mut self, ticket: Ticket) -> Result<DetailsPage> {
+    fn collect_page(&mut self, ticket: Ticket) -> Reply<DetailsPage> {
         loop {
             if let Some(reply) = self.arrived.remove(&ticket) {
-                return reply;
+                return reply.map_err(|e| source_error(e, false));
             }
             let Some((done, reply)) = receive(&self.fetched)? else {
-                return Err(anyhow!("the workers fetching details pages have stopped"));
+                let gone = anyhow!("the workers fetching details pages have stopped");
+                return Err(SourceError::failed(gone));
             };
             if !self.forgotten.remove(&done) {
                 self.arrived.insert(done, reply);
@@ -291,12 +308,12 @@ impl Source for Genesys {
         self.kept.push((key, page));
     }
 
-    fn submit_job(&mut self, query: &JobQuery) -> Result<String> {
+    fn submit_job(&mut self, query: &JobQuery) -> Reply<String> {
         let body = query.clone();
         let submitted: api::JobSubmitted = interruptible(&self.client, move |client| {
             client.post(api::JOBS_PATH, &body, &api::JobSubmitted::check)
         })
-        .map_err(needs_detail_permission)?;
+        .map_err(|e| source_error(needs_detail_permission(e), false))?;
         Ok(submitted.job_id)
     }
 
@@ -314,18 +331,19 @@ impl Source for Genesys {
         }
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Result<JobPage> {
+    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage> {
         // Job pages are as large as the API grants: spooled, checked conversation by
         // conversation, and read again one at a time when written.
         let check = |spool: &mut Spool| {
-            api::read_results(spool, &mut api::check_conversation).map_err(|e| match e {
+            read_spool(spool, &mut crate::record::check).map_err(|e| match e {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
             })
         };
         let path = page.path();
         let (spool, cursor) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
-        })?;
+        })
+        .map_err(|e| source_error(e, false))?;
         Ok(JobPage {
             rows: Box::new(SpooledRows(spool)),
             cursor,
@@ -337,26 +355,22 @@ impl Source for Genesys {
         interruptible(&self.client, move |client| client.delete(&path))
     }
 
-    fn conversations(&mut self, ids: &[String]) -> Result<Vec<Box<serde_json::value::RawValue>>> {
+    fn conversations(&mut self, ids: &[String]) -> Reply<Vec<Box<serde_json::value::RawValue>>> {
         let path = api::by_id_path(ids);
         let asked = ids.to_vec();
         let reply: api::MultiGet = interruptible(&self.client, move |client| {
             client.get(&path, &|reply: &api::MultiGet| reply.check(&asked))
         })
-        .map_err(needs_detail_permission)?;
+        .map_err(|e| source_error(needs_detail_permission(e), ids.len() > 1))?;
         Ok(reply.conversations.unwrap_or_default())
     }
 
-    fn queues(&mut self, ids: &[String]) -> Result<Option<QueueListing>> {
-        self.names(Lookup::Queues, ids)
-    }
-
-    fn users(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.names(Lookup::Users, ids)
-    }
-
-    fn wrap_up_codes(&mut self, ids: &[String]) -> Result<Option<NameListing>> {
-        self.names(Lookup::WrapUpCodes, ids)
+    fn names(&mut self, lookup: Lookup, ids: &[String], page: u32) -> Reply<NameListing> {
+        let path = lookup.page_path(ids, page);
+        interruptible(&self.client, move |client| {
+            client.get(&path, &NameListing::check)
+        })
+        .map_err(|e| source_error(e, ids.len() > 1))
     }
 
     fn availability(&mut self) -> Result<OffsetDateTime> {

@@ -15,12 +15,17 @@ mod export;
 mod filters;
 mod genesys;
 mod http;
+mod lock;
+mod own_files;
 mod pace;
 mod pending;
 #[cfg(test)]
 mod prop;
 mod proxy;
+mod query;
+mod record;
 mod report;
+mod results;
 mod retry;
 mod rows;
 mod signal;
@@ -30,6 +35,8 @@ mod state;
 mod sys_windows;
 mod target;
 mod times;
+#[allow(dead_code)]
+mod tz;
 mod urls;
 mod window;
 
@@ -48,6 +55,7 @@ use crate::check::{LastReply, Observed, Probe};
 use crate::cli::{CheckConfig, Command, Config};
 use crate::genesys::Genesys;
 use crate::http::Client;
+use crate::own_files::RunFiles;
 use crate::report::{Event, Log, LogFormat};
 use crate::retry::Endpoint;
 use crate::sink::Output;
@@ -79,7 +87,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
     };
     let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
-        Command::Help => print!("{}", cli::HELP),
+        Command::Help => print!("{}", cli::help()),
         Command::Version => println!("genesys-export {}", env!("CARGO_PKG_VERSION")),
         Command::Columns => print!("{}", columns::listing()),
         Command::Export(config) => {
@@ -93,7 +101,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
             log.finish_progress();
             result?
         }
-        Command::CheckHelp => print!("{}", cli::CHECK_HELP),
+        Command::CheckHelp => print!("{}", cli::check_help()),
         Command::Check(config) => check_command(*config)?,
     }
     Ok(())
@@ -124,36 +132,19 @@ fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
 fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
     signal::install();
-    for warning in &config.warnings {
-        log.warn(warning);
-    }
+    config.warnings.iter().for_each(|warning| log.warn(warning));
     target::preflight(&config.output, config.force)?;
-    let mut plan = config.plan();
-    let mut fingerprint = state::fingerprint(&plan, config.mode, &config.api_base, &config.filters);
-    if let Some(path) = &config.pending {
-        // A follow-up in progress belongs to the state: a run without the ledger, or with
-        // another, cannot resume it.
-        fingerprint.push_str(&format!(" pending={}", path.display()));
-    }
-    let ledger_fingerprint = pending::fingerprint(
-        &config.api_base,
-        &config.credentials.client_id,
-        plan.format.name(),
-        &rows::header(&plan.columns, &plan.attributes)
-            .iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>(),
-    );
-    // The client checks its own settings (--ca-file) without sending anything.
-    let settings = http::Settings {
-        parallel: config.parallel,
-        api_base: config.api_base,
-        login_base: config.login_base,
-        timeout: config.timeout,
-        ca_file: config.ca_file,
-        policy: config.policy,
-        routes: config.routes,
+    let run = match &config.output {
+        Output::File(path) => Some(RunFiles::of(path, config.state.as_deref())),
+        Output::Stdout => None,
     };
+    if let Some(run) = &run {
+        own_files::check_distinct(run, config.pending.as_deref())?;
+    }
+    let mut plan = config.plan();
+    let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
+    // The client checks its own settings (--ca-file) without sending anything.
+    let settings = config.http_settings();
     let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.
     let target = match &config.output {
@@ -167,10 +158,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         )?),
     };
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
-    let mut ledger = match (&config.pending, &target) {
-        (Some(path), Some(target)) => Some(target::PendingFile::open(
+    let mut ledger = match (&config.pending, &run) {
+        (Some(path), Some(run)) => Some(pending::file::PendingFile::open(
             path,
-            target.run_name(path)?,
+            run,
             &ledger_fingerprint,
             config.pending_max_age,
             OffsetDateTime::now_utc(),
@@ -186,15 +177,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,
-        None => {
-            // With a ledger the export's queries carry no `conversationEnd` filter: the
-            // estimate asks what the export will, so its pages can be kept for it.
-            let asked = export::Plan {
-                ended_only: plan.ended_only && ledger.is_none(),
-                ..plan.clone()
-            };
-            export::split_point(&mut api, config.mode, &asked, log)?
-        }
+        None => split_point(&mut api, config.mode, &plan, ledger.is_some(), log)?,
     };
     let stats = match target {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
@@ -205,14 +188,51 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     Ok(())
 }
 
+/// The fingerprint of the export's state and that of its ledger's command family.
+fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
+    let mut fingerprint = state::fingerprint(plan, config.mode, &config.api_base, &config.filters);
+    if let Some(path) = &config.pending {
+        // A follow-up in progress belongs to the state: a run without the ledger, or with
+        // another, cannot resume it.
+        fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    let ledger_fingerprint = pending::fingerprint(
+        &config.api_base,
+        &config.credentials.client_id,
+        plan.format.name(),
+        &rows::header(&plan.columns, &plan.attributes)
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>(),
+    );
+    (fingerprint, ledger_fingerprint)
+}
+
+/// Where the range is split between jobs and the query, for a run that starts afresh.
+fn split_point(
+    api: &mut Genesys,
+    mode: export::Mode,
+    plan: &export::Plan,
+    with_ledger: bool,
+    log: &Log,
+) -> Result<OffsetDateTime> {
+    // With a ledger the export's queries carry no `conversationEnd` filter: the estimate
+    // asks what the export will, so its pages can be kept for it.
+    let asked = export::Plan {
+        ended_only: export::end_filter(plan.ended_only, with_ledger),
+        ..plan.clone()
+    };
+    export::split_point(api, mode, &asked, log)
+}
+
 /// `check`: each step through the client an export would use, then one line per check on
 /// stdout. A step is tried only when the steps it needs passed. Writes no file.
 fn check_command(config: CheckConfig) -> Result<()> {
-    let log = Log::new(false, LogFormat::Text, false);
-    for warning in &config.warnings {
-        log.warn(warning);
-    }
+    let log = Log::new(false, config.log_format, false);
+    config.warnings.iter().for_each(|warning| log.warn(warning));
     let mut observed = Observed::new(config.hosts.clone());
+    observed.login_route = config.routes.login.clone();
+    observed.api_route = config.routes.api.clone();
     if let Ok(hosts) = &config.hosts {
         // The client checks its own settings (--ca-file) without sending anything.
         let settings = http::Settings {
@@ -225,40 +245,16 @@ fn check_command(config: CheckConfig) -> Result<()> {
             routes: config.routes,
         };
         let client = Client::new(settings, config.credentials, log)?;
-        observed.login_host = Probe::of(client.reach(Endpoint::Token));
-        observed.api_host = Probe::of(client.reach(Endpoint::Api));
-        if observed.login_host.passed() {
-            observed.token = Probe::of(
-                client
-                    .authenticate()
-                    .map(|()| client.token_lifetime().unwrap_or_default()),
-            );
-        }
-        if observed.api_host.passed() && observed.token.passed() {
-            // The last whole minute: a details query needs a past interval.
-            let now = OffsetDateTime::now_utc();
-            let end = now
-                .replace_second(0)
-                .and_then(|t| t.replace_nanosecond(0))
-                .unwrap_or(now);
-            let minute = window::Window {
-                start: end.saturating_sub(time::Duration::MINUTE),
-                end,
-            };
-            observed.details = Probe::of(genesys::probe_details(&client, minute.interval()));
-            observed.queues = Probe::of(genesys::probe_queues(&client));
-            observed.availability = Probe::of(genesys::probe_availability(&client));
-        }
-        observed.last_reply = client.last_seen().map(|seen| LastReply {
-            date: seen.date,
-            received: seen.received,
-            rate: seen.rate,
-        });
+        probe_all(&client, &mut observed);
     }
     let (lines, code) = check::verdict(&observed);
     let mut out = io::stdout().lock();
     for line in &lines {
-        writeln!(out, "{line}").context(exit::output("cannot write to stdout"))?;
+        let shown = match config.log_format {
+            LogFormat::Text => line.to_string(),
+            LogFormat::Json => report::json_line(&check_event(line), OffsetDateTime::now_utc()),
+        };
+        writeln!(out, "{shown}").context(exit::output("cannot write to stdout"))?;
     }
     out.flush()
         .context(exit::output("cannot write to stdout"))?;
@@ -269,4 +265,64 @@ fn check_command(config: CheckConfig) -> Result<()> {
             "an export would fail: see the FAIL line",
         )),
     }
+}
+
+/// The steps of `check` after the hosts, each tried only when those it needs passed; a
+/// permission step is not tried once one gave up on the rate limit (it would only wait on it
+/// again).
+fn probe_all(client: &Client, observed: &mut Observed) {
+    observed.login_host = check_step(client, || client.reach(Endpoint::Token));
+    observed.api_host = check_step(client, || client.reach(Endpoint::Api));
+    if observed.login_host.passed() {
+        observed.token = check_step(client, || {
+            client
+                .authenticate()
+                .map(|()| client.token_lifetime().unwrap_or_default())
+        });
+    }
+    if observed.api_host.passed() && observed.token.passed() {
+        // The last whole minute: a details query needs a past interval.
+        let now = OffsetDateTime::now_utc();
+        let end = now
+            .replace_second(0)
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(now);
+        let minute = window::Window {
+            start: end.saturating_sub(time::Duration::MINUTE),
+            end,
+        };
+        observed.details = check_step(client, || genesys::probe_details(client, minute.interval()));
+        if !observed.details.rate_limited() {
+            observed.queues = check_step(client, || genesys::probe_queues(client));
+        }
+        if !observed.details.rate_limited() && !observed.queues.rate_limited() {
+            observed.availability = check_step(client, || genesys::probe_availability(client));
+        }
+    }
+    observed.last_reply = client.last_seen().map(|seen| LastReply {
+        date: seen.date,
+        received: seen.received,
+        rate: seen.rate,
+    });
+}
+
+/// One step of `check`, with the one cause of the retries it made, read from the client's
+/// retry counters around it.
+fn check_step<T>(client: &Client, step: impl FnOnce() -> Result<T>) -> Probe<T> {
+    let before = client.stats().retries;
+    let result = step();
+    let after = client.stats().retries;
+    Probe::after(result, check::retried_for(&before, &after))
+}
+
+/// A line of `check`'s report as a log event: its text, the check it is and its mark.
+fn check_event(line: &check::Line) -> Event {
+    let level = match line.mark {
+        check::Mark::Ok => report::Level::Info,
+        check::Mark::Warn => report::Level::Warn,
+        check::Mark::Fail => report::Level::Error,
+    };
+    Event::new(level, line.text.clone())
+        .with("check", line.check.clone())
+        .with("mark", line.mark.name())
 }

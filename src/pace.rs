@@ -20,6 +20,13 @@
 //!   spread evenly over `reset` as well. A full window of our own requests needs no such
 //!   care: the spacing already keeps it within the limit, and `reset`, in whole seconds, is
 //!   too coarse to pace a window of a second by.
+//! - **One header decides little.** A window a single reply claims is trusted only up to the
+//!   documented rate's spacing (300 a minute) until a second reply confirms it (its window
+//!   ends where the first said, give or take [`WINDOW_TOLERANCE`]); a reply whose window ends
+//!   well before the one believed, while that one still runs, shows the claim was wrong and
+//!   replaces it. So one absurd `inin-ratelimit-reset` costs nothing, and a server that keeps
+//!   saying it is believed, bounded by [`MAX_RESET`]. [`Pacer::holding_back`] says when the
+//!   rate kept is far below what the requests in flight could carry, for one log line.
 //! - **Concurrency.** The in-flight limit moves between 1 and `--parallel` by additive
 //!   increase and multiplicative decrease: each reply that is not a 429 adds `1/limit`, a 429
 //!   halves it, and no request leaves before the 429's `Retry-After`. It starts at 1: one
@@ -68,6 +75,12 @@ pub const STRETCH_RECOVERY: f64 = 0.0005;
 /// The most the spacing is stretched: a quarter of the allowed rate, whatever the 429s say
 /// (the hold after each 429 slows the run further if the server insists).
 pub const MAX_STRETCH: f64 = 4.0;
+/// How far apart the ends of one window, as two replies report them, may lie and still be the
+/// same window: `reset` is rounded up to whole seconds, and the replies travelled apart.
+pub const WINDOW_TOLERANCE: Duration = Duration::from_secs(2);
+/// A spacing at least this long holds the run far below what requests in flight carry (a
+/// tenth of the documented rate or less): [`Pacer::holding_back`] says so.
+pub const SLOW_SPACING: Duration = Duration::from_secs(2);
 /// Replies remembered to count our own requests in the server's window: our share is at most
 /// `MAX_ALLOWED` a window, plus the requests in flight.
 const MAX_REMEMBERED: usize = 2 * MAX_ALLOWED as usize;
@@ -139,6 +152,17 @@ pub struct Feedback {
     pub retry_after: Option<Duration>,
 }
 
+/// Figures of a pacing that holds the run back ([`Pacer::holding_back`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slow {
+    pub allowed: u32,
+    pub window: Duration,
+    /// One request leaves every this long.
+    pub spacing: Duration,
+    /// `--parallel`.
+    pub max_in_flight: u32,
+}
+
 /// The pacing state of one run (one token).
 #[derive(Clone, Debug)]
 pub struct Pacer {
@@ -153,6 +177,12 @@ pub struct Pacer {
     allowed: u32,
     /// The window: the longest `reset` seen, or [`ADVISORY_WINDOW`] until a reply told it.
     window: Duration,
+    /// When the window of the reply that set `window` ends, as it said.
+    window_end: Instant,
+    /// Whether a second reply confirmed `window` (its window ended where the first said).
+    confirmed: bool,
+    /// The longest window confirmed so far: an unconfirmed claim is trusted up to it.
+    trusted: Duration,
     /// Whether `allowed` and `window` come from a reply.
     learned: bool,
     /// Requests of other clients in the window, at the last reply with headers (a lower bound).
@@ -182,6 +212,9 @@ impl Pacer {
             stretch: MIN_STRETCH,
             allowed: ADVISORY_ALLOWED,
             window: ADVISORY_WINDOW,
+            window_end: now,
+            confirmed: false,
+            trusted: Duration::ZERO,
             learned: false,
             others: 0,
             spread: Duration::ZERO,
@@ -255,22 +288,69 @@ impl Pacer {
     /// The time between two requests leaving, at the rate the last reply allows.
     pub fn spacing(&self) -> Duration {
         let share = self.allowed.saturating_sub(self.others).max(1);
+        let window = self.paced_window();
         // At most MAX_RESET × MAX_STRETCH: no overflow, and the fallback is never taken.
-        let seconds = self.window.as_secs_f64() * self.stretch / f64::from(share);
-        let even = Duration::try_from_secs_f64(seconds).unwrap_or(self.window);
+        let seconds = window.as_secs_f64() * self.stretch / f64::from(share);
+        let even = Duration::try_from_secs_f64(seconds).unwrap_or(window);
         even.max(self.spread)
+    }
+
+    /// The window the spacing is worked out from: the one learned once confirmed; before, at
+    /// most the longest confirmed one or the window that paces `allowed` at the documented
+    /// rate, whichever is longer.
+    fn paced_window(&self) -> Duration {
+        if self.confirmed || !self.learned {
+            return self.window;
+        }
+        let advisory = ADVISORY_WINDOW
+            .saturating_mul(self.allowed)
+            .checked_div(ADVISORY_ALLOWED)
+            .unwrap_or(ADVISORY_WINDOW);
+        self.window.min(self.trusted.max(advisory))
+    }
+
+    /// When the spacing holds the run far below what the requests in flight carry (one
+    /// request every [`SLOW_SPACING`] or slower): the figures for the one line that says so.
+    pub fn holding_back(&self) -> Option<Slow> {
+        let spacing = self.spacing();
+        (spacing >= SLOW_SPACING).then_some(Slow {
+            allowed: self.allowed,
+            window: self.paced_window(),
+            spacing,
+            max_in_flight: self.max_in_flight,
+        })
+    }
+
+    /// Takes in a reply's `reset`: a first claim, a claim that a reply contradicts (its window
+    /// ends well before the believed one, which still runs), a confirmation, or a longer claim.
+    fn learn_window(&mut self, now: Instant, reset: Duration) {
+        let end = later(now, reset);
+        let believed = self.window_end;
+        let contradicted = later(end, WINDOW_TOLERANCE) < believed && now < believed;
+        if !self.learned || contradicted {
+            self.window = reset;
+            self.window_end = end;
+            self.confirmed = false;
+            return;
+        }
+        if end <= later(believed, WINDOW_TOLERANCE) && now < believed {
+            self.confirmed = true;
+            self.trusted = self.trusted.max(self.window);
+        }
+        if reset > self.window {
+            self.window = reset;
+            self.window_end = end;
+            self.confirmed = false;
+        } else if end > self.window_end {
+            self.window_end = end;
+        }
     }
 
     /// Takes in a reply's headers: the limit, the window, and how full the server's window is
     /// with requests that are not ours.
     fn learn(&mut self, now: Instant, rate: RateHeaders) {
         self.allowed = rate.allowed.clamp(1, MAX_ALLOWED);
-        let reset = rate.reset.clamp(MIN_WINDOW, MAX_RESET);
-        self.window = if self.learned {
-            self.window.max(reset)
-        } else {
-            reset
-        };
+        self.learn_window(now, rate.reset.clamp(MIN_WINDOW, MAX_RESET));
         self.learned = true;
         self.forget_replies_before(now);
         // Every request of ours the server counted in the window came back within it or is
@@ -288,7 +368,7 @@ impl Pacer {
             .allowed
             .saturating_sub(rate.count)
             .saturating_sub(self.outstanding);
-        let left = rate.reset.min(MAX_RESET);
+        let left = rate.reset.min(self.paced_window());
         self.spread = left.checked_div(grants.saturating_add(1)).unwrap_or(left);
         self.not_before = self.not_before.max(later(now, self.spread));
     }
@@ -432,6 +512,13 @@ mod tests {
         check(4, "s0 f100:1/300/30 s105 f200:2/300/60", 200, 0, "at 315");
         check(4, "s0 f100:1/300/60 s210 f300:2/300/59", 300, 0, "at 420");
         check(4, "s0 f100:1/5/0", 100, 0, "at 210");
+        // One absurd reset (86400, read as 3600) paces no slower than 300 a minute until a
+        // second reply confirms it, and a reply that contradicts it corrects it for good.
+        check(4, "s0 f100:1/300/86400", 100, 0, "at 210");
+        check(4, "s0 f100:1/300/86400 s210 f300:2/300/59", 300, 0, "at 416");
+        check(4, "s0 f100:1/300/86400 s210 f300:2/300/59 s420 f500:3/300/59", 500, 0, "at 626");
+        // A server that keeps saying it is believed, within MAX_RESET.
+        check(4, "s0 f100:1/300/3600 s210 f300:2/300/3600", 300, 0, "at 12810");
         // Our requests in flight may not be counted yet; a full window of ours is no alarm.
         check(4, "s0 s210 f400:2/5/1", 400, 1, "at 420");
         check(4, "s0 s210 s420 f400:3/5/1", 400, 1, "at 630");
@@ -482,7 +569,8 @@ mod tests {
         };
         pacer.started(t0);
         pacer.finished(t0 + ms(400), headers(1, 180, 61));
-        assert_eq!(pacer.spacing().as_micros(), 355_833);
+        // One reply alone paces no slower than the documented 300 a minute.
+        assert_eq!(pacer.spacing().as_micros(), 210_000);
         // Three requests of other clients in a window of 180: ours is the rest.
         pacer.started(t0 + ms(400));
         pacer.finished(t0 + ms(800), headers(5, 180, 61));
@@ -509,6 +597,56 @@ mod tests {
         pacer.started(at);
         pacer.finished(at, headers(1, 180, 61));
         assert_eq!(pacer.spacing().as_micros(), 355_833);
+    }
+
+    /// Feedback with the three headers as a reply carries them.
+    fn said(count: &str, allowed: &str, reset: &str) -> Feedback {
+        Feedback {
+            rate: parse_rate_headers(Some(count), Some(allowed), Some(reset)),
+            ..Feedback::default()
+        }
+    }
+
+    #[test]
+    fn one_absurd_reset_neither_slows_the_run_nor_sticks() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(4, t0);
+        pacer.started(t0);
+        pacer.finished(t0 + ms(100), said("1", "300", "86400"));
+        assert_eq!(pacer.spacing(), ms(210));
+        assert_eq!(pacer.holding_back(), None);
+        pacer.started(t0 + ms(210));
+        pacer.finished(t0 + ms(300), said("2", "300", "60"));
+        assert_eq!(pacer.window, Duration::from_secs(60));
+        assert_eq!(pacer.spacing(), ms(210));
+        // The replies that follow agree with the corrected window: it stays.
+        for n in 3..50u32 {
+            let at = t0 + ms(u64::from(n) * 210);
+            pacer.started(at);
+            pacer.finished(at + ms(90), said(&n.to_string(), "300", "59"));
+        }
+        assert_eq!(pacer.spacing(), ms(210));
+        assert_eq!(pacer.holding_back(), None);
+    }
+
+    #[test]
+    fn a_slow_limit_the_server_keeps_saying_is_kept_and_told() {
+        let t0 = Instant::now();
+        let mut pacer = Pacer::new(4, t0);
+        pacer.started(t0);
+        pacer.finished(t0 + ms(100), said("1", "300", "3600"));
+        pacer.started(t0 + ms(210));
+        pacer.finished(t0 + ms(300), said("2", "300", "3600"));
+        assert_eq!(pacer.spacing(), ms(12_600));
+        assert_eq!(
+            pacer.holding_back(),
+            Some(Slow {
+                allowed: 300,
+                window: Duration::from_secs(3600),
+                spacing: ms(12_600),
+                max_in_flight: 4,
+            })
+        );
     }
 
     #[test]
@@ -578,8 +716,15 @@ mod tests {
                 let asked = in_flight
                     .saturating_add(rng.below(3) as u32)
                     .saturating_sub(1);
-                // Never faster than `allowed` per window, whatever the replies said.
-                let fastest = pacer.window.checked_div(pacer.allowed).unwrap();
+                // Never faster than `allowed` per window, whatever the replies said, once a
+                // second reply confirmed the window; one reply alone imposes no more than
+                // the documented rate's spacing.
+                let paced = pacer.paced_window();
+                let fastest = paced.checked_div(pacer.allowed).unwrap();
+                assert!(paced <= pacer.window, "{pacer:?}");
+                if pacer.confirmed {
+                    assert_eq!(paced, pacer.window, "{pacer:?}");
+                }
                 assert!(pacer.spacing() >= fastest, "{pacer:?}");
                 let limit = pacer.in_flight_limit();
                 assert!((1..=parallel.max(1)).contains(&limit), "limit {limit}");
@@ -640,6 +785,7 @@ mod tests {
     /// A simulated run: `parallel` workers against `allowed` per `window_ms`, each request
     /// answered after a latency drawn from `latency_ms`, until `successes` requests succeeded;
     /// `others_ms`, if set, is the period at which another client of the same org sends.
+    #[derive(Clone, Copy)]
     struct Run {
         allowed: u64,
         window_ms: u64,
@@ -648,6 +794,8 @@ mod tests {
         counted: Counted,
         others_ms: Option<u64>,
         successes: u32,
+        /// The `reset` the first reply says instead of the server's, if set.
+        first_reset: Option<u64>,
     }
 
     #[derive(Debug)]
@@ -665,6 +813,7 @@ mod tests {
     /// Drives a `Pacer` through a run, virtual time jumping from event to event: a start the
     /// pacer allows, a reply, another client's request.
     fn simulate(run: &Run) -> Figures {
+        let mut run = *run;
         let mut rng = Rng::new(prop::DEFAULT_SEED);
         let t0 = Instant::now();
         let mut now = t0;
@@ -720,8 +869,11 @@ mod tests {
             }
             while let Some(i) = flights.iter().position(|f| f.0 == now) {
                 let (_, verdict) = flights.swap_remove(i);
-                let (count, allowed, reset, was_refused) =
+                let (count, allowed, mut reset, was_refused) =
                     verdict.unwrap_or_else(|| server.arrive(now));
+                if let Some(first) = run.first_reset.take_if(|_| done + refused == 0) {
+                    reset = first;
+                }
                 let feedback = Feedback {
                     rate: parse_rate_headers(
                         Some(&count.to_string()),
@@ -759,6 +911,7 @@ mod tests {
             counted: Counted::OnAnswer,
             others_ms: None,
             successes: 3000,
+            first_reset: None,
         }
     }
 
@@ -818,6 +971,18 @@ mod tests {
             assert!(figures.refused_share <= 0.01, "{figures:?}");
             assert!(figures.rate >= 0.75 * 5.0, "{figures:?}");
         }
+    }
+
+    /// The first reply alone says the window is a day: the run keeps its rate.
+    #[test]
+    fn simulated_run_after_one_absurd_reset() {
+        let figures = simulate(&Run {
+            first_reset: Some(86_400),
+            ..bench_profile()
+        });
+        println!("5/s, 400 ms, --parallel 4, first reset 86400: {figures:?}");
+        assert!(figures.refused_share <= 0.01, "{figures:?}");
+        assert!(figures.rate >= 0.9 * 5.0, "{figures:?}");
     }
 
     #[test]

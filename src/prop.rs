@@ -229,6 +229,43 @@ impl Rng {
         String::from_utf8_lossy(&bytes).into_owned()
     }
 
+    /// A binary file (`sample`) damaged: cut short, bytes flipped, dropped or inserted, or a
+    /// big-endian 32-bit word (a count, an offset, a time) overwritten with an edge value.
+    pub fn damaged_bytes(&mut self, sample: &[u8]) -> Vec<u8> {
+        let mut bytes = sample.to_vec();
+        for _ in 0..=self.below(3) {
+            let i = self.below(bytes.len() as u64 + 1) as usize;
+            match self.below(5) {
+                0 => bytes.truncate(i),
+                1 if i < bytes.len() => bytes[i] = self.below(256) as u8,
+                2 if i < bytes.len() => {
+                    bytes.remove(i);
+                }
+                3 => bytes.insert(i, self.below(256) as u8),
+                _ => {
+                    const EDGES: [u32; 8] = [
+                        0,
+                        1,
+                        2,
+                        0x7fff_ffff,
+                        0x8000_0000,
+                        0xffff_ffff,
+                        93_600,
+                        0x00ff_ffff,
+                    ];
+                    let word = self.pick(&EDGES).to_be_bytes();
+                    let at = i.min(bytes.len().saturating_sub(4));
+                    for (k, b) in word.iter().enumerate() {
+                        if let Some(slot) = bytes.get_mut(at + k) {
+                            *slot = *b;
+                        }
+                    }
+                }
+            }
+        }
+        bytes
+    }
+
     /// Any of the kinds above.
     pub fn any_text(&mut self) -> String {
         match self.below(4) {

@@ -17,9 +17,10 @@
 //! from what is shown: messages name a proxy by `Proxy::shown`, without them.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 
 use crate::auth;
+use crate::urls::{self, BadHostPort, HostPort};
 
 /// The port of a proxy URL without one, as curl has it.
 pub const DEFAULT_PORT: u16 = 1080;
@@ -166,62 +167,33 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, String> {
         None => (None, authority),
     };
     let credentials = match userinfo {
-        Some(userinfo) => {
-            let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
-            let decode = |s: &str| {
-                percent_decode(s).ok_or_else(|| bad("the user name or password has a bad %-escape"))
-            };
-            Some((decode(user)?, decode(password)?))
-        }
+        Some(userinfo) => Some(
+            proxy_credentials(userinfo)
+                .ok_or_else(|| bad("the user name or password has a bad %-escape"))?,
+        ),
         None => None,
     };
-    let (host, port) = match hostport.strip_prefix('[') {
-        Some(rest) => {
-            let Some((host, after)) = rest
-                .split_once(']')
-                .filter(|(host, _)| host.parse::<Ipv6Addr>().is_ok())
-            else {
-                return Err(bad("it has a bad IPv6 address"));
-            };
-            match after {
-                "" => (host, None),
-                _ => match after.strip_prefix(':') {
-                    Some(port) => (host, Some(port)),
-                    None => return Err(bad("it has a bad host")),
-                },
-            }
-        }
-        None => match hostport.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (hostport, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(bad("it has no host"));
-    }
-    if !host.contains(':')
-        && !host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
-    {
-        return Err(bad("its host is neither a name nor an address"));
-    }
-    let port = match port {
-        None | Some("") => DEFAULT_PORT,
-        Some(port) => port
-            .bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| port.parse::<u16>().ok())
-            .flatten()
-            .filter(|p| *p != 0)
-            .ok_or_else(|| bad("it has a bad port (use a number from 1 to 65535)"))?,
-    };
+    let HostPort { host, port } = urls::parse_host_port(hostport).map_err(|e| {
+        bad(match e {
+            BadHostPort::Ipv6 => "it has a bad IPv6 address",
+            BadHostPort::AfterBracket => "it has a bad host",
+            BadHostPort::NoHost => "it has no host",
+            BadHostPort::Host => "its host is neither a name nor an address",
+            BadHostPort::Port => "it has a bad port (use a number from 1 to 65535)",
+        })
+    })?;
     Ok(Proxy {
         variable,
         host: host.to_string(),
-        port,
+        port: port.unwrap_or(DEFAULT_PORT),
         credentials,
     })
+}
+
+/// The user name and password of `user[:password]`, percent-decoded.
+fn proxy_credentials(userinfo: &str) -> Option<(String, String)> {
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    Some((percent_decode(user)?, percent_decode(password)?))
 }
 
 /// `%XX` escapes decoded; `None` for a bad escape or bytes that are not UTF-8.
@@ -300,20 +272,15 @@ fn entry_covers(entry: &str, host: &str, address: Option<IpAddr>, port: u16) -> 
 }
 
 /// An entry's pattern and its port, if it names one: `host:443`, `[::1]:443`, `10.0.0.1:8080`.
-/// A bare IPv6 address keeps its colons.
+/// A bare IPv6 address keeps its colons; an entry whose port is not a number is all pattern.
 fn split_port(entry: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = entry.strip_prefix('[') {
-        return match rest.split_once(']') {
-            Some((host, after)) => (host, after.strip_prefix(':').and_then(|p| p.parse().ok())),
-            None => (entry, None),
-        };
-    }
-    match entry.rsplit_once(':') {
-        Some((pattern, port)) if !pattern.contains(':') => match port.parse::<u16>() {
+    match urls::split_host_port(entry) {
+        Ok((pattern, Some(port))) => match port.parse::<u16>() {
             Ok(port) => (pattern, Some(port)),
             Err(_) => (entry, None),
         },
-        _ => (entry, None),
+        Ok((pattern, None)) => (pattern, None),
+        Err(_) => (entry, None),
     }
 }
 

@@ -418,20 +418,7 @@ pub struct FollowUpCounts {
 
 /// The final summary: the line people read, and every figure as a field.
 pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Event {
-    let mut costs = Vec::new();
-    for (name, cost) in [("query", &export.query), ("jobs", &export.jobs)] {
-        if cost.requests > 0 {
-            costs.push(format!(
-                "{name} {:.1}",
-                cost.requests as f64 * 1000.0 / cost.conversations.max(1) as f64
-            ));
-        }
-    }
-    let costs = if costs.is_empty() {
-        String::new()
-    } else {
-        format!("; requests per 1000 conversations: {}", costs.join(", "))
-    };
+    let costs = route_costs(export);
     let follow_ups = match &export.follow_ups {
         Some(f) => format!(
             "; follow-ups: {} written, {} still pending, {} dropped",
@@ -457,7 +444,36 @@ pub fn summary(export: &ExportStats, http: &HttpStats, elapsed: Duration) -> Eve
         .zip(http.retries)
         .map(|(cause, n)| (cause.label().to_string(), Value::from(n)))
         .collect();
-    let event = Event::info(message)
+    summary_fields(Event::info(message), export, http, by_cause, elapsed)
+}
+
+/// The summary's requests per 1000 conversations on each route taken, as a message tail.
+fn route_costs(export: &ExportStats) -> String {
+    let costs: Vec<String> = [("query", &export.query), ("jobs", &export.jobs)]
+        .into_iter()
+        .filter(|(_, cost)| cost.requests > 0)
+        .map(|(name, cost)| {
+            let per_1000 = cost.requests as f64 * 1000.0 / cost.conversations.max(1) as f64;
+            format!("{name} {per_1000:.1}")
+        })
+        .collect();
+    if costs.is_empty() {
+        String::new()
+    } else {
+        format!("; requests per 1000 conversations: {}", costs.join(", "))
+    }
+}
+
+/// The summary's figures as typed fields of its event.
+fn summary_fields(
+    event: Event,
+    export: &ExportStats,
+    http: &HttpStats,
+    by_cause: serde_json::Map<String, Value>,
+    elapsed: Duration,
+) -> Event {
+    let refreshes = http.tokens.saturating_sub(1);
+    let event = event
         .with("conversations", export.conversations)
         .with("windows", export.windows)
         .with("pages", export.pages)

@@ -5,8 +5,8 @@
 //! participant attribute named with `--attribute`, in the order given; an attribute's cell
 //! joins the distinct values the participants carry with `;`.
 
-use crate::api::Conversation;
 use crate::columns::{self, Column, NameOf, SEPARATOR};
+use crate::record::Conversation;
 
 /// One conversation's cells, in `header` order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -16,6 +16,7 @@ pub struct Row {
 
 impl Row {
     /// The cells in `header` order.
+    #[cfg(test)]
     pub fn fields(&self) -> Vec<&str> {
         self.cells.iter().map(String::as_str).collect()
     }
@@ -58,7 +59,7 @@ pub fn flatten(
     let fixed = columns.iter().map(|c| c.cell(conversation, name_of));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
-        columns::distinct(values.map(|p| p.attributes.get(name).map(String::as_str)))
+        columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))
             .join(SEPARATOR)
     });
     fixed.chain(attributes).collect()

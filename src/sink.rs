@@ -7,7 +7,7 @@
 //! back for it.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -111,9 +111,16 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
-/// A writer of one format over a target.
+/// The most bytes a sink holds before handing them to its target: a page is written in one
+/// write when it fits (a details page always does), in writes of about this size otherwise.
+pub const PENDING_MAX: usize = 1024 * 1024;
+
+/// A writer of one format over a target. Rows are rendered into one buffer and reach the
+/// target in one write on `commit` (or once the buffer passes `PENDING_MAX`).
 pub struct Sink<W: Target> {
-    out: BufWriter<Counting<W>>,
+    out: Counting<W>,
+    /// Rendered rows not handed to the target yet.
+    pending: Vec<u8>,
     format: Format,
     /// What the target is, for error messages: a path or "stdout".
     name: String,
@@ -130,13 +137,13 @@ impl<W: Target> Sink<W> {
 
     /// A sink over a target that already holds the bytes `start` covers (a resumed export).
     pub fn at(target: W, start: Mark, format: Format, name: impl Into<String>) -> Sink<W> {
-        let counting = Counting {
-            inner: target,
-            written: start.len,
-            digest: start.digest,
-        };
         Sink {
-            out: BufWriter::with_capacity(64 * 1024, counting),
+            out: Counting {
+                inner: target,
+                written: start.len,
+                digest: start.digest,
+            },
+            pending: Vec::new(),
             format,
             name: name.into(),
         }
@@ -144,88 +151,111 @@ impl<W: Target> Sink<W> {
 
     /// The length of the output so far, committed or not.
     pub fn position(&self) -> u64 {
-        let buffered = self.out.buffer().len() as u64;
-        self.out.get_ref().written.saturating_add(buffered)
+        let pending = self.pending.len() as u64;
+        self.out.written.saturating_add(pending)
     }
 
     /// The output that reached the target so far: after `commit`, all of it.
     pub fn mark(&self) -> Mark {
-        let counting = self.out.get_ref();
         Mark {
-            len: counting.written,
-            digest: counting.digest,
+            len: self.out.written,
+            digest: self.out.digest,
         }
     }
 
     /// Writes the CSV header row; JSON Lines has none.
     pub fn header(&mut self, columns: &[&str]) -> Result<()> {
         if self.format == Format::Csv {
-            self.write_record(columns)?;
+            csv_record(&mut self.pending, columns.iter().copied());
+            self.spill()?;
         }
         Ok(())
     }
 
     /// Writes one conversation's CSV row.
     pub fn write_row(&mut self, row: &Row) -> Result<()> {
-        self.write_record(&row.fields())
+        csv_record(&mut self.pending, row.cells.iter().map(String::as_str));
+        self.spill()
     }
 
     /// Writes one conversation's original JSON as a line.
     pub fn write_json(&mut self, raw: &RawValue) -> Result<()> {
-        self.write_json_line(raw)
-            .with_context(|| output(format!("cannot write to {}", self.name)))
-    }
-
-    fn write_record(&mut self, fields: &[&str]) -> Result<()> {
-        // A csv::Writer borrowed per record: it quotes into our buffer and keeps no state.
-        let mut w = csv::WriterBuilder::new()
-            .buffer_capacity(1024)
-            .from_writer(&mut self.out);
-        w.write_record(fields)
-            .and_then(|()| w.flush().map_err(csv::Error::from))
-            .map_err(csv_error)
-            .with_context(|| output(format!("cannot write to {}", self.name)))
-    }
-
-    fn write_json_line(&mut self, raw: &RawValue) -> Result<()> {
         let text = raw.get();
         // JSON strings cannot hold a raw newline, so one here is whitespace between tokens:
         // re-serialize compactly to keep one conversation per line.
         if text.contains(['\n', '\r']) {
             let value: serde_json::Value = serde_json::from_str(text)?;
-            serde_json::to_writer(&mut self.out, &value)?;
+            serde_json::to_writer(&mut self.pending, &value)?;
         } else {
-            self.out.write_all(text.as_bytes())?;
+            self.pending.extend_from_slice(text.as_bytes());
         }
-        self.out.write_all(b"\n")?;
-        Ok(())
+        self.pending.push(b'\n');
+        self.spill()
     }
 
-    /// Flushes everything written so far and syncs it to storage.
+    /// Hands the pending bytes to the target once they pass `PENDING_MAX`.
+    fn spill(&mut self) -> Result<()> {
+        if self.pending.len() < PENDING_MAX {
+            return Ok(());
+        }
+        self.hand_over()
+    }
+
+    /// Hands the pending bytes to the target in one write.
+    fn hand_over(&mut self) -> Result<()> {
+        let written = self.out.write_all(&self.pending);
+        self.pending.clear();
+        written.with_context(|| output(format!("cannot write to {}", self.name)))
+    }
+
+    /// Writes everything rendered so far and syncs it to storage.
     pub fn commit(&mut self) -> Result<()> {
+        if !self.pending.is_empty() {
+            self.hand_over()?;
+        }
         self.out
             .flush()
-            .and_then(|()| self.out.get_mut().inner.sync())
+            .and_then(|()| self.out.inner.sync())
             .with_context(|| output(format!("cannot write to {}", self.name)))
     }
 
     /// Commits and returns the target.
     pub fn finish(mut self) -> Result<W> {
         self.commit()?;
-        let name = self.name;
-        self.out
-            .into_inner()
-            .map(|counting| counting.inner)
-            .map_err(|e| e.into_error())
-            .with_context(|| output(format!("cannot write to {name}")))
+        Ok(self.out.inner)
     }
 }
 
-fn csv_error(e: csv::Error) -> anyhow::Error {
-    match e.into_kind() {
-        csv::ErrorKind::Io(io) => io.into(),
-        other => anyhow::anyhow!("csv: {other:?}"),
+/// Appends one CSV record to `out`, byte for byte as the csv crate's default writer does:
+/// a field is quoted when it holds a comma, a quote, CR or LF, a quote is doubled, a record
+/// that would be empty is written `""`, and the record ends with LF.
+pub fn csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a str>) {
+    let start = out.len();
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let bytes = field.as_bytes();
+        if bytes
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'))
+        {
+            out.push(b'"');
+            for &b in bytes {
+                if b == b'"' {
+                    out.push(b'"');
+                }
+                out.push(b);
+            }
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(bytes);
+        }
     }
+    if out.len() == start {
+        out.extend_from_slice(b"\"\"");
+    }
+    out.push(b'\n');
 }
 
 /// Reads back the conversation ids of rows in the output format, one at a time, in constant
@@ -367,6 +397,70 @@ pub(crate) mod tests {
         assert!(bad(b"{}\n", Format::Jsonl).contains("not a conversation"));
         assert!(bad(b",x\n", Format::Csv).contains("without a conversation id"));
         assert!(bad(b"a,b\nc\n", Format::Csv).contains("does not parse"));
+    }
+
+    #[test]
+    fn prop_csv_records_are_those_of_the_csv_crate_byte_for_byte() {
+        let pieces = [
+            "", ",", "\"", "\r", "\n", "\r\n", " ", "a", "ü", "#", "'", "\t", ";",
+        ];
+        crate::prop::run(|rng| {
+            let records: Vec<Vec<String>> = (0..rng.below(4))
+                .map(|_| {
+                    (0..rng.below(5))
+                        .map(|_| match rng.below(3) {
+                            0 => rng.any_text(),
+                            _ => (0..rng.below(4)).map(|_| *rng.pick(&pieces)).collect(),
+                        })
+                        .collect()
+                })
+                .collect();
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            for record in &records {
+                csv_record(&mut ours, record.iter().map(String::as_str));
+                let mut w = csv::Writer::from_writer(&mut theirs);
+                w.write_record(record).unwrap();
+                w.flush().unwrap();
+            }
+            assert_eq!(ours, theirs, "{records:?}");
+        });
+    }
+
+    #[test]
+    fn a_page_reaches_the_target_in_one_write_on_commit() {
+        /// A target that records the size of every write.
+        #[derive(Default)]
+        struct Writes(Vec<usize>);
+        impl Write for Writes {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.push(buf.len());
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        impl Target for Writes {
+            fn sync(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut sink = Sink::new(Writes::default(), Format::Jsonl, "memory");
+        for _ in 0..100 {
+            sink.write_json(&raw(r#"{"conversationId":"j1"}"#)).unwrap();
+        }
+        assert_eq!(sink.mark().len, 0);
+        sink.commit().unwrap();
+        sink.commit().unwrap();
+        let line = r#"{"conversationId":"j1"}"#.len() + 1;
+        assert_eq!(sink.mark().len, 100 * line as u64);
+        // Past PENDING_MAX the pending bytes are handed over before the commit.
+        let big = format!(r#"{{"conversationId":"{}"}}"#, "x".repeat(PENDING_MAX));
+        sink.write_json(&raw(&big)).unwrap();
+        sink.write_json(&raw(r#"{"conversationId":"j2"}"#)).unwrap();
+        sink.commit().unwrap();
+        assert_eq!(sink.finish().unwrap().0, [100 * line, big.len() + 1, line]);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, AheadJob, FollowUp, JobCursor, Mode, Plan, Position, Route};
 use crate::filters::Filters;
-use crate::pending::{self, Ledger};
+use crate::pending;
 use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
@@ -164,6 +164,37 @@ impl State {
     /// the page and page size in the API's bounds, a job only on the jobs route, and the
     /// window's rows inside the covered output.
     pub fn position(&self, plan: &Plan) -> Result<Position, String> {
+        self.check_bounds(plan)?;
+        let stack = self.saved_stack(plan)?;
+        let job = self.saved_job()?;
+        let ahead = self.saved_ahead(plan)?;
+        let follow_up = match &self.follow_up {
+            None => None,
+            Some(_) if self.top_index != 0 || !stack.is_empty() || !ahead.is_empty() => {
+                return Err("a follow-up of the ledger after the range began".to_string());
+            }
+            Some(SavedFollowUp { after: Some(id) }) if !pending::valid_id(id) => {
+                return Err("the follow-up of the ledger names an invalid id".to_string());
+            }
+            Some(saved) => Some(FollowUp {
+                after: saved.after.clone(),
+            }),
+        };
+        Ok(Position {
+            follow_up,
+            top_index: self.top_index,
+            stack,
+            next_page: self.next_page,
+            job,
+            ahead,
+            job_page_size: self.job_page_size,
+            window_offset: self.window_offset,
+        })
+    }
+
+    /// The window index inside the range, the offsets inside the output, the page and the
+    /// job page size in the API's bounds.
+    fn check_bounds(&self, plan: &Plan) -> Result<(), String> {
         let count = plan.window_count();
         if self.top_index > count {
             return Err(format!(
@@ -184,6 +215,12 @@ impl State {
                 self.job_page_size
             ));
         }
+        Ok(())
+    }
+
+    /// The split windows of the window in progress, inside it and in order; a page or a job
+    /// only with a window in progress, and each on its own route.
+    fn saved_stack(&self, plan: &Plan) -> Result<Vec<Window>, String> {
         let stack = self
             .stack
             .iter()
@@ -209,17 +246,26 @@ impl State {
                 return Err("a page number in a window of a job".to_string());
             }
         }
-        let job = match &self.job {
-            Some(job) if job.id.trim().is_empty() => return Err("an empty job id".to_string()),
+        Ok(stack)
+    }
+
+    /// The job being paged, if any: a non-empty id and cursor.
+    fn saved_job(&self) -> Result<Option<JobCursor>, String> {
+        match &self.job {
+            Some(job) if job.id.trim().is_empty() => Err("an empty job id".to_string()),
             Some(job) if job.cursor.as_deref() == Some("") => {
-                return Err("an empty job cursor".to_string())
+                Err("an empty job cursor".to_string())
             }
-            Some(job) => Some(JobCursor {
+            Some(job) => Ok(Some(JobCursor {
                 id: job.id.clone(),
                 cursor: job.cursor.clone(),
-            }),
-            None => None,
-        };
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The jobs submitted ahead: no more than are ever saved, each window inside the range.
+    fn saved_ahead(&self, plan: &Plan) -> Result<Vec<AheadJob>, String> {
         if self.ahead.len() > MAX_SAVED_AHEAD {
             return Err(format!(
                 "{} jobs ahead, more than ever saved",
@@ -248,28 +294,7 @@ impl State {
                 id: saved.id.clone(),
             });
         }
-        let follow_up = match &self.follow_up {
-            None => None,
-            Some(_) if self.top_index != 0 || !stack.is_empty() || !ahead.is_empty() => {
-                return Err("a follow-up of the ledger after the range began".to_string());
-            }
-            Some(SavedFollowUp { after: Some(id) }) if !pending::valid_id(id) => {
-                return Err("the follow-up of the ledger names an invalid id".to_string());
-            }
-            Some(saved) => Some(FollowUp {
-                after: saved.after.clone(),
-            }),
-        };
-        Ok(Position {
-            follow_up,
-            top_index: self.top_index,
-            stack,
-            next_page: self.next_page,
-            job,
-            ahead,
-            job_page_size: self.job_page_size,
-            window_offset: self.window_offset,
-        })
+        Ok(ahead)
     }
 }
 
@@ -451,6 +476,32 @@ pub fn is_link(meta: &fs::Metadata) -> bool {
     meta.file_type().is_symlink()
 }
 
+/// Opens one of the export's own files for reading only, never through a symbolic link, and
+/// leaves its mode as it was: a file refused after reading keeps its bytes and its mode.
+fn open_to_read(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(O_NOFOLLOW);
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        options.custom_flags(crate::sys_windows::FILE_FLAG_OPEN_REPARSE_POINT);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if is_link(&meta) {
+        return Err(io::Error::other("it is a symbolic link"));
+    }
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    Ok(file)
+}
+
 /// Removes whatever is at `path` (a file or a symbolic link, never what a link points to), so
 /// that the name can be created afresh with `create_new`; a missing file is fine.
 pub fn unlink(path: &Path) -> io::Result<()> {
@@ -496,7 +547,7 @@ pub fn load(path: &Path) -> Result<Option<State>> {
 }
 
 /// Why one of the export's own files could not be read.
-enum ReadFailure {
+pub(crate) enum ReadFailure {
     NotAFile,
     Io(io::Error),
 }
@@ -504,7 +555,7 @@ enum ReadFailure {
 /// Reads one of the export's own files (a state, a ledger) as text, at most `max` bytes and
 /// one more (so that a larger file shows as too large); `None` if there is none. Anything that
 /// is not a regular file is refused without being opened (a FIFO would hang the run).
-fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
+pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(ReadFailure::Io(e)),
@@ -512,7 +563,7 @@ fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
         Ok(_) => {}
     }
     let mut bytes = Vec::new();
-    open_private(path, OpenOptions::new().read(true))
+    open_to_read(path)
         .and_then(|file| file.take(max.saturating_add(1)).read_to_end(&mut bytes))
         .map_err(ReadFailure::Io)?;
     // Invalid UTF-8 reads as replacement characters, which no parser here accepts.
@@ -537,16 +588,23 @@ pub fn parse(text: &str) -> Result<State, String> {
 /// with mode 0600.
 pub fn save(path: &Path, state: &State) -> Result<()> {
     let text = serde_json::to_vec_pretty(state)?;
-    write_atomically(path, &text, "state-write")
+    write_atomically(path, text, "state-write")
         .with_context(|| output(format!("cannot save the state file {}", path.display())))?;
     crate::crash::reach("state-saved", || {});
     Ok(())
 }
 
-/// Writes `text` and a newline to `path` atomically: a temporary file of this process's own
-/// beside it (created exclusively, mode 0600), fsync, rename, fsync of the directory. The
-/// crash point `crash_point` leaves half a temporary file, as a power cut might.
-fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<()> {
+/// Writes `text` and a newline to `path` atomically, in one write: a temporary file of this
+/// process's own beside it (created exclusively, mode 0600), fsync, rename, fsync of the
+/// directory. The crash point `crash_point` leaves half a temporary file, as a power cut might.
+pub(crate) fn write_atomically(
+    path: &Path,
+    mut text: Vec<u8>,
+    crash_point: &str,
+) -> io::Result<()> {
+    if !text.ends_with(b"\n") {
+        text.push(b'\n');
+    }
     let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
     // A temporary file left by a crash of a process with the same id is ours to replace;
     // anything planted at the name (a symbolic link) is removed, never followed.
@@ -556,48 +614,10 @@ fn write_atomically(path: &Path, text: &[u8], crash_point: &str) -> io::Result<(
         let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
         let _ = file.sync_data();
     });
-    file.write_all(text)?;
-    if !text.ends_with(b"\n") {
-        file.write_all(b"\n")?;
-    }
+    file.write_all(&text)?;
     file.sync_data()?;
     fs::rename(&tmp, path)?;
     sync_dir(path)
-}
-
-/// Reads the ledger of conversations in progress at `path` for the command family
-/// `fingerprint`; an empty one if there is none yet. A ledger of another command family, of
-/// another format version, or inconsistent in any field is a usage error naming the file;
-/// nothing is touched.
-pub fn load_ledger(path: &Path, fingerprint: &str) -> Result<Ledger> {
-    let shown = path.display();
-    let refused = |why: &str| {
-        usage(format!(
-            "--pending {shown} cannot be used ({why}): repair or remove it (its conversations are then not followed up), or name another ledger"
-        ))
-    };
-    let text = match read_private(path, pending::MAX_BYTES) {
-        Ok(None) => return Ok(Ledger::new(fingerprint)),
-        Ok(Some(text)) => text,
-        Err(ReadFailure::NotAFile) => return Err(refused("it is not a regular file")),
-        Err(ReadFailure::Io(e)) => {
-            return Err(e).with_context(|| usage_context(format!("cannot read --pending {shown}")))
-        }
-    };
-    let ledger = Ledger::parse(&text).map_err(|why| refused(&why))?;
-    if ledger.fingerprint != fingerprint {
-        return Err(usage(format!(
-            "--pending {shown} belongs to another command family ({}); this command is ({fingerprint}): a ledger is shared only by exports of the same organisation, client, format and columns; name another ledger",
-            ledger.fingerprint
-        )));
-    }
-    Ok(ledger)
-}
-
-/// Writes the ledger atomically, like the state.
-pub fn save_ledger(path: &Path, ledger: &Ledger) -> Result<()> {
-    write_atomically(path, ledger.to_text().as_bytes(), "ledger-write")
-        .with_context(|| output(format!("cannot save the ledger {}", path.display())))
 }
 
 /// Removes temporary state files that crashed runs left beside `path`. Only while the
@@ -994,45 +1014,6 @@ api=https://api.mypurecloud.ie",
                 }
             }
         });
-    }
-
-    #[test]
-    fn the_ledger_is_saved_private_and_read_back_for_its_command_family_only() {
-        let dir = std::env::temp_dir().join(format!("ge-ledger-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("pending.json");
-        let fp = "api=https://x client=c format=csv columns=a";
-        // None yet: an empty ledger, and nothing created.
-        assert_eq!(load_ledger(&path, fp).unwrap(), Ledger::new(fp));
-        assert!(!path.exists());
-        let mut ledger = Ledger::new(fp);
-        let start = time::macros::datetime!(2026-11-01 23:00 UTC);
-        ledger
-            .merge(&[("c-1".into(), start)], start + time::Duration::hours(1))
-            .unwrap();
-        save_ledger(&path, &ledger).unwrap();
-        assert_eq!(load_ledger(&path, fp).unwrap(), ledger);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        let refused = |path: &Path, fp: &str, why: &str| {
-            let err = load_ledger(path, fp).unwrap_err();
-            assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
-            let msg = format!("{err:#}");
-            assert!(msg.contains(why), "{msg}");
-        };
-        refused(
-            &path,
-            "api=https://y client=c format=csv columns=a",
-            "another command family",
-        );
-        refused(&dir, fp, "not a regular file");
-        fs::write(&path, "{").unwrap();
-        refused(&path, fp, "not a ledger");
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -21,7 +21,8 @@ use time::OffsetDateTime;
 
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
-use crate::pending::{Handed, Ledger};
+use crate::lock::Lock;
+use crate::pending::file::{PendingFile, Start};
 use crate::report::{ExportStats, Log};
 use crate::sink::{self, Digest, Mark, Output, Sink};
 use crate::state::{self, State};
@@ -46,10 +47,7 @@ struct Saved {
     written: HashSet<String>,
 }
 
-/// `FILE.partial`, where an export to `FILE` is written until it is complete.
-pub fn partial_path(path: &Path) -> PathBuf {
-    state::with_suffix(path, ".partial")
-}
+pub use crate::own_files::partial_path;
 
 /// Checks the output path before anything is sent: its directory exists, whatever is at the
 /// path is a regular file (a device, a FIFO or a symbolic link is never replaced, `--force` or
@@ -98,22 +96,6 @@ fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
     }
 }
 
-/// How the ledger at `ledger` names the run writing `output` with its state at `state`, or
-/// the usage error saying why it cannot.
-fn run_name(ledger: &Path, output: &Path, state: &Path) -> Result<Handed> {
-    // Made absolute against the current directory: a later run may start elsewhere.
-    let absolute =
-        |path: &Path| std::path::absolute(path).map_err(|e| format!("{}: {e}", path.display()));
-    absolute(output)
-        .and_then(|output| Handed::of(&output, &absolute(state)?))
-        .map_err(|why| {
-            usage(format!(
-                "--pending {} cannot name this export: {why}; choose another --output or --state",
-                ledger.display()
-            ))
-        })
-}
-
 impl FileTarget {
     /// Takes the export's lock, then reads (or, with `restart`, removes) a saved state and
     /// checks it against the command and `FILE.partial`. `plan` is the command's plan; the
@@ -153,12 +135,6 @@ impl FileTarget {
             restarted,
             _lock: lock,
         })
-    }
-
-    /// How the ledger at `ledger` names this run (its output and state, made absolute), or the
-    /// usage error saying why it cannot: known before anything is sent.
-    pub fn run_name(&self, ledger: &Path) -> Result<Handed> {
-        run_name(ledger, &self.path, &self.state_path)
     }
 
     /// Where the saved run handed jobs over to the query, if this run resumes one.
@@ -246,8 +222,8 @@ impl FileTarget {
             }
         }
         if let (Some(counts), Some(pending)) = (stats.follow_ups.as_mut(), pending) {
-            counts.pending = pending.ledger.pending() as u64;
-            counts.dropped = counts.dropped.saturating_add(pending.aged);
+            counts.pending = pending.still_pending();
+            counts.dropped = counts.dropped.saturating_add(pending.aged());
         }
         Ok(stats)
     }
@@ -267,154 +243,6 @@ pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Re
 }
 
 /// How a run that uses a ledger begins.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Start {
-    /// It resumes a saved state.
-    Resumes,
-    /// `--restart` removed its saved state.
-    Restarts,
-    /// There was no saved state.
-    Afresh,
-}
-
-/// The `--pending` ledger of a run, locked (`PATH.lock`) for the whole run so that two runs
-/// sharing it never rewrite it at once, and rewritten atomically after every change.
-///
-/// The follow-ups the run writes are handed to it (its output and state named in their
-/// entries) once the state covering them is saved, and removed after it publishes `FILE`.
-pub struct PendingFile {
-    path: PathBuf,
-    ledger: Ledger,
-    /// Entries dropped for their age when the ledger was opened.
-    aged: u64,
-    /// The run the follow-ups written are handed to.
-    run: Handed,
-    _lock: Lock,
-}
-
-impl PendingFile {
-    /// Takes the ledger's lock, reads and checks it (an absent ledger is an empty one; one
-    /// of another command family, another format version or inconsistent is a usage error and
-    /// nothing is touched), and drops the entries whose conversation started more than
-    /// `max_age` before `now`, one warning line each. `run` names this run in the ledger
-    /// ([`FileTarget::run_name`]).
-    pub fn open(
-        path: &Path,
-        run: Handed,
-        fingerprint: &str,
-        max_age: std::time::Duration,
-        now: OffsetDateTime,
-        log: &Log,
-    ) -> Result<PendingFile> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        if !dir.is_dir() {
-            return Err(usage(format!(
-                "the directory of --pending {} does not exist: create it or name another ledger",
-                path.display()
-            )));
-        }
-        let doing = format!("using the ledger {}", path.display());
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
-        state::remove_stale_temporaries(path)?;
-        let mut ledger = state::load_ledger(path, fingerprint)?;
-        let old = ledger.age(max_age, now);
-        for entry in &old {
-            log.warn(&format!(
-                "conversation {} (started {}) is still not ended after --pending-max-age {}: dropped from {}",
-                entry.id,
-                entry.start,
-                crate::times::format_duration(max_age),
-                path.display()
-            ));
-        }
-        if !old.is_empty() {
-            state::save_ledger(path, &ledger)?;
-        }
-        Ok(PendingFile {
-            path: path.to_path_buf(),
-            ledger,
-            aged: old.len() as u64,
-            run,
-            _lock: lock,
-        })
-    }
-
-    /// Starts this run's use of the ledger (as `start` says) and settles the entries handed
-    /// to runs: see [`Ledger::settle_handed`].
-    /// A run has published when neither its state nor its `FILE.partial` exists (the state is
-    /// removed just before the publish, so a crash between the two leaves the partial, which
-    /// a re-run writes afresh), unless it is this run and `--restart` just removed its state;
-    /// whether `FILE` exists says nothing, as published files are moved and deleted.
-    pub fn begin(&mut self, start: Start, log: &Log) -> Result<()> {
-        let run = &self.run;
-        let gone = |path: &Path| {
-            let found = fs::symlink_metadata(path);
-            matches!(found, Err(e) if e.kind() == io::ErrorKind::NotFound)
-        };
-        let restarted = start == Start::Restarts;
-        let resumes = start == Start::Resumes;
-        let settled = self.ledger.settle_handed(run, resumes, |h| {
-            !(restarted && h.state == run.state)
-                && gone(Path::new(&h.state))
-                && gone(&partial_path(Path::new(&h.output)))
-        });
-        if settled.published > 0 {
-            log.info(&format!(
-                "{} follow-ups written by exports published since removed from {}",
-                settled.published,
-                self.path.display()
-            ));
-        }
-        if settled.released > 0 {
-            log.info(&format!(
-                "{} follow-ups written by an earlier run of this export are due again: it starts over",
-                settled.released
-            ));
-        }
-        if settled.published > 0 || settled.released > 0 {
-            state::save_ledger(&self.path, &self.ledger)?;
-        }
-        Ok(())
-    }
-
-    /// Removes the follow-ups handed to this run, once it has published its output.
-    pub fn published(&mut self) -> Result<()> {
-        if self.ledger.remove_handed(&self.run.state) > 0 {
-            state::save_ledger(&self.path, &self.ledger)?;
-        }
-        Ok(())
-    }
-}
-
-impl PendingLedger for PendingFile {
-    fn due(&self) -> Vec<String> {
-        self.ledger.due()
-    }
-
-    fn record(&mut self, found: &[(String, OffsetDateTime)]) -> Result<()> {
-        let added = self
-            .ledger
-            .merge(found, OffsetDateTime::now_utc())
-            .map_err(|why| anyhow::anyhow!("{}: {why}", self.path.display()))?;
-        if added > 0 {
-            state::save_ledger(&self.path, &self.ledger)?;
-        }
-        Ok(())
-    }
-
-    fn settle(&mut self, written: &[String], gone: &[String]) -> Result<()> {
-        let handed = self.ledger.hand(written, &self.run);
-        let changed = handed + self.ledger.remove(gone);
-        if changed > 0 {
-            state::save_ledger(&self.path, &self.ledger)?;
-        }
-        Ok(())
-    }
-}
-
 /// Checks a saved state against the command, its plan and `FILE.partial`, and reads back the
 /// ids of the window in progress.
 fn check_saved(
@@ -580,100 +408,6 @@ fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
         })
 }
 
-/// An exclusive lock on one export, held while the run lives. The lock file holds the owner's
-/// process id, for the message a second run prints; it is removed when the run ends.
-struct Lock {
-    path: PathBuf,
-    _file: File,
-}
-
-impl Lock {
-    /// Takes the lock at `path`, or fails at once naming the process that holds it and what
-    /// it is `doing` ("exporting to FILE").
-    fn take(path: &Path, doing: &str) -> Result<Lock> {
-        let cannot = || output(format!("cannot lock {}", path.display()));
-        // A lock file unlinked by a finishing run between our open and our lock is not the
-        // lock any more: open again (a few rounds are plenty; each needs a finishing run).
-        for _ in 0..8 {
-            let mut file =
-                state::open_private(path, OpenOptions::new().read(true).write(true).create(true))
-                    .with_context(cannot)?;
-            #[cfg(windows)]
-            let locked = crate::sys_windows::try_lock(&file);
-            #[cfg(not(windows))]
-            let locked = file.try_lock();
-            match locked {
-                Ok(()) => {}
-                Err(fs::TryLockError::WouldBlock) => {
-                    let holder = fs::read_to_string(path)
-                        .ok()
-                        .and_then(|text| text.trim().parse::<u32>().ok())
-                        .map_or_else(
-                            || "another process".to_string(),
-                            |pid| format!("process {pid}"),
-                        );
-                    return Err(usage(format!(
-                        "another genesys-export ({holder}) is already {doing}: wait for it to finish, or stop it; the same command then resumes"
-                    )));
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(e).with_context(cannot),
-            }
-            if !is_same_file(&file, path) {
-                continue;
-            }
-            let mut note = || -> io::Result<()> {
-                file.set_len(0)?;
-                writeln!(file, "{}", std::process::id())
-            };
-            note().with_context(cannot)?;
-            return Ok(Lock {
-                path: path.to_path_buf(),
-                _file: file,
-            });
-        }
-        Err(usage(format!(
-            "{} keeps being replaced: another genesys-export keeps starting and finishing ({doing})",
-            path.display()
-        )))
-    }
-}
-
-impl Drop for Lock {
-    fn drop(&mut self) {
-        // Unlinked while still held: a run that opened it meanwhile sees a stale file and
-        // opens again.
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// Whether `file` is the file now at `path`.
-fn is_same_file(file: &File, path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        match (file.metadata(), fs::metadata(path)) {
-            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-            _ => false,
-        }
-    }
-    #[cfg(windows)]
-    {
-        use crate::sys_windows::identity;
-        match (
-            identity(file),
-            File::open(path).and_then(|now| identity(&now)),
-        ) {
-            (Ok(a), Ok(b)) => a == b,
-            _ => false,
-        }
-    }
-    #[cfg(not(any(unix, windows)))]
-    {
-        let _ = (file, path);
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,75 +418,5 @@ mod tests {
             partial_path(Path::new("/tmp/x/out.csv")),
             PathBuf::from("/tmp/x/out.csv.partial")
         );
-    }
-
-    #[test]
-    fn a_run_opening_the_ledger_removes_only_what_was_published_and_takes_back_its_own() {
-        let dir = std::env::temp_dir().join(format!("ge-handed-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let run = |name: &str| {
-            let output = dir.join(format!("{name}.csv"));
-            Handed::of(&output, &state::default_path(&output)).unwrap()
-        };
-        let touch = |path: &str| fs::write(path, "x").unwrap();
-        // `a` died between the removal of its state and the publish: its partial is left.
-        touch(&format!("{}.partial", run("a").output));
-        // `b` published, and its FILE is still there; `m` published and it was moved away.
-        touch(&run("b").output);
-        // `c` can still resume.
-        touch(&run("c").state);
-        let fp = "api=x client=c format=csv columns=a";
-        let mut ledger = Ledger::new(fp);
-        let now = OffsetDateTime::now_utc();
-        let ids = ["a", "b", "c", "d", "m", "own"].map(String::from);
-        let found: Vec<(String, OffsetDateTime)> = ids.iter().map(|id| (id.clone(), now)).collect();
-        ledger.merge(&found, now).unwrap();
-        for id in ["a", "b", "c", "m", "own"] {
-            ledger.hand(&[id.to_string()], &run(id));
-        }
-        let path = dir.join("pending.json");
-        state::save_ledger(&path, &ledger).unwrap();
-        let own = dir.join("own.csv");
-        let max_age = std::time::Duration::from_secs(86_400);
-        let own_run = run_name(&path, &own, &state::default_path(&own)).unwrap();
-        let mut pending = PendingFile::open(&path, own_run, fp, max_age, now, &Log::QUIET).unwrap();
-        pending.begin(Start::Restarts, &Log::QUIET).unwrap();
-        assert_eq!(pending.due(), ["d", "own"]);
-        let saved = state::load_ledger(&path, fp).unwrap();
-        assert_eq!(saved, pending.ledger);
-        let kept: Vec<&str> = saved.entries.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(kept, ["a", "c", "d", "own"]);
-        // Its follow-ups written are handed to it, then leave once it has published.
-        pending.settle(&["own".into()], &["d".into()]).unwrap();
-        assert!(pending.due().is_empty());
-        pending.published().unwrap();
-        let saved = state::load_ledger(&path, fp).unwrap();
-        let kept: Vec<&str> = saved.entries.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(kept, ["a", "c"]);
-        drop(pending);
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_second_lock_on_the_same_export_is_refused_and_the_first_is_released() {
-        let dir = std::env::temp_dir().join(format!("ge-lock-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("c.csv");
-        let lock_path = dir.join("c.csv.lock");
-        let doing = format!("exporting to {}", out.display());
-        let first = Lock::take(&lock_path, &doing).unwrap();
-        let err = Lock::take(&lock_path, &doing).err().unwrap();
-        let msg = format!("{err:#}");
-        assert!(
-            msg.contains(&format!("process {}", std::process::id())),
-            "{msg}"
-        );
-        assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
-        drop(first);
-        assert!(!lock_path.exists());
-        let again = Lock::take(&lock_path, &doing).unwrap();
-        drop(again);
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

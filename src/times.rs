@@ -1,7 +1,9 @@
 //! Times and durations as a user writes them and as messages show them.
 //!
-//! Pure: `now` is passed in. Times come back in UTC. `parse_time` reads `--from`/`--to` (RFC 3339, a date, `today`,
-//! `yesterday`, `now`); `parse_duration` reads `30s`, `15m`, `1h30m`, `7d`, `250ms`;
+//! Pure: `now` is passed in. Times come back in UTC. `parse_time` reads `--from`/`--to`
+//! (RFC 3339, a date, `today`, `yesterday`, `now`), and `parse_time_in` the same in a zone
+//! (`--tz`), where dates are local midnights and a time without an offset is a local time;
+//! `parse_duration` reads `30s`, `15m`, `1h30m`, `7d`, `250ms`;
 //! `format_duration` writes them back compactly for logs and messages. Errors are short
 //! value-free phrases (`is not a duration: …`) that the caller prefixes with the option and the
 //! value, so that a hostile value never reaches a message unescaped. Nothing here can overflow:
@@ -11,39 +13,54 @@
 use std::time::Duration;
 
 use time::format_description::well_known::Rfc3339;
-use time::{Date, OffsetDateTime, Time, UtcOffset};
+use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::tz::{self, Zone};
 
 /// What a malformed time or duration is told; the caller writes `--flag: 'value' {error}`.
 pub type Error = &'static str;
 
-/// Parses `--from`/`--to`: RFC 3339 with an offset, a date (midnight UTC), `today`, `yesterday`
-/// or `now`.
+/// Parses `--from`/`--to`: RFC 3339 with an offset, a date (midnight UTC), `today`,
+/// `yesterday` or `now`.
 pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Error> {
+    parse_time_in(s, now, None)
+}
+
+/// Parses `--from`/`--to` as `parse_time` does, but with a zone (`--tz`) dates, `today` and
+/// `yesterday` are local midnights (the first instant of that local day) and a time without
+/// an offset (`2026-11-01T06:00:00`) is a local time, read as `Zone::local_to_utc` resolves
+/// it. Without one, a date is a UTC midnight and a time needs its offset.
+pub fn parse_time_in(
+    s: &str,
+    now: OffsetDateTime,
+    zone: Option<&Zone>,
+) -> Result<OffsetDateTime, Error> {
+    const PAST: Error = "lies past the last day the calendar holds (9999-12-31)";
     let s = s.trim();
-    let midnight = |date: Date| date.with_time(Time::MIDNIGHT).assume_utc();
-    let today = now.to_offset(UtcOffset::UTC).date();
+    let in_zone = zone.unwrap_or(&tz::UTC);
+    let midnight = |date: Date| in_zone.day_start(date).map_err(|_| PAST);
+    let today = || in_zone.to_local(now).map(|t| t.date()).ok_or(PAST);
     match s {
         "now" => return Ok(now),
-        "today" => return Ok(midnight(today)),
-        "yesterday" => {
-            return today
-                .previous_day()
-                .map(midnight)
-                .ok_or("has no day before it")
-        }
+        "today" => return midnight(today()?),
+        "yesterday" => return midnight(today()?.previous_day().ok_or("has no day before it")?),
         _ => {}
     }
     if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
         // In UTC from here on; `9999-12-31T23:00:00-05:00` has no UTC form in the calendar.
-        return t
-            .checked_to_offset(UtcOffset::UTC)
-            .ok_or("lies past the last day the calendar holds (9999-12-31)");
+        return t.checked_to_offset(UtcOffset::UTC).ok_or(PAST);
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     if let Ok(date) = Date::parse(s, date_format) {
-        return Ok(midnight(date));
+        return midnight(date);
     }
-    if s.contains('T') && !s.ends_with('Z') && !s.ends_with('z') {
+    let local_format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute][optional [:[second][optional [.[subsecond]]]]]"
+    );
+    if let (Some(zone), Ok(local)) = (zone, PrimitiveDateTime::parse(s, local_format)) {
+        return zone.local_to_utc(local).map_err(|_| PAST);
+    }
+    if s.contains('T') && !s.ends_with('Z') && !s.ends_with('z') && zone.is_none() {
         return Err("has no UTC offset: add Z or one such as +02:00 (2026-11-01T06:00:00Z)");
     }
     Err("is not a time: use RFC 3339 (2026-11-01T06:00:00Z), a date (2026-11-01), today, yesterday or now")
@@ -142,6 +159,74 @@ mod tests {
         check_time("", Err("is not a time"));
         check_time("9999-12-31T23:00:00-05:00", Err("past the last day"));
         check_time("0000-01-01T00:30:00+01:00", Ok(datetime!(-0001-12-31 23:30 UTC)));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn times_in_a_zone_are_local_days_and_local_times() {
+        // The EU rule (Paris): summer time from 2026-03-29 01:00 UTC to 2026-10-25 01:00 UTC.
+        let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let at = |s: &str, now: OffsetDateTime| parse_time_in(s, now, Some(&paris));
+        let now = datetime!(2026-03-29 12:00 UTC);
+        assert_eq!(at("today", now), Ok(datetime!(2026-03-28 23:00 UTC)));
+        assert_eq!(at("yesterday", now), Ok(datetime!(2026-03-27 23:00 UTC)));
+        assert_eq!(at("today", datetime!(2026-03-28 23:30 UTC)), Ok(datetime!(2026-03-28 23:00 UTC)));
+        assert_eq!(at("2026-03-30", now), Ok(datetime!(2026-03-29 22:00 UTC)));
+        assert_eq!(at("2026-10-26", now), Ok(datetime!(2026-10-25 23:00 UTC)));
+        assert_eq!(at("now", now), Ok(now));
+        // In the gap: the change; in the fold: the earlier instant.
+        assert_eq!(at("2026-03-29T02:30", now), Ok(datetime!(2026-03-29 01:00 UTC)));
+        assert_eq!(at("2026-10-25T02:30:00.25", now), Ok(datetime!(2026-10-25 00:30:00.25 UTC)));
+        assert_eq!(at("2026-11-01T06:00:00", now), Ok(datetime!(2026-11-01 05:00 UTC)));
+        assert_eq!(at("2026-11-01T06:00:00Z", now), Ok(datetime!(2026-11-01 06:00 UTC)));
+        assert_eq!(at("2026-11-01T06:00:00+02:00", now), Ok(datetime!(2026-11-01 04:00 UTC)));
+        assert!(at("2026-11-01T25:00", now).unwrap_err().contains("is not a time"));
+        // Sydney: daylight saving ends on 2026-04-05, so that day lasts 25 hours.
+        let sydney = Zone::from_posix("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3").unwrap();
+        let now = datetime!(2026-04-05 00:00 UTC);
+        assert_eq!(parse_time_in("today", now, Some(&sydney)), Ok(datetime!(2026-04-04 13:00 UTC)));
+        assert_eq!(parse_time_in("2026-04-06", now, Some(&sydney)), Ok(datetime!(2026-04-05 14:00 UTC)));
+        // A fixed offset needs no rule.
+        let india = Zone::fixed(time::macros::offset!(+05:30));
+        assert_eq!(parse_time_in("2026-11-01", now, Some(&india)), Ok(datetime!(2026-10-31 18:30 UTC)));
+    }
+
+    /// In UTC, every time the default reads means the same instant, and a time without an
+    /// offset is read as UTC instead of refused.
+    #[test]
+    fn prop_the_utc_zone_reads_times_as_the_default_does() {
+        prop::run(|rng| {
+            let s = format!(
+                "{:04}-{:02}-{:02}{}",
+                rng.pick(&[0, 1970, 2026, 9999]),
+                rng.below(14),
+                rng.below(33),
+                rng.pick(&[
+                    "",
+                    "T06:00:00",
+                    "T23:59:59.5",
+                    "T06:00",
+                    "T06:00:00Z",
+                    "T06:00:00+02:00"
+                ]),
+            );
+            let s = match rng.below(3) {
+                0 => rng.pick(&["today", "yesterday", "now"]).to_string(),
+                1 => rng.any_text(),
+                _ => s,
+            };
+            let now = datetime!(2026-11-26 13:45:10 UTC);
+            match parse_time(&s, now) {
+                Ok(t) => assert_eq!(parse_time_in(&s, now, Some(&tz::UTC)), Ok(t), "{s}"),
+                Err(e) if e.contains("no UTC offset") => {
+                    let with_z = parse_time(&format!("{}Z", s.trim()), now);
+                    if with_z.is_ok() {
+                        assert_eq!(parse_time_in(&s, now, Some(&tz::UTC)), with_z, "{s}");
+                    }
+                }
+                Err(_) => {}
+            }
+        });
     }
 
     #[track_caller]

@@ -6,6 +6,9 @@
 //! to: a user name (`user@`), a query, a fragment, a backslash, whitespace, control or
 //! non-ASCII characters. Which host is connected, and the loopback rule for `http://`, are
 //! decided on the parse of the HTTP client itself (`http::check_base`).
+//!
+//! `parse_host_port` is the one `host[:port]` rule, shared by base URLs and proxy URLs
+//! (`proxy.rs`); `split_host_port`, its syntax alone, takes `no_proxy` entries apart.
 
 use std::net::Ipv6Addr;
 
@@ -63,48 +66,98 @@ pub fn check_base(flag: &str, url: &str) -> Result<String, String> {
 
 /// `host[:port]` with a DNS name, an IPv4 address or a bracketed IPv6 address.
 fn check_authority(flag: &str, authority: &str) -> Result<(), String> {
-    let (host, port) = match authority.strip_prefix('[') {
-        Some(rest) => {
-            let Some((host, after)) = rest
-                .split_once(']')
-                .filter(|(host, _)| host.parse::<Ipv6Addr>().is_ok())
-            else {
-                return Err(format!("{flag} has a bad IPv6 address: '{authority}'"));
-            };
-            match after {
-                "" => (host, None),
-                _ => match after.strip_prefix(':') {
-                    Some(port) => (host, Some(port)),
-                    None => return Err(format!("{flag} has a bad host: '{authority}'")),
-                },
+    parse_host_port(authority)
+        .map(drop)
+        .map_err(|bad| match bad {
+            BadHostPort::Ipv6 => format!("{flag} has a bad IPv6 address: '{authority}'"),
+            BadHostPort::AfterBracket => format!("{flag} has a bad host: '{authority}'"),
+            BadHostPort::NoHost => format!("{flag} has no host: give a URL such as {EXAMPLE}"),
+            BadHostPort::Host => {
+                format!("{flag} has a host that is neither a name nor an address: '{authority}'")
             }
-        }
-        None => match authority.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (authority, None),
-        },
-    };
+            BadHostPort::Port => {
+                format!("{flag} has a bad port in '{authority}': use a number from 1 to 65535")
+            }
+        })
+}
+
+/// What is wrong with a `host[:port]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadHostPort {
+    /// Brackets around something that is not an IPv6 address, or an unclosed bracket, or an
+    /// IPv6 address without brackets.
+    Ipv6,
+    /// Something other than `:port` after the closing bracket.
+    AfterBracket,
+    NoHost,
+    /// A character a name or an address does not hold.
+    Host,
+    /// Not a number from 1 to 65535 in digits.
+    Port,
+}
+
+/// A `host[:port]` taken apart: the host (an IPv6 address without its brackets) and the port,
+/// if one was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostPort<'a> {
+    pub host: &'a str,
+    pub port: Option<u16>,
+}
+
+/// The host and the port text of `host[:port]`, with the syntax alone checked: an IPv6
+/// address in brackets (given back without them), and an unbracketed text with two colons or
+/// more is a bare IPv6 address (refused as `Ipv6`: it needs brackets to carry a port).
+pub fn split_host_port(authority: &str) -> Result<(&str, Option<&str>), BadHostPort> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .filter(|(host, _)| host.parse::<Ipv6Addr>().is_ok())
+            .ok_or(BadHostPort::Ipv6)?;
+        return match after {
+            "" => Ok((host, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((host, Some(port))),
+                None => Err(BadHostPort::AfterBracket),
+            },
+        };
+    }
+    match authority.split_once(':') {
+        Some((_, port)) if port.contains(':') => Err(BadHostPort::Ipv6),
+        Some((host, port)) => Ok((host, Some(port))),
+        None => Ok((authority, None)),
+    }
+}
+
+/// `host[:port]` checked, the one rule for base URLs and proxy URLs: a name (ASCII letters,
+/// digits, `-`, `.`, `_`), an IPv4 address or a bracketed IPv6 address, and a port of digits
+/// from 1 to 65535; `host:` with nothing after the colon has no port.
+pub fn parse_host_port(authority: &str) -> Result<HostPort<'_>, BadHostPort> {
+    let (host, port) = split_host_port(authority)?;
     if host.is_empty() {
-        return Err(format!("{flag} has no host: give a URL such as {EXAMPLE}"));
+        return Err(BadHostPort::NoHost);
     }
-    if !host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == ':')
+    let bracketed = authority.starts_with('[');
+    if !bracketed
+        && !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_')
     {
-        return Err(format!(
-            "{flag} has a host that is neither a name nor an address: '{host}'"
-        ));
+        return Err(BadHostPort::Host);
     }
-    if let Some(port) = port {
-        let valid =
-            port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p != 0);
-        if !valid {
-            return Err(format!(
-                "{flag} has a bad port '{port}': use a number from 1 to 65535"
-            ));
-        }
-    }
-    Ok(())
+    let port = match port {
+        None | Some("") => None,
+        Some(port) => Some(parse_port(port).ok_or(BadHostPort::Port)?),
+    };
+    Ok(HostPort { host, port })
+}
+
+/// A port: digits only (no sign, no blank), from 1 to 65535.
+fn parse_port(text: &str) -> Option<u16> {
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u16>().ok())
+        .flatten()
+        .filter(|p| *p != 0)
 }
 
 /// A base-URL check: the written-form rules here, or `http::check_base` on top of them.
@@ -181,6 +234,36 @@ mod tests {
         ] {
             assert!(check_base("--login-base", url).is_err(), "{url}");
         }
+    }
+
+    #[track_caller]
+    fn host_port(authority: &str, want: Result<(&str, Option<u16>), BadHostPort>) {
+        let got = parse_host_port(authority).map(|h| (h.host, h.port));
+        assert_eq!(got, want, "{authority}");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn host_and_port() {
+        host_port("api.example.com", Ok(("api.example.com", None)));
+        host_port("api.example.com:8443", Ok(("api.example.com", Some(8443))));
+        host_port("p:", Ok(("p", None)));
+        host_port("proxy_1.corp", Ok(("proxy_1.corp", None)));
+        host_port("10.0.0.1:3128", Ok(("10.0.0.1", Some(3128))));
+        host_port("[::1]", Ok(("::1", None)));
+        host_port("[fd00::1]:3128", Ok(("fd00::1", Some(3128))));
+        host_port("::1", Err(BadHostPort::Ipv6));
+        host_port("[::1", Err(BadHostPort::Ipv6));
+        host_port("[host]:1", Err(BadHostPort::Ipv6));
+        host_port("[::1]x", Err(BadHostPort::AfterBracket));
+        host_port("", Err(BadHostPort::NoHost));
+        host_port(":80", Err(BadHostPort::NoHost));
+        host_port("pr%78y", Err(BadHostPort::Host));
+        host_port("a b", Err(BadHostPort::Host));
+        host_port("p:0", Err(BadHostPort::Port));
+        host_port("p:65536", Err(BadHostPort::Port));
+        host_port("p:+80", Err(BadHostPort::Port));
+        host_port("p:80x", Err(BadHostPort::Port));
     }
 
     #[test]

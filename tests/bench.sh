@@ -16,6 +16,11 @@
 #      same day through `--mode query`;
 #    - jobs whose result pages are granted 10 000 records at a time.
 # 3. Peak RSS at most 16 MiB on every run.
+# 4. CPU on the 20 000-conversation week without latency: at most 10 ms per 1 000
+#    conversations on the query and the jobs paths, CSV and JSON Lines, and at most 2x the
+#    floor measured in the same run (serde_json parsing the same conversations, in pages of the
+#    reply's size, into `Value`; into `IgnoredAny` shown beside it); with strace installed, at
+#    most 4 write-type system calls per committed page.
 #
 # Requests and 429s are the export's own counts (its closing summary on stderr): every attempt
 # is counted, the token endpoint apart, and every 429 is retried. Runs of the same range must
@@ -149,6 +154,8 @@ start_sim week --seed 11 --conversations 20000 --from 2026-11-01 --to 2026-11-08
 # Nine days at about 720 a day, the first seven in the lake.
 start_sim lake --seed 12 --conversations 6480 --from 2026-11-01 --to 2026-11-10 \
     --availability 2026-11-08 --job-max-page-size "$job_page" "${profile[@]}"
+start_sim clean --seed 11 --conversations 20000 --from 2026-11-01 --to 2026-11-08 \
+    --job-max-page-size 10000
 fast=$(sim_url fast)
 week=$(sim_url week)
 lake=$(sim_url lake)
@@ -181,6 +188,99 @@ if [ "$large_peak" -gt $((small_peak * 3 / 2)) ]; then
     echo "  FAIL: memory grows with the range (${small_peak} KiB -> ${large_peak} KiB)"
     fail=1
 fi
+
+echo
+echo "== CPU per 1 000 conversations: the 20 000 week without latency, next to the parse floor"
+clean=$(sim_url clean)
+# cpu NAME [export flags...]: one export of the week; sets c_ms (CPU ms per 1 000
+# conversations, user + system), c_pages and c_conv ("-" when the run failed). Keeps the output.
+cpu() {
+    local name=$1 status=0 line user sys
+    shift
+    local TIMEFORMAT='%3U %3S'
+    { time GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
+        timeout 300 "$bin"/genesys-export conversations --api-base "$clean" --login-base "$clean" \
+        -o "$dir/$name.out" --from 2026-11-01 --to 2026-11-08 --job-poll 10ms "$@" \
+        2>"$dir/$name.log"; } 2>"$dir/$name.cpu" || status=$?
+    read -r user sys <"$dir/$name.cpu" || true
+    line=$(grep 'done: ' "$dir/$name.log" | tail -n 1 || true)
+    c_conv=$(echo "$line" | sed -n 's/.*done: \([0-9]*\) conversations.*/\1/p')
+    c_pages=$(echo "$line" | sed -n 's/.* \([0-9]*\) pages.*/\1/p')
+    if [ "$status" != 0 ] || [ -z "$c_conv" ] || [ "$c_conv" = 0 ]; then
+        echo "  FAIL: $name exited $status (log: $dir/$name.log)"
+        fail=1
+        c_ms=- c_conv=- c_pages=-
+        return
+    fi
+    c_ms=$(awk -v u="$user" -v s="$sys" -v n="$c_conv" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }')
+}
+# writes NAME [export flags...]: write-type system calls per committed page, under strace.
+writes() {
+    local name=$1
+    shift
+    rm -f "$dir/$name.out"
+    GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
+        strace -f -c -o "$dir/$name.strace" -e trace=write,writev,pwrite64,pwritev,pwritev2 \
+        "$bin"/genesys-export conversations --api-base "$clean" --login-base "$clean" \
+        -o "$dir/$name.out" --from 2026-11-01 --to 2026-11-08 --job-poll 10ms "$@" 2>"$dir/$name.log"
+    local calls pages
+    calls=$(awk '$NF ~ /^(write|writev|pwrite64|pwritev|pwritev2)$/ { n += $4 } END { print n + 0 }' "$dir/$name.strace")
+    pages=$(sed -n 's/.*done: .* \([0-9]*\) pages.*/\1/p' "$dir/$name.log" | tail -n 1)
+    w_per_page=$(awk -v c="$calls" -v p="${pages:-0}" 'BEGIN { if (p > 0) printf "%.1f", c / p; else print "-" }')
+    w_calls=$calls
+    w_pages=${pages:--}
+}
+printf '%-22s %8s %7s %11s %11s %13s %8s\n' run conv pages cpu_ms/1k value_ms/1k ignored_ms/1k x_value
+cpu_runs=(
+    "query csv|cpu-qcsv|--mode query"
+    "query jsonl|cpu-qjsonl|--mode query --format jsonl"
+    "jobs csv|cpu-jcsv|--mode jobs --window 7d"
+    "jobs jsonl|cpu-jjsonl|--mode jobs --window 7d --format jsonl"
+)
+# The floor: the conversations the JSON Lines runs wrote, in pages of the reply's size.
+floor_of() { # FILE PAGE -> "value ignored"
+    "$bin"/parse-floor --page "$2" "$1" | awk '{ print $3, $4 }'
+}
+for entry in "${cpu_runs[@]}"; do
+    IFS='|' read -r label name flags <<<"$entry"
+    # shellcheck disable=SC2086 # the flags are words
+    cpu "$name" $flags
+    eval "${name//-/_}=(\"$c_ms\" \"$c_conv\" \"$c_pages\")"
+done
+value=(- -) ignored=(- -)
+[ -s "$dir/cpu-qjsonl.out" ] && read -r value[0] ignored[0] <<<"$(floor_of "$dir/cpu-qjsonl.out" 100)"
+[ -s "$dir/cpu-jjsonl.out" ] && read -r value[1] ignored[1] <<<"$(floor_of "$dir/cpu-jjsonl.out" 1000)"
+for entry in "${cpu_runs[@]}"; do
+    IFS='|' read -r label name _ <<<"$entry"
+    declare -n r="${name//-/_}"
+    k=0
+    [[ $name == cpu-j* ]] && k=1
+    x=$(ratio "${r[0]}" "${value[$k]}")
+    printf '%-22s %8s %7s %11s %11s %13s %8s\n' "$label" "${r[1]}" "${r[2]}" "${r[0]}" "${value[$k]}" "${ignored[$k]}" "$x"
+    if [ "${r[0]}" != - ]; then
+        ok=0
+        le "${r[0]}" 10 && ok=1
+        verdict "$ok" "$label: ${r[0]} ms CPU per 1 000 conversations <= 10"
+        ok=0
+        [ "${value[$k]}" != - ] && le "${r[0]}" "$(awk -v v="${value[$k]}" 'BEGIN { print v * 2 }')" && ok=1
+        verdict "$ok" "$label: within 2x the Value parse of the same bytes (${x}x)"
+    fi
+    unset -n r
+done
+same "$(wc -l <"$dir/cpu-qjsonl.out" 2>/dev/null || echo -)" "$(wc -l <"$dir/cpu-jjsonl.out" 2>/dev/null || echo -)" "the clean week through the query and jobs"
+if command -v strace >/dev/null; then
+    for entry in "query csv|w-qcsv|--mode query" "jobs jsonl|w-jjsonl|--mode jobs --window 7d --format jsonl"; do
+        IFS='|' read -r label name flags <<<"$entry"
+        # shellcheck disable=SC2086 # the flags are words
+        writes "$name" $flags
+        ok=0
+        [ "$w_per_page" != - ] && le "$w_per_page" 4 && ok=1
+        verdict "$ok" "$label: $w_calls write-type system calls for $w_pages committed pages ($w_per_page a page) <= 4"
+    done
+else
+    echo "  (strace not installed: write-type system calls per page not measured)"
+fi
+rm -f "$dir"/cpu-*.out "$dir"/w-*.out
 
 echo
 echo "== latency profile: 400 ms a request, $rate requests/s in a 1 s sliding window, jobs fulfilled after ${job_delay} s"

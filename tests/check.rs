@@ -35,6 +35,19 @@ fn check_at(sim: &Sim, url: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
+/// The checks of a setup where every step runs, in order (`hosts`: no region is named).
+const CHECKS: [&str; 9] = [
+    "hosts",
+    "login host",
+    "API host",
+    "token",
+    "permission analytics:conversationDetail:view",
+    "permission routing:queue:view",
+    "jobs availability",
+    "clock",
+    "rate limit",
+];
+
 fn check(sim: &Sim) -> Run {
     check_at(sim, &sim.url(), &[], &[])
 }
@@ -61,17 +74,7 @@ fn a_good_setup_is_all_ok_and_exits_0() {
     let run = check(&sim);
     run.expect_code(0);
     assert_eq!(marks(&run), ["ok"; 9], "{}", run.stdout);
-    for what in [
-        "hosts",
-        "login host",
-        "API host",
-        "token",
-        "permission analytics:conversationDetail:view",
-        "permission routing:queue:view",
-        "jobs availability",
-        "clock",
-        "rate limit",
-    ] {
+    for what in CHECKS {
         line(&run, what);
     }
     assert!(line(&run, "token").contains("token lifetime 1h"));
@@ -246,5 +249,146 @@ fn check_help_and_export_options() {
         "{}",
         run.stderr
     );
+    assert_eq!(sim.stats().connections, 0);
+}
+
+#[test]
+fn check_refuses_every_export_option_naming_it() {
+    let sim = start(SimConfig::default());
+    for extra in [
+        &["--columns", "conversation_id"][..],
+        &["--queue", "Billing"],
+        &["--media", "voice"],
+        &["--pending", "p.json"],
+        &["--filter-file", "f.json"],
+        &["--attribute", "a"],
+        &["--no-progress"],
+        &["--ended-only"],
+    ] {
+        let run = check_at(&sim, &sim.url(), extra, &[]);
+        run.expect_code(2);
+        let want = format!("error: {} is an export option: 'check' takes", extra[0]);
+        assert!(run.stderr.starts_with(&want), "{extra:?}: {}", run.stderr);
+        assert!(run.stderr.contains("check --help"), "{}", run.stderr);
+        assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+    assert_eq!(sim.stats().connections, 0);
+}
+
+#[test]
+fn check_with_log_format_json_writes_each_line_as_one_object() {
+    let sim = start(SimConfig {
+        queues_forbidden: true,
+        ..SimConfig::default()
+    });
+    let by_option = ["--log-format", "json"];
+    let by_variable = [("GENESYS_EXPORT_LOG_FORMAT", "json")];
+    for (extra, env) in [(&by_option[..], &[][..]), (&[][..], &by_variable[..])] {
+        let mut cmd = check_command_at(&sim.url());
+        cmd.args(extra).envs(env.iter().copied());
+        let run = run_command(cmd);
+        run.expect_code(0);
+        let lines = json_log(&run.stdout);
+        assert_eq!(lines.len(), 9, "{}", run.stdout);
+        let checks: Vec<&str> = lines.iter().map(|l| l["check"].as_str().unwrap()).collect();
+        assert_eq!(checks, CHECKS);
+        for line in &lines {
+            let message = line["message"].as_str().unwrap();
+            assert!(
+                message.starts_with(line["check"].as_str().unwrap()),
+                "{line}"
+            );
+            assert!(line["time"].is_string(), "{line}");
+            let (mark, level) = (
+                line["mark"].as_str().unwrap(),
+                line["level"].as_str().unwrap(),
+            );
+            let want = if message.starts_with("permission routing") {
+                ("warn", "warn")
+            } else {
+                ("ok", "info")
+            };
+            assert_eq!((mark, level), want, "{line}");
+        }
+        assert_eq!(run.stderr, "");
+    }
+}
+
+#[test]
+fn an_exhausted_rate_limit_is_blamed_instead_of_the_permissions() {
+    let sim = start(SimConfig {
+        faults: Faults {
+            p_429: 1.0,
+            retry_after_secs: Some(0),
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let run = check_at(
+        &sim,
+        &sim.url(),
+        &["--max-retries", "2", "--backoff", "0s"],
+        &[],
+    );
+    run.expect_code(5);
+    let fails: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
+    assert_eq!(fails.len(), 1, "{}", run.stdout);
+    let fail = line(&run, "rate limit");
+    assert!(fail.starts_with("FAIL rate limit: exhausted"), "{fail}");
+    assert!(fail.contains("HTTP 429"), "{fail}");
+    for what in [
+        "permission analytics:conversationDetail:view",
+        "permission routing:queue:view",
+        "jobs availability",
+    ] {
+        let told = line(&run, what);
+        assert!(
+            told.starts_with("warn") && told.contains("rate limit is exhausted"),
+            "{told}"
+        );
+    }
+    assert_eq!(
+        marks(&run),
+        ["ok", "ok", "ok", "ok", "warn", "warn", "warn", "ok", "FAIL"]
+    );
+    // The details query and its two retries; the other steps would only meet the limit again.
+    let stats = sim.stats();
+    assert_eq!(stats.details_requests, 3);
+    assert_eq!(stats.queue_requests + stats.availability_requests, 0);
+}
+
+#[test]
+fn a_dead_proxy_is_named_once_on_the_fail_lines_after_the_host_asked_for() {
+    use genesys_sim::{ConnectProxy, ProxyConfig};
+    let sim = start(SimConfig {
+        tls: Some(TlsCert::Valid),
+        ..SimConfig::default()
+    });
+    let mut proxy = ConnectProxy::start(ProxyConfig {
+        credentials: None,
+        map: Vec::new(),
+    });
+    proxy.stop();
+    let dir = Dir::new("check-proxy");
+    let ca = write_ca_file(&sim, &dir);
+    let (api, login) = ("https://api.sim.test", "https://login.sim.test");
+    let mut cmd = check_command_bases(api, login);
+    cmd.args(["--max-retries", "1", "--backoff", "0s"])
+        .args(["--ca-file", ca.to_str().unwrap()])
+        .env("HTTPS_PROXY", proxy.url());
+    let run = run_command(cmd);
+    run.expect_code(5);
+    assert_eq!(marks(&run), ["ok", "FAIL", "FAIL"], "{}", run.stdout);
+    for (what, host) in [("login host", login), ("API host", api)] {
+        let fail = line(&run, what);
+        assert!(fail.contains(&format!(": {host} not reached: ")), "{fail}");
+        let proxy = format!("through the proxy {} from HTTPS_PROXY", proxy.url());
+        assert_eq!(fail.matches(&proxy).count(), 1, "{fail}");
+    }
     assert_eq!(sim.stats().connections, 0);
 }

@@ -182,3 +182,84 @@ fn a_closed_stdout_ends_the_run_quietly() {
     // It stopped at the closed pipe: a run to the end closes with its summary.
     assert!(!run.stderr.contains("done: "), "{}", run.stderr);
 }
+
+/// A day-window query export of 300 conversations with these name columns, under `faults`.
+fn names_export(faults: genesys_sim::Faults, columns: &str) -> (Sim, Run) {
+    let sim = Sim::start(SimConfig {
+        conversations: 300,
+        faults,
+        ..SimConfig::default()
+    });
+    let args = Args::range()
+        .mode("query")
+        .window("1d")
+        .opt("--columns", columns);
+    let run = export(&sim, &args);
+    (sim, run)
+}
+
+/// Issue: name lookups refused as too long aborted the export, and a server that pages the
+/// lookup's reply left names empty. A user or wrap-up lookup of more than 8 ids answers 414
+/// and each reply is paged 5 entities a page: every name still arrives.
+#[test]
+fn name_lookups_refused_as_too_long_step_down_and_paged_replies_are_followed() {
+    let faults = genesys_sim::Faults {
+        listing_page_size: Some(5),
+        listing_max_ids: Some(8),
+        ..genesys_sim::Faults::default()
+    };
+    let (sim, run) = names_export(faults, "conversation_id,user_ids,user_names");
+    run.expect_code(0);
+    assert!(!run.stderr.contains("left empty"), "{}", run.stderr);
+    let records = csv_records(&run.stdout);
+    assert_same_ids(
+        &records.iter().map(|r| r[0].to_string()).collect::<Vec<_>>(),
+        &sim.ground_truth(ts(FROM), ts(TO)),
+    );
+    for record in &records {
+        let ids = record[1].split(';').filter(|s| !s.is_empty()).count();
+        let names = record[2].split(';').filter(|s| !s.is_empty()).count();
+        assert_eq!(ids, names, "{record:?}");
+    }
+}
+
+/// Any other refusal of a name lookup leaves the names empty with one warning, and the
+/// export goes on.
+#[test]
+fn a_name_lookup_that_keeps_failing_leaves_names_empty_with_one_warning() {
+    let faults = genesys_sim::Faults {
+        listing_max_ids: Some(0),
+        ..genesys_sim::Faults::default()
+    };
+    let (sim, run) = names_export(faults, "conversation_id,user_names");
+    run.expect_code(0);
+    let warnings = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("user names are left empty"));
+    assert_eq!(warnings.count(), 1, "{}", run.stderr);
+    let want = sim.ground_truth(ts(FROM), ts(TO));
+    assert_eq!(csv_ids(&run.stdout).len(), want.len());
+}
+
+/// A paged lookup reply is followed for at most `MAX_NAME_PAGES` (20) pages, and the
+/// warning says what was seen: a reply cut short, not users deleted or out of reach.
+#[test]
+fn a_lookup_reply_paged_past_the_bound_is_named_as_such() {
+    let faults = genesys_sim::Faults {
+        listing_page_size: Some(1),
+        ..genesys_sim::Faults::default()
+    };
+    let (_, run) = names_export(faults, "conversation_id,user_names");
+    run.expect_code(0);
+    let cut = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("user names are left empty"))
+        .collect::<Vec<_>>();
+    assert!(!cut.is_empty(), "{}", run.stderr);
+    for line in cut {
+        assert!(line.contains("not in the first 20 of the"), "{line}");
+        assert!(!line.contains("deleted"), "{line}");
+    }
+}

@@ -20,17 +20,21 @@ fn rate_limit(retry_after: Option<&str>) -> Fault {
     Fault::RateLimit { retry_after }
 }
 
-/// Runs a full export with fast backoff and checks it against the ground truth.
-fn export_exactly(sim: &Sim) -> Run {
-    let dir = Dir::new("faults");
-    let out = dir.join("c.csv");
-    let args = Args::range()
+/// The export of these tests into `out`: the query, small pages, fast backoff.
+fn args_into(out: &std::path::Path) -> Args {
+    Args::range()
         .mode("query")
         .window("2h")
         .page_size("50")
         .backoff("20ms")
-        .out(&out);
-    let run = export(sim, &args);
+        .out(out)
+}
+
+/// Runs a full export with fast backoff and checks it against the ground truth.
+fn export_exactly(sim: &Sim) -> Run {
+    let dir = Dir::new("faults");
+    let out = dir.join("c.csv");
+    let run = export(sim, &args_into(&out));
     run.expect_code(0);
     assert_no_secrets(&run, sim);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
@@ -40,17 +44,29 @@ fn export_exactly(sim: &Sim) -> Run {
 
 #[test]
 fn tokens_expiring_mid_run_are_refreshed_before_use() {
+    // One request at a time, each held 100 ms by the simulator: the run lasts at least
+    // requests × 100 ms, however fast the machine, so it outlives several 1-second tokens.
+    let latency = Duration::from_millis(100);
     let sim = Sim::start(SimConfig {
         token_lifetime: Duration::from_secs(1),
-        latency: Duration::from_millis(70),
+        latency,
         ..config(Faults::default())
     });
-    export_exactly(&sim);
+    let dir = Dir::new("faults-expiry");
+    let out = dir.join("c.csv");
+    let run = export(&sim, &args_into(&out).opt("--parallel", "1"));
+    run.expect_code(0);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
-    // Without faults, each token after the first replaced one about to expire.
+    let floor = latency * u32::try_from(stats.api_requests).unwrap();
     assert!(
-        stats.tokens_issued >= 3,
-        "only {} tokens issued",
+        floor >= Duration::from_secs(3),
+        "a run of {floor:?} at least"
+    );
+    // Each token after the first replaced one about to expire: at least one a second.
+    assert!(
+        stats.tokens_issued > floor.as_secs(),
+        "only {} tokens issued over at least {floor:?}",
         stats.tokens_issued
     );
     // The skew margin replaces tokens before they expire, so none is refused for age.
@@ -212,4 +228,110 @@ fn a_server_that_stays_down_exhausts_the_retries() {
     assert!(run.stderr.contains("after 3 retries"), "{}", run.stderr);
     assert_eq!(run.stderr.matches("retry ").count(), 3, "{}", run.stderr);
     assert_no_secrets(&run, &sim);
+}
+
+/// Peak resident set of a run through `/usr/bin/time -f %M` (KiB), and the run.
+fn run_measured(sim: &Sim, args: &Args, rss_file: &std::path::Path) -> (Run, u64) {
+    let rss = rss_file.to_str().unwrap();
+    let mut cmd = command_wrapped(sim, &["/usr/bin/time", "-f", "%M", "-o", rss]);
+    cmd.args(args);
+    let run = run_command(cmd);
+    let kib = read(rss_file)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no peak RSS in {rss_file:?}"));
+    (run, kib)
+}
+
+/// A details page of 7 MB that inflates to a GiB of zeros is refused as it inflates past the
+/// 32 MiB cap, retried like any malformed reply, and the export is exact; memory peaks below
+/// the cap plus the export's own few MiB.
+#[test]
+fn a_compressed_bomb_is_refused_as_it_inflates_and_memory_stays_under_the_cap() {
+    const CAP_KIB: u64 = 32 * 1024;
+    let faults = Faults {
+        script: vec![(3, Fault::Bomb { inflated: 1 << 30 })],
+        ..Faults::default()
+    };
+    let sim = Sim::start(config(faults));
+    let dir = Dir::new("bomb");
+    let measures = Dir::new("bomb-rss");
+    let out = dir.join("c.csv");
+    let (run, peak_kib) = run_measured(&sim, &args_into(&out), &measures.join("rss"));
+    run.expect_code(0);
+    println!("peak RSS under a 1 GiB gzip bomb: {peak_kib} KiB");
+    assert!(
+        run.stderr
+            .contains("HTTP 200 with a body larger than the 32 MiB cap")
+            || run.stderr.contains("a body larger than the 32 MiB cap"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.matches("retry ").count(), 1, "{}", run.stderr);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    assert_eq!(dir.files(), ["c.csv"]);
+    assert!(
+        peak_kib < CAP_KIB + 12 * 1024,
+        "peak RSS {peak_kib} KiB, cap {CAP_KIB} KiB"
+    );
+}
+
+/// Whether this machine lets a test mount a tmpfs in its own mount namespace.
+fn can_mount() -> bool {
+    std::process::Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A job results page spooled to a temporary directory on a full disk (a 64 KiB tmpfs mounted
+/// for the run alone) ends the run at once with exit 6 naming the directory: no retry, no
+/// second download.
+#[test]
+fn a_full_disk_while_spooling_exits_6_naming_the_directory_at_once() {
+    if !can_mount() {
+        eprintln!("skipped: this machine does not let a test mount a tmpfs (unshare -rm)");
+        return;
+    }
+    let sim = Sim::start(config(Faults::default()));
+    let dir = Dir::new("spool-full");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = dir.join("c.csv");
+    let mount = "mount -t tmpfs -o size=64k tmpfs \"$TMPDIR\" && exec \"$0\" \"$@\"";
+    let mut cmd = command_wrapped(&sim, &["unshare", "-rm", "sh", "-c", mount]);
+    cmd.env("TMPDIR", &tmp)
+        .args(&Args::range().mode("jobs").backoff("20ms").out(&out));
+    let run = run_command(cmd);
+    run.expect_code(6);
+    let line = run.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.contains(&format!("to a temporary file in {}", tmp.display())),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retry "), "{}", run.stderr);
+    assert_eq!(sim.stats().job_result_pages, 1, "{:?}", sim.stats());
+}
+
+/// A limit of one request per 2 s holds four requests in flight far below what they could
+/// carry: the run says so in one line, once, and stays exact.
+#[test]
+fn a_pacing_far_below_the_requests_in_flight_is_said_once() {
+    let sim = Sim::start(SimConfig {
+        conversations: 6,
+        rate_limit: Some(genesys_sim::RateLimit {
+            allowed: 1,
+            window: Duration::from_secs(2),
+        }),
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("pacing-slow");
+    let out = dir.join("c.csv");
+    let args = Args::range().mode("query").window("2d").out(&out);
+    let run = export(&sim, &args);
+    run.expect_code(0);
+    assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    let said = "pacing: the API's rate-limit headers allow 1 request in 2s, one every";
+    assert_eq!(run.stderr.matches(said).count(), 1, "{}", run.stderr);
 }

@@ -562,3 +562,42 @@ fn auto_sends_a_large_lake_week_to_jobs_and_a_resume_follows_the_saved_choice() 
         &sim.ground_truth(ts(FROM), ts(week_end)),
     );
 }
+
+/// Issue: under `auto`, a range larger than the result cap ended the run: the estimate's
+/// queries were refused like any query past the cap. A week of 2 000 conversations, a cap of
+/// 300 the whole result is held to: the refusal means "more than the cap", jobs export the
+/// week, exactly.
+#[test]
+fn auto_over_the_result_cap_takes_jobs_instead_of_ending_the_run() {
+    let (from, to) = ("2026-10-27T00:00:00Z", "2026-11-03T00:00:00Z");
+    let sim = Sim::start(SimConfig {
+        conversations: 2000,
+        start: ts(from),
+        end: ts(to),
+        data_availability: ts(to),
+        result_cap: 300,
+        faults: Faults {
+            cap_whole_result: true,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("auto-over-cap");
+    let out = dir.join("c.csv");
+    let args = Args::between(from, to)
+        .window("1h")
+        .backoff("10ms")
+        .mode("auto")
+        .out(&out);
+    let run = export(&sim, &args);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("holds more than the query pages through"),
+        "{}",
+        run.stderr
+    );
+    // Job results come ordered by id: the same ids, each once.
+    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(from), ts(to)));
+    assert!(sim.stats().job_submits >= 1);
+}

@@ -692,3 +692,28 @@ fn an_output_the_ledger_cannot_name_is_refused_before_anything_is_sent() {
     assert_eq!(sim.stats().token_requests, 0);
     assert_eq!(dir.files(), Vec::<String>::new());
 }
+
+/// Issue: a by-id reply of `{}` dropped every ledger entry it was asked about as "no longer
+/// returned". The follow-up's first reply is `{}`: it is asked again, and nothing is lost.
+#[test]
+fn a_by_id_reply_of_an_empty_object_drops_nothing_from_the_ledger() {
+    let sim = Sim::start(SimConfig {
+        faults: Faults {
+            by_id_empty: 1,
+            ..Faults::default()
+        },
+        ..data()
+    });
+    let dir = Dir::new("pending-empty-reply");
+    let played = play(&sim, &dir, 2, "query", true);
+    check_nights(&sim, &played, true);
+    let second = &played.runs[1].stderr;
+    assert!(
+        !second.contains("no longer returned by the API"),
+        "{second}"
+    );
+    assert!(
+        second.contains("asking again before dropping them"),
+        "{second}"
+    );
+}

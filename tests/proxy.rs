@@ -327,3 +327,33 @@ fn check_connects_through_the_proxy_and_passes() {
     assert!(proxy.connects_to(API_TARGET) > 0);
     assert!(proxy.connects_to(LOGIN_TARGET) > 0);
 }
+
+/// `check` through a proxy that is down blames the proxy on each host's line, as the export
+/// does: the hosts themselves were never reached.
+#[test]
+fn check_with_a_dead_proxy_names_the_proxy_on_its_fail_lines() {
+    let sim = start_sim();
+    let mut proxy = start_proxy(&sim, true);
+    proxy.stop();
+    let dir = Dir::new("proxy-check-dead");
+    let ca = write_ca_file(&sim, &dir);
+    let url = proxy.url_with(PROXY_USER, PROXY_PASSWORD);
+    let mut cmd = check_command_bases(API, LOGIN);
+    cmd.args(["--ca-file", ca.to_str().unwrap()])
+        .args(["--max-retries", "1", "--backoff", "1ms"])
+        .env("HTTPS_PROXY", &url)
+        .current_dir(&dir.path);
+    let run = run_command(cmd);
+    run.expect_code(5);
+    assert_nothing_secret(&run, &sim, &dir);
+    let named = format!("through the proxy {} from HTTPS_PROXY", proxy.url());
+    for host in ["login host", "API host"] {
+        let line = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("FAIL {host}:")))
+            .unwrap_or_else(|| panic!("no FAIL line for the {host}: {}", run.stdout));
+        assert!(line.contains(&named), "{line}");
+    }
+    assert_eq!(sim.stats().connections, 0);
+}

@@ -213,6 +213,16 @@ pub fn command_with_umask(sim: &Sim, umask: &str) -> Command {
     cmd
 }
 
+/// [`command`] started through `wrapper`: a program and its first arguments, followed by the
+/// binary and its arguments (`/usr/bin/time -o FILE`, `unshare … sh -c '…; exec "$0" "$@"'`).
+pub fn command_wrapped(sim: &Sim, wrapper: &[&str]) -> Command {
+    let (program, first) = wrapper.split_first().expect("a wrapper program");
+    let mut cmd = Command::new(program);
+    cmd.args(first).arg(env!("CARGO_BIN_EXE_genesys-export"));
+    pointed_at(&mut cmd, &sim.url());
+    cmd
+}
+
 /// [`command`] with the API at `api` and the login endpoint at `login`.
 pub fn command_bases(api: &str, login: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genesys-export"));
@@ -304,6 +314,9 @@ pub fn crash_at(sim: &Sim, args: &Args, out: &Path, spec: &str) -> Run {
 /// Runs the export `args` with `GENESYS_EXPORT_CRASH_AT=spec` and checks that it aborted,
 /// printing no secret. Returns the run.
 pub fn abort_at(sim: &Sim, args: &Args, spec: &str) -> Run {
+    if !cfg!(debug_assertions) {
+        panic!("crash points exist in debug builds only: run these tests without --release");
+    }
     let mut cmd = command(sim);
     cmd.args(args).env("GENESYS_EXPORT_CRASH_AT", spec);
     let run = run_command(cmd);
@@ -570,6 +583,11 @@ pub fn json_log(stderr: &str) -> Vec<serde_json::Value> {
 /// `script` from util-linux, which gives it a pseudo-terminal as stdin, stdout and stderr.
 /// What the terminal showed is the run's `stdout` (`\r\n` line ends; stderr is empty).
 pub fn run_in_terminal(cmd: &Command) -> Run {
+    run_command(in_terminal(cmd))
+}
+
+/// `cmd` under `script`, as [`run_in_terminal`] runs it, to [`spawn`].
+pub fn in_terminal(cmd: &Command) -> Command {
     let quote = |s: &OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', r"'\''"));
     let line = std::iter::once(cmd.get_program())
         .chain(cmd.get_args())
@@ -583,7 +601,7 @@ pub fn run_in_terminal(cmd: &Command) -> Run {
             terminal.env(name, value);
         }
     }
-    run_command(terminal)
+    terminal
 }
 /// Midnight UTC `days` days before today: data for tests whose runs compare dates with the
 /// real clock (a ledger's ageing) lies this far in the past, whatever day the tests run.
@@ -604,4 +622,40 @@ pub fn csv_ids_and_ends(text: &str) -> Vec<(String, String)> {
         .iter()
         .map(|r| (r[0].to_string(), r[2].to_string()))
         .collect()
+}
+
+/// What a spawned run writes to a pipe, collected as it comes.
+pub struct Watched(std::sync::Arc<std::sync::Mutex<Vec<u8>>>, JoinHandle<()>);
+
+impl Watched {
+    /// Reads `pipe` in the background until it closes.
+    pub fn start(mut pipe: impl Read + Send + 'static) -> Watched {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = std::sync::Arc::clone(&seen);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Watched(seen, reader)
+    }
+
+    /// What came so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until what came holds `what`.
+    pub fn wait_for(&self, what: &str) {
+        wait_for(what, || self.text().contains(what));
+    }
+
+    /// Everything, once the pipe has closed.
+    pub fn finish(self) -> String {
+        let Watched(seen, reader) = self;
+        reader.join().unwrap();
+        let bytes = seen.lock().unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }

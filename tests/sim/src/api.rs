@@ -335,6 +335,10 @@ impl State {
                 Reply::Full(response)
             }
             Fault::Echo(status) => Reply::Full(echo(*status, endpoint, req, ctx)),
+            Fault::Bomb { inflated } => Reply::Full(
+                Response::new(200, JSON, faults::gzip_bomb(*inflated))
+                    .with_header("Content-Encoding", "gzip"),
+            ),
         };
         self.injected(reply)
     }
@@ -473,7 +477,17 @@ impl State {
         }
         let listed = self.listed(matches, query.descending);
         let true_hits = listed.len() as u64;
-        let skip = usize::try_from((query.page_number - 1) * query.page_size).unwrap_or(usize::MAX);
+        let cap = self.cfg.result_cap;
+        if self.cfg.faults.cap_whole_result && true_hits > cap {
+            let message = format!("Pagination may not exceed {cap} results. Consider paging through the data using smaller intervals.");
+            return error_response(400, "bad.request", &message, ctx);
+        }
+        let page_number = if self.cfg.faults.ignore_page_number {
+            1
+        } else {
+            query.page_number
+        };
+        let skip = usize::try_from((page_number - 1) * query.page_size).unwrap_or(usize::MAX);
         let mut on_page: HashSet<&str> = HashSet::new();
         let page: Vec<Value> = listed
             .iter()
@@ -527,6 +541,9 @@ impl State {
             );
             return error_response(400, "bad.request", &message, ctx);
         }
+        if self.stats.by_id_requests <= self.cfg.faults.by_id_empty {
+            return Response::json(200, &json!({}));
+        }
         let mut listed = HashSet::new();
         let conversations: Vec<Value> = ids
             .iter()
@@ -574,7 +591,7 @@ impl State {
             .filter(|q| !q.deleted)
             .map(|q| (q.id.as_str(), q.name.as_str(), queue_json(q)))
             .collect();
-        named_listing(req, ctx, QUEUES_PATH, queues, true)
+        named_listing(req, ctx, QUEUES_PATH, queues, true, (None, None))
     }
 
     /// `GET /api/v2/users?id=..&id=..` (`state` is accepted and ignored: every simulated user
@@ -598,7 +615,9 @@ impl State {
                 (a.id.as_str(), a.name.as_str(), entity)
             })
             .collect();
-        named_listing(req, ctx, USERS_PATH, users, false)
+        let faults = &self.cfg.faults;
+        let paging = (faults.listing_page_size, faults.listing_max_ids);
+        named_listing(req, ctx, USERS_PATH, users, false, paging)
     }
 
     /// `GET /api/v2/routing/wrapupcodes?id=..&id=..`.
@@ -619,7 +638,9 @@ impl State {
                 (id, name, entity)
             })
             .collect();
-        named_listing(req, ctx, WRAPUP_CODES_PATH, codes, false)
+        let faults = &self.cfg.faults;
+        let paging = (faults.listing_page_size, faults.listing_max_ids);
+        named_listing(req, ctx, WRAPUP_CODES_PATH, codes, false, paging)
     }
 
     /// `GET /api/v2/routing/queues/{queueId}`.
@@ -1127,13 +1148,15 @@ fn noisy_total(true_hits: u64, noise: f64, seed: u64, from_ms: i64, to_ms: i64) 
 /// the `id` parameters when there are any (at most `MAX_QUEUE_IDS`), with `by_name` by the
 /// `name` search too (`name` matches any entity whose name contains it, ignoring case, or
 /// with `*` at either end the entities whose name starts or ends with the rest), sorted by
-/// name (`sortOrder=desc` reverses it), paged by `pageSize` and `pageNumber`.
+/// name (`sortOrder=desc` reverses it), paged by `pageSize` and `pageNumber`. `paging`: a
+/// page size imposed whatever `pageSize` asks for, and the most ids taken before a 414.
 fn named_listing(
     req: &Request,
     ctx: &str,
     path: &str,
     all: Vec<(&str, &str, Value)>,
     by_name: bool,
+    paging: (Option<u64>, Option<usize>),
 ) -> Response {
     let ids: Vec<&str> = req
         .query_all("id")
@@ -1142,6 +1165,9 @@ fn named_listing(
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .collect();
+    if paging.1.is_some_and(|max| ids.len() > max) {
+        return error_response(414, "uri.too.long", "URI Too Long", ctx);
+    }
     if ids.len() > MAX_QUEUE_IDS {
         let message = format!(
             "A maximum of {MAX_QUEUE_IDS} ids may be requested, got {}.",
@@ -1152,7 +1178,7 @@ fn named_listing(
     let name = req.query_first("name").filter(|_| by_name);
     let search = name.map(str::to_lowercase);
     let page_size = match query_number(req, "pageSize", DEFAULT_PAGE_SIZE, 1, MAX_QUEUE_PAGE_SIZE) {
-        Ok(n) => n,
+        Ok(n) => paging.0.unwrap_or(n),
         Err(message) => return error_response(400, "bad.request", &message, ctx),
     };
     let page_number = match query_number(req, "pageNumber", 1, 1, u64::MAX) {

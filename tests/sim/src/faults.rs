@@ -44,6 +44,19 @@ pub struct Faults {
     /// `(n, fault)`: the nth request (1-based) counted over the endpoints these faults apply to
     /// gets `fault`, whatever the probabilities say.
     pub script: Vec<(u64, Fault)>,
+    /// The details query ignores `pageNumber`: every page it serves is the first.
+    pub ignore_page_number: bool,
+    /// A details query matching more conversations than `result_cap` is refused as past the
+    /// cap whatever page it asks for, as the API refuses the one-result estimate of a range
+    /// over the cap.
+    pub cap_whole_result: bool,
+    /// The first this many by-id requests answer `{}`.
+    pub by_id_empty: u64,
+    /// User and wrap-up code lookups are paged this many entities a page, whatever
+    /// `pageSize` asks for.
+    pub listing_page_size: Option<u64>,
+    /// A user or wrap-up code lookup of more ids than this answers 414.
+    pub listing_max_ids: Option<usize>,
 }
 
 /// One injected failure.
@@ -80,6 +93,9 @@ pub enum Fault {
     /// clear: the bearer token, or on the token endpoint the client secret of the Basic
     /// header (in the token endpoint's error shape).
     Echo(u16),
+    /// A 200 `application/json` with `Content-Encoding: gzip` whose body, a few MiB on the
+    /// wire, inflates to about this many zero bytes: a compressed bomb.
+    Bomb { inflated: u64 },
 }
 
 /// The 5xx statuses a random server fault chooses from.
@@ -124,6 +140,49 @@ pub fn choose(faults: &Faults, n: u64, rng: &mut Rng) -> Option<Fault> {
         }
     }
     None
+}
+
+/// A gzip stream of about `inflated` zero bytes (one zero, then copies of 258 bytes at
+/// distance 1, one fixed-Huffman block: 13 bits per 258 bytes). Its CRC is not computed: a
+/// client that honours its cap never reaches the trailer, and one that does fails on it.
+pub fn gzip_bomb(inflated: u64) -> Vec<u8> {
+    /// Bits written least significant first, as deflate packs them.
+    struct Bits {
+        out: Vec<u8>,
+        acc: u64,
+        n: u32,
+    }
+    impl Bits {
+        fn put(&mut self, value: u64, bits: u32) {
+            self.acc |= value << self.n;
+            self.n += bits;
+            while self.n >= 8 {
+                self.out.push(self.acc as u8);
+                self.acc >>= 8;
+                self.n -= 8;
+            }
+        }
+    }
+    let copies = inflated.saturating_sub(1) / 258;
+    let mut bits = Bits {
+        out: vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff],
+        acc: 0,
+        n: 0,
+    };
+    // BFINAL, then BTYPE 01 (fixed Huffman).
+    bits.put(0b011, 3);
+    // The literal 0 (code 00110000), Huffman codes going in most significant bit first.
+    bits.put(0b0000_1100, 8);
+    for _ in 0..copies {
+        // Length 258 (code 11000101, reversed) and distance 1 (code 00000).
+        bits.put(0b1010_0011, 13);
+    }
+    // End of block (code 0000000), then the byte boundary.
+    bits.put(0, 7 + 7);
+    let size = (copies * 258 + 1) as u32;
+    bits.out.extend_from_slice(&[0, 0, 0, 0]);
+    bits.out.extend_from_slice(&size.to_le_bytes());
+    bits.out
 }
 
 /// The body of a `Blank` reply: whitespace only, so it is not a JSON document.
@@ -233,6 +292,59 @@ mod tests {
             match choose(&echo, n, &mut rng) {
                 Some(Fault::Echo(status)) => assert!(SERVER_ERROR_STATUSES.contains(&status)),
                 other => panic!("unexpected fault {other:?}"),
+            }
+        }
+    }
+
+    /// The bomb inflates, through a real gzip decoder, to the zeros it promises.
+    #[test]
+    fn the_bomb_is_a_gzip_stream_of_zeros() {
+        let bomb = gzip_bomb(1 + 258 * 1000);
+        assert!(bomb.len() < 2000, "{}", bomb.len());
+        let mut out = Vec::new();
+        let mut decoder = inflate_bomb(&bomb);
+        decoder(&mut out);
+        assert_eq!(out.len(), 1 + 258 * 1000);
+        assert!(out.iter().all(|b| *b == 0));
+    }
+
+    /// A minimal inflater for the one block shape the bomb uses (fixed Huffman, literal 0,
+    /// copies of 258 at distance 1, end of block), decoding bit by bit from the stream.
+    fn inflate_bomb(gz: &[u8]) -> impl FnMut(&mut Vec<u8>) + '_ {
+        move |out: &mut Vec<u8>| {
+            let data = &gz[10..];
+            let mut pos = 0usize;
+            let mut bit = |n: u32| -> u32 {
+                let mut v = 0;
+                for i in 0..n {
+                    let b = (data[pos / 8] >> (pos % 8)) & 1;
+                    v |= u32::from(b) << i;
+                    pos += 1;
+                }
+                v
+            };
+            assert_eq!(bit(1), 1, "final block");
+            assert_eq!(bit(2), 1, "fixed Huffman");
+            // Codes read most significant bit first.
+            let code = |n: u32, bit: &mut dyn FnMut(u32) -> u32| {
+                (0..n).fold(0u32, |acc, _| (acc << 1) | bit(1))
+            };
+            loop {
+                let seven = code(7, &mut bit);
+                if seven == 0 {
+                    return;
+                }
+                let eight = (seven << 1) | bit(1);
+                match eight {
+                    0x30 => out.push(0),
+                    0b1100_0101 => {
+                        assert_eq!(code(5, &mut bit), 0, "distance 1");
+                        for _ in 0..258 {
+                            out.push(*out.last().unwrap());
+                        }
+                    }
+                    other => panic!("unexpected code {other:#x}"),
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The ledger of conversations still in progress (`--pending FILE`): what it holds, how it is
-//! read, checked, merged and aged. Pure: no clock, no file; `state.rs` reads and writes it.
+//! read, checked, merged and aged. Pure: no clock, no file; `file.rs` below reads and writes it
+//! and carries its protocol with a run.
 //!
 //! A nightly export meets conversations that have not ended. Each one is recorded here (its
 //! id, its `conversationStart`, and when an export first saw it in progress); a later run
@@ -24,6 +25,8 @@ use time::OffsetDateTime;
 
 use crate::window;
 
+pub mod file;
+
 /// Bumped whenever the meaning of a saved field changes (2: entries handed to a run).
 pub const VERSION: u32 = 2;
 /// The older format still read: the same as this one, without handed entries.
@@ -40,8 +43,6 @@ pub const MAX_ID_LEN: usize = 128;
 /// How far a conversation's start may lie after the moment it was first seen, for clocks
 /// that disagree; beyond it the entry is inconsistent.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(3600);
-/// `--pending-max-age` when none is given: 31 days.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(31 * 86_400);
 
 /// The ledger as saved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -534,7 +535,7 @@ mod tests {
         // Within the clock skew: accepted.
         let mut ok = sample();
         ok.entries[0].start = "2026-11-02T01:05:00.000Z".into();
-        assert!(Ledger::parse(&ok.to_text()).is_ok());
+        assert_eq!(Ledger::parse(&ok.to_text()), Ok(ok));
     }
 
     /// A hand-edited handed entry is refused with a reason naming what is wrong.
@@ -603,7 +604,9 @@ mod tests {
         assert_eq!(ledger.hand(&["a-1".into(), "zz".into()], &night_2), 1);
         assert_eq!(ledger.hand(&["a-1".into()], &night_2), 0);
         assert_eq!(ledger.due(), ["b-2"]);
-        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        let read_back = Ledger::parse(&ledger.to_text()).unwrap();
+        assert_eq!(read_back, ledger);
+        assert_eq!(read_back.due(), ["b-2"]);
         assert_eq!(ledger.remove_handed(&night_2.state), 1);
         assert_eq!(ledger.ids(), ["b-2", "c-3"]);
         assert_eq!(ledger.due(), ["b-2"]);
@@ -691,7 +694,7 @@ mod tests {
         assert_eq!(ledger.ids(), ["a-0", "a-1", "b-2", "c-3"]);
         assert_eq!(ledger.entries[1].first_seen, "2026-11-02T00:05:00.000Z");
         assert_eq!(ledger.entries[3].first_seen, "2026-11-03T00:05:00.000Z");
-        assert!(Ledger::parse(&ledger.to_text()).is_ok());
+        assert_eq!(Ledger::parse(&ledger.to_text()), Ok(ledger.clone()));
         let bad = [("a,b".to_string(), now)];
         assert!(ledger
             .merge(&bad, now)

@@ -1,0 +1,176 @@
+//! Row writing: the conversations of a reply that a window owns and has not written yet (or,
+//! for the ledger's follow-up, those that have ended), flattened to CSV rows with their names
+//! looked up, or kept as JSON, then committed. Records what it finds in progress for the
+//! ledger; decides nothing about pages, jobs or windows.
+//!
+//! Each conversation of a reply held in memory is parsed once (`record::Conversation::read`)
+//! and that one view serves the names, the ownership, the id set and the row; a spooled reply
+//! is read one conversation at a time, once more for CSV with name columns.
+
+use std::collections::HashSet;
+
+use anyhow::{anyhow, Context, Result};
+use serde_json::value::RawValue;
+
+use super::driver::Run;
+use super::{Rows, Source};
+use crate::api::Lookup;
+use crate::columns::IdsOf;
+use crate::record::Conversation;
+use crate::rows;
+use crate::sink::{Format, Target};
+use crate::window::Window;
+
+/// The ids a reply's CSV rows need named, per lookup, each once, in first-seen order.
+struct Wanted {
+    lookups: Vec<(Lookup, IdsOf)>,
+    ids: Vec<Vec<String>>,
+    known: Vec<HashSet<String>>,
+}
+
+impl Wanted {
+    fn new(lookups: Vec<(Lookup, IdsOf)>) -> Wanted {
+        let n = lookups.len();
+        Wanted {
+            lookups,
+            ids: vec![Vec::new(); n],
+            known: vec![HashSet::new(); n],
+        }
+    }
+
+    fn add(&mut self, conversation: &Conversation) {
+        let lists = self.ids.iter_mut().zip(self.known.iter_mut());
+        for ((lookup, ids_of), (ids, known)) in self.lookups.iter().zip(lists) {
+            for id in ids_of(conversation) {
+                if lookup.fixed_name(id).is_none() && !known.contains(id) {
+                    known.insert(id.to_string());
+                    ids.push(id.to_string());
+                }
+            }
+        }
+    }
+}
+
+impl<S: Source, W: Target> Run<'_, '_, S, W> {
+    /// Writes the conversations of a page that this window owns and has not written yet, then
+    /// commits them. Returns how many were written.
+    pub(super) fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
+        self.write_rows(Some(w), rows)
+    }
+
+    /// The name lookups the CSV columns need (none for JSON Lines).
+    fn wanted(&self) -> Wanted {
+        let lookups = match self.plan.format {
+            Format::Csv => self
+                .plan
+                .columns
+                .iter()
+                .filter_map(|c| c.lookup())
+                .collect(),
+            Format::Jsonl => Vec::new(),
+        };
+        Wanted::new(lookups)
+    }
+
+    /// Looks up, in bulk, the names `wanted` collected.
+    fn look_up_names(&mut self, wanted: Wanted) -> Result<()> {
+        for ((lookup, _), ids) in wanted.lookups.iter().zip(&wanted.ids) {
+            self.names.resolve(self.source, *lookup, ids, self.log)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the conversations of a reply, as `write_page` does for window `owner`; without
+    /// an owner (the ledger's follow-up), those that have ended and are not written yet, their
+    /// ids kept for the ledger. Then commits them: one write and one sync.
+    pub(super) fn write_rows(
+        &mut self,
+        owner: Option<&Window>,
+        rows: &mut dyn Rows,
+    ) -> Result<u64> {
+        let mut wanted = self.wanted();
+        let mut written: u64 = 0;
+        if let Some(raws) = rows.in_memory() {
+            let page = raws
+                .iter()
+                .map(|raw| parse_conversation(raw))
+                .collect::<Result<Vec<_>>>()?;
+            page.iter().for_each(|c| wanted.add(c));
+            self.look_up_names(wanted)?;
+            for conversation in &page {
+                written += u64::from(self.write_one(owner, conversation)?);
+            }
+        } else {
+            if !wanted.lookups.is_empty() {
+                rows.each(&mut |raw| {
+                    wanted.add(&parse_conversation(raw)?);
+                    Ok(())
+                })?;
+            }
+            self.look_up_names(wanted)?;
+            rows.each(&mut |raw| {
+                let conversation = parse_conversation(raw)?;
+                written += u64::from(self.write_one(owner, &conversation)?);
+                Ok(())
+            })?;
+        }
+        self.sink.commit()?;
+        self.stats.conversations = self.stats.conversations.saturating_add(written);
+        Ok(written)
+    }
+
+    /// Writes one conversation if it is `owner`'s and not written yet (see `write_rows`); a
+    /// conversation in progress found by a window is recorded for the ledger, and written
+    /// unless `--ended-only`. Whether it was written.
+    fn write_one(&mut self, owner: Option<&Window>, conversation: &Conversation) -> Result<bool> {
+        let id = conversation.conversation_id.as_ref();
+        let start = conversation
+            .start()
+            .ok_or_else(|| anyhow!("conversation {id} has an unreadable conversationStart"))?;
+        let ended = conversation.ended();
+        match owner {
+            Some(w) if !w.owns(start) => {
+                self.stats.outside_window = self.stats.outside_window.saturating_add(1);
+                return Ok(false);
+            }
+            None if !ended => return Ok(false),
+            _ => {}
+        }
+        if self.seen.contains(id) {
+            self.stats.repeats = self.stats.repeats.saturating_add(1);
+            return Ok(false);
+        }
+        if owner.is_some() && !ended && self.ledger.kept() {
+            self.ledger.found(id, start);
+            if self.plan.ended_only {
+                return Ok(false);
+            }
+        }
+        self.seen.insert(id.to_string());
+        if owner.is_none() {
+            self.ledger.followed(id);
+        }
+        match (self.plan.format, conversation.raw) {
+            (Format::Csv, _) => {
+                let row = rows::flatten(
+                    conversation,
+                    &self.plan.columns,
+                    &|lookup, id| self.names.get(lookup, id),
+                    &self.plan.attributes,
+                );
+                self.sink.write_row(&row)?;
+            }
+            (Format::Jsonl, Some(raw)) => self.sink.write_json(raw)?,
+            (Format::Jsonl, None) => return Err(anyhow!("conversation {id} has no JSON text")),
+        }
+        Ok(true)
+    }
+}
+
+/// A conversation of a checked reply, parsed once (the check made the same parse before the
+/// reply counted).
+pub(super) fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
+    Conversation::read(raw)
+        .map_err(|e| anyhow!(e))
+        .context("a conversation in the reply does not have the expected shape")
+}

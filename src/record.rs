@@ -1,0 +1,402 @@
+//! The conversation record as the analytics API returns it, read as a borrowed, typed view.
+//!
+//! Pure data with serde; no I/O. `Conversation::read` parses one conversation's JSON once:
+//! its strings borrow from the reply's text (owned only where a string holds an escape), the
+//! raw text is kept beside the view for JSON Lines, and the shape check (an id and a readable
+//! start) is made on the same parse. Only the fields the export reads are declared; serde
+//! skips the rest. The fields the fixed columns read are strict (a wrong type fails the
+//! shape check); those read only by catalogue columns are lenient (`lenient`): a value of an
+//! unexpected type reads as absent. It must not know the wire envelopes (`api.rs`) or rows.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+/// A string of a record: borrowed from the reply's text, owned where it held an escape.
+pub type Text<'a> = Cow<'a, str>;
+
+/// The fields of a conversation that the export reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Conversation<'a> {
+    // `Cow` spelled out: serde borrows only a field whose type it reads as `Cow<str>`.
+    #[serde(borrow)]
+    pub conversation_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub conversation_start: Cow<'a, str>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub conversation_end: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub originating_direction: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "texts")]
+    pub division_ids: Vec<Text<'a>>,
+    /// The number as the reply writes it (a float read back would not always print the same).
+    #[serde(borrow, deserialize_with = "lenient_number")]
+    pub media_stats_min_conversation_mos: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub external_tag: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub conversation_initiator: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub participants: Vec<Participant<'a>>,
+    /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
+    #[serde(skip)]
+    pub raw: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Participant<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub purpose: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub user_id: Option<Text<'a>>,
+    /// Custom participant data; only job results carry it.
+    #[serde(borrow, deserialize_with = "text_map")]
+    pub attributes: BTreeMap<Text<'a>, Text<'a>>,
+    #[serde(borrow)]
+    pub sessions: Vec<Session<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Session<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub media_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub ani: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub dnis: Option<Text<'a>>,
+    #[serde(borrow)]
+    pub segments: Vec<Segment<'a>>,
+    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
+    /// whole-number `value` is skipped.
+    #[serde(borrow, deserialize_with = "lenient_metrics")]
+    pub metrics: Vec<Metric<'a>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Segment<'a> {
+    #[serde(borrow, deserialize_with = "text")]
+    pub queue_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "text")]
+    pub wrap_up_code: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub disconnect_type: Option<Text<'a>>,
+}
+
+/// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metric<'a> {
+    pub name: Text<'a>,
+    pub value: i64,
+}
+
+impl<'a> Conversation<'a> {
+    /// Parses a conversation's JSON once and checks that it has the shape the export reads:
+    /// the declared types, an id and a readable start. The view keeps `raw`.
+    pub fn read(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
+        let mut conversation: Conversation = serde_json::from_str(raw.get())
+            .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
+        let id = &conversation.conversation_id;
+        if id.is_empty() {
+            return Err("a conversation has no conversationId".to_string());
+        }
+        if conversation.start().is_none() {
+            return Err(format!(
+                "conversation {id} has no readable conversationStart"
+            ));
+        }
+        conversation.raw = Some(raw);
+        Ok(conversation)
+    }
+
+    /// When the conversation started; `None` when unreadable (`read` refuses those).
+    pub fn start(&self) -> Option<time::OffsetDateTime> {
+        crate::window::parse_api_timestamp(&self.conversation_start)
+    }
+
+    /// Whether the conversation has ended (it carries a `conversationEnd`).
+    pub fn ended(&self) -> bool {
+        self.conversation_end.is_some()
+    }
+}
+
+/// Checks that a conversation has the shape the export reads (see `Conversation::read`).
+pub fn check(raw: &RawValue) -> Result<(), String> {
+    Conversation::read(raw).map(drop)
+}
+
+/// A strict string, borrowed where it holds no escape (`Cow` spelled out for serde).
+#[derive(Deserialize)]
+struct Strict<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A string or `null` (absent); any other type is an error.
+fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
+    Ok(Option::<Strict<'de>>::deserialize(d)?.map(|s| s.0))
+}
+
+/// An array of strings.
+fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Text<'de>>, D::Error> {
+    Ok(Vec::<Strict<'de>>::deserialize(d)?
+        .into_iter()
+        .map(|s| s.0)
+        .collect())
+}
+
+/// An object of strings; a key given twice keeps its last value.
+fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Text<'de>, Text<'de>>, D::Error> {
+    struct Strings;
+    impl<'de> Visitor<'de> for Strings {
+        type Value = BTreeMap<Text<'de>, Text<'de>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of strings")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((Strict(key), Strict(value))) = map.next_entry()? {
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Strings)
+}
+
+/// Reads a value of type `T`, or `None` when the field holds any other JSON value.
+fn lenient<'de, D: Deserializer<'de>, T: Loose<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
+}
+
+/// Reads the metrics that have the expected shape, skipping the others; anything but an
+/// array reads as no metrics.
+fn lenient_metrics<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Metric<'de>>, D::Error> {
+    Ok(lenient::<D, Vec<Metric>>(d)?.unwrap_or_default())
+}
+
+/// Reads a JSON number's text as the reply holds it, or `None` for anything else.
+fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
+    let raw = <&'de RawValue>::deserialize(d)?;
+    let text = raw.get().trim();
+    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    Ok(number.then_some(Cow::Borrowed(text)))
+}
+
+/// A type read leniently, in one pass without an intermediate tree: each method turns one
+/// kind of JSON value into `Some`; every other kind reads as `None` (and is skipped).
+trait Loose<'de>: Sized {
+    fn string(_: Text<'de>) -> Option<Self> {
+        None
+    }
+
+    fn integer(_: i128) -> Option<Self> {
+        None
+    }
+
+    fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+impl<'de> Loose<'de> for Text<'de> {
+    fn string(s: Text<'de>) -> Option<Text<'de>> {
+        Some(s)
+    }
+}
+
+impl Loose<'_> for i64 {
+    fn integer(n: i128) -> Option<i64> {
+        i64::try_from(n).ok()
+    }
+}
+
+impl<'de> Loose<'de> for Metric<'de> {
+    fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Metric<'de>>, A::Error> {
+        let (mut name, mut value) = (None, None);
+        while let Some(key) = map.next_key::<Strict<'de>>()? {
+            match key.0.as_ref() {
+                "name" => name = map.next_value::<LooseValue<Text>>()?.0,
+                "value" => value = map.next_value::<LooseValue<i64>>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
+    }
+}
+
+impl<'de, T: Loose<'de>> Loose<'de> for Vec<T> {
+    fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Vec<T>>, A::Error> {
+        let mut items = Vec::new();
+        while let Some(LooseValue(item)) = seq.next_element::<LooseValue<T>>()? {
+            items.extend(item);
+        }
+        Ok(Some(items))
+    }
+}
+
+/// `T` read leniently, as an element or a map value.
+struct LooseValue<T>(Option<T>);
+
+impl<'de, T: Loose<'de>> Deserialize<'de> for LooseValue<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LooseValue<T>, D::Error> {
+        lenient(d).map(LooseValue)
+    }
+}
+
+struct LooseVisitor<T>(std::marker::PhantomData<T>);
+
+impl<'de, T: Loose<'de>> Visitor<'de> for LooseVisitor<T> {
+    type Value = Option<T>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Option<T>, E> {
+        Ok(T::string(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Option<T>, E> {
+        Ok(T::string(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Option<T>, E> {
+        Ok(T::string(Cow::Owned(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Option<T>, E> {
+        Ok(T::integer(v.into()))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Option<T>, E> {
+        Ok(None)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
+        T::seq(seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
+        T::map(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn new_fields_of_an_unexpected_type_read_as_absent_not_malformed() {
+        let text = r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z",
+            "externalTag":7,"conversationInitiator":{"a":[1]},"mediaStatsMinConversationMos":"4.1",
+            "participants":[{"sessions":[
+                {"metrics":{"name":"tTalk","value":1},"segments":[{"disconnectType":["peer"]}]},
+                {"metrics":[1,null,{"name":5,"value":1},{"name":"tTalk","value":"x"},
+                    {"name":"tTalk","value":2.5},{"name":"tTalk","value":18446744073709551615},
+                    {"value":3,"name":"tTalk","emitDate":"x","more":{"a":[{}]}},
+                    {"name":"tHeld","value":-4}]}]}]}"#;
+        let raw = raw(text);
+        let c = Conversation::read(&raw).unwrap();
+        assert_eq!(c.external_tag, None);
+        assert_eq!(c.conversation_initiator, None);
+        assert_eq!(c.media_stats_min_conversation_mos, None);
+        let sessions = &c.participants[0].sessions;
+        assert!(sessions[0].metrics.is_empty());
+        assert_eq!(sessions[0].segments[0].disconnect_type, None);
+        let metric = |name: &'static str, value| Metric {
+            name: name.into(),
+            value,
+        };
+        assert_eq!(
+            sessions[1].metrics,
+            [metric("tTalk", 3), metric("tHeld", -4)]
+        );
+        // The fields the fixed columns read stay strict.
+        for strict in [
+            r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":{}}"#,
+            r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","conversationEnd":5}"#,
+            r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","divisionIds":[1]}"#,
+            r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":[{"attributes":{"a":1}}]}"#,
+            r#"{"conversationId":null,"conversationStart":"2026-11-01T00:00:00Z"}"#,
+        ] {
+            assert!(check(&self::raw(strict)).is_err(), "{strict}");
+        }
+    }
+
+    #[test]
+    fn strings_borrow_from_the_reply_unless_they_hold_an_escape() {
+        let raw = raw(
+            r#"{"conversationId":"c-1","conversationStart":"2026-11-01T00:00:00Z",
+            "conversationEnd":null,"externalTag":"a\"b","mediaStatsMinConversationMos": 4.10 ,
+            "participants":[{"purpose":"cust\u00f6mer","attributes":{"k":"v","k":"w"},
+                "sessions":[{"metrics":[{"name":"tTalk","value":3}]}]}]}"#,
+        );
+        let c = Conversation::read(&raw).unwrap();
+        assert!(matches!(c.conversation_id, Cow::Borrowed("c-1")));
+        assert_eq!(c.conversation_end, None);
+        assert!(!c.ended());
+        assert!(matches!(c.external_tag.as_ref(), Some(Cow::Owned(t)) if t == "a\"b"));
+        assert_eq!(c.media_stats_min_conversation_mos.as_deref(), Some("4.10"));
+        let p = &c.participants[0];
+        assert_eq!(p.purpose.as_deref(), Some("custömer"));
+        assert_eq!(p.attributes.get("k").map(|v| v.as_ref()), Some("w"));
+        assert!(matches!(
+            p.sessions[0].metrics[0].name,
+            Cow::Borrowed("tTalk")
+        ));
+        assert_eq!(c.raw.map(RawValue::get), Some(raw.get()));
+        assert_eq!(
+            c.start(),
+            crate::window::parse_api_timestamp("2026-11-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_conversation_needs_an_id_and_a_readable_start() {
+        assert_eq!(
+            check(&raw(r#"{"conversationStart":"2026-11-01T00:00:00Z"}"#)),
+            Err("a conversation has no conversationId".to_string())
+        );
+        assert_eq!(
+            check(&raw(
+                r#"{"conversationId":"x","conversationStart":"yesterday"}"#
+            )),
+            Err("conversation x has no readable conversationStart".to_string())
+        );
+        assert!(check(&raw("[]")).is_err());
+    }
+}
