@@ -102,7 +102,8 @@ check_artifact() {
 # Under wine: the unit tests, from their Windows test executable "$1" (the lock among them),
 # but those wine 8 cannot run: it reports success for CreateSymbolicLinkW but makes no link,
 # keeps no DACL a program sets (it reads back one made from the Unix mode), and has no console
-# to send GenerateConsoleCtrlEvent to; and two `--pending` tests that name Unix paths. Then,
+# to send GenerateConsoleCtrlEvent to; and four tests that expect Unix paths (two `--pending`
+# ones, two of the zone lookup's). Then,
 # with the artifact, a second run refused while the first holds the lock, and Ctrl-C (wine
 # turns SIGINT into the console's CTRL_C_EVENT, through the handler the export installs)
 # stopping the first with exit 130 and its state saved, then resumed byte for byte.
@@ -114,11 +115,12 @@ check_windows() {
         --skip signal::tests::a_console_ctrl_break \
         --skip pending::tests::handed_entries_round_trip \
         --skip pending::tests::written_follow_ups_are_handed \
+        --skip tz::tests::a_missing_zone_names_itself --skip tz::tests::local_reads_tz_then \
         >"$dir/unit.log" 2>&1 || fail "windows: the unit tests under wine failed (see $dir/unit.log)"
     local passed
     passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$dir/unit.log")
     [ "${passed:-0}" -ge 100 ] || fail "windows: fewer unit tests than expected ran (see $dir/unit.log)"
-    grep -q '^test target::tests::a_second_lock_on_the_same_export_is_refused_and_the_first_is_released ... ok' "$dir/unit.log" ||
+    grep -q '^test [a-z_]*::tests::a_second_lock_on_the_same_export_is_refused_and_the_first_is_released ... ok' "$dir/unit.log" ||
         fail "windows: the lock's unit test did not run (see $dir/unit.log)"
     # Slow replies (30 pages of 300 ms): the first run is still going when the second starts.
     start_sim "$dir/sim" --latency-ms 300
