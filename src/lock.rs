@@ -32,7 +32,11 @@ impl Lock {
             let mut file =
                 state::open_private(path, OpenOptions::new().read(true).write(true).create(true))
                     .with_context(cannot)?;
-            match file.try_lock() {
+            #[cfg(windows)]
+            let locked = crate::sys_windows::try_lock(&file);
+            #[cfg(not(windows))]
+            let locked = file.try_lock();
+            match locked {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
                     let holder = fs::read_to_string(path)
@@ -86,7 +90,18 @@ fn is_same_file(file: &File, path: &Path) -> bool {
             _ => false,
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use crate::sys_windows::identity;
+        match (
+            identity(file),
+            File::open(path).and_then(|now| identity(&now)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = (file, path);
         true

@@ -33,6 +33,8 @@ mod rows;
 mod signal;
 mod sink;
 mod state;
+#[cfg(windows)]
+mod sys_windows;
 mod tables;
 mod target;
 mod times;

@@ -455,6 +455,7 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
 /// path instead of following it. The C headers' values, per platform (the shipped binary links
 /// no crate that would name it); elsewhere 0, where the checks before each open still refuse a
 /// symbolic link, without the guarantee against one planted in between.
+#[cfg(unix)]
 const O_NOFOLLOW: i32 = if cfg!(target_os = "linux") {
     if cfg!(any(
         target_arch = "arm",
@@ -483,14 +484,16 @@ const O_NOFOLLOW: i32 = if cfg!(target_os = "linux") {
 /// as `options` say, never through a symbolic link at `path`, and leaves it readable and
 /// writable by its owner only: created with mode 0600, and set to 0600 once open, whatever the
 /// umask or the mode an existing file had. Callers create a new file with `create_new`, which
-/// also refuses any file planted at the name.
+/// also refuses any file planted at the name. On Windows a reparse point (symbolic link,
+/// junction) is what is refused, the file is opened with `FILE_FLAG_OPEN_REPARSE_POINT`, and
+/// owner-only is a protected DACL with the owner alone in it.
 pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
+    if fs::symlink_metadata(path).is_ok_and(|meta| is_link(&meta)) {
+        return Err(io::Error::other("it is a symbolic link"));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            return Err(io::Error::other("it is a symbolic link"));
-        }
         let file = options.mode(0o600).custom_flags(O_NOFOLLOW).open(path)?;
         if !file.metadata()?.file_type().is_file() {
             return Err(io::Error::other("it is not a regular file"));
@@ -498,10 +501,46 @@ pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> 
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
         Ok(file)
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use crate::sys_windows::{self as sys, FILE_FLAG_OPEN_REPARSE_POINT};
+        use std::os::windows::fs::OpenOptionsExt;
+        let file = options
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if sys::is_reparse_point(&meta) {
+            return Err(io::Error::other("it is a symbolic link or a junction"));
+        }
+        if !meta.file_type().is_file() {
+            return Err(io::Error::other("it is not a regular file"));
+        }
+        // The DACL is set through a second handle with the right to change it, checked to
+        // be the same file.
+        let acl = OpenOptions::new()
+            .access_mode(sys::READ_AND_WRITE_DAC)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
+            .open(path)?;
+        if sys::identity(&acl)? != sys::identity(&file)? {
+            return Err(io::Error::other("it was replaced while being opened"));
+        }
+        sys::make_private(&acl)?;
+        Ok(file)
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         options.open(path)
     }
+}
+
+/// Whether the entry `meta` describes (from `symlink_metadata`) is a link the system would
+/// follow: a symbolic link, and on Windows any reparse point (a junction too).
+pub fn is_link(meta: &fs::Metadata) -> bool {
+    #[cfg(windows)]
+    if crate::sys_windows::is_reparse_point(meta) {
+        return true;
+    }
+    meta.file_type().is_symlink()
 }
 
 /// Opens one of the export's own files for reading only, never through a symbolic link, and
@@ -514,8 +553,17 @@ fn open_to_read(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(O_NOFOLLOW);
     }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        options.custom_flags(crate::sys_windows::FILE_FLAG_OPEN_REPARSE_POINT);
+    }
     let file = options.open(path)?;
-    if !file.metadata()?.file_type().is_file() {
+    let meta = file.metadata()?;
+    if is_link(&meta) {
+        return Err(io::Error::other("it is a symbolic link"));
+    }
+    if !meta.file_type().is_file() {
         return Err(io::Error::other("it is not a regular file"));
     }
     Ok(file)
@@ -525,6 +573,16 @@ fn open_to_read(path: &Path) -> io::Result<File> {
 /// that the name can be created afresh with `create_new`; a missing file is fine.
 pub fn unlink(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
+        // A directory link (a junction, a directory symbolic link) on Windows is removed as
+        // the empty directory it stands for; what it points to is left alone.
+        #[cfg(windows)]
+        Err(_)
+            if fs::symlink_metadata(path).is_ok_and(|meta| {
+                std::os::windows::fs::FileTypeExt::is_symlink_dir(&meta.file_type())
+            }) =>
+        {
+            fs::remove_dir(path)
+        }
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }

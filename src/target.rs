@@ -102,7 +102,7 @@ pub fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
         None
     } else if kind.is_dir() {
         Some("a directory")
-    } else if kind.is_symlink() {
+    } else if state::is_link(meta) {
         Some("a symbolic link")
     } else {
         Some("not a regular file (a device, a FIFO or a socket)")
