@@ -183,6 +183,7 @@ fn create_dir(dir: &Path) -> io::Result<()> {
         Ok(_) => crate::state::unlink(dir)?,
         Err(_) => {}
     }
+    #[cfg_attr(not(unix), allow(unused_mut))]
     let mut builder = fs::DirBuilder::new();
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
