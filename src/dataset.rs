@@ -180,7 +180,7 @@ pub fn open(
 fn create_dir(dir: &Path) -> io::Result<()> {
     match fs::symlink_metadata(dir) {
         Ok(meta) if meta.file_type().is_dir() => fs::remove_dir_all(dir)?,
-        Ok(_) => crate::state::unlink(dir)?,
+        Ok(_) => crate::disk::unlink(dir)?,
         Err(_) => {}
     }
     #[cfg_attr(not(unix), allow(unused_mut))]
@@ -188,7 +188,7 @@ fn create_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir)?;
-    crate::state::sync_dir(dir)
+    crate::disk::sync_dir(dir)
 }
 
 /// Completes the dataset in `partial`: commits the tables, then writes `schema.sql` and
@@ -213,7 +213,7 @@ pub fn finish(
             .and_then(|()| file.sync_all())
             .with_context(|| output(format!("cannot write {}", path.display())))?;
     }
-    crate::state::sync_dir(&partial.join("manifest.json"))
+    crate::disk::sync_dir(&partial.join("manifest.json"))
         .with_context(|| output(format!("cannot write {}", partial.display())))
 }
 
@@ -329,13 +329,13 @@ pub fn publish(partial: &Path, dir: &Path, force: bool) -> Result<()> {
             ));
         }
     }
-    let aside = crate::state::with_suffix(dir, &format!(".old-{}", std::process::id()));
+    let aside = crate::disk::with_suffix(dir, &format!(".old-{}", std::process::id()));
     let moved = || -> io::Result<()> {
         if existing.is_some() {
             fs::rename(dir, &aside)?;
         }
         fs::rename(partial, dir)?;
-        crate::state::sync_dir(dir)?;
+        crate::disk::sync_dir(dir)?;
         if existing.is_some() {
             fs::remove_dir_all(&aside)?;
         }

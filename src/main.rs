@@ -11,6 +11,7 @@ mod cli;
 mod columns;
 mod crash;
 mod dataset;
+mod disk;
 mod exit;
 mod export;
 mod filters;
@@ -148,25 +149,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = config.http_settings();
-    let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
+    let credentials = config.credentials.clone();
+    let client = Arc::new(Client::new(settings, credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.
-    let target = match &config.output {
-        Output::Stdout => None,
-        Output::File(path) => Some(FileTarget::prepare(
-            path,
-            config.state.as_deref(),
-            config.restart,
-            fingerprint,
-            &plan,
-            match config.tables {
-                true => target::Layout::Dataset(dataset::Run {
-                    mode: config.mode,
-                    started: OffsetDateTime::now_utc(),
-                }),
-                false => target::Layout::File,
-            },
-        )?),
-    };
+    let target = prepare(&config, fingerprint, &plan)?;
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
     let mut ledger = match (&config.pending, &run) {
         (Some(path), Some(run)) => Some(pending::file::PendingFile::open(
@@ -196,6 +182,26 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
+}
+
+/// The export's file or dataset, locked, its saved state read and checked; none for stdout.
+fn prepare(
+    config: &Config,
+    fingerprint: String,
+    plan: &export::Plan,
+) -> Result<Option<FileTarget>> {
+    let Output::File(path) = &config.output else {
+        return Ok(None);
+    };
+    let layout = match config.tables {
+        true => target::Layout::Dataset(dataset::Run {
+            mode: config.mode,
+            started: OffsetDateTime::now_utc(),
+        }),
+        false => target::Layout::File,
+    };
+    let state = config.state.as_deref();
+    FileTarget::prepare(path, state, config.restart, fingerprint, plan, layout).map(Some)
 }
 
 /// The output's checks before anything is sent: a file or a dataset's directory.

@@ -1,7 +1,7 @@
 //! The partial files of an export (`FILE.partial`, a dataset's tables): created afresh,
 //! checked against the length and digest a saved state covers, and cut back to them.
 //!
-//! Shell: it opens files, always through `state::open_private`; what a state says and when
+//! Shell: it opens files, always through `crate::disk::open_private`; what a state says and when
 //! to resume are `state.rs`'s and `target.rs`'s.
 
 use std::fs::{self, File, OpenOptions};
@@ -33,9 +33,9 @@ pub fn check_parent(path: &Path, option: &str) -> Result<()> {
 /// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
 /// afresh.
 pub fn create_partial(partial: &Path) -> Result<File> {
-    state::unlink(partial)
+    crate::disk::unlink(partial)
         .and_then(|()| {
-            state::open_private(partial, OpenOptions::new().write(true).create_new(true))
+            crate::disk::open_private(partial, OpenOptions::new().write(true).create_new(true))
         })
         .with_context(|| output(format!("cannot create {}", partial.display())))
 }
@@ -43,7 +43,7 @@ pub fn create_partial(partial: &Path) -> Result<File> {
 /// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
 /// before): what was written after the last saved state is cut off.
 pub fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
-    let mut file = state::open_private(partial, OpenOptions::new().write(true))
+    let mut file = crate::disk::open_private(partial, OpenOptions::new().write(true))
         .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
     let mut cut = || -> io::Result<()> {
         file.set_len(len)?;
@@ -71,7 +71,8 @@ pub fn check_file(partial: &Path, mark: Mark, state_path: &Path) -> Result<File>
     let cannot = || usage_context(format!("cannot read {} to resume", partial.display()));
     let mut file = match fs::symlink_metadata(partial) {
         Ok(meta) if meta.file_type().is_file() => {
-            state::open_private(partial, OpenOptions::new().read(true)).with_context(cannot)?
+            crate::disk::open_private(partial, OpenOptions::new().read(true))
+                .with_context(cannot)?
         }
         Ok(_) => return Err(mismatch(partial, state_path, "it is not a regular file")),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

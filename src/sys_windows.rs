@@ -369,7 +369,7 @@ mod tests {
         let dir_link = dir.join("c.csv.state");
         symlink_dir(&victim_dir, &dir_link).unwrap();
         for link in [&file_link, &dir_link] {
-            assert!(crate::state::is_link(&fs::symlink_metadata(link).unwrap()));
+            assert!(crate::disk::is_link(&fs::symlink_metadata(link).unwrap()));
             for options in [
                 OpenOptions::new().write(true),
                 OpenOptions::new().read(true).write(true).create(true),

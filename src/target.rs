@@ -102,7 +102,7 @@ pub fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
         None
     } else if kind.is_dir() {
         Some("a directory")
-    } else if state::is_link(meta) {
+    } else if crate::disk::is_link(meta) {
         Some("a symbolic link")
     } else {
         Some("not a regular file (a device, a FIFO or a socket)")
@@ -123,8 +123,8 @@ impl FileTarget {
     ) -> Result<FileTarget> {
         let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
         let doing = format!("exporting to {}", path.display());
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
-        state::remove_stale_temporaries(&state_path)?;
+        let lock = Lock::take(&crate::disk::with_suffix(path, ".lock"), &doing)?;
+        crate::disk::remove_stale_temporaries(&state_path)?;
         let restarted = restart && fs::symlink_metadata(&state_path).is_ok();
         if restart {
             state::remove(&state_path)?;
@@ -386,7 +386,7 @@ fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
         }
     };
     result
-        .and_then(|()| state::sync_dir(path))
+        .and_then(|()| crate::disk::sync_dir(path))
         .with_context(|| {
             output(format!(
                 "cannot move {} to {}; the complete export is in {}",
