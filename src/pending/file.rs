@@ -243,7 +243,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let run = |name: &str| {
             let output = dir.join(format!("{name}.csv"));
-            Handed::of(&output, &state::default_path(&output)).unwrap()
+            Handed::of(&output, &crate::state::default_path(&output)).unwrap()
         };
         let touch = |path: &str| fs::write(path, "x").unwrap();
         // `a` died between the removal of its state and the publish: its partial is left.
