@@ -13,6 +13,7 @@ mod crash;
 mod exit;
 mod export;
 mod filters;
+mod formula;
 mod genesys;
 mod http;
 mod lock;
@@ -193,6 +194,10 @@ fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
         // A follow-up in progress belongs to the state: a run without the ledger, or with
         // another, cannot resume it.
         fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    if plan.formulas == formula::Formulas::Raw {
+        // Rows written raw and rows guarded must not meet in one file.
+        fingerprint.push_str(" formulas=raw");
     }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,

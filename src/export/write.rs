@@ -157,6 +157,7 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
                     &self.plan.columns,
                     &|lookup, id| self.names.get(lookup, id),
                     &self.plan.attributes,
+                    self.plan.formulas,
                 );
                 self.sink.write_row(&row)?;
             }
