@@ -13,6 +13,7 @@
 //! when the rows are written; ids, times, numbers and phone numbers are never marked.
 
 use crate::api::Lookup;
+use crate::formula::Formulas;
 use crate::record::{Conversation, Segment, Session};
 
 /// Joins the values of a multi-valued cell.
@@ -64,6 +65,20 @@ impl Column {
                 })
                 .collect::<Vec<_>>()
                 .join(SEPARATOR),
+        }
+    }
+
+    /// The column's cell as a CSV file writes it: guarded against formulas when the column is
+    /// free text and `formulas` says so.
+    pub fn csv_cell(
+        &self,
+        conversation: &Conversation,
+        name_of: NameOf,
+        formulas: Formulas,
+    ) -> String {
+        match self.free_text {
+            true => formulas.apply(self.cell(conversation, name_of)),
+            false => self.cell(conversation, name_of),
         }
     }
 

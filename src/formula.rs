@@ -27,13 +27,19 @@ pub enum Formulas {
 
 impl Formulas {
     /// A free-text cell as this setting writes it.
-    pub fn apply(self, cell: String) -> String {
-        match self {
-            Formulas::Raw => cell,
-            Formulas::Guarded => match guard(&cell) {
-                Cow::Borrowed(_) => cell,
-                Cow::Owned(guarded) => guarded,
-            },
+    pub fn apply(self, mut cell: String) -> String {
+        self.apply_in_place(&mut cell);
+        cell
+    }
+
+    /// Rewrites a free-text cell in its buffer as this setting writes it (for writers that
+    /// compute cells into reused strings); allocates only when the cell changes.
+    pub fn apply_in_place(self, cell: &mut String) {
+        if self == Formulas::Raw {
+            return;
+        }
+        if let Cow::Owned(guarded) = guard(cell) {
+            *cell = guarded;
         }
     }
 }
@@ -112,6 +118,11 @@ mod tests {
         assert_eq!(Formulas::Raw.apply(cell.clone()), cell);
         assert_eq!(Formulas::Guarded.apply(cell), "'=1+1;'-2");
         assert_eq!(Formulas::Guarded.apply("plain".into()), "plain");
+        let mut reused = String::from("@x");
+        Formulas::Guarded.apply_in_place(&mut reused);
+        assert_eq!(reused, "'@x");
+        Formulas::Raw.apply_in_place(&mut reused);
+        assert_eq!(reused, "'@x");
     }
 
     #[test]

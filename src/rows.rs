@@ -60,10 +60,9 @@ pub fn flatten(
     attributes: &[String],
     formulas: Formulas,
 ) -> Row {
-    let fixed = columns.iter().map(|c| match c.free_text {
-        true => formulas.apply(c.cell(conversation, name_of)),
-        false => c.cell(conversation, name_of),
-    });
+    let fixed = columns
+        .iter()
+        .map(|c| c.csv_cell(conversation, name_of, formulas));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
         let cell =
