@@ -332,29 +332,32 @@ impl Dataset {
                 .as_str()
                 .unwrap_or_default()
                 .to_string();
-            let slot = self.conversations.len() as u32;
-            let c = Conversation {
+            self.insert(Conversation {
                 id: id.clone(),
                 start_ms: start,
                 end_ms: end,
                 seed: 0,
-            };
-            let key = sort_key(&c);
-            let at = self
-                .order
-                .partition_point(|&s| sort_key(&self.conversations[s as usize]) < key);
-            self.order.insert(at, slot);
-            if end.is_none() {
-                let at = self
-                    .ongoing
-                    .partition_point(|&s| sort_key(&self.conversations[s as usize]) < key);
-                self.ongoing.insert(at, slot);
-            }
-            self.by_id.insert(id.clone(), slot);
-            self.conversations.push(c);
+            });
             self.samples.insert(id, record);
         }
         self.initial_len = self.conversations.len();
+    }
+
+    /// Stores a conversation in a new slot, in its place in the start order (and among the
+    /// ongoing ones when it has no end).
+    fn insert(&mut self, c: Conversation) {
+        let slot = self.conversations.len() as u32;
+        let key = sort_key(&c);
+        let conversations = &self.conversations;
+        let before = |s: &u32| sort_key(&conversations[*s as usize]) < key;
+        let at = self.order.partition_point(before);
+        self.order.insert(at, slot);
+        if c.end_ms.is_none() {
+            let at = self.ongoing.partition_point(before);
+            self.ongoing.insert(at, slot);
+        }
+        self.by_id.insert(c.id.clone(), slot);
+        self.conversations.push(c);
     }
 
     /// A sample record as served at the data's present: without its end while that lies in
@@ -566,20 +569,12 @@ impl Dataset {
             let id = unique_id(&mut self.arrival_rng, &self.by_id);
             let start_ms = self.arrival_rng.range(from_ms, to_ms);
             let end_ms = Some(start_ms + duration_ms(&mut self.arrival_rng));
-            let conversation = Conversation {
-                id: id.clone(),
+            self.insert(Conversation {
+                id,
                 start_ms,
                 end_ms,
                 seed,
-            };
-            let key = sort_key(&conversation);
-            let slot = self.conversations.len() as u32;
-            let at = self
-                .order
-                .partition_point(|&s| sort_key(&self.conversations[s as usize]) < key);
-            self.order.insert(at, slot);
-            self.by_id.insert(id, slot);
-            self.conversations.push(conversation);
+            });
         }
     }
 
