@@ -7,7 +7,8 @@
 //! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
 //! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
 //! request gets), `auth` (tokens and Basic credentials), `tls` (the certificates made at start
-//! for HTTPS, [`TlsCert`]) and `rng` (the seeded generator). `proxy` is a CONNECT proxy to put
+//! for HTTPS, [`TlsCert`]), `rng` (the seeded generator) and `samples` (fixed records shaped
+//! like published ones, mixed in with [`SimConfig::samples`]). `proxy` is a CONNECT proxy to put
 //! in front of it ([`ConnectProxy`]).
 //! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
 //! on the order of requests, and job states on the number of status polls or on time.
