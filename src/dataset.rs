@@ -122,6 +122,7 @@ impl<W: Target> Writer for Tables<W> {
             record.conversation,
             &self.columns,
             record.name_of,
+            record.formulas,
             &mut |id, cells| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
                 (Some(sink), Some(rows)) => {
                     *rows = rows.saturating_add(1);

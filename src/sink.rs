@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::api::Lookup;
 use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
+use crate::formula::Formulas;
 use crate::record::Conversation;
 use crate::rows::{self, Row};
 
@@ -71,6 +72,8 @@ pub struct Record<'a> {
     pub columns: &'a [&'static Column],
     pub attributes: &'a [String],
     pub name_of: NameOf<'a>,
+    /// Whether free-text cells are guarded against spreadsheet formulas.
+    pub formulas: Formulas,
 }
 
 /// Where the driver writes conversations: one file (`Sink`) or the tables of a dataset
@@ -111,6 +114,7 @@ impl<W: Target> Writer for Sink<W> {
                     record.columns,
                     record.name_of,
                     record.attributes,
+                    record.formulas,
                 );
                 self.write_row(&row)
             }
