@@ -127,10 +127,6 @@ impl Config {
         let columns = columns(raw.value("--columns"), format, &output)?;
         let attributes = raw.values("--attribute");
         check_attributes(&attributes, &columns, format, mode)?;
-        let page_size = count(&raw, "--page-size")?;
-        let parallel = count(&raw, "--parallel")?;
-        let job_poll = duration(&raw, "--job-poll")?;
-        let job_timeout = duration(&raw, "--job-timeout")?;
         let (timeout, policy) = connection::retry_policy(&raw)?;
         let log_format = log_format(raw.value("--log-format"), env)?;
         let mut warnings = Vec::new();
@@ -147,8 +143,8 @@ impl Config {
             force: raw.flag("--force"),
             state,
             restart,
-            page_size,
-            parallel,
+            page_size: count(&raw, "--page-size")?,
+            parallel: count(&raw, "--parallel")?,
             ended_only,
             pending,
             pending_max_age,
@@ -157,8 +153,8 @@ impl Config {
             columns,
             attributes,
             formulas: formulas(raw.flag("--no-formula-guard"), format)?,
-            job_poll,
-            job_timeout,
+            job_poll: duration(&raw, "--job-poll")?,
+            job_timeout: duration(&raw, "--job-timeout")?,
             api_base,
             login_base,
             credentials,
