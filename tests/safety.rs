@@ -419,12 +419,25 @@ fn a_second_signal_ends_a_stuck_run_at_once_and_erases_the_progress_line() {
     shown.wait_for("stalled at page-written");
     let pid = fs::read_to_string(dir.join("c.csv.lock")).unwrap();
     let state = fs::read(state_path(&out)).unwrap();
+    // Two signals sent back to back can merge into one delivery: the second is sent only once
+    // the first has left the process's pending set (Linux's /proc status, `ShdPnd`).
+    let pending_term = || {
+        // A process that has exited (or is a zombie) has nothing pending.
+        let status = fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+        let mask = status
+            .lines()
+            .find_map(|l| l.strip_prefix("ShdPnd:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        mask & (1 << (15 - 1)) != 0
+    };
     for _ in 0..2 {
         let status = Command::new("kill")
             .args(["-TERM", pid.trim()])
             .status()
             .unwrap();
         assert!(status.success());
+        wait_for("the signal's delivery", || !pending_term());
     }
     let run = finish(terminal);
     run.expect_code(130);
