@@ -10,8 +10,13 @@
 //! as the API lists them. Name cells are positional: the n-th name is that of the n-th id of
 //! the matching id column, empty where the name is unknown.
 
+use time::OffsetDateTime;
+
 use crate::api::Lookup;
 use crate::record::{Conversation, Segment, Session};
+#[cfg(test)]
+use crate::tz;
+use crate::tz::Zone;
 
 /// Joins the values of a multi-valued cell.
 pub const SEPARATOR: &str = ";";
@@ -32,6 +37,8 @@ pub enum Cell {
     Metric(&'static str),
     /// The names of the ids `IdsOf` lists, resolved through the lookup, position by position.
     Names(Lookup, IdsOf),
+    /// Text read from the conversation in the export's zone (`--tz`).
+    Local(fn(&Conversation, &Zone) -> String),
 }
 
 /// One column of the catalogue.
@@ -44,10 +51,17 @@ pub struct Column {
 }
 
 impl Column {
-    /// The column's cell for a conversation.
+    /// The column's cell for a conversation, its local times in UTC.
+    #[cfg(test)]
     pub fn cell(&self, conversation: &Conversation, name_of: NameOf) -> String {
+        self.cell_in(conversation, name_of, &tz::UTC)
+    }
+
+    /// The column's cell for a conversation, its local times in `zone`.
+    pub fn cell_in(&self, conversation: &Conversation, name_of: NameOf, zone: &Zone) -> String {
         match self.cell {
             Cell::Text(text) => text(conversation),
+            Cell::Local(text) => text(conversation, zone),
             Cell::Metric(metric) => metric_sum(conversation, metric)
                 .map(|sum| sum.to_string())
                 .unwrap_or_default(),
@@ -102,6 +116,18 @@ const fn text(
     }
 }
 
+const fn local(
+    name: &'static str,
+    description: &'static str,
+    f: fn(&Conversation, &Zone) -> String,
+) -> Column {
+    Column {
+        name,
+        description,
+        cell: Cell::Local(f),
+    }
+}
+
 const fn metric(name: &'static str, description: &'static str, metric: &'static str) -> Column {
     Column {
         name,
@@ -124,7 +150,7 @@ const fn names(
 }
 
 /// Every column, in the order `--columns list` prints them.
-pub const CATALOGUE: [Column; 30] = [
+pub const CATALOGUE: [Column; 32] = [
     text("conversation_id", "conversationId", |c| c.conversation_id.to_string()),
     text("conversation_start", "conversationStart, UTC, as the API gives it", |c| {
         c.conversation_start.to_string()
@@ -196,7 +222,35 @@ pub const CATALOGUE: [Column; 30] = [
     text("min_mos", "mediaStatsMinConversationMos as the API writes it (voice quality, 1 to 5); empty when absent", |c| {
         c.media_stats_min_conversation_mos.as_deref().unwrap_or_default().to_string()
     }),
+    local("conversation_start_local", "conversationStart in the --tz zone, RFC 3339 with its offset and milliseconds", |c, zone| {
+        c.start().and_then(|t| local_timestamp(zone, t)).unwrap_or_default()
+    }),
+    local("conversation_date_local", "the date of conversationStart in the --tz zone (YYYY-MM-DD)", |c, zone| {
+        let date = c.start().and_then(|t| zone.to_local(t)).map(|t| t.date());
+        date.map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+            .unwrap_or_default()
+    }),
 ];
+
+/// An instant in `zone`, RFC 3339 with its offset and milliseconds as the API writes them:
+/// `2026-03-29T03:12:03.512+02:00`; `None` past the calendar.
+pub fn local_timestamp(zone: &Zone, t: OffsetDateTime) -> Option<String> {
+    let t = zone.to_local(t)?;
+    let (h, m, _) = t.offset().as_hms();
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{}{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond(),
+        if t.offset().is_negative() { '-' } else { '+' },
+        h.unsigned_abs(),
+        m.unsigned_abs()
+    ))
+}
 
 /// The catalogue column of that name.
 pub fn find(name: &str) -> Option<&'static Column> {

@@ -16,6 +16,7 @@ mod filters;
 mod genesys;
 mod http;
 mod lock;
+mod manifest;
 mod own_files;
 mod pace;
 mod pending;
@@ -33,7 +34,6 @@ mod sink;
 mod state;
 mod target;
 mod times;
-#[allow(dead_code)]
 mod tz;
 mod urls;
 mod window;
@@ -82,6 +82,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
     let outside = cli::Outside {
         env,
         read_secret: &read_secret_file,
+        read_zone: &read_zone_file,
     };
     let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
@@ -127,8 +128,23 @@ fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
     Ok(cli::SecretFile { bytes, shared })
 }
 
+/// Reads a zone file for `--tz`: links followed (`/etc/localtime` is usually one), a regular
+/// file only, at most one byte more than `cli::MAX_ZONE_FILE_BYTES`.
+fn read_zone_file(path: &Path) -> io::Result<Vec<u8>> {
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(cli::MAX_ZONE_FILE_BYTES.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
     signal::install();
     config.warnings.iter().for_each(|warning| log.warn(warning));
     target::preflight(&config.output, config.force)?;
@@ -181,6 +197,15 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
         None => target::export_to_stdout(&mut api, &plan, log)?,
     };
+    if let (true, Output::File(path)) = (config.manifest, &config.output) {
+        let run = manifest::Run {
+            mode: config.mode,
+            api_base: &config.api_base,
+            started: started_at,
+            ended: OffsetDateTime::now_utc(),
+        };
+        manifest::write(&manifest::path(path), &manifest::build(path, &plan, &run, &stats)?)?;
+    }
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())

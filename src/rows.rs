@@ -7,6 +7,7 @@
 
 use crate::columns::{self, Column, NameOf, SEPARATOR};
 use crate::record::Conversation;
+use crate::tz::Zone;
 
 /// One conversation's cells, in `header` order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -49,14 +50,26 @@ pub fn id_column(columns: &[&'static Column]) -> usize {
 }
 
 /// Flattens a conversation into the cells of `columns`, then those of `attributes`;
-/// `name_of` resolves the ids of name columns where known.
+/// `name_of` resolves the ids of name columns where known; local times in UTC.
+#[cfg(test)]
 pub fn flatten(
     conversation: &Conversation,
     columns: &[&'static Column],
     name_of: NameOf,
     attributes: &[String],
 ) -> Row {
-    let fixed = columns.iter().map(|c| c.cell(conversation, name_of));
+    flatten_in(conversation, columns, name_of, attributes, &crate::tz::UTC)
+}
+
+/// `flatten` with the local-time columns in `zone` (`--tz`).
+pub fn flatten_in(
+    conversation: &Conversation,
+    columns: &[&'static Column],
+    name_of: NameOf,
+    attributes: &[String],
+    zone: &Zone,
+) -> Row {
+    let fixed = columns.iter().map(|c| c.cell_in(conversation, name_of, zone));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
         columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))

@@ -369,8 +369,13 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
         text if text.is_empty() => text,
         text => format!(" filters: {text}"),
     };
+    // Only beside another zone than UTC, so that states saved before `--tz` still resume.
+    let zone = match plan.zone == crate::tz::UTC {
+        true => String::new(),
+        false => format!(" tz={}", plan.zone.fingerprint(plan.from, plan.to)),
+    };
     format!(
-        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}",
+        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}{zone}",
         window::api_timestamp(plan.from),
         window::api_timestamp(plan.to),
         plan.window.as_secs_f64(),
@@ -645,6 +650,7 @@ mod tests {
         Plan {
             from: datetime!(2026-11-01 00:00 UTC),
             to: datetime!(2026-11-03 00:00 UTC),
+            zone: crate::tz::UTC.clone(),
             window: Duration::from_secs(3600),
             page_size: 100,
             ended_only: false,

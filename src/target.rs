@@ -207,6 +207,8 @@ impl FileTarget {
         // The state goes first: a crash between the two leaves a complete FILE.partial and no
         // state, which a re-run simply redoes, never a FILE beside a stale state.
         state::remove(&self.state_path)?;
+        // A manifest left beside FILE describes the file this run replaces, never this one.
+        remove_stale_manifest(&crate::manifest::path(&self.path))?;
         publish(&self.partial, &self.path, force)?;
         log.info(&format!("wrote {}", self.path.display()));
         // The follow-ups handed to this run leave the ledger only now: a crash before the
@@ -226,6 +228,17 @@ impl FileTarget {
             counts.dropped = counts.dropped.saturating_add(pending.aged());
         }
         Ok(stats)
+    }
+}
+
+/// Removes `FILE.manifest.json` before a new `FILE` is published; `--manifest` writes it again
+/// once the file is in place.
+fn remove_stale_manifest(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => state::sync_dir(path)
+            .with_context(|| output(format!("cannot remove {}", path.display()))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| output(format!("cannot remove {}", path.display()))),
     }
 }
 

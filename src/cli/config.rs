@@ -22,7 +22,8 @@ use crate::http;
 use crate::report::LogFormat;
 use crate::retry::Policy;
 use crate::sink::{Format, Output};
-use crate::times::parse_time;
+use crate::times::parse_time_in;
+use crate::tz::{self, Zone};
 use crate::window;
 
 /// A validated export request.
@@ -30,12 +31,16 @@ use crate::window;
 pub struct Config {
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
+    /// The zone of local days (`--tz`); UTC by default.
+    pub zone: Zone,
     pub window: Duration,
     pub output: Output,
     pub format: Format,
     pub force: bool,
     pub state: Option<PathBuf>,
     pub restart: bool,
+    /// Write `FILE.manifest.json` once `FILE` is published (`--manifest`).
+    pub manifest: bool,
     pub page_size: u32,
     /// Details pages in flight at once.
     pub parallel: u32,
@@ -77,6 +82,7 @@ impl Config {
         Plan {
             from: self.from,
             to: self.to,
+            zone: self.zone.clone(),
             window: self.window,
             page_size: self.page_size,
             ended_only: self.ended_only,
@@ -107,7 +113,9 @@ impl Config {
     /// Validates raw arguments: the high stage of the command line.
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
-        let (from, to) = range(raw.value("--from"), raw.value("--to"), now)?;
+        let zone = zone(&raw, outside)?;
+        let (from, to) = range(raw.value("--from"), raw.value("--to"), now, zone.as_ref())?;
+        let zone = zone.unwrap_or_else(|| tz::UTC.clone());
         let filters = filters(&raw, outside)?;
         let ended_only = raw.flag("--ended-only");
         // A ledger must see conversations in progress: its queries carry no end filter.
@@ -116,6 +124,7 @@ impl Config {
         let restart = raw.flag("--restart");
         let (output, state) = output_and_state(&raw, restart)?;
         let (pending, pending_max_age) = pending(&raw, &output)?;
+        let manifest = manifest(&raw, &output)?;
         let format = format(raw.value("--format"))?;
         let mode = mode(raw.value("--mode"))?;
         let columns = columns(raw.value("--columns"), format, &output)?;
@@ -134,12 +143,14 @@ impl Config {
         Ok(Config {
             from,
             to,
+            zone,
             window,
             output,
             format,
             force: raw.flag("--force"),
             state,
             restart,
+            manifest,
             page_size,
             parallel,
             ended_only,
@@ -166,14 +177,55 @@ impl Config {
     }
 }
 
+/// `--tz ZONE`, else `GENESYS_EXPORT_TZ`, loaded through the injected environment and
+/// zone-file reader; UTC when neither is given. A zone that cannot be found or read is a
+/// usage error naming the zone and every path tried.
+fn zone(raw: &RawArgs, outside: &Outside) -> Result<Option<Zone>> {
+    let (named, spec) = match raw.value("--tz") {
+        Some(spec) => ("--tz", spec.to_string()),
+        None => match (outside.env)(super::options::TZ_ENV) {
+            Some(spec) => (super::options::TZ_ENV, spec),
+            None => return Ok(None),
+        },
+    };
+    let read = |path: &Path| {
+        let bytes = (outside.read_zone)(path)?;
+        if bytes.len() as u64 > super::MAX_ZONE_FILE_BYTES {
+            return Err(std::io::Error::other("it is larger than 1 MiB"));
+        }
+        Ok(bytes)
+    };
+    let zone_outside = tz::Outside {
+        env: outside.env,
+        read: &read,
+    };
+    tz::load(spec.trim(), &zone_outside)
+        .map(Some)
+        .map_err(|e| usage(format!("{named}: {e}")))
+}
+
+/// `--manifest` needs an output file: the manifest is written beside it.
+fn manifest(raw: &RawArgs, output: &Output) -> Result<bool> {
+    let manifest = raw.flag("--manifest");
+    if manifest && *output == Output::Stdout {
+        return Err(usage(
+            "--manifest needs --output FILE: the manifest is written beside the published file",
+        ));
+    }
+    Ok(manifest)
+}
+
 fn range(
     from: Option<&str>,
     to: Option<&str>,
     now: OffsetDateTime,
+    zone: Option<&Zone>,
 ) -> Result<(OffsetDateTime, OffsetDateTime)> {
+    // Without a zone, a time without an offset is refused as it always was.
     let time = |flag: &str, value: Option<&str>| {
         let value = value.ok_or_else(|| usage(format!("missing {flag} TIME (see --help)")))?;
-        parse_time(value, now).map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
+        parse_time_in(value, now, zone)
+            .map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
     };
     let from = time("--from", from)?;
     let to = time("--to", to)?;

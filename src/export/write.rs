@@ -152,11 +152,12 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
         }
         match (self.plan.format, conversation.raw) {
             (Format::Csv, _) => {
-                let row = rows::flatten(
+                let row = rows::flatten_in(
                     conversation,
                     &self.plan.columns,
                     &|lookup, id| self.names.get(lookup, id),
                     &self.plan.attributes,
+                    &self.plan.zone,
                 );
                 self.sink.write_row(&row)?;
             }
