@@ -465,6 +465,49 @@ mod tests {
         check(c, "min_mos", "4.38");
     }
 
+    /// The start in the zone with that moment's offset and the API's milliseconds, and its
+    /// local date, which may be another day than the UTC one; in UTC, `+00:00`.
+    #[test]
+    fn local_columns_read_the_start_in_the_zone() {
+        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let in_zone = |column: &str, zone: &Zone| find(column).unwrap().cell_in(&c, &name_of, zone);
+        let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let sydney = Zone::from_posix("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3").unwrap();
+        let chicago = Zone::from_posix("America/Chicago", "CST6CDT,M3.2.0,M11.1.0").unwrap();
+        assert_eq!(
+            in_zone("conversation_start_local", &paris),
+            "2024-05-01T11:12:03.512+02:00"
+        );
+        assert_eq!(in_zone("conversation_date_local", &paris), "2024-05-01");
+        assert_eq!(
+            in_zone("conversation_start_local", &sydney),
+            "2024-05-01T19:12:03.512+10:00"
+        );
+        assert_eq!(
+            in_zone("conversation_start_local", &chicago),
+            "2024-05-01T04:12:03.512-05:00"
+        );
+        assert_eq!(
+            in_zone("conversation_start_local", &tz::UTC),
+            "2024-05-01T09:12:03.512+00:00"
+        );
+        let late = serde_json::from_str::<Conversation>(
+            &SAMPLE.replace("2024-05-01T09:12:03.512Z", "2024-05-01T23:30:00.000Z"),
+        )
+        .unwrap();
+        let cell = find("conversation_date_local")
+            .unwrap()
+            .cell_in(&late, &name_of, &paris);
+        assert_eq!(cell, "2024-05-02");
+        let half = Zone::fixed(time::macros::offset!(-03:30));
+        assert_eq!(
+            find("conversation_start_local")
+                .unwrap()
+                .cell_in(&late, &name_of, &half),
+            "2024-05-01T20:00:00.000-03:30"
+        );
+    }
+
     #[test]
     fn abandonment_is_read_from_the_tabandon_metric() {
         let conversation = |end: &str, metrics: &str| -> Conversation<'static> {

@@ -204,7 +204,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
             started: started_at,
             ended: OffsetDateTime::now_utc(),
         };
-        manifest::write(&manifest::path(path), &manifest::build(path, &plan, &run, &stats)?)?;
+        manifest::write(
+            &manifest::path(path),
+            &manifest::build(path, &plan, &run, &stats)?,
+        )?;
     }
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));

@@ -44,10 +44,7 @@ impl RunFiles {
                 "the export's lock file",
                 state::with_suffix(&self.output, ".lock"),
             ),
-            shown(
-                "the export's manifest",
-                crate::manifest::path(&self.output),
-            ),
+            shown("the export's manifest", crate::manifest::path(&self.output)),
         ];
         if let Some(ledger) = ledger {
             named.push(shown("--pending", ledger.to_path_buf()));

@@ -69,7 +69,9 @@ pub fn flatten_in(
     attributes: &[String],
     zone: &Zone,
 ) -> Row {
-    let fixed = columns.iter().map(|c| c.cell_in(conversation, name_of, zone));
+    let fixed = columns
+        .iter()
+        .map(|c| c.cell_in(conversation, name_of, zone));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
         columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))

@@ -15,4 +15,5 @@ mod safety;
 mod tidy;
 mod tls;
 mod trust;
+mod tz;
 mod util;

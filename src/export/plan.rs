@@ -81,8 +81,8 @@ impl Plan {
     pub fn windows(&self) -> impl Iterator<Item = (Route, Window)> + '_ {
         let split_at = self.split_at.clamp(self.from, self.to);
         let jobs = window::split(self.from, split_at, JOB_MAX_INTERVAL).map(|w| (Route::Jobs, w));
-        let query = window::split_in(split_at, self.to, self.window, &self.zone)
-            .map(|w| (Route::Query, w));
+        let query =
+            window::split_in(split_at, self.to, self.window, &self.zone).map(|w| (Route::Query, w));
         jobs.chain(query)
     }
 
