@@ -491,10 +491,8 @@ mod tests {
             in_zone("conversation_start_local", &tz::UTC),
             "2024-05-01T09:12:03.512+00:00"
         );
-        let late = serde_json::from_str::<Conversation>(
-            &SAMPLE.replace("2024-05-01T09:12:03.512Z", "2024-05-01T23:30:00.000Z"),
-        )
-        .unwrap();
+        let late_text = SAMPLE.replace("2024-05-01T09:12:03.512Z", "2024-05-01T23:30:00.000Z");
+        let late: Conversation = serde_json::from_str(&late_text).unwrap();
         let cell = find("conversation_date_local")
             .unwrap()
             .cell_in(&late, &name_of, &paris);

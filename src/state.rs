@@ -721,6 +721,26 @@ api=https://api.mypurecloud.ie",
         );
     }
 
+    /// UTC adds nothing (states saved before `--tz` still resume); another zone adds its
+    /// name and the offsets over the range, so another zone or other rules change it.
+    #[test]
+    fn a_zone_other_than_utc_joins_the_fingerprint() {
+        let with = |zone: crate::tz::Zone| {
+            let plan = Plan { zone, ..plan() };
+            fingerprint(&plan, Mode::Query, "https://api", &Filters::default())
+        };
+        let utc = with(crate::tz::UTC.clone());
+        assert!(!utc.contains("tz="), "{utc}");
+        let paris = with(
+            crate::tz::Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+        );
+        assert!(paris.ends_with(" tz=Europe/Paris +3600"), "{paris}");
+        let fixed = with(crate::tz::Zone::fixed(time::macros::offset!(+05:30)));
+        assert!(fixed.ends_with(" tz=+05:30 +19800"), "{fixed}");
+        let other_rule = with(crate::tz::Zone::from_posix("Europe/Paris", "CET-2").unwrap());
+        assert_ne!(paris, other_rule);
+    }
+
     #[test]
     fn filters_join_the_fingerprint_only_when_given() {
         let with = |media: &[&str]| {
