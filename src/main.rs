@@ -144,17 +144,10 @@ fn read_zone_file(path: &Path) -> io::Result<Vec<u8>> {
 
 fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
-    let started_at = OffsetDateTime::now_utc();
+    let manifest = manifest_of(&config);
     signal::install();
     config.warnings.iter().for_each(|warning| log.warn(warning));
-    target::preflight(&config.output, config.force)?;
-    let run = match &config.output {
-        Output::File(path) => Some(RunFiles::of(path, config.state.as_deref())),
-        Output::Stdout => None,
-    };
-    if let Some(run) = &run {
-        own_files::check_distinct(run, config.pending.as_deref())?;
-    }
+    let run = run_files(&config)?;
     let mut plan = config.plan();
     let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
@@ -197,21 +190,36 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
         None => target::export_to_stdout(&mut api, &plan, log)?,
     };
-    if let (true, Output::File(path)) = (config.manifest, &config.output) {
-        let run = manifest::Run {
-            mode: config.mode,
-            api_base: &config.api_base,
-            started: started_at,
-            ended: OffsetDateTime::now_utc(),
-        };
-        manifest::write(
-            &manifest::path(path),
-            &manifest::build(path, &plan, &run, &stats)?,
-        )?;
+    if let Some(manifest) = &manifest {
+        manifest::write(manifest, &plan, &stats)?;
     }
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
+}
+
+/// The output checked, and the files of a run to `FILE`, checked to be distinct files.
+fn run_files(config: &Config) -> Result<Option<RunFiles>> {
+    target::preflight(&config.output, config.force)?;
+    let Output::File(path) = &config.output else {
+        return Ok(None);
+    };
+    let run = RunFiles::of(path, config.state.as_deref());
+    own_files::check_distinct(&run, config.pending.as_deref())?;
+    Ok(Some(run))
+}
+
+/// What `--manifest` will record of this run, which starts now.
+fn manifest_of(config: &Config) -> Option<manifest::Run> {
+    let (true, Output::File(path)) = (config.manifest, &config.output) else {
+        return None;
+    };
+    Some(manifest::Run {
+        file: path.clone(),
+        mode: config.mode,
+        api_base: config.api_base.clone(),
+        started: OffsetDateTime::now_utc(),
+    })
 }
 
 /// The fingerprint of the export's state and that of its ledger's command family.

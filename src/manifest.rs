@@ -28,13 +28,14 @@ pub fn path(output: &Path) -> PathBuf {
     crate::state::with_suffix(output, ".manifest.json")
 }
 
-/// What the manifest records of the run beyond the plan.
+/// What the manifest records of the run beyond the plan: the published file, the route
+/// choice, the API and when the run started.
 #[derive(Clone, Debug)]
-pub struct Run<'a> {
+pub struct Run {
+    pub file: PathBuf,
     pub mode: Mode,
-    pub api_base: &'a str,
+    pub api_base: String,
     pub started: OffsetDateTime,
-    pub ended: OffsetDateTime,
 }
 
 /// One window of the plan: its interval, route and the conversations the file holds from it
@@ -85,8 +86,14 @@ struct Seen {
     ended: Option<bool>,
 }
 
-/// The manifest of the published file at `file`.
-pub fn build(file: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Result<Manifest> {
+/// The manifest of the run's published file, the run ending at `ended`.
+pub fn build(
+    plan: &Plan,
+    run: &Run,
+    stats: &ExportStats,
+    ended: OffsetDateTime,
+) -> Result<Manifest> {
+    let file = run.file.as_path();
     let seen = read_back(file, plan.format)?;
     let windows: Vec<(Route, Window)> = plan.windows().collect();
     let located = seen.iter().any(|s| s.start.is_some()) || seen.is_empty();
@@ -124,31 +131,39 @@ pub fn build(file: &Path, plan: &Plan, run: &Run, stats: &ExportStats) -> Result
         ended_only: plan.ended_only,
         split_at: window::api_timestamp(plan.split_at.clamp(plan.from, plan.to)),
         jobs_route_used: windows.iter().any(|(route, _)| *route == Route::Jobs),
-        windows: windows
-            .iter()
-            .zip(&counts)
-            .map(|((route, w), n)| WindowEntry {
-                start: window::api_timestamp(w.start),
-                end: window::api_timestamp(w.end),
-                route: route.name(),
-                conversations: located.then_some(*n),
-            })
-            .collect(),
+        windows: window_entries(&windows, &counts, located),
         follow_ups: located.then_some(follow_ups),
         in_progress: ends.map(|e| e.iter().filter(|ended| !**ended).count() as u64),
         rows: BTreeMap::from([("conversations".to_string(), seen.len() as u64)]),
         conversations_this_run: stats.conversations,
         follow_ups_this_run: stats.follow_ups.as_ref().map_or(0, |f| f.written),
         started: window::api_timestamp(run.started),
-        ended: window::api_timestamp(run.ended),
+        ended: window::api_timestamp(ended),
         exit_code: 0,
     })
 }
 
-/// Writes the manifest to `path` atomically.
-pub fn write(path: &Path, manifest: &Manifest) -> Result<()> {
-    let text = serde_json::to_vec_pretty(manifest)?;
-    crate::state::write_atomically(path, text, "manifest-write")
+/// Each window with its route and, where the file's columns say when conversations
+/// started, how many it holds.
+fn window_entries(windows: &[(Route, Window)], counts: &[u64], located: bool) -> Vec<WindowEntry> {
+    windows
+        .iter()
+        .zip(counts)
+        .map(|((route, w), n)| WindowEntry {
+            start: window::api_timestamp(w.start),
+            end: window::api_timestamp(w.end),
+            route: route.name(),
+            conversations: located.then_some(*n),
+        })
+        .collect()
+}
+
+/// Writes `FILE.manifest.json` for the run's published file, atomically.
+pub fn write(run: &Run, plan: &Plan, stats: &ExportStats) -> Result<()> {
+    let manifest = build(plan, run, stats, OffsetDateTime::now_utc())?;
+    let text = serde_json::to_vec_pretty(&manifest)?;
+    let path = path(&run.file);
+    crate::state::write_atomically(&path, text, "manifest-write")
         .with_context(|| output(format!("cannot write the manifest {}", path.display())))
 }
 

@@ -113,18 +113,14 @@ impl Config {
     /// Validates raw arguments: the high stage of the command line.
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
-        let zone = zone(&raw, outside)?;
-        let (from, to) = range(raw.value("--from"), raw.value("--to"), now, zone.as_ref())?;
-        let zone = zone.unwrap_or_else(|| tz::UTC.clone());
+        let (zone, from, to) = range(&raw, outside, now)?;
         let filters = filters(&raw, outside)?;
         let ended_only = raw.flag("--ended-only");
         // A ledger must see conversations in progress: its queries carry no end filter.
         let end_filtered = crate::export::end_filter(ended_only, raw.value("--pending").is_some());
         let window = super::values::window(&raw, end_filtered || !filters.is_empty())?;
-        let restart = raw.flag("--restart");
-        let (output, state) = output_and_state(&raw, restart)?;
+        let (output, state) = output_and_state(&raw, raw.flag("--restart"))?;
         let (pending, pending_max_age) = pending(&raw, &output)?;
-        let manifest = manifest(&raw, &output)?;
         let format = format(raw.value("--format"))?;
         let mode = mode(raw.value("--mode"))?;
         let columns = columns(raw.value("--columns"), format, &output)?;
@@ -145,12 +141,12 @@ impl Config {
             to,
             zone,
             window,
+            manifest: manifest(&raw, &output)?,
             output,
             format,
             force: raw.flag("--force"),
             state,
-            restart,
-            manifest,
+            restart: raw.flag("--restart"),
             page_size,
             parallel,
             ended_only,
@@ -215,20 +211,23 @@ fn manifest(raw: &RawArgs, output: &Output) -> Result<bool> {
     Ok(manifest)
 }
 
+/// The zone (UTC unless `--tz` or `GENESYS_EXPORT_TZ` names one) and `--from`/`--to` read in
+/// it; without a zone given, a time without an offset is refused as it always was.
 fn range(
-    from: Option<&str>,
-    to: Option<&str>,
+    raw: &RawArgs,
+    outside: &Outside,
     now: OffsetDateTime,
-    zone: Option<&Zone>,
-) -> Result<(OffsetDateTime, OffsetDateTime)> {
-    // Without a zone, a time without an offset is refused as it always was.
-    let time = |flag: &str, value: Option<&str>| {
+) -> Result<(Zone, OffsetDateTime, OffsetDateTime)> {
+    let given = zone(raw, outside)?;
+    let zone = given.as_ref();
+    let time = |flag: &str| {
+        let value = raw.value(flag);
         let value = value.ok_or_else(|| usage(format!("missing {flag} TIME (see --help)")))?;
         parse_time_in(value, now, zone)
             .map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
     };
-    let from = time("--from", from)?;
-    let to = time("--to", to)?;
+    let from = time("--from")?;
+    let to = time("--to")?;
     if from >= to {
         return Err(usage(format!(
             "--from ({}) must be before --to ({}); the range is [from, to)",
@@ -236,7 +235,7 @@ fn range(
             window::api_timestamp(to)
         )));
     }
-    Ok((from, to))
+    Ok((given.unwrap_or_else(|| tz::UTC.clone()), from, to))
 }
 
 /// The filter options and the filter file, checked. The file is read like a secret file: a
