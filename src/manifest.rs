@@ -81,20 +81,32 @@ pub struct Manifest {
 /// What the file says of one conversation: when it started and whether it has ended, where
 /// its columns say so.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Seen {
-    start: Option<OffsetDateTime>,
-    ended: Option<bool>,
+pub struct Seen {
+    pub start: Option<OffsetDateTime>,
+    pub ended: Option<bool>,
 }
 
-/// The manifest of the run's published file, the run ending at `ended`.
+/// The manifest of the run's published file, read back, the run ending at `ended`.
 pub fn build(
     plan: &Plan,
     run: &Run,
     stats: &ExportStats,
     ended: OffsetDateTime,
 ) -> Result<Manifest> {
+    let seen = read_back(&run.file, plan.format)?;
+    Ok(describe(plan, run, stats, ended, &seen))
+}
+
+/// The manifest of an output whose conversations are `seen`, in order: the figures any
+/// output's manifest shares (rows hold one table, `conversations`).
+pub fn describe(
+    plan: &Plan,
+    run: &Run,
+    stats: &ExportStats,
+    ended: OffsetDateTime,
+    seen: &[Seen],
+) -> Manifest {
     let file = run.file.as_path();
-    let seen = read_back(file, plan.format)?;
     let windows: Vec<(Route, Window)> = plan.windows().collect();
     let located = seen.iter().any(|s| s.start.is_some()) || seen.is_empty();
     let mut counts = vec![0u64; windows.len()];
@@ -108,7 +120,7 @@ pub fn build(
     let ends: Option<Vec<bool>> = seen.iter().map(|s| s.ended).collect();
     let local = |t| columns::local_timestamp(&plan.zone, t).unwrap_or_default();
     let header = crate::rows::header(&plan.columns, &plan.attributes);
-    Ok(Manifest {
+    Manifest {
         tool: "genesys-export",
         version: env!("CARGO_PKG_VERSION"),
         command: "conversations",
@@ -140,7 +152,7 @@ pub fn build(
         started: window::api_timestamp(run.started),
         ended: window::api_timestamp(ended),
         exit_code: 0,
-    })
+    }
 }
 
 /// Each window with its route and, where the file's columns say when conversations
@@ -220,6 +232,91 @@ fn read_jsonl(reader: impl BufRead) -> Result<Vec<Seen>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tz::Zone;
+    use time::macros::datetime;
+
+    /// Two Paris days, the first the autumn change (25 hours), in `1d` windows.
+    fn paris_plan() -> Plan {
+        let from = datetime!(2026-10-24 22:00 UTC);
+        Plan {
+            from,
+            to: datetime!(2026-10-26 23:00 UTC),
+            zone: Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+            window: window::DAY,
+            page_size: 100,
+            ended_only: false,
+            filters: Default::default(),
+            format: Format::Csv,
+            columns: columns::default_columns(),
+            attributes: Vec::new(),
+            split_at: from,
+            job_poll: std::time::Duration::from_secs(2),
+            job_timeout: std::time::Duration::from_secs(3600),
+        }
+    }
+
+    #[test]
+    fn the_manifest_counts_each_window_follow_ups_and_conversations_in_progress() {
+        let at = |t: OffsetDateTime, ended: bool| Seen {
+            start: Some(t),
+            ended: Some(ended),
+        };
+        let seen = [
+            at(datetime!(2026-10-24 22:00 UTC), true),
+            at(datetime!(2026-10-25 22:59:59.999 UTC), false),
+            at(datetime!(2026-10-25 23:00 UTC), true),
+            at(datetime!(2026-10-01 08:00 UTC), true),
+        ];
+        let run = Run {
+            file: PathBuf::from("/data/day.csv"),
+            mode: Mode::Query,
+            api_base: "https://api.example".into(),
+            started: datetime!(2026-10-27 02:15 UTC),
+        };
+        let stats = ExportStats {
+            conversations: 3,
+            ..Default::default()
+        };
+        let m = describe(
+            &paris_plan(),
+            &run,
+            &stats,
+            datetime!(2026-10-27 02:16 UTC),
+            &seen,
+        );
+        let windows: Vec<(&str, &str, Option<u64>)> = m
+            .windows
+            .iter()
+            .map(|w| (w.start.as_str(), w.end.as_str(), w.conversations))
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                (
+                    "2026-10-24T22:00:00.000Z",
+                    "2026-10-25T23:00:00.000Z",
+                    Some(2)
+                ),
+                (
+                    "2026-10-25T23:00:00.000Z",
+                    "2026-10-26T23:00:00.000Z",
+                    Some(1)
+                ),
+            ]
+        );
+        assert_eq!((m.follow_ups, m.in_progress), (Some(1), Some(1)));
+        assert_eq!(m.rows["conversations"], 4);
+        assert_eq!(m.from_local, "2026-10-25T00:00:00.000+02:00");
+        assert_eq!(m.to_local, "2026-10-27T00:00:00.000+01:00");
+        assert_eq!(
+            (m.tz.as_str(), m.file.as_str()),
+            ("Europe/Paris", "day.csv")
+        );
+        assert_eq!(m.columns.len(), 12);
+        let unlocated = describe(&paris_plan(), &run, &stats, run.started, &[Seen::default()]);
+        assert_eq!((unlocated.follow_ups, unlocated.in_progress), (None, None));
+        assert!(unlocated.windows.iter().all(|w| w.conversations.is_none()));
+    }
 
     #[test]
     fn csv_rows_are_read_back_with_their_start_and_end() {
