@@ -235,21 +235,10 @@ pub const CATALOGUE: [Column; 32] = [
 /// An instant in `zone`, RFC 3339 with its offset and milliseconds as the API writes them:
 /// `2026-03-29T03:12:03.512+02:00`; `None` past the calendar.
 pub fn local_timestamp(zone: &Zone, t: OffsetDateTime) -> Option<String> {
-    let t = zone.to_local(t)?;
-    let (h, m, _) = t.offset().as_hms();
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}{}{:02}:{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond(),
-        if t.offset().is_negative() { '-' } else { '+' },
-        h.unsigned_abs(),
-        m.unsigned_abs()
-    ))
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    zone.to_local(t)?.format(&format).ok()
 }
 
 /// The catalogue column of that name.

@@ -599,12 +599,17 @@ pub fn remove_stale_temporaries(path: &Path) -> Result<()> {
 
 /// Removes the state once the export is complete.
 pub fn remove(path: &Path) -> Result<()> {
+    remove_named(path, "the state file")
+}
+
+/// Removes `path`, `what` in a message, durably (its directory synced); a missing file is
+/// no error.
+pub fn remove_named(path: &Path, what: &str) -> Result<()> {
+    let cannot = || output(format!("cannot remove {what} {}", path.display()));
     match fs::remove_file(path) {
-        Ok(()) => sync_dir(path)
-            .with_context(|| output(format!("cannot remove the state file {}", path.display()))),
+        Ok(()) => sync_dir(path).with_context(cannot),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e)
-            .with_context(|| output(format!("cannot remove the state file {}", path.display()))),
+        Err(e) => Err(e).with_context(cannot),
     }
 }
 

@@ -208,7 +208,7 @@ impl FileTarget {
         // state, which a re-run simply redoes, never a FILE beside a stale state.
         state::remove(&self.state_path)?;
         // A manifest left beside FILE describes the file this run replaces, never this one.
-        remove_stale_manifest(&crate::manifest::path(&self.path))?;
+        state::remove_named(&crate::manifest::path(&self.path), "the stale manifest")?;
         publish(&self.partial, &self.path, force)?;
         log.info(&format!("wrote {}", self.path.display()));
         // The follow-ups handed to this run leave the ledger only now: a crash before the
@@ -228,17 +228,6 @@ impl FileTarget {
             counts.dropped = counts.dropped.saturating_add(pending.aged());
         }
         Ok(stats)
-    }
-}
-
-/// Removes `FILE.manifest.json` before a new `FILE` is published; `--manifest` writes it again
-/// once the file is in place.
-fn remove_stale_manifest(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Ok(()) => state::sync_dir(path)
-            .with_context(|| output(format!("cannot remove {}", path.display()))),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| output(format!("cannot remove {}", path.display()))),
     }
 }
 

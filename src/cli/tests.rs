@@ -1141,15 +1141,7 @@ fn tz_reads_the_range_in_the_zone() {
     let c = local(&["--from", "yesterday", "--to", "2026-11-26T06:30"], &env);
     assert_eq!(c.from, datetime!(2026-11-24 23:00 UTC));
     assert_eq!(c.to, datetime!(2026-11-26 05:30 UTC));
-    let c = config(&[
-        "conversations",
-        "--tz",
-        "+05:30",
-        "--from",
-        "today",
-        "--to",
-        "now",
-    ]);
+    let c = config(&words("conversations --tz +05:30 --from today --to now"));
     assert_eq!(c.from, datetime!(2026-11-25 18:30 UTC));
     assert_eq!(c.zone.name(), "+05:30");
     let mut by_env = good_env();
@@ -1165,25 +1157,13 @@ fn tz_reads_the_range_in_the_zone() {
         (datetime!(2026-11-01 00:00 UTC), crate::tz::UTC.clone())
     );
     let err = usage_error(
-        &[
-            "conversations",
-            "--from",
-            "2026-11-01T06:00",
-            "--to",
-            "today",
-        ],
+        &words("conversations --from 2026-11-01T06:00 --to today"),
         &good_env(),
     );
     assert!(err.contains("has no UTC offset"), "{err}");
-    let c = config(&[
-        "conversations",
-        "--tz",
-        "UTC",
-        "--from",
-        "2026-11-01T06:00",
-        "--to",
-        "today",
-    ]);
+    let c = config(&words(
+        "conversations --tz UTC --from 2026-11-01T06:00 --to today",
+    ));
     assert_eq!(c.from, datetime!(2026-11-01 06:00 UTC));
 }
 
@@ -1207,29 +1187,20 @@ fn tz_that_cannot_be_loaded_is_refused_naming_where_it_looked() {
     assert!(err.contains("is not an offset"), "{err}");
 }
 
+/// The words of a command line without quoting.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 #[test]
 fn manifest_needs_an_output_file() {
     let err = usage_error(
-        &[
-            "conversations",
-            "--from",
-            "2026-11-01",
-            "--to",
-            "2026-11-02",
-            "--manifest",
-        ],
+        &words("conversations --from 2026-11-01 --to 2026-11-02 --manifest"),
         &good_env(),
     );
     assert!(err.contains("--manifest needs --output FILE"), "{err}");
-    let c = config(&[
-        "conversations",
-        "--from",
-        "2026-11-01",
-        "--to",
-        "2026-11-02",
-        "--manifest",
-        "-o",
-        "out.csv",
-    ]);
+    let c = config(&words(
+        "conversations --from 2026-11-01 --to 2026-11-02 --manifest -o out.csv",
+    ));
     assert!(c.manifest);
 }
