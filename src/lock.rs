@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::exit::{output, usage};
-use crate::state;
 
 /// An exclusive lock on one export, held while the run lives. The lock file holds the owner's
 /// process id, for the message a second run prints; it is removed when the run ends.
@@ -29,10 +28,16 @@ impl Lock {
         // A lock file unlinked by a finishing run between our open and our lock is not the
         // lock any more: open again (a few rounds are plenty; each needs a finishing run).
         for _ in 0..8 {
-            let mut file =
-                state::open_private(path, OpenOptions::new().read(true).write(true).create(true))
-                    .with_context(cannot)?;
-            match file.try_lock() {
+            let mut file = crate::disk::open_private(
+                path,
+                OpenOptions::new().read(true).write(true).create(true),
+            )
+            .with_context(cannot)?;
+            #[cfg(windows)]
+            let locked = crate::sys_windows::try_lock(&file);
+            #[cfg(not(windows))]
+            let locked = file.try_lock();
+            match locked {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => {
                     let holder = fs::read_to_string(path)
@@ -86,7 +91,18 @@ fn is_same_file(file: &File, path: &Path) -> bool {
             _ => false,
         }
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    {
+        use crate::sys_windows::identity;
+        match (
+            identity(file),
+            File::open(path).and_then(|now| identity(&now)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
+    #[cfg(not(any(unix, windows)))]
     {
         let _ = (file, path);
         true

@@ -10,6 +10,8 @@ mod check;
 mod cli;
 mod columns;
 mod crash;
+mod dataset;
+mod disk;
 mod exit;
 mod export;
 mod filters;
@@ -19,6 +21,7 @@ mod lock;
 mod manifest;
 mod own_files;
 mod pace;
+mod partial;
 mod pending;
 #[cfg(test)]
 mod prop;
@@ -32,6 +35,9 @@ mod rows;
 mod signal;
 mod sink;
 mod state;
+#[cfg(windows)]
+mod sys_windows;
+mod tables;
 mod target;
 mod times;
 mod tz;
@@ -152,18 +158,10 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
     let settings = config.http_settings();
-    let client = Arc::new(Client::new(settings, config.credentials, log.clone())?);
+    let credentials = config.credentials.clone();
+    let client = Arc::new(Client::new(settings, credentials, log.clone())?);
     // The lock, and everything about a saved state, before the first request.
-    let target = match &config.output {
-        Output::Stdout => None,
-        Output::File(path) => Some(FileTarget::prepare(
-            path,
-            config.state.as_deref(),
-            config.restart,
-            fingerprint,
-            &plan,
-        )?),
-    };
+    let target = prepare(&config, fingerprint, &plan)?;
     // `--pending` needs `--output FILE`, so a ledger always comes with a target.
     let mut ledger = match (&config.pending, &run) {
         (Some(path), Some(run)) => Some(pending::file::PendingFile::open(
@@ -200,7 +198,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
 
 /// The output checked, and the files of a run to `FILE`, checked to be distinct files.
 fn run_files(config: &Config) -> Result<Option<RunFiles>> {
-    target::preflight(&config.output, config.force)?;
+    preflight(config)?;
     let Output::File(path) = &config.output else {
         return Ok(None);
     };
@@ -209,9 +207,10 @@ fn run_files(config: &Config) -> Result<Option<RunFiles>> {
     Ok(Some(run))
 }
 
-/// What `--manifest` will record of this run, which starts now.
+/// What `--manifest` will record of this run, which starts now (a dataset always carries its
+/// own `manifest.json`).
 fn manifest_of(config: &Config) -> Option<manifest::Run> {
-    let (true, Output::File(path)) = (config.manifest, &config.output) else {
+    let (true, false, Output::File(path)) = (config.manifest, config.tables, &config.output) else {
         return None;
     };
     Some(manifest::Run {
@@ -222,6 +221,36 @@ fn manifest_of(config: &Config) -> Option<manifest::Run> {
     })
 }
 
+/// The export's file or dataset, locked, its saved state read and checked; none for stdout.
+fn prepare(
+    config: &Config,
+    fingerprint: String,
+    plan: &export::Plan,
+) -> Result<Option<FileTarget>> {
+    let Output::File(path) = &config.output else {
+        return Ok(None);
+    };
+    let layout = match config.tables {
+        true => target::Layout::Dataset(dataset::Run {
+            file: path.clone(),
+            mode: config.mode,
+            api_base: config.api_base.clone(),
+            started: OffsetDateTime::now_utc(),
+        }),
+        false => target::Layout::File,
+    };
+    let state = config.state.as_deref();
+    FileTarget::prepare(path, state, config.restart, fingerprint, plan, layout).map(Some)
+}
+
+/// The output's checks before anything is sent: a file or a dataset's directory.
+fn preflight(config: &Config) -> Result<()> {
+    match (&config.output, config.tables) {
+        (Output::File(dir), true) => dataset::preflight(dir, config.force),
+        _ => target::preflight(&config.output, config.force),
+    }
+}
+
 /// The fingerprint of the export's state and that of its ledger's command family.
 fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
     let mut fingerprint = state::fingerprint(plan, config.mode, &config.api_base, &config.filters);
@@ -229,6 +258,9 @@ fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
         // A follow-up in progress belongs to the state: a run without the ledger, or with
         // another, cannot resume it.
         fingerprint.push_str(&format!(" pending={}", path.display()));
+    }
+    if config.tables {
+        fingerprint.push_str(" tables");
     }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,

@@ -4,7 +4,7 @@
 //! Built once `FILE` is published, from the plan, the run's figures and the file itself read
 //! back (rows, conversations per window, follow-ups, conversations in progress), so a resumed
 //! run describes the whole file, not only its own part. Written atomically through
-//! `state::write_atomically`. Its field names are those of a dataset's `manifest.json`. It never
+//! `disk::write_atomically`. Its field names are those of a dataset's `manifest.json`. It never
 //! holds a secret, and it writes nothing but the manifest.
 
 use std::collections::BTreeMap;
@@ -25,7 +25,7 @@ use crate::window::{self, Window};
 
 /// `FILE.manifest.json`, beside the file it describes.
 pub fn path(output: &Path) -> PathBuf {
-    crate::state::with_suffix(output, ".manifest.json")
+    crate::disk::with_suffix(output, ".manifest.json")
 }
 
 /// What the manifest records of the run beyond the plan: the published file, the route
@@ -175,12 +175,12 @@ pub fn write(run: &Run, plan: &Plan, stats: &ExportStats) -> Result<()> {
     let manifest = build(plan, run, stats, OffsetDateTime::now_utc())?;
     let text = serde_json::to_vec_pretty(&manifest)?;
     let path = path(&run.file);
-    crate::state::write_atomically(&path, text, "manifest-write")
+    crate::disk::write_atomically(&path, text, "manifest-write")
         .with_context(|| output(format!("cannot write the manifest {}", path.display())))
 }
 
 /// Each conversation of the file, in order.
-fn read_back(file: &Path, format: Format) -> Result<Vec<Seen>> {
+pub fn read_back(file: &Path, format: Format) -> Result<Vec<Seen>> {
     let cannot = || output(format!("cannot read {} back", file.display()));
     let opened = File::open(file).with_context(cannot)?;
     match format {

@@ -42,7 +42,7 @@ impl RunFiles {
             shown("the export's state file", self.state.clone()),
             shown(
                 "the export's lock file",
-                state::with_suffix(&self.output, ".lock"),
+                crate::disk::with_suffix(&self.output, ".lock"),
             ),
             shown("the export's manifest", crate::manifest::path(&self.output)),
         ];
@@ -50,7 +50,7 @@ impl RunFiles {
             named.push(shown("--pending", ledger.to_path_buf()));
             named.push(shown(
                 "the ledger's lock file",
-                state::with_suffix(ledger, ".lock"),
+                crate::disk::with_suffix(ledger, ".lock"),
             ));
         }
         named
@@ -59,7 +59,7 @@ impl RunFiles {
 
 /// `FILE.partial`, where an export to `FILE` is written until it is complete.
 pub fn partial_path(path: &Path) -> PathBuf {
-    state::with_suffix(path, ".partial")
+    crate::disk::with_suffix(path, ".partial")
 }
 
 /// What makes two names the same file.

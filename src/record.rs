@@ -54,6 +54,18 @@ pub struct Participant<'a> {
     pub purpose: Option<Text<'a>>,
     #[serde(borrow, deserialize_with = "text")]
     pub user_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub participant_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub participant_name: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub team_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub external_contact_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub external_organization_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flagged_reason: Option<Text<'a>>,
     /// Custom participant data; only job results carry it.
     #[serde(borrow, deserialize_with = "text_map")]
     pub attributes: BTreeMap<Text<'a>, Text<'a>>,
@@ -70,6 +82,50 @@ pub struct Session<'a> {
     pub ani: Option<Text<'a>>,
     #[serde(borrow, deserialize_with = "text")]
     pub dnis: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub session_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub direction: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub session_dnis: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub address_from: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub address_to: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub remote: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub provider: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub message_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub peer_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub edge_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub protocol_call_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub outbound_campaign_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub selected_agent_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub used_routing: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient")]
+    pub recording: Option<bool>,
+    #[serde(deserialize_with = "lenient")]
+    pub acw_skipped: Option<bool>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_in_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_out_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub callback_numbers: Option<Vec<Text<'a>>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub callback_user_name: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub callback_scheduled_time: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow: Option<Flow<'a>>,
     #[serde(borrow)]
     pub segments: Vec<Segment<'a>>,
     /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
@@ -87,6 +143,53 @@ pub struct Segment<'a> {
     pub wrap_up_code: Option<Text<'a>>,
     #[serde(borrow, deserialize_with = "lenient")]
     pub disconnect_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub segment_start: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub segment_end: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub segment_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub wrap_up_note: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub error_code: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient")]
+    pub conference: Option<bool>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub group_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub subject: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub requested_language_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub source_conversation_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub destination_conversation_id: Option<Text<'a>>,
+}
+
+/// A session's `flow` (`AnalyticsFlow`): the Architect flow it went through. Every field is
+/// lenient, and anything but an object reads as no flow.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Flow<'a> {
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_id: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_name: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub flow_version: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub entry_reason: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub exit_reason: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub transfer_type: Option<Text<'a>>,
+    #[serde(borrow, deserialize_with = "lenient")]
+    pub transfer_target_name: Option<Text<'a>>,
+    #[serde(deserialize_with = "lenient")]
+    pub issued_callback: Option<bool>,
 }
 
 /// One session metric (`AnalyticsSessionMetric`): `t*` values are milliseconds, `n*` counts.
@@ -94,6 +197,8 @@ pub struct Segment<'a> {
 pub struct Metric<'a> {
     pub name: Text<'a>,
     pub value: i64,
+    /// `emitDate`, when the metric carries a string there.
+    pub emit_date: Option<Text<'a>>,
 }
 
 impl<'a> Conversation<'a> {
@@ -199,6 +304,10 @@ trait Loose<'de>: Sized {
         None
     }
 
+    fn boolean(_: bool) -> Option<Self> {
+        None
+    }
+
     fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(None)
@@ -216,6 +325,18 @@ impl<'de> Loose<'de> for Text<'de> {
     }
 }
 
+impl Loose<'_> for bool {
+    fn boolean(b: bool) -> Option<bool> {
+        Some(b)
+    }
+}
+
+impl<'de> Loose<'de> for Flow<'de> {
+    fn map<A: MapAccess<'de>>(map: A) -> Result<Option<Flow<'de>>, A::Error> {
+        Flow::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+    }
+}
+
 impl Loose<'_> for i64 {
     fn integer(n: i128) -> Option<i64> {
         i64::try_from(n).ok()
@@ -224,17 +345,22 @@ impl Loose<'_> for i64 {
 
 impl<'de> Loose<'de> for Metric<'de> {
     fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Metric<'de>>, A::Error> {
-        let (mut name, mut value) = (None, None);
+        let (mut name, mut value, mut emit_date) = (None, None, None);
         while let Some(key) = map.next_key::<Strict<'de>>()? {
             match key.0.as_ref() {
                 "name" => name = map.next_value::<LooseValue<Text>>()?.0,
                 "value" => value = map.next_value::<LooseValue<i64>>()?.0,
+                "emitDate" => emit_date = map.next_value::<LooseValue<Text>>()?.0,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(name.zip(value).map(|(name, value)| Metric { name, value }))
+        Ok(name.zip(value).map(|(name, value)| Metric {
+            name,
+            value,
+            emit_date,
+        }))
     }
 }
 
@@ -290,8 +416,8 @@ impl<'de, T: Loose<'de>> Visitor<'de> for LooseVisitor<T> {
         Ok(None)
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Option<T>, E> {
-        Ok(None)
+    fn visit_bool<E>(self, v: bool) -> Result<Option<T>, E> {
+        Ok(T::boolean(v))
     }
 
     fn visit_unit<E>(self) -> Result<Option<T>, E> {
@@ -337,13 +463,14 @@ mod tests {
         let sessions = &c.participants[0].sessions;
         assert!(sessions[0].metrics.is_empty());
         assert_eq!(sessions[0].segments[0].disconnect_type, None);
-        let metric = |name: &'static str, value| Metric {
+        let metric = |name: &'static str, value, emit_date: Option<&'static str>| Metric {
             name: name.into(),
             value,
+            emit_date: emit_date.map(Cow::Borrowed),
         };
         assert_eq!(
             sessions[1].metrics,
-            [metric("tTalk", 3), metric("tHeld", -4)]
+            [metric("tTalk", 3, Some("x")), metric("tHeld", -4, None)]
         );
         // The fields the fixed columns read stay strict.
         for strict in [

@@ -13,8 +13,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::value::RawValue;
 
+use crate::api::Lookup;
+use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
-use crate::rows::Row;
+use crate::record::Conversation;
+use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -61,6 +64,82 @@ impl Target for Vec<u8> {
     }
 }
 
+/// One conversation as the driver hands it to a writer: the record (with its reply text), the
+/// chosen columns and attributes, and the names of ids looked up so far.
+pub struct Record<'a> {
+    pub conversation: &'a Conversation<'a>,
+    pub columns: &'a [&'static Column],
+    pub attributes: &'a [String],
+    pub name_of: NameOf<'a>,
+    /// The export's zone (`--tz`), for the local-time columns.
+    pub zone: &'a crate::tz::Zone,
+}
+
+/// Where the driver writes conversations: one file (`Sink`) or the tables of a dataset
+/// (`dataset::Tables`). Whatever it writes becomes durable on `commit`, and `marks` says what
+/// the commits so far cover, one `Mark` per file, the file ids are read back from first.
+pub trait Writer {
+    /// Writes the headers of a new output.
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
+    /// The name lookups the rows need (ids the driver resolves before a page is written).
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
+    /// Writes one conversation.
+    fn write(&mut self, record: &Record) -> Result<()>;
+    /// Flushes everything written so far and syncs it to storage.
+    fn commit(&mut self) -> Result<()>;
+    /// The length of the file ids are read back from, committed or not.
+    fn position(&self) -> u64;
+    /// What the commits so far cover, one mark per file.
+    fn marks(&self) -> Vec<Mark>;
+}
+
+impl<W: Target> Writer for Sink<W> {
+    fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()> {
+        self.header(&rows::header(columns, attributes))
+    }
+
+    fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)> {
+        match self.format {
+            Format::Csv => columns.iter().filter_map(|c| c.lookup()).collect(),
+            Format::Jsonl => Vec::new(),
+        }
+    }
+
+    fn write(&mut self, record: &Record) -> Result<()> {
+        match self.format {
+            Format::Csv => {
+                let row = rows::flatten_in(
+                    record.conversation,
+                    record.columns,
+                    record.name_of,
+                    record.attributes,
+                    record.zone,
+                );
+                self.write_row(&row)
+            }
+            Format::Jsonl => match record.conversation.raw {
+                Some(raw) => self.write_json(raw),
+                None => Err(anyhow::anyhow!(
+                    "conversation {} has no JSON text",
+                    record.conversation.conversation_id
+                )),
+            },
+        }
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        Sink::commit(self)
+    }
+
+    fn position(&self) -> u64 {
+        Sink::position(self)
+    }
+
+    fn marks(&self) -> Vec<Mark> {
+        vec![self.mark()]
+    }
+}
+
 /// A running 64-bit FNV-1a digest of bytes: cheap, streaming, and enough to notice a file
 /// that changed under a saved state (it guards against accidents, not adversaries).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +163,7 @@ impl Digest {
 }
 
 /// How much output a commit covers, and the digest of those bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Mark {
     pub len: u64,
     pub digest: Digest,
@@ -124,6 +203,27 @@ pub struct Sink<W: Target> {
     format: Format,
     /// What the target is, for error messages: a path or "stdout".
     name: String,
+}
+
+/// Appends the JSON value `text` without the whitespace between its tokens. Strings (escapes
+/// and all), numbers and the order of keys are copied byte for byte: nothing is parsed again,
+/// so a 17-digit float keeps its last digit and keys keep the server's order.
+pub fn compact_json(text: &str, out: &mut Vec<u8>) {
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            out.push(b);
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            out.push(b);
+        }
+    }
 }
 
 impl<W: Target> Sink<W> {
@@ -178,14 +278,20 @@ impl<W: Target> Sink<W> {
         self.spill()
     }
 
+    /// Writes one CSV record of these cells (a row of a dataset's table).
+    pub fn write_cells(&mut self, cells: &[String]) -> Result<()> {
+        csv_record(&mut self.pending, cells.iter().map(String::as_str));
+        self.spill()
+    }
+
     /// Writes one conversation's original JSON as a line.
     pub fn write_json(&mut self, raw: &RawValue) -> Result<()> {
         let text = raw.get();
-        // JSON strings cannot hold a raw newline, so one here is whitespace between tokens:
-        // re-serialize compactly to keep one conversation per line.
+        // JSON strings cannot hold a raw newline, so one here is whitespace between tokens (a
+        // gateway that indents): it is removed, the tokens kept byte for byte, so that each
+        // conversation stays one line.
         if text.contains(['\n', '\r']) {
-            let value: serde_json::Value = serde_json::from_str(text)?;
-            serde_json::to_writer(&mut self.pending, &value)?;
+            compact_json(text, &mut self.pending);
         } else {
             self.pending.extend_from_slice(text.as_bytes());
         }
@@ -314,6 +420,20 @@ pub fn parse_ids_at(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn an_indented_record_is_compacted_without_reading_its_numbers_or_keys_again() {
+        let indented = "{\n  \"zeta\": 92.09935760498047,\n  \"alpha\" : [ 1 , 2.50 ],\r\n\t\"note\": \"line\\nbreak \\\" { still text }\",\n  \"name\": \"Zoë  Ångström\"\n}";
+        let mut out = Vec::new();
+        compact_json(indented, &mut out);
+        let want = "{\"zeta\":92.09935760498047,\"alpha\":[1,2.50],\"note\":\"line\\nbreak \\\" { still text }\",\"name\":\"Zoë  Ångström\"}";
+        assert_eq!(String::from_utf8(out).unwrap(), want);
+        // Written as one line, byte for byte.
+        let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
+        sink.write_json(&RawValue::from_string(indented.to_string()).unwrap())
+            .unwrap();
+        assert_eq!(sink.finish().unwrap(), format!("{want}\n").into_bytes());
+    }
     use super::*;
 
     /// The ids in rows written by a sink, for tests elsewhere.

@@ -13,14 +13,15 @@
 //! rename, fsync of the directory) and holds no secret: only the command's shape, positions,
 //! lengths and a digest.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::disk::{read_private, sync_dir, with_suffix, write_atomically, ReadFailure};
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, AheadJob, FollowUp, JobCursor, Mode, Plan, Position, Route};
 use crate::filters::Filters;
@@ -69,6 +70,19 @@ pub struct State {
     /// it is done, or when the run has no ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<SavedFollowUp>,
+    /// A dataset's (`--tables`) other files, each with the length and digest covered; the
+    /// output fields above are its `conversations.csv`. Absent for a single file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<SavedTable>,
+}
+
+/// One table file of a dataset, as far as a state covers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedTable {
+    pub file: String,
+    pub len: u64,
+    pub digest: String,
 }
 
 /// The follow-up of the ledger in progress: the ledger's ids are followed up in ascending
@@ -112,7 +126,7 @@ impl State {
             next_page: position.next_page,
             window_offset: position.window_offset,
             output_len: mark.len,
-            output_digest: format!("{:016x}", mark.digest.0),
+            output_digest: hex(mark.digest),
             split_at: window::api_timestamp(split_at),
             job: position.job.as_ref().map(|job| SavedJob {
                 id: job.id.clone(),
@@ -134,18 +148,59 @@ impl State {
             follow_up: position.follow_up.as_ref().map(|f| SavedFollowUp {
                 after: f.after.clone(),
             }),
+            tables: Vec::new(),
         }
+    }
+
+    /// The state of a dataset: `marks` covers its files named `files`, the first the one ids
+    /// are read back from (the output fields).
+    pub fn with_tables(mut self, files: &[String], marks: &[Mark]) -> State {
+        let mut files = files.iter().zip(marks);
+        if let Some((_, first)) = files.next() {
+            self.output_len = first.len;
+            self.output_digest = hex(first.digest);
+        }
+        self.tables = files
+            .map(|(file, mark)| SavedTable {
+                file: file.clone(),
+                len: mark.len,
+                digest: hex(mark.digest),
+            })
+            .collect();
+        self
+    }
+
+    /// What the state says of each of a dataset's files named `files` (in the order
+    /// `with_tables` took them): they must be those it recorded.
+    pub fn table_marks(&self, files: &[String]) -> Result<Vec<Mark>, String> {
+        let saved: Vec<&str> = self.tables.iter().map(|t| t.file.as_str()).collect();
+        if files
+            .get(1..)
+            .is_none_or(|rest| rest.iter().map(String::as_str).ne(saved.iter().copied()))
+        {
+            return Err(format!(
+                "it records the files {} of a dataset",
+                saved.join(", ")
+            ));
+        }
+        let mut marks = vec![self.mark()?];
+        for table in &self.tables {
+            marks.push(Mark {
+                len: table.len,
+                digest: parse_hex(&table.digest)
+                    .ok_or("a table's digest is not a 64-bit hex digest")?,
+            });
+        }
+        Ok(marks)
     }
 
     /// What the state says of the output: its committed length and the digest of those bytes.
     pub fn mark(&self) -> Result<Mark, String> {
-        let digest = u64::from_str_radix(&self.output_digest, 16)
-            .ok()
-            .filter(|_| self.output_digest.len() == 16)
-            .ok_or("output_digest is not a 64-bit hex digest")?;
+        let digest =
+            parse_hex(&self.output_digest).ok_or("output_digest is not a 64-bit hex digest")?;
         Ok(Mark {
             len: self.output_len,
-            digest: Digest(digest),
+            digest,
         })
     }
 
@@ -298,6 +353,19 @@ impl State {
     }
 }
 
+/// A digest as a state writes it: 16 hex digits.
+fn hex(digest: Digest) -> String {
+    format!("{:016x}", digest.0)
+}
+
+/// A digest written by `hex`.
+fn parse_hex(text: &str) -> Option<Digest> {
+    let digest = u64::from_str_radix(text, 16)
+        .ok()
+        .filter(|_| text.len() == 16)?;
+    Some(Digest(digest))
+}
+
 /// Split windows lie inside their top-level window, are not empty, and are stacked with the
 /// current (earliest) one last.
 fn check_stack(stack: &[Window], top: &Window) -> Result<(), String> {
@@ -389,95 +457,9 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
     )
 }
 
-/// `O_NOFOLLOW` of the platform: `open` fails on a symbolic link in the last component of the
-/// path instead of following it. The C headers' values, per platform (the shipped binary links
-/// no crate that would name it); elsewhere 0, where the checks before each open still refuse a
-/// symbolic link, without the guarantee against one planted in between.
-const O_NOFOLLOW: i32 = if cfg!(target_os = "linux") {
-    if cfg!(any(
-        target_arch = "arm",
-        target_arch = "aarch64",
-        target_arch = "powerpc",
-        target_arch = "powerpc64"
-    )) {
-        0o100000
-    } else {
-        0o400000
-    }
-} else if cfg!(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "openbsd",
-    target_os = "netbsd",
-    target_os = "dragonfly"
-)) {
-    0x100
-} else {
-    0
-};
-
-/// Opens one of the export's own files (output, partial, state, its temporary file, the lock)
-/// as `options` say, never through a symbolic link at `path`, and leaves it readable and
-/// writable by its owner only: created with mode 0600, and set to 0600 once open, whatever the
-/// umask or the mode an existing file had. Callers create a new file with `create_new`, which
-/// also refuses any file planted at the name.
-pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        if fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()) {
-            return Err(io::Error::other("it is a symbolic link"));
-        }
-        let file = options.mode(0o600).custom_flags(O_NOFOLLOW).open(path)?;
-        if !file.metadata()?.file_type().is_file() {
-            return Err(io::Error::other("it is not a regular file"));
-        }
-        file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        Ok(file)
-    }
-    #[cfg(not(unix))]
-    {
-        options.open(path)
-    }
-}
-
-/// Opens one of the export's own files for reading only, never through a symbolic link, and
-/// leaves its mode as it was: a file refused after reading keeps its bytes and its mode.
-fn open_to_read(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(O_NOFOLLOW);
-    }
-    let file = options.open(path)?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(io::Error::other("it is not a regular file"));
-    }
-    Ok(file)
-}
-
-/// Removes whatever is at `path` (a file or a symbolic link, never what a link points to), so
-/// that the name can be created afresh with `create_new`; a missing file is fine.
-pub fn unlink(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
-
 /// `FILE.state`, the default state path for an export to `FILE`.
 pub fn default_path(output: &Path) -> PathBuf {
     with_suffix(output, ".state")
-}
-
-/// `path` with `suffix` appended to its file name.
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 /// Reads a saved state; `None` if there is none. Anything that is not a regular file is
@@ -491,30 +473,6 @@ pub fn load(path: &Path) -> Result<Option<State>> {
         Err(ReadFailure::NotAFile) => Err(damaged(path, "it is not a regular file")),
         Err(ReadFailure::Io(e)) => Err(e).with_context(cannot_read),
     }
-}
-
-/// Why one of the export's own files could not be read.
-pub(crate) enum ReadFailure {
-    NotAFile,
-    Io(io::Error),
-}
-
-/// Reads one of the export's own files (a state, a ledger) as text, at most `max` bytes and
-/// one more (so that a larger file shows as too large); `None` if there is none. Anything that
-/// is not a regular file is refused without being opened (a FIFO would hang the run).
-pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<String>, ReadFailure> {
-    match fs::symlink_metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ReadFailure::Io(e)),
-        Ok(meta) if !meta.file_type().is_file() => return Err(ReadFailure::NotAFile),
-        Ok(_) => {}
-    }
-    let mut bytes = Vec::new();
-    open_to_read(path)
-        .and_then(|file| file.take(max.saturating_add(1)).read_to_end(&mut bytes))
-        .map_err(ReadFailure::Io)?;
-    // Invalid UTF-8 reads as replacement characters, which no parser here accepts.
-    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Parses a state file's text; the error says what is wrong.
@@ -541,62 +499,6 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
     Ok(())
 }
 
-/// Writes `text` and a newline to `path` atomically, in one write: a temporary file of this
-/// process's own beside it (created exclusively, mode 0600), fsync, rename, fsync of the
-/// directory. The crash point `crash_point` leaves half a temporary file, as a power cut might.
-pub(crate) fn write_atomically(
-    path: &Path,
-    mut text: Vec<u8>,
-    crash_point: &str,
-) -> io::Result<()> {
-    if !text.ends_with(b"\n") {
-        text.push(b'\n');
-    }
-    let tmp = with_suffix(path, &format!(".{}.tmp", std::process::id()));
-    // A temporary file left by a crash of a process with the same id is ours to replace;
-    // anything planted at the name (a symbolic link) is removed, never followed.
-    unlink(&tmp)?;
-    let mut file = open_private(&tmp, OpenOptions::new().write(true).create_new(true))?;
-    crate::crash::reach(crash_point, || {
-        let _ = file.write_all(text.get(..text.len() / 2).unwrap_or_default());
-        let _ = file.sync_data();
-    });
-    file.write_all(&text)?;
-    file.sync_data()?;
-    fs::rename(&tmp, path)?;
-    sync_dir(path)
-}
-
-/// Removes temporary state files that crashed runs left beside `path`. Only while the
-/// export's lock is held: then no other run is writing one.
-pub fn remove_stale_temporaries(path: &Path) -> Result<()> {
-    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-        return Ok(());
-    };
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    let prefix = format!("{}.", name.to_string_lossy());
-    let is_stale = |entry: &str| {
-        entry
-            .strip_prefix(&prefix)
-            .and_then(|rest| rest.strip_suffix(".tmp"))
-            .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
-    };
-    let entries =
-        fs::read_dir(dir).with_context(|| output(format!("cannot list {}", dir.display())))?;
-    for entry in entries.flatten() {
-        if is_stale(&entry.file_name().to_string_lossy()) {
-            let stale = entry.path();
-            fs::remove_file(&stale)
-                .with_context(|| output(format!("cannot remove {}", stale.display())))?;
-        }
-    }
-    Ok(())
-}
-
 /// Removes the state once the export is complete.
 pub fn remove(path: &Path) -> Result<()> {
     remove_named(path, "the state file")
@@ -611,20 +513,6 @@ pub fn remove_named(path: &Path, what: &str) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(cannot),
     }
-}
-
-/// Makes a rename or removal in `path`'s directory durable.
-pub fn sync_dir(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        File::open(dir)?.sync_all()?;
-    }
-    let _ = path;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -695,6 +583,7 @@ mod tests {
             job_page_size: 1000,
             ahead: Vec::new(),
             follow_up: None,
+            tables: Vec::new(),
         }
     }
 

@@ -12,25 +12,27 @@
 //! offers `--restart`, and touches nothing. All of this happens before the first request.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use time::OffsetDateTime;
 
-use crate::exit::{output, usage, usage_context};
+use crate::exit::{output, usage};
 use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
 use crate::lock::Lock;
 use crate::pending::file::{PendingFile, Start};
 use crate::report::{ExportStats, Log};
-use crate::sink::{self, Digest, Mark, Output, Sink};
+use crate::sink::{self, Mark, Output, Sink};
 use crate::state::{self, State};
 
 /// An export to a file, prepared and locked.
 pub struct FileTarget {
     path: PathBuf,
     partial: PathBuf,
+    /// What is written at `path`: one file, or a dataset directory.
+    layout: Layout,
     state_path: PathBuf,
     fingerprint: String,
     saved: Option<Saved>,
@@ -39,11 +41,31 @@ pub struct FileTarget {
     _lock: Lock,
 }
 
+/// What an export writes at its path.
+pub enum Layout {
+    /// One file (`--output FILE`).
+    File,
+    /// A dataset directory (`--tables DIR`), with what its manifest records of the run.
+    Dataset(crate::dataset::Run),
+}
+
+impl Layout {
+    /// The files a state covers: `FILE.partial`, or each table of `DIR.partial/`, the one
+    /// ids are read back from first.
+    fn files(&self, partial: &Path) -> Vec<PathBuf> {
+        match self {
+            Layout::File => vec![partial.to_path_buf()],
+            Layout::Dataset(_) => crate::dataset::files(partial),
+        }
+    }
+}
+
 /// A saved state that passed every check, and what it resumes.
 struct Saved {
     split_at: OffsetDateTime,
     position: Position,
-    mark: Mark,
+    /// What it covers of each file, in `Layout::files` order.
+    marks: Vec<Mark>,
     written: HashSet<String>,
 }
 
@@ -56,16 +78,7 @@ pub fn preflight(out: &Output, force: bool) -> Result<()> {
     let Output::File(path) = out else {
         return Ok(());
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(usage(format!(
-            "output directory {} does not exist: create it or choose another --output",
-            dir.display()
-        )));
-    }
+    crate::partial::check_parent(path, "--output")?;
     match fs::symlink_metadata(path) {
         Err(_) => Ok(()),
         Ok(meta) => match not_replaceable(&meta) {
@@ -83,13 +96,13 @@ pub fn preflight(out: &Output, force: bool) -> Result<()> {
 }
 
 /// What the existing entry `meta` is when it is not a regular file the export may replace.
-fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
+pub fn not_replaceable(meta: &fs::Metadata) -> Option<&'static str> {
     let kind = meta.file_type();
     if kind.is_file() {
         None
     } else if kind.is_dir() {
         Some("a directory")
-    } else if kind.is_symlink() {
+    } else if crate::disk::is_link(meta) {
         Some("a symbolic link")
     } else {
         Some("not a regular file (a device, a FIFO or a socket)")
@@ -106,11 +119,12 @@ impl FileTarget {
         restart: bool,
         fingerprint: String,
         plan: &Plan,
+        layout: Layout,
     ) -> Result<FileTarget> {
         let state_path = state_path.map_or_else(|| state::default_path(path), Path::to_path_buf);
         let doing = format!("exporting to {}", path.display());
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
-        state::remove_stale_temporaries(&state_path)?;
+        let lock = Lock::take(&crate::disk::with_suffix(path, ".lock"), &doing)?;
+        crate::disk::remove_stale_temporaries(&state_path)?;
         let restarted = restart && fs::symlink_metadata(&state_path).is_ok();
         if restart {
             state::remove(&state_path)?;
@@ -120,7 +134,7 @@ impl FileTarget {
             Some(saved) => Some(check_saved(
                 &saved,
                 &state_path,
-                &partial,
+                &layout.files(&partial),
                 &fingerprint,
                 plan,
             )?),
@@ -129,6 +143,7 @@ impl FileTarget {
         Ok(FileTarget {
             path: path.to_path_buf(),
             partial,
+            layout,
             state_path,
             fingerprint,
             saved,
@@ -145,7 +160,7 @@ impl FileTarget {
     /// Runs (or resumes) the export into `FILE.partial`, saving the state after every page,
     /// and publishes `FILE` when the range is done.
     pub fn export<S: Source>(
-        self,
+        mut self,
         source: &mut S,
         plan: &Plan,
         force: bool,
@@ -160,56 +175,31 @@ impl FileTarget {
             };
             pending.begin(start, log)?;
         }
-        let (file, start, resume) = match self.saved {
-            Some(saved) => {
-                let file = reopen_partial(&self.partial, saved.mark.len)?;
-                log.info(&format!(
-                    "resuming from {} ({} bytes of {} kept)",
-                    self.state_path.display(),
-                    saved.mark.len,
-                    self.partial.display()
-                ));
-                let resume = Resume {
-                    position: saved.position,
-                    written: saved.written,
-                };
-                (file, saved.mark, Some(resume))
-            }
-            None => {
-                let start = Mark {
-                    len: 0,
-                    digest: Digest::default(),
-                };
-                (create_partial(&self.partial)?, start, None)
-            }
-        };
-        let name = self.partial.display().to_string();
-        let mut sink = Sink::at(file, start, plan.format, name);
-        let mut checkpoint = |position: &Position, mark: Mark| {
-            let saved = State::new(position, mark, &self.fingerprint, plan.split_at);
-            state::save(&self.state_path, &saved)
-        };
-        let control = Control {
-            checkpoint: &mut checkpoint,
-            stop: &crate::signal::stop_reason,
-            pending: pending.as_deref_mut().map(|p| p as &mut dyn PendingLedger),
-        };
-        let mut stats = export::run(source, &mut sink, plan, resume, control, log).map_err(|e| {
-            crate::exit::failure(
-                crate::exit::code_of(&e),
-                format!(
-                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
-                    self.partial.display()
-                ),
-            )
-        })?;
-        sink.finish()?;
+        let resume = self.saved.take().map(|saved| {
+            log.info(&format!(
+                "resuming from {} ({} bytes of {} kept)",
+                self.state_path.display(),
+                saved.marks.iter().map(|m| m.len).sum::<u64>(),
+                self.partial.display()
+            ));
+            let resume = Resume {
+                position: saved.position,
+                written: saved.written,
+            };
+            (saved.marks, resume)
+        });
+        let mut stats = self.write(source, plan, resume, pending.as_deref_mut(), log)?;
         // The state goes first: a crash between the two leaves a complete FILE.partial and no
         // state, which a re-run simply redoes, never a FILE beside a stale state.
         state::remove(&self.state_path)?;
-        // A manifest left beside FILE describes the file this run replaces, never this one.
-        state::remove_named(&crate::manifest::path(&self.path), "the stale manifest")?;
-        publish(&self.partial, &self.path, force)?;
+        match self.layout {
+            Layout::File => {
+                // A manifest left beside FILE describes the file this run replaces, never this.
+                state::remove_named(&crate::manifest::path(&self.path), "the stale manifest")?;
+                publish(&self.partial, &self.path, force)?
+            }
+            Layout::Dataset(_) => crate::dataset::publish(&self.partial, &self.path, force)?,
+        }
         log.info(&format!("wrote {}", self.path.display()));
         // The follow-ups handed to this run leave the ledger only now: a crash before the
         // rewrite (or a rewrite that fails) leaves them handed to a run whose state and
@@ -229,6 +219,67 @@ impl FileTarget {
         }
         Ok(stats)
     }
+
+    /// Writes the partial output (created, or cut back to what `resume` covers) through the
+    /// driver, saving the state after every commit, and completes it.
+    fn write<S: Source>(
+        &self,
+        source: &mut S,
+        plan: &Plan,
+        resume: Option<(Vec<Mark>, Resume)>,
+        pending: Option<&mut PendingFile>,
+        log: &Log,
+    ) -> Result<ExportStats> {
+        let (marks, resume) = resume.map_or((None, None), |(m, r)| (Some(m), Some(r)));
+        let files = self.layout.files(&self.partial);
+        let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
+        let mut checkpoint = |position: &Position, marks: &[Mark]| {
+            let first = marks.first().copied().unwrap_or_default();
+            let saved = State::new(position, first, &self.fingerprint, plan.split_at);
+            let saved = match self.layout {
+                Layout::File => saved,
+                Layout::Dataset(_) => saved.with_tables(&names, marks),
+            };
+            state::save(&self.state_path, &saved)
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &crate::signal::stop_reason,
+            pending: pending.map(|p| p as &mut dyn PendingLedger),
+        };
+        let failed = |e: anyhow::Error| {
+            crate::exit::failure(
+                crate::exit::code_of(&e),
+                format!(
+                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                    self.partial.display()
+                ),
+            )
+        };
+        match &self.layout {
+            Layout::File => {
+                let mark = marks.and_then(|m| m.first().copied());
+                let file = match mark {
+                    Some(mark) => crate::partial::reopen_partial(&self.partial, mark.len)?,
+                    None => crate::partial::create_partial(&self.partial)?,
+                };
+                let name = self.partial.display().to_string();
+                let mut sink = Sink::at(file, mark.unwrap_or_default(), plan.format, name);
+                let stats =
+                    export::run(source, &mut sink, plan, resume, control, log).map_err(failed)?;
+                sink.finish()?;
+                Ok(stats)
+            }
+            Layout::Dataset(run) => {
+                let mut tables =
+                    crate::dataset::open(&self.partial, marks.as_deref(), &plan.columns)?;
+                let stats =
+                    export::run(source, &mut tables, plan, resume, control, log).map_err(failed)?;
+                crate::dataset::finish(tables, &self.partial, plan, run, &stats)?;
+                Ok(stats)
+            }
+        }
+    }
 }
 
 /// Runs the export to stdout: nothing to lock, resume or publish.
@@ -245,12 +296,13 @@ pub fn export_to_stdout<S: Source>(source: &mut S, plan: &Plan, log: &Log) -> Re
 }
 
 /// How a run that uses a ledger begins.
-/// Checks a saved state against the command, its plan and `FILE.partial`, and reads back the
-/// ids of the window in progress.
+/// Checks a saved state against the command, its plan and the partial files it covers
+/// (`files`: `FILE.partial`, or a dataset's tables), and reads back the ids of the window in
+/// progress from the first.
 fn check_saved(
     saved: &State,
     state_path: &Path,
-    partial: &Path,
+    files: &[PathBuf],
     fingerprint: &str,
     plan: &Plan,
 ) -> Result<Saved> {
@@ -269,100 +321,39 @@ fn check_saved(
         ..plan.clone()
     };
     let position = saved.position(&plan).map_err(damaged)?;
-    let mark = saved.mark().map_err(damaged)?;
-    let mismatch = |why: &str| {
-        usage(format!(
-            "{} does not match {} ({why}): it was changed outside genesys-export; {start_over}",
-            partial.display(),
-            state_path.display()
-        ))
-    };
-    let mut file = match fs::symlink_metadata(partial) {
-        Ok(meta) if meta.file_type().is_file() => {
-            state::open_private(partial, OpenOptions::new().read(true)).with_context(|| {
-                usage_context(format!("cannot read {} to resume", partial.display()))
-            })?
-        }
-        Ok(_) => return Err(mismatch("it is not a regular file")),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(usage(format!(
-                "{} records progress but {} is missing: {start_over}",
-                state_path.display(),
-                partial.display()
-            )))
-        }
-        Err(e) => {
-            return Err(e).with_context(|| {
-                usage_context(format!("cannot read {} to resume", partial.display()))
-            })
+    let marks = match files {
+        [_] => vec![saved.mark().map_err(damaged)?],
+        _ => {
+            let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
+            saved.table_marks(&names).map_err(damaged)?
         }
     };
-    let actual = file.metadata()?.len();
-    if actual < mark.len {
-        return Err(mismatch(&format!(
-            "it holds {actual} bytes, fewer than the {} its state covers",
-            mark.len
-        )));
+    let mut opened = Vec::with_capacity(files.len());
+    for (partial, mark) in files.iter().zip(&marks) {
+        opened.push(crate::partial::check_file(partial, *mark, state_path)?);
     }
-    if digest_of(&mut file, mark.len)? != mark.digest {
-        return Err(mismatch("the rows its state covers have changed"));
-    }
+    let (Some(file), Some(mark)) = (opened.into_iter().next(), marks.first()) else {
+        return Err(damaged("it covers no file".to_string()));
+    };
+    let mut file = file;
     let mut written = HashSet::new();
     file.seek(SeekFrom::Start(position.window_offset))?;
     let window_rows = mark.len.saturating_sub(position.window_offset);
     let reader = BufReader::new(file.take(window_rows));
     let id_column = crate::rows::id_column(&plan.columns);
+    let partial = files.first().map_or(Path::new(""), PathBuf::as_path);
     sink::parse_ids_at(reader, plan.format, id_column, |id| {
         written.insert(id);
     })
-    .map_err(|why| mismatch(&format!("its last window holds {why}")))?;
+    .map_err(|why| {
+        crate::partial::mismatch(partial, state_path, &format!("its last window holds {why}"))
+    })?;
     Ok(Saved {
         split_at,
         position,
-        mark,
+        marks,
         written,
     })
-}
-
-/// The digest of the first `len` bytes of `file`, read in constant memory.
-fn digest_of(file: &mut File, len: u64) -> io::Result<Digest> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut digest = Digest::default();
-    let mut reader = file.take(len);
-    let mut buf = vec![0; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(digest);
-        }
-        digest.update(buf.get(..n).unwrap_or_default());
-    }
-}
-
-/// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
-/// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
-/// afresh.
-fn create_partial(partial: &Path) -> Result<File> {
-    state::unlink(partial)
-        .and_then(|()| {
-            state::open_private(partial, OpenOptions::new().write(true).create_new(true))
-        })
-        .with_context(|| output(format!("cannot create {}", partial.display())))
-}
-
-/// Opens `FILE.partial` to resume an export whose state covers its first `len` bytes (checked
-/// before): what was written after the last saved state is cut off.
-fn reopen_partial(partial: &Path, len: u64) -> Result<File> {
-    let mut file = state::open_private(partial, OpenOptions::new().write(true))
-        .with_context(|| output(format!("cannot open {} to resume", partial.display())))?;
-    let mut cut = || -> io::Result<()> {
-        file.set_len(len)?;
-        file.sync_data()?;
-        file.seek(SeekFrom::Start(len))?;
-        Ok(())
-    };
-    cut().with_context(|| output(format!("cannot truncate {}", partial.display())))?;
-    Ok(file)
 }
 
 /// Moves the finished `FILE.partial` to `FILE`. Without `force`, an existing `FILE` (one that
@@ -399,7 +390,7 @@ fn publish(partial: &Path, path: &Path, force: bool) -> Result<()> {
         }
     };
     result
-        .and_then(|()| state::sync_dir(path))
+        .and_then(|()| crate::disk::sync_dir(path))
         .with_context(|| {
             output(format!(
                 "cannot move {} to {}; the complete export is in {}",

@@ -21,6 +21,9 @@
 #    floor measured in the same run (serde_json parsing the same conversations, in pages of the
 #    reply's size, into `Value`; into `IgnoredAny` shown beside it); with strace installed, at
 #    most 4 write-type system calls per committed page.
+# 5. `--tables`: the 20 000-conversation week as a dataset, without latency: CPU (user + system)
+#    at most 2x the single CSV's (with the same name columns, so the same name lookups), the
+#    same requests, peak RSS at most 16 MiB; the dataset's rows per table are printed.
 #
 # Requests and 429s are the export's own counts (its closing summary on stderr): every attempt
 # is counted, the token endpoint apart, and every 429 is retried. Runs of the same range must
@@ -70,20 +73,25 @@ sim_url() {
     cat "$dir/$1.url"
 }
 
-# measure NAME GUARD_SECS URL [export flags...]: one export; sets r_conv r_secs r_peak r_api
-# r_429 (r_conv is "-" when the run failed: its log is $dir/NAME.log).
+ticks=$(getconf CLK_TCK)
+
+# measure NAME GUARD_SECS URL [export flags...]: one export to $dir/NAME.out (written with
+# $out_flag, default -o; kept when $keep is set); sets r_conv r_secs r_peak r_api r_429 r_cpu
+# (r_conv is "-" when the run failed: its log is $dir/NAME.log). r_cpu is the process's own
+# user + system time (all its threads) as /proc last showed it, within a poll of its end.
 measure() {
     local name=$1 guard=$2 url=$3
     shift 3
-    local started ended now peak=0 hwm stopped=0 status=0
+    local started ended now peak=0 hwm stopped=0 status=0 cpu=0 used
     started=$(date +%s.%N)
     GENESYSCLOUD_OAUTHCLIENT_ID=bench GENESYSCLOUD_OAUTHCLIENT_SECRET=bench-secret \
         "$bin"/genesys-export conversations --api-base "$url" --login-base "$url" \
-        -o "$dir/$name.out" "$@" 2>"$dir/$name.log" &
+        "${out_flag:--o}" "$dir/$name.out" "$@" 2>"$dir/$name.log" &
     local pid=$!
     # VmHWM is the process's peak resident set so far; the last reading before exit is its peak.
     while hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ]; do
         peak=$hwm
+        used=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) && [ -n "$used" ] && cpu=$used
         now=$(date +%s.%N)
         # Past the guard: SIGTERM (the export saves its state and exits), SIGKILL 15 s later.
         if [ "$stopped" = 0 ] && awk -v a="$started" -v b="$now" -v g="$guard" 'BEGIN { exit !(b - a > g) }'; then
@@ -97,6 +105,7 @@ measure() {
     done
     wait "$pid" || status=$?
     ended=$(date +%s.%N)
+    r_cpu=$(awk -v c="$cpu" -v t="$ticks" 'BEGIN { printf "%.2f", c / t }')
     r_secs=$(awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.2f", b - a }')
     r_peak=$peak
     local done_line
@@ -118,7 +127,7 @@ measure() {
         fi
         fail=1
     fi
-    rm -f "$dir/$name.out"
+    [ -n "${keep:-}" ] || rm -rf "$dir/$name.out"
 }
 
 # verdict OK TEXT: prints TEXT as PASS or FAIL.
@@ -357,6 +366,25 @@ same "$week_truth" "$j4_conv" "the ground truth and the jobs week"
 same "$j4_conv" "$r_conv" "the jobs week at both --parallel"
 
 echo
+echo "== tables: the 20 000-conversation week as a dataset (--tables), no latency"
+tables=$clean
+printf '%-34s %7s %8s %8s %9s %7s\n' run conv wall_s cpu_s requests rss_MiB
+tw=(--from 2026-11-01 --to 2026-11-08 --mode query)
+named=conversation_id,conversation_start,conversation_end,originating_direction,media_types,queue_ids,queue_names,user_ids,ani,dnis,wrap_up_codes,division_ids,user_names,wrap_up_names
+measure tcsv 300 "$tables" "${tw[@]}" --columns "$named"
+printf '%-34s %7s %8s %8s %9s %7s\n' "single CSV, name columns" "$r_conv" "$r_secs" "$r_cpu" "$r_api" "$(mib "$r_peak")"
+check_rss "single CSV" "$r_peak"
+tcsv=("$r_conv" "$r_cpu" "$r_api")
+out_flag=--tables keep=1 measure tdir 300 "$tables" "${tw[@]}"
+printf '%-34s %7s %8s %8s %9s %7s\n' "--tables" "$r_conv" "$r_secs" "$r_cpu" "$r_api" "$(mib "$r_peak")"
+check_rss "--tables" "$r_peak"
+same "${tcsv[0]}" "$r_conv" "the week as one CSV and as tables"
+if [ -f "$dir/tdir.out/manifest.json" ]; then
+    echo "  rows: $(tr -d ' \n' <"$dir/tdir.out/manifest.json" | sed -n 's/.*"rows":{\([^}]*\)}.*/\1/p')"
+fi
+tables_cpu=("$r_cpu" "$r_api")
+
+echo
 echo "== targets (default --parallel)"
 if [ "${q4[0]}" = - ]; then
     verdict 0 "query week: no figure (the run failed or was stopped, see above)"
@@ -381,6 +409,16 @@ else
     ok=0
     le "${d4[1]}" "$(awk -v q="${dq4[1]}" 'BEGIN { print q * 1.3 }')" && ok=1
     verdict "$ok" "auto, small day ${d4[1]} s <= 1.3 x the query's ${dq4[1]} s ($(ratio "${d4[1]}" "${dq4[1]}")x)"
+fi
+if [ "${tcsv[0]}" = - ] || [ "$r_conv" = - ]; then
+    verdict 0 "tables: no figure (a run failed or was stopped, see above)"
+else
+    ok=0
+    le "${tables_cpu[0]}" "$(awk -v c="${tcsv[1]}" 'BEGIN { print c * 2 }')" && ok=1
+    verdict "$ok" "tables CPU ${tables_cpu[0]} s <= 2 x the single CSV's ${tcsv[1]} s ($(ratio "${tables_cpu[0]}" "${tcsv[1]}")x)"
+    ok=0
+    [ "${tables_cpu[1]}" = "${tcsv[2]}" ] && ok=1
+    verdict "$ok" "tables requests ${tables_cpu[1]} = the single CSV's ${tcsv[2]}"
 fi
 echo "  (peak RSS <= 16 MiB and equal counts are checked under each row above)"
 echo "bench: $(($(date +%s) - started_bench)) s"

@@ -1,6 +1,6 @@
 //! Clean exports compared with the simulator's ground truth, id by id and field by field.
 
-use genesys_sim::{Sim, SimConfig};
+use genesys_sim::{Faults, Sim, SimConfig};
 
 use crate::util::*;
 
@@ -106,6 +106,32 @@ fn jsonl_lines_are_the_api_records() {
     assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
     // JSON Lines needs no queue names.
     assert_eq!(sim.stats().queue_requests, 0);
+}
+
+#[test]
+fn jsonl_lines_are_the_api_records_when_a_gateway_indents_the_replies() {
+    // Regression: records spanning lines were re-serialized (keys sorted, floats re-printed).
+    let sim = Sim::start(SimConfig {
+        faults: Faults {
+            indent_pages: true,
+            ..Faults::default()
+        },
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("jsonl-indented");
+    let out = dir.join("c.jsonl");
+    let run = export(&sim, &Args::range().mode("query").format("jsonl").out(&out));
+    run.expect_code(0);
+    let text = read(&out);
+    let mut ids = Vec::new();
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = value["conversationId"].as_str().unwrap().to_string();
+        let original = serde_json::to_string(&sim.conversation(&id).unwrap()).unwrap();
+        assert_eq!(line, original, "record {id} differs");
+        ids.push(id);
+    }
+    assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
 }
 
 #[test]

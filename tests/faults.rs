@@ -44,28 +44,29 @@ fn export_exactly(sim: &Sim) -> Run {
 
 #[test]
 fn tokens_expiring_mid_run_are_refreshed_before_use() {
-    // One request at a time, each held 100 ms by the simulator: the run lasts at least
-    // requests × 100 ms, however fast the machine, so it outlives several 1-second tokens.
-    let latency = Duration::from_millis(100);
+    // One request at a time, each held 25 ms by the simulator: the run lasts at least
+    // requests × 25 ms, however fast the machine, so it outlives several 2-second tokens.
+    // The skew margin (a tenth of the lifetime, 200 ms) leaves room for the request to
+    // arrive after the token was checked.
+    let latency = Duration::from_millis(25);
+    let lifetime = Duration::from_secs(2);
     let sim = Sim::start(SimConfig {
-        token_lifetime: Duration::from_secs(1),
+        token_lifetime: lifetime,
         latency,
         ..config(Faults::default())
     });
     let dir = Dir::new("faults-expiry");
     let out = dir.join("c.csv");
-    let run = export(&sim, &args_into(&out).opt("--parallel", "1"));
-    run.expect_code(0);
+    let args = args_into(&out).opt("--parallel", "1").page_size("5");
+    export(&sim, &args).expect_code(0);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
     let floor = latency * u32::try_from(stats.api_requests).unwrap();
+    assert!(floor >= 2 * lifetime, "a run of {floor:?} at least");
+    // Each token after the first replaced one about to expire.
+    let lifetimes = floor.as_millis() / lifetime.as_millis();
     assert!(
-        floor >= Duration::from_secs(3),
-        "a run of {floor:?} at least"
-    );
-    // Each token after the first replaced one about to expire: at least one a second.
-    assert!(
-        stats.tokens_issued > floor.as_secs(),
+        u128::from(stats.tokens_issued) > lifetimes,
         "only {} tokens issued over at least {floor:?}",
         stats.tokens_issued
     );

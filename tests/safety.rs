@@ -415,22 +415,8 @@ fn a_second_signal_ends_a_stuck_run_at_once_and_erases_the_progress_line() {
         .env("GENESYS_EXPORT_CRASH_AT", "page-written:2:stall");
     let mut terminal = spawn(in_terminal(&cmd));
     // What the terminal shows, read as it comes.
-    let shown = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let reader = {
-        let (mut pipe, shown) = (terminal.stdout.take().unwrap(), Arc::clone(&shown));
-        thread::spawn(move || {
-            let mut buf = [0; 4096];
-            while let Ok(n @ 1..) = pipe.read(&mut buf) {
-                shown.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        })
-    };
-    let text = |shown: &std::sync::Mutex<Vec<u8>>| {
-        String::from_utf8_lossy(&shown.lock().unwrap()).into_owned()
-    };
-    wait_for("the run to stall after its first saved page", || {
-        text(&shown).contains("stalled at page-written")
-    });
+    let shown = Watched::start(terminal.stdout.take().unwrap());
+    shown.wait_for("stalled at page-written");
     let pid = fs::read_to_string(dir.join("c.csv.lock")).unwrap();
     let state = fs::read(state_path(&out)).unwrap();
     for _ in 0..2 {
@@ -442,8 +428,7 @@ fn a_second_signal_ends_a_stuck_run_at_once_and_erases_the_progress_line() {
     }
     let run = finish(terminal);
     run.expect_code(130);
-    reader.join().unwrap();
-    let shown = &text(&shown);
+    let shown = &shown.finish();
     assert!(shown.contains(" conversations, windows "), "{shown:?}");
     // Nothing ran after the handler: no summary, no error line, the line erased last.
     assert!(shown.ends_with("\r\x1b[K"), "{shown:?}");

@@ -12,6 +12,7 @@ mod pending;
 mod proxy;
 mod resume;
 mod safety;
+mod tables;
 mod tidy;
 mod tls;
 mod trust;

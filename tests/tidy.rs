@@ -125,7 +125,10 @@ fn within(module: &str, name: &str) -> bool {
 
 /// The shell: the modules that touch the network, files, the process or the command line.
 /// `pending::file` is the ledger's file; the rest of `pending` is pure.
-const SHELL: [&str; 9] = [
+const SHELL: [&str; 12] = [
+    "dataset",
+    "disk",
+    "partial",
     "http",
     "genesys",
     "state",
@@ -192,7 +195,7 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     check("export", &SHELL);
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
-        "proxy", "check", "filters", "pending", "tz", "record", "query", "results",
+        "proxy", "check", "filters", "pending", "tz", "record", "query", "results", "tables",
     ] {
         check(pure, &SHELL);
         check(pure, &["export", "report", "signal"]);
@@ -223,16 +226,17 @@ fn one_module_owns_ureq_and_three_write_files() {
     .iter()
     .flat_map(|w| users_of(&modules, w))
     .collect();
-    // target.rs and state.rs write the export's files, lock.rs its locks; http/ only spools
-    // reply bodies to temporary files it unlinks at once.
-    assert_eq!(
-        writers,
-        BTreeSet::from(["http", "lock", "state", "target"].map(String::from))
-    );
+    // disk.rs opens, writes and removes the export's files for target.rs, state.rs and
+    // partial.rs, dataset.rs a dataset's directory, lock.rs the locks; http/ only spools reply
+    // bodies to temporary files it unlinks at once.
+    let files = [
+        "dataset", "disk", "http", "lock", "partial", "state", "target",
+    ];
+    assert_eq!(writers, BTreeSet::from(files.map(String::from)));
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending", "tz", "record", "query", "results",
+        "check", "filters", "pending", "tz", "record", "query", "results", "tables",
     ] {
         let code: String = members(modules.keys(), pure)
             .iter()
@@ -249,4 +253,146 @@ fn one_module_owns_ureq_and_three_write_files() {
             assert!(!code.contains(impure), "{pure}.rs uses {impure}");
         }
     }
+}
+
+/// Whether a file is compiled into test builds only (`#[cfg(test)] mod tests;` and the
+/// driver's in-memory fake): it is not production code.
+fn is_test_only(path: &Path) -> bool {
+    let parent = path.parent().unwrap();
+    let declared = |name: &str| {
+        let module = path.file_stem().unwrap().to_string_lossy();
+        ["mod.rs", "main.rs"].iter().any(|owner| {
+            std::fs::read_to_string(parent.join(owner))
+                .is_ok_and(|text| text.contains(&format!("#[cfg(test)]\n{name}mod {module};")))
+        })
+    };
+    declared("") || declared("pub ") || declared("pub(crate) ")
+}
+
+/// Every production source file with its path and its code without unit tests.
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") && !is_test_only(&path) {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = match text.find("#[cfg(test)]\nmod tests") {
+                    Some(at) => text[..at].to_string(),
+                    None => text,
+                };
+                out.push((path.display().to_string(), code));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut out);
+    out.sort();
+    out
+}
+
+/// A line's braces, opened minus closed, outside strings, characters and comments.
+fn brace_balance(line: &str) -> i64 {
+    let mut balance = 0;
+    let mut chars = line.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (true, '\\') => {
+                chars.next();
+            }
+            (true, '"') => in_string = false,
+            (true, _) => {}
+            (false, '"') => in_string = true,
+            (false, '/') if chars.peek() == Some(&'/') => break,
+            (false, '\'') => {
+                // A character literal ('{', '\'') or a lifetime ('a): skip a literal whole.
+                let rest: String = chars.clone().take(3).collect();
+                if rest.starts_with('\\') {
+                    chars.nth(2);
+                } else if rest.chars().nth(1) == Some('\'') {
+                    chars.nth(1);
+                }
+            }
+            (false, '{') => balance += 1,
+            (false, '}') => balance -= 1,
+            _ => {}
+        }
+    }
+    balance
+}
+
+/// The functions of `code` longer than `max` lines: (name, first line, length).
+fn long_functions(code: &str, max: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut long = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(fn_at) = words.iter().position(|w| *w == "fn") else {
+            continue;
+        };
+        let qualifiers = [
+            "pub",
+            "pub(crate)",
+            "pub(super)",
+            "const",
+            "unsafe",
+            "extern",
+            "\"C\"",
+            "\"system\"",
+        ];
+        if !words[..fn_at].iter().all(|w| qualifiers.contains(w)) || words.len() <= fn_at + 1 {
+            continue;
+        }
+        let name: String = words[fn_at + 1]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut opened) = (0, false);
+        for (n, body) in lines[at..].iter().enumerate() {
+            let balance = brace_balance(body);
+            opened |= body.contains('{');
+            depth += balance;
+            if !opened && body.trim_end().ends_with(';') {
+                break;
+            }
+            if opened && depth <= 0 {
+                if n + 1 > max {
+                    long.push((name.clone(), at + 1, n + 1));
+                }
+                break;
+            }
+        }
+    }
+    long
+}
+
+#[test]
+fn no_production_file_over_700_lines_and_no_function_over_60() {
+    let mut problems = Vec::new();
+    for (path, code) in sources() {
+        let lines = code.lines().count();
+        if lines > 700 {
+            problems.push(format!(
+                "{path}: {lines} lines of production code (at most 700)"
+            ));
+        }
+        for (name, at, len) in long_functions(&code, 60) {
+            problems.push(format!(
+                "{path}:{at}: fn {name} is {len} lines (at most 60)"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "split these:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_length_rule_measures_functions_as_written() {
+    let code =
+        "fn a() {\n    let s = \"}\";\n    let c = '{';\n}\npub fn b(x: u8) -> u8 {\n    x\n}\n";
+    assert_eq!(long_functions(code, 3), [("a".to_string(), 1, 4)]);
+    assert!(long_functions(code, 4).is_empty());
+    assert_eq!(brace_balance("let s = \"{\\\"}\"; // {"), 0);
+    assert_eq!(brace_balance("fn f<'a>(x: &'a str) {"), 1);
 }

@@ -55,18 +55,25 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
     let dir = Dir::new("overlap");
     let out = dir.join("c.csv");
     let lock = dir.join("c.csv.lock");
-    // The first run is frozen while it holds the lock: a second run must leave at once.
+    // The first run stalls for good after its first saved state, holding the lock (a
+    // debug-build stall point, so no race with its progress): a second run must leave at once.
     let mut first = command(&sim);
-    first.args(&args(&out)).stdin(Stdio::null());
+    first
+        .args(&args(&out))
+        .env("GENESYS_EXPORT_CRASH_AT", "state-saved:1:stall")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped());
     let mut first = first.spawn().unwrap();
     let pid = first.id();
-    wait_for("the first run's lock", || {
-        std::fs::read_to_string(&lock).is_ok_and(|t| t.trim() == pid.to_string())
-    });
-    signal(pid, "STOP");
-    let partial_before = std::fs::read(partial_path(&out)).ok();
+    let stderr = Watched::start(first.stderr.take().unwrap());
+    stderr.wait_for("stalled at state-saved");
+    assert_eq!(
+        std::fs::read_to_string(&lock).unwrap().trim(),
+        pid.to_string()
+    );
+    let partial_before = std::fs::read(partial_path(&out)).unwrap();
+    let state_before = std::fs::read(state_path(&out)).unwrap();
     let second = export(&sim, &args(&out));
-    signal(pid, "CONT");
     second.expect_code(2);
     assert!(
         second
@@ -76,12 +83,15 @@ fn overlapping_runs_of_one_export_never_share_its_files() {
         second.stderr
     );
     assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
-    if let Some(before) = partial_before {
-        // The refused run wrote nothing: the partial is at most longer (the first run went on).
-        let after = std::fs::read(partial_path(&out)).unwrap_or_default();
-        assert!(after.starts_with(&before) || out.exists());
-    }
-    assert!(first.wait().unwrap().success());
+    // The refused run touched nothing of the first's.
+    assert_eq!(std::fs::read(partial_path(&out)).unwrap(), partial_before);
+    assert_eq!(std::fs::read(state_path(&out)).unwrap(), state_before);
+    signal(pid, "KILL");
+    first.wait().unwrap();
+    stderr.finish();
+    let resumed = export(&sim, &args(&out));
+    resumed.expect_code(0);
+    assert!(resumed.stderr.contains("resuming"), "{}", resumed.stderr);
     assert_exact(&sim, &out);
     assert_eq!(dir.files(), ["c.csv"]);
 

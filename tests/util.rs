@@ -623,3 +623,39 @@ pub fn csv_ids_and_ends(text: &str) -> Vec<(String, String)> {
         .map(|r| (r[0].to_string(), r[2].to_string()))
         .collect()
 }
+
+/// What a spawned run writes to a pipe, collected as it comes.
+pub struct Watched(std::sync::Arc<std::sync::Mutex<Vec<u8>>>, JoinHandle<()>);
+
+impl Watched {
+    /// Reads `pipe` in the background until it closes.
+    pub fn start(mut pipe: impl Read + Send + 'static) -> Watched {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = std::sync::Arc::clone(&seen);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = pipe.read(&mut buf) {
+                into.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Watched(seen, reader)
+    }
+
+    /// What came so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until what came holds `what`.
+    pub fn wait_for(&self, what: &str) {
+        wait_for(what, || self.text().contains(what));
+    }
+
+    /// Everything, once the pipe has closed.
+    pub fn finish(self) -> String {
+        let Watched(seen, reader) = self;
+        reader.join().unwrap();
+        let bytes = seen.lock().unwrap();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}

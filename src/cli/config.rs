@@ -35,6 +35,8 @@ pub struct Config {
     pub zone: Zone,
     pub window: Duration,
     pub output: Output,
+    /// `--tables`: `output` names the dataset's directory.
+    pub tables: bool,
     pub format: Format,
     pub force: bool,
     pub state: Option<PathBuf>,
@@ -119,15 +121,13 @@ impl Config {
         // A ledger must see conversations in progress: its queries carry no end filter.
         let end_filtered = crate::export::end_filter(ended_only, raw.value("--pending").is_some());
         let window = super::values::window(&raw, end_filtered || !filters.is_empty())?;
-        let (output, state) = output_and_state(&raw, raw.flag("--restart"))?;
+        let (output, state, tables) = output_and_state(&raw, raw.flag("--restart"))?;
         let (pending, pending_max_age) = pending(&raw, &output)?;
         let format = format(raw.value("--format"))?;
         let mode = mode(raw.value("--mode"))?;
         let columns = columns(raw.value("--columns"), format, &output)?;
         let attributes = raw.values("--attribute");
         check_attributes(&attributes, &columns, format, mode)?;
-        let page_size = count(&raw, "--page-size")?;
-        let parallel = count(&raw, "--parallel")?;
         let job_poll = duration(&raw, "--job-poll")?;
         let job_timeout = duration(&raw, "--job-timeout")?;
         let (timeout, policy) = connection::retry_policy(&raw)?;
@@ -143,12 +143,13 @@ impl Config {
             window,
             manifest: manifest(&raw, &output)?,
             output,
+            tables,
             format,
             force: raw.flag("--force"),
             state,
             restart: raw.flag("--restart"),
-            page_size,
-            parallel,
+            page_size: count(&raw, "--page-size")?,
+            parallel: count(&raw, "--parallel")?,
             ended_only,
             pending,
             pending_max_age,
@@ -271,8 +272,18 @@ fn filters(raw: &RawArgs, outside: &Outside) -> Result<Filters> {
     Filters::new(given, file).map_err(usage)
 }
 
-fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<PathBuf>)> {
-    let output = match raw.value("--output") {
+/// Where the export goes (`--output FILE`, stdout, or the directory of `--tables DIR`), its
+/// state, and whether it is a dataset.
+fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<PathBuf>, bool)> {
+    let attributes = raw.values("--attribute");
+    let tables = crate::tables::check_options(
+        raw.value("--tables"),
+        raw.value("--output"),
+        raw.value("--format"),
+        &attributes,
+    )
+    .map_err(usage)?;
+    let output = match raw.value("--tables").or(raw.value("--output")) {
         None | Some("-") => Output::Stdout,
         Some("") => {
             return Err(usage(
@@ -287,7 +298,7 @@ fn output_and_state(raw: &RawArgs, restart: bool) -> Result<(Output, Option<Path
             "--state and --restart need --output FILE: an export to stdout cannot be resumed",
         ));
     }
-    Ok((output, state.map(PathBuf::from)))
+    Ok((output, state.map(PathBuf::from), tables))
 }
 
 /// `--pending PATH` and `--pending-max-age DUR`: a ledger needs an output file (its rows are

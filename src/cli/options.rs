@@ -240,6 +240,7 @@ pub const OPTIONS: &[Opt] = &[
     Opt::new("--page-size", count(1, api::MAX_PAGE_SIZE), "100", "conversations per page"),
     Opt::new("--parallel", count(1, 16), "4", "details pages in flight at once, paced by the API's rate-limit headers; 1 fetches one page at a time"),
     Opt::flag("--ended-only", "leave out conversations that are still in progress"),
+    Opt::new("--tables", Kind::Text("DIR"), "", "write a relational dataset instead: DIR/conversations.csv, participants, sessions, segments, metrics and attributes .csv, schema.sql and manifest.json, built in DIR.partial and renamed to DIR when the whole range is done"),
     Opt::new("--pending", Kind::Text("PATH"), "", "a ledger of conversations still in progress, shared by nightly runs: they are recorded (and with --ended-only not written), and every run naming PATH first writes those that have ended since"),
     Opt::new("--pending-max-age", duration(HOUR, days(3650)), "31d", "drop a ledger entry whose conversation started longer ago than this, with a warning"),
     Opt::new("--mode", Kind::Text("auto|query|jobs"), "auto", "auto: analytics jobs (bulk, from the data lake) for the part of the range older than the lake's availability date, the details query for the newer rest; query or jobs: one path only"),

@@ -1060,6 +1060,7 @@ fn random_args(rng: &mut prop::Rng) -> Vec<OsString> {
         match rng.below(24) {
             0 => args.push(value.into()),
             1 => args.push(format!("{option}={value}").into()),
+            #[cfg(unix)]
             2 => {
                 use std::os::unix::ffi::OsStringExt;
                 args.push(option.into());

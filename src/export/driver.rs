@@ -17,14 +17,13 @@ use super::query::Query;
 use super::{PendingLedger, Source};
 use crate::exit::{failure, Code};
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
-use crate::rows;
-use crate::sink::{Mark, Sink, Target};
+use crate::sink::{Mark, Writer};
 use crate::window::Window;
 
 /// The hooks through which the loop reports progress and learns it must stop.
 pub struct Control<'a> {
     /// Called after every commit with the position and the output it covers.
-    pub checkpoint: &'a mut dyn FnMut(&Position, Mark) -> Result<()>,
+    pub checkpoint: &'a mut dyn FnMut(&Position, &[Mark]) -> Result<()>,
     /// `Some(reason)` once the run must stop at the next safe point.
     pub stop: &'a dyn Fn() -> Option<String>,
     /// The ledger of conversations in progress (`--pending`), if the run keeps one.
@@ -32,9 +31,9 @@ pub struct Control<'a> {
 }
 
 /// Runs the whole export into `sink`, from the start or from `resume`.
-pub fn run<S: Source, W: Target>(
+pub fn run<S: Source, W: Writer>(
     source: &mut S,
-    sink: &mut Sink<W>,
+    sink: &mut W,
     plan: &Plan,
     resume: Option<Resume>,
     control: Control,
@@ -44,7 +43,7 @@ pub fn run<S: Source, W: Target>(
     let (pos, seen) = match resume {
         Some(resume) => (resume.position, resume.written),
         None => {
-            sink.header(&rows::header(&plan.columns, &plan.attributes))?;
+            sink.begin(&plan.columns, &plan.attributes)?;
             sink.commit()?;
             let position = Position::start(ledger.start(), sink.position());
             (position, HashSet::new())
@@ -92,12 +91,12 @@ pub fn run<S: Source, W: Target>(
 }
 
 /// What every route shares: where the rows go, where the export stands, the counts.
-pub(super) struct Run<'a, 'c, S: Source, W: Target> {
+pub(super) struct Run<'a, 'c, S: Source, W: Writer> {
     pub(super) source: &'a mut S,
-    pub(super) sink: &'a mut Sink<W>,
+    pub(super) sink: &'a mut W,
     pub(super) plan: &'a Plan,
     pub(super) log: &'a Log,
-    checkpoint: &'c mut dyn FnMut(&Position, Mark) -> Result<()>,
+    checkpoint: &'c mut dyn FnMut(&Position, &[Mark]) -> Result<()>,
     stop: &'c dyn Fn() -> Option<String>,
     pub(super) pos: Position,
     /// Ids written by the current top-level window (all its sub-windows included).
@@ -108,14 +107,14 @@ pub(super) struct Run<'a, 'c, S: Source, W: Target> {
     pub(super) ledger: Ledger<'c>,
 }
 
-impl<S: Source, W: Target> Run<'_, '_, S, W> {
+impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     /// Reports the position after a commit (to the checkpoint, then to the log's progress
     /// line), then stops if asked to. Conversations found in progress are recorded in the
     /// ledger before the state moves past them, and follow-ups handled are removed from it
     /// only after.
     pub(super) fn save(&mut self) -> Result<()> {
         self.ledger.record_found()?;
-        (self.checkpoint)(&self.pos, self.sink.mark())?;
+        (self.checkpoint)(&self.pos, &self.sink.marks())?;
         self.ledger.settle_saved()?;
         self.log.progress(Progress {
             conversations: self.stats.conversations,
@@ -150,13 +149,13 @@ pub(super) enum WindowEnd {
 }
 
 /// The run and its two routes, each with its own state.
-struct Driver<'a, 'c, S: Source, W: Target> {
+struct Driver<'a, 'c, S: Source, W: Writer> {
     run: Run<'a, 'c, S, W>,
     query: Query,
     jobs: Jobs,
 }
 
-impl<S: Source, W: Target> Driver<'_, '_, S, W> {
+impl<S: Source, W: Writer> Driver<'_, '_, S, W> {
     /// Exports top-level window `index` (of `total`), and the halves it splits into.
     fn export_top_window(
         &mut self,
@@ -201,7 +200,7 @@ impl<S: Source, W: Target> Driver<'_, '_, S, W> {
     }
 }
 
-impl<S: Source, W: Target> Run<'_, '_, S, W> {
+impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     /// Counts and logs how window `w` (number `at.0` of `at.1`) ended; a split one leaves its
     /// halves on the stack, the first on top.
     fn window_ended(
@@ -295,7 +294,7 @@ mod tests {
     use crate::exit::{code_of, Code};
     use crate::export::fake::*;
     use crate::export::{run, Control, Position};
-    use crate::sink::{Format, Sink};
+    use crate::sink::{Format, Mark, Sink};
 
     #[test]
     fn each_conversation_once_across_windows_and_pages() {
@@ -359,7 +358,7 @@ mod tests {
         let mut fake = sample();
         let mut sink = Sink::new(Vec::new(), Format::Csv, "memory");
         let mut saves = 0;
-        let mut checkpoint = |_: &Position, _| {
+        let mut checkpoint = |_: &Position, _: &[Mark]| {
             saves += 1;
             Ok(())
         };

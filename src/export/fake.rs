@@ -585,7 +585,8 @@ pub fn crash(
     let mut sink = Sink::at(bytes, start, plan.format, "memory");
     let mut n = 0;
     let mut last: Option<(Position, u64)> = None;
-    let mut checkpoint = |p: &Position, mark: Mark| {
+    let mut checkpoint = |p: &Position, marks: &[Mark]| {
+        let mark = marks[0];
         n += 1;
         last = Some((p.clone(), mark.len));
         if n == crash_at {

@@ -16,7 +16,7 @@ use super::write::parse_conversation;
 use super::Refused;
 use super::{Rows, Source};
 use crate::api;
-use crate::sink::Target;
+use crate::sink::Writer;
 
 /// The follow-up of the `--pending` ledger in progress: ids are followed up in ascending
 /// order, and every id up to `after` (`None`: none yet) is handled.
@@ -114,7 +114,7 @@ struct Tally {
     gone: u64,
 }
 
-impl<S: Source, W: Target> Run<'_, '_, S, W> {
+impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     /// The follow-up of the ledger, before the range: asks the API for the recorded ids in
     /// ascending order, in batches of `api::MAX_IDS_PER_REQUEST` (halved on each refusal of
     /// too many ids), writes those that have ended, and saves the state after each batch. An
@@ -332,7 +332,7 @@ mod tests {
             events: &events,
         };
         let mut sink = Sink::new(Vec::new(), plan.format, "memory");
-        let mut checkpoint = |pos: &Position, _: Mark| {
+        let mut checkpoint = |pos: &Position, _: &[Mark]| {
             events.borrow_mut().push(match &pos.follow_up {
                 Some(f) => format!("save follow-up after {:?}", f.after),
                 None => format!("save window {}", pos.top_index),

@@ -17,7 +17,7 @@ use super::Source;
 use super::{Refused, Reply, SourceError};
 use crate::api::{JobQuery, JobState, JobStatus, ResultsPage};
 use crate::exit::{code_of, failure, Code};
-use crate::sink::Target;
+use crate::sink::Writer;
 use crate::window::{self, Window};
 
 /// The first job results page size tried: the size public bulk clients use and the API is
@@ -114,7 +114,7 @@ impl Jobs {
     /// longer than `--job-timeout`, even half-way through its results, is submitted again;
     /// rows already written are skipped by the id set. A window whose job the API refuses as
     /// too long, or whose results exceed what it pages through, is split in two.
-    pub(super) fn window<S: Source, W: Target>(
+    pub(super) fn window<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         w: &Window,
@@ -161,7 +161,7 @@ impl Jobs {
     /// Pages the results of `job`, a fulfilled job, from its cursor, committing each page;
     /// deletes the job after its last. `None` when the job was lost half-way (dropped, to be
     /// submitted again); `Some(Err(why))` when its results exceed what the API pages through.
-    fn page_results<S: Source, W: Target>(
+    fn page_results<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         w: &Window,
@@ -204,7 +204,7 @@ impl Jobs {
 
     /// What a refusal `e` of a results page of size `size` means: a smaller page size, a job
     /// lost (expired or removed: dropped here), or results too many to page through.
-    fn results_refused<S: Source, W: Target>(
+    fn results_refused<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         job_id: &str,
@@ -244,7 +244,7 @@ impl Jobs {
     }
 
     /// Submits the job of window `w`, counting the submission against the window.
-    fn submit<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, w: &Window) -> Reply<String> {
+    fn submit<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, w: &Window) -> Reply<String> {
         let interval = w.interval();
         let count = self.submissions.entry(interval.clone()).or_insert(0);
         *count = count.saturating_add(1);
@@ -260,7 +260,7 @@ impl Jobs {
     }
 
     /// The job submitted ahead for window `w`, taken off the list of jobs ahead.
-    fn take_ahead<S: Source, W: Target>(
+    fn take_ahead<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         w: &Window,
@@ -271,7 +271,7 @@ impl Jobs {
 
     /// The windows still to export on the jobs route, in order, from the one in progress (or
     /// next to start), at most `n`.
-    fn windows_to_come<S: Source, W: Target>(&self, run: &Run<S, W>, n: usize) -> Vec<Window> {
+    fn windows_to_come<S: Source, W: Writer>(&self, run: &Run<S, W>, n: usize) -> Vec<Window> {
         let (skip, split) = match run.pos.stack.as_slice() {
             [] => (run.pos.top_index, &[][..]),
             stack => (run.pos.top_index.saturating_add(1), stack),
@@ -289,7 +289,7 @@ impl Jobs {
     /// window whose job ahead was lost waits for its turn. A refused submission, or one that
     /// needed retries (a 429 among them), lowers the number of jobs ahead. Returns whether a
     /// job was submitted (the position changed).
-    fn submit_ahead<S: Source, W: Target>(&mut self, run: &mut Run<S, W>) -> Result<bool> {
+    fn submit_ahead<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>) -> Result<bool> {
         let mut submitted = false;
         let next: Vec<Window> = self
             .windows_to_come(run, self.jobs_ahead.saturating_add(1))
@@ -332,7 +332,7 @@ impl Jobs {
         Ok(submitted)
     }
 
-    fn lower_jobs_ahead<S: Source, W: Target>(
+    fn lower_jobs_ahead<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         to: usize,
@@ -346,7 +346,7 @@ impl Jobs {
 
     /// Deletes the jobs ahead whose windows are not in `keep`: the jobs route is over, or a
     /// resumed state named jobs for other windows.
-    pub(super) fn release_ahead<S: Source, W: Target>(
+    pub(super) fn release_ahead<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         keep: &[Window],
@@ -364,7 +364,7 @@ impl Jobs {
     /// Waits until job `job_id` is fulfilled or lost, backing off between polling rounds;
     /// each round polls it and every job ahead not yet seen fulfilled, once. A job ahead
     /// found lost is deleted and submitted again when its turn comes.
-    fn await_job<S: Source, W: Target>(
+    fn await_job<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         job_id: &str,
@@ -396,7 +396,7 @@ impl Jobs {
     /// One status poll of a job, unless it was already seen fulfilled. A job is lost once it
     /// fails, is cancelled or expires, once its `expirationDate` has passed, or once it has
     /// taken longer than `--job-timeout` since it was submitted (or first seen, on resume).
-    fn poll<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, job_id: &str) -> Result<Polled> {
+    fn poll<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, job_id: &str) -> Result<Polled> {
         let now = run.source.now();
         let seen = *self.jobs.entry(job_id.to_string()).or_insert(JobSeen {
             since: now,
@@ -442,7 +442,7 @@ impl Jobs {
 
     /// Forgets a lost job so the window's job is submitted again, unless it has been
     /// submitted too often already.
-    fn drop_job<S: Source, W: Target>(
+    fn drop_job<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         job_id: &str,
@@ -467,7 +467,7 @@ impl Jobs {
     }
 
     /// Deletes a window's job once its results are written or no longer wanted.
-    fn finish_job<S: Source, W: Target>(
+    fn finish_job<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         job_id: &str,
@@ -479,7 +479,7 @@ impl Jobs {
     }
 
     /// Deletes a job that is no longer needed; a failure only costs the API some storage.
-    fn delete_quietly<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, job_id: &str) {
+    fn delete_quietly<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, job_id: &str) {
         if let Err(e) = run.source.delete_job(job_id) {
             if code_of(&e) == Code::Interrupted {
                 return;
@@ -490,7 +490,7 @@ impl Jobs {
     }
 
     /// Deletes the jobs ahead for windows that are past (a resumed state may name some).
-    pub(super) fn release_passed<S: Source, W: Target>(&mut self, run: &mut Run<S, W>) {
+    pub(super) fn release_passed<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>) {
         let keep = self.windows_to_come(run, MAX_JOBS_AHEAD.saturating_add(1));
         self.release_ahead(run, &keep);
     }
@@ -520,7 +520,7 @@ mod tests {
     use crate::exit::{code_of, Code};
     use crate::export::fake::*;
     use crate::export::{run, Control, Position};
-    use crate::sink::{Format, Sink};
+    use crate::sink::{Format, Mark, Sink};
     use time::macros::datetime;
 
     #[test]
@@ -631,7 +631,7 @@ mod tests {
         fake.expiring_job = Some((1, 0));
         let mut sizes = Vec::new();
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
-        let mut checkpoint = |p: &Position, _| {
+        let mut checkpoint = |p: &Position, _: &[Mark]| {
             sizes.push(p.job_page_size);
             Ok(())
         };

@@ -15,7 +15,7 @@ use super::Refused;
 use super::{Source, Ticket};
 use crate::api::{DetailsPage, DetailsQuery};
 use crate::exit::{failure, Code};
-use crate::sink::Target;
+use crate::sink::Writer;
 use crate::window::Window;
 
 /// The details query refuses to page past this many results.
@@ -115,7 +115,7 @@ impl Query {
     /// count than the one the pages were planned from sends the window back to the first page
     /// fetched side by side, to be walked again one page at a time (the id set skips what was
     /// written).
-    pub(super) fn window<S: Source, W: Target>(
+    pub(super) fn window<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         w: &Window,
@@ -163,7 +163,7 @@ impl Query {
 
     /// The ticket of page `page_number`, and the pages after it sent ahead (and the next
     /// window's first page once every page of this one is sent), unless one at a time.
-    fn send_pages<S: Source, W: Target>(
+    fn send_pages<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         walk: &mut Walk,
@@ -189,7 +189,7 @@ impl Query {
 
     /// Whether a page reporting `hits` shows the window changed since its pages were sent
     /// side by side: then the walk goes back to the first of them, one page at a time.
-    fn walk_again<S: Source, W: Target>(
+    fn walk_again<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         walk: &mut Walk,
@@ -211,7 +211,7 @@ impl Query {
     }
 
     /// Writes page `page_number` and saves; the window's end once this page shows it.
-    fn commit<S: Source, W: Target>(
+    fn commit<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         walk: &mut Walk,
@@ -256,7 +256,7 @@ impl Query {
     /// Whether page `page_number` holds the very conversations of the page before it, as a
     /// server that ignores `pageNumber` serves them: a malformed reply, asked again one page
     /// at a time; `MAX_REPEATED_PAGES` in a row end the run.
-    fn repeated<S: Source, W: Target>(
+    fn repeated<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         walk: &mut Walk,
@@ -291,7 +291,7 @@ impl Query {
     }
 
     /// Sends page `page` of window `w` ahead.
-    fn send<S: Source, W: Target>(&mut self, run: &mut Run<S, W>, w: &Window, page: u32) {
+    fn send<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, w: &Window, page: u32) {
         let ticket = self.next_ticket;
         self.next_ticket = self.next_ticket.wrapping_add(1);
         let size = run.plan.page_size;
@@ -311,7 +311,7 @@ impl Query {
     }
 
     /// The ticket of page `page` of window `w`: the one sent ahead, or a page sent now.
-    fn take_sent<S: Source, W: Target>(
+    fn take_sent<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         w: &Window,
@@ -347,7 +347,7 @@ impl Query {
 
     /// Once every page of the current window is sent (`all_sent`), sends the first page of
     /// the window that comes next, so that it is there when the current one is done.
-    fn prefetch_next<S: Source, W: Target>(
+    fn prefetch_next<S: Source, W: Writer>(
         &mut self,
         run: &mut Run<S, W>,
         current: &Window,

@@ -17,8 +17,7 @@ use super::{Rows, Source};
 use crate::api::Lookup;
 use crate::columns::IdsOf;
 use crate::record::Conversation;
-use crate::rows;
-use crate::sink::{Format, Target};
+use crate::sink::{Record, Writer};
 use crate::window::Window;
 
 /// The ids a reply's CSV rows need named, per lookup, each once, in first-seen order.
@@ -51,25 +50,16 @@ impl Wanted {
     }
 }
 
-impl<S: Source, W: Target> Run<'_, '_, S, W> {
+impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     /// Writes the conversations of a page that this window owns and has not written yet, then
     /// commits them. Returns how many were written.
     pub(super) fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
         self.write_rows(Some(w), rows)
     }
 
-    /// The name lookups the CSV columns need (none for JSON Lines).
+    /// The name lookups the writer's rows need (none for JSON Lines).
     fn wanted(&self) -> Wanted {
-        let lookups = match self.plan.format {
-            Format::Csv => self
-                .plan
-                .columns
-                .iter()
-                .filter_map(|c| c.lookup())
-                .collect(),
-            Format::Jsonl => Vec::new(),
-        };
-        Wanted::new(lookups)
+        Wanted::new(self.sink.lookups(&self.plan.columns))
     }
 
     /// Looks up, in bulk, the names `wanted` collected.
@@ -150,20 +140,13 @@ impl<S: Source, W: Target> Run<'_, '_, S, W> {
         if owner.is_none() {
             self.ledger.followed(id);
         }
-        match (self.plan.format, conversation.raw) {
-            (Format::Csv, _) => {
-                let row = rows::flatten_in(
-                    conversation,
-                    &self.plan.columns,
-                    &|lookup, id| self.names.get(lookup, id),
-                    &self.plan.attributes,
-                    &self.plan.zone,
-                );
-                self.sink.write_row(&row)?;
-            }
-            (Format::Jsonl, Some(raw)) => self.sink.write_json(raw)?,
-            (Format::Jsonl, None) => return Err(anyhow!("conversation {id} has no JSON text")),
-        }
+        self.sink.write(&Record {
+            conversation,
+            columns: &self.plan.columns,
+            attributes: &self.plan.attributes,
+            name_of: &|lookup, id| self.names.get(lookup, id),
+            zone: &self.plan.zone,
+        })?;
         Ok(true)
     }
 }

@@ -517,8 +517,22 @@ mod tests {
     fn a_2xx_must_be_an_object_that_passes_its_check() {
         let check = |p: &api::DetailsPage| p.check(true);
         let parse = |body: &[u8]| parse_checked(Method::Post, &reply(200, false, body), &check);
-        assert!(parse(br#"{"totalHits":0}"#).is_ok());
-        assert!(parse(br#"{"conversations":[{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z"}],"totalHits":1}"#).is_ok());
+        let empty = parse(br#"{"totalHits":0}"#).unwrap();
+        assert_eq!(
+            (empty.total_hits, empty.conversations.is_none()),
+            (Some(0), true)
+        );
+        let record = r#"{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z"}"#;
+        let page =
+            parse(format!(r#"{{"conversations":[{record}],"totalHits":1}}"#).as_bytes()).unwrap();
+        assert_eq!(page.total_hits, Some(1));
+        let raws: Vec<&str> = page
+            .conversations
+            .iter()
+            .flatten()
+            .map(|r| r.get())
+            .collect();
+        assert_eq!(raws, [record]);
         for (body, why) in [
             (&b"[]"[..], "not a JSON object"),
             (b"  \n", "empty body"),

@@ -21,7 +21,6 @@ use crate::export::PendingLedger;
 use crate::lock::Lock;
 use crate::own_files::{partial_path, RunFiles};
 use crate::report::Log;
-use crate::state;
 
 /// How the ledger at `ledger` names the run writing `output` with its state at `state`, or
 /// the usage error saying why it cannot.
@@ -90,8 +89,8 @@ impl PendingFile {
         }
         let run = run_name(path, &run.output, &run.state)?;
         let doing = format!("using the ledger {}", path.display());
-        let lock = Lock::take(&state::with_suffix(path, ".lock"), &doing)?;
-        state::remove_stale_temporaries(path)?;
+        let lock = Lock::take(&crate::disk::with_suffix(path, ".lock"), &doing)?;
+        crate::disk::remove_stale_temporaries(path)?;
         let mut ledger = load(path, fingerprint)?;
         let old = ledger.age(max_age, now);
         for entry in &old {
@@ -209,11 +208,11 @@ pub fn load(path: &Path, fingerprint: &str) -> Result<Ledger> {
             "--pending {shown} cannot be used ({why}): repair or remove it (its conversations are then not followed up), or name another ledger"
         ))
     };
-    let text = match state::read_private(path, super::MAX_BYTES) {
+    let text = match crate::disk::read_private(path, super::MAX_BYTES) {
         Ok(None) => return Ok(Ledger::new(fingerprint)),
         Ok(Some(text)) => text,
-        Err(state::ReadFailure::NotAFile) => return Err(refused("it is not a regular file")),
-        Err(state::ReadFailure::Io(e)) => {
+        Err(crate::disk::ReadFailure::NotAFile) => return Err(refused("it is not a regular file")),
+        Err(crate::disk::ReadFailure::Io(e)) => {
             return Err(e).with_context(|| usage_context(format!("cannot read --pending {shown}")))
         }
     };
@@ -229,7 +228,7 @@ pub fn load(path: &Path, fingerprint: &str) -> Result<Ledger> {
 
 /// Writes the ledger atomically, like the state.
 pub fn save(path: &Path, ledger: &Ledger) -> Result<()> {
-    state::write_atomically(path, ledger.to_text().into_bytes(), "ledger-write")
+    crate::disk::write_atomically(path, ledger.to_text().into_bytes(), "ledger-write")
         .with_context(|| output(format!("cannot save the ledger {}", path.display())))
 }
 
@@ -244,7 +243,7 @@ mod tests {
         fs::create_dir_all(&dir).unwrap();
         let run = |name: &str| {
             let output = dir.join(format!("{name}.csv"));
-            Handed::of(&output, &state::default_path(&output)).unwrap()
+            Handed::of(&output, &crate::state::default_path(&output)).unwrap()
         };
         let touch = |path: &str| fs::write(path, "x").unwrap();
         // `a` died between the removal of its state and the publish: its partial is left.

@@ -512,6 +512,10 @@ impl State {
             self.data
                 .add_arrivals(query.from_ms, query.to_ms, self.cfg.arrivals_per_page);
         }
+        if self.cfg.faults.indent_pages {
+            let text = serde_json::to_vec_pretty(&body).expect("a json value always serializes");
+            return Response::new(200, "application/json", text);
+        }
         Response::json(200, &body)
     }
 

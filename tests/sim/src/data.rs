@@ -120,6 +120,9 @@ const WRAPUP_NOTES: [&str; 3] = [
     "Résolu – aucune action",
 ];
 
+/// The id of the IVR's Architect flow.
+const IVR_FLOW_ID: &str = "5f0c9a8e-1b2d-4c3e-8f70-6a5b4c3d2e1f";
+
 /// A routing queue; deleted queues are referenced by conversations but absent from lookups.
 #[derive(Clone, Debug)]
 pub struct Queue {
@@ -912,6 +915,16 @@ impl<'a> Renderer<'a> {
                 "sessionId": self.extras.uuid(),
                 "mediaType": media.name(),
                 "direction": direction,
+                // The Architect flow the IVR ran (no draw: the seeds' records stay as they were).
+                "flow": {
+                    "flowId": IVR_FLOW_ID,
+                    "flowName": "Main Menu",
+                    "flowType": "INBOUNDCALL",
+                    "flowVersion": "4.0",
+                    "entryReason": "tel:+18005550100",
+                    "exitReason": "TRANSFER",
+                    "transferType": "ACD",
+                },
                 "metrics": [metric("tIvr", until - start, until)],
                 "segments": [{
                     "segmentStart": format_ms(start),

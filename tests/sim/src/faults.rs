@@ -52,6 +52,9 @@ pub struct Faults {
     pub cap_whole_result: bool,
     /// The first this many by-id requests answer `{}`.
     pub by_id_empty: u64,
+    /// Details pages are indented, as a gateway that reformats JSON would serve them: every
+    /// record spans many lines.
+    pub indent_pages: bool,
     /// User and wrap-up code lookups are paged this many entities a page, whatever
     /// `pageSize` asks for.
     pub listing_page_size: Option<u64>,

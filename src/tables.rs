@@ -1,0 +1,809 @@
+//! The relational dataset's tables: one catalogue of every table, its columns and their
+//! sources, from which the rows, the CSV headers, `schema.sql` and the README's schema
+//! section all come.
+//!
+//! Pure: takes a parsed conversation and a name lookup, hands out rows of cells; writes no
+//! file and sends nothing (the files are `dataset.rs`'s). Keys: a conversation is keyed by its
+//! id; a participant by (conversation, participant key); a session by (conversation, session
+//! key); a segment and a metric by their session and their 0-based position in it; an
+//! attribute by its participant and its name. The participant key is the `participantId`, the
+//! session key the `sessionId`, unless the record has none, has one that another participant
+//! (session) of the conversation also has, or one that starts with `#`: then it is a surrogate
+//! made of positions, `#P` for the P-th participant and `#P.S` for its S-th session (0-based),
+//! which no real id can equal, so keys stay unique and every run derives the same ones.
+
+use std::borrow::Cow;
+
+use crate::api::Lookup;
+use crate::columns::{self, NameOf, SEPARATOR};
+use crate::record::{Conversation, Flow, Metric, Participant, Segment, Session};
+
+/// A column's SQL type, as `schema.sql` declares it: names both PostgreSQL and SQLite take as
+/// they are (timestamps stay ISO-8601 text, as the API writes them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SqlType {
+    Text,
+    BigInt,
+    Boolean,
+}
+
+impl SqlType {
+    pub fn name(self) -> &'static str {
+        match self {
+            SqlType::Text => "TEXT",
+            SqlType::BigInt => "BIGINT",
+            SqlType::Boolean => "BOOLEAN",
+        }
+    }
+}
+
+/// What a column is, whatever its table: its name, type, whether it is part of the table's
+/// primary key (key columns are never empty) and where its value comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    pub sql: SqlType,
+    pub key: bool,
+    pub description: &'static str,
+}
+
+/// A column: its spec and its cell, a function `F` that appends the cell's text for a row.
+pub struct Column<F> {
+    pub spec: Spec,
+    pub cell: F,
+}
+
+/// A table of the dataset (its file is `NAME.csv`): its columns, and the table its foreign
+/// key refers to with the columns of that key (the parent's primary key).
+pub struct Table<F: 'static> {
+    pub id: Id,
+    pub description: &'static str,
+    pub columns: &'static [Column<F>],
+    pub parent: Option<(Id, &'static [&'static str])>,
+}
+
+/// One participant of a conversation, with its key and position.
+pub struct ParticipantRow<'c> {
+    pub conversation: &'c Conversation<'c>,
+    pub participant: &'c Participant<'c>,
+    pub key: &'c str,
+    pub index: usize,
+}
+
+/// One session, with its participant's key, its own key and its position.
+pub struct SessionRow<'c> {
+    pub conversation: &'c Conversation<'c>,
+    pub participant_key: &'c str,
+    pub session: &'c Session<'c>,
+    pub key: &'c str,
+    pub index: usize,
+}
+
+/// A segment or a metric of a session, at its position.
+pub struct ItemRow<'c, T> {
+    pub conversation: &'c Conversation<'c>,
+    pub session_key: &'c str,
+    pub item: &'c T,
+    pub index: usize,
+}
+
+/// One participant attribute.
+pub struct AttributeRow<'c> {
+    pub conversation: &'c Conversation<'c>,
+    pub participant_key: &'c str,
+    pub name: &'c str,
+    pub value: &'c str,
+}
+
+pub type ParticipantCell = for<'c> fn(&ParticipantRow<'c>, NameOf, &mut String);
+pub type SessionCell = for<'c> fn(&SessionRow<'c>, NameOf, &mut String);
+pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment<'c>>, NameOf, &mut String);
+pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric<'c>>, NameOf, &mut String);
+pub type AttributeCell = for<'c> fn(&AttributeRow<'c>, NameOf, &mut String);
+
+/// The dataset's tables, in the order their files are written and loaded (parents first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Id {
+    Conversations,
+    Participants,
+    Sessions,
+    Segments,
+    Metrics,
+    Attributes,
+}
+
+/// Every table, in load order.
+pub const IDS: [Id; 6] = [
+    Id::Conversations,
+    Id::Participants,
+    Id::Sessions,
+    Id::Segments,
+    Id::Metrics,
+    Id::Attributes,
+];
+
+impl Id {
+    pub fn name(self) -> &'static str {
+        match self {
+            Id::Conversations => "conversations",
+            Id::Participants => "participants",
+            Id::Sessions => "sessions",
+            Id::Segments => "segments",
+            Id::Metrics => "metrics",
+            Id::Attributes => "attributes",
+        }
+    }
+
+    /// The table's file in the dataset directory.
+    pub fn file(self) -> String {
+        format!("{}.csv", self.name())
+    }
+
+    /// The position in `IDS`.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+fn put(out: &mut String, value: Option<&str>) {
+    out.push_str(value.unwrap_or(""));
+}
+
+fn put_bool(out: &mut String, value: Option<bool>) {
+    out.push_str(match value {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "",
+    });
+}
+
+fn put_number(out: &mut String, n: impl std::fmt::Display) {
+    use std::fmt::Write;
+    let _ = write!(out, "{n}");
+}
+
+/// The name of `id` for `lookup`, where known (a system wrap-up code names itself).
+fn put_name(out: &mut String, name_of: NameOf, lookup: Lookup, id: Option<&str>) {
+    let Some(id) = id.filter(|id| !id.is_empty()) else {
+        return;
+    };
+    match lookup.fixed_name(id) {
+        Some(name) => out.push_str(name),
+        None => out.push_str(&name_of(lookup, id).unwrap_or_default()),
+    }
+}
+
+const fn column<F>(
+    name: &'static str,
+    sql: SqlType,
+    key: bool,
+    description: &'static str,
+    cell: F,
+) -> Column<F> {
+    Column {
+        spec: Spec {
+            name,
+            sql,
+            key,
+            description,
+        },
+        cell,
+    }
+}
+
+/// Columns of one table: `key`, `text`, `number`, `boolean` and `name` (of a lookup) cells,
+/// each with its name, description and source expression over the row `r`.
+macro_rules! columns {
+    ($cell:ty; $($kind:ident $name:literal, $description:literal => |$r:ident| $value:expr;)*) => {
+        [$(columns!(@ $kind $cell, $name, $description, $r, $value),)*]
+    };
+    (@ key $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Text, true, $d, |$r, _, out| out.push_str($value))
+    };
+    (@ index $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::BigInt, true, $d, |$r, _, out| put_number(out, $value))
+    };
+    (@ text $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Text, false, $d, |$r, _, out| put(out, $value))
+    };
+    (@ number $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::BigInt, false, $d, |$r, _, out| put_number(out, $value))
+    };
+    (@ boolean $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Boolean, false, $d, |$r, _, out| put_bool(out, $value))
+    };
+    (@ users $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Users, $value))
+    };
+    (@ queues $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Queues, $value))
+    };
+    (@ wrapups $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::WrapUpCodes, $value))
+    };
+}
+
+#[rustfmt::skip]
+pub const PARTICIPANTS: Table<ParticipantCell> = Table {
+    id: Id::Participants,
+    description: "one row per participant of a conversation",
+    parent: Some((Id::Conversations, &["conversation_id"])),
+    columns: &columns![ParticipantCell;
+        key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
+        key "participant_id", "participantId; `#P` (its position) when it has none, repeats or starts with #" => |r| r.key;
+        number "participant_index", "position among the conversation's participants, from 0" => |r| r.index;
+        text "participant_name", "participantName" => |r| r.participant.participant_name.as_deref();
+        text "purpose", "purpose (customer, ivr, acd, agent, …)" => |r| r.participant.purpose.as_deref();
+        text "user_id", "userId (agents)" => |r| r.participant.user_id.as_deref();
+        users "user_name", "name of user_id (GET /api/v2/users)" => |r| r.participant.user_id.as_deref();
+        text "team_id", "teamId" => |r| r.participant.team_id.as_deref();
+        text "external_contact_id", "externalContactId" => |r| r.participant.external_contact_id.as_deref();
+        text "external_organization_id", "externalOrganizationId" => |r| r.participant.external_organization_id.as_deref();
+        text "flagged_reason", "flaggedReason" => |r| r.participant.flagged_reason.as_deref();
+    ],
+};
+
+#[rustfmt::skip]
+pub const SESSIONS: Table<SessionCell> = Table {
+    id: Id::Sessions,
+    description: "one row per session of a participant",
+    parent: Some((Id::Participants, &["conversation_id", "participant_id"])),
+    columns: &columns![SessionCell;
+        key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
+        text "participant_id", "the participant's key (participants)" => |r| Some(r.participant_key);
+        key "session_id", "sessionId; `#P.S` (positions) when it has none, repeats or starts with #" => |r| r.key;
+        number "session_index", "position among the participant's sessions, from 0" => |r| r.index;
+        text "media_type", "mediaType (voice, callback, chat, email, message, …)" => |r| r.session.media_type.as_deref();
+        text "direction", "direction (inbound or outbound)" => |r| r.session.direction.as_deref();
+        text "ani", "ani" => |r| r.session.ani.as_deref();
+        text "dnis", "dnis" => |r| r.session.dnis.as_deref();
+        text "session_dnis", "sessionDnis" => |r| r.session.session_dnis.as_deref();
+        text "address_from", "addressFrom" => |r| r.session.address_from.as_deref();
+        text "address_to", "addressTo" => |r| r.session.address_to.as_deref();
+        text "remote", "remote" => |r| r.session.remote.as_deref();
+        text "provider", "provider" => |r| r.session.provider.as_deref();
+        text "message_type", "messageType" => |r| r.session.message_type.as_deref();
+        text "peer_id", "peerId" => |r| r.session.peer_id.as_deref();
+        text "edge_id", "edgeId" => |r| r.session.edge_id.as_deref();
+        text "protocol_call_id", "protocolCallId" => |r| r.session.protocol_call_id.as_deref();
+        text "outbound_campaign_id", "outboundCampaignId" => |r| r.session.outbound_campaign_id.as_deref();
+        text "selected_agent_id", "selectedAgentId" => |r| r.session.selected_agent_id.as_deref();
+        text "used_routing", "usedRouting" => |r| r.session.used_routing.as_deref();
+        boolean "recording", "recording" => |r| r.session.recording;
+        boolean "acw_skipped", "acwSkipped" => |r| r.session.acw_skipped;
+        text "flow_in_type", "flowInType" => |r| r.session.flow_in_type.as_deref();
+        text "flow_out_type", "flowOutType" => |r| r.session.flow_out_type.as_deref();
+        text "flow_id", "flow.flowId" => |r| flow(r, |f| &f.flow_id);
+        text "flow_name", "flow.flowName" => |r| flow(r, |f| &f.flow_name);
+        text "flow_type", "flow.flowType" => |r| flow(r, |f| &f.flow_type);
+        text "flow_version", "flow.flowVersion" => |r| flow(r, |f| &f.flow_version);
+        text "flow_entry_reason", "flow.entryReason" => |r| flow(r, |f| &f.entry_reason);
+        text "flow_exit_reason", "flow.exitReason" => |r| flow(r, |f| &f.exit_reason);
+        text "flow_transfer_type", "flow.transferType" => |r| flow(r, |f| &f.transfer_type);
+        text "flow_transfer_target_name", "flow.transferTargetName" => |r| flow(r, |f| &f.transfer_target_name);
+        boolean "flow_issued_callback", "flow.issuedCallback" => |r| r.session.flow.as_ref().and_then(|f| f.issued_callback);
+        text "callback_numbers", "callbackNumbers, joined with ;" => |r| r.session.callback_numbers.as_ref().map(|n| n.join(SEPARATOR)).as_deref();
+        text "callback_user_name", "callbackUserName" => |r| r.session.callback_user_name.as_deref();
+        text "callback_scheduled_time", "callbackScheduledTime, UTC" => |r| r.session.callback_scheduled_time.as_deref();
+    ],
+};
+
+#[rustfmt::skip]
+pub const SEGMENTS: Table<SegmentCell> = Table {
+    id: Id::Segments,
+    description: "one row per segment of a session",
+    parent: Some((Id::Sessions, &["conversation_id", "session_id"])),
+    columns: &columns![SegmentCell;
+        key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
+        key "session_id", "the session's key (sessions)" => |r| r.session_key;
+        index "segment_index", "position among the session's segments, from 0" => |r| r.index;
+        text "segment_type", "segmentType (alert, interact, hold, wrapup, ivr, …)" => |r| r.item.segment_type.as_deref();
+        text "segment_start", "segmentStart, UTC, as the API gives it" => |r| r.item.segment_start.as_deref();
+        text "segment_end", "segmentEnd; empty while in progress" => |r| r.item.segment_end.as_deref();
+        text "queue_id", "queueId" => |r| r.item.queue_id.as_deref();
+        queues "queue_name", "name of queue_id (GET /api/v2/routing/queues)" => |r| r.item.queue_id.as_deref();
+        text "wrap_up_code", "wrapUpCode (an id)" => |r| r.item.wrap_up_code.as_deref();
+        wrapups "wrap_up_name", "name of wrap_up_code (GET /api/v2/routing/wrapupcodes); a system code names itself" => |r| r.item.wrap_up_code.as_deref();
+        text "wrap_up_note", "wrapUpNote" => |r| r.item.wrap_up_note.as_deref();
+        text "disconnect_type", "disconnectType" => |r| r.item.disconnect_type.as_deref();
+        text "error_code", "errorCode" => |r| r.item.error_code.as_deref();
+        boolean "conference", "conference" => |r| r.item.conference;
+        text "group_id", "groupId" => |r| r.item.group_id.as_deref();
+        text "subject", "subject" => |r| r.item.subject.as_deref();
+        text "requested_language_id", "requestedLanguageId" => |r| r.item.requested_language_id.as_deref();
+        text "source_conversation_id", "sourceConversationId" => |r| r.item.source_conversation_id.as_deref();
+        text "destination_conversation_id", "destinationConversationId" => |r| r.item.destination_conversation_id.as_deref();
+    ],
+};
+
+#[rustfmt::skip]
+pub const METRICS: Table<MetricCell> = Table {
+    id: Id::Metrics,
+    description: "one row per metric of a session",
+    parent: Some((Id::Sessions, &["conversation_id", "session_id"])),
+    columns: &columns![MetricCell;
+        key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
+        key "session_id", "the session's key (sessions)" => |r| r.session_key;
+        index "metric_index", "position among the session's metrics, from 0" => |r| r.index;
+        text "name", "name (tTalk, tHandle, nOffered, …; t* are milliseconds)" => |r| Some(r.item.name.as_ref());
+        number "value", "value" => |r| r.item.value;
+        text "emit_date", "emitDate, UTC" => |r| r.item.emit_date.as_deref();
+    ],
+};
+
+#[rustfmt::skip]
+pub const ATTRIBUTES: Table<AttributeCell> = Table {
+    id: Id::Attributes,
+    description: "one row per participant attribute, from job results; the header only otherwise",
+    parent: Some((Id::Participants, &["conversation_id", "participant_id"])),
+    columns: &columns![AttributeCell;
+        key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
+        key "participant_id", "the participant's key (participants)" => |r| r.participant_key;
+        key "name", "the attribute's name" => |r| r.name;
+        text "value", "its value" => |r| Some(r.value);
+    ],
+};
+
+fn flow<'c>(
+    r: &SessionRow<'c>,
+    field: fn(&'c Flow<'c>) -> &'c Option<Cow<'c, str>>,
+) -> Option<&'c str> {
+    r.session.flow.as_ref().and_then(|f| field(f).as_deref())
+}
+
+/// The columns of `conversations.csv`: `conversation_id` and `conversation_start` (its key and
+/// the start that places it in a window), then the other chosen catalogue columns in order.
+pub fn conversation_columns(chosen: &[&'static columns::Column]) -> Vec<&'static columns::Column> {
+    let fixed = [columns::ID_COLUMN, "conversation_start"];
+    let rest = chosen.iter().copied().filter(|c| !fixed.contains(&c.name));
+    fixed
+        .iter()
+        .filter_map(|name| columns::find(name))
+        .chain(rest)
+        .collect()
+}
+
+/// A catalogue column as a column of `conversations`: metric sums are numbers, the rest text.
+fn conversation_spec(c: &columns::Column) -> Spec {
+    Spec {
+        name: c.name,
+        sql: match c.cell {
+            columns::Cell::Metric(_) => SqlType::BigInt,
+            _ => SqlType::Text,
+        },
+        key: c.name == columns::ID_COLUMN,
+        description: c.description,
+    }
+}
+
+/// Every table's column specs, in load order, `conversations` with `conversation` columns.
+pub fn specs(conversation: &[&'static columns::Column]) -> [(Id, Vec<Spec>); 6] {
+    fn of<F>(t: &Table<F>) -> (Id, Vec<Spec>) {
+        (t.id, t.columns.iter().map(|c| c.spec).collect())
+    }
+    let conversations = conversation.iter().map(|c| conversation_spec(c)).collect();
+    [
+        (Id::Conversations, conversations),
+        of(&PARTICIPANTS),
+        of(&SESSIONS),
+        of(&SEGMENTS),
+        of(&METRICS),
+        of(&ATTRIBUTES),
+    ]
+}
+
+/// The foreign key of a table: the parent and the key's columns.
+pub fn parent(id: Id) -> Option<(Id, &'static [&'static str])> {
+    match id {
+        Id::Conversations => None,
+        Id::Participants => PARTICIPANTS.parent,
+        Id::Sessions => SESSIONS.parent,
+        Id::Segments => SEGMENTS.parent,
+        Id::Metrics => METRICS.parent,
+        Id::Attributes => ATTRIBUTES.parent,
+    }
+}
+
+/// Each table's CSV header: its columns' names.
+pub fn headers(conversation: &[&'static columns::Column]) -> [Vec<&'static str>; 6] {
+    specs(conversation).map(|(_, specs)| specs.iter().map(|s| s.name).collect())
+}
+
+/// `schema.sql`: one `CREATE TABLE` per table, parents first, with primary and foreign keys,
+/// in types PostgreSQL, SQLite and DuckDB take as they are.
+pub fn schema_sql(conversation: &[&'static columns::Column]) -> String {
+    let mut sql = String::from(
+        "-- The tables of a genesys-export dataset (--tables): each NAME.csv loads into NAME.\n\
+         -- Timestamps are ISO-8601 UTC text as the API writes them; t* metrics are milliseconds.\n",
+    );
+    for (id, specs) in specs(conversation) {
+        let parent = parent(id);
+        let fk = parent.map_or(&[][..], |(_, cols)| cols);
+        sql.push_str(&format!("\nCREATE TABLE {} (\n", id.name()));
+        for spec in &specs {
+            let null = if spec.key || fk.contains(&spec.name) {
+                " NOT NULL"
+            } else {
+                ""
+            };
+            sql.push_str(&format!("    {} {}{null},\n", spec.name, spec.sql.name()));
+        }
+        let keys: Vec<&str> = specs.iter().filter(|s| s.key).map(|s| s.name).collect();
+        sql.push_str(&format!("    PRIMARY KEY ({})", keys.join(", ")));
+        if let Some((parent, cols)) = parent {
+            let cols = cols.join(", ");
+            sql.push_str(&format!(
+                ",\n    FOREIGN KEY ({cols}) REFERENCES {} ({cols})",
+                parent.name()
+            ));
+        }
+        sql.push_str("\n);\n");
+    }
+    sql
+}
+
+#[cfg_attr(not(test), allow(dead_code))]
+/// The README's schema section for the tables after `conversations` (whose columns are the
+/// catalogue's): one table of columns per file.
+pub fn markdown() -> String {
+    let mut md = String::new();
+    for (id, specs) in specs(&[]).into_iter().skip(1) {
+        md.push_str(&format!("`{}` ({}):\n\n", id.file(), description(id)));
+        md.push_str("| column | type | key | source |\n|---|---|---|---|\n");
+        for s in specs {
+            let key = if s.key { "key" } else { "" };
+            let source = s.description.replace('|', "\\|");
+            md.push_str(&format!(
+                "| `{}` | {} | {key} | {source} |\n",
+                s.name,
+                s.sql.name()
+            ));
+        }
+        md.push('\n');
+    }
+    md
+}
+
+#[cfg_attr(not(test), allow(dead_code))]
+fn description(id: Id) -> &'static str {
+    match id {
+        Id::Conversations => "one row per conversation",
+        Id::Participants => PARTICIPANTS.description,
+        Id::Sessions => SESSIONS.description,
+        Id::Segments => SEGMENTS.description,
+        Id::Metrics => METRICS.description,
+        Id::Attributes => ATTRIBUTES.description,
+    }
+}
+
+/// A participant's key: its `participantId` unless absent, repeated in the conversation or
+/// starting with `#`; then `#P`.
+fn participant_key<'c>(c: &'c Conversation<'c>, index: usize) -> Cow<'c, str> {
+    let ids = c.participants.iter().map(|p| p.participant_id.as_deref());
+    unique_key(ids, index, || format!("#{index}"))
+}
+
+/// The `index`-th of `ids` if it is a usable key (present, not empty, not starting with `#`,
+/// once only), else the surrogate.
+fn unique_key<'c>(
+    ids: impl Iterator<Item = Option<&'c str>> + Clone,
+    index: usize,
+    surrogate: impl FnOnce() -> String,
+) -> Cow<'c, str> {
+    let own = ids.clone().nth(index).flatten();
+    match own.filter(|id| !id.is_empty() && !id.starts_with('#')) {
+        Some(id) if ids.filter(|other| *other == Some(id)).count() == 1 => id.into(),
+        _ => surrogate().into(),
+    }
+}
+
+/// Reusable cell buffers: flattens conversations into the rows of every table.
+#[derive(Default)]
+pub struct Flattener {
+    cells: Vec<String>,
+}
+
+impl Flattener {
+    /// Hands every row of `c` to `out` (its table and cells): each table's rows in the
+    /// record's order, `conversations` with the columns `conversation`.
+    pub fn rows<E>(
+        &mut self,
+        c: &Conversation,
+        conversation: &[&'static columns::Column],
+        name_of: NameOf,
+        zone: &crate::tz::Zone,
+        out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let cells = &mut self.cells;
+        cells.clear();
+        cells.extend(conversation.iter().map(|col| col.cell_in(c, name_of, zone)));
+        out(Id::Conversations, cells)?;
+        let (keys, session_keys) = keys(c);
+        let mut session_keys = session_keys.iter();
+        let conversation = c;
+        for ((index, participant), key) in c.participants.iter().enumerate().zip(&keys) {
+            let participant_key = key.as_ref();
+            let row = ParticipantRow {
+                conversation,
+                participant,
+                key,
+                index,
+            };
+            emit(cells, &PARTICIPANTS, &row, name_of, out)?;
+            for (name, value) in &participant.attributes {
+                let row = AttributeRow {
+                    conversation,
+                    participant_key,
+                    name,
+                    value,
+                };
+                emit(cells, &ATTRIBUTES, &row, name_of, out)?;
+            }
+            let sessions = participant.sessions.iter().enumerate();
+            for ((index, session), key) in sessions.zip(&mut session_keys) {
+                let row = SessionRow {
+                    conversation,
+                    participant_key,
+                    session,
+                    key,
+                    index,
+                };
+                session_rows(cells, &row, name_of, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Hands a session's row, then its segments' and its metrics' rows, to `out`.
+fn session_rows<E>(
+    cells: &mut Vec<String>,
+    row: &SessionRow,
+    name_of: NameOf,
+    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+) -> Result<(), E> {
+    emit(cells, &SESSIONS, row, name_of, out)?;
+    let (conversation, session_key) = (row.conversation, row.key);
+    for (index, item) in row.session.segments.iter().enumerate() {
+        let row = ItemRow {
+            conversation,
+            session_key,
+            item,
+            index,
+        };
+        emit(cells, &SEGMENTS, &row, name_of, out)?;
+    }
+    for (index, item) in row.session.metrics.iter().enumerate() {
+        let row = ItemRow {
+            conversation,
+            session_key,
+            item,
+            index,
+        };
+        emit(cells, &METRICS, &row, name_of, out)?;
+    }
+    Ok(())
+}
+
+/// Computes the cells of `row` for `table` into `cells` (reusing its strings) and hands them
+/// to `out`.
+fn emit<R, F: Fn(&R, NameOf, &mut String) + Copy, E>(
+    cells: &mut Vec<String>,
+    table: &Table<F>,
+    row: &R,
+    name_of: NameOf,
+    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+) -> Result<(), E> {
+    cells.resize_with(table.columns.len(), String::new);
+    cells.truncate(table.columns.len());
+    for (column, cell) in table.columns.iter().zip(cells.iter_mut()) {
+        cell.clear();
+        (column.cell)(row, name_of, cell);
+    }
+    out(table.id, cells)
+}
+
+/// The keys of a conversation's participants, and of its sessions in record order.
+type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
+
+fn keys<'c>(c: &'c Conversation<'c>) -> Keys<'c> {
+    let session_ids = c
+        .participants
+        .iter()
+        .flat_map(|p| &p.sessions)
+        .map(|s| s.session_id.as_deref());
+    let mut keys = Vec::with_capacity(c.participants.len());
+    let mut session_keys = Vec::new();
+    for (p, participant) in c.participants.iter().enumerate() {
+        keys.push(participant_key(c, p));
+        for s in 0..participant.sessions.len() {
+            let flat = session_keys.len();
+            session_keys.push(unique_key(session_ids.clone(), flat, || {
+                format!("#{p}.{s}")
+            }));
+        }
+    }
+    (keys, session_keys)
+}
+
+/// Checks `--tables` against the options it excludes; `Ok(true)` when it is given. The
+/// dataset is CSV by nature, holds every participant attribute in `attributes.csv`, and
+/// replaces `--output`.
+pub fn check_options(
+    tables: Option<&str>,
+    output: Option<&str>,
+    format: Option<&str>,
+    attributes: &[String],
+) -> Result<bool, String> {
+    let Some(dir) = tables else {
+        return Ok(false);
+    };
+    if dir.is_empty() || dir == "-" {
+        return Err("--tables needs a directory name (a dataset cannot go to stdout)".to_string());
+    }
+    if output.is_some() {
+        return Err("--tables and --output both say where to write: give one".to_string());
+    }
+    if format.is_some_and(|f| f != "csv") {
+        return Err("--tables writes CSV tables: drop --format".to_string());
+    }
+    if !attributes.is_empty() {
+        return Err(
+            "--tables writes every participant attribute to attributes.csv: drop --attribute (job results carry them: --mode jobs)"
+                .to_string(),
+        );
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::sample::{name_of, SAMPLE};
+
+    fn rows(c: &Conversation) -> Vec<(Id, Vec<String>)> {
+        let mut out = Vec::new();
+        let columns = conversation_columns(&columns::default_columns());
+        Flattener::default()
+            .rows::<()>(c, &columns, &name_of, &crate::tz::UTC, &mut |id, cells| {
+                out.push((id, cells.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn every_row_has_its_tables_columns_and_keys_are_unique_and_refer_to_parents() {
+        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let rows = rows(&c);
+        let specs = specs(&conversation_columns(&columns::default_columns()));
+        let mut keys: Vec<(Id, Vec<String>)> = Vec::new();
+        for (id, cells) in &rows {
+            let (_, spec) = &specs[id.index()];
+            assert_eq!(cells.len(), spec.len(), "{id:?}");
+            let key: Vec<String> = spec
+                .iter()
+                .zip(cells)
+                .filter(|(s, _)| s.key)
+                .map(|(_, c)| c.clone())
+                .collect();
+            assert!(key.iter().all(|k| !k.is_empty()), "{id:?} {cells:?}");
+            assert!(!keys.contains(&(*id, key.clone())), "{id:?} {key:?} twice");
+            if let Some((parent, columns)) = parent(*id) {
+                let (_, parent_spec) = &specs[parent.index()];
+                let value = |name: &str| {
+                    let at = spec.iter().position(|s| s.name == name).unwrap();
+                    cells[at].clone()
+                };
+                let wanted: Vec<String> = columns.iter().map(|c| value(c)).collect();
+                let parent_key: Vec<&str> = parent_spec
+                    .iter()
+                    .filter(|s| s.key)
+                    .map(|s| s.name)
+                    .collect();
+                assert_eq!(&parent_key, columns, "{id:?} refers to its parent's key");
+                assert!(
+                    keys.contains(&(parent, wanted.clone())),
+                    "{id:?} {wanted:?} has no parent"
+                );
+            }
+            keys.push((*id, key));
+        }
+        let count = |id: Id| rows.iter().filter(|(i, _)| *i == id).count();
+        assert_eq!(count(Id::Conversations), 1);
+        assert_eq!(count(Id::Participants), c.participants.len());
+        let sessions: usize = c.participants.iter().map(|p| p.sessions.len()).sum();
+        assert_eq!(count(Id::Sessions), sessions);
+    }
+
+    #[test]
+    fn participants_and_sessions_without_usable_ids_get_position_keys() {
+        let c: Conversation = serde_json::from_str(
+            r##"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":[
+                {"participantId":"p","sessions":[{"sessionId":"s"},{"sessionId":"s"}]},
+                {"participantId":"p","sessions":[{}]},
+                {"participantId":"#0","purpose":"agent","userId":"u-1","attributes":{"k":"v"},
+                 "sessions":[{"sessionId":"t","metrics":[{"name":"nTransferred","value":1,"emitDate":"e"}],
+                   "segments":[{"segmentType":"interact","queueId":"q-1","conference":true}]}]}]}"##,
+        )
+        .unwrap();
+        let rows = rows(&c);
+        let keys = |id: Id, at: usize| -> Vec<String> {
+            rows.iter()
+                .filter(|(i, _)| *i == id)
+                .map(|(_, r)| r[at].clone())
+                .collect()
+        };
+        assert_eq!(keys(Id::Participants, 1), ["#0", "#1", "#2"]);
+        assert_eq!(keys(Id::Sessions, 2), ["#0.0", "#0.1", "#1.0", "t"]);
+        assert_eq!(keys(Id::Sessions, 1), ["#0", "#0", "#1", "#2"]);
+        let segment = &rows.iter().find(|(i, _)| *i == Id::Segments).unwrap().1;
+        assert_eq!(segment[..5], ["c", "t", "0", "interact", ""]);
+        let conference = SEGMENTS
+            .columns
+            .iter()
+            .position(|c| c.spec.name == "conference")
+            .unwrap();
+        assert_eq!(segment[conference], "true");
+        let metric = &rows.iter().find(|(i, _)| *i == Id::Metrics).unwrap().1;
+        assert_eq!(metric[..], ["c", "t", "0", "nTransferred", "1", "e"]);
+        let attribute = &rows.iter().find(|(i, _)| *i == Id::Attributes).unwrap().1;
+        assert_eq!(attribute[..], ["c", "#2", "k", "v"]);
+    }
+
+    #[test]
+    fn schema_sql_declares_each_header_with_keys() {
+        let columns = conversation_columns(&columns::parse("t_talk,conversation_id").unwrap());
+        let names: Vec<&str> = columns.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["conversation_id", "conversation_start", "t_talk"]);
+        let sql = schema_sql(&columns);
+        assert!(sql.contains(
+            "CREATE TABLE conversations (\n    conversation_id TEXT NOT NULL,\n    conversation_start TEXT,\n    t_talk BIGINT,\n    PRIMARY KEY (conversation_id)\n);"
+        ), "{sql}");
+        assert!(sql.contains(
+            "    PRIMARY KEY (conversation_id, session_id, segment_index),\n    FOREIGN KEY (conversation_id, session_id) REFERENCES sessions (conversation_id, session_id)\n);"
+        ), "{sql}");
+        for (id, header) in IDS.iter().zip(headers(&columns)) {
+            let table = format!("CREATE TABLE {} (\n", id.name());
+            let body = sql
+                .split(&table)
+                .nth(1)
+                .unwrap()
+                .split("PRIMARY KEY")
+                .next()
+                .unwrap();
+            let declared: Vec<&str> = body
+                .lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            assert_eq!(declared, header, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_table_as_the_catalogue_describes_it() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("<!-- tables:schema -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- tables:schema:end -->").next())
+            .expect("README has the tables' schema section");
+        assert_eq!(section, markdown());
+    }
+
+    #[test]
+    fn the_options_it_excludes_are_refused() {
+        assert_eq!(check_options(None, Some("x"), None, &[]), Ok(false));
+        assert_eq!(check_options(Some("d"), None, Some("csv"), &[]), Ok(true));
+        for (tables, output, format, attributes) in [
+            (Some(""), None, None, vec![]),
+            (Some("-"), None, None, vec![]),
+            (Some("d"), Some("f"), None, vec![]),
+            (Some("d"), None, Some("jsonl"), vec![]),
+            (Some("d"), None, None, vec!["a".to_string()]),
+        ] {
+            assert!(check_options(tables, output, format, &attributes).is_err());
+        }
+    }
+}

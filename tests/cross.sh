@@ -1,0 +1,151 @@
+# Sourced by tests/release.sh: the checks every artifact passes where it runs (natively,
+# under qemu-aarch64 or under wine), and the Windows-specific ones under wine.
+#
+# The caller sets: `target` (cargo's target directory), `work` (a scratch directory), `sim_bin`
+# (the simulator) and `fail` (prints and exits). Every export runs against a simulator on
+# loopback and is compared with its ground truth id by id, or byte for byte with an
+# uninterrupted export of the same command.
+
+# Starts a simulator in "$1" (a new directory) with the rest as its options, 300 conversations
+# over one day, short tokens and faults; sets `sim_url` and `sim_pids`.
+start_sim() {
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    "$sim_bin" --port-file "$dir/url" --dump-ids "$dir/truth.txt" \
+        --seed 11 --conversations 300 --from 2026-11-01 --to 2026-11-02 \
+        --client-id release-client --client-secret release-secret \
+        --token-lifetime 2 --fault-rate 0.05 --retry-after 1 "$@" \
+        >"$dir/log" 2>&1 &
+    sim_pids+=("$!")
+    for _ in $(seq 1 100); do
+        [ -s "$dir/url" ] && break
+        sleep 0.1
+    done
+    [ -s "$dir/url" ] || fail "the simulator did not start (see $dir/log)"
+    sort "$dir/truth.txt" -o "$dir/truth.txt"
+    sim_url=$(sed 's#//127\.0\.0\.1:#//localhost:#' "$dir/url")
+}
+
+# The CSV "$1" holds each conversation of the simulator in "$2" exactly once; their number is
+# left in `exported`.
+check_ids() {
+    local ids="$2/exported.txt"
+    tail -n +2 "$1" | cut -d, -f1 | sort >"$ids"
+    [ -z "$(uniq -d "$ids")" ] || fail "$1 repeats conversations"
+    diff -q "$2/truth.txt" "$ids" >/dev/null || fail "$1 differs from the simulator's ground truth"
+    exported=$(wc -l <"$ids")
+}
+
+# Waits until the file "$1" exists while the process "$2" runs; fails if it ends first.
+await_file() {
+    for _ in $(seq 1 1200); do
+        [ -e "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || fail "the export ended before $1 appeared"
+        sleep 0.05
+    done
+    fail "$1 did not appear within a minute"
+}
+
+# Runs the artifact: `run DIR ARGS...` in DIR, with an empty environment but for the client
+# id and what the runner ($runner, an array: empty, qemu-aarch64, or wine) needs
+# ($runner_env). `path` turns a path into the artifact's own spelling (a Windows path under
+# wine). `command_in DIR ARGS...` sets `cmd` to the same command, to be started in the
+# background (`"${cmd[@]}" &` leaves the process itself in `$!`).
+command_in() {
+    local dir=$1
+    shift
+    cmd=(env -i -C "$dir" "${runner_env[@]}" GENESYSCLOUD_OAUTHCLIENT_ID=release-client
+        "${runner[@]}" "$artifact" "$@")
+}
+run() {
+    command_in "$@"
+    "${cmd[@]}"
+}
+
+# The export command of these checks, to the file "$1", against `sim_url`, in `args`.
+export_args() {
+    args=(conversations --client-secret-file "$(path "$work/secret")"
+        --from 2026-11-01 --to 2026-11-02 --mode query --page-size 10 --parallel 1
+        --api-base "$sim_url" --login-base "$sim_url" --backoff 200ms --output "$(path "$1")")
+}
+
+# `--version`, an export compared with the ground truth, and a kill-and-resume compared byte
+# for byte with the uninterrupted export, for the artifact `artifact` under `runner`.
+check_artifact() {
+    local name=$1 dir="$work/$1"
+    mkdir -p "$dir/run"
+    run "$dir/run" --version >/dev/null || fail "$name: --version failed"
+    start_sim "$dir/sim" --latency-ms 40
+    export_args "$dir/run/whole.csv"
+    run "$dir/run" "${args[@]}" 2>"$dir/whole.log" ||
+        fail "$name: the export failed (see $dir/whole.log)"
+    check_ids "$dir/run/whole.csv" "$dir/sim"
+    export_args "$dir/run/killed.csv"
+    command_in "$dir/run" "${args[@]}"
+    "${cmd[@]}" 2>"$dir/killed.log" &
+    local pid=$!
+    await_file "$dir/run/killed.csv.state" "$pid"
+    kill -KILL "$pid"
+    wait "$pid" 2>/dev/null || true
+    [ ! -e "$dir/run/killed.csv" ] || fail "$name: the export finished before it was killed"
+    [ -e "$dir/run/killed.csv.partial" ] || fail "$name: no partial file after the kill"
+    export_args "$dir/run/killed.csv"
+    run "$dir/run" "${args[@]}" 2>"$dir/resumed.log" ||
+        fail "$name: the resumed export failed (see $dir/resumed.log)"
+    grep -q 'resum' "$dir/resumed.log" || fail "$name: the second run did not resume (see $dir/resumed.log)"
+    cmp -s "$dir/run/whole.csv" "$dir/run/killed.csv" ||
+        fail "$name: the killed and resumed export differs from the uninterrupted one"
+    echo "release check ($name): --version, an export of $exported conversations equal to the ground truth, a kill -9 mid-run resumed byte for byte"
+}
+
+# Under wine: the unit tests, from their Windows test executable "$1" (the lock among them),
+# but those wine 8 cannot run: it reports success for CreateSymbolicLinkW but makes no link,
+# keeps no DACL a program sets (it reads back one made from the Unix mode), and has no console
+# to send GenerateConsoleCtrlEvent to; and four tests that expect Unix paths (two `--pending`
+# ones, two of the zone lookup's). Then,
+# with the artifact, a second run refused while the first holds the lock, and Ctrl-C (wine
+# turns SIGINT into the console's CTRL_C_EVENT, through the handler the export installs)
+# stopping the first with exit 130 and its state saved, then resumed byte for byte.
+check_windows() {
+    local tests=$1 dir="$work/windows"
+    mkdir -p "$dir/run"
+    env -i -C "$dir/run" "${runner_env[@]}" "${runner[@]}" "$tests" --test-threads 1 \
+        --skip sys_windows::tests::a_reparse_point --skip sys_windows::tests::a_private_file \
+        --skip signal::tests::a_console_ctrl_break \
+        --skip pending::tests::handed_entries_round_trip \
+        --skip pending::tests::written_follow_ups_are_handed \
+        --skip tz::tests::a_missing_zone_names_itself --skip tz::tests::local_reads_tz_then \
+        >"$dir/unit.log" 2>&1 || fail "windows: the unit tests under wine failed (see $dir/unit.log)"
+    local passed
+    passed=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$dir/unit.log")
+    [ "${passed:-0}" -ge 100 ] || fail "windows: fewer unit tests than expected ran (see $dir/unit.log)"
+    grep -q '^test [a-z_]*::tests::a_second_lock_on_the_same_export_is_refused_and_the_first_is_released ... ok' "$dir/unit.log" ||
+        fail "windows: the lock's unit test did not run (see $dir/unit.log)"
+    # Slow replies (30 pages of 300 ms): the first run is still going when the second starts.
+    start_sim "$dir/sim" --latency-ms 300
+    local whole="$work/wine/run/whole.csv"
+    export_args "$dir/run/c.csv"
+    command_in "$dir/run" "${args[@]}"
+    "${cmd[@]}" 2>"$dir/first.log" &
+    local pid=$!
+    await_file "$dir/run/c.csv.state" "$pid"
+    local code=0
+    export_args "$dir/run/c.csv"
+    run "$dir/run" "${args[@]}" 2>"$dir/second.log" || code=$?
+    [ "$code" = 2 ] || fail "windows: a second run on a locked export exited $code, not 2 (see $dir/second.log)"
+    grep -q 'is already exporting' "$dir/second.log" || fail "windows: the second run did not name the lock (see $dir/second.log)"
+    grep -q "(process [0-9]*)" "$dir/second.log" || fail "windows: the second run did not name the holder (see $dir/second.log)"
+    kill -INT "$pid"
+    code=0
+    wait "$pid" || code=$?
+    [ "$code" = 130 ] || fail "windows: Ctrl-C ended the export with $code, not 130 (see $dir/first.log)"
+    grep -q 'interrupted by Ctrl-C' "$dir/first.log" || fail "windows: the interrupted run did not say why (see $dir/first.log)"
+    [ -s "$dir/run/c.csv.state" ] && [ ! -e "$dir/run/c.csv" ] || fail "windows: no state saved at Ctrl-C"
+    export_args "$dir/run/c.csv"
+    run "$dir/run" "${args[@]}" 2>"$dir/resumed.log" ||
+        fail "windows: the export resumed after Ctrl-C failed (see $dir/resumed.log)"
+    cmp -s "$whole" "$dir/run/c.csv" || fail "windows: the export resumed after Ctrl-C differs from the uninterrupted one"
+    [ "$(ls -A "$dir/run")" = "c.csv" ] || fail "windows: the export left other files: $(ls -A "$dir/run")"
+    echo "release check (windows): $passed unit tests under wine; a second run refused while the first held the lock (exit 2, holder named); Ctrl-C stopped the first (exit 130, state saved) and the re-run completed it byte for byte"
+}
