@@ -57,7 +57,9 @@ fn tokens_expiring_mid_run_are_refreshed_before_use() {
     });
     let dir = Dir::new("faults-expiry");
     let out = dir.join("c.csv");
-    let args = args_into(&out).opt("--parallel", "1").set("--page-size", "5");
+    let args = args_into(&out)
+        .opt("--parallel", "1")
+        .set("--page-size", "5");
     export(&sim, &args).expect_code(0);
     assert_ids_eq(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     let stats = sim.stats();
