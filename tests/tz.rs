@@ -255,3 +255,26 @@ fn a_ledger_named_like_the_manifest_exits_2() {
     assert!(run.stderr.contains("manifest"), "{}", run.stderr);
     assert!(dir.files().is_empty());
 }
+
+/// A dataset's `manifest.json` is the same manifest: the zone, the local range and the local
+/// day's window, with the rows of every table.
+#[test]
+fn a_dataset_manifest_carries_the_zone_and_its_local_day() {
+    let sim = sim_around("2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z");
+    let dir = Dir::new("tz-tables");
+    let tables = dir.join("day");
+    let args = Args::between("2026-03-29", "2026-03-30")
+        .opt("--tz", "Europe/Paris")
+        .mode("query")
+        .opt("--tables", tables.to_str().unwrap());
+    export(&sim, &args).expect_code(0);
+    let want = sim.ground_truth(ts("2026-03-28T23:00:00Z"), ts("2026-03-29T22:00:00Z"));
+    let m: Value = serde_json::from_str(&read(&tables.join("manifest.json"))).unwrap();
+    assert_eq!(m["tz"], "Europe/Paris");
+    assert_eq!(m["from_local"], "2026-03-29T00:00:00.000+01:00");
+    assert_eq!(m["to_local"], "2026-03-30T00:00:00.000+02:00");
+    assert_eq!(m["windows"].as_array().unwrap().len(), 1, "{m}");
+    assert_eq!(m["windows"][0]["conversations"], want.len() as u64);
+    assert_eq!(m["rows"]["conversations"], want.len() as u64);
+    assert!(m["rows"]["participants"].as_u64().unwrap() > want.len() as u64);
+}

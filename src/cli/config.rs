@@ -141,7 +141,7 @@ impl Config {
             to,
             zone,
             window,
-            manifest: manifest(&raw, &output)?,
+            manifest: manifest(&raw, &output, tables)?,
             output,
             tables,
             format,
@@ -201,12 +201,18 @@ fn zone(raw: &RawArgs, outside: &Outside) -> Result<Option<Zone>> {
         .map_err(|e| usage(format!("{named}: {e}")))
 }
 
-/// `--manifest` needs an output file: the manifest is written beside it.
-fn manifest(raw: &RawArgs, output: &Output) -> Result<bool> {
+/// `--manifest` needs an output file: the manifest is written beside it. A dataset carries
+/// its own.
+fn manifest(raw: &RawArgs, output: &Output, tables: bool) -> Result<bool> {
     let manifest = raw.flag("--manifest");
     if manifest && *output == Output::Stdout {
         return Err(usage(
             "--manifest needs --output FILE: the manifest is written beside the published file",
+        ));
+    }
+    if manifest && tables {
+        return Err(usage(
+            "--manifest is for --output FILE: a --tables dataset always holds its manifest.json; drop --manifest",
         ));
     }
     Ok(manifest)

@@ -1200,6 +1200,11 @@ fn manifest_needs_an_output_file() {
         &good_env(),
     );
     assert!(err.contains("--manifest needs --output FILE"), "{err}");
+    let err = usage_error(
+        &words("conversations --from 2026-11-01 --to 2026-11-02 --manifest --tables ds"),
+        &good_env(),
+    );
+    assert!(err.contains("always holds its manifest.json"), "{err}");
     let c = config(&words(
         "conversations --from 2026-11-01 --to 2026-11-02 --manifest -o out.csv",
     ));
