@@ -278,3 +278,29 @@ fn a_dataset_manifest_carries_the_zone_and_its_local_day() {
     assert_eq!(m["rows"]["conversations"], want.len() as u64);
     assert!(m["rows"]["participants"].as_u64().unwrap() > want.len() as u64);
 }
+
+/// `--tz local` reads `TZ`: a link to a zone file is followed (as `/etc/localtime` usually
+/// is one), and what is not a regular file is refused before any request.
+#[test]
+fn a_local_zone_follows_a_link_and_refuses_what_is_no_file() {
+    let sim = sim_around("2026-03-28T00:00:00Z", "2026-03-31T00:00:00Z");
+    let dir = Dir::new("tz-local");
+    let link = dir.join("localtime");
+    std::os::unix::fs::symlink("/usr/share/zoneinfo/Europe/Paris", &link).unwrap();
+    let day = Args::between("2026-03-29", "2026-03-30")
+        .opt("--tz", "local")
+        .mode("query");
+    let mut cmd = command(&sim);
+    cmd.env("TZ", &link).args(&day);
+    let run = run_command(cmd);
+    run.expect_code(0);
+    let want = sim.ground_truth(ts("2026-03-28T23:00:00Z"), ts("2026-03-29T22:00:00Z"));
+    assert_same_ids(&csv_ids(&run.stdout), &want);
+    let before = format!("{:?}", sim.stats());
+    let mut cmd = command(&sim);
+    cmd.env("TZ", &dir.path).args(&day);
+    let run = run_command(cmd);
+    run.expect_code(2);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    assert_eq!(format!("{:?}", sim.stats()), before, "no request was sent");
+}
