@@ -794,7 +794,13 @@ mod tests {
                     assert!(!c.conversation_id.is_empty());
                     assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
                     let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
-                    let _ = crate::rows::flatten(&c, &all, &|_, _| None, &["a".to_string()]);
+                    let _ = crate::rows::flatten(
+                        &c,
+                        &all,
+                        &|_, _| None,
+                        &["a".to_string()],
+                        crate::formula::Formulas::Guarded,
+                    );
                 }
             }
         }

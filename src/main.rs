@@ -15,6 +15,7 @@ mod disk;
 mod exit;
 mod export;
 mod filters;
+mod formula;
 mod genesys;
 mod http;
 mod lock;
@@ -261,6 +262,10 @@ fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
     }
     if config.tables {
         fingerprint.push_str(" tables");
+    }
+    if plan.formulas == formula::Formulas::Raw {
+        // Rows written raw and rows guarded must not meet in one file.
+        fingerprint.push_str(" formulas=raw");
     }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,

@@ -249,6 +249,7 @@ mod tests {
             format: Format::Csv,
             columns: columns::default_columns(),
             attributes: Vec::new(),
+            formulas: crate::formula::Formulas::Guarded,
             split_at: from,
             job_poll: std::time::Duration::from_secs(2),
             job_timeout: std::time::Duration::from_secs(3600),

@@ -3,9 +3,11 @@
 //! Pure: takes a parsed conversation, the columns (`columns.rs`, the catalogue) and a name
 //! lookup, returns strings. The header is the chosen columns' names, then one column per
 //! participant attribute named with `--attribute`, in the order given; an attribute's cell
-//! joins the distinct values the participants carry with `;`.
+//! joins the distinct values the participants carry with `;`. The cells of free-text columns
+//! (`Column::free_text`) and of attributes go through the formula guard, as `Formulas` says.
 
 use crate::columns::{self, Column, NameOf, SEPARATOR};
+use crate::formula::Formulas;
 use crate::record::Conversation;
 use crate::tz::Zone;
 
@@ -50,15 +52,25 @@ pub fn id_column(columns: &[&'static Column]) -> usize {
 }
 
 /// Flattens a conversation into the cells of `columns`, then those of `attributes`;
-/// `name_of` resolves the ids of name columns where known; local times in UTC.
+/// `name_of` resolves the ids of name columns where known; `formulas` says whether free-text
+/// cells (those of columns marked `free_text`, and attribute values) are guarded; local times
+/// in UTC.
 #[cfg(test)]
 pub fn flatten(
     conversation: &Conversation,
     columns: &[&'static Column],
     name_of: NameOf,
     attributes: &[String],
+    formulas: Formulas,
 ) -> Row {
-    flatten_in(conversation, columns, name_of, attributes, &crate::tz::UTC)
+    flatten_in(
+        conversation,
+        columns,
+        name_of,
+        attributes,
+        formulas,
+        &crate::tz::UTC,
+    )
 }
 
 /// `flatten` with the local-time columns in `zone` (`--tz`).
@@ -67,15 +79,18 @@ pub fn flatten_in(
     columns: &[&'static Column],
     name_of: NameOf,
     attributes: &[String],
+    formulas: Formulas,
     zone: &Zone,
 ) -> Row {
     let fixed = columns
         .iter()
-        .map(|c| c.cell_in(conversation, name_of, zone));
+        .map(|c| c.csv_cell(conversation, name_of, formulas, zone));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
-        columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))
-            .join(SEPARATOR)
+        let cell =
+            columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))
+                .join(SEPARATOR);
+        formulas.apply(cell)
     });
     fixed.chain(attributes).collect()
 }
@@ -92,7 +107,7 @@ mod tests {
     #[test]
     fn flattening_collects_distinct_values_in_order() {
         let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
-        let row = flatten(&c, &default(), &name_of, &[]);
+        let row = flatten(&c, &default(), &name_of, &[], Formulas::Guarded);
         assert_eq!(
             row.fields(),
             [
@@ -117,7 +132,7 @@ mod tests {
     fn an_ongoing_minimal_conversation_has_empty_cells() {
         let c: Conversation =
             serde_json::from_str(r#"{"conversationId":"x","conversationStart":"s"}"#).unwrap();
-        let row = flatten(&c, &default(), &|_, _| None, &[]);
+        let row = flatten(&c, &default(), &|_, _| None, &[], Formulas::Guarded);
         assert_eq!(
             row.fields(),
             ["x", "s", "", "", "", "", "", "", "", "", "", ""]
@@ -134,7 +149,7 @@ mod tests {
         )
         .unwrap();
         let names = ["account".to_string(), "note".into(), "missing".into()];
-        let row = flatten(&c, &default(), &|_, _| None, &names);
+        let row = flatten(&c, &default(), &|_, _| None, &names, Formulas::Guarded);
         assert_eq!(row.fields()[12..], ["A-1;A-2", r#"a, "b""#, ""]);
         assert_eq!(row.fields().len(), 15);
         assert_eq!(
@@ -146,7 +161,57 @@ mod tests {
             header(&picked, &names),
             ["t_talk", "conversation_id", "account", "note", "missing"]
         );
-        assert_eq!(flatten(&c, &picked, &|_, _| None, &[]).fields(), ["", "x"]);
+        assert_eq!(
+            flatten(&c, &picked, &|_, _| None, &[], Formulas::Guarded).fields(),
+            ["", "x"]
+        );
+    }
+
+    #[test]
+    fn free_text_cells_and_attributes_are_guarded_and_nothing_else() {
+        let text = include_str!("../tests/sim/samples/formulas.json");
+        let raw = serde_json::value::RawValue::from_string(text.to_string()).unwrap();
+        let c = Conversation::read(&raw).unwrap();
+        let picked = columns::parse(
+            "conversation_id,queue_names,user_names,wrap_up_names,external_tag,ani,dnis,t_talk",
+        )
+        .unwrap();
+        let name_of = |_, id: &str| match id.chars().last() {
+            Some('1') => Some(format!("={id}")),
+            _ => Some("-1".to_string()),
+        };
+        let attributes = ["note".to_string(), "plain".into()];
+        let row = |formulas| flatten(&c, &picked, &name_of, &attributes, formulas);
+        assert_eq!(
+            row(Formulas::Guarded).fields(),
+            [
+                "5a000000-0000-4000-8000-000000000007",
+                "'=5a000000-0000-4000-8000-00000000a001",
+                "'=5a000000-0000-4000-8000-00000000b001",
+                "'=5a000000-0000-4000-8000-00000000c001",
+                "'-2+3;'=cmd|' /C calc'!A0",
+                "+3312345",
+                "+18005550100",
+                "290000",
+                "'=1+1",
+                "ok;'@x",
+            ]
+        );
+        assert_eq!(
+            row(Formulas::Raw).fields(),
+            [
+                "5a000000-0000-4000-8000-000000000007",
+                "=5a000000-0000-4000-8000-00000000a001",
+                "=5a000000-0000-4000-8000-00000000b001",
+                "=5a000000-0000-4000-8000-00000000c001",
+                "-2+3;=cmd|' /C calc'!A0",
+                "+3312345",
+                "+18005550100",
+                "290000",
+                "=1+1",
+                "ok;@x",
+            ]
+        );
     }
 
     #[test]
@@ -160,6 +225,7 @@ mod tests {
                 _ => Some(r#"Support, "Tier 2""#.into()),
             },
             &[],
+            Formulas::Guarded,
         );
         let mut w = csv::Writer::from_writer(Vec::new());
         w.write_record(columns::DEFAULT).unwrap();

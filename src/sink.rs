@@ -16,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::api::Lookup;
 use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
+use crate::formula::Formulas;
 use crate::record::Conversation;
 use crate::rows::{self, Row};
 
@@ -73,6 +74,8 @@ pub struct Record<'a> {
     pub name_of: NameOf<'a>,
     /// The export's zone (`--tz`), for the local-time columns.
     pub zone: &'a crate::tz::Zone,
+    /// Whether free-text cells are guarded against spreadsheet formulas.
+    pub formulas: Formulas,
 }
 
 /// Where the driver writes conversations: one file (`Sink`) or the tables of a dataset
@@ -113,6 +116,7 @@ impl<W: Target> Writer for Sink<W> {
                     record.columns,
                     record.name_of,
                     record.attributes,
+                    record.formulas,
                     record.zone,
                 );
                 self.write_row(&row)

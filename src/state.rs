@@ -551,6 +551,7 @@ mod tests {
             format: Format::Csv,
             columns: crate::columns::default_columns(),
             attributes: Vec::new(),
+            formulas: crate::formula::Formulas::Guarded,
             split_at: datetime!(2026-11-02 00:00 UTC),
             job_poll: Duration::from_secs(1),
             job_timeout: Duration::from_secs(3600),

@@ -16,6 +16,7 @@ use std::borrow::Cow;
 
 use crate::api::Lookup;
 use crate::columns::{self, NameOf, SEPARATOR};
+use crate::formula::Formulas;
 use crate::record::{Conversation, Flow, Metric, Participant, Segment, Session};
 
 /// A column's SQL type, as `schema.sql` declares it: names both PostgreSQL and SQLite take as
@@ -45,6 +46,9 @@ pub struct Spec {
     pub sql: SqlType,
     pub key: bool,
     pub description: &'static str,
+    /// Free text a person or a flow wrote (names, notes, addresses): guarded against
+    /// spreadsheet formulas unless `--no-formula-guard` (`formula.rs`).
+    pub free_text: bool,
 }
 
 /// A column: its spec and its cell, a function `F` that appends the cell's text for a row.
@@ -186,9 +190,16 @@ const fn column<F>(
             sql,
             key,
             description,
+            free_text: false,
         },
         cell,
     }
+}
+
+/// `column`, for free text.
+const fn free<F>(mut column: Column<F>) -> Column<F> {
+    column.spec.free_text = true;
+    column
 }
 
 /// Columns of one table: `key`, `text`, `number`, `boolean` and `name` (of a lookup) cells,
@@ -206,6 +217,9 @@ macro_rules! columns {
     (@ text $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
         column::<$cell>($name, SqlType::Text, false, $d, |$r, _, out| put(out, $value))
     };
+    (@ free $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
+        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, _, out| put(out, $value)))
+    };
     (@ number $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
         column::<$cell>($name, SqlType::BigInt, false, $d, |$r, _, out| put_number(out, $value))
     };
@@ -213,13 +227,13 @@ macro_rules! columns {
         column::<$cell>($name, SqlType::Boolean, false, $d, |$r, _, out| put_bool(out, $value))
     };
     (@ users $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Users, $value))
+        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Users, $value)))
     };
     (@ queues $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Queues, $value))
+        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Queues, $value)))
     };
     (@ wrapups $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::WrapUpCodes, $value))
+        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::WrapUpCodes, $value)))
     };
 }
 
@@ -232,7 +246,7 @@ pub const PARTICIPANTS: Table<ParticipantCell> = Table {
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "participant_id", "participantId; `#P` (its position) when it has none, repeats or starts with #" => |r| r.key;
         number "participant_index", "position among the conversation's participants, from 0" => |r| r.index;
-        text "participant_name", "participantName" => |r| r.participant.participant_name.as_deref();
+        free "participant_name", "participantName" => |r| r.participant.participant_name.as_deref();
         text "purpose", "purpose (customer, ivr, acd, agent, …)" => |r| r.participant.purpose.as_deref();
         text "user_id", "userId (agents)" => |r| r.participant.user_id.as_deref();
         users "user_name", "name of user_id (GET /api/v2/users)" => |r| r.participant.user_id.as_deref();
@@ -258,9 +272,9 @@ pub const SESSIONS: Table<SessionCell> = Table {
         text "ani", "ani" => |r| r.session.ani.as_deref();
         text "dnis", "dnis" => |r| r.session.dnis.as_deref();
         text "session_dnis", "sessionDnis" => |r| r.session.session_dnis.as_deref();
-        text "address_from", "addressFrom" => |r| r.session.address_from.as_deref();
-        text "address_to", "addressTo" => |r| r.session.address_to.as_deref();
-        text "remote", "remote" => |r| r.session.remote.as_deref();
+        free "address_from", "addressFrom" => |r| r.session.address_from.as_deref();
+        free "address_to", "addressTo" => |r| r.session.address_to.as_deref();
+        free "remote", "remote" => |r| r.session.remote.as_deref();
         text "provider", "provider" => |r| r.session.provider.as_deref();
         text "message_type", "messageType" => |r| r.session.message_type.as_deref();
         text "peer_id", "peerId" => |r| r.session.peer_id.as_deref();
@@ -274,16 +288,16 @@ pub const SESSIONS: Table<SessionCell> = Table {
         text "flow_in_type", "flowInType" => |r| r.session.flow_in_type.as_deref();
         text "flow_out_type", "flowOutType" => |r| r.session.flow_out_type.as_deref();
         text "flow_id", "flow.flowId" => |r| flow(r, |f| &f.flow_id);
-        text "flow_name", "flow.flowName" => |r| flow(r, |f| &f.flow_name);
+        free "flow_name", "flow.flowName" => |r| flow(r, |f| &f.flow_name);
         text "flow_type", "flow.flowType" => |r| flow(r, |f| &f.flow_type);
         text "flow_version", "flow.flowVersion" => |r| flow(r, |f| &f.flow_version);
         text "flow_entry_reason", "flow.entryReason" => |r| flow(r, |f| &f.entry_reason);
         text "flow_exit_reason", "flow.exitReason" => |r| flow(r, |f| &f.exit_reason);
         text "flow_transfer_type", "flow.transferType" => |r| flow(r, |f| &f.transfer_type);
-        text "flow_transfer_target_name", "flow.transferTargetName" => |r| flow(r, |f| &f.transfer_target_name);
+        free "flow_transfer_target_name", "flow.transferTargetName" => |r| flow(r, |f| &f.transfer_target_name);
         boolean "flow_issued_callback", "flow.issuedCallback" => |r| r.session.flow.as_ref().and_then(|f| f.issued_callback);
         text "callback_numbers", "callbackNumbers, joined with ;" => |r| r.session.callback_numbers.as_ref().map(|n| n.join(SEPARATOR)).as_deref();
-        text "callback_user_name", "callbackUserName" => |r| r.session.callback_user_name.as_deref();
+        free "callback_user_name", "callbackUserName" => |r| r.session.callback_user_name.as_deref();
         text "callback_scheduled_time", "callbackScheduledTime, UTC" => |r| r.session.callback_scheduled_time.as_deref();
     ],
 };
@@ -304,12 +318,12 @@ pub const SEGMENTS: Table<SegmentCell> = Table {
         queues "queue_name", "name of queue_id (GET /api/v2/routing/queues)" => |r| r.item.queue_id.as_deref();
         text "wrap_up_code", "wrapUpCode (an id)" => |r| r.item.wrap_up_code.as_deref();
         wrapups "wrap_up_name", "name of wrap_up_code (GET /api/v2/routing/wrapupcodes); a system code names itself" => |r| r.item.wrap_up_code.as_deref();
-        text "wrap_up_note", "wrapUpNote" => |r| r.item.wrap_up_note.as_deref();
+        free "wrap_up_note", "wrapUpNote" => |r| r.item.wrap_up_note.as_deref();
         text "disconnect_type", "disconnectType" => |r| r.item.disconnect_type.as_deref();
         text "error_code", "errorCode" => |r| r.item.error_code.as_deref();
         boolean "conference", "conference" => |r| r.item.conference;
         text "group_id", "groupId" => |r| r.item.group_id.as_deref();
-        text "subject", "subject" => |r| r.item.subject.as_deref();
+        free "subject", "subject" => |r| r.item.subject.as_deref();
         text "requested_language_id", "requestedLanguageId" => |r| r.item.requested_language_id.as_deref();
         text "source_conversation_id", "sourceConversationId" => |r| r.item.source_conversation_id.as_deref();
         text "destination_conversation_id", "destinationConversationId" => |r| r.item.destination_conversation_id.as_deref();
@@ -340,7 +354,7 @@ pub const ATTRIBUTES: Table<AttributeCell> = Table {
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "participant_id", "the participant's key (participants)" => |r| r.participant_key;
         key "name", "the attribute's name" => |r| r.name;
-        text "value", "its value" => |r| Some(r.value);
+        free "value", "its value" => |r| Some(r.value);
     ],
 };
 
@@ -373,6 +387,7 @@ fn conversation_spec(c: &columns::Column) -> Spec {
         },
         key: c.name == columns::ID_COLUMN,
         description: c.description,
+        free_text: c.free_text,
     }
 }
 
@@ -511,12 +526,17 @@ impl Flattener {
         c: &Conversation,
         conversation: &[&'static columns::Column],
         name_of: NameOf,
+        formulas: Formulas,
         zone: &crate::tz::Zone,
         out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
     ) -> Result<(), E> {
         let cells = &mut self.cells;
         cells.clear();
-        cells.extend(conversation.iter().map(|col| col.cell_in(c, name_of, zone)));
+        cells.extend(
+            conversation
+                .iter()
+                .map(|col| col.csv_cell(c, name_of, formulas, zone)),
+        );
         out(Id::Conversations, cells)?;
         let (keys, session_keys) = keys(c);
         let mut session_keys = session_keys.iter();
@@ -529,7 +549,7 @@ impl Flattener {
                 key,
                 index,
             };
-            emit(cells, &PARTICIPANTS, &row, name_of, out)?;
+            emit(cells, &PARTICIPANTS, &row, (name_of, formulas), out)?;
             for (name, value) in &participant.attributes {
                 let row = AttributeRow {
                     conversation,
@@ -537,7 +557,7 @@ impl Flattener {
                     name,
                     value,
                 };
-                emit(cells, &ATTRIBUTES, &row, name_of, out)?;
+                emit(cells, &ATTRIBUTES, &row, (name_of, formulas), out)?;
             }
             let sessions = participant.sessions.iter().enumerate();
             for ((index, session), key) in sessions.zip(&mut session_keys) {
@@ -548,7 +568,7 @@ impl Flattener {
                     key,
                     index,
                 };
-                session_rows(cells, &row, name_of, out)?;
+                session_rows(cells, &row, (name_of, formulas), out)?;
             }
         }
         Ok(())
@@ -559,10 +579,10 @@ impl Flattener {
 fn session_rows<E>(
     cells: &mut Vec<String>,
     row: &SessionRow,
-    name_of: NameOf,
+    how: How,
     out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
 ) -> Result<(), E> {
-    emit(cells, &SESSIONS, row, name_of, out)?;
+    emit(cells, &SESSIONS, row, how, out)?;
     let (conversation, session_key) = (row.conversation, row.key);
     for (index, item) in row.session.segments.iter().enumerate() {
         let row = ItemRow {
@@ -571,7 +591,7 @@ fn session_rows<E>(
             item,
             index,
         };
-        emit(cells, &SEGMENTS, &row, name_of, out)?;
+        emit(cells, &SEGMENTS, &row, how, out)?;
     }
     for (index, item) in row.session.metrics.iter().enumerate() {
         let row = ItemRow {
@@ -580,7 +600,7 @@ fn session_rows<E>(
             item,
             index,
         };
-        emit(cells, &METRICS, &row, name_of, out)?;
+        emit(cells, &METRICS, &row, how, out)?;
     }
     Ok(())
 }
@@ -591,7 +611,7 @@ fn emit<R, F: Fn(&R, NameOf, &mut String) + Copy, E>(
     cells: &mut Vec<String>,
     table: &Table<F>,
     row: &R,
-    name_of: NameOf,
+    (name_of, formulas): How,
     out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
 ) -> Result<(), E> {
     cells.resize_with(table.columns.len(), String::new);
@@ -599,9 +619,16 @@ fn emit<R, F: Fn(&R, NameOf, &mut String) + Copy, E>(
     for (column, cell) in table.columns.iter().zip(cells.iter_mut()) {
         cell.clear();
         (column.cell)(row, name_of, cell);
+        if column.spec.free_text {
+            formulas.apply_in_place(cell);
+        }
     }
     out(table.id, cells)
 }
+
+/// How cells are made: names looked up through the first, free text guarded as the second
+/// says.
+type How<'a> = (NameOf<'a>, Formulas);
 
 /// The keys of a conversation's participants, and of its sessions in record order.
 type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
@@ -662,15 +689,51 @@ mod tests {
     use crate::columns::sample::{name_of, SAMPLE};
 
     fn rows(c: &Conversation) -> Vec<(Id, Vec<String>)> {
+        rows_with(c, Formulas::Guarded)
+    }
+
+    fn rows_with(c: &Conversation, formulas: Formulas) -> Vec<(Id, Vec<String>)> {
         let mut out = Vec::new();
         let columns = conversation_columns(&columns::default_columns());
+        let mut keep = |id, cells: &[String]| {
+            out.push((id, cells.to_vec()));
+            Ok(())
+        };
         Flattener::default()
-            .rows::<()>(c, &columns, &name_of, &crate::tz::UTC, &mut |id, cells| {
-                out.push((id, cells.to_vec()));
-                Ok(())
-            })
+            .rows::<()>(c, &columns, &name_of, formulas, &crate::tz::UTC, &mut keep)
             .unwrap();
         out
+    }
+
+    #[test]
+    fn free_text_cells_are_guarded_against_formulas_and_nothing_else() {
+        let text = r#"{"conversationId":"c-1","conversationStart":"2026-11-01T10:00:00.000Z",
+            "participants":[{"participantId":"p","participantName":"=HYPERLINK(1)","purpose":"customer",
+              "attributes":{"note":"+cmd"},
+              "sessions":[{"sessionId":"s","ani":"+3312345","remote":"@x",
+                "segments":[{"segmentType":"wrapup","wrapUpNote":"-1+1","segmentStart":"2026-11-01T10:00:00.000Z"}]}]}]}"#;
+        let c: Conversation = serde_json::from_str(text).unwrap();
+        let cell = |rows: &[(Id, Vec<String>)], id: Id, table_columns: Vec<Spec>, name: &str| {
+            let at = table_columns.iter().position(|s| s.name == name).unwrap();
+            rows.iter().find(|(i, _)| *i == id).unwrap().1[at].clone()
+        };
+        let specs = |id: Id| {
+            let all = specs(&conversation_columns(&columns::default_columns()));
+            all.into_iter().find(|(i, _)| *i == id).unwrap().1
+        };
+        let guarded = rows_with(&c, Formulas::Guarded);
+        let raw = rows_with(&c, Formulas::Raw);
+        for (id, name, want) in [
+            (Id::Participants, "participant_name", "'=HYPERLINK(1)"),
+            (Id::Attributes, "value", "'+cmd"),
+            (Id::Sessions, "remote", "'@x"),
+            (Id::Sessions, "ani", "+3312345"),
+            (Id::Segments, "wrap_up_note", "'-1+1"),
+        ] {
+            assert_eq!(cell(&guarded, id, specs(id), name), want, "{name}");
+            let written = want.strip_prefix('\'').unwrap_or(want);
+            assert_eq!(cell(&raw, id, specs(id), name), written, "{name}");
+        }
     }
 
     #[test]

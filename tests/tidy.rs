@@ -196,11 +196,12 @@ fn the_driver_imports_no_adapter_and_the_core_no_shell() {
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "sink", "exit",
         "proxy", "check", "filters", "pending", "tz", "record", "query", "results", "tables",
+        "formula",
     ] {
         check(pure, &SHELL);
         check(pure, &["export", "report", "signal"]);
     }
-    for leaf in ["window", "times", "urls", "exit", "crash", "tz"] {
+    for leaf in ["window", "times", "urls", "exit", "crash", "tz", "formula"] {
         assert!(
             graph[leaf]
                 .iter()
@@ -236,7 +237,7 @@ fn one_module_owns_ureq_and_three_write_files() {
     // The pure core reads no clock and no environment.
     for pure in [
         "api", "columns", "rows", "window", "retry", "auth", "times", "urls", "export", "proxy",
-        "check", "filters", "pending", "tz", "record", "query", "results", "tables",
+        "check", "filters", "pending", "tz", "record", "query", "results", "tables", "formula",
     ] {
         let code: String = members(modules.keys(), pure)
             .iter()

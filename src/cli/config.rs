@@ -18,6 +18,7 @@ use crate::columns::{self, Column};
 use crate::exit::usage;
 use crate::export::{Mode, Plan};
 use crate::filters::{self, shown, Filters};
+use crate::formula::Formulas;
 use crate::http;
 use crate::report::LogFormat;
 use crate::retry::Policy;
@@ -57,6 +58,8 @@ pub struct Config {
     /// The CSV columns, in order.
     pub columns: Vec<&'static Column>,
     pub attributes: Vec<String>,
+    /// `--no-formula-guard` writes free-text cells raw.
+    pub formulas: Formulas,
     pub job_poll: Duration,
     /// The longest one job may take from submission to fulfilled before it is deleted and
     /// submitted again.
@@ -93,6 +96,7 @@ impl Config {
             format: self.format,
             columns: self.columns.clone(),
             attributes: self.attributes.clone(),
+            formulas: self.formulas,
             split_at: self.from,
             job_poll: self.job_poll,
             job_timeout: self.job_timeout,
@@ -128,8 +132,6 @@ impl Config {
         let columns = columns(raw.value("--columns"), format, &output)?;
         let attributes = raw.values("--attribute");
         check_attributes(&attributes, &columns, format, mode)?;
-        let job_poll = duration(&raw, "--job-poll")?;
-        let job_timeout = duration(&raw, "--job-timeout")?;
         let (timeout, policy) = connection::retry_policy(&raw)?;
         let log_format = log_format(raw.value("--log-format"), env)?;
         let mut warnings = Vec::new();
@@ -157,8 +159,9 @@ impl Config {
             mode,
             columns,
             attributes,
-            job_poll,
-            job_timeout,
+            formulas: formulas(raw.flag("--no-formula-guard"), format)?,
+            job_poll: duration(&raw, "--job-poll")?,
+            job_timeout: duration(&raw, "--job-timeout")?,
             api_base,
             login_base,
             credentials,
@@ -330,6 +333,18 @@ fn pending(raw: &RawArgs, output: &Output) -> Result<(Option<PathBuf>, Duration)
     };
     let path = PathBuf::from(path);
     Ok((Some(path), max_age))
+}
+
+/// Whether free-text CSV cells are guarded: `--no-formula-guard` is for CSV only, since JSON
+/// Lines is always the API's record as it is.
+fn formulas(raw: bool, format: Format) -> Result<Formulas> {
+    match (raw, format) {
+        (false, _) => Ok(Formulas::Guarded),
+        (true, Format::Csv) => Ok(Formulas::Raw),
+        (true, Format::Jsonl) => Err(usage(
+            "--no-formula-guard is for CSV cells; JSON Lines is always written as the API returned it: drop --no-formula-guard or use --format csv",
+        )),
+    }
 }
 
 /// The CSV columns `--columns` picks, or the default ones. JSON Lines keeps the API's record

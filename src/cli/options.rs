@@ -252,6 +252,7 @@ pub const OPTIONS: &[Opt] = &[
     Opt::new("--filter-file", Kind::Text("PATH"), "", "more filters, any the API accepts: a JSON object with segmentFilters and/or conversationFilters arrays. Values of one option are OR-ed, options and the file's filters AND-ed"),
     Opt::new("--columns", Kind::Text("A,B,..."), "", "the CSV columns, in this order, from the catalogue that --columns list prints; the twelve of the README's schema when not given"),
     Opt::new("--attribute", Kind::Text("NAME"), "", "add a CSV column with the participant attribute NAME (repeatable; only job results carry attributes)").repeatable(),
+    Opt::flag("--no-formula-guard", "write free-text CSV cells (names, tags, attributes) as they are, for loaders; by default one that begins with = + - @, a tab or a CR gets a leading apostrophe so a spreadsheet shows it as text"),
     Opt::new("--job-poll", duration(MILLISECOND, Duration::from_secs(600)), "2s", "first interval between job status polls, growing to 30s"),
     Opt::new("--job-timeout", duration(MINUTE, days(7)), "6h", "the longest one job may take from submission to fulfilled before it is deleted and submitted again"),
     Opt::new("--region", Kind::Text("R"), "", "Genesys Cloud region: eu-west-1, eu_west_1 or mypurecloud.ie").env(REGION_ENV).check(),

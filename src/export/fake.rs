@@ -500,6 +500,7 @@ pub fn plan(format: Format, window_secs: u64, page_size: u32) -> Plan {
         format,
         columns: crate::columns::default_columns(),
         attributes: Vec::new(),
+        formulas: crate::formula::Formulas::Guarded,
         split_at: from,
         job_poll: Duration::from_secs(1),
         job_timeout: Duration::from_secs(3600),

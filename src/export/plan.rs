@@ -11,6 +11,7 @@ use super::follow_up::FollowUp;
 use super::jobs::{AheadJob, JobCursor, JOB_MAX_INTERVAL, JOB_PAGE_SIZE_START};
 use crate::api::QueryFilters;
 use crate::columns::Column;
+use crate::formula::Formulas;
 use crate::sink::Format;
 use crate::tz::Zone;
 use crate::window::{self, Window};
@@ -66,6 +67,8 @@ pub struct Plan {
     pub columns: Vec<&'static Column>,
     /// Participant attributes to add as CSV columns.
     pub attributes: Vec<String>,
+    /// Whether free-text CSV cells are guarded against formulas (`--no-formula-guard`: raw).
+    pub formulas: Formulas,
     /// Windows before this instant go through jobs, the rest through the query.
     pub split_at: OffsetDateTime,
     /// The first interval between job status polls.

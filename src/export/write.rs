@@ -146,6 +146,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
             attributes: &self.plan.attributes,
             name_of: &|lookup, id| self.names.get(lookup, id),
             zone: &self.plan.zone,
+            formulas: self.plan.formulas,
         })?;
         Ok(true)
     }

@@ -157,6 +157,7 @@ impl State {
             ongoing_fraction: cfg.ongoing_fraction,
             queues: cfg.queues,
             deleted_queues: cfg.deleted_queues,
+            samples: cfg.samples,
         });
         data.now_ms = cfg.now.map(data::to_ms);
         State {

@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use serde_json::{json, Map, Value};
 
 use crate::rng::{mix, Rng};
+use crate::samples;
 
 /// The longest conversation we ever generate. Matching relies on it: a conversation that
 /// ended cannot overlap an interval if it started more than this long before the interval.
@@ -180,6 +181,8 @@ pub struct GenParams {
     pub ongoing_fraction: f64,
     pub queues: usize,
     pub deleted_queues: usize,
+    /// Mix in the sample records shaped like published ones (`samples.rs`) and their org.
+    pub samples: bool,
 }
 
 /// All simulated data plus the indexes used to answer queries cheaply.
@@ -203,6 +206,13 @@ pub struct Dataset {
     /// not exist yet, and one that ends after it is served in progress. None: every
     /// conversation as generated.
     pub now_ms: Option<i64>,
+    /// The sample records mixed in (`GenParams::samples`), by id, as the query serves them
+    /// (job results add their attributes).
+    samples: HashMap<String, Value>,
+    /// How many queues the seed generated (sample queues follow them).
+    generated_queues: usize,
+    /// The sample org's wrap-up codes, `(id, name)`.
+    sample_codes: Vec<(&'static str, &'static str)>,
 }
 
 impl Dataset {
@@ -275,7 +285,7 @@ impl Dataset {
             .copied()
             .filter(|&s| conversations[s as usize].end_ms.is_none())
             .collect();
-        Dataset {
+        let mut data = Dataset {
             queues,
             agents,
             wrapup_codes,
@@ -286,7 +296,83 @@ impl Dataset {
             initial_len: n,
             arrival_rng: Rng::derive(params.seed, STREAM_ARRIVALS),
             now_ms: None,
+            samples: HashMap::new(),
+            generated_queues: n_queues,
+            sample_codes: Vec::new(),
+        };
+        if params.samples {
+            data.add_samples(params.start_ms, params.end_ms);
         }
+        data
+    }
+
+    /// Adds the sample records that fall inside `[start_ms, end_ms)` (moved there by whole
+    /// days) and the queues, users and wrap-up codes they name, after everything the seed
+    /// generated, so generated records and ids stay as they are.
+    fn add_samples(&mut self, start_ms: i64, end_ms: i64) {
+        let division = self.queues.len() % DIVISIONS.len();
+        self.queues
+            .extend(samples::ORG_QUEUES.iter().map(|(id, name)| Queue {
+                id: id.to_string(),
+                name: name.to_string(),
+                division,
+                deleted: false,
+            }));
+        self.agents
+            .extend(samples::ORG_USERS.iter().map(|(id, name)| Agent {
+                id: id.to_string(),
+                name: name.to_string(),
+            }));
+        self.sample_codes = samples::ORG_WRAPUP_CODES.to_vec();
+        for text in samples::RECORDS {
+            let Some(record) = samples::place(text, start_ms, end_ms) else {
+                continue;
+            };
+            let (Some(start), end) = (samples::start_ms(&record), samples::end_ms(&record)) else {
+                continue;
+            };
+            let id = record["conversationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.insert(Conversation {
+                id: id.clone(),
+                start_ms: start,
+                end_ms: end,
+                seed: 0,
+            });
+            self.samples.insert(id, record);
+        }
+        self.initial_len = self.conversations.len();
+    }
+
+    /// Stores a conversation in a new slot, in its place in the start order (and among the
+    /// ongoing ones when it has no end).
+    fn insert(&mut self, c: Conversation) {
+        let slot = self.conversations.len() as u32;
+        let key = sort_key(&c);
+        let conversations = &self.conversations;
+        let before = |s: &u32| sort_key(&conversations[*s as usize]) < key;
+        let at = self.order.partition_point(before);
+        self.order.insert(at, slot);
+        if c.end_ms.is_none() {
+            let at = self.ongoing.partition_point(before);
+            self.ongoing.insert(at, slot);
+        }
+        self.by_id.insert(c.id.clone(), slot);
+        self.conversations.push(c);
+    }
+
+    /// A sample record as served at the data's present: without its end while that lies in
+    /// the future.
+    fn render_sample(&self, c: &Conversation) -> Option<Value> {
+        let mut record = self.samples.get(&c.id)?.clone();
+        if self.seen(c).end_ms.is_none() {
+            if let Some(fields) = record.as_object_mut() {
+                fields.remove("conversationEnd");
+            }
+        }
+        Some(record)
     }
 
     /// Whether the conversation exists at the data's present: it has started.
@@ -354,6 +440,7 @@ impl Dataset {
             .iter()
             .map(String::as_str)
             .zip(WRAPUP_NAMES)
+            .chain(self.sample_codes.iter().copied())
     }
 
     /// The conversations the synchronous details query returns for `[from_ms, to_ms)`, in
@@ -485,25 +572,20 @@ impl Dataset {
             let id = unique_id(&mut self.arrival_rng, &self.by_id);
             let start_ms = self.arrival_rng.range(from_ms, to_ms);
             let end_ms = Some(start_ms + duration_ms(&mut self.arrival_rng));
-            let conversation = Conversation {
-                id: id.clone(),
+            self.insert(Conversation {
+                id,
                 start_ms,
                 end_ms,
                 seed,
-            };
-            let key = sort_key(&conversation);
-            let slot = self.conversations.len() as u32;
-            let at = self
-                .order
-                .partition_point(|&s| sort_key(&self.conversations[s as usize]) < key);
-            self.order.insert(at, slot);
-            self.by_id.insert(id, slot);
-            self.conversations.push(conversation);
+            });
         }
     }
 
     /// Renders a conversation exactly as the details query returns it.
     pub fn render(&self, c: &Conversation) -> Value {
+        if let Some(record) = self.render_sample(c) {
+            return samples::without_attributes(record);
+        }
         let seen = self.seen(c);
         Renderer::new(self, &seen).render()
     }
@@ -511,6 +593,9 @@ impl Dataset {
     /// Renders a conversation as a job's results return it: the query's JSON plus
     /// `attributes` on the customer participant of most conversations.
     pub fn render_job(&self, c: &Conversation) -> Value {
+        if let Some(record) = self.render_sample(c) {
+            return record;
+        }
         let mut value = self.render(c);
         let Some(attributes) = attributes(c) else {
             return value;
@@ -713,8 +798,9 @@ impl<'a> Renderer<'a> {
             15..=16 => Media::Email,
             _ => Media::Message,
         };
-        let n_queues = self.data.queues.len();
-        let n_agents = self.data.agents.len();
+        // The seed's queues: sample queues, when mixed in, are never drawn.
+        let n_queues = self.data.generated_queues;
+        let n_agents = N_AGENTS;
         let first_division = self.rng.index(DIVISIONS.len());
         let mut divisions = vec![DIVISIONS[first_division].0];
         if self.rng.chance(0.25) {
@@ -1084,6 +1170,7 @@ mod tests {
             ongoing_fraction: 0.02,
             queues: 12,
             deleted_queues: 2,
+            samples: false,
         }
     }
 

@@ -7,7 +7,8 @@
 //! (the generated organisation and the matching rules), `jobs` (the asynchronous jobs'
 //! records, states and cursors), `ratelimit` (the sliding window), `faults` (which fault a
 //! request gets), `auth` (tokens and Basic credentials), `tls` (the certificates made at start
-//! for HTTPS, [`TlsCert`]) and `rng` (the seeded generator). `proxy` is a CONNECT proxy to put
+//! for HTTPS, [`TlsCert`]), `rng` (the seeded generator) and `samples` (fixed records shaped
+//! like published ones, mixed in with [`SimConfig::samples`]). `proxy` is a CONNECT proxy to put
 //! in front of it ([`ConnectProxy`]).
 //! Data generation is deterministic from `SimConfig::seed`; fault draws and arrivals depend
 //! on the order of requests, and job states on the number of status polls or on time.
@@ -88,6 +89,7 @@ mod jobs;
 mod proxy;
 mod ratelimit;
 mod rng;
+mod samples;
 mod tls;
 
 use std::io;
@@ -209,6 +211,13 @@ pub struct SimConfig {
     /// Serve HTTPS with this certificate (made at start, with its CA: [`Sim::ca_pem`]) at
     /// `https://localhost:PORT`; None serves plain HTTP.
     pub tls: Option<TlsCert>,
+    /// Mix in a fixed set of sample records shaped like ones real orgs published (and the
+    /// queues, users and wrap-up codes they name), moved by whole days into `[start, end)`:
+    /// an agent who never answered with a wrap-up timeout, six queue legs and five blind
+    /// transfers on web messaging, a 2016-era record without end, metrics or divisions (two
+    /// fractional digits, redacted ids), an outbound call, an IVR-only call, a leg in progress
+    /// and names that are formulas. Generated records and ids stay as the seed makes them.
+    pub samples: bool,
 }
 
 /// Jobs expire this long after submission by default; the real retention is not documented.
@@ -258,6 +267,7 @@ impl Default for SimConfig {
             now: None,
             max_ids_per_request: 100,
             tls: None,
+            samples: false,
         }
     }
 }

