@@ -212,17 +212,10 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
             .unwrap_or_default(),
         // Without --tz the zone is UTC: the start with its offset written out, and its date.
         "conversation_start_local" => {
-            let t = ts(&text(c, "conversationStart"));
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+00:00",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second(),
-                t.millisecond()
-            )
+            let utc = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+00:00"
+            );
+            ts(&text(c, "conversationStart")).format(&utc).unwrap()
         }
         "conversation_date_local" => text(c, "conversationStart")[..10].to_string(),
         other => panic!("column {other} has no independent check in tests/columns.rs"),
