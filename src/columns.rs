@@ -12,9 +12,14 @@
 //! text people typed (names, tags): its cells go through the formula guard (`formula.rs`)
 //! when the rows are written; ids, times, numbers and phone numbers are never marked.
 
+use time::OffsetDateTime;
+
 use crate::api::Lookup;
 use crate::formula::Formulas;
 use crate::record::{Conversation, Segment, Session};
+#[cfg(test)]
+use crate::tz;
+use crate::tz::Zone;
 
 /// Joins the values of a multi-valued cell.
 pub const SEPARATOR: &str = ";";
@@ -35,6 +40,8 @@ pub enum Cell {
     Metric(&'static str),
     /// The names of the ids `IdsOf` lists, resolved through the lookup, position by position.
     Names(Lookup, IdsOf),
+    /// Text read from the conversation in the export's zone (`--tz`).
+    Local(fn(&Conversation, &Zone) -> String),
 }
 
 /// One column of the catalogue.
@@ -50,10 +57,17 @@ pub struct Column {
 }
 
 impl Column {
-    /// The column's cell for a conversation.
+    /// The column's cell for a conversation, its local times in UTC.
+    #[cfg(test)]
     pub fn cell(&self, conversation: &Conversation, name_of: NameOf) -> String {
+        self.cell_in(conversation, name_of, &tz::UTC)
+    }
+
+    /// The column's cell for a conversation, its local times in `zone`.
+    pub fn cell_in(&self, conversation: &Conversation, name_of: NameOf, zone: &Zone) -> String {
         match self.cell {
             Cell::Text(text) => text(conversation),
+            Cell::Local(text) => text(conversation, zone),
             Cell::Metric(metric) => metric_sum(conversation, metric)
                 .map(|sum| sum.to_string())
                 .unwrap_or_default(),
@@ -75,10 +89,12 @@ impl Column {
         conversation: &Conversation,
         name_of: NameOf,
         formulas: Formulas,
+        zone: &Zone,
     ) -> String {
+        let cell = self.cell_in(conversation, name_of, zone);
         match self.free_text {
-            true => formulas.apply(self.cell(conversation, name_of)),
-            false => self.cell(conversation, name_of),
+            true => formulas.apply(cell),
+            false => cell,
         }
     }
 
@@ -135,6 +151,19 @@ const fn free_text(
     }
 }
 
+const fn local(
+    name: &'static str,
+    description: &'static str,
+    f: fn(&Conversation, &Zone) -> String,
+) -> Column {
+    Column {
+        name,
+        description,
+        cell: Cell::Local(f),
+        free_text: false,
+    }
+}
+
 const fn metric(name: &'static str, description: &'static str, metric: &'static str) -> Column {
     Column {
         name,
@@ -160,7 +189,7 @@ const fn names(
 }
 
 /// Every column, in the order `--columns list` prints them.
-pub const CATALOGUE: [Column; 30] = [
+pub const CATALOGUE: [Column; 32] = [
     text("conversation_id", "conversationId", |c| c.conversation_id.to_string()),
     text("conversation_start", "conversationStart, UTC, as the API gives it", |c| {
         c.conversation_start.to_string()
@@ -232,7 +261,24 @@ pub const CATALOGUE: [Column; 30] = [
     text("min_mos", "mediaStatsMinConversationMos as the API writes it (voice quality, 1 to 5); empty when absent", |c| {
         c.media_stats_min_conversation_mos.as_deref().unwrap_or_default().to_string()
     }),
+    local("conversation_start_local", "conversationStart in the --tz zone, RFC 3339 with its offset and milliseconds", |c, zone| {
+        c.start().and_then(|t| local_timestamp(zone, t)).unwrap_or_default()
+    }),
+    local("conversation_date_local", "the date of conversationStart in the --tz zone (YYYY-MM-DD)", |c, zone| {
+        let date = c.start().and_then(|t| zone.to_local(t)).map(|t| t.date());
+        date.map(|d| format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()))
+            .unwrap_or_default()
+    }),
 ];
+
+/// An instant in `zone`, RFC 3339 with its offset and milliseconds as the API writes them:
+/// `2026-03-29T03:12:03.512+02:00`; `None` past the calendar.
+pub fn local_timestamp(zone: &Zone, t: OffsetDateTime) -> Option<String> {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3][offset_hour sign:mandatory]:[offset_minute]"
+    );
+    zone.to_local(t)?.format(&format).ok()
+}
 
 /// The catalogue column of that name.
 pub fn find(name: &str) -> Option<&'static Column> {
@@ -449,6 +495,47 @@ mod tests {
         check(c, "external_tag", "crm, \"7\"");
         check(c, "conversation_initiator", "customer");
         check(c, "min_mos", "4.38");
+    }
+
+    /// The start in the zone with that moment's offset and the API's milliseconds, and its
+    /// local date, which may be another day than the UTC one; in UTC, `+00:00`.
+    #[test]
+    fn local_columns_read_the_start_in_the_zone() {
+        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let in_zone = |column: &str, zone: &Zone| find(column).unwrap().cell_in(&c, &name_of, zone);
+        let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
+        let sydney = Zone::from_posix("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3").unwrap();
+        let chicago = Zone::from_posix("America/Chicago", "CST6CDT,M3.2.0,M11.1.0").unwrap();
+        assert_eq!(
+            in_zone("conversation_start_local", &paris),
+            "2024-05-01T11:12:03.512+02:00"
+        );
+        assert_eq!(in_zone("conversation_date_local", &paris), "2024-05-01");
+        assert_eq!(
+            in_zone("conversation_start_local", &sydney),
+            "2024-05-01T19:12:03.512+10:00"
+        );
+        assert_eq!(
+            in_zone("conversation_start_local", &chicago),
+            "2024-05-01T04:12:03.512-05:00"
+        );
+        assert_eq!(
+            in_zone("conversation_start_local", &tz::UTC),
+            "2024-05-01T09:12:03.512+00:00"
+        );
+        let late_text = SAMPLE.replace("2024-05-01T09:12:03.512Z", "2024-05-01T23:30:00.000Z");
+        let late: Conversation = serde_json::from_str(&late_text).unwrap();
+        let cell = find("conversation_date_local")
+            .unwrap()
+            .cell_in(&late, &name_of, &paris);
+        assert_eq!(cell, "2024-05-02");
+        let half = Zone::fixed(time::macros::offset!(-03:30));
+        assert_eq!(
+            find("conversation_start_local")
+                .unwrap()
+                .cell_in(&late, &name_of, &half),
+            "2024-05-01T20:00:00.000-03:30"
+        );
     }
 
     #[test]
@@ -741,7 +828,19 @@ mod tests {
         for (sample, text) in PUBLISHED {
             let raw = serde_json::value::RawValue::from_string(text.to_string()).unwrap();
             let c = Conversation::read(&raw).unwrap();
-            let want = published_cells(sample);
+            let mut want = published_cells(sample);
+            // Without a zone the local columns are UTC: the start in milliseconds with its
+            // offset written out, and its date.
+            let start = want.iter().find(|(name, _)| *name == "conversation_start");
+            let start = start.map_or("", |(_, cell)| *cell);
+            let start = crate::window::parse_api_timestamp(start).map(crate::window::api_timestamp);
+            let start = start.unwrap_or_default();
+            let local = start.replace('Z', "+00:00");
+            want.push(("conversation_start_local", &local));
+            want.push((
+                "conversation_date_local",
+                start.get(..10).unwrap_or_default(),
+            ));
             for column in &CATALOGUE {
                 let cell = want
                     .iter()

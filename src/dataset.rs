@@ -13,24 +13,18 @@ use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use crate::api::Lookup;
 use crate::columns::{self, Column, IdsOf};
 use crate::exit::{output, usage};
-use crate::export::{Mode, Plan, Route};
+use crate::export::Plan;
 use crate::report::ExportStats;
 use crate::sink::{Format, Mark, Record, Sink, Target, Writer};
 use crate::tables::{self, Flattener};
-use crate::window;
 
-/// What the manifest records of the run beyond the plan: the route choice and when it began.
-#[derive(Clone, Debug)]
-pub struct Run {
-    pub mode: Mode,
-    pub started: OffsetDateTime,
-}
+/// What the manifest records of the run beyond the plan: the one type every manifest shares.
+pub use crate::manifest::Run;
 
 /// The table files of a dataset being built in `partial`, in load order.
 pub fn files(partial: &Path) -> Vec<PathBuf> {
@@ -123,6 +117,7 @@ impl<W: Target> Writer for Tables<W> {
             &self.columns,
             record.name_of,
             record.formulas,
+            record.zone,
             &mut |id, cells| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
                 (Some(sink), Some(rows)) => {
                     *rows = rows.saturating_add(1);
@@ -218,53 +213,25 @@ pub fn finish(
         .with_context(|| output(format!("cannot write {}", partial.display())))
 }
 
-/// `manifest.json`: the command family, the range, each window's route and conversations,
-/// the rows of every table, where jobs handed over to the query (the data availability date
-/// the route choice saw, within the range), when the run started and ended, and the tool's
-/// version.
+/// `manifest.json`: the manifest of a single file (`manifest::describe`, its conversations
+/// read back from `conversations.csv`), with the rows of every table.
 fn manifest(
     partial: &Path,
     counts: &[u64],
     plan: &Plan,
     run: &Run,
     stats: &ExportStats,
-) -> Result<Value> {
-    let rows: serde_json::Map<String, Value> = tables::IDS
+) -> Result<crate::manifest::Manifest> {
+    let conversations = partial.join(tables::Id::Conversations.file());
+    let seen = crate::manifest::read_back(&conversations, Format::Csv)?;
+    let ended = OffsetDateTime::now_utc();
+    let mut manifest = crate::manifest::describe(plan, run, stats, ended, &seen);
+    manifest.rows = tables::IDS
         .iter()
         .zip(counts)
-        .map(|(id, count)| (id.name().to_string(), json!(count)))
+        .map(|(id, count)| (id.name().to_string(), *count))
         .collect();
-    let (counts, follow_ups) = window_counts(partial, plan)?;
-    let windows: Vec<Value> = plan
-        .windows()
-        .zip(counts)
-        .map(|((route, w), conversations)| {
-            json!({
-                "start": window::api_timestamp(w.start),
-                "end": window::api_timestamp(w.end),
-                "route": route.name(),
-                "conversations": conversations,
-            })
-        })
-        .collect();
-    let jobs = plan.windows().any(|(route, _)| route == Route::Jobs);
-    Ok(json!({
-        "tool": "genesys-export",
-        "version": env!("CARGO_PKG_VERSION"),
-        "command": "conversations",
-        "mode": run.mode.name(),
-        "from": window::api_timestamp(plan.from),
-        "to": window::api_timestamp(plan.to),
-        "ended_only": plan.ended_only,
-        "split_at": window::api_timestamp(plan.split_at),
-        "jobs_route_used": jobs,
-        "windows": windows,
-        "follow_ups": follow_ups,
-        "rows": rows,
-        "conversations_this_run": stats.conversations,
-        "started": window::api_timestamp(run.started),
-        "ended": window::api_timestamp(OffsetDateTime::now_utc()),
-    }))
+    Ok(manifest)
 }
 
 /// The CSV records in the first `len` bytes of a table file, read in constant memory.
@@ -284,31 +251,6 @@ fn count_rows(path: &Path, len: u64) -> Result<u64> {
         rows = rows.saturating_add(1);
     }
     Ok(rows)
-}
-
-/// The conversations of each window of the plan, by their `conversation_start` (the second
-/// column of `conversations.csv`), and those outside the range: the follow-ups.
-fn window_counts(partial: &Path, plan: &Plan) -> Result<(Vec<u64>, u64)> {
-    let windows: Vec<window::Window> = plan.windows().map(|(_, w)| w).collect();
-    let mut counts = vec![0u64; windows.len()];
-    let mut follow_ups = 0u64;
-    let path = partial.join(tables::Id::Conversations.file());
-    let file =
-        File::open(&path).with_context(|| output(format!("cannot read {}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new().from_reader(BufReader::new(file));
-    let mut record = csv::StringRecord::new();
-    while reader
-        .read_record(&mut record)
-        .with_context(|| output(format!("cannot read {}", path.display())))?
-    {
-        let start = record.get(1).and_then(window::parse_api_timestamp);
-        let at = start.and_then(|s| windows.iter().position(|w| w.owns(s)));
-        match at.and_then(|i| counts.get_mut(i)) {
-            Some(count) => *count = count.saturating_add(1),
-            None => follow_ups = follow_ups.saturating_add(1),
-        }
-    }
-    Ok((counts, follow_ups))
 }
 
 /// Moves the finished `DIR.partial` to `DIR`. Without `force` an existing `DIR` (one that

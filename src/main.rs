@@ -19,6 +19,7 @@ mod formula;
 mod genesys;
 mod http;
 mod lock;
+mod manifest;
 mod own_files;
 mod pace;
 mod partial;
@@ -40,7 +41,6 @@ mod sys_windows;
 mod tables;
 mod target;
 mod times;
-#[allow(dead_code)]
 mod tz;
 mod urls;
 mod window;
@@ -89,6 +89,7 @@ fn run(args: Vec<OsString>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> 
     let outside = cli::Outside {
         env,
         read_secret: &read_secret_file,
+        read_zone: &read_zone_file,
     };
     let command = cli::parse(args, &outside, OffsetDateTime::now_utc())?;
     match command {
@@ -134,18 +135,26 @@ fn read_secret_file(path: &Path) -> io::Result<cli::SecretFile> {
     Ok(cli::SecretFile { bytes, shared })
 }
 
+/// Reads a zone file for `--tz`: links followed (`/etc/localtime` is usually one), a regular
+/// file only, at most one byte more than `cli::MAX_ZONE_FILE_BYTES`.
+fn read_zone_file(path: &Path) -> io::Result<Vec<u8>> {
+    // Checked before opening: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    File::open(path)?
+        .take(cli::MAX_ZONE_FILE_BYTES.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
 fn export_command(config: Config, log: &Log) -> Result<()> {
     let started = Instant::now();
+    let manifest = manifest_of(&config);
     signal::install();
     config.warnings.iter().for_each(|warning| log.warn(warning));
-    preflight(&config)?;
-    let run = match &config.output {
-        Output::File(path) => Some(RunFiles::of(path, config.state.as_deref())),
-        Output::Stdout => None,
-    };
-    if let Some(run) = &run {
-        own_files::check_distinct(run, config.pending.as_deref())?;
-    }
+    let run = run_files(&config)?;
     let mut plan = config.plan();
     let (fingerprint, ledger_fingerprint) = fingerprints(&config, &plan);
     // The client checks its own settings (--ca-file) without sending anything.
@@ -180,9 +189,37 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
         Some(target) => target.export(&mut api, &plan, config.force, ledger.as_mut(), log)?,
         None => target::export_to_stdout(&mut api, &plan, log)?,
     };
+    if let Some(manifest) = &manifest {
+        manifest::write(manifest, &plan, &stats)?;
+    }
     log.finish_progress();
     log.emit(report::summary(&stats, &client.stats(), started.elapsed()));
     Ok(())
+}
+
+/// The output checked, and the files of a run to `FILE`, checked to be distinct files.
+fn run_files(config: &Config) -> Result<Option<RunFiles>> {
+    preflight(config)?;
+    let Output::File(path) = &config.output else {
+        return Ok(None);
+    };
+    let run = RunFiles::of(path, config.state.as_deref());
+    own_files::check_distinct(&run, config.pending.as_deref())?;
+    Ok(Some(run))
+}
+
+/// What `--manifest` will record of this run, which starts now (a dataset always carries its
+/// own `manifest.json`).
+fn manifest_of(config: &Config) -> Option<manifest::Run> {
+    let (true, false, Output::File(path)) = (config.manifest, config.tables, &config.output) else {
+        return None;
+    };
+    Some(manifest::Run {
+        file: path.clone(),
+        mode: config.mode,
+        api_base: config.api_base.clone(),
+        started: OffsetDateTime::now_utc(),
+    })
 }
 
 /// The export's file or dataset, locked, its saved state read and checked; none for stdout.
@@ -196,7 +233,9 @@ fn prepare(
     };
     let layout = match config.tables {
         true => target::Layout::Dataset(dataset::Run {
+            file: path.clone(),
             mode: config.mode,
+            api_base: config.api_base.clone(),
             started: OffsetDateTime::now_utc(),
         }),
         false => target::Layout::File,

@@ -1,7 +1,8 @@
 //! The files one run writes, by role, and the rule that they are distinct files.
 //!
 //! An export to `FILE` writes `FILE.partial`, its state (`FILE.state` or `--state`) and
-//! `FILE.lock`, publishes `FILE`, and may keep a `--pending` ledger with its own lock. Two of
+//! `FILE.lock`, publishes `FILE` (removing a stale `FILE.manifest.json`, and with `--manifest`
+//! writing it), and may keep a `--pending` ledger with its own lock. Two of
 //! those names that are the same file would destroy data: a ledger named like the partial is
 //! published as the output, a ledger named like the state is removed with it. So every pair is
 //! compared as files, not as spellings, before anything is sent or created: the same device and
@@ -43,6 +44,7 @@ impl RunFiles {
                 "the export's lock file",
                 crate::disk::with_suffix(&self.output, ".lock"),
             ),
+            shown("the export's manifest", crate::manifest::path(&self.output)),
         ];
         if let Some(ledger) = ledger {
             named.push(shown("--pending", ledger.to_path_buf()));
@@ -157,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn a_run_names_its_partial_state_and_locks() {
+    fn a_run_names_its_partial_state_locks_and_manifest() {
         let run = RunFiles::of(Path::new("out/n.csv"), None);
         let named = run.named(Some(Path::new("l.json")));
         let paths: Vec<&str> = named.iter().map(|(_, p)| p.to_str().unwrap()).collect();
@@ -168,12 +170,14 @@ mod tests {
                 "out/n.csv.partial",
                 "out/n.csv.state",
                 "out/n.csv.lock",
+                "out/n.csv.manifest.json",
                 "l.json",
                 "l.json.lock"
             ]
         );
         assert_eq!(named[1].0, "the export's partial file out/n.csv.partial");
-        assert_eq!(named[4].0, "--pending l.json");
+        assert_eq!(named[4].0, "the export's manifest out/n.csv.manifest.json");
+        assert_eq!(named[5].0, "--pending l.json");
     }
 
     #[test]

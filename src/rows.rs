@@ -9,6 +9,7 @@
 use crate::columns::{self, Column, NameOf, SEPARATOR};
 use crate::formula::Formulas;
 use crate::record::Conversation;
+use crate::tz::Zone;
 
 /// One conversation's cells, in `header` order.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -52,7 +53,9 @@ pub fn id_column(columns: &[&'static Column]) -> usize {
 
 /// Flattens a conversation into the cells of `columns`, then those of `attributes`;
 /// `name_of` resolves the ids of name columns where known; `formulas` says whether free-text
-/// cells (those of columns marked `free_text`, and attribute values) are guarded.
+/// cells (those of columns marked `free_text`, and attribute values) are guarded; local times
+/// in UTC.
+#[cfg(test)]
 pub fn flatten(
     conversation: &Conversation,
     columns: &[&'static Column],
@@ -60,9 +63,28 @@ pub fn flatten(
     attributes: &[String],
     formulas: Formulas,
 ) -> Row {
+    flatten_in(
+        conversation,
+        columns,
+        name_of,
+        attributes,
+        formulas,
+        &crate::tz::UTC,
+    )
+}
+
+/// `flatten` with the local-time columns in `zone` (`--tz`).
+pub fn flatten_in(
+    conversation: &Conversation,
+    columns: &[&'static Column],
+    name_of: NameOf,
+    attributes: &[String],
+    formulas: Formulas,
+    zone: &Zone,
+) -> Row {
     let fixed = columns
         .iter()
-        .map(|c| c.csv_cell(conversation, name_of, formulas));
+        .map(|c| c.csv_cell(conversation, name_of, formulas, zone));
     let attributes = attributes.iter().map(|name| {
         let values = conversation.participants.iter();
         let cell =

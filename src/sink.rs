@@ -72,6 +72,8 @@ pub struct Record<'a> {
     pub columns: &'a [&'static Column],
     pub attributes: &'a [String],
     pub name_of: NameOf<'a>,
+    /// The export's zone (`--tz`), for the local-time columns.
+    pub zone: &'a crate::tz::Zone,
     /// Whether free-text cells are guarded against spreadsheet formulas.
     pub formulas: Formulas,
 }
@@ -109,12 +111,13 @@ impl<W: Target> Writer for Sink<W> {
     fn write(&mut self, record: &Record) -> Result<()> {
         match self.format {
             Format::Csv => {
-                let row = rows::flatten(
+                let row = rows::flatten_in(
                     record.conversation,
                     record.columns,
                     record.name_of,
                     record.attributes,
                     record.formulas,
+                    record.zone,
                 );
                 self.write_row(&row)
             }

@@ -437,8 +437,13 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
         text if text.is_empty() => text,
         text => format!(" filters: {text}"),
     };
+    // Only beside another zone than UTC, so that states saved before `--tz` still resume.
+    let zone = match plan.zone == crate::tz::UTC {
+        true => String::new(),
+        false => format!(" tz={}", plan.zone.fingerprint(plan.from, plan.to)),
+    };
     format!(
-        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}",
+        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}{zone}",
         window::api_timestamp(plan.from),
         window::api_timestamp(plan.to),
         plan.window.as_secs_f64(),
@@ -496,12 +501,17 @@ pub fn save(path: &Path, state: &State) -> Result<()> {
 
 /// Removes the state once the export is complete.
 pub fn remove(path: &Path) -> Result<()> {
+    remove_named(path, "the state file")
+}
+
+/// Removes `path`, `what` in a message, durably (its directory synced); a missing file is
+/// no error.
+pub fn remove_named(path: &Path, what: &str) -> Result<()> {
+    let cannot = || output(format!("cannot remove {what} {}", path.display()));
     match fs::remove_file(path) {
-        Ok(()) => sync_dir(path)
-            .with_context(|| output(format!("cannot remove the state file {}", path.display()))),
+        Ok(()) => sync_dir(path).with_context(cannot),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e)
-            .with_context(|| output(format!("cannot remove the state file {}", path.display()))),
+        Err(e) => Err(e).with_context(cannot),
     }
 }
 
@@ -533,6 +543,7 @@ mod tests {
         Plan {
             from: datetime!(2026-11-01 00:00 UTC),
             to: datetime!(2026-11-03 00:00 UTC),
+            zone: crate::tz::UTC.clone(),
             window: Duration::from_secs(3600),
             page_size: 100,
             ended_only: false,
@@ -603,6 +614,26 @@ api=https://api.mypurecloud.ie",
             picked.contains(" columns=conversation_id,t_talk "),
             "{picked}"
         );
+    }
+
+    /// UTC adds nothing (states saved before `--tz` still resume); another zone adds its
+    /// name and the offsets over the range, so another zone or other rules change it.
+    #[test]
+    fn a_zone_other_than_utc_joins_the_fingerprint() {
+        let with = |zone: crate::tz::Zone| {
+            let plan = Plan { zone, ..plan() };
+            fingerprint(&plan, Mode::Query, "https://api", &Filters::default())
+        };
+        let utc = with(crate::tz::UTC.clone());
+        assert!(!utc.contains("tz="), "{utc}");
+        let paris = with(
+            crate::tz::Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap(),
+        );
+        assert!(paris.ends_with(" tz=Europe/Paris +3600"), "{paris}");
+        let fixed = with(crate::tz::Zone::fixed(time::macros::offset!(+05:30)));
+        assert!(fixed.ends_with(" tz=+05:30 +19800"), "{fixed}");
+        let other_rule = with(crate::tz::Zone::from_posix("Europe/Paris", "CET-2").unwrap());
+        assert_ne!(paris, other_rule);
     }
 
     #[test]

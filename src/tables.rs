@@ -527,6 +527,7 @@ impl Flattener {
         conversation: &[&'static columns::Column],
         name_of: NameOf,
         formulas: Formulas,
+        zone: &crate::tz::Zone,
         out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
     ) -> Result<(), E> {
         let cells = &mut self.cells;
@@ -534,7 +535,7 @@ impl Flattener {
         cells.extend(
             conversation
                 .iter()
-                .map(|col| col.csv_cell(c, name_of, formulas)),
+                .map(|col| col.csv_cell(c, name_of, formulas, zone)),
         );
         out(Id::Conversations, cells)?;
         let (keys, session_keys) = keys(c);
@@ -699,7 +700,7 @@ mod tests {
             Ok(())
         };
         Flattener::default()
-            .rows::<()>(c, &columns, &name_of, formulas, &mut keep)
+            .rows::<()>(c, &columns, &name_of, formulas, &crate::tz::UTC, &mut keep)
             .unwrap();
         out
     }

@@ -193,7 +193,11 @@ impl FileTarget {
         // state, which a re-run simply redoes, never a FILE beside a stale state.
         state::remove(&self.state_path)?;
         match self.layout {
-            Layout::File => publish(&self.partial, &self.path, force)?,
+            Layout::File => {
+                // A manifest left beside FILE describes the file this run replaces, never this.
+                state::remove_named(&crate::manifest::path(&self.path), "the stale manifest")?;
+                publish(&self.partial, &self.path, force)?
+            }
             Layout::Dataset(_) => crate::dataset::publish(&self.partial, &self.path, force)?,
         }
         log.info(&format!("wrote {}", self.path.display()));

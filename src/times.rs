@@ -22,6 +22,7 @@ pub type Error = &'static str;
 
 /// Parses `--from`/`--to`: RFC 3339 with an offset, a date (midnight UTC), `today`,
 /// `yesterday` or `now`.
+#[cfg(test)]
 pub fn parse_time(s: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Error> {
     parse_time_in(s, now, None)
 }

@@ -210,6 +210,14 @@ fn expected(column: &str, c: &Value, sim: &Sim) -> String {
             .get("mediaStatsMinConversationMos")
             .map(Value::to_string)
             .unwrap_or_default(),
+        // Without --tz the zone is UTC: the start with its offset written out, and its date.
+        "conversation_start_local" => {
+            let utc = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+00:00"
+            );
+            ts(&text(c, "conversationStart")).format(&utc).unwrap()
+        }
+        "conversation_date_local" => text(c, "conversationStart")[..10].to_string(),
         other => panic!("column {other} has no independent check in tests/columns.rs"),
     }
 }

@@ -16,4 +16,5 @@ mod tables;
 mod tidy;
 mod tls;
 mod trust;
+mod tz;
 mod util;

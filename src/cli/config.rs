@@ -23,7 +23,8 @@ use crate::http;
 use crate::report::LogFormat;
 use crate::retry::Policy;
 use crate::sink::{Format, Output};
-use crate::times::parse_time;
+use crate::times::parse_time_in;
+use crate::tz::{self, Zone};
 use crate::window;
 
 /// A validated export request.
@@ -31,6 +32,8 @@ use crate::window;
 pub struct Config {
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
+    /// The zone of local days (`--tz`); UTC by default.
+    pub zone: Zone,
     pub window: Duration,
     pub output: Output,
     /// `--tables`: `output` names the dataset's directory.
@@ -39,6 +42,8 @@ pub struct Config {
     pub force: bool,
     pub state: Option<PathBuf>,
     pub restart: bool,
+    /// Write `FILE.manifest.json` once `FILE` is published (`--manifest`).
+    pub manifest: bool,
     pub page_size: u32,
     /// Details pages in flight at once.
     pub parallel: u32,
@@ -82,6 +87,7 @@ impl Config {
         Plan {
             from: self.from,
             to: self.to,
+            zone: self.zone.clone(),
             window: self.window,
             page_size: self.page_size,
             ended_only: self.ended_only,
@@ -113,14 +119,13 @@ impl Config {
     /// Validates raw arguments: the high stage of the command line.
     pub fn from_raw(raw: RawArgs, outside: &Outside, now: OffsetDateTime) -> Result<Config> {
         let env = outside.env;
-        let (from, to) = range(raw.value("--from"), raw.value("--to"), now)?;
+        let (zone, from, to) = range(&raw, outside, now)?;
         let filters = filters(&raw, outside)?;
         let ended_only = raw.flag("--ended-only");
         // A ledger must see conversations in progress: its queries carry no end filter.
         let end_filtered = crate::export::end_filter(ended_only, raw.value("--pending").is_some());
         let window = super::values::window(&raw, end_filtered || !filters.is_empty())?;
-        let restart = raw.flag("--restart");
-        let (output, state, tables) = output_and_state(&raw, restart)?;
+        let (output, state, tables) = output_and_state(&raw, raw.flag("--restart"))?;
         let (pending, pending_max_age) = pending(&raw, &output)?;
         let format = format(raw.value("--format"))?;
         let mode = mode(raw.value("--mode"))?;
@@ -136,13 +141,15 @@ impl Config {
         Ok(Config {
             from,
             to,
+            zone,
             window,
+            manifest: manifest(&raw, &output, tables)?,
             output,
             tables,
             format,
             force: raw.flag("--force"),
             state,
-            restart,
+            restart: raw.flag("--restart"),
             page_size: count(&raw, "--page-size")?,
             parallel: count(&raw, "--parallel")?,
             ended_only,
@@ -170,17 +177,67 @@ impl Config {
     }
 }
 
-fn range(
-    from: Option<&str>,
-    to: Option<&str>,
-    now: OffsetDateTime,
-) -> Result<(OffsetDateTime, OffsetDateTime)> {
-    let time = |flag: &str, value: Option<&str>| {
-        let value = value.ok_or_else(|| usage(format!("missing {flag} TIME (see --help)")))?;
-        parse_time(value, now).map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
+/// `--tz ZONE`, else `GENESYS_EXPORT_TZ`, loaded through the injected environment and
+/// zone-file reader; UTC when neither is given. A zone that cannot be found or read is a
+/// usage error naming the zone and every path tried.
+fn zone(raw: &RawArgs, outside: &Outside) -> Result<Option<Zone>> {
+    let (named, spec) = match raw.value("--tz") {
+        Some(spec) => ("--tz", spec.to_string()),
+        None => match (outside.env)(super::options::TZ_ENV) {
+            Some(spec) => (super::options::TZ_ENV, spec),
+            None => return Ok(None),
+        },
     };
-    let from = time("--from", from)?;
-    let to = time("--to", to)?;
+    let read = |path: &Path| {
+        let bytes = (outside.read_zone)(path)?;
+        if bytes.len() as u64 > super::MAX_ZONE_FILE_BYTES {
+            return Err(std::io::Error::other("it is larger than 1 MiB"));
+        }
+        Ok(bytes)
+    };
+    let zone_outside = tz::Outside {
+        env: outside.env,
+        read: &read,
+    };
+    tz::load(spec.trim(), &zone_outside)
+        .map(Some)
+        .map_err(|e| usage(format!("{named}: {e}")))
+}
+
+/// `--manifest` needs an output file: the manifest is written beside it. A dataset carries
+/// its own.
+fn manifest(raw: &RawArgs, output: &Output, tables: bool) -> Result<bool> {
+    let manifest = raw.flag("--manifest");
+    if manifest && *output == Output::Stdout {
+        return Err(usage(
+            "--manifest needs --output FILE: the manifest is written beside the published file",
+        ));
+    }
+    if manifest && tables {
+        return Err(usage(
+            "--manifest is for --output FILE: a --tables dataset always holds its manifest.json; drop --manifest",
+        ));
+    }
+    Ok(manifest)
+}
+
+/// The zone (UTC unless `--tz` or `GENESYS_EXPORT_TZ` names one) and `--from`/`--to` read in
+/// it; without a zone given, a time without an offset is refused as it always was.
+fn range(
+    raw: &RawArgs,
+    outside: &Outside,
+    now: OffsetDateTime,
+) -> Result<(Zone, OffsetDateTime, OffsetDateTime)> {
+    let given = zone(raw, outside)?;
+    let zone = given.as_ref();
+    let time = |flag: &str| {
+        let value = raw.value(flag);
+        let value = value.ok_or_else(|| usage(format!("missing {flag} TIME (see --help)")))?;
+        parse_time_in(value, now, zone)
+            .map_err(|e| usage(format!("{flag}: '{}' {e}", shown(value))))
+    };
+    let from = time("--from")?;
+    let to = time("--to")?;
     if from >= to {
         return Err(usage(format!(
             "--from ({}) must be before --to ({}); the range is [from, to)",
@@ -188,7 +245,7 @@ fn range(
             window::api_timestamp(to)
         )));
     }
-    Ok((from, to))
+    Ok((given.unwrap_or_else(|| tz::UTC.clone()), from, to))
 }
 
 /// The filter options and the filter file, checked. The file is read like a secret file: a

@@ -48,7 +48,8 @@ paged. Every conversation that started in the range is written exactly once. Tok
 401, 429, 5xx and network failures are retried under one policy and budget.
 
 TIME is RFC 3339 (2026-11-01T06:00:00Z, any offset), a date (2026-11-01, midnight UTC),
-or today, yesterday (midnight UTC) or now.
+or today, yesterday (midnight UTC) or now. With --tz, dates, today and yesterday are local
+midnights and a time without an offset (2026-11-01T06:00) is a local time.
 DUR is a number with a unit: 30s, 15m, 1h, 1d (combinations such as 1h30m work too).
 
 OPTIONS:
@@ -67,6 +68,9 @@ ENVIRONMENT:
         it is never an argument.
     GENESYS_EXPORT_LOG_FORMAT
         text or json: the log format when --log-format is not given.
+    GENESYS_EXPORT_TZ
+        the zone when --tz is not given. Zone files are read under TZDIR, else
+        /usr/share/zoneinfo; local is TZ, else /etc/localtime.
 
 EXIT CODES:
     0  success
@@ -152,11 +156,16 @@ pub struct SecretFile {
 /// hundred.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 
+/// The largest zone file read (`--tz`); the largest in tzdata is a few KiB.
+pub const MAX_ZONE_FILE_BYTES: u64 = 1024 * 1024;
+
 /// What the command line reads of the world beside the arguments and the clock: the
-/// environment and secret files.
+/// environment, secret files and zone files (`--tz`).
 pub struct Outside<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     pub read_secret: &'a dyn Fn(&Path) -> io::Result<SecretFile>,
+    /// Reads a whole zone file of at most `MAX_ZONE_FILE_BYTES`.
+    pub read_zone: &'a dyn Fn(&Path) -> io::Result<Vec<u8>>,
 }
 
 /// Parses the arguments (without the program name): the entry point.

@@ -219,6 +219,8 @@ const fn duration(min: Duration, max: Duration) -> Kind {
 pub const LOG_FORMAT_ENV: &str = "GENESYS_EXPORT_LOG_FORMAT";
 /// The environment variable naming the region when `--region` is not given.
 pub const REGION_ENV: &str = "GENESYSCLOUD_REGION";
+/// The environment variable naming the zone when `--tz` is not given.
+pub const TZ_ENV: &str = "GENESYS_EXPORT_TZ";
 /// The environment variable naming a file that holds the client secret.
 pub const SECRET_FILE_ENV: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE";
 
@@ -227,12 +229,14 @@ pub const SECRET_FILE_ENV: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET_FILE";
 pub const OPTIONS: &[Opt] = &[
     Opt::new("--from", Kind::Text("TIME"), "", "start of the range, inclusive (required)"),
     Opt::new("--to", Kind::Text("TIME"), "", "end of the range, exclusive (required)"),
+    Opt::new("--tz", Kind::Text("ZONE"), "UTC", "the zone of local days: an IANA name (Europe/Paris), local, UTC or an offset (+05:30). Dates, today, yesterday and times without an offset are read in it, and a 1d window is one local day (23 or 25 hours when the clocks change)").env(TZ_ENV),
     Opt::new("--window", duration(MINUTE, days(31)), "1d", "length of one query window; at most 7d unless --ended-only or a filter is given (the API's interval limit)"),
     Opt::new("--output", Kind::Text("FILE|-"), "-", "where to write; - is stdout. A file is written as FILE.partial and renamed to FILE when the whole range is done").short("-o"),
     Opt::new("--format", Kind::Text("csv|jsonl"), "csv", "CSV (one row per conversation) or JSON Lines (each conversation exactly as the API returned it)"),
     Opt::flag("--force", "replace FILE if it exists (a regular file only)"),
     Opt::new("--state", Kind::Text("PATH"), "FILE.state", "where an export to FILE records its progress, so that running the same command again after a crash resumes it"),
     Opt::flag("--restart", "ignore a saved state and start the export over"),
+    Opt::flag("--manifest", "after FILE is published, write FILE.manifest.json: what the file holds (range, windows, rows) and the run that wrote it"),
     Opt::new("--page-size", count(1, api::MAX_PAGE_SIZE), "100", "conversations per page"),
     Opt::new("--parallel", count(1, 16), "4", "details pages in flight at once, paced by the API's rate-limit headers; 1 fetches one page at a time"),
     Opt::flag("--ended-only", "leave out conversations that are still in progress"),

@@ -74,10 +74,19 @@ fn fake_secret_file(path: &Path) -> io::Result<SecretFile> {
     }
 }
 
+/// A zoneinfo directory holding one file too large to be a zone.
+fn fake_zone_file(path: &Path) -> io::Result<Vec<u8>> {
+    match path == Path::new(crate::tz::ZONEINFO).join("Huge/Zone") {
+        true => Ok(vec![0; 1024 * 1024 + 1]),
+        false => Err(io::ErrorKind::NotFound.into()),
+    }
+}
+
 fn run_os(args: Vec<OsString>, env: &HashMap<String, String>) -> Result<Command> {
     let outside = Outside {
         env: &|k| env.get(k).cloned(),
         read_secret: &fake_secret_file,
+        read_zone: &fake_zone_file,
     };
     parse(args, &outside, NOW)
 }
@@ -1113,4 +1122,93 @@ fn prop_any_arguments_give_a_command_or_a_one_line_usage_error() {
             }
         }
     });
+}
+
+/// `--tz` (or `GENESYS_EXPORT_TZ`) reads dates, `today` and local times in the zone; without
+/// it they are what they always were, and a time without an offset is still refused.
+#[test]
+fn tz_reads_the_range_in_the_zone() {
+    let paris_rule = "CET-1CEST,M3.5.0,M10.5.0/3";
+    let mut env = good_env();
+    env.insert("TZ".into(), paris_rule.into());
+    let local = |args: &[&str], env: &HashMap<String, String>| {
+        let mut all = vec!["conversations", "--tz", "local"];
+        all.extend_from_slice(args);
+        config_in(&all, env)
+    };
+    let c = local(&["--from", "2026-03-29", "--to", "2026-03-30"], &env);
+    assert_eq!(c.from, datetime!(2026-03-28 23:00 UTC));
+    assert_eq!(c.to, datetime!(2026-03-29 22:00 UTC));
+    let c = local(&["--from", "yesterday", "--to", "2026-11-26T06:30"], &env);
+    assert_eq!(c.from, datetime!(2026-11-24 23:00 UTC));
+    assert_eq!(c.to, datetime!(2026-11-26 05:30 UTC));
+    let c = config(&words("conversations --tz +05:30 --from today --to now"));
+    assert_eq!(c.from, datetime!(2026-11-25 18:30 UTC));
+    assert_eq!(c.zone.name(), "+05:30");
+    let mut by_env = good_env();
+    by_env.insert("GENESYS_EXPORT_TZ".into(), "-03:00".into());
+    let c = config_in(
+        &["conversations", "--from", "2026-11-01", "--to", "today"],
+        &by_env,
+    );
+    assert_eq!(c.from, datetime!(2026-11-01 03:00 UTC));
+    let c = config(&["conversations", "--from", "2026-11-01", "--to", "today"]);
+    assert_eq!(
+        (c.from, c.zone.clone()),
+        (datetime!(2026-11-01 00:00 UTC), crate::tz::UTC.clone())
+    );
+    let err = usage_error(
+        &words("conversations --from 2026-11-01T06:00 --to today"),
+        &good_env(),
+    );
+    assert!(err.contains("has no UTC offset"), "{err}");
+    let c = config(&words(
+        "conversations --tz UTC --from 2026-11-01T06:00 --to today",
+    ));
+    assert_eq!(c.from, datetime!(2026-11-01 06:00 UTC));
+}
+
+/// A zone that cannot be found or read is a usage error naming the zone and where it looked.
+#[test]
+fn tz_that_cannot_be_loaded_is_refused_naming_where_it_looked() {
+    let range = ["--from", "2026-11-01", "--to", "2026-11-02"];
+    let refused = |zone: &str| {
+        let mut args = vec!["conversations", "--tz", zone];
+        args.extend_from_slice(&range);
+        usage_error(&args, &good_env())
+    };
+    let err = refused("Mars/Olympus");
+    assert!(err.contains("--tz: unknown zone 'Mars/Olympus'"), "{err}");
+    let tried = Path::new(crate::tz::ZONEINFO).join("Mars/Olympus");
+    let tried = tried.display().to_string().escape_debug().to_string();
+    assert!(err.contains(&tried), "{err}");
+    let err = refused("Huge/Zone");
+    assert!(err.contains("larger than 1 MiB"), "{err}");
+    let err = refused("../etc/passwd");
+    assert!(err.contains("'../etc/passwd'"), "{err}");
+    let err = refused("+5");
+    assert!(err.contains("is not an offset"), "{err}");
+}
+
+/// The words of a command line without quoting.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
+#[test]
+fn manifest_needs_an_output_file() {
+    let err = usage_error(
+        &words("conversations --from 2026-11-01 --to 2026-11-02 --manifest"),
+        &good_env(),
+    );
+    assert!(err.contains("--manifest needs --output FILE"), "{err}");
+    let err = usage_error(
+        &words("conversations --from 2026-11-01 --to 2026-11-02 --manifest --tables ds"),
+        &good_env(),
+    );
+    assert!(err.contains("always holds its manifest.json"), "{err}");
+    let c = config(&words(
+        "conversations --from 2026-11-01 --to 2026-11-02 --manifest -o out.csv",
+    ));
+    assert!(c.manifest);
 }

@@ -492,6 +492,7 @@ pub fn plan(format: Format, window_secs: u64, page_size: u32) -> Plan {
     Plan {
         from,
         to: datetime!(2026-11-03 00:00 UTC),
+        zone: crate::tz::UTC.clone(),
         window: Duration::from_secs(window_secs),
         page_size,
         ended_only: false,

@@ -13,6 +13,7 @@ use crate::api::QueryFilters;
 use crate::columns::Column;
 use crate::formula::Formulas;
 use crate::sink::Format;
+use crate::tz::Zone;
 use crate::window::{self, Window};
 
 /// Which API fetches a window.
@@ -54,6 +55,8 @@ impl Mode {
 pub struct Plan {
     pub from: OffsetDateTime,
     pub to: OffsetDateTime,
+    /// The zone of local days (`--tz`): a `1d` query window is one local day.
+    pub zone: Zone,
     pub window: Duration,
     pub page_size: u32,
     pub ended_only: bool,
@@ -76,20 +79,23 @@ pub struct Plan {
 
 impl Plan {
     /// The top-level windows in order, each with its route: the part before `split_at` in
-    /// jobs of `JOB_MAX_INTERVAL` (whatever `--window` says), the rest in `--window` windows.
-    pub fn windows(&self) -> impl Iterator<Item = (Route, Window)> {
+    /// jobs of `JOB_MAX_INTERVAL` (whatever `--window` says), the rest in `--window` windows
+    /// in the plan's zone (a `1d` window is a local day).
+    pub fn windows(&self) -> impl Iterator<Item = (Route, Window)> + '_ {
         let split_at = self.split_at.clamp(self.from, self.to);
         let jobs = window::split(self.from, split_at, JOB_MAX_INTERVAL).map(|w| (Route::Jobs, w));
-        let query = window::split(split_at, self.to, self.window).map(|w| (Route::Query, w));
+        let query =
+            window::split_in(split_at, self.to, self.window, &self.zone).map(|w| (Route::Query, w));
         jobs.chain(query)
     }
 
     pub fn window_count(&self) -> u64 {
         let split_at = self.split_at.clamp(self.from, self.to);
-        window::count(self.from, split_at, JOB_MAX_INTERVAL).saturating_add(window::count(
+        window::count(self.from, split_at, JOB_MAX_INTERVAL).saturating_add(window::count_in(
             split_at,
             self.to,
             self.window,
+            &self.zone,
         ))
     }
 }

@@ -145,6 +145,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
             columns: &self.plan.columns,
             attributes: &self.plan.attributes,
             name_of: &|lookup, id| self.names.get(lookup, id),
+            zone: &self.plan.zone,
             formulas: self.plan.formulas,
         })?;
         Ok(true)
