@@ -267,7 +267,7 @@ pub fn make_private(file: &File) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{open_private, unlink};
+    use crate::disk::{open_private, unlink};
     use std::fs::{self, OpenOptions};
     use std::path::{Path, PathBuf};
 

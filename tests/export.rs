@@ -86,24 +86,29 @@ fn csv_cells_agree_with_the_source_records() {
     );
 }
 
-#[test]
-fn jsonl_lines_are_the_api_records() {
-    let sim = sim();
-    let dir = Dir::new("jsonl");
+/// Exports the range as JSON Lines from `sim` and checks that every line is the API's record
+/// byte for byte (the simulator renders records compactly) and the ids are the ground truth.
+fn assert_jsonl_lines_are_the_api_records(sim: &Sim, name: &str) {
+    let dir = Dir::new(name);
     let out = dir.join("c.jsonl");
-    let run = export(&sim, &Args::range().mode("query").format("jsonl").out(&out));
+    let run = export(sim, &Args::range().mode("query").format("jsonl").out(&out));
     run.expect_code(0);
     let text = read(&out);
     let mut ids = Vec::new();
     for line in text.lines() {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
         let id = value["conversationId"].as_str().unwrap().to_string();
-        // Byte for byte what the API sent (the simulator renders records compactly).
         let original = serde_json::to_string(&sim.conversation(&id).unwrap()).unwrap();
         assert_eq!(line, original, "record {id} differs");
         ids.push(id);
     }
     assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
+}
+
+#[test]
+fn jsonl_lines_are_the_api_records() {
+    let sim = sim();
+    assert_jsonl_lines_are_the_api_records(&sim, "jsonl");
     // JSON Lines needs no queue names.
     assert_eq!(sim.stats().queue_requests, 0);
 }
@@ -118,20 +123,7 @@ fn jsonl_lines_are_the_api_records_when_a_gateway_indents_the_replies() {
         },
         ..SimConfig::default()
     });
-    let dir = Dir::new("jsonl-indented");
-    let out = dir.join("c.jsonl");
-    let run = export(&sim, &Args::range().mode("query").format("jsonl").out(&out));
-    run.expect_code(0);
-    let text = read(&out);
-    let mut ids = Vec::new();
-    for line in text.lines() {
-        let value: serde_json::Value = serde_json::from_str(line).unwrap();
-        let id = value["conversationId"].as_str().unwrap().to_string();
-        let original = serde_json::to_string(&sim.conversation(&id).unwrap()).unwrap();
-        assert_eq!(line, original, "record {id} differs");
-        ids.push(id);
-    }
-    assert_ids_eq(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
+    assert_jsonl_lines_are_the_api_records(&sim, "jsonl-indented");
 }
 
 #[test]
