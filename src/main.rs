@@ -263,10 +263,6 @@ fn fingerprints(config: &Config, plan: &export::Plan) -> (String, String) {
     if config.tables {
         fingerprint.push_str(" tables");
     }
-    if plan.formulas == formula::Formulas::Raw {
-        // Rows written raw and rows guarded must not meet in one file.
-        fingerprint.push_str(" formulas=raw");
-    }
     let ledger_fingerprint = pending::fingerprint(
         &config.api_base,
         &config.credentials.client_id,

@@ -180,8 +180,38 @@ impl<R: BufRead> Scanner<R> {
 }
 
 /// JSON's whitespace (not form feed, which `is_ascii_whitespace` counts).
-fn is_blank(b: u8) -> bool {
+pub fn is_blank(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Where the bytes of a JSON text stand relative to its strings, taken one at a time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Strings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl Strings {
+    /// Takes the next byte: whether it belongs to a string, its quotes included.
+    pub fn step(&mut self, b: u8) -> bool {
+        if self.inside {
+            match b {
+                _ if self.escaped => self.escaped = false,
+                b'\\' => self.escaped = true,
+                b'"' => self.inside = false,
+                _ => {}
+            }
+            true
+        } else {
+            self.inside = b == b'"';
+            self.inside
+        }
+    }
+
+    /// Whether the last byte taken left a string open.
+    pub fn inside(self) -> bool {
+        self.inside
+    }
 }
 
 /// Where a value ends, scanned a chunk at a time.
@@ -189,8 +219,7 @@ struct Extent {
     /// A literal or number: ends before a delimiter.
     scalar: bool,
     depth: u32,
-    in_string: bool,
-    escaped: bool,
+    strings: Strings,
 }
 
 impl Extent {
@@ -198,8 +227,7 @@ impl Extent {
         Extent {
             scalar: !matches!(first, b'"' | b'{' | b'['),
             depth: 0,
-            in_string: false,
-            escaped: false,
+            strings: Strings::default(),
         }
     }
 
@@ -212,21 +240,14 @@ impl Extent {
                 }
                 continue;
             }
-            if self.in_string {
-                if self.escaped {
-                    self.escaped = false;
-                } else if b == b'\\' {
-                    self.escaped = true;
-                } else if b == b'"' {
-                    self.in_string = false;
-                    if self.depth == 0 {
-                        return (i + 1, true);
-                    }
+            if self.strings.step(b) {
+                // A string at the top level ends with its closing quote.
+                if !self.strings.inside() && self.depth == 0 {
+                    return (i + 1, true);
                 }
                 continue;
             }
             match b {
-                b'"' => self.in_string = true,
                 b'{' | b'[' => self.depth = self.depth.saturating_add(1),
                 b'}' | b']' => {
                     self.depth = self.depth.saturating_sub(1);

@@ -18,6 +18,7 @@ use crate::columns::{Column, IdsOf, NameOf};
 use crate::exit::output;
 use crate::formula::Formulas;
 use crate::record::Conversation;
+use crate::results::{is_blank, Strings};
 use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,18 +214,9 @@ pub struct Sink<W: Target> {
 /// and all), numbers and the order of keys are copied byte for byte: nothing is parsed again,
 /// so a 17-digit float keeps its last digit and keys keep the server's order.
 pub fn compact_json(text: &str, out: &mut Vec<u8>) {
-    let (mut in_string, mut escaped) = (false, false);
+    let mut strings = Strings::default();
     for &b in text.as_bytes() {
-        if in_string {
-            out.push(b);
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
-            in_string = b == b'"';
+        if strings.step(b) || !is_blank(b) {
             out.push(b);
         }
     }

@@ -442,8 +442,14 @@ pub fn fingerprint(plan: &Plan, mode: Mode, api_base: &str, filters: &Filters) -
         true => String::new(),
         false => format!(" tz={}", plan.zone.fingerprint(plan.from, plan.to)),
     };
+    // Rows written raw and rows guarded must not meet in one file; only beside raw ones, so
+    // that states saved before the guard still resume.
+    let formulas = match plan.formulas {
+        crate::formula::Formulas::Guarded => "",
+        crate::formula::Formulas::Raw => " formulas=raw",
+    };
     format!(
-        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}{zone}",
+        "from={} to={} window={}s format={} columns={} page-size={} ended-only={} mode={} api={}{}{zone}{formulas}",
         window::api_timestamp(plan.from),
         window::api_timestamp(plan.to),
         plan.window.as_secs_f64(),

@@ -395,11 +395,10 @@ pub fn spawn(mut cmd: Command) -> Child {
 /// test took reads as empty); fails the test if it runs for minutes.
 pub fn finish(mut child: Child) -> Run {
     let started = Instant::now();
-    let stdout = child.stdout.take().map(read_in_background);
-    let stderr = child.stderr.take().map(read_in_background);
+    let stdout = child.stdout.take().map(Watched::start);
+    let stderr = child.stderr.take().map(Watched::start);
     let status = wait(&mut child);
-    let text =
-        |pipe: Option<JoinHandle<String>>| pipe.map(|p| p.join().unwrap()).unwrap_or_default();
+    let text = |pipe: Option<Watched>| pipe.map(Watched::finish).unwrap_or_default();
     Run {
         code: status.code().unwrap_or(-1),
         signal: status.signal(),
@@ -407,14 +406,6 @@ pub fn finish(mut child: Child) -> Run {
         stderr: text(stderr),
         elapsed: started.elapsed(),
     }
-}
-
-fn read_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let _ = pipe.read_to_end(&mut bytes);
-        String::from_utf8_lossy(&bytes).into_owned()
-    })
 }
 
 /// Waits for `child` to exit; kills it and fails the test if it is still running after
