@@ -29,15 +29,21 @@ use crate::api::{
     QueueListing, ReadError, Refusal, RefusalKind, ResultsPage,
 };
 use crate::exit::{code_of, failure, usage, Code};
-use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket};
+use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
+use crate::record::Conversation;
 use crate::report::Log;
 
-/// The conversations of a spooled page of job results, read from the spool each time.
-struct SpooledRows(Spool);
+/// The conversations of a spooled page of job results, read from the spool each time, and
+/// the ids their names need, collected as the page was checked.
+struct SpooledRows(Spool, Option<Wanted>);
 
 impl Rows for SpooledRows {
+    fn wanted(&mut self) -> Option<Wanted> {
+        self.1.take()
+    }
+
     fn each(
         &mut self,
         each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
@@ -331,21 +337,29 @@ impl Source for Genesys {
         }
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage> {
+    fn job_results(&mut self, page: &ResultsPage, wanted: Wanted) -> Reply<JobPage> {
         // Job pages are as large as the API grants: spooled, checked conversation by
-        // conversation, and read again one at a time when written.
-        let check = |spool: &mut Spool| {
-            read_spool(spool, &mut crate::record::check).map_err(|e| match e {
+        // conversation (the ids to name collected on that parse), and read again one at a
+        // time when written.
+        let check = move |spool: &mut Spool| {
+            let mut found = wanted.clone();
+            let mut each = |raw: &serde_json::value::RawValue| {
+                let conversation = Conversation::read(raw)?;
+                found.add(&conversation);
+                Ok(())
+            };
+            let cursor = read_spool(spool, &mut each).map_err(|e| match e {
                 ReadError::Malformed(why) | ReadError::Stopped(why) => why,
-            })
+            })?;
+            Ok((cursor, found))
         };
         let path = page.path();
-        let (spool, cursor) = interruptible(&self.client, move |client| {
+        let (spool, (cursor, wanted)) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
         })
         .map_err(|e| source_error(e, false))?;
         Ok(JobPage {
-            rows: Box::new(SpooledRows(spool)),
+            rows: Box::new(SpooledRows(spool, Some(wanted))),
             cursor,
         })
     }

@@ -205,19 +205,50 @@ impl<'a> Conversation<'a> {
     /// Parses a conversation's JSON once and checks that it has the shape the export reads:
     /// the declared types, an id and a readable start. The view keeps `raw`.
     pub fn read(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
-        let mut conversation: Conversation = serde_json::from_str(raw.get())
+        let conversation: Conversation = serde_json::from_str(raw.get())
             .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
-        let id = &conversation.conversation_id;
+        conversation.placed(raw)
+    }
+
+    /// Only what places a conversation (its id, start and end), the rest skipped unread: for
+    /// JSON Lines, whose lines are the reply's own text, from a reply `read` checked already.
+    /// The view keeps `raw`; every other field is empty.
+    pub fn read_place(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", default)]
+        #[derive(Default)]
+        struct Place<'a> {
+            #[serde(borrow)]
+            conversation_id: Cow<'a, str>,
+            #[serde(borrow)]
+            conversation_start: Cow<'a, str>,
+            #[serde(borrow, deserialize_with = "text")]
+            conversation_end: Option<Text<'a>>,
+        }
+        let place: Place = serde_json::from_str(raw.get())
+            .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
+        Conversation {
+            conversation_id: place.conversation_id,
+            conversation_start: place.conversation_start,
+            conversation_end: place.conversation_end,
+            ..Conversation::default()
+        }
+        .placed(raw)
+    }
+
+    /// The view of `raw` once it has an id and a readable start.
+    fn placed(mut self, raw: &'a RawValue) -> Result<Conversation<'a>, String> {
+        let id = &self.conversation_id;
         if id.is_empty() {
             return Err("a conversation has no conversationId".to_string());
         }
-        if conversation.start().is_none() {
+        if self.start().is_none() {
             return Err(format!(
                 "conversation {id} has no readable conversationStart"
             ));
         }
-        conversation.raw = Some(raw);
-        Ok(conversation)
+        self.raw = Some(raw);
+        Ok(self)
     }
 
     /// When the conversation started; `None` when unreadable (`read` refuses those).
@@ -525,5 +556,30 @@ mod tests {
             Err("conversation x has no readable conversationStart".to_string())
         );
         assert!(check(&raw("[]")).is_err());
+    }
+
+    #[test]
+    fn a_place_is_what_the_whole_read_places_and_is_refused_as_it_is() {
+        for text in [
+            r#"{"participants":[{"sessions":[{"segments":[]}]}],"conversationEnd":"2026-11-01T01:00:00Z","conversationId":"c\u002d1","conversationStart":"2026-11-01T00:00:00Z"}"#,
+            r#"{"conversationId":"c-2","conversationStart":"2026-11-01T00:00:00.5Z","conversationEnd":null}"#,
+            r#"{"conversationStart":"2026-11-01T00:00:00Z"}"#,
+            r#"{"conversationId":"x","conversationStart":"yesterday"}"#,
+            r#"{"conversationId":"x","conversationStart":7}"#,
+        ] {
+            let raw = raw(text);
+            let (whole, place) = (Conversation::read(&raw), Conversation::read_place(&raw));
+            match (whole, place) {
+                (Ok(whole), Ok(place)) => {
+                    assert_eq!(place.conversation_id, whole.conversation_id);
+                    assert_eq!(place.start(), whole.start());
+                    assert_eq!(place.conversation_end, whole.conversation_end);
+                    assert_eq!(place.raw.map(RawValue::get), Some(text));
+                    assert!(place.participants.is_empty());
+                }
+                (Err(whole), Err(place)) => assert_eq!(place, whole, "{text}"),
+                (whole, place) => panic!("{text}: {:?} but {:?}", whole.is_ok(), place.is_ok()),
+            }
+        }
     }
 }

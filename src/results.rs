@@ -1,14 +1,12 @@
 //! A page of job results read from a stream one conversation at a time.
 //!
-//! Pure: reads from any `BufRead`, touches no file. The page's envelope
-//! (`{"conversations": [...], "cursor": "..."}`) is walked by a small scanner that finds
-//! where each value ends (strings, escapes and nesting) without building anything; each
-//! conversation's bytes are then parsed from memory by serde_json, which is several times
-//! faster than serde_json reading the stream itself, and every value the scanner delimits is
-//! checked by serde_json, so nothing malformed passes. Only the conversation in hand is held,
-//! whatever the page size. It knows nothing of what a conversation holds (`record.rs`).
-
-use std::io::BufRead;
+//! Pure: reads from any `Read`, touches no file. The page's envelope
+//! (`{"conversations": [...], "cursor": "..."}`) is walked by a small scanner; each value in
+//! it is delimited and checked by serde_json in the buffer it was read into (a value cut
+//! short by the buffer's end is parsed again once more is read), and each conversation is
+//! handed on borrowed from that buffer. Only a buffer's worth is held, whatever the page
+//! size, and a value malformed early is refused without reading on. It knows nothing of what
+//! a conversation holds (`record.rs`).
 
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
@@ -31,8 +29,11 @@ pub fn read_results<E>(
     each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
 ) -> Result<Option<String>, ReadError<E>> {
     let mut scanner = Scanner {
-        reader: std::io::BufReader::with_capacity(64 * 1024, reader),
-        value: Vec::new(),
+        reader,
+        buf: vec![0; CHUNK],
+        start: 0,
+        end: 0,
+        eof: false,
     };
     let cursor = scanner.page(each)?;
     match cursor {
@@ -41,17 +42,24 @@ pub fn read_results<E>(
     }
 }
 
+/// What the scanner reads at a time; a value longer than what it holds grows it.
+const CHUNK: usize = 128 * 1024;
+
 fn malformed<E>(why: &str) -> ReadError<E> {
     ReadError::Malformed(format!("unreadable JSON ({why})"))
 }
 
 struct Scanner<R> {
     reader: R,
-    /// The value being delimited.
-    value: Vec<u8>,
+    /// The bytes read and not yet consumed are `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// The reader has nothing more.
+    eof: bool,
 }
 
-impl<R: BufRead> Scanner<R> {
+impl<R: std::io::Read> Scanner<R> {
     /// The whole page: `{`, its members, `}`, then nothing but whitespace.
     fn page<E>(
         &mut self,
@@ -61,24 +69,19 @@ impl<R: BufRead> Scanner<R> {
         self.expect(b'{')?;
         if self.peek()? != Some(b'}') {
             loop {
-                self.value()?;
                 let key: String = self.parse()?;
                 self.expect(b':')?;
                 match key.as_str() {
                     "conversations" => self.conversations(each)?,
-                    "cursor" => {
-                        self.value()?;
-                        cursor = self.parse()?;
-                    }
+                    "cursor" => cursor = self.parse()?,
                     _ => {
-                        self.value()?;
                         self.parse::<IgnoredAny, E>()?;
                     }
                 }
                 if self.peek()? != Some(b',') {
                     break;
                 }
-                self.reader.consume(1);
+                self.start += 1;
             }
         }
         self.expect(b'}')?;
@@ -94,24 +97,19 @@ impl<R: BufRead> Scanner<R> {
         each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
     ) -> Result<(), ReadError<E>> {
         if self.peek()? != Some(b'[') {
-            self.value()?;
             return self.parse::<(), E>();
         }
-        self.reader.consume(1);
+        self.start += 1;
         if self.peek()? == Some(b']') {
-            self.reader.consume(1);
+            self.start += 1;
             return Ok(());
         }
         loop {
-            self.value()?;
-            let text = std::str::from_utf8(&self.value).map_err(|_| malformed("not UTF-8"))?;
-            let raw: &RawValue =
-                serde_json::from_str(text).map_err(|e| malformed(&e.to_string()))?;
-            each(raw).map_err(ReadError::Stopped)?;
+            self.value(|raw: &RawValue| each(raw).map_err(ReadError::Stopped))??;
             match self.peek()? {
-                Some(b',') => self.reader.consume(1),
+                Some(b',') => self.start += 1,
                 Some(b']') => {
-                    self.reader.consume(1);
+                    self.start += 1;
                     return Ok(());
                 }
                 _ => return Err(malformed("an array not closed")),
@@ -119,9 +117,34 @@ impl<R: BufRead> Scanner<R> {
         }
     }
 
-    /// Parses the value just delimited.
-    fn parse<T: serde::de::DeserializeOwned, E>(&self) -> Result<T, ReadError<E>> {
-        serde_json::from_slice(&self.value).map_err(|e| malformed(&e.to_string()))
+    /// Parses the next value.
+    fn parse<T: serde::de::DeserializeOwned, E>(&mut self) -> Result<T, ReadError<E>> {
+        self.value(|raw: &RawValue| {
+            serde_json::from_str(raw.get()).map_err(|e| malformed(&e.to_string()))
+        })?
+    }
+
+    /// Delimits the next value with serde_json, which checks it, and hands it to `take`. A
+    /// value cut short by the end of what is read so far is parsed again once more is read;
+    /// so is one that ends there, as a number may go on.
+    fn value<T, E>(&mut self, take: impl FnOnce(&RawValue) -> T) -> Result<T, ReadError<E>> {
+        self.peek()?;
+        loop {
+            let text = self.buf.get(self.start..self.end).unwrap_or_default();
+            let mut de = serde_json::Deserializer::from_slice(text);
+            match <&RawValue as serde::Deserialize>::deserialize(&mut de) {
+                Ok(raw) if self.eof || end_of(raw, text) < text.len() => {
+                    let used = end_of(raw, text);
+                    let taken = take(raw);
+                    self.start = self.start.saturating_add(used);
+                    return Ok(taken);
+                }
+                Err(e) if self.eof || !(e.is_eof() || error_at(text, &e) >= text.len()) => {
+                    return Err(malformed(&e.to_string()))
+                }
+                _ => self.fill()?,
+            }
+        }
     }
 
     /// Skips whitespace and consumes `byte`.
@@ -129,54 +152,69 @@ impl<R: BufRead> Scanner<R> {
         if self.peek()? != Some(byte) {
             return Err(malformed(&format!("expected '{}'", byte as char)));
         }
-        self.reader.consume(1);
+        self.start += 1;
         Ok(())
     }
 
     /// Skips whitespace and shows the next byte, if any.
     fn peek<E>(&mut self) -> Result<Option<u8>, ReadError<E>> {
         loop {
-            let buf = self
-                .reader
-                .fill_buf()
-                .map_err(|e| malformed(&e.to_string()))?;
-            let Some(&first) = buf.first() else {
-                return Ok(None);
-            };
-            let blank = buf.iter().take_while(|&&b| is_blank(b)).count();
-            if blank == 0 {
+            let held = self.buf.get(self.start..self.end).unwrap_or_default();
+            let blank = held.iter().take_while(|&&b| is_blank(b)).count();
+            self.start += blank;
+            if let Some(&first) = held.get(blank) {
                 return Ok(Some(first));
             }
-            self.reader.consume(blank);
+            if self.eof {
+                return Ok(None);
+            }
+            self.fill()?;
         }
     }
 
-    /// Copies the next value's bytes into `self.value`: a string to its closing quote, an
-    /// object or array to its closing bracket, a literal or number up to a delimiter. What it
-    /// copies is checked by serde_json afterwards.
-    fn value<E>(&mut self) -> Result<(), ReadError<E>> {
-        self.value.clear();
-        let first = self.peek()?.ok_or_else(|| malformed("a value cut short"))?;
-        let mut state = Extent::new(first);
-        loop {
-            let buf = self
-                .reader
-                .fill_buf()
-                .map_err(|e| malformed(&e.to_string()))?;
-            if buf.is_empty() {
-                return match state.scalar {
-                    true if !self.value.is_empty() => Ok(()),
-                    _ => Err(malformed("a value cut short")),
-                };
-            }
-            let (used, done) = state.scan(buf);
-            self.value.extend_from_slice(buf.get(..used).unwrap_or(buf));
-            self.reader.consume(used);
-            if done {
-                return Ok(());
-            }
+    /// Reads more after what is held, moving it to the front first and growing the buffer
+    /// when it is full.
+    fn fill<E>(&mut self) -> Result<(), ReadError<E>> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.end == self.buf.len() {
+            let grown = self.buf.len().saturating_mul(2);
+            self.buf.resize(grown, 0);
         }
+        let free = self.buf.get_mut(self.end..).unwrap_or_default();
+        let n = loop {
+            match self.reader.read(free) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(malformed(&e.to_string())),
+            }
+        };
+        self.eof = n == 0;
+        self.end += n;
+        Ok(())
     }
+}
+
+/// Where `raw`, borrowed from `text`, ends in it.
+fn end_of(raw: &RawValue, text: &[u8]) -> usize {
+    let at = (raw.get().as_ptr() as usize).saturating_sub(text.as_ptr() as usize);
+    at.saturating_add(raw.get().len()).min(text.len())
+}
+
+/// Where in `text` serde_json stopped with `e` (its line and column, counted in bytes): at
+/// the end, the value may only be cut short (`-`, `1.`), not malformed.
+fn error_at(text: &[u8], e: &serde_json::Error) -> usize {
+    let line_start = match e.line().checked_sub(2) {
+        None => 0,
+        Some(newlines) => text
+            .iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'\n')
+            .nth(newlines)
+            .map_or(text.len(), |(i, _)| i.saturating_add(1)),
+    };
+    line_start.saturating_add(e.column())
 }
 
 /// JSON's whitespace (not form feed, which `is_ascii_whitespace` counts).
@@ -206,59 +244,6 @@ impl Strings {
             self.inside = b == b'"';
             self.inside
         }
-    }
-
-    /// Whether the last byte taken left a string open.
-    pub fn inside(self) -> bool {
-        self.inside
-    }
-}
-
-/// Where a value ends, scanned a chunk at a time.
-struct Extent {
-    /// A literal or number: ends before a delimiter.
-    scalar: bool,
-    depth: u32,
-    strings: Strings,
-}
-
-impl Extent {
-    fn new(first: u8) -> Extent {
-        Extent {
-            scalar: !matches!(first, b'"' | b'{' | b'['),
-            depth: 0,
-            strings: Strings::default(),
-        }
-    }
-
-    /// How many bytes of `chunk` belong to the value, and whether the value ends there.
-    fn scan(&mut self, chunk: &[u8]) -> (usize, bool) {
-        for (i, &b) in chunk.iter().enumerate() {
-            if self.scalar {
-                if matches!(b, b',' | b']' | b'}' | b':') || is_blank(b) {
-                    return (i, true);
-                }
-                continue;
-            }
-            if self.strings.step(b) {
-                // A string at the top level ends with its closing quote.
-                if !self.strings.inside() && self.depth == 0 {
-                    return (i + 1, true);
-                }
-                continue;
-            }
-            match b {
-                b'{' | b'[' => self.depth = self.depth.saturating_add(1),
-                b'}' | b']' => {
-                    self.depth = self.depth.saturating_sub(1);
-                    if self.depth == 0 {
-                        return (i + 1, true);
-                    }
-                }
-                _ => {}
-            }
-        }
-        (chunk.len(), false)
     }
 }
 
@@ -370,6 +355,39 @@ mod tests {
                 "a conversation has no conversationId".into()
             ))
         );
+    }
+
+    #[test]
+    fn a_conversation_longer_than_the_buffer_is_read_whole_and_malformed_text_stops_the_read() {
+        let long = format!(
+            r#"{{"conversationId":"long","note":"{}","n":12345}}"#,
+            "x".repeat(3 * CHUNK)
+        );
+        let page = format!(r#"{{"conversations":[{long},{long}],"cursor":"c"}}"#);
+        for chunk in [1000, 1 << 20] {
+            assert_eq!(
+                read(&page, chunk),
+                Ok((vec!["long".into(), "long".into()], Some("c".into())))
+            );
+        }
+        // A page malformed at its start is refused after one buffer, not read to its end.
+        struct Counted<'a>(&'a mut usize);
+        impl std::io::Read for Counted<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(1 << 20);
+                buf[..n].fill(b' ');
+                *self.0 += n;
+                Ok(n)
+            }
+        }
+        let mut read_bytes = 0;
+        let mut reader = std::io::Read::chain(
+            &b"{\"conversations\":[{\"a\":x"[..],
+            Counted(&mut read_bytes),
+        );
+        let got = read_results(&mut reader, &mut |_| Ok::<(), String>(()));
+        assert!(matches!(got, Err(ReadError::Malformed(_))), "{got:?}");
+        assert!(read_bytes <= CHUNK, "{read_bytes}");
     }
 
     #[test]

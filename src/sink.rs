@@ -87,6 +87,11 @@ pub trait Writer {
     fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
     /// The name lookups the rows need (ids the driver resolves before a page is written).
     fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
+    /// Whether the rows read the conversation's fields; JSON Lines reads only its text and
+    /// what places it (`Conversation::read_place`).
+    fn reads_fields(&self) -> bool {
+        true
+    }
     /// Writes one conversation.
     fn write(&mut self, record: &Record) -> Result<()>;
     /// Flushes everything written so far and syncs it to storage.
@@ -107,6 +112,10 @@ impl<W: Target> Writer for Sink<W> {
             Format::Csv => columns.iter().filter_map(|c| c.lookup()).collect(),
             Format::Jsonl => Vec::new(),
         }
+    }
+
+    fn reads_fields(&self) -> bool {
+        self.format == Format::Csv
     }
 
     fn write(&mut self, record: &Record) -> Result<()> {
@@ -210,6 +219,16 @@ pub struct Sink<W: Target> {
     name: String,
 }
 
+/// Whether `text` holds a CR or LF: tested a block at a time without stopping early, which
+/// the compiler turns into vector compares.
+fn has_line_break(text: &str) -> bool {
+    text.as_bytes().chunks(64).any(|block| {
+        block
+            .iter()
+            .fold(false, |any, &b| any | (b == b'\n') | (b == b'\r'))
+    })
+}
+
 /// Appends the JSON value `text` without the whitespace between its tokens. Strings (escapes
 /// and all), numbers and the order of keys are copied byte for byte: nothing is parsed again,
 /// so a 17-digit float keeps its last digit and keys keep the server's order.
@@ -286,7 +305,7 @@ impl<W: Target> Sink<W> {
         // JSON strings cannot hold a raw newline, so one here is whitespace between tokens (a
         // gateway that indents): it is removed, the tokens kept byte for byte, so that each
         // conversation stays one line.
-        if text.contains(['\n', '\r']) {
+        if has_line_break(text) {
             compact_json(text, &mut self.pending);
         } else {
             self.pending.extend_from_slice(text.as_bytes());

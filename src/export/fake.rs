@@ -415,7 +415,7 @@ impl Source for Fake {
         }))
     }
 
-    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage> {
+    fn job_results(&mut self, page: &ResultsPage, _: Wanted) -> Reply<JobPage> {
         let (job_id, page_size, cursor) = (page.job_id, page.page_size, page.cursor);
         let url = page.path();
         if page_size > self.job_page_ceiling {

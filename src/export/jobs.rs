@@ -177,7 +177,7 @@ impl Jobs {
                 page_size: size,
                 cursor: cursor.as_deref(),
             };
-            let mut results = match run.source.job_results(&page) {
+            let mut results = match run.source.job_results(&page, run.wanted()) {
                 Ok(results) => results,
                 Err(e) => match self.results_refused(run, &job.id, &interval, size, e)? {
                     Resumed::Again => continue,

@@ -46,6 +46,7 @@ pub use jobs::{AheadJob, JobCursor, JOB_PAGE_SIZE_MAX};
 pub use plan::{end_filter, Mode, Plan, Position, Resume, Route};
 pub use query::{MIN_SPLIT, RESULT_CAP};
 pub use route::split_point;
+pub use write::Wanted;
 
 /// Names a details page sent ahead, until its reply is collected or forgotten.
 pub type Ticket = u64;
@@ -72,8 +73,9 @@ pub trait Source {
     /// A page of a job's results: its conversations, readable one at a time, and the cursor
     /// of the next page (`None`: the last). `Refused::PagingCap`: more results than the API
     /// pages through; `Refused::PageSize`: a smaller page; any other refusal: the cursor is
-    /// no longer accepted.
-    fn job_results(&mut self, page: &ResultsPage) -> Reply<JobPage>;
+    /// no longer accepted. A source that parses each conversation to check it adds it to
+    /// `wanted` on that parse and hands it back with the rows (`Rows::wanted`).
+    fn job_results(&mut self, page: &ResultsPage, wanted: Wanted) -> Reply<JobPage>;
     fn delete_job(&mut self, job_id: &str) -> Result<()>;
     /// These conversations by id (at most `api::MAX_IDS_PER_REQUEST`), as the API has them
     /// now: those it no longer returns are absent. `Refused::TooManyIds`: ask for fewer at
@@ -177,6 +179,11 @@ pub trait Rows {
 
     /// The conversations at once, when the reply is in memory: then each is parsed once.
     fn in_memory(&self) -> Option<&[Box<RawValue>]> {
+        None
+    }
+
+    /// The ids the rows need named, when the source collected them as it checked the reply.
+    fn wanted(&mut self) -> Option<Wanted> {
         None
     }
 }

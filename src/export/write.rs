@@ -5,7 +5,7 @@
 //!
 //! Each conversation of a reply held in memory is parsed once (`record::Conversation::read`)
 //! and that one view serves the names, the ownership, the id set and the row; a spooled reply
-//! is read one conversation at a time, once more for CSV with name columns.
+//! is read one conversation at a time, its names' ids collected by the source's check.
 
 use std::collections::HashSet;
 
@@ -20,15 +20,18 @@ use crate::record::Conversation;
 use crate::sink::{Record, Writer};
 use crate::window::Window;
 
-/// The ids a reply's CSV rows need named, per lookup, each once, in first-seen order.
-struct Wanted {
+/// The ids a reply's CSV rows need named, per lookup, each once, in first-seen order. A
+/// source that checks a reply conversation by conversation fills it on that parse
+/// (`Source::job_results`), so that the rows need no pass of their own for it.
+#[derive(Clone, Debug)]
+pub struct Wanted {
     lookups: Vec<(Lookup, IdsOf)>,
     ids: Vec<Vec<String>>,
     known: Vec<HashSet<String>>,
 }
 
 impl Wanted {
-    fn new(lookups: Vec<(Lookup, IdsOf)>) -> Wanted {
+    pub fn new(lookups: Vec<(Lookup, IdsOf)>) -> Wanted {
         let n = lookups.len();
         Wanted {
             lookups,
@@ -37,7 +40,12 @@ impl Wanted {
         }
     }
 
-    fn add(&mut self, conversation: &Conversation) {
+    /// Whether no lookup is wanted at all (JSON Lines).
+    pub fn is_empty(&self) -> bool {
+        self.lookups.is_empty()
+    }
+
+    pub fn add(&mut self, conversation: &Conversation) {
         let lists = self.ids.iter_mut().zip(self.known.iter_mut());
         for ((lookup, ids_of), (ids, known)) in self.lookups.iter().zip(lists) {
             for id in ids_of(conversation) {
@@ -58,7 +66,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     }
 
     /// The name lookups the writer's rows need (none for JSON Lines).
-    fn wanted(&self) -> Wanted {
+    pub(super) fn wanted(&self) -> Wanted {
         Wanted::new(self.sink.lookups(&self.plan.columns))
     }
 
@@ -80,10 +88,14 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     ) -> Result<u64> {
         let mut wanted = self.wanted();
         let mut written: u64 = 0;
+        let parse = match self.sink.reads_fields() {
+            true => parse_conversation,
+            false => parse_place,
+        };
         if let Some(raws) = rows.in_memory() {
             let page = raws
                 .iter()
-                .map(|raw| parse_conversation(raw))
+                .map(|raw| parse(raw))
                 .collect::<Result<Vec<_>>>()?;
             page.iter().for_each(|c| wanted.add(c));
             self.look_up_names(wanted)?;
@@ -91,15 +103,17 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
                 written += u64::from(self.write_one(owner, conversation)?);
             }
         } else {
-            if !wanted.lookups.is_empty() {
-                rows.each(&mut |raw| {
+            match rows.wanted() {
+                Some(found) => wanted = found,
+                None if !wanted.is_empty() => rows.each(&mut |raw| {
                     wanted.add(&parse_conversation(raw)?);
                     Ok(())
-                })?;
+                })?,
+                None => {}
             }
             self.look_up_names(wanted)?;
             rows.each(&mut |raw| {
-                let conversation = parse_conversation(raw)?;
+                let conversation = parse(raw)?;
                 written += u64::from(self.write_one(owner, &conversation)?);
                 Ok(())
             })?;
@@ -156,6 +170,13 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 /// reply counted).
 pub(super) fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
     Conversation::read(raw)
+        .map_err(|e| anyhow!(e))
+        .context("a conversation in the reply does not have the expected shape")
+}
+
+/// What places a conversation of a checked reply, for a writer that reads no other field.
+fn parse_place(raw: &RawValue) -> Result<Conversation<'_>> {
+    Conversation::read_place(raw)
         .map_err(|e| anyhow!(e))
         .context("a conversation in the reply does not have the expected shape")
 }

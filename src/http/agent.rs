@@ -223,8 +223,9 @@ fn read_body(
             } else {
                 MAX_ERROR_BODY_BYTES
             };
+            let stated = response.body().content_length();
             let reader = response.body_mut().with_config().limit(limit);
-            match read_in_chunks(&mut reader.reader()) {
+            match read_in_chunks(&mut reader.reader(), stated) {
                 Ok(body) => Ok((body, None)),
                 Err(ureq::Error::BodyExceedsLimit(_)) if !success => Ok((Vec::new(), None)),
                 Err(e) => Err(e),
@@ -234,21 +235,30 @@ fn read_body(
 }
 
 /// Reads a body in chunks of 1 MiB and joins them at its end: a body refused at its cap never
-/// had a buffer twice its size (a growing vector copies itself as it doubles).
-fn read_in_chunks(body: &mut impl Read) -> Result<Vec<u8>, ureq::Error> {
+/// had a buffer twice its size (a growing vector copies itself as it doubles). A body that
+/// states its length (`stated`) under 1 MiB is read into a buffer of that size, one byte more
+/// to see its end.
+fn read_in_chunks(body: &mut impl Read, stated: Option<u64>) -> Result<Vec<u8>, ureq::Error> {
     const CHUNK: usize = 1024 * 1024;
+    let first = stated
+        .and_then(|len| usize::try_from(len).ok())
+        .map_or(CHUNK, |len| len.saturating_add(1).min(CHUNK));
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
+        let capacity = if chunks.is_empty() { first } else { CHUNK };
+        let mut chunk = Vec::with_capacity(capacity);
         let read = body
             .by_ref()
             .take(CHUNK as u64)
             .read_to_end(&mut chunk)
             .map_err(ureq::Error::from)?;
-        if read == 0 {
+        if read > 0 {
+            chunks.push(chunk);
+        }
+        // Short of a whole chunk: the body has ended.
+        if read < CHUNK {
             break;
         }
-        chunks.push(chunk);
     }
     Ok(match chunks.len() {
         1 => chunks.pop().unwrap_or_default(),
@@ -593,7 +603,11 @@ mod tests {
     fn a_body_read_in_chunks_is_the_body() {
         for len in [0, 1, 1024 * 1024, 2 * 1024 * 1024 + 17] {
             let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let got = read_in_chunks(&mut body.as_slice()).unwrap();
+            let got = read_in_chunks(&mut body.as_slice(), None).unwrap();
+            let stated = u64::try_from(body.len()).ok();
+            assert_eq!(read_in_chunks(&mut body.as_slice(), stated).unwrap(), got);
+            let wrong = read_in_chunks(&mut body.as_slice(), Some(3)).unwrap();
+            assert_eq!(wrong, got);
             assert!(got == body, "{len}");
         }
     }
