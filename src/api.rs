@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::record::Conversation;
+use crate::record::{Conversation, Parsed};
 
 pub use crate::results::{read_results, ReadError};
 
@@ -140,34 +140,52 @@ impl ResultsPage<'_> {
     }
 }
 
-/// A details query response. Past the last page `conversations` is absent.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// A details query response, read and checked (`DetailsPage::read`): its conversations
+/// parsed once. Past the last page there are none.
+#[derive(Debug)]
 pub struct DetailsPage {
-    #[serde(default)]
-    pub conversations: Option<Vec<Box<RawValue>>>,
-    #[serde(default)]
+    pub conversations: Parsed,
     pub total_hits: Option<u64>,
 }
 
-impl DetailsPage {
-    /// The first page of a window that reports hits must carry them; every conversation needs
-    /// an id and a start.
-    pub fn check(&self, first_page: bool) -> Result<(), String> {
-        let hits = self.total_hits.unwrap_or(0);
-        let raws = self.conversations.as_deref().unwrap_or_default();
-        if first_page && hits > 0 && raws.is_empty() {
-            return Err(format!(
-                "a first page that reports {hits} hits but carries no conversations"
-            ));
-        }
-        check_conversations(raws)
-    }
+/// A details query response as the wire has it: each conversation's text (`T` =
+/// `Box<RawValue>`), or each conversation read in the same pass (`T` = `Conversation`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DetailsReply<T> {
+    #[serde(default = "Option::default")]
+    conversations: Option<Vec<T>>,
+    #[serde(default)]
+    total_hits: Option<u64>,
 }
 
-/// Checks that each conversation has the shape the export reads.
-fn check_conversations(raws: &[Box<RawValue>]) -> Result<(), String> {
-    raws.iter().try_for_each(|raw| crate::record::check(raw))
+impl DetailsPage {
+    /// Reads a reply's body: a JSON object whose conversations each have an id and a start
+    /// (`Conversation::read`), and, on the first page of a window that reports hits, some.
+    /// With `keep_text` each conversation's own text is kept beside its view (JSON Lines
+    /// writes it); without, the reply is read in one pass.
+    pub fn read(body: Vec<u8>, first_page: bool, keep_text: bool) -> Result<DetailsPage, String> {
+        let (conversations, hits) = if keep_text {
+            let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
+            let texts = reply.conversations.unwrap_or_default();
+            (Parsed::new(texts)?, reply.total_hits)
+        } else {
+            Parsed::from_body(body, |text| {
+                let reply: DetailsReply<Conversation> = parse_object(text)?;
+                Ok((reply.conversations.unwrap_or_default(), reply.total_hits))
+            })?
+        };
+        let carried = conversations.views().len();
+        match hits.unwrap_or(0) {
+            hits if first_page && hits > 0 && carried == 0 => Err(format!(
+                "a first page that reports {hits} hits but carries no conversations"
+            )),
+            _ => Ok(DetailsPage {
+                conversations,
+                total_hits: hits,
+            }),
+        }
+    }
 }
 
 fn non_empty(field: &str, value: &str) -> Result<(), String> {
@@ -351,7 +369,7 @@ fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 }
 
 /// Parses a 2xx body that must be a JSON object (a derived struct would also accept an array).
-pub fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => return Err("an empty body".to_string()),
@@ -581,8 +599,8 @@ mod tests {
 
     #[test]
     fn past_the_last_page_has_no_conversations() {
-        let page: DetailsPage = serde_json::from_str(r#"{"totalHits":250}"#).unwrap();
-        assert!(page.conversations.is_none());
+        let page = DetailsPage::read(br#"{"totalHits":250}"#.to_vec(), false, false).unwrap();
+        assert!(page.conversations.views().is_empty());
         assert_eq!(page.total_hits, Some(250));
     }
 
@@ -787,21 +805,34 @@ mod tests {
     /// fields the export relies on.
     fn parse_all(text: &str) {
         let body = text.as_bytes();
-        if let Ok(page) = parse_object::<DetailsPage>(body) {
-            if page.check(true).is_ok() {
-                for raw in page.conversations.unwrap_or_default() {
-                    let c = Conversation::read(&raw).unwrap();
-                    assert!(!c.conversation_id.is_empty());
-                    assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
-                    let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
-                    let _ = crate::rows::flatten(
-                        &c,
-                        &all,
-                        &|_, _| None,
-                        &["a".to_string()],
-                        crate::formula::Formulas::Guarded,
-                    );
-                }
+        // Read with each conversation's text kept, or in one pass: the same verdict and views.
+        let [kept, one_pass] = [true, false].map(|keep_text| {
+            DetailsPage::read(body.to_vec(), true, keep_text).map(|page| {
+                let ids = |c: &Conversation| (c.conversation_id.to_string(), c.start());
+                let views = page.conversations.views();
+                (views.iter().map(ids).collect::<Vec<_>>(), page.total_hits)
+            })
+        });
+        assert_eq!(
+            kept.is_ok(),
+            one_pass.is_ok(),
+            "{text}: {kept:?} {one_pass:?}"
+        );
+        if let (Ok(kept), Ok(one_pass)) = (&kept, &one_pass) {
+            assert_eq!(kept, one_pass, "{text}");
+        }
+        if let Ok(page) = DetailsPage::read(body.to_vec(), true, false) {
+            for c in page.conversations.views() {
+                assert!(!c.conversation_id.is_empty());
+                assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
+                let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
+                let _ = crate::rows::flatten(
+                    c,
+                    &all,
+                    &|_, _| None,
+                    &["a".to_string()],
+                    crate::formula::Formulas::Guarded,
+                );
             }
         }
         let _ = read_results(body, &mut |raw: &RawValue| crate::record::check(raw));

@@ -346,7 +346,12 @@ fn session_values<'a>(
     c: &'a Conversation,
     field: impl Fn(&'a Session) -> Option<&'a str>,
 ) -> Vec<&'a str> {
-    distinct(c.participants.iter().flat_map(|p| &p.sessions).map(field))
+    distinct(
+        c.participants
+            .iter()
+            .flat_map(|p| &p.sessions)
+            .map(|s| field(s)),
+    )
 }
 
 /// The distinct values a segment field takes, over all sessions, in first-seen order.
@@ -355,7 +360,7 @@ fn segment_values<'a>(
     field: impl Fn(&'a Segment) -> Option<&'a str>,
 ) -> Vec<&'a str> {
     let sessions = c.participants.iter().flat_map(|p| &p.sessions);
-    distinct(sessions.flat_map(|s| &s.segments).map(field))
+    distinct(sessions.flat_map(|s| &s.segments).map(|g| field(g)))
 }
 
 /// The distinct queue ids a conversation touches, in first-seen order.

@@ -137,6 +137,7 @@ pub fn probe_details(client: &Client, interval: String) -> Result<()> {
     details_page(
         client,
         &DetailsQuery::page(interval, 1, 1, false, &QueryFilters::default()),
+        false,
     )
     .map(drop)
 }
@@ -217,8 +218,9 @@ pub struct Genesys {
 }
 
 impl Genesys {
-    /// Starts `parallel` workers (at least one) fetching details pages through `client`.
-    pub fn new(client: Arc<Client>, parallel: u32) -> Genesys {
+    /// Starts `parallel` workers (at least one) fetching details pages through `client`;
+    /// with `keep_text`, each conversation's text is kept beside its view (JSON Lines).
+    pub fn new(client: Arc<Client>, parallel: u32, keep_text: bool) -> Genesys {
         let parallel = parallel.max(1);
         let (to_fetch, queue) = mpsc::channel::<(Ticket, DetailsQuery)>();
         let (done, fetched) = mpsc::channel();
@@ -232,7 +234,8 @@ impl Genesys {
                 let Ok((ticket, query)) = next else {
                     return;
                 };
-                if done.send((ticket, details_page(&client, &query))).is_err() {
+                let page = details_page(&client, &query, keep_text);
+                if done.send((ticket, page)).is_err() {
                     return;
                 }
             });
@@ -257,11 +260,11 @@ impl Drop for Genesys {
 }
 
 /// One details page, checked: the first page of a window that reports hits must carry them.
-fn details_page(client: &Client, query: &DetailsQuery) -> Result<DetailsPage> {
+fn details_page(client: &Client, query: &DetailsQuery, keep_text: bool) -> Result<DetailsPage> {
     let first_page = query.paging.page_number <= 1;
     client
-        .post(api::DETAILS_QUERY_PATH, query, &|page: &DetailsPage| {
-            page.check(first_page)
+        .post_read(api::DETAILS_QUERY_PATH, query, &|body: Vec<u8>| {
+            DetailsPage::read(body, first_page, keep_text)
         })
         .map_err(needs_detail_permission)
 }

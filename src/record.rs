@@ -41,7 +41,11 @@ pub struct Conversation<'a> {
     #[serde(borrow, deserialize_with = "lenient")]
     pub conversation_initiator: Option<Text<'a>>,
     #[serde(borrow)]
-    pub participants: Vec<Participant<'a>>,
+    /// Boxed, as are sessions and segments: each is hundreds of bytes, mostly empty
+    /// options, so a growing vector moves pointers instead of records, and each record is
+    /// one small allocation.
+    #[allow(clippy::vec_box)]
+    pub participants: Vec<Box<Participant<'a>>>,
     /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
     #[serde(skip)]
     pub raw: Option<&'a RawValue>,
@@ -70,7 +74,8 @@ pub struct Participant<'a> {
     #[serde(borrow, deserialize_with = "text_map")]
     pub attributes: BTreeMap<Text<'a>, Text<'a>>,
     #[serde(borrow)]
-    pub sessions: Vec<Session<'a>>,
+    #[allow(clippy::vec_box)] // See `Conversation::participants`.
+    pub sessions: Vec<Box<Session<'a>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,7 +132,8 @@ pub struct Session<'a> {
     #[serde(borrow, deserialize_with = "lenient")]
     pub flow: Option<Flow<'a>>,
     #[serde(borrow)]
-    pub segments: Vec<Segment<'a>>,
+    #[allow(clippy::vec_box)] // See `Conversation::participants`.
+    pub segments: Vec<Box<Segment<'a>>>,
     /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
     /// whole-number `value` is skipped.
     #[serde(borrow, deserialize_with = "lenient_metrics")]
@@ -207,7 +213,7 @@ impl<'a> Conversation<'a> {
     pub fn read(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
         let conversation: Conversation = serde_json::from_str(raw.get())
             .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
-        conversation.placed(raw)
+        conversation.placed(Some(raw))
     }
 
     /// Only what places a conversation (its id, start and end), the rest skipped unread: for
@@ -233,11 +239,11 @@ impl<'a> Conversation<'a> {
             conversation_end: place.conversation_end,
             ..Conversation::default()
         }
-        .placed(raw)
+        .placed(Some(raw))
     }
 
-    /// The view of `raw` once it has an id and a readable start.
-    fn placed(mut self, raw: &'a RawValue) -> Result<Conversation<'a>, String> {
+    /// The view (of `raw`, when its text is kept) once it has an id and a readable start.
+    fn placed(mut self, raw: Option<&'a RawValue>) -> Result<Conversation<'a>, String> {
         let id = &self.conversation_id;
         if id.is_empty() {
             return Err("a conversation has no conversationId".to_string());
@@ -247,7 +253,7 @@ impl<'a> Conversation<'a> {
                 "conversation {id} has no readable conversationStart"
             ));
         }
-        self.raw = Some(raw);
+        self.raw = raw;
         Ok(self)
     }
 
@@ -263,8 +269,96 @@ impl<'a> Conversation<'a> {
 }
 
 /// Checks that a conversation has the shape the export reads (see `Conversation::read`).
+#[cfg(test)]
 pub fn check(raw: &RawValue) -> Result<(), String> {
     Conversation::read(raw).map(drop)
+}
+
+/// The conversations of a reply held in memory, each read once (`Conversation::read`, which
+/// is also their shape check) and kept with the text its view borrows from, so that the
+/// thread that checked a reply hands the driver views it does not parse again.
+pub struct Parsed {
+    // Declared before the texts, so dropped before the text the views borrow from.
+    views: Vec<Conversation<'static>>,
+    /// Each conversation's text (`new`), or none (`from_body`).
+    texts: Vec<Box<RawValue>>,
+    /// The whole reply (`from_body`), or nothing: held for the views alone.
+    _body: Vec<u8>,
+}
+
+impl Parsed {
+    /// Reads every conversation of `texts`; the first that has not the expected shape is the
+    /// error.
+    pub fn new(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
+        let mut views = Vec::with_capacity(texts.len());
+        for raw in &texts {
+            let view = Conversation::read(raw)?;
+            // SAFETY: the view borrows only from `raw`'s heap text (and owns the rest). That
+            // text lives as long as `texts`, which is never changed after this loop and never
+            // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes,
+            // not their text; and the views are dropped first (field order). The `'static`
+            // never leaves this type: `views` lends them for the borrow of `self` alone,
+            // which `Conversation` being covariant in its lifetime (`_covariant`) allows.
+            let view =
+                unsafe { std::mem::transmute::<Conversation<'_>, Conversation<'static>>(view) };
+            views.push(view);
+        }
+        Ok(Parsed {
+            views,
+            texts,
+            _body: Vec::new(),
+        })
+    }
+
+    /// The conversations of a whole reply, read in one pass by `read` (which parses the
+    /// envelope around them, and hands back what else it reads of it, `E`), each then checked
+    /// for an id and a start as `Conversation::read` does. No conversation's own text is kept
+    /// (`raw` is `None`): for writers that read fields alone.
+    pub fn from_body<E>(
+        body: Vec<u8>,
+        read: impl for<'t> FnOnce(&'t [u8]) -> Result<(Vec<Conversation<'t>>, E), String>,
+    ) -> Result<(Parsed, E), String> {
+        let (read_views, extra) = read(&body)?;
+        let mut views = Vec::with_capacity(read_views.len());
+        for view in read_views {
+            let view = view.placed(None)?;
+            // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which
+            // are never changed (nor the vector grown) and outlive the views.
+            let view =
+                unsafe { std::mem::transmute::<Conversation<'_>, Conversation<'static>>(view) };
+            views.push(view);
+        }
+        let parsed = Parsed {
+            views,
+            texts: Vec::new(),
+            _body: body,
+        };
+        Ok((parsed, extra))
+    }
+
+    /// The conversations, read.
+    pub fn views(&self) -> &[Conversation<'_>] {
+        &self.views
+    }
+
+    /// The conversations' text, as the reply holds it, when it was kept (`new`).
+    pub fn texts(&self) -> Option<&[Box<RawValue>]> {
+        (self.texts.len() == self.views.len()).then_some(self.texts.as_slice())
+    }
+}
+
+impl std::fmt::Debug for Parsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids = self.views.iter().map(|v| &v.conversation_id);
+        f.debug_list().entries(ids).finish()
+    }
+}
+
+/// Compiles only while `Conversation` is covariant in its lifetime, which `Parsed::views`
+/// relies on to lend its views for a shorter borrow.
+#[allow(dead_code)]
+fn _covariant<'short>(view: Conversation<'static>) -> Conversation<'short> {
+    view
 }
 
 /// A strict string, borrowed where it holds no escape (`Cow` spelled out for serde).
@@ -556,6 +650,37 @@ mod tests {
             Err("conversation x has no readable conversationStart".to_string())
         );
         assert!(check(&raw("[]")).is_err());
+    }
+
+    #[test]
+    fn parsed_views_stay_with_their_text_wherever_the_reply_goes() {
+        let texts: Vec<Box<RawValue>> = (0..50)
+            .map(|i| {
+                raw(&format!(
+                    r#"{{"conversationId":"c-{i}","conversationStart":"2026-11-01T00:00:00Z","externalTag":"t\"{i}","participants":[{{"purpose":"agent"}}]}}"#
+                ))
+            })
+            .collect();
+        let expected: Vec<String> = texts.iter().map(|t| t.get().to_string()).collect();
+        let parsed = Parsed::new(texts).unwrap();
+        // Moved to another thread and into a box, as a reply travels to the driver.
+        let parsed = std::thread::spawn(move || Box::new(parsed)).join().unwrap();
+        let views = parsed.views();
+        assert_eq!(views.len(), 50);
+        for (i, (view, text)) in views.iter().zip(&expected).enumerate() {
+            assert_eq!(view.conversation_id, format!("c-{i}"));
+            assert_eq!(
+                view.external_tag.as_deref(),
+                Some(format!("t\"{i}").as_str())
+            );
+            assert_eq!(view.participants[0].purpose.as_deref(), Some("agent"));
+            assert_eq!(view.raw.map(RawValue::get), Some(text.as_str()));
+        }
+        let bad = vec![raw(r#"{"conversationId":"a","conversationStart":"x"}"#)];
+        assert_eq!(
+            Parsed::new(bad).unwrap_err(),
+            "conversation a has no readable conversationStart"
+        );
     }
 
     #[test]

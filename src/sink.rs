@@ -219,14 +219,15 @@ pub struct Sink<W: Target> {
     name: String,
 }
 
-/// Whether `text` holds a CR or LF: tested a block at a time without stopping early, which
-/// the compiler turns into vector compares.
+/// Whether `text` holds a CR or LF: tested 32 bytes at a time without stopping early inside
+/// a block, which the compiler turns into vector compares.
 fn has_line_break(text: &str) -> bool {
-    text.as_bytes().chunks(64).any(|block| {
-        block
-            .iter()
-            .fold(false, |any, &b| any | (b == b'\n') | (b == b'\r'))
-    })
+    let is_break = |b: &u8| u8::from(*b == b'\n') | u8::from(*b == b'\r');
+    let mut blocks = text.as_bytes().chunks_exact(32);
+    let found = blocks
+        .by_ref()
+        .any(|block| block.iter().fold(0, |any, b| any | is_break(b)) != 0);
+    found || blocks.remainder().iter().any(|b| is_break(b) != 0)
 }
 
 /// Appends the JSON value `text` without the whitespace between its tokens. Strings (escapes
@@ -435,6 +436,21 @@ pub fn parse_ids_at(
 
 #[cfg(test)]
 pub(crate) mod tests {
+
+    #[test]
+    fn a_line_break_is_found_wherever_it_lies() {
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            let plain = "x".repeat(len);
+            assert!(!has_line_break(&plain));
+            for at in 0..len {
+                for b in ["\n", "\r"] {
+                    let mut text = plain.clone();
+                    text.replace_range(at..at + 1, b);
+                    assert!(has_line_break(&text), "{len} {at}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn an_indented_record_is_compacted_without_reading_its_numbers_or_keys_again() {

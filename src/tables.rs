@@ -588,7 +588,7 @@ fn session_rows<E>(
         let row = ItemRow {
             conversation,
             session_key,
-            item,
+            item: &**item,
             index,
         };
         emit(cells, &SEGMENTS, &row, how, out)?;

@@ -104,6 +104,12 @@ pub fn refusal(status: u16, code: &str, message: &str, url: &str) -> SourceError
     SourceError::refused(Refused::from(refusal.kind()), anyhow::Error::new(refusal))
 }
 
+/// A reply's conversations read as the real source reads them: one that has not the expected
+/// shape fails the call.
+fn parsed(texts: Vec<Box<RawValue>>) -> Reply<Parsed> {
+    Parsed::new(texts).map_err(|e| SourceError::failed(anyhow::anyhow!(e)))
+}
+
 pub fn render(id: &str, s: OffsetDateTime, e: OffsetDateTime) -> Box<RawValue> {
     render_seen(id, s, Some(e))
 }
@@ -227,7 +233,7 @@ impl Fake {
             .map(|(id, s, e)| self.shown(id, *s, *e))
             .collect();
         Ok(DetailsPage {
-            conversations: if page.is_empty() { None } else { Some(page) },
+            conversations: parsed(page)?,
             total_hits: Some(matching.len() as u64 + self.inflate_hits),
         })
     }
@@ -452,7 +458,7 @@ impl Source for Fake {
             .map(|(id, s, e)| self.shown(id, *s, *e))
             .collect();
         Ok(JobPage {
-            rows: Box::new(conversations),
+            rows: Box::new(parsed(conversations)?),
             cursor: (end < matching.len()).then(|| end.to_string()),
         })
     }

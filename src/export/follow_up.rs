@@ -12,9 +12,9 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::driver::Run;
-use super::write::parse_conversation;
+use super::write::parse_reply;
 use super::Refused;
-use super::{Rows, Source};
+use super::Source;
 use crate::api;
 use crate::sink::Writer;
 
@@ -215,19 +215,18 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     fn follow_up_batch(
         &mut self,
         ids: &[String],
-        mut rows: Vec<Box<RawValue>>,
+        rows: Vec<Box<RawValue>>,
         tally: &mut Tally,
     ) -> Result<()> {
+        let mut rows = parse_reply(rows)?;
         let mut returned = HashSet::new();
         let mut in_progress = 0u64;
-        rows.each(&mut |raw| {
-            let conversation = parse_conversation(raw)?;
+        for conversation in rows.views() {
             if conversation.conversation_end.is_none() {
                 in_progress += 1;
             }
-            returned.insert(conversation.conversation_id.into_owned());
-            Ok(())
-        })?;
+            returned.insert(conversation.conversation_id.to_string());
+        }
         self.write_rows(None, &mut rows)?;
         crate::crash::reach("follow-up-written", || {});
         let batch_written = std::mem::take(&mut self.ledger.followed);

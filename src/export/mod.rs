@@ -48,6 +48,8 @@ pub use query::{MIN_SPLIT, RESULT_CAP};
 pub use route::split_point;
 pub use write::Wanted;
 
+use crate::record::{Conversation, Parsed};
+
 /// Names a details page sent ahead, until its reply is collected or forgotten.
 pub type Ticket = u64;
 
@@ -177,8 +179,8 @@ pub trait Rows {
     /// Hands every conversation to `each`, in the reply's order.
     fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()>;
 
-    /// The conversations at once, when the reply is in memory: then each is parsed once.
-    fn in_memory(&self) -> Option<&[Box<RawValue>]> {
+    /// The conversations read already, when the reply is held in memory.
+    fn parsed(&self) -> Option<&[Conversation<'_>]> {
         None
     }
 
@@ -188,13 +190,16 @@ pub trait Rows {
     }
 }
 
-impl Rows for Vec<Box<RawValue>> {
+impl Rows for Parsed {
     fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()> {
-        self.iter().try_for_each(|raw| each(raw))
+        let texts = self.texts().ok_or_else(|| {
+            anyhow::anyhow!("the reply's conversations were read without their text")
+        })?;
+        texts.iter().try_for_each(|raw| each(raw))
     }
 
-    fn in_memory(&self) -> Option<&[Box<RawValue>]> {
-        Some(self)
+    fn parsed(&self) -> Option<&[Conversation<'_>]> {
+        Some(self.views())
     }
 }
 

@@ -8,13 +8,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use anyhow::Result;
-use serde_json::value::RawValue;
 
 use super::driver::{too_big, Run, WindowCounts, WindowEnd};
 use super::Refused;
 use super::{Source, Ticket};
 use crate::api::{DetailsPage, DetailsQuery};
 use crate::exit::{failure, Code};
+use crate::record::Conversation;
 use crate::sink::Writer;
 use crate::window::Window;
 
@@ -226,12 +226,12 @@ impl Query {
         walk.known_last = walk
             .known_last
             .max(u32::try_from(pages_for_hits).unwrap_or(u32::MAX));
-        let mut raws = page.conversations.unwrap_or_default();
-        let returned = raws.len() as u64;
-        if self.repeated(run, walk, page_number, &raws)? {
+        let mut rows = page.conversations;
+        let returned = rows.views().len() as u64;
+        if self.repeated(run, walk, page_number, rows.views())? {
             return Ok(None);
         }
-        walk.counts.conversations += run.write_page(w, &mut raws)?;
+        walk.counts.conversations += run.write_page(w, &mut rows)?;
         crate::crash::reach("page-written", || {});
         let before = u64::from(page_number.saturating_sub(1)) * u64::from(size);
         if returned == 0 && before < hits && !walk.confirming {
@@ -261,13 +261,20 @@ impl Query {
         run: &mut Run<S, W>,
         walk: &mut Walk,
         page_number: u32,
-        raws: &[Box<RawValue>],
+        conversations: &[Conversation],
     ) -> Result<bool> {
         let mut hasher = DefaultHasher::new();
-        raws.iter().for_each(|raw| raw.get().hash(&mut hasher));
+        for c in conversations {
+            (
+                &c.conversation_id,
+                &c.conversation_start,
+                &c.conversation_end,
+            )
+                .hash(&mut hasher);
+        }
         let digest = hasher.finish();
         let before = page_number.checked_sub(1);
-        if raws.is_empty() || walk.previous != before.map(|p| (p, digest)) {
+        if conversations.is_empty() || walk.previous != before.map(|p| (p, digest)) {
             walk.previous = Some((page_number, digest));
             walk.repeats = 0;
             return Ok(false);

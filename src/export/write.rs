@@ -16,7 +16,7 @@ use super::driver::Run;
 use super::{Rows, Source};
 use crate::api::Lookup;
 use crate::columns::IdsOf;
-use crate::record::Conversation;
+use crate::record::{Conversation, Parsed};
 use crate::sink::{Record, Writer};
 use crate::window::Window;
 
@@ -92,14 +92,10 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
             true => parse_conversation,
             false => parse_place,
         };
-        if let Some(raws) = rows.in_memory() {
-            let page = raws
-                .iter()
-                .map(|raw| parse(raw))
-                .collect::<Result<Vec<_>>>()?;
+        if let Some(page) = rows.parsed() {
             page.iter().for_each(|c| wanted.add(c));
             self.look_up_names(wanted)?;
-            for conversation in &page {
+            for conversation in page {
                 written += u64::from(self.write_one(owner, conversation)?);
             }
         } else {
@@ -170,6 +166,13 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 /// reply counted).
 pub(super) fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
     Conversation::read(raw)
+        .map_err(|e| anyhow!(e))
+        .context("a conversation in the reply does not have the expected shape")
+}
+
+/// The conversations of a reply held in memory, each read once.
+pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
+    Parsed::new(texts)
         .map_err(|e| anyhow!(e))
         .context("a conversation in the reply does not have the expected shape")
 }

@@ -515,24 +515,26 @@ mod tests {
 
     #[test]
     fn a_2xx_must_be_an_object_that_passes_its_check() {
-        let check = |p: &api::DetailsPage| p.check(true);
-        let parse = |body: &[u8]| parse_checked(Method::Post, &reply(200, false, body), &check);
+        let parse = |body: &[u8]| api::DetailsPage::read(body.to_vec(), true, true);
         let empty = parse(br#"{"totalHits":0}"#).unwrap();
         assert_eq!(
-            (empty.total_hits, empty.conversations.is_none()),
+            (empty.total_hits, empty.conversations.views().is_empty()),
             (Some(0), true)
         );
         let record = r#"{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z"}"#;
         let page =
             parse(format!(r#"{{"conversations":[{record}],"totalHits":1}}"#).as_bytes()).unwrap();
         assert_eq!(page.total_hits, Some(1));
-        let raws: Vec<&str> = page
-            .conversations
-            .iter()
-            .flatten()
-            .map(|r| r.get())
-            .collect();
+        let texts = page.conversations.texts().unwrap_or_default();
+        let raws: Vec<&str> = texts.iter().map(|r| r.get()).collect();
         assert_eq!(raws, [record]);
+        let ids: Vec<&str> = page
+            .conversations
+            .views()
+            .iter()
+            .map(|c| c.conversation_id.as_ref())
+            .collect();
+        assert_eq!(ids, ["a"]);
         for (body, why) in [
             (&b"[]"[..], "not a JSON object"),
             (b"  \n", "empty body"),
@@ -553,7 +555,10 @@ mod tests {
             let err = parse(body).unwrap_err();
             assert!(err.contains(why), "{body:?}: {err}");
         }
-        let html = parse_checked(Method::Post, &reply(200, true, b"{}"), &check);
+        let check = |s: &api::JobSubmitted| s.check();
+        let job = br#"{"jobId":"j-1"}"#;
+        let html = parse_checked(Method::Post, &reply(200, true, job), &check);
         assert_eq!(html.unwrap_err(), "an HTML page");
+        assert!(parse_checked(Method::Post, &reply(200, false, job), &check).is_ok());
     }
 }

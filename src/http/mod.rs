@@ -25,6 +25,7 @@
 mod agent;
 mod call;
 mod gate;
+mod resolve;
 mod scrub;
 mod spool;
 mod tunnel;
@@ -279,6 +280,33 @@ impl Client {
             path,
             None,
             Receive::Spooled,
+            &accept,
+        )
+    }
+
+    /// `POST path` with a JSON body; the reply counts once `read` makes something of its body
+    /// (an HTML page never counts).
+    pub fn post_read<T>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        read: &dyn Fn(Vec<u8>) -> Result<T, String>,
+    ) -> Result<T> {
+        let bytes = serde_json::to_vec(body)?;
+        let body = Body {
+            content_type: "application/json",
+            bytes: &bytes,
+        };
+        let accept = |reply: Reply| match reply.is_html {
+            true => Err("an HTML page".to_string()),
+            false => read(reply.body),
+        };
+        self.call(
+            Endpoint::Api,
+            Method::Post,
+            path,
+            Some(body),
+            Receive::InMemory,
             &accept,
         )
     }
