@@ -6,8 +6,9 @@
 //! those names that are the same file would destroy data: a ledger named like the partial is
 //! published as the output, a ledger named like the state is removed with it. So every pair is
 //! compared as files, not as spellings, before anything is sent or created: the same device and
-//! inode where both exist, else the same absolute path once the directory's own links are
-//! resolved. `first_clash` is the pure rule; `check_distinct` reads the file system for it.
+//! inode (on Windows, volume serial number and file index) where both exist, else the same
+//! absolute path once the directory's own links are resolved. `first_clash` is the pure rule;
+//! `check_distinct` reads the file system for it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ pub fn partial_path(path: &Path) -> PathBuf {
 pub struct Identity {
     /// The absolute path, its directory's links resolved where the directory exists.
     pub path: PathBuf,
-    /// Device and inode, where the file exists.
+    /// Device and inode (volume and file index on Windows), where the file exists.
     pub inode: Option<(u64, u64)>,
 }
 
@@ -107,7 +108,24 @@ fn inode(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-#[cfg(not(unix))]
+/// On Windows, the volume's serial number and the file index, from a handle that asks for no
+/// access (a file another process holds open is read as well) and follows links as `metadata`
+/// does on Unix.
+#[cfg(windows)]
+fn inode(path: &Path) -> Option<(u64, u64)> {
+    use std::os::windows::fs::OpenOptionsExt;
+    /// Lets `CreateFile` open a directory too.
+    const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+    let file = fs::OpenOptions::new()
+        .access_mode(0)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(path)
+        .ok()?;
+    let (volume, index) = crate::sys_windows::identity(&file).ok()?;
+    Some((u64::from(volume), index))
+}
+
+#[cfg(not(any(unix, windows)))]
 fn inode(_path: &Path) -> Option<(u64, u64)> {
     None
 }
@@ -193,13 +211,15 @@ mod tests {
         {
             std::os::unix::fs::symlink(&dir, dir.join("link")).unwrap();
             assert_eq!(identity(&dir.join("link/n.csv.partial")).path, plain.path);
-            fs::write(dir.join("n.csv"), "x").unwrap();
-            fs::hard_link(dir.join("n.csv"), dir.join("hard.json")).unwrap();
-            let run = RunFiles::of(&dir.join("n.csv"), None);
-            let err = check_distinct(&run, Some(&dir.join("hard.json"))).unwrap_err();
-            assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
-            assert!(format!("{err:#}").contains("is the same file as --output"));
         }
+        // A hard link is another name of the same file (device and inode, or on Windows
+        // volume and file index).
+        fs::write(dir.join("n.csv"), "x").unwrap();
+        fs::hard_link(dir.join("n.csv"), dir.join("hard.json")).unwrap();
+        let run = RunFiles::of(&dir.join("n.csv"), None);
+        let err = check_distinct(&run, Some(&dir.join("hard.json"))).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
+        assert!(format!("{err:#}").contains("is the same file as --output"));
         let run = RunFiles::of(&dir.join("n.csv"), None);
         let err = check_distinct(&run, Some(&dir.join("sub/../n.csv.state"))).unwrap_err();
         let msg = format!("{err:#}");

@@ -123,7 +123,8 @@ check_windows() {
     local test
     for test in lock::tests::a_second_lock_on_the_same_export_is_refused_and_the_first_is_released \
         sys_windows::tests::a_lock_is_exclusive_and_leaves_the_file_readable \
-        signal::tests::a_console_ctrl_break_is_noted_as_a_signal; do
+        signal::tests::a_console_ctrl_break_is_noted_as_a_signal \
+        own_files::tests::every_spelling_of_one_file_is_the_same_file; do
         grep -q "^test $test ... ok" "$dir/unit.log" ||
             fail "windows: the unit test $test did not run (see $dir/unit.log)"
     done
