@@ -132,11 +132,11 @@ mod tests {
     #[cfg(windows)]
     #[test]
     fn a_console_ctrl_break_is_noted_as_a_signal() {
-        use std::ffi::c_void;
+        use std::ffi::{c_char, c_void};
         type Routine = unsafe extern "system" fn(*mut c_void) -> u32;
         extern "system" {
-            fn GetModuleHandleA(name: *const u8) -> *mut c_void;
-            fn GetProcAddress(module: *mut c_void, name: *const u8) -> Option<Routine>;
+            fn GetModuleHandleA(name: *const c_char) -> *mut c_void;
+            fn GetProcAddress(module: *mut c_void, name: *const c_char) -> Option<Routine>;
             fn CreateThread(
                 attributes: *mut c_void,
                 stack: usize,
@@ -153,8 +153,8 @@ mod tests {
         // SAFETY: NUL-terminated names; kernelbase is loaded in every process.
         let routine = unsafe {
             GetProcAddress(
-                GetModuleHandleA(b"kernelbase.dll\0".as_ptr()),
-                b"CtrlRoutine\0".as_ptr(),
+                GetModuleHandleA(c"kernelbase.dll".as_ptr()),
+                c"CtrlRoutine".as_ptr(),
             )
         }
         .expect("kernelbase.dll exports CtrlRoutine");

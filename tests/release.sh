@@ -15,9 +15,10 @@
 # with an empty environment (the secret read from a file, paths in the artifact's own
 # spelling: `Z:\...` under wine) compared with the ground truth id by id, and an export killed
 # with SIGKILL mid-run then re-run, compared byte for byte with the uninterrupted one. Under
-# wine the Windows-specific unit tests run too, and a second run is refused while the first
-# holds the lock, and Ctrl-C stops a run with its state saved (see tests/cross.sh). The Windows
-# code is linted with clippy for its target as well.
+# wine the Windows-specific unit tests run too, a second run is refused while the first holds
+# the lock, Ctrl-C and Ctrl-Break each stop a run with its state saved, and links at the
+# export's own names are refused (see tests/cross.sh). The Windows code is linted with clippy
+# for its target as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
