@@ -133,7 +133,7 @@ check_windows() {
     local whole="$work/wine/run/whole.csv"
     export_args "$dir/run/c.csv"
     command_in "$dir/run" "${args[@]}"
-    "${cmd[@]}" 2>"$dir/first.log" &
+    "${cmd[@]}" 2>"$dir/Ctrl-C.log" &
     local pid=$!
     await_file "$dir/run/c.csv.state" "$pid"
     local code=0
@@ -143,37 +143,35 @@ check_windows() {
     grep -q 'is already exporting' "$dir/second.log" || fail "windows: the second run did not name the lock (see $dir/second.log)"
     grep -q "(process [0-9]*)" "$dir/second.log" || fail "windows: the second run did not name the holder (see $dir/second.log)"
     kill -INT "$pid"
-    code=0
-    wait "$pid" || code=$?
-    [ "$code" = 130 ] || fail "windows: Ctrl-C ended the export with $code, not 130 (see $dir/first.log)"
-    grep -q 'interrupted by Ctrl-C' "$dir/first.log" || fail "windows: the interrupted run did not say why (see $dir/first.log)"
-    [ -s "$dir/run/c.csv.state" ] && [ ! -e "$dir/run/c.csv" ] || fail "windows: no state saved at Ctrl-C"
-    export_args "$dir/run/c.csv"
-    run "$dir/run" "${args[@]}" 2>"$dir/resumed.log" ||
-        fail "windows: the export resumed after Ctrl-C failed (see $dir/resumed.log)"
-    cmp -s "$whole" "$dir/run/c.csv" || fail "windows: the export resumed after Ctrl-C differs from the uninterrupted one"
-    [ "$(ls -A "$dir/run")" = "c.csv" ] || fail "windows: the export left other files: $(ls -A "$dir/run")"
+    stopped_and_resumed "$pid" Ctrl-C "$dir" "$whole"
     # Ctrl-Break, to the process whose id the lock file holds, on a fresh run of the same export.
     rm "$dir/run/c.csv"
     export_args "$dir/run/c.csv"
     command_in "$dir/run" "${args[@]}"
-    "${cmd[@]}" 2>"$dir/break.log" &
+    "${cmd[@]}" 2>"$dir/Ctrl-Break.log" &
     pid=$!
     await_file "$dir/run/c.csv.state" "$pid"
     env -i "${runner_env[@]}" "${runner[@]}" "$ctrl_break" "$(tr -dc 0-9 <"$dir/run/c.csv.lock")" ||
         fail "windows: Ctrl-Break could not be delivered"
-    code=0
-    wait "$pid" || code=$?
-    [ "$code" = 130 ] || fail "windows: Ctrl-Break ended the export with $code, not 130 (see $dir/break.log)"
-    grep -q 'interrupted by Ctrl-Break' "$dir/break.log" || fail "windows: the run stopped by Ctrl-Break did not say why (see $dir/break.log)"
-    [ -s "$dir/run/c.csv.state" ] && [ ! -e "$dir/run/c.csv" ] || fail "windows: no state saved at Ctrl-Break"
-    export_args "$dir/run/c.csv"
-    run "$dir/run" "${args[@]}" 2>"$dir/resumed-break.log" ||
-        fail "windows: the export resumed after Ctrl-Break failed (see $dir/resumed-break.log)"
-    cmp -s "$whole" "$dir/run/c.csv" || fail "windows: the export resumed after Ctrl-Break differs from the uninterrupted one"
-    [ "$(ls -A "$dir/run")" = "c.csv" ] || fail "windows: the export left other files: $(ls -A "$dir/run")"
+    stopped_and_resumed "$pid" Ctrl-Break "$dir" "$whole"
     echo "release check (windows): $passed unit tests under wine; a second run refused while the first held the lock (exit 2, holder named); Ctrl-C, then Ctrl-Break, stopped a run (exit 130, state saved) and the re-run completed it byte for byte"
     check_windows_links
+}
+
+# The export "$1" (to c.csv in "$3"/run), sent "$2" (Ctrl-C or Ctrl-Break; its stderr in
+# "$3/$2.log"), ends with exit 130 saying why, its state saved; the same command then
+# completes it, equal byte for byte to the uninterrupted export "$4", leaving no other file.
+stopped_and_resumed() {
+    local pid=$1 event=$2 dir=$3 whole=$4 code=0
+    wait "$pid" || code=$?
+    [ "$code" = 130 ] || fail "windows: $event ended the export with $code, not 130 (see $dir/$event.log)"
+    grep -q "interrupted by $event" "$dir/$event.log" || fail "windows: the run stopped by $event did not say why (see $dir/$event.log)"
+    [ -s "$dir/run/c.csv.state" ] && [ ! -e "$dir/run/c.csv" ] || fail "windows: no state saved at $event"
+    export_args "$dir/run/c.csv"
+    run "$dir/run" "${args[@]}" 2>"$dir/resumed-$event.log" ||
+        fail "windows: the export resumed after $event failed (see $dir/resumed-$event.log)"
+    cmp -s "$whole" "$dir/run/c.csv" || fail "windows: the export resumed after $event differs from the uninterrupted one"
+    [ "$(ls -A "$dir/run")" = "c.csv" ] || fail "windows: the export left other files: $(ls -A "$dir/run")"
 }
 
 # Under wine, a link where the lock, the partial file or the state should be is refused and
