@@ -51,7 +51,12 @@ const O_NOFOLLOW: i32 = if cfg!(target_os = "linux") {
 /// owner-only is a protected DACL with the owner alone in it.
 pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> {
     if fs::symlink_metadata(path).is_ok_and(|meta| is_link(&meta)) {
-        return Err(io::Error::other("it is a symbolic link"));
+        return Err(io::Error::other(A_LINK));
+    }
+    // Asked by name too: some file systems show a link to that query only.
+    #[cfg(windows)]
+    if crate::sys_windows::names_reparse_point(path) {
+        return Err(io::Error::other(A_LINK));
     }
     #[cfg(unix)]
     {
@@ -72,7 +77,7 @@ pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> 
             .open(path)?;
         let meta = file.metadata()?;
         if sys::is_reparse_point(&meta) {
-            return Err(io::Error::other("it is a symbolic link or a junction"));
+            return Err(io::Error::other(A_LINK));
         }
         if !meta.file_type().is_file() {
             return Err(io::Error::other("it is not a regular file"));
@@ -94,6 +99,13 @@ pub fn open_private(path: &Path, options: &mut OpenOptions) -> io::Result<File> 
         options.open(path)
     }
 }
+
+/// Why a link at one of the export's own names is refused.
+const A_LINK: &str = if cfg!(windows) {
+    "it is a symbolic link or a junction"
+} else {
+    "it is a symbolic link"
+};
 
 /// Whether the entry `meta` describes (from `symlink_metadata`) is a link the system would
 /// follow: a symbolic link, and on Windows any reparse point (a junction too).
@@ -123,7 +135,7 @@ fn open_to_read(path: &Path) -> io::Result<File> {
     let file = options.open(path)?;
     let meta = file.metadata()?;
     if is_link(&meta) {
-        return Err(io::Error::other("it is a symbolic link"));
+        return Err(io::Error::other(A_LINK));
     }
     if !meta.file_type().is_file() {
         return Err(io::Error::other("it is not a regular file"));

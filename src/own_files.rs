@@ -6,8 +6,9 @@
 //! those names that are the same file would destroy data: a ledger named like the partial is
 //! published as the output, a ledger named like the state is removed with it. So every pair is
 //! compared as files, not as spellings, before anything is sent or created: the same device and
-//! inode where both exist, else the same absolute path once the directory's own links are
-//! resolved. `first_clash` is the pure rule; `check_distinct` reads the file system for it.
+//! inode (on Windows, volume serial number and file index) where both exist, else the same
+//! absolute path once the directory's own links are resolved. `first_clash` is the pure rule;
+//! `check_distinct` reads the file system for it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ pub fn partial_path(path: &Path) -> PathBuf {
 pub struct Identity {
     /// The absolute path, its directory's links resolved where the directory exists.
     pub path: PathBuf,
-    /// Device and inode, where the file exists.
+    /// Device and inode (volume and file index on Windows), where the file exists.
     pub inode: Option<(u64, u64)>,
 }
 
@@ -107,7 +108,17 @@ fn inode(path: &Path) -> Option<(u64, u64)> {
     fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-#[cfg(not(unix))]
+/// On Windows, the volume's serial number and the file index, of the file a name leads to
+/// (links followed, as `metadata` follows them on Unix); a name that cannot be opened to read
+/// (a directory among them) has none.
+#[cfg(windows)]
+fn inode(path: &Path) -> Option<(u64, u64)> {
+    let file = fs::File::open(path).ok()?;
+    let (volume, index) = crate::sys_windows::identity(&file).ok()?;
+    Some((u64::from(volume), index))
+}
+
+#[cfg(not(any(unix, windows)))]
 fn inode(_path: &Path) -> Option<(u64, u64)> {
     None
 }
@@ -183,6 +194,8 @@ mod tests {
     #[test]
     fn every_spelling_of_one_file_is_the_same_file() {
         let dir = std::env::temp_dir().join(format!("ge-own-{}", std::process::id()));
+        // Process ids repeat (under wine, soon): a failed earlier run's files go first.
+        let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("sub")).unwrap();
         let plain = identity(&dir.join("n.csv.partial"));
         let dotted = identity(&dir.join("sub/../n.csv.partial"));
@@ -193,13 +206,15 @@ mod tests {
         {
             std::os::unix::fs::symlink(&dir, dir.join("link")).unwrap();
             assert_eq!(identity(&dir.join("link/n.csv.partial")).path, plain.path);
-            fs::write(dir.join("n.csv"), "x").unwrap();
-            fs::hard_link(dir.join("n.csv"), dir.join("hard.json")).unwrap();
-            let run = RunFiles::of(&dir.join("n.csv"), None);
-            let err = check_distinct(&run, Some(&dir.join("hard.json"))).unwrap_err();
-            assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
-            assert!(format!("{err:#}").contains("is the same file as --output"));
         }
+        // A hard link is another name of the same file (device and inode, or on Windows
+        // volume and file index).
+        fs::write(dir.join("n.csv"), "x").unwrap();
+        fs::hard_link(dir.join("n.csv"), dir.join("hard.json")).unwrap();
+        let run = RunFiles::of(&dir.join("n.csv"), None);
+        let err = check_distinct(&run, Some(&dir.join("hard.json"))).unwrap_err();
+        assert_eq!(crate::exit::code_of(&err), crate::exit::Code::Usage);
+        assert!(format!("{err:#}").contains("is the same file as --output"));
         let run = RunFiles::of(&dir.join("n.csv"), None);
         let err = check_distinct(&run, Some(&dir.join("sub/../n.csv.state"))).unwrap_err();
         let msg = format!("{err:#}");

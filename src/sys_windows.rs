@@ -8,8 +8,10 @@
 use std::ffi::c_void;
 use std::fs::{File, Metadata};
 use std::io;
+use std::os::windows::ffi::OsStrExt;
 use std::os::windows::fs::MetadataExt;
 use std::os::windows::io::AsRawHandle;
+use std::path::Path;
 
 /// `CreateFile` opens a reparse point (symbolic link, junction) itself instead of its target.
 pub const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
@@ -71,6 +73,7 @@ pub type CtrlHandler = unsafe extern "system" fn(event: u32) -> i32;
 extern "system" {
     fn SetConsoleCtrlHandler(handler: Option<CtrlHandler>, add: i32) -> i32;
     fn GetFileInformationByHandle(file: *mut c_void, info: *mut FileInformation) -> i32;
+    fn GetFileAttributesW(path: *const u16) -> u32;
     fn LocalFree(mem: *mut c_void) -> *mut c_void;
     fn GetCurrentProcess() -> *mut c_void;
     fn CloseHandle(handle: *mut c_void) -> i32;
@@ -166,6 +169,20 @@ pub fn try_lock(file: &File) -> Result<(), std::fs::TryLockError> {
 /// other entry the system would redirect.
 pub fn is_reparse_point(meta: &Metadata) -> bool {
     meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
+}
+
+/// Whether the entry at `path` itself is a reparse point, as a query by name reports it:
+/// `GetFileAttributesW` describes a symbolic link or a junction, never what it points to. A
+/// missing entry is none. File systems that show a link only to a query by name (wine shows a
+/// Unix symbolic link to a directory, or a mount point, so) are covered too.
+pub fn names_reparse_point(path: &Path) -> bool {
+    const INVALID_FILE_ATTRIBUTES: u32 = u32::MAX;
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain([0]).collect();
+    // SAFETY: a NUL-terminated UTF-16 path.
+    match unsafe { GetFileAttributesW(wide.as_ptr()) } {
+        INVALID_FILE_ATTRIBUTES => false,
+        attributes => attributes & FILE_ATTRIBUTE_REPARSE_POINT != 0,
+    }
 }
 
 /// The identity of an open file: its volume's serial number and its file index.
@@ -269,7 +286,7 @@ mod tests {
     use super::*;
     use crate::disk::{open_private, unlink};
     use std::fs::{self, OpenOptions};
-    use std::path::{Path, PathBuf};
+    use std::path::PathBuf;
 
     #[link(name = "advapi32")]
     extern "system" {

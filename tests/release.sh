@@ -15,9 +15,10 @@
 # with an empty environment (the secret read from a file, paths in the artifact's own
 # spelling: `Z:\...` under wine) compared with the ground truth id by id, and an export killed
 # with SIGKILL mid-run then re-run, compared byte for byte with the uninterrupted one. Under
-# wine the Windows-specific unit tests run too, and a second run is refused while the first
-# holds the lock, and Ctrl-C stops a run with its state saved (see tests/cross.sh). The Windows
-# code is linted with clippy for its target as well.
+# wine the Windows-specific unit tests run too, a second run is refused while the first holds
+# the lock, Ctrl-C and Ctrl-Break each stop a run with its state saved, and links at the
+# export's own names are refused (see tests/cross.sh). The Windows code is linted with clippy
+# for its target as well.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -182,7 +183,11 @@ artifact=$bin_win
 # Windows paths: the drive letter wine maps / to, and backslashes.
 path() { echo "Z:${1//\//\\}"; }
 check_artifact wine
-check_windows "$win_tests"
+# Ctrl-Break under wine comes from a small program, sent the way the console sends it.
+ctrl_break="$work/ctrl_break.exe"
+x86_64-w64-mingw32-gcc -O2 -Wall -o "$ctrl_break" tests/windows/ctrl_break.c ||
+    fail "tests/windows/ctrl_break.c did not build"
+check_windows "$win_tests" "$ctrl_break"
 
 echo "release: $bin ($(env -i "$bin" --version), $libc, $(stat -c %s "$bin") bytes, statically linked)"
 echo "release: $bin_arm (aarch64, musl, $(stat -c %s "$bin_arm") bytes, statically linked)"
