@@ -162,13 +162,14 @@ struct DetailsReply<T> {
 impl DetailsPage {
     /// Reads a reply's body: a JSON object whose conversations each have an id and a start
     /// (`Conversation::read`), and, on the first page of a window that reports hits, some.
-    /// With `keep_text` each conversation's own text is kept beside its view (JSON Lines
-    /// writes it); without, the reply is read in one pass.
-    pub fn read(body: Vec<u8>, first_page: bool, keep_text: bool) -> Result<DetailsPage, String> {
-        let (conversations, hits) = if keep_text {
+    /// With `text_only` (a writer that reads each conversation's text and place alone: JSON
+    /// Lines) each conversation's text is kept beside a view trimmed to its place; without,
+    /// the reply is read in one pass and the views kept whole.
+    pub fn read(body: Vec<u8>, first_page: bool, text_only: bool) -> Result<DetailsPage, String> {
+        let (conversations, hits) = if text_only {
             let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
             let texts = reply.conversations.unwrap_or_default();
-            (Parsed::new(texts)?, reply.total_hits)
+            (Parsed::new(texts)?.place_only(), reply.total_hits)
         } else {
             Parsed::from_body(body, |text| {
                 let reply: DetailsReply<Conversation> = parse_object(text)?;
@@ -806,8 +807,8 @@ mod tests {
     fn parse_all(text: &str) {
         let body = text.as_bytes();
         // Read with each conversation's text kept, or in one pass: the same verdict and views.
-        let [kept, one_pass] = [true, false].map(|keep_text| {
-            DetailsPage::read(body.to_vec(), true, keep_text).map(|page| {
+        let [kept, one_pass] = [true, false].map(|text_only| {
+            DetailsPage::read(body.to_vec(), true, text_only).map(|page| {
                 let ids = |c: &Conversation| (c.conversation_id.to_string(), c.start());
                 let views = page.conversations.views();
                 (views.iter().map(ids).collect::<Vec<_>>(), page.total_hits)

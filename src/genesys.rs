@@ -219,8 +219,9 @@ pub struct Genesys {
 
 impl Genesys {
     /// Starts `parallel` workers (at least one) fetching details pages through `client`;
-    /// with `keep_text`, each conversation's text is kept beside its view (JSON Lines).
-    pub fn new(client: Arc<Client>, parallel: u32, keep_text: bool) -> Genesys {
+    /// with `text_only`, the writer reads each conversation's text and place alone (JSON
+    /// Lines).
+    pub fn new(client: Arc<Client>, parallel: u32, text_only: bool) -> Genesys {
         let parallel = parallel.max(1);
         let (to_fetch, queue) = mpsc::channel::<(Ticket, DetailsQuery)>();
         let (done, fetched) = mpsc::channel();
@@ -234,7 +235,7 @@ impl Genesys {
                 let Ok((ticket, query)) = next else {
                     return;
                 };
-                let page = details_page(&client, &query, keep_text);
+                let page = details_page(&client, &query, text_only);
                 if done.send((ticket, page)).is_err() {
                     return;
                 }
@@ -260,11 +261,11 @@ impl Drop for Genesys {
 }
 
 /// One details page, checked: the first page of a window that reports hits must carry them.
-fn details_page(client: &Client, query: &DetailsQuery, keep_text: bool) -> Result<DetailsPage> {
+fn details_page(client: &Client, query: &DetailsQuery, text_only: bool) -> Result<DetailsPage> {
     let first_page = query.paging.page_number <= 1;
     client
         .post_read(api::DETAILS_QUERY_PATH, query, &|body: Vec<u8>| {
-            DetailsPage::read(body, first_page, keep_text)
+            DetailsPage::read(body, first_page, text_only)
         })
         .map_err(needs_detail_permission)
 }

@@ -179,8 +179,9 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     genesys::interruptible(&client, Client::authenticate)?;
     // Queue names resolved before any export request.
     plan.filters = genesys::query_filters(&client, &config.filters, log)?;
-    let keep_text = config.format == crate::sink::Format::Jsonl;
-    let mut api = Genesys::new(Arc::clone(&client), config.parallel, keep_text);
+    // JSON Lines writes each record's text, placed by its id, start and end alone.
+    let text_only = config.format == crate::sink::Format::Jsonl && !config.tables;
+    let mut api = Genesys::new(Arc::clone(&client), config.parallel, text_only);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,

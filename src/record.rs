@@ -336,6 +336,16 @@ impl Parsed {
         Ok((parsed, extra))
     }
 
+    /// Keeps of each view only what places it (its id, start and end) and its text, for a
+    /// writer that reads nothing else (JSON Lines): the rest of the tree is freed at once.
+    pub fn place_only(mut self) -> Parsed {
+        for view in &mut self.views {
+            view.participants = Vec::new();
+            view.division_ids = Vec::new();
+        }
+        self
+    }
+
     /// The conversations, read.
     pub fn views(&self) -> &[Conversation<'_>] {
         &self.views
