@@ -66,7 +66,26 @@ use crate::retry::Endpoint;
 use crate::sink::Output;
 use crate::target::FileTarget;
 
+/// With glibc's allocator, one arena for every thread. Each worker thread would otherwise
+/// get an arena of its own, and the pages it reads are freed by the driver into that arena,
+/// where the memory stays: peak RSS of a week's export rose from about 13 to 18 MiB. The
+/// threads allocate little besides those pages, so sharing one costs nothing measurable.
+/// (musl, which the release builds link, has no per-thread arenas.)
+fn one_malloc_arena() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        const M_ARENA_MAX: i32 = -8;
+        // SAFETY: glibc's `mallopt` takes two ints and only sets a tunable; called before any
+        // thread starts.
+        unsafe { mallopt(M_ARENA_MAX, 1) };
+    }
+}
+
 fn main() -> ExitCode {
+    one_malloc_arena();
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let env = |name: &str| std::env::var(name).ok();
     // Known before the arguments are checked, so that a usage error is in the format asked for.

@@ -286,9 +286,8 @@ fn copy_to_spool(body: &mut impl Read, spool: &mut Spool) -> Result<(), ureq::Er
     out.flush().map_err(failed)
 }
 
-/// The size of the writes that spool a reply: a page of 1 000 job results (about 3 MB) in
-/// one. The buffer's pages are touched only as far as a reply fills them.
-const SPOOL_WRITE_BYTES: usize = 4 * 1024 * 1024;
+/// The size of the writes that spool a reply.
+const SPOOL_WRITE_BYTES: usize = 1024 * 1024;
 
 /// Writing a reply to its temporary file failed: a local fault (a full disk), never retried.
 #[derive(Debug)]
