@@ -377,7 +377,11 @@ pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String>
         Some(b'{') => {}
         Some(_) => return Err("a body that is not a JSON object".to_string()),
     }
-    serde_json::from_slice(body).map_err(|e| format!("unreadable JSON ({e})"))
+    // UTF-8 checked once for the whole body: serde_json reading a byte slice would check each
+    // string it borrows on its own, at a cost per string.
+    let text = std::str::from_utf8(body)
+        .map_err(|e| format!("unreadable JSON (not UTF-8 at byte {})", e.valid_up_to()))?;
+    serde_json::from_str(text).map_err(|e| format!("unreadable JSON ({e})"))
 }
 
 /// A page of named entities: the reply of a bulk lookup of queues (`QueueEntityListing`),
