@@ -214,6 +214,8 @@ pub struct Sink<W: Target> {
     out: Counting<W>,
     /// Rendered rows not handed to the target yet.
     pending: Vec<u8>,
+    /// The length of the output at its last sync in this run, if any.
+    synced: Option<u64>,
     format: Format,
     /// What the target is, for error messages: a path or "stdout".
     name: String,
@@ -260,6 +262,7 @@ impl<W: Target> Sink<W> {
                 digest: start.digest,
             },
             pending: Vec::new(),
+            synced: None,
             format,
             name: name.into(),
         }
@@ -330,15 +333,21 @@ impl<W: Target> Sink<W> {
         written.with_context(|| output(format!("cannot write to {}", self.name)))
     }
 
-    /// Writes everything rendered so far and syncs it to storage.
+    /// Writes everything rendered so far and syncs it to storage; a file with nothing new
+    /// since its last sync in this run (a table no row went to) is not synced again.
     pub fn commit(&mut self) -> Result<()> {
         if !self.pending.is_empty() {
             self.hand_over()?;
         }
+        if self.synced == Some(self.out.written) {
+            return Ok(());
+        }
         self.out
             .flush()
             .and_then(|()| self.out.inner.sync())
-            .with_context(|| output(format!("cannot write to {}", self.name)))
+            .with_context(|| output(format!("cannot write to {}", self.name)))?;
+        self.synced = Some(self.out.written);
+        Ok(())
     }
 
     /// Commits and returns the target.
@@ -579,10 +588,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_page_reaches_the_target_in_one_write_on_commit() {
-        /// A target that records the size of every write.
+    fn a_page_reaches_the_target_in_one_write_on_commit_and_is_synced_once() {
+        /// A target that records the size of every write, and counts its syncs.
         #[derive(Default)]
-        struct Writes(Vec<usize>);
+        struct Writes(Vec<usize>, usize);
         impl Write for Writes {
             fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
                 self.0.push(buf.len());
@@ -594,10 +603,13 @@ pub(crate) mod tests {
         }
         impl Target for Writes {
             fn sync(&mut self) -> io::Result<()> {
+                self.1 += 1;
                 Ok(())
             }
         }
         let mut sink = Sink::new(Writes::default(), Format::Jsonl, "memory");
+        // A first commit syncs, even with nothing written in this run.
+        sink.commit().unwrap();
         for _ in 0..100 {
             sink.write_json(&raw(r#"{"conversationId":"j1"}"#)).unwrap();
         }
@@ -611,7 +623,11 @@ pub(crate) mod tests {
         sink.write_json(&raw(&big)).unwrap();
         sink.write_json(&raw(r#"{"conversationId":"j2"}"#)).unwrap();
         sink.commit().unwrap();
-        assert_eq!(sink.finish().unwrap().0, [100 * line, big.len() + 1, line]);
+        // Synced at the first commit and at each commit that brought bytes; a commit with
+        // nothing new since (the second above, and `finish`) is not synced again.
+        let target = sink.finish().unwrap();
+        assert_eq!(target.0, [100 * line, big.len() + 1, line]);
+        assert_eq!(target.1, 3);
     }
 
     #[test]
