@@ -318,20 +318,11 @@ impl Client {
         body: &impl Serialize,
         check: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T> {
-        let bytes = serde_json::to_vec(body)?;
-        let body = Body {
-            content_type: "application/json",
-            bytes: &bytes,
+        let read = |bytes: Vec<u8>| {
+            let value: T = api::parse_object(&bytes)?;
+            check(&value).map(|()| value)
         };
-        let accept = |reply: Reply| parse_checked(Method::Post, &reply, check);
-        self.call(
-            Endpoint::Api,
-            Method::Post,
-            path,
-            Some(body),
-            Receive::InMemory,
-            &accept,
-        )
+        self.post_read(path, body, &read)
     }
 
     /// `DELETE path`; any 2xx will do, whatever its body.
