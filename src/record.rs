@@ -220,9 +220,8 @@ impl<'a> Conversation<'a> {
     /// JSON Lines, whose lines are the reply's own text, from a reply `read` checked already.
     /// The view keeps `raw`; every other field is empty.
     pub fn read_place(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
-        #[derive(Deserialize)]
+        #[derive(Default, Deserialize)]
         #[serde(rename_all = "camelCase", default)]
-        #[derive(Default)]
         struct Place<'a> {
             #[serde(borrow)]
             conversation_id: Cow<'a, str>,

@@ -88,10 +88,6 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     ) -> Result<u64> {
         let mut wanted = self.wanted();
         let mut written: u64 = 0;
-        let parse = match self.sink.reads_fields() {
-            true => parse_conversation,
-            false => parse_place,
-        };
         if let Some(page) = rows.parsed() {
             page.iter().for_each(|c| wanted.add(c));
             self.look_up_names(wanted)?;
@@ -108,6 +104,10 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
                 None => {}
             }
             self.look_up_names(wanted)?;
+            let parse = match self.sink.reads_fields() {
+                true => parse_conversation,
+                false => parse_place,
+            };
             rows.each(&mut |raw| {
                 let conversation = parse(raw)?;
                 written += u64::from(self.write_one(owner, &conversation)?);
@@ -165,21 +165,21 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 /// A conversation of a checked reply, parsed once (the check made the same parse before the
 /// reply counted).
 pub(super) fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
-    Conversation::read(raw)
-        .map_err(|e| anyhow!(e))
-        .context("a conversation in the reply does not have the expected shape")
+    shaped(Conversation::read(raw))
 }
 
 /// The conversations of a reply held in memory, each read once.
 pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
-    Parsed::new(texts)
-        .map_err(|e| anyhow!(e))
-        .context("a conversation in the reply does not have the expected shape")
+    shaped(Parsed::new(texts))
 }
 
 /// What places a conversation of a checked reply, for a writer that reads no other field.
 fn parse_place(raw: &RawValue) -> Result<Conversation<'_>> {
-    Conversation::read_place(raw)
-        .map_err(|e| anyhow!(e))
+    shaped(Conversation::read_place(raw))
+}
+
+/// A read's refusal as the driver reports it.
+fn shaped<T>(read: std::result::Result<T, String>) -> Result<T> {
+    read.map_err(|e| anyhow!(e))
         .context("a conversation in the reply does not have the expected shape")
 }
