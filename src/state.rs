@@ -30,8 +30,9 @@ use crate::sink::{Digest, Mark};
 use crate::window::{self, Window};
 
 /// Bumped whenever the meaning of a saved field changes (3: jobs cover the lake part in
-/// pieces of up to 31 days, whatever `--window` says, and jobs ahead are saved).
-pub const VERSION: u32 = 3;
+/// pieces of up to 31 days, whatever `--window` says, and jobs ahead are saved; 4: the
+/// digests are `sink::Digest`'s word-at-a-time state, no longer FNV-1a).
+pub const VERSION: u32 = 4;
 /// More jobs ahead than this in a state is not one of ours.
 const MAX_SAVED_AHEAD: usize = 16;
 /// A state file larger than this is not one of ours (real ones are a few hundred bytes).
@@ -53,7 +54,7 @@ pub struct State {
     pub window_offset: u64,
     /// Length of `FILE.partial` covered by this state.
     pub output_len: u64,
-    /// FNV-1a digest of those bytes, in hex.
+    /// The digest of those bytes (`sink::Digest`'s state), in hex.
     pub output_digest: String,
     /// Where jobs hand over to the query (the availability date the run started with).
     pub split_at: String,
@@ -185,10 +186,11 @@ impl State {
         }
         let mut marks = vec![self.mark()?];
         for table in &self.tables {
+            let digest = parse_hex(&table.digest, table.len)
+                .ok_or("a table's digest is not a digest of its length in hex")?;
             marks.push(Mark {
                 len: table.len,
-                digest: parse_hex(&table.digest)
-                    .ok_or("a table's digest is not a 64-bit hex digest")?,
+                digest,
             });
         }
         Ok(marks)
@@ -196,8 +198,8 @@ impl State {
 
     /// What the state says of the output: its committed length and the digest of those bytes.
     pub fn mark(&self) -> Result<Mark, String> {
-        let digest =
-            parse_hex(&self.output_digest).ok_or("output_digest is not a 64-bit hex digest")?;
+        let digest = parse_hex(&self.output_digest, self.output_len)
+            .ok_or("output_digest is not a digest of output_len in hex")?;
         Ok(Mark {
             len: self.output_len,
             digest,
@@ -353,17 +355,32 @@ impl State {
     }
 }
 
-/// A digest as a state writes it: 16 hex digits.
+/// A digest as a state writes it: the hash and the tail, 16 hex digits each, then the tail's
+/// length.
 fn hex(digest: Digest) -> String {
-    format!("{:016x}", digest.0)
+    format!(
+        "{:016x}{:016x}{}",
+        digest.hash, digest.tail, digest.tail_len
+    )
 }
 
-/// A digest written by `hex`.
-fn parse_hex(text: &str) -> Option<Digest> {
-    let digest = u64::from_str_radix(text, 16)
-        .ok()
-        .filter(|_| text.len() == 16)?;
-    Some(Digest(digest))
+/// A digest written by `hex`, of `len` bytes: its tail must hold the bytes after the last
+/// whole word of them.
+fn parse_hex(text: &str, len: u64) -> Option<Digest> {
+    let word = |range| {
+        let digits = text.get(range)?;
+        u64::from_str_radix(digits, 16).ok()
+    };
+    let digest = Digest {
+        hash: word(0..16)?,
+        tail: word(16..32)?,
+        tail_len: text.get(32..).and_then(|d| d.parse().ok())?,
+    };
+    let valid = text.len() == 33
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+        && digest.is_valid()
+        && u64::from(digest.tail_len) == len % 8;
+    valid.then_some(digest)
 }
 
 /// Split windows lie inside their top-level window, are not empty, and are stacked with the
@@ -584,7 +601,7 @@ mod tests {
             next_page: 7,
             window_offset: 120,
             output_len: 4567,
-            output_digest: "00000000000000ff".into(),
+            output_digest: "00000000000000ff00000000000a0b0c7".into(),
             split_at: "2026-11-02T00:00:00.000Z".into(),
             job: None,
             job_page_size: 1000,
@@ -667,7 +684,12 @@ api=https://api.mypurecloud.ie",
         let position = state.position(&plan()).unwrap();
         assert_eq!(position.stack.len(), 2);
         assert_eq!(position.next_page, 7);
-        assert_eq!(state.mark().unwrap().digest, Digest(255));
+        let digest = Digest {
+            hash: 255,
+            tail: 0x000a_0b0c,
+            tail_len: 7,
+        };
+        assert_eq!(state.mark().unwrap().digest, digest);
     }
 
     /// A hand-edited state must be refused with a reason naming what is wrong.
@@ -708,6 +730,28 @@ api=https://api.mypurecloud.ie",
         check_edit(|s| s.job_page_size = 10_001, "job_page_size 10001");
         check_edit(|s| s.output_digest = "xyz".into(), "output_digest");
         check_edit(|s| s.output_digest = "ff".into(), "output_digest");
+        check_edit(
+            |s| s.output_digest = "00000000000000ff".into(),
+            "output_digest",
+        );
+        // The tail's length is the covered length's, modulo 8, and nothing lies past it.
+        let digest = |tail: &str, len: &str| format!("00000000000000ff{tail}{len}");
+        check_edit(
+            |s| s.output_digest = digest("00000000000a0b0c", "6"),
+            "output_digest",
+        );
+        check_edit(
+            |s| s.output_digest = digest("01000000000a0b0c", "7"),
+            "output_digest",
+        );
+        check_edit(
+            |s| s.output_digest = digest("+0000000000a0b0c", "7"),
+            "output_digest",
+        );
+        check_edit(
+            |s| s.output_digest = digest("00000000000a0b0c", "07"),
+            "output_digest",
+        );
         check_edit(
             |s| s.split_at = "2027-01-01T00:00:00.000Z".into(),
             "outside the range",
@@ -848,10 +892,14 @@ api=https://api.mypurecloud.ie",
             "an older genesys-export, in state format 2",
         );
         check(
-            r#"{"version":4}"#,
-            "a newer genesys-export, in state format 4",
+            r#"{"version":3}"#,
+            "an older genesys-export, in state format 3",
         );
-        check(r#"{"version":3}"#, "does not parse");
+        check(
+            r#"{"version":5}"#,
+            "a newer genesys-export, in state format 5",
+        );
+        check(r#"{"version":4}"#, "does not parse");
         let mut text = serde_json::to_value(saved()).unwrap();
         text["surprise"] = serde_json::json!(1);
         check(&text.to_string(), "does not parse");
