@@ -189,7 +189,15 @@ pub(crate) fn read_private(path: &Path, max: u64) -> Result<Option<String>, Read
 /// Writes `text` and a newline to `path` atomically, in one write: a temporary file of this
 /// process's own beside it (created exclusively, mode 0600), fsync, rename, fsync of the
 /// directory. The crash point `crash_point` leaves half a temporary file, as a power cut might.
-pub(crate) fn write_atomically(
+pub(crate) fn write_atomically(path: &Path, text: Vec<u8>, crash_point: &str) -> io::Result<()> {
+    replace_atomically(path, text, crash_point)?;
+    sync_dir(path)
+}
+
+/// `write_atomically` without the fsync of the directory, for a file replaced again and
+/// again whose name is already durable (the state after its first save): after a power cut
+/// `path` holds the old text or the new, each complete, and either is a valid one.
+pub(crate) fn replace_atomically(
     path: &Path,
     mut text: Vec<u8>,
     crash_point: &str,
@@ -208,8 +216,7 @@ pub(crate) fn write_atomically(
     });
     file.write_all(&text)?;
     file.sync_data()?;
-    fs::rename(&tmp, path)?;
-    sync_dir(path)
+    fs::rename(&tmp, path)
 }
 
 /// Removes temporary state files that crashed runs left beside `path`. Only while the

@@ -31,12 +31,13 @@ pub fn check_parent(path: &Path, option: &str) -> Result<()> {
 
 /// Creates (or starts over) `FILE.partial`, readable by its owner only: whatever was at the
 /// name (a stale partial, a symbolic link) is removed, not followed, and the file is created
-/// afresh.
+/// afresh, its name made durable before a state can record its rows.
 pub fn create_partial(partial: &Path) -> Result<File> {
     crate::disk::unlink(partial)
         .and_then(|()| {
             crate::disk::open_private(partial, OpenOptions::new().write(true).create_new(true))
         })
+        .and_then(|file| crate::disk::sync_dir(partial).map(|()| file))
         .with_context(|| output(format!("cannot create {}", partial.display())))
 }
 

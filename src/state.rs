@@ -21,7 +21,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::disk::{read_private, sync_dir, with_suffix, write_atomically, ReadFailure};
+use crate::disk::{
+    read_private, replace_atomically, sync_dir, with_suffix, write_atomically, ReadFailure,
+};
 use crate::exit::{output, usage, usage_context};
 use crate::export::{self, AheadJob, FollowUp, JobCursor, Mode, Plan, Position, Route};
 use crate::filters::Filters;
@@ -513,11 +515,18 @@ pub fn parse(text: &str) -> Result<State, String> {
 
 /// Writes the state atomically: a reader (or a resumed run after a crash) sees the old state
 /// or the new one, never a mix. The temporary file is this process's own, created exclusively
-/// with mode 0600.
-pub fn save(path: &Path, state: &State) -> Result<()> {
+/// with mode 0600. The directory is synced when the state is `first` saved in a run (its name
+/// becomes durable); after that a power cut may leave the state saved before the last, which
+/// covers less of the synced output and is as valid: the resume cuts the rest off and fetches
+/// it again.
+pub fn save(path: &Path, state: &State, first: bool) -> Result<()> {
     let text = serde_json::to_vec_pretty(state)?;
-    write_atomically(path, text, "state-write")
-        .with_context(|| output(format!("cannot save the state file {}", path.display())))?;
+    let written = if first {
+        write_atomically(path, text, "state-write")
+    } else {
+        replace_atomically(path, text, "state-write")
+    };
+    written.with_context(|| output(format!("cannot save the state file {}", path.display())))?;
     crate::crash::reach("state-saved", || {});
     Ok(())
 }

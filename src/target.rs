@@ -233,6 +233,10 @@ impl FileTarget {
         let (marks, resume) = resume.map_or((None, None), |(m, r)| (Some(m), Some(r)));
         let files = self.layout.files(&self.partial);
         let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
+        // A ledger's entries are settled after a save names them handled: with a ledger every
+        // save is made durable, so a power cut cannot bring back a state older than the ledger.
+        let every_save_durable = pending.is_some();
+        let mut saves = 0u64;
         let mut checkpoint = |position: &Position, marks: &[Mark]| {
             let first = marks.first().copied().unwrap_or_default();
             let saved = State::new(position, first, &self.fingerprint, plan.split_at);
@@ -240,7 +244,8 @@ impl FileTarget {
                 Layout::File => saved,
                 Layout::Dataset(_) => saved.with_tables(&names, marks),
             };
-            state::save(&self.state_path, &saved)
+            saves = saves.saturating_add(1);
+            state::save(&self.state_path, &saved, saves == 1 || every_save_durable)
         };
         let control = Control {
             checkpoint: &mut checkpoint,
