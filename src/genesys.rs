@@ -303,6 +303,15 @@ impl Source for Genesys {
         }
     }
 
+    fn page_ready(&mut self, ticket: Ticket) -> bool {
+        while let Ok((done, reply)) = self.fetched.try_recv() {
+            if !self.forgotten.remove(&done) {
+                self.arrived.insert(done, reply);
+            }
+        }
+        self.arrived.contains_key(&ticket)
+    }
+
     fn forget_page(&mut self, ticket: Ticket) {
         if self.arrived.remove(&ticket).is_none() {
             self.forgotten.insert(ticket);

@@ -11,6 +11,7 @@ mod cli;
 mod columns;
 mod crash;
 mod dataset;
+mod digest;
 mod disk;
 mod exit;
 mod export;

@@ -515,13 +515,13 @@ pub fn parse(text: &str) -> Result<State, String> {
 
 /// Writes the state atomically: a reader (or a resumed run after a crash) sees the old state
 /// or the new one, never a mix. The temporary file is this process's own, created exclusively
-/// with mode 0600. The directory is synced when the state is `first` saved in a run (its name
-/// becomes durable); after that a power cut may leave the state saved before the last, which
-/// covers less of the synced output and is as valid: the resume cuts the rest off and fetches
-/// it again.
-pub fn save(path: &Path, state: &State, first: bool) -> Result<()> {
+/// with mode 0600. The directory is synced when the save is to be `durable` (the first of a
+/// run, whose name must last); otherwise a power cut may leave the state saved before the
+/// last, which covers less of the synced output and is as valid: the resume cuts the rest off
+/// and fetches it again.
+pub fn save(path: &Path, state: &State, durable: bool) -> Result<()> {
     let text = serde_json::to_vec_pretty(state)?;
-    let written = if first {
+    let written = if durable {
         write_atomically(path, text, "state-write")
     } else {
         replace_atomically(path, text, "state-write")

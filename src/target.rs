@@ -220,6 +220,17 @@ impl FileTarget {
         Ok(stats)
     }
 
+    /// A run's failure `e`, saying where its rows are and that the same command resumes it.
+    fn resumable(&self, e: anyhow::Error) -> anyhow::Error {
+        crate::exit::failure(
+            crate::exit::code_of(&e),
+            format!(
+                "{e:#}; the rows so far are in {} and running the same command again resumes the export",
+                self.partial.display()
+            ),
+        )
+    }
+
     /// Writes the partial output (created, or cut back to what `resume` covers) through the
     /// driver, saving the state after every commit, and completes it.
     fn write<S: Source>(
@@ -233,34 +244,24 @@ impl FileTarget {
         let (marks, resume) = resume.map_or((None, None), |(m, r)| (Some(m), Some(r)));
         let files = self.layout.files(&self.partial);
         let names: Vec<String> = files.iter().map(|f| crate::dataset::file_name(f)).collect();
-        // A ledger's entries are settled after a save names them handled: with a ledger every
-        // save is made durable, so a power cut cannot bring back a state older than the ledger.
-        let every_save_durable = pending.is_some();
-        let mut saves = 0u64;
+        // The first save makes the state's name durable; with a ledger, whose entries are
+        // settled once a save names them handled, so does every save (`state::save`).
+        let (mut durable, ledger) = (true, pending.is_some());
         let mut checkpoint = |position: &Position, marks: &[Mark]| {
             let first = marks.first().copied().unwrap_or_default();
-            let saved = State::new(position, first, &self.fingerprint, plan.split_at);
-            let saved = match self.layout {
-                Layout::File => saved,
-                Layout::Dataset(_) => saved.with_tables(&names, marks),
-            };
-            saves = saves.saturating_add(1);
-            state::save(&self.state_path, &saved, saves == 1 || every_save_durable)
+            let mut saved = State::new(position, first, &self.fingerprint, plan.split_at);
+            if let Layout::Dataset(_) = self.layout {
+                saved = saved.with_tables(&names, marks);
+            }
+            let durable = std::mem::replace(&mut durable, ledger);
+            state::save(&self.state_path, &saved, durable)
         };
         let control = Control {
             checkpoint: &mut checkpoint,
             stop: &crate::signal::stop_reason,
             pending: pending.map(|p| p as &mut dyn PendingLedger),
         };
-        let failed = |e: anyhow::Error| {
-            crate::exit::failure(
-                crate::exit::code_of(&e),
-                format!(
-                    "{e:#}; the rows so far are in {} and running the same command again resumes the export",
-                    self.partial.display()
-                ),
-            )
-        };
+        let failed = |e| self.resumable(e);
         match &self.layout {
             Layout::File => {
                 let mark = marks.and_then(|m| m.first().copied());

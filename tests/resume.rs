@@ -109,9 +109,11 @@ fn crashes_at_every_kind_of_point_resume_byte_for_byte() {
         ("page-written", 2),
         ("page-written", 47),
         ("state-write", 3),
-        ("state-write", 61),
+        ("state-write", 15),
         ("state-saved", 5),
-        ("state-saved", 29),
+        // Pages that arrive together are saved together, but every window ends in a save:
+        // a run of 16 windows saves at least 17 times.
+        ("state-saved", 16),
     ] {
         let spec = format!("{point}:{n}");
         let dir = Dir::new("crash");
@@ -146,7 +148,7 @@ fn crashes_with_pages_in_flight_resume_byte_for_byte() {
 fn jsonl_resumes_byte_for_byte_too() {
     let sim = sim_with(faulty(), 0);
     let want = reference("jsonl");
-    for spec in ["page-written:3", "state-write:17", "state-saved:40"] {
+    for spec in ["page-written:3", "state-write:11", "state-saved:16"] {
         let dir = Dir::new("crash-jsonl");
         let out = dir.join("c.jsonl");
         let args = args(&out, "jsonl");
@@ -308,7 +310,7 @@ fn a_different_command_against_a_saved_state_is_refused_untouched() {
     assert_eq!(std::fs::read(&partial).unwrap(), partial_before);
 
     // A state from a newer version is refused the same way.
-    let newer = text.replace("\"version\": 3", "\"version\": 99");
+    let newer = text.replace("\"version\": 4", "\"version\": 99");
     assert_ne!(newer, text, "the state names its version");
     std::fs::write(&state, &newer).unwrap();
     let run = export(&sim, &args);

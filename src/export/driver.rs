@@ -1,7 +1,8 @@
 //! The driver: the top-level windows in order, each through its route (`query.rs` or
 //! `jobs.rs`), split in halves when the API will not page through one, and the commit order:
-//! after every page the rows are committed, the position reported to `Control::checkpoint`
-//! and the progress line, and a stop request obeyed. It owns what every route shares (the
+//! after every page (or up to `query::MAX_GROUP` details pages that arrived together) the rows
+//! are committed, the position reported to `Control::checkpoint` and the progress line, and a
+//! stop request obeyed. It owns what every route shares (the
 //! sink, the position, the id set of the top-level window, the counts); each route and the
 //! follow-up keep their own state. It sends no request of its own but through `Source`.
 
@@ -108,11 +109,12 @@ pub(super) struct Run<'a, 'c, S: Source, W: Writer> {
 }
 
 impl<S: Source, W: Writer> Run<'_, '_, S, W> {
-    /// Reports the position after a commit (to the checkpoint, then to the log's progress
-    /// line), then stops if asked to. Conversations found in progress are recorded in the
-    /// ledger before the state moves past them, and follow-ups handled are removed from it
-    /// only after.
+    /// Commits the rows written since the last save (one write and one sync), reports the
+    /// position (to the checkpoint, then to the log's progress line), then stops if asked
+    /// to. Conversations found in progress are recorded in the ledger before the state moves
+    /// past them, and follow-ups handled are removed from it only after.
     pub(super) fn save(&mut self) -> Result<()> {
+        self.sink.commit()?;
         self.ledger.record_found()?;
         (self.checkpoint)(&self.pos, &self.sink.marks())?;
         self.ledger.settle_saved()?;
@@ -293,8 +295,11 @@ fn halves(w: &Window) -> (Window, Window) {
 mod tests {
     use crate::exit::{code_of, Code};
     use crate::export::fake::*;
+    use crate::export::query::MAX_GROUP;
+    use crate::export::Plan;
     use crate::export::{run, Control, Position};
     use crate::sink::{Format, Mark, Sink};
+    use time::OffsetDateTime;
 
     #[test]
     fn each_conversation_once_across_windows_and_pages() {
@@ -350,6 +355,65 @@ mod tests {
                 );
             }
             assert!(crashes > 150);
+        }
+    }
+
+    /// Forty conversations in one hour, fetched four pages at a time.
+    fn busy_hour(pages_ready: bool) -> Fake {
+        let start = time::macros::datetime!(2026-11-01 02:00 UTC);
+        let rows: Vec<(String, OffsetDateTime, OffsetDateTime)> = (0..40)
+            .map(|n| {
+                let s = start + time::Duration::minutes(n);
+                (format!("g{n:02}"), s, s + time::Duration::seconds(30))
+            })
+            .collect();
+        let borrowed: Vec<_> = rows.iter().map(|(i, s, e)| (i.as_str(), *s, *e)).collect();
+        let mut fake = Fake::new(&borrowed);
+        fake.parallel = 4;
+        fake.pages_ready = pages_ready;
+        fake
+    }
+
+    /// The pages each save covers in turn: how far `next_page` moved within a window.
+    fn saves_of(fake: &mut Fake, plan: &Plan) -> (String, Vec<u32>) {
+        let mut sink = Sink::new(Vec::new(), plan.format, "memory");
+        let (mut steps, mut last) = (Vec::new(), (0, 1));
+        let mut checkpoint = |p: &Position, _: &[Mark]| {
+            if p.top_index == last.0 && p.next_page > last.1 {
+                steps.push(p.next_page - last.1);
+            }
+            last = (p.top_index, p.next_page);
+            Ok(())
+        };
+        let control = Control {
+            checkpoint: &mut checkpoint,
+            stop: &|| None,
+            pending: None,
+        };
+        run(fake, &mut sink, plan, None, control, &QUIET).unwrap();
+        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
+        (out, steps)
+    }
+
+    #[test]
+    fn pages_that_arrived_together_are_saved_together_and_resume_the_same() {
+        let p = plan(Format::Csv, 86_400, 2);
+        let (alone, steps) = saves_of(&mut busy_hour(false), &p);
+        assert!(steps.iter().all(|&n| n == 1), "{steps:?}");
+        let (together, steps) = saves_of(&mut busy_hour(true), &p);
+        assert_eq!(together, alone);
+        assert_eq!(ids_of_csv(&together).len(), 40);
+        // Twenty full pages and an empty one: the first is fetched alone (its count says how
+        // many follow), then eight and eight arrive together, then the last three, after which
+        // page 21 is only sent.
+        assert_eq!(steps, [1, MAX_GROUP, MAX_GROUP, 3]);
+        for crash_at in 1..8 {
+            let mut fake = busy_hour(true);
+            let mut attempt = crash(&mut fake, &p, None, crash_at);
+            while let Err(saved) = attempt {
+                attempt = crash(&mut fake, &p, Some(saved), 2);
+            }
+            assert_eq!(attempt.unwrap(), alone.as_bytes(), "crash at {crash_at}");
         }
     }
 

@@ -87,6 +87,8 @@ pub struct Fake {
     pub result_cap: Option<u64>,
     /// Every details query is refused with 503.
     pub details_broken: bool,
+    /// A page sent has arrived at once, as from a server without latency.
+    pub pages_ready: bool,
 }
 
 /// A refusal as the adapter hands it over, for a request to `url`, read as the adapter reads
@@ -184,6 +186,7 @@ impl Fake {
             ignore_page_number: false,
             result_cap: None,
             details_broken: false,
+            pages_ready: false,
         }
     }
 }
@@ -363,6 +366,10 @@ impl Source for Fake {
 
     fn forget_page(&mut self, ticket: Ticket) {
         self.sent_pages.remove(&ticket);
+    }
+
+    fn page_ready(&mut self, ticket: Ticket) -> bool {
+        self.pages_ready && self.sent_pages.contains_key(&ticket)
     }
 
     fn parallel(&self) -> u32 {

@@ -17,7 +17,8 @@
 //! Runs in memory in unit tests (`fake.rs`) and against the real API through the adapter in
 //! `genesys.rs`; it imports neither the HTTP client nor the state file. Memory is one page
 //! plus the current window's id set; every page is committed (flushed and synced) and
-//! reported to `Control::checkpoint` before the next one is requested.
+//! reported to `Control::checkpoint` before the next one is written, save details pages that
+//! arrived together (up to `query::MAX_GROUP`), which share one commit.
 
 use std::time::Duration;
 
@@ -63,6 +64,11 @@ pub trait Source {
     fn collect_page(&mut self, ticket: Ticket) -> Reply<DetailsPage>;
     /// Drops a page sent with `send_page` whose reply is no longer wanted.
     fn forget_page(&mut self, ticket: Ticket);
+    /// Whether the reply to a page sent with `send_page` has arrived, so that `collect_page`
+    /// would not wait. A source may always say no.
+    fn page_ready(&mut self, _ticket: Ticket) -> bool {
+        false
+    }
     /// How many requests may be in flight at once (`--parallel`).
     fn parallel(&self) -> u32;
     /// Keeps a details page fetched already, to answer the next `send_page` of the same

@@ -25,6 +25,9 @@ pub const RESULT_CAP: u64 = 100_000;
 pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
+/// Pages committed together at most: while the page after the one written has arrived
+/// already, the rows of up to this many pages share one write, one sync and one state save.
+pub const MAX_GROUP: u32 = 8;
 /// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
 /// reply, asked again; this many in a row end the run.
 pub const MAX_REPEATED_PAGES: u32 = 3;
@@ -73,6 +76,8 @@ struct Walk {
     previous: Option<(u32, u64)>,
     /// Replies in a row that repeated the page before them.
     repeats: u32,
+    /// Pages written since the last save.
+    unsaved: u32,
 }
 
 impl Walk {
@@ -93,6 +98,7 @@ impl Walk {
             planned_hits: 0,
             previous: None,
             repeats: 0,
+            unsaved: 0,
         }
     }
 
@@ -249,8 +255,28 @@ impl Query {
         // A full last page: `totalHits` may be short of the truth; one more page will tell.
         walk.known_last = walk.known_last.max(page_number.saturating_add(1));
         run.pos.next_page = page_number.saturating_add(1);
-        run.save()?;
+        if !self.saves_later(run, walk) {
+            run.save()?;
+        }
         Ok(None)
+    }
+
+    /// Whether the save of the page just written waits for the next one: it has arrived
+    /// already, and fewer than `MAX_GROUP` pages wait. A run killed before the save resumes
+    /// from the last, whose rows it covers (the rest of the partial is cut off).
+    fn saves_later<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, walk: &mut Walk) -> bool {
+        walk.unsaved = walk.unsaved.saturating_add(1);
+        let next = run.pos.next_page;
+        let ticket = self
+            .ahead
+            .iter()
+            .find(|sent| sent.page == next && sent.interval == walk.interval)
+            .map(|sent| sent.ticket);
+        let later = walk.unsaved < MAX_GROUP && ticket.is_some_and(|t| run.source.page_ready(t));
+        if !later {
+            walk.unsaved = 0;
+        }
+        later
     }
 
     /// Whether page `page_number` holds the very conversations of the page before it, as a

@@ -59,8 +59,8 @@ impl Wanted {
 }
 
 impl<S: Source, W: Writer> Run<'_, '_, S, W> {
-    /// Writes the conversations of a page that this window owns and has not written yet, then
-    /// commits them. Returns how many were written.
+    /// Writes the conversations of a page that this window owns and has not written yet; the
+    /// next save commits them. Returns how many were written.
     pub(super) fn write_page(&mut self, w: &Window, rows: &mut dyn Rows) -> Result<u64> {
         self.write_rows(Some(w), rows)
     }
@@ -80,7 +80,8 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 
     /// Writes the conversations of a reply, as `write_page` does for window `owner`; without
     /// an owner (the ledger's follow-up), those that have ended and are not written yet, their
-    /// ids kept for the ledger. Then commits them: one write and one sync.
+    /// ids kept for the ledger. The next save (`Run::save`) commits them: one write and one
+    /// sync for all the rows written since the last.
     pub(super) fn write_rows(
         &mut self,
         owner: Option<&Window>,
@@ -114,7 +115,6 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
                 Ok(())
             })?;
         }
-        self.sink.commit()?;
         self.stats.conversations = self.stats.conversations.saturating_add(written);
         Ok(written)
     }
