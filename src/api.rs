@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 
 use crate::record::{Conversation, Parsed};
 
-pub use crate::results::{read_results, ReadError};
+pub use crate::results::{read_results, read_spans, ReadError, Span};
 
 pub use crate::query::{
     Clause, DetailsQuery, Filter, JobQuery, NumericRange, Predicate, QueryFilters,
@@ -490,7 +490,7 @@ impl MultiGet {
     /// Every conversation has the shape the export reads and is one of those asked for.
     pub fn check(&self, asked: &[String]) -> Result<(), String> {
         for raw in self.conversations.as_deref().unwrap_or_default() {
-            let id = Conversation::read(raw)?.conversation_id;
+            let id = Conversation::read(raw.get())?.conversation_id;
             if !asked.iter().any(|a| *a == id) {
                 return Err(format!("conversation {} was not asked for", one_line(&id)));
             }
@@ -840,7 +840,7 @@ mod tests {
                 );
             }
         }
-        let _ = read_results(body, &mut |raw: &RawValue| crate::record::check(raw));
+        let _ = read_results(body, &mut |raw: &str| crate::record::check(raw));
         if let Ok(r) = parse_object::<JobSubmitted>(body) {
             assert!(r.check().is_err() || !r.job_id.trim().is_empty());
         }

@@ -26,7 +26,7 @@ use time::OffsetDateTime;
 
 use crate::api::{
     self, DetailsPage, DetailsQuery, JobQuery, JobStatus, Lookup, NameListing, QueryFilters,
-    QueueListing, ReadError, Refusal, RefusalKind, ResultsPage,
+    QueueListing, ReadError, Refusal, RefusalKind, ResultsPage, Span,
 };
 use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
@@ -37,36 +37,28 @@ use crate::report::Log;
 
 /// The conversations of a spooled page of job results, read from the spool each time, and
 /// the ids their names need, collected as the page was checked.
-struct SpooledRows(Spool, Option<Wanted>);
+/// A spooled page of job results, checked: the ids to name found on that check, and where
+/// its conversations lie, so that they are read again without a scan.
+struct SpooledRows(Spool, Option<Wanted>, Vec<Span>);
 
 impl Rows for SpooledRows {
     fn wanted(&mut self) -> Option<Wanted> {
         self.1.take()
     }
 
-    fn each(
-        &mut self,
-        each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<()>,
-    ) -> Result<()> {
-        match read_spool(&mut self.0, each) {
-            Ok(_) => Ok(()),
+    fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
+        let read = match self.0.rewind() {
+            Ok(()) => api::read_spans(&mut self.0, &self.2, each),
+            Err(e) => Err(ReadError::Malformed(format!("an unreadable spool ({e})"))),
+        };
+        match read {
+            Ok(()) => Ok(()),
             Err(ReadError::Stopped(e)) => Err(e),
             Err(ReadError::Malformed(why)) => {
                 Err(anyhow!("a spooled reply no longer reads: {why}"))
             }
         }
     }
-}
-
-/// Reads a spooled page of job results from its start, as `api::read_results` does.
-fn read_spool<E>(
-    spool: &mut Spool,
-    each: &mut dyn FnMut(&serde_json::value::RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
-    spool
-        .rewind()
-        .map_err(|e| ReadError::Malformed(format!("an unreadable spool ({e})")))?;
-    api::read_results(spool, each)
 }
 
 /// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
@@ -356,24 +348,29 @@ impl Source for Genesys {
         // time when written.
         let check = move |spool: &mut Spool| {
             let mut found = wanted.clone();
-            let mut each = |raw: &serde_json::value::RawValue| {
+            let mut each = |raw: &str| {
                 let conversation = Conversation::read(raw)?;
                 found.add(&conversation);
                 Ok(())
             };
-            let cursor = read_spool(spool, &mut each).map_err(|e| match e {
-                ReadError::Malformed(why) | ReadError::Stopped(why) => why,
-            })?;
-            Ok((cursor, found))
+            let read = spool
+                .rewind()
+                .map_err(|e| format!("an unreadable spool ({e})"))
+                .and_then(|()| {
+                    api::read_results(spool, &mut each).map_err(|e| match e {
+                        ReadError::Malformed(why) | ReadError::Stopped(why) => why,
+                    })
+                })?;
+            Ok((read, found))
         };
         let path = page.path();
-        let (spool, (cursor, wanted)) = interruptible(&self.client, move |client| {
+        let (spool, (read, wanted)) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
         })
         .map_err(|e| source_error(e, false))?;
         Ok(JobPage {
-            rows: Box::new(SpooledRows(spool, Some(wanted))),
-            cursor,
+            rows: Box::new(SpooledRows(spool, Some(wanted), read.spans)),
+            cursor: read.cursor,
         })
     }
 

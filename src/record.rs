@@ -48,7 +48,7 @@ pub struct Conversation<'a> {
     pub participants: Vec<Box<Participant<'a>>>,
     /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
     #[serde(skip)]
-    pub raw: Option<&'a RawValue>,
+    pub raw: Option<&'a str>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,8 +210,8 @@ pub struct Metric<'a> {
 impl<'a> Conversation<'a> {
     /// Parses a conversation's JSON once and checks that it has the shape the export reads:
     /// the declared types, an id and a readable start. The view keeps `raw`.
-    pub fn read(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
-        let conversation: Conversation = serde_json::from_str(raw.get())
+    pub fn read(raw: &'a str) -> Result<Conversation<'a>, String> {
+        let conversation: Conversation = serde_json::from_str(raw)
             .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
         conversation.placed(Some(raw))
     }
@@ -219,7 +219,7 @@ impl<'a> Conversation<'a> {
     /// Only what places a conversation (its id, start and end), the rest skipped unread: for
     /// JSON Lines, whose lines are the reply's own text, from a reply `read` checked already.
     /// The view keeps `raw`; every other field is empty.
-    pub fn read_place(raw: &'a RawValue) -> Result<Conversation<'a>, String> {
+    pub fn read_place(raw: &'a str) -> Result<Conversation<'a>, String> {
         #[derive(Default, Deserialize)]
         #[serde(rename_all = "camelCase", default)]
         struct Place<'a> {
@@ -230,7 +230,7 @@ impl<'a> Conversation<'a> {
             #[serde(borrow, deserialize_with = "text")]
             conversation_end: Option<Text<'a>>,
         }
-        let place: Place = serde_json::from_str(raw.get())
+        let place: Place = serde_json::from_str(raw)
             .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
         Conversation {
             conversation_id: place.conversation_id,
@@ -242,7 +242,7 @@ impl<'a> Conversation<'a> {
     }
 
     /// The view (of `raw`, when its text is kept) once it has an id and a readable start.
-    fn placed(mut self, raw: Option<&'a RawValue>) -> Result<Conversation<'a>, String> {
+    fn placed(mut self, raw: Option<&'a str>) -> Result<Conversation<'a>, String> {
         let id = &self.conversation_id;
         if id.is_empty() {
             return Err("a conversation has no conversationId".to_string());
@@ -269,7 +269,7 @@ impl<'a> Conversation<'a> {
 
 /// Checks that a conversation has the shape the export reads (see `Conversation::read`).
 #[cfg(test)]
-pub fn check(raw: &RawValue) -> Result<(), String> {
+pub fn check(raw: &str) -> Result<(), String> {
     Conversation::read(raw).map(drop)
 }
 
@@ -291,7 +291,7 @@ impl Parsed {
     pub fn new(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
         let mut views = Vec::with_capacity(texts.len());
         for raw in &texts {
-            let view = Conversation::read(raw)?;
+            let view = Conversation::read(raw.get())?;
             // SAFETY: the view borrows only from `raw`'s heap text (and owns the rest). That
             // text lives as long as `texts`, which is never changed after this loop and never
             // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes,
@@ -590,7 +590,7 @@ mod tests {
                     {"value":3,"name":"tTalk","emitDate":"x","more":{"a":[{}]}},
                     {"name":"tHeld","value":-4}]}]}]}"#;
         let raw = raw(text);
-        let c = Conversation::read(&raw).unwrap();
+        let c = Conversation::read(raw.get()).unwrap();
         assert_eq!(c.external_tag, None);
         assert_eq!(c.conversation_initiator, None);
         assert_eq!(c.media_stats_min_conversation_mos, None);
@@ -614,7 +614,7 @@ mod tests {
             r#"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":[{"attributes":{"a":1}}]}"#,
             r#"{"conversationId":null,"conversationStart":"2026-11-01T00:00:00Z"}"#,
         ] {
-            assert!(check(&self::raw(strict)).is_err(), "{strict}");
+            assert!(check(self::raw(strict).get()).is_err(), "{strict}");
         }
     }
 
@@ -626,7 +626,7 @@ mod tests {
             "participants":[{"purpose":"cust\u00f6mer","attributes":{"k":"v","k":"w"},
                 "sessions":[{"metrics":[{"name":"tTalk","value":3}]}]}]}"#,
         );
-        let c = Conversation::read(&raw).unwrap();
+        let c = Conversation::read(raw.get()).unwrap();
         assert!(matches!(c.conversation_id, Cow::Borrowed("c-1")));
         assert_eq!(c.conversation_end, None);
         assert!(!c.ended());
@@ -639,7 +639,7 @@ mod tests {
             p.sessions[0].metrics[0].name,
             Cow::Borrowed("tTalk")
         ));
-        assert_eq!(c.raw.map(RawValue::get), Some(raw.get()));
+        assert_eq!(c.raw, Some(raw.get()));
         assert_eq!(
             c.start(),
             crate::window::parse_api_timestamp("2026-11-01T00:00:00Z")
@@ -649,16 +649,14 @@ mod tests {
     #[test]
     fn a_conversation_needs_an_id_and_a_readable_start() {
         assert_eq!(
-            check(&raw(r#"{"conversationStart":"2026-11-01T00:00:00Z"}"#)),
+            check(r#"{"conversationStart":"2026-11-01T00:00:00Z"}"#),
             Err("a conversation has no conversationId".to_string())
         );
         assert_eq!(
-            check(&raw(
-                r#"{"conversationId":"x","conversationStart":"yesterday"}"#
-            )),
+            check(r#"{"conversationId":"x","conversationStart":"yesterday"}"#),
             Err("conversation x has no readable conversationStart".to_string())
         );
-        assert!(check(&raw("[]")).is_err());
+        assert!(check("[]").is_err());
     }
 
     #[test]
@@ -683,7 +681,7 @@ mod tests {
                 Some(format!("t\"{i}").as_str())
             );
             assert_eq!(view.participants[0].purpose.as_deref(), Some("agent"));
-            assert_eq!(view.raw.map(RawValue::get), Some(text.as_str()));
+            assert_eq!(view.raw, Some(text.as_str()));
         }
         let bad = vec![raw(r#"{"conversationId":"a","conversationStart":"x"}"#)];
         assert_eq!(
@@ -702,13 +700,16 @@ mod tests {
             r#"{"conversationId":"x","conversationStart":7}"#,
         ] {
             let raw = raw(text);
-            let (whole, place) = (Conversation::read(&raw), Conversation::read_place(&raw));
+            let (whole, place) = (
+                Conversation::read(raw.get()),
+                Conversation::read_place(raw.get()),
+            );
             match (whole, place) {
                 (Ok(whole), Ok(place)) => {
                     assert_eq!(place.conversation_id, whole.conversation_id);
                     assert_eq!(place.start(), whole.start());
                     assert_eq!(place.conversation_end, whole.conversation_end);
-                    assert_eq!(place.raw.map(RawValue::get), Some(text));
+                    assert_eq!(place.raw, Some(text));
                     assert!(place.participants.is_empty());
                 }
                 (Err(whole), Err(place)) => assert_eq!(place, whole, "{text}"),

@@ -3,10 +3,13 @@
 //! Pure: reads from any `Read`, touches no file. The page's envelope
 //! (`{"conversations": [...], "cursor": "..."}`) is walked by a small scanner; each value in
 //! it is delimited and checked by serde_json in the buffer it was read into (a value cut
-//! short by the buffer's end is parsed again once more is read), and each conversation is
-//! handed on borrowed from that buffer. Only a buffer's worth is held, whatever the page
-//! size, and a value malformed early is refused without reading on. It knows nothing of what
-//! a conversation holds (`record.rs`).
+//! short by the buffer's end is parsed again once more is read). A conversation (an object)
+//! is delimited by counting its brackets outside strings, without a parse: the one parse is
+//! the reader's (`each`), which checks it whole; it is handed on as text borrowed from that
+//! buffer. Only a buffer's worth is held, whatever the page size, and a value malformed early
+//! is refused without reading on (an object that does not close within a buffer's worth is
+//! delimited by serde_json instead). It knows nothing of what a conversation holds
+//! (`record.rs`).
 
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
@@ -20,26 +23,80 @@ pub enum ReadError<E> {
     Stopped(E),
 }
 
+/// Where a conversation's text lies in a page: its first byte's offset, and its length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub at: u64,
+    pub len: usize,
+}
+
+/// A page of job results as read: its cursor, and where each conversation lies in it, so
+/// that the page can be read again without being scanned again (`read_spans`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Results {
+    pub cursor: Option<String>,
+    pub spans: Vec<Span>,
+}
+
 /// Reads a page of job results (`{"conversations": [...], "cursor": "..."}`; the last page
 /// has no cursor) from `reader` one conversation at a time, handing each to `each`, and
-/// returns the cursor. The reply must be a JSON object; `conversations` an array or absent
-/// (`null`); `cursor` a non-empty string or absent (`null`).
+/// returns the cursor and where the conversations lie. The reply must be a JSON object;
+/// `conversations` an array or absent (`null`); `cursor` a non-empty string or absent
+/// (`null`).
 pub fn read_results<E>(
     reader: impl std::io::Read,
-    each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
-) -> Result<Option<String>, ReadError<E>> {
+    each: &mut dyn FnMut(&str) -> Result<(), E>,
+) -> Result<Results, ReadError<E>> {
     let mut scanner = Scanner {
         reader,
         buf: vec![0; CHUNK],
         start: 0,
         end: 0,
         eof: false,
+        consumed: 0,
+        spans: Vec::new(),
     };
     let cursor = scanner.page(each)?;
     match cursor {
         Some(cursor) if cursor.is_empty() => Err(malformed("an empty cursor")),
-        cursor => Ok(cursor),
+        cursor => Ok(Results {
+            cursor,
+            spans: scanner.spans,
+        }),
     }
+}
+
+/// Reads again the conversations of a page `read_results` read, from `reader` (the same
+/// bytes, from their start), handing each to `each`: the texts at `spans`, checked as UTF-8
+/// and nothing else.
+pub fn read_spans<E>(
+    reader: impl std::io::Read,
+    spans: &[Span],
+    each: &mut dyn FnMut(&str) -> Result<(), E>,
+) -> Result<(), ReadError<E>> {
+    let mut reader = std::io::BufReader::with_capacity(CHUNK, reader);
+    let mut text = Vec::new();
+    let mut at = 0u64;
+    let short = |e: std::io::Error| malformed(&format!("the page no longer reads: {e}"));
+    for span in spans {
+        let gap = span
+            .at
+            .checked_sub(at)
+            .ok_or_else(|| malformed("spans out of order"))?;
+        let skipped = std::io::copy(
+            &mut std::io::Read::take(&mut reader, gap),
+            &mut std::io::sink(),
+        );
+        if skipped.map_err(short)? != gap {
+            return Err(malformed("the page is shorter than its spans"));
+        }
+        text.resize(span.len, 0);
+        std::io::Read::read_exact(&mut reader, &mut text).map_err(short)?;
+        let text = std::str::from_utf8(&text).map_err(|e| malformed(&e.to_string()))?;
+        each(text).map_err(ReadError::Stopped)?;
+        at = span.at.saturating_add(span.len as u64);
+    }
+    Ok(())
 }
 
 /// What the scanner reads at a time; a value longer than what it holds grows it.
@@ -57,13 +114,17 @@ struct Scanner<R> {
     end: usize,
     /// The reader has nothing more.
     eof: bool,
+    /// The bytes read and consumed before `buf[0]`.
+    consumed: u64,
+    /// Where each conversation handed on lies.
+    spans: Vec<Span>,
 }
 
 impl<R: std::io::Read> Scanner<R> {
     /// The whole page: `{`, its members, `}`, then nothing but whitespace.
     fn page<E>(
         &mut self,
-        each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+        each: &mut dyn FnMut(&str) -> Result<(), E>,
     ) -> Result<Option<String>, ReadError<E>> {
         let mut cursor = None;
         self.expect(b'{')?;
@@ -94,7 +155,7 @@ impl<R: std::io::Read> Scanner<R> {
     /// The `conversations` value: `null`, or an array whose elements go to `each`.
     fn conversations<E>(
         &mut self,
-        each: &mut dyn FnMut(&RawValue) -> Result<(), E>,
+        each: &mut dyn FnMut(&str) -> Result<(), E>,
     ) -> Result<(), ReadError<E>> {
         if self.peek()? != Some(b'[') {
             return self.parse::<(), E>();
@@ -105,7 +166,7 @@ impl<R: std::io::Read> Scanner<R> {
             return Ok(());
         }
         loop {
-            self.value(|raw: &RawValue| each(raw).map_err(ReadError::Stopped))??;
+            self.element(each)?;
             match self.peek()? {
                 Some(b',') => self.start += 1,
                 Some(b']') => {
@@ -115,6 +176,46 @@ impl<R: std::io::Read> Scanner<R> {
                 _ => return Err(malformed("an array not closed")),
             }
         }
+    }
+
+    /// Hands the next element of the array to `each`: an object delimited by its brackets
+    /// when it closes within a buffer's worth, any other value as serde_json delimits it.
+    fn element<E>(
+        &mut self,
+        each: &mut dyn FnMut(&str) -> Result<(), E>,
+    ) -> Result<(), ReadError<E>> {
+        while self.peek()? == Some(b'{') {
+            let held = self.buf.get(self.start..self.end).unwrap_or_default();
+            match object_len(held) {
+                Some(len) => {
+                    let bytes = held.get(..len).unwrap_or_default();
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|e| malformed(&format!("invalid UTF-8 ({e})")))?;
+                    // A refusal of text that is not JSON at all is the page's fault: told
+                    // apart here, on the refusal alone, so that good text is parsed once.
+                    each(text).map_err(|e| match serde_json::from_str::<IgnoredAny>(text) {
+                        Err(syntax) => malformed(&syntax.to_string()),
+                        Ok(_) => ReadError::Stopped(e),
+                    })?;
+                    self.spans.push(Span {
+                        at: self.consumed.saturating_add(self.start as u64),
+                        len,
+                    });
+                    self.start = self.start.saturating_add(len);
+                    return Ok(());
+                }
+                None if self.eof => return Err(malformed("an object not closed")),
+                None if held.len() >= CHUNK => break,
+                None => self.fill()?,
+            }
+        }
+        let at = self.consumed.saturating_add(self.start as u64);
+        let len = self.value(|raw: &RawValue| {
+            each(raw.get()).map_err(ReadError::Stopped)?;
+            Ok(raw.get().len())
+        })??;
+        self.spans.push(Span { at, len });
+        Ok(())
     }
 
     /// Parses the next value.
@@ -175,6 +276,7 @@ impl<R: std::io::Read> Scanner<R> {
     /// Reads more after what is held, moving it to the front first and growing the buffer
     /// when it is full.
     fn fill<E>(&mut self) -> Result<(), ReadError<E>> {
+        self.consumed = self.consumed.saturating_add(self.start as u64);
         self.buf.copy_within(self.start..self.end, 0);
         self.end -= self.start;
         self.start = 0;
@@ -194,6 +296,74 @@ impl<R: std::io::Read> Scanner<R> {
         self.end += n;
         Ok(())
     }
+}
+
+/// The length of the object at the start of `text` (whose first byte is `{`): brackets are
+/// counted outside strings until they balance. `None` when `text` ends first. Nothing else
+/// is checked: the parse of the text that follows does that.
+fn object_len(text: &[u8]) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while let Some(&b) = text.get(i) {
+        match b {
+            b'"' => {
+                i = i
+                    .saturating_add(1)
+                    .saturating_add(string_len(text.get(i + 1..)?)?)
+            }
+            b'{' | b'[' => depth = depth.saturating_add(1),
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The length of the rest of a string up to its closing quote (excluded), `text` starting
+/// after the opening one; `None` when `text` ends first.
+fn string_len(text: &[u8]) -> Option<usize> {
+    let mut i = 0usize;
+    loop {
+        i = quote_or_backslash(text, i)?;
+        if text.get(i) == Some(&b'"') {
+            return Some(i);
+        }
+        // An escape: the byte after the backslash is never the string's end.
+        i = i.checked_add(2)?;
+    }
+}
+
+/// The first `"` or `\` in `text` from `from` on, looked for eight bytes at a time: in each
+/// word, a byte equal to the one sought becomes zero, and the lowest zero byte is found
+/// exactly by the borrow it causes (bytes above it may be flagged falsely; they are not
+/// looked at).
+fn quote_or_backslash(text: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut i = from;
+    while let Some(word) = text.get(i..i.checked_add(8)?) {
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(word);
+        let w = u64::from_le_bytes(bytes);
+        let found =
+            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        if found != 0 {
+            return i.checked_add(found.trailing_zeros() as usize / 8);
+        }
+        i += 8;
+    }
+    let at = text
+        .get(i..)?
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\')?;
+    i.checked_add(at)
 }
 
 /// Where `raw`, borrowed from `text`, ends in it.
@@ -264,15 +434,24 @@ mod tests {
             }
         }
         let mut ids = Vec::new();
-        let cursor = read_results(Trickle(text.as_bytes(), chunk), &mut |raw: &RawValue| {
-            let v: serde_json::Value = serde_json::from_str(raw.get()).unwrap();
+        let mut texts = Vec::new();
+        let read = read_results(Trickle(text.as_bytes(), chunk), &mut |raw: &str| {
+            let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
             match v.get("conversationId").and_then(|id| id.as_str()) {
                 Some(id) => ids.push(id.to_string()),
                 None => return Err("a conversation has no conversationId".to_string()),
             }
+            texts.push(raw.to_string());
             Ok(())
         })?;
-        Ok((ids, cursor))
+        // Read again at its spans, the page gives the very texts the scan handed over.
+        let mut again = Vec::new();
+        let reread = read_spans(Trickle(text.as_bytes(), chunk), &read.spans, &mut |raw| {
+            again.push(raw.to_string());
+            Ok::<(), String>(())
+        });
+        assert_eq!((reread, again), (Ok(()), texts), "{text}");
+        Ok((ids, read.cursor))
     }
 
     /// What serde_json makes of the same text as a whole: the oracle.
@@ -389,6 +568,54 @@ mod tests {
         let got = read_results(&mut reader, &mut |_| Ok::<(), String>(()));
         assert!(matches!(got, Err(ReadError::Malformed(_))), "{got:?}");
         assert!(read_bytes <= CHUNK, "{read_bytes}");
+    }
+
+    #[test]
+    fn spans_that_the_page_does_not_hold_stop_the_read_again() {
+        let text = br#"{"conversations":[{"a":1},{"b":2}]}"#;
+        let spans = read_results(&text[..], &mut |_| Ok::<(), ()>(()))
+            .unwrap()
+            .spans;
+        assert_eq!(spans, [Span { at: 18, len: 7 }, Span { at: 26, len: 7 }]);
+        let read = |spans: &[Span], text: &[u8]| {
+            let mut seen = Vec::new();
+            let result = read_spans(text, spans, &mut |t| {
+                seen.push(t.to_string());
+                Ok::<(), ()>(())
+            });
+            (result.is_ok(), seen)
+        };
+        assert_eq!(
+            read(&spans, text),
+            (true, vec![r#"{"a":1}"#.into(), r#"{"b":2}"#.into()])
+        );
+        let backwards = [spans[1], spans[0]];
+        assert_eq!(read(&backwards, text), (false, vec![r#"{"b":2}"#.into()]));
+        assert_eq!(
+            read(&spans, &text[..30]),
+            (false, vec![r#"{"a":1}"#.into()])
+        );
+        assert_eq!(read(&spans, &text[..10]), (false, vec![]));
+    }
+
+    #[test]
+    fn prop_quotes_and_backslashes_are_found_as_a_byte_at_a_time_search_finds_them() {
+        crate::prop::run(|rng| {
+            let len = rng.below(40) as usize;
+            let text: Vec<u8> = (0..len)
+                .map(|_| *rng.pick(&[b'"', b'\\', b'a', 0, 0x22 ^ 0x80, 0x5c ^ 1, 0xff]))
+                .collect();
+            let from = rng.below(len as u64 + 2) as usize;
+            let want = text
+                .get(from..)
+                .and_then(|rest| rest.iter().position(|&c| c == b'"' || c == b'\\'))
+                .map(|at| from + at);
+            assert_eq!(
+                quote_or_backslash(&text, from),
+                want,
+                "{text:?} from {from}"
+            );
+        });
     }
 
     #[test]

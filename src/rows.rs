@@ -171,7 +171,7 @@ mod tests {
     fn free_text_cells_and_attributes_are_guarded_and_nothing_else() {
         let text = include_str!("../tests/sim/samples/formulas.json");
         let raw = serde_json::value::RawValue::from_string(text.to_string()).unwrap();
-        let c = Conversation::read(&raw).unwrap();
+        let c = Conversation::read(raw.get()).unwrap();
         let picked = columns::parse(
             "conversation_id,queue_names,user_names,wrap_up_names,external_tag,ani,dnis,t_talk",
         )

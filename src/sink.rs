@@ -11,7 +11,6 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use serde_json::value::RawValue;
 
 use crate::api::Lookup;
 use crate::columns::{Column, IdsOf, NameOf};
@@ -283,8 +282,7 @@ impl<W: Target> Sink<W> {
     }
 
     /// Writes one conversation's original JSON as a line.
-    pub fn write_json(&mut self, raw: &RawValue) -> Result<()> {
-        let text = raw.get();
+    pub fn write_json(&mut self, text: &str) -> Result<()> {
         // JSON strings cannot hold a raw newline, so one here is whitespace between tokens (a
         // gateway that indents): it is removed, the tokens kept byte for byte, so that each
         // conversation stays one line.
@@ -449,8 +447,7 @@ pub(crate) mod tests {
         assert_eq!(String::from_utf8(out).unwrap(), want);
         // Written as one line, byte for byte.
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
-        sink.write_json(&RawValue::from_string(indented.to_string()).unwrap())
-            .unwrap();
+        sink.write_json(indented).unwrap();
         assert_eq!(sink.finish().unwrap(), format!("{want}\n").into_bytes());
     }
     use super::*;
@@ -462,17 +459,12 @@ pub(crate) mod tests {
         ids
     }
 
-    fn raw(s: &str) -> Box<RawValue> {
-        RawValue::from_string(s.to_string()).unwrap()
-    }
-
     #[test]
     fn jsonl_keeps_the_original_text_one_per_line() {
         let mut sink = Sink::new(Vec::new(), Format::Jsonl, "memory");
         sink.header(&["a"]).unwrap();
-        sink.write_json(&raw(r#"{"b":1,"a":[2.50,"x"]}"#)).unwrap();
-        sink.write_json(&raw("{\n  \"c\": \"line\\nbreak\"\n}"))
-            .unwrap();
+        sink.write_json(r#"{"b":1,"a":[2.50,"x"]}"#).unwrap();
+        sink.write_json("{\n  \"c\": \"line\\nbreak\"\n}").unwrap();
         let out = String::from_utf8(sink.finish().unwrap()).unwrap();
         assert_eq!(
             out,
@@ -520,9 +512,8 @@ pub(crate) mod tests {
             digest: Digest::default(),
         };
         let mut sink = Sink::at(Vec::new(), start, Format::Jsonl, "memory");
-        sink.write_json(&raw(r#"{"conversationId":"j1","x":1}"#))
-            .unwrap();
-        sink.write_json(&raw(r#"{"conversationId":"j2"}"#)).unwrap();
+        sink.write_json(r#"{"conversationId":"j1","x":1}"#).unwrap();
+        sink.write_json(r#"{"conversationId":"j2"}"#).unwrap();
         assert_eq!(sink.position(), 10 + 54);
         let bytes = sink.finish().unwrap();
         assert_eq!(ids_in(&bytes, Format::Jsonl), ["j1", "j2"]);
@@ -590,7 +581,7 @@ pub(crate) mod tests {
         // A first commit syncs, even with nothing written in this run.
         sink.commit().unwrap();
         for _ in 0..100 {
-            sink.write_json(&raw(r#"{"conversationId":"j1"}"#)).unwrap();
+            sink.write_json(r#"{"conversationId":"j1"}"#).unwrap();
         }
         assert_eq!(sink.mark().len, 0);
         sink.commit().unwrap();
@@ -599,8 +590,8 @@ pub(crate) mod tests {
         assert_eq!(sink.mark().len, 100 * line as u64);
         // Past PENDING_MAX the pending bytes are handed over before the commit.
         let big = format!(r#"{{"conversationId":"{}"}}"#, "x".repeat(PENDING_MAX));
-        sink.write_json(&raw(&big)).unwrap();
-        sink.write_json(&raw(r#"{"conversationId":"j2"}"#)).unwrap();
+        sink.write_json(&big).unwrap();
+        sink.write_json(r#"{"conversationId":"j2"}"#).unwrap();
         sink.commit().unwrap();
         // Synced at the first commit and at each commit that brought bytes; a commit with
         // nothing new since (the second above, and `finish`) is not synced again.

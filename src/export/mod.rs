@@ -183,7 +183,7 @@ impl From<SourceError> for anyhow::Error {
 /// spooled to disk rather than held in memory.
 pub trait Rows {
     /// Hands every conversation to `each`, in the reply's order.
-    fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()>;
+    fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()>;
 
     /// The conversations read already, when the reply is held in memory.
     fn parsed(&self) -> Option<&[Conversation<'_>]> {
@@ -197,11 +197,11 @@ pub trait Rows {
 }
 
 impl Rows for Parsed {
-    fn each(&mut self, each: &mut dyn FnMut(&RawValue) -> Result<()>) -> Result<()> {
+    fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
         let texts = self.texts().ok_or_else(|| {
             anyhow::anyhow!("the reply's conversations were read without their text")
         })?;
-        texts.iter().try_for_each(|raw| each(raw))
+        texts.iter().try_for_each(|raw| each(raw.get()))
     }
 
     fn parsed(&self) -> Option<&[Conversation<'_>]> {

@@ -164,7 +164,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 
 /// A conversation of a checked reply, parsed once (the check made the same parse before the
 /// reply counted).
-pub(super) fn parse_conversation(raw: &RawValue) -> Result<Conversation<'_>> {
+pub(super) fn parse_conversation(raw: &str) -> Result<Conversation<'_>> {
     shaped(Conversation::read(raw))
 }
 
@@ -174,7 +174,7 @@ pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
 }
 
 /// What places a conversation of a checked reply, for a writer that reads no other field.
-fn parse_place(raw: &RawValue) -> Result<Conversation<'_>> {
+fn parse_place(raw: &str) -> Result<Conversation<'_>> {
     shaped(Conversation::read_place(raw))
 }
 
