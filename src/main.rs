@@ -19,6 +19,7 @@ mod filters;
 mod formula;
 mod genesys;
 mod http;
+mod ids;
 mod lock;
 mod manifest;
 mod own_files;

@@ -11,7 +11,6 @@
 //! have the recorded digest, and rows that read back. Anything else exits 2, names the file and
 //! offers `--restart`, and touches nothing. All of this happens before the first request.
 
-use std::collections::HashSet;
 use std::fs;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -21,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::exit::{output, usage};
 use crate::export::{self, Control, PendingLedger, Plan, Position, Resume, Source};
+use crate::ids::IdSet;
 use crate::lock::Lock;
 use crate::pending::file::{PendingFile, Start};
 use crate::report::{ExportStats, Log};
@@ -66,7 +66,7 @@ struct Saved {
     position: Position,
     /// What it covers of each file, in `Layout::files` order.
     marks: Vec<Mark>,
-    written: HashSet<String>,
+    written: IdSet,
 }
 
 pub use crate::own_files::partial_path;
@@ -342,14 +342,14 @@ fn check_saved(
         return Err(damaged("it covers no file".to_string()));
     };
     let mut file = file;
-    let mut written = HashSet::new();
+    let mut written = IdSet::new();
     file.seek(SeekFrom::Start(position.window_offset))?;
     let window_rows = mark.len.saturating_sub(position.window_offset);
     let reader = BufReader::new(file.take(window_rows));
     let id_column = crate::rows::id_column(&plan.columns);
     let partial = files.first().map_or(Path::new(""), PathBuf::as_path);
     sink::parse_ids_at(reader, plan.format, id_column, |id| {
-        written.insert(id);
+        written.insert(&id);
     })
     .map_err(|why| {
         crate::partial::mismatch(partial, state_path, &format!("its last window holds {why}"))

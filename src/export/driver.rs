@@ -6,8 +6,6 @@
 //! sink, the position, the id set of the top-level window, the counts); each route and the
 //! follow-up keep their own state. It sends no request of its own but through `Source`.
 
-use std::collections::HashSet;
-
 use anyhow::{anyhow, Result};
 
 use super::follow_up::Ledger;
@@ -17,6 +15,7 @@ use super::plan::{Plan, Position, Resume, Route};
 use super::query::Query;
 use super::{PendingLedger, Source};
 use crate::exit::{failure, Code};
+use crate::ids::IdSet;
 use crate::report::{Event, ExportStats, FollowUpCounts, Log, Progress};
 use crate::sink::{Mark, Writer};
 use crate::window::Window;
@@ -47,7 +46,7 @@ pub fn run<S: Source, W: Writer>(
             sink.begin(&plan.columns, &plan.attributes)?;
             sink.commit()?;
             let position = Position::start(ledger.start(), sink.position());
-            (position, HashSet::new())
+            (position, IdSet::new())
         }
     };
     let mut stats = ExportStats::default();
@@ -101,7 +100,7 @@ pub(super) struct Run<'a, 'c, S: Source, W: Writer> {
     stop: &'c dyn Fn() -> Option<String>,
     pub(super) pos: Position,
     /// Ids written by the current top-level window (all its sub-windows included).
-    pub(super) seen: HashSet<String>,
+    pub(super) seen: IdSet,
     pub(super) names: Names,
     pub(super) stats: ExportStats,
     /// The `--pending` ledger and what the run owes it.

@@ -257,7 +257,6 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
 
     use anyhow::Result;
     use time::OffsetDateTime;
@@ -401,7 +400,7 @@ mod tests {
                 }),
                 0,
             ),
-            written: HashSet::from(["old-1".to_string()]),
+            written: ["old-1"].into_iter().collect(),
         };
         let (csv, due, events) =
             export_with_ledger(&mut fake, &plan, &["old-1", "old-2"], Some(resume));

@@ -2,7 +2,6 @@
 //! format, columns) and the `Position` saved after every commit. Plain data: no requests,
 //! no files.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -12,6 +11,7 @@ use super::jobs::{AheadJob, JobCursor, JOB_MAX_INTERVAL, JOB_PAGE_SIZE_START};
 use crate::api::QueryFilters;
 use crate::columns::Column;
 use crate::formula::Formulas;
+use crate::ids::IdSet;
 use crate::sink::Format;
 use crate::tz::Zone;
 use crate::window::{self, Window};
@@ -148,5 +148,5 @@ impl Position {
 /// A resumed export: where to go on from, and the ids its top-level window already wrote.
 pub struct Resume {
     pub position: Position,
-    pub written: HashSet<String>,
+    pub written: IdSet,
 }

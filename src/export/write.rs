@@ -146,7 +146,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
                 return Ok(false);
             }
         }
-        self.seen.insert(id.to_string());
+        self.seen.insert(id);
         if owner.is_none() {
             self.ledger.followed(id);
         }
