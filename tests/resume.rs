@@ -370,8 +370,10 @@ fn a_split_window_resumes_exactly() {
     export(&sim, &first_day(&reference)).expect_code(0);
     let want = std::fs::read(&reference).unwrap();
     // In the first half of the first day, in a quarter of it, and in its second half after the
-    // first was done: each time the day's rows so far are re-read to skip repeats.
-    for spec in ["state-saved:9", "state-saved:13", "state-saved:19"] {
+    // first was done (pages are saved in groups, so the points are pages written; each split
+    // is saved before the pages of its parts): each time the day's rows so far are re-read to
+    // skip repeats.
+    for spec in ["page-written:6", "page-written:10", "page-written:19"] {
         let dir = Dir::new("cap-crash");
         let out = dir.join("c.csv");
         let args = first_day(&out);

@@ -1,7 +1,7 @@
 //! The driver: the top-level windows in order, each through its route (`query.rs` or
 //! `jobs.rs`), split in halves when the API will not page through one, and the commit order:
-//! after every page (or up to `query::MAX_GROUP` details pages that arrived together) the rows
-//! are committed, the position reported to `Control::checkpoint` and the progress line, and a
+//! after every page (or up to `query::MAX_GROUP` details pages that came within
+//! `query::SAVE_EVERY`) the rows are committed, the position reported to `Control::checkpoint` and the progress line, and a
 //! stop request obeyed. It owns what every route shares (the
 //! sink, the position, the id set of the top-level window, the counts); each route and the
 //! follow-up keep their own state. It sends no request of its own but through `Source`.
@@ -357,8 +357,9 @@ mod tests {
         }
     }
 
-    /// Forty conversations in one hour, fetched four pages at a time.
-    fn busy_hour(pages_ready: bool) -> Fake {
+    /// Forty conversations in one hour, fetched four pages at a time, each page taking
+    /// `latency` (on the fake clock) unless `pages_ready`.
+    fn busy_hour(pages_ready: bool, latency: u64) -> Fake {
         let start = time::macros::datetime!(2026-11-01 02:00 UTC);
         let rows: Vec<(String, OffsetDateTime, OffsetDateTime)> = (0..40)
             .map(|n| {
@@ -370,6 +371,7 @@ mod tests {
         let mut fake = Fake::new(&borrowed);
         fake.parallel = 4;
         fake.pages_ready = pages_ready;
+        fake.latency = std::time::Duration::from_millis(latency);
         fake
     }
 
@@ -395,19 +397,26 @@ mod tests {
     }
 
     #[test]
-    fn pages_that_arrived_together_are_saved_together_and_resume_the_same() {
+    fn pages_that_arrived_together_or_within_a_second_are_saved_together_and_resume_the_same() {
         let p = plan(Format::Csv, 86_400, 2);
-        let (alone, steps) = saves_of(&mut busy_hour(false), &p);
-        assert!(steps.iter().all(|&n| n == 1), "{steps:?}");
-        let (together, steps) = saves_of(&mut busy_hour(true), &p);
+        // The fake clock moves as pages are sent; once all twenty are sent it stands still,
+        // and the pages still to write are saved with the window's end (the empty page 21).
+        // Pages a second and a half apart, each awaited: each page is saved on its own.
+        let (alone, steps) = saves_of(&mut busy_hour(false, 1500), &p);
+        assert_eq!(steps, [1; 14]);
+        // As slow, but each there when the one before it is written: the first page is
+        // fetched alone (its count says how many follow), then eight and eight together.
+        let (together, steps) = saves_of(&mut busy_hour(true, 1500), &p);
         assert_eq!(together, alone);
         assert_eq!(ids_of_csv(&together).len(), 40);
-        // Twenty full pages and an empty one: the first is fetched alone (its count says how
-        // many follow), then eight and eight arrive together, then the last three, after which
-        // page 21 is only sent.
-        assert_eq!(steps, [1, MAX_GROUP, MAX_GROUP, 3]);
+        assert_eq!(steps, [1, MAX_GROUP, MAX_GROUP]);
+        // Awaited but quick, 100 ms apart: saved once the last save is a second old (pages 2
+        // to 5, sent with 6 and 7), then eight at most.
+        let (quick, steps) = saves_of(&mut busy_hour(false, 100), &p);
+        assert_eq!(quick, alone);
+        assert_eq!(steps, [1, 4, MAX_GROUP]);
         for crash_at in 1..8 {
-            let mut fake = busy_hour(true);
+            let mut fake = busy_hour(true, 0);
             let mut attempt = crash(&mut fake, &p, None, crash_at);
             while let Err(saved) = attempt {
                 attempt = crash(&mut fake, &p, Some(saved), 2);

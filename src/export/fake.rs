@@ -89,6 +89,8 @@ pub struct Fake {
     pub details_broken: bool,
     /// A page sent has arrived at once, as from a server without latency.
     pub pages_ready: bool,
+    /// How far the clock moves as each details page is sent: a server's latency.
+    pub latency: Duration,
 }
 
 /// A refusal as the adapter hands it over, for a request to `url`, read as the adapter reads
@@ -187,6 +189,7 @@ impl Fake {
             result_cap: None,
             details_broken: false,
             pages_ready: false,
+            latency: Duration::ZERO,
         }
     }
 }
@@ -352,6 +355,7 @@ impl Source for Fake {
     }
 
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
+        self.clock += self.latency;
         let reply = self.details_page(&query);
         self.sent_pages.insert(ticket, reply);
         self.in_flight_max = self.in_flight_max.max(self.sent_pages.len());

@@ -18,7 +18,7 @@
 //! `genesys.rs`; it imports neither the HTTP client nor the state file. Memory is one page
 //! plus the current window's id set; every page is committed (flushed and synced) and
 //! reported to `Control::checkpoint` before the next one is written, save details pages that
-//! arrived together (up to `query::MAX_GROUP`), which share one commit.
+//! came quickly (up to `query::MAX_GROUP` within `query::SAVE_EVERY`), which share one commit.
 
 use std::time::Duration;
 

@@ -26,8 +26,11 @@ pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
 /// Pages committed together at most: while the page after the one written has arrived
-/// already, the rows of up to this many pages share one write, one sync and one state save.
+/// already, or the last save is less than `SAVE_EVERY` old, the rows of up to this many pages
+/// share one write, one sync and one state save.
 pub const MAX_GROUP: u32 = 8;
+/// How often the query saves at most while pages keep coming (`MAX_GROUP`).
+pub const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
 /// reply, asked again; this many in a row end the run.
 pub const MAX_REPEATED_PAGES: u32 = 3;
@@ -48,6 +51,8 @@ pub(super) struct Query {
     next_ticket: Ticket,
     /// The top-level window after the current one, if the details query fetches it.
     pub(super) next_top: Option<Window>,
+    /// When a page of the query was last saved.
+    last_save: Option<time::OffsetDateTime>,
 }
 
 /// One walk through a window's pages: what is known of the window so far.
@@ -145,7 +150,14 @@ impl Query {
                     self.forget_ahead(run.source, &walk.interval);
                     return walk.too_big(w, "the API refuses to page further".to_string());
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    // The pages written and not saved yet are whole: saved, they are not
+                    // fetched again (a failure to save leaves them to the resume).
+                    if walk.unsaved > 0 {
+                        let _ = run.save();
+                    }
+                    return Err(e.into());
+                }
             };
             walk.counts.pages += 1;
             run.stats.pages = run.stats.pages.saturating_add(1);
@@ -261,9 +273,10 @@ impl Query {
         Ok(None)
     }
 
-    /// Whether the save of the page just written waits for the next one: it has arrived
-    /// already, and fewer than `MAX_GROUP` pages wait. A run killed before the save resumes
-    /// from the last, whose rows it covers (the rest of the partial is cut off).
+    /// Whether the save of the page just written waits for a later page: fewer than
+    /// `MAX_GROUP` pages wait, and the next page has arrived already or the last save is less
+    /// than `SAVE_EVERY` old. A run killed before the save resumes from the last, whose rows
+    /// it covers (the rest of the partial is cut off), and fetches those pages again.
     fn saves_later<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, walk: &mut Walk) -> bool {
         walk.unsaved = walk.unsaved.saturating_add(1);
         let next = run.pos.next_page;
@@ -272,9 +285,13 @@ impl Query {
             .iter()
             .find(|sent| sent.page == next && sent.interval == walk.interval)
             .map(|sent| sent.ticket);
-        let later = walk.unsaved < MAX_GROUP && ticket.is_some_and(|t| run.source.page_ready(t));
+        let now = run.source.now();
+        let recent = self.last_save.is_some_and(|at| now - at < SAVE_EVERY);
+        let later = walk.unsaved < MAX_GROUP
+            && (recent || ticket.is_some_and(|t| run.source.page_ready(t)));
         if !later {
             walk.unsaved = 0;
+            self.last_save = Some(now);
         }
         later
     }
