@@ -63,25 +63,36 @@ impl<S: AsRef<str>> FromIterator<S> for IdSet {
 
 /// The number a UUID in canonical form spells; `None` for any other text.
 fn canonical_uuid(id: &str) -> Option<u128> {
-    let bytes = id.as_bytes();
-    if bytes.len() != 36 {
+    let bytes: &[u8; 36] = id.as_bytes().try_into().ok()?;
+    if HYPHENS.iter().any(|&i| bytes[i] != b'-') {
         return None;
     }
     let mut n: u128 = 0;
+    let mut bad = 0u8;
     for (i, &b) in bytes.iter().enumerate() {
-        let digit = match b {
-            b'-' if matches!(i, 8 | 13 | 18 | 23) => continue,
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        if matches!(i, 8 | 13 | 18 | 23) {
-            return None;
+        if HYPHENS.contains(&i) {
+            continue;
         }
-        n = (n << 4) | u128::from(digit);
+        let digit = HEX[usize::from(b)];
+        bad |= digit;
+        n = (n << 4) | u128::from(digit & 0x0f);
     }
-    Some(n)
+    (bad & 0x80 == 0).then_some(n)
 }
+
+/// Where a canonical UUID has its hyphens.
+const HYPHENS: [usize; 4] = [8, 13, 18, 23];
+
+/// Each byte's value as a lower-case hex digit; 0x80 for any other byte.
+const HEX: [u8; 256] = {
+    let mut table = [0x80u8; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
