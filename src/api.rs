@@ -169,7 +169,7 @@ impl DetailsPage {
         let (conversations, hits) = if text_only {
             let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
             let texts = reply.conversations.unwrap_or_default();
-            (Parsed::new(texts)?.place_only(), reply.total_hits)
+            (Parsed::places(texts)?, reply.total_hits)
         } else {
             Parsed::from_body(body, |text| {
                 let reply: DetailsReply<Conversation> = parse_object(text)?;

@@ -349,7 +349,7 @@ impl Source for Genesys {
         let check = move |spool: &mut Spool| {
             let mut found = wanted.clone();
             let mut each = |raw: &str| {
-                let conversation = Conversation::read(raw)?;
+                let conversation = Conversation::read_shape(raw)?;
                 found.add(&conversation);
                 Ok(())
             };

@@ -216,6 +216,21 @@ impl<'a> Conversation<'a> {
         conversation.placed(Some(raw))
     }
 
+    /// Reads `raw` as `read` does, accepting and refusing the very same text, with every
+    /// lenient field (read by catalogue columns alone) skipped unread and left empty: for a
+    /// check whose view gives only places and the ids of strict fields (names to look up).
+    pub fn read_shape(raw: &'a str) -> Result<Conversation<'a>, String> {
+        struct Reset;
+        impl Drop for Reset {
+            fn drop(&mut self) {
+                SHAPE_ONLY.with(|on| on.set(false));
+            }
+        }
+        SHAPE_ONLY.with(|on| on.set(true));
+        let _reset = Reset;
+        Conversation::read(raw)
+    }
+
     /// Only what places a conversation (its id, start and end), the rest skipped unread: for
     /// JSON Lines, whose lines are the reply's own text, from a reply `read` checked already.
     /// The view keeps `raw`; every other field is empty.
@@ -289,9 +304,17 @@ impl Parsed {
     /// Reads every conversation of `texts`; the first that has not the expected shape is the
     /// error.
     pub fn new(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
+        Parsed::read_each(texts, |raw| Conversation::read(raw))
+    }
+
+    /// Reads every conversation of `texts` with `read`; the first it refuses is the error.
+    fn read_each(
+        texts: Vec<Box<RawValue>>,
+        read: impl for<'t> Fn(&'t str) -> Result<Conversation<'t>, String>,
+    ) -> Result<Parsed, String> {
         let mut views = Vec::with_capacity(texts.len());
         for raw in &texts {
-            let view = Conversation::read(raw.get())?;
+            let view = read(raw.get())?;
             // SAFETY: the view borrows only from `raw`'s heap text (and owns the rest). That
             // text lives as long as `texts`, which is never changed after this loop and never
             // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes,
@@ -335,14 +358,16 @@ impl Parsed {
         Ok((parsed, extra))
     }
 
-    /// Keeps of each view only what places it (its id, start and end) and its text, for a
-    /// writer that reads nothing else (JSON Lines): the rest of the tree is freed at once.
-    pub fn place_only(mut self) -> Parsed {
-        for view in &mut self.views {
+    /// Reads every conversation of `texts` for its shape (`Conversation::read_shape`, which
+    /// accepts what `new` accepts) and keeps of each view only what places it (its id, start
+    /// and end) and its text, for a writer that reads nothing else (JSON Lines).
+    pub fn places(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
+        let mut parsed = Parsed::read_each(texts, |raw| Conversation::read_shape(raw))?;
+        for view in &mut parsed.views {
             view.participants = Vec::new();
             view.division_ids = Vec::new();
         }
-        self
+        Ok(parsed)
     }
 
     /// The conversations, read.
@@ -410,7 +435,17 @@ fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Text<'de>, Text<
 
 /// Reads a value of type `T`, or `None` when the field holds any other JSON value.
 fn lenient<'de, D: Deserializer<'de>, T: Loose<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    if SHAPE_ONLY.with(std::cell::Cell::get) {
+        // Any value reads as absent here too; a malformed one fails either way.
+        d.deserialize_ignored_any(IgnoredAny)?;
+        return Ok(None);
+    }
     d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
+}
+
+thread_local! {
+    /// Set while `Conversation::read_shape` reads on this thread: lenient fields are skipped.
+    static SHAPE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Reads the metrics that have the expected shape, skipping the others; anything but an
@@ -688,6 +723,74 @@ mod tests {
             Parsed::new(bad).unwrap_err(),
             "conversation a has no readable conversationStart"
         );
+    }
+
+    /// What a view holds of the strict fields: those the shape-only read must read alike.
+    fn strict_fields(c: &Conversation) -> String {
+        let participants: Vec<_> = c
+            .participants
+            .iter()
+            .map(|p| {
+                let sessions: Vec<_> = p
+                    .sessions
+                    .iter()
+                    .map(|s| {
+                        let segments: Vec<_> = s
+                            .segments
+                            .iter()
+                            .map(|g| (&g.queue_id, &g.wrap_up_code))
+                            .collect();
+                        (&s.media_type, &s.ani, &s.dnis, segments)
+                    })
+                    .collect();
+                (&p.purpose, &p.user_id, &p.attributes, sessions)
+            })
+            .collect();
+        format!(
+            "{:?}",
+            (
+                &c.conversation_id,
+                &c.conversation_start,
+                &c.conversation_end,
+                &c.originating_direction,
+                &c.division_ids,
+                &c.media_stats_min_conversation_mos,
+                participants,
+            )
+        )
+    }
+
+    /// The shape-only read accepts and refuses exactly what the whole read does, and reads
+    /// every strict field alike; it leaves the lenient ones empty.
+    #[test]
+    fn prop_the_shape_only_read_refuses_what_the_whole_read_refuses() {
+        const SAMPLES: [&str; 7] = [
+            include_str!("../tests/sim/samples/formulas.json"),
+            include_str!("../tests/sim/samples/ivr_only.json"),
+            include_str!("../tests/sim/samples/leg_in_progress.json"),
+            include_str!("../tests/sim/samples/never_answered.json"),
+            include_str!("../tests/sim/samples/older_org.json"),
+            include_str!("../tests/sim/samples/outbound.json"),
+            include_str!("../tests/sim/samples/web_messaging_transfers.json"),
+        ];
+        let duplicated = r#"{"conversationId":"d","conversationStart":"2026-11-01T00:00:00Z","participants":[{"sessions":[{"sessionId":"a","sessionId":"b"}]}]}"#;
+        assert!(Conversation::read(duplicated).is_err());
+        assert!(Conversation::read_shape(duplicated).is_err());
+        crate::prop::run(|rng| {
+            let sample = *rng.pick(&SAMPLES);
+            let text = rng.mutated_json(sample);
+            match (Conversation::read(&text), Conversation::read_shape(&text)) {
+                (Ok(whole), Ok(shape)) => {
+                    assert_eq!(strict_fields(&shape), strict_fields(&whole), "{text}");
+                    let mut sessions = shape.participants.iter().flat_map(|p| &p.sessions);
+                    assert!(sessions.all(|s| {
+                        s.metrics.is_empty() && s.flow.is_none() && s.session_id.is_none()
+                    }));
+                }
+                (Err(_), Err(_)) => {}
+                (whole, shape) => panic!("{text}: {:?} but {:?}", whole.is_ok(), shape.is_ok()),
+            }
+        });
     }
 
     #[test]
