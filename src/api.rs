@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::record::{Conversation, Parsed};
+use crate::record::{Conversation, Parsed, Reading};
 
 pub use crate::results::{read_results, read_spans, ReadError, Span};
 
@@ -162,19 +162,24 @@ struct DetailsReply<T> {
 impl DetailsPage {
     /// Reads a reply's body: a JSON object whose conversations each have an id and a start
     /// (`Conversation::read`), and, on the first page of a window that reports hits, some.
-    /// With `text_only` (a writer that reads each conversation's text and place alone: JSON
-    /// Lines) each conversation's text is kept beside a view trimmed to its place; without,
-    /// the reply is read in one pass and the views kept whole.
-    pub fn read(body: Vec<u8>, first_page: bool, text_only: bool) -> Result<DetailsPage, String> {
-        let (conversations, hits) = if text_only {
-            let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
-            let texts = reply.conversations.unwrap_or_default();
-            (Parsed::places(texts)?, reply.total_hits)
-        } else {
+    /// With `Reading::Places` (a writer that reads each conversation's text and place alone:
+    /// JSON Lines) each conversation's text is kept beside a view trimmed to its place;
+    /// otherwise the reply is read in one pass, whole or for its shape (`record::shape_only`).
+    pub fn read(body: Vec<u8>, first_page: bool, reading: Reading) -> Result<DetailsPage, String> {
+        let in_one_pass = |body| {
             Parsed::from_body(body, |text| {
                 let reply: DetailsReply<Conversation> = parse_object(text)?;
                 Ok((reply.conversations.unwrap_or_default(), reply.total_hits))
-            })?
+            })
+        };
+        let (conversations, hits) = match reading {
+            Reading::Places => {
+                let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
+                let texts = reply.conversations.unwrap_or_default();
+                (Parsed::places(texts)?, reply.total_hits)
+            }
+            Reading::Shape => crate::record::shape_only(|| in_one_pass(body))?,
+            Reading::Whole => in_one_pass(body)?,
         };
         let carried = conversations.views().len();
         match hits.unwrap_or(0) {
@@ -604,7 +609,8 @@ mod tests {
 
     #[test]
     fn past_the_last_page_has_no_conversations() {
-        let page = DetailsPage::read(br#"{"totalHits":250}"#.to_vec(), false, false).unwrap();
+        let page =
+            DetailsPage::read(br#"{"totalHits":250}"#.to_vec(), false, Reading::Whole).unwrap();
         assert!(page.conversations.views().is_empty());
         assert_eq!(page.total_hits, Some(250));
     }
@@ -810,23 +816,26 @@ mod tests {
     /// fields the export relies on.
     fn parse_all(text: &str) {
         let body = text.as_bytes();
-        // Read with each conversation's text kept, or in one pass: the same verdict and views.
-        let [kept, one_pass] = [true, false].map(|text_only| {
-            DetailsPage::read(body.to_vec(), true, text_only).map(|page| {
+        // Read with each conversation's text kept, in one pass for its shape, or whole: the
+        // same verdict and places.
+        let [kept, shape, one_pass] = [Reading::Places, Reading::Shape, Reading::Whole].map(|r| {
+            DetailsPage::read(body.to_vec(), true, r).map(|page| {
                 let ids = |c: &Conversation| (c.conversation_id.to_string(), c.start());
                 let views = page.conversations.views();
                 (views.iter().map(ids).collect::<Vec<_>>(), page.total_hits)
             })
         });
-        assert_eq!(
-            kept.is_ok(),
-            one_pass.is_ok(),
-            "{text}: {kept:?} {one_pass:?}"
-        );
-        if let (Ok(kept), Ok(one_pass)) = (&kept, &one_pass) {
-            assert_eq!(kept, one_pass, "{text}");
+        for other in [&kept, &shape] {
+            assert_eq!(
+                other.is_ok(),
+                one_pass.is_ok(),
+                "{text}: {other:?} {one_pass:?}"
+            );
+            if let (Ok(other), Ok(one_pass)) = (other, &one_pass) {
+                assert_eq!(other, one_pass, "{text}");
+            }
         }
-        if let Ok(page) = DetailsPage::read(body.to_vec(), true, false) {
+        if let Ok(page) = DetailsPage::read(body.to_vec(), true, Reading::Whole) {
             for c in page.conversations.views() {
                 assert!(!c.conversation_id.is_empty());
                 assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());

@@ -54,6 +54,9 @@ pub struct Column {
     /// Text people typed (a name, a tag): guarded against formulas unless
     /// `--no-formula-guard`. Ids, times, numbers, enums and phone numbers are not.
     pub free_text: bool,
+    /// Whether the cell reads a lenient field of the record (see `record.rs`): a run whose
+    /// columns read none reads each conversation for its shape alone (`Reading::Shape`).
+    pub lenient: bool,
 }
 
 impl Column {
@@ -136,6 +139,15 @@ const fn text(
         description,
         cell: Cell::Text(f),
         free_text: false,
+        lenient: false,
+    }
+}
+
+/// `column`, its cell reading a lenient field.
+const fn lenient(column: Column) -> Column {
+    Column {
+        lenient: true,
+        ..column
     }
 }
 
@@ -161,6 +173,7 @@ const fn local(
         description,
         cell: Cell::Local(f),
         free_text: false,
+        lenient: false,
     }
 }
 
@@ -170,6 +183,7 @@ const fn metric(name: &'static str, description: &'static str, metric: &'static 
         description,
         cell: Cell::Metric(metric),
         free_text: false,
+        lenient: true,
     }
 }
 
@@ -185,6 +199,7 @@ const fn names(
         cell: Cell::Names(lookup, ids),
         // Names are typed by the org's administrators: free text.
         free_text: true,
+        lenient: false,
     }
 }
 
@@ -248,16 +263,16 @@ pub const CATALOGUE: [Column; 32] = [
     metric("t_answered", "sum of sessions' tAnswered metrics over every queue leg, ms (queue wait before an answer)", "tAnswered"),
     metric("n_offered", "sum of sessions' nOffered metrics (offers to a queue)", "nOffered"),
     metric("n_transfers", "sum of sessions' nTransferred metrics (transfers)", "nTransferred"),
-    text("abandoned", "offered to a queue (nOffered): true when a session carries tAbandon, else false once ended; empty when never offered (outbound, internal, IVR only) or in progress; abandon rate = abandoned / offered", abandoned),
-    text("customer_disconnect_type", "distinct disconnectType of the customer's segments, the customer leg's view (peer: the agent or system hung up; endpoint, client: the customer)", |c| {
+    lenient(text("abandoned", "offered to a queue (nOffered): true when a session carries tAbandon, else false once ended; empty when never offered (outbound, internal, IVR only) or in progress; abandon rate = abandoned / offered", abandoned)),
+    lenient(text("customer_disconnect_type", "distinct disconnectType of the customer's segments, the customer leg's view (peer: the agent or system hung up; endpoint, client: the customer)", |c| {
         let customers = c.participants.iter().filter(|p| p.purpose.as_deref() == Some("customer"));
         let segments = customers.flat_map(|p| &p.sessions).flat_map(|s| &s.segments);
         join(distinct(segments.map(|s| s.disconnect_type.as_deref())))
-    }),
-    free_text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string()),
-    text("conversation_initiator", "conversationInitiator: the purpose of the participant who started a message conversation; set for messaging only", |c| {
+    })),
+    lenient(free_text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string())),
+    lenient(text("conversation_initiator", "conversationInitiator: the purpose of the participant who started a message conversation; set for messaging only", |c| {
         c.conversation_initiator.as_deref().unwrap_or_default().to_string()
-    }),
+    })),
     text("min_mos", "mediaStatsMinConversationMos as the API writes it (voice quality, 1 to 5); empty when absent", |c| {
         c.media_stats_min_conversation_mos.as_deref().unwrap_or_default().to_string()
     }),
@@ -826,6 +841,35 @@ mod tests {
             cells.push(("division_ids", "7f0b3a41-1c9e-4d2a-9b77-2f4e5d6c7a01"));
         }
         cells
+    }
+
+    /// A column not marked lenient gives the same cell from a read for the shape alone as
+    /// from the whole read, on every published shape and on a record with every lenient field
+    /// the catalogue reads set; each column marked lenient differs on one of them.
+    #[test]
+    fn only_the_columns_marked_lenient_read_lenient_fields() {
+        let metrics: Vec<String> = CATALOGUE
+            .iter()
+            .filter_map(|c| match c.cell {
+                Cell::Metric(name) => Some(format!(r#"{{"name":"{name}","value":1}}"#)),
+                _ => None,
+            })
+            .collect();
+        let every_lenient = format!(
+            r#"{{"conversationId":"l","conversationStart":"2026-11-01T00:00:00Z","conversationEnd":"2026-11-01T00:01:00Z","externalTag":"tag","conversationInitiator":"customer","participants":[{{"purpose":"customer","userId":"u","sessions":[{{"mediaType":"voice","ani":"a","segments":[{{"disconnectType":"peer","queueId":"q"}}],"metrics":[{}]}}]}}]}}"#,
+            metrics.join(",")
+        );
+        let mut texts: Vec<&str> = PUBLISHED.iter().map(|(_, text)| *text).collect();
+        texts.push(&every_lenient);
+        let name_of: NameOf = &|_, id| Some(id.to_string());
+        for column in &CATALOGUE {
+            let differs = texts.iter().any(|text| {
+                let whole = Conversation::read(text).unwrap();
+                let shape = Conversation::read_shape(text).unwrap();
+                column.cell(&whole, name_of) != column.cell(&shape, name_of)
+            });
+            assert_eq!(differs, column.lenient, "{}", column.name);
+        }
     }
 
     #[test]

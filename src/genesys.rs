@@ -32,7 +32,7 @@ use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Spool};
-use crate::record::Conversation;
+use crate::record::{Conversation, Reading};
 use crate::report::Log;
 
 /// The conversations of a spooled page of job results, read from the spool each time, and
@@ -129,7 +129,7 @@ pub fn probe_details(client: &Client, interval: String) -> Result<()> {
     details_page(
         client,
         &DetailsQuery::page(interval, 1, 1, false, &QueryFilters::default()),
-        false,
+        Reading::Shape,
     )
     .map(drop)
 }
@@ -210,10 +210,9 @@ pub struct Genesys {
 }
 
 impl Genesys {
-    /// Starts `parallel` workers (at least one) fetching details pages through `client`;
-    /// with `text_only`, the writer reads each conversation's text and place alone (JSON
-    /// Lines).
-    pub fn new(client: Arc<Client>, parallel: u32, text_only: bool) -> Genesys {
+    /// Starts `parallel` workers (at least one) fetching details pages through `client`,
+    /// each reply read as much as the writer reads (`reading`).
+    pub fn new(client: Arc<Client>, parallel: u32, reading: Reading) -> Genesys {
         let parallel = parallel.max(1);
         let (to_fetch, queue) = mpsc::channel::<(Ticket, DetailsQuery)>();
         let (done, fetched) = mpsc::channel();
@@ -227,7 +226,7 @@ impl Genesys {
                 let Ok((ticket, query)) = next else {
                     return;
                 };
-                let page = details_page(&client, &query, text_only);
+                let page = details_page(&client, &query, reading);
                 if done.send((ticket, page)).is_err() {
                     return;
                 }
@@ -253,11 +252,11 @@ impl Drop for Genesys {
 }
 
 /// One details page, checked: the first page of a window that reports hits must carry them.
-fn details_page(client: &Client, query: &DetailsQuery, text_only: bool) -> Result<DetailsPage> {
+fn details_page(client: &Client, query: &DetailsQuery, reading: Reading) -> Result<DetailsPage> {
     let first_page = query.paging.page_number <= 1;
     client
         .post_read(api::DETAILS_QUERY_PATH, query, &|body: Vec<u8>| {
-            DetailsPage::read(body, first_page, text_only)
+            DetailsPage::read(body, first_page, reading)
         })
         .map_err(needs_detail_permission)
 }

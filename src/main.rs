@@ -200,9 +200,12 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     genesys::interruptible(&client, Client::authenticate)?;
     // Queue names resolved before any export request.
     plan.filters = genesys::query_filters(&client, &config.filters, log)?;
-    // JSON Lines writes each record's text, placed by its id, start and end alone.
-    let text_only = config.format == crate::sink::Format::Jsonl && !config.tables;
-    let mut api = Genesys::new(Arc::clone(&client), config.parallel, text_only);
+    // Each reply is read as much as the writer reads.
+    let reading = match config.tables {
+        true => crate::record::Reading::Whole,
+        false => crate::sink::reading(config.format, &config.columns),
+    };
+    let mut api = Genesys::new(Arc::clone(&client), config.parallel, reading);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.
     plan.split_at = match target.as_ref().and_then(FileTarget::saved_split_at) {
         Some(split_at) => split_at,

@@ -220,15 +220,7 @@ impl<'a> Conversation<'a> {
     /// lenient field (read by catalogue columns alone) skipped unread and left empty: for a
     /// check whose view gives only places and the ids of strict fields (names to look up).
     pub fn read_shape(raw: &'a str) -> Result<Conversation<'a>, String> {
-        struct Reset;
-        impl Drop for Reset {
-            fn drop(&mut self) {
-                SHAPE_ONLY.with(|on| on.set(false));
-            }
-        }
-        SHAPE_ONLY.with(|on| on.set(true));
-        let _reset = Reset;
-        Conversation::read(raw)
+        shape_only(|| Conversation::read(raw))
     }
 
     /// Only what places a conversation (its id, start and end), the rest skipped unread: for
@@ -443,9 +435,34 @@ fn lenient<'de, D: Deserializer<'de>, T: Loose<'de>>(d: D) -> Result<Option<T>, 
     d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
 }
 
+/// How much of each conversation a run reads: what its writer needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// Every field (the tables, or a column that reads a lenient field).
+    Whole,
+    /// The strict fields alone, the lenient ones skipped unread (`shape_only`).
+    Shape,
+    /// What places a conversation, and its text (JSON Lines).
+    Places,
+}
+
 thread_local! {
-    /// Set while `Conversation::read_shape` reads on this thread: lenient fields are skipped.
+    /// Set while `shape_only` reads on this thread: lenient fields are skipped.
     static SHAPE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `read` with every lenient field skipped unread and read as absent: the same text is
+/// accepted and refused as by a whole read, and the strict fields are read alike.
+pub fn shape_only<T>(read: impl FnOnce() -> T) -> T {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHAPE_ONLY.with(|on| on.set(false));
+        }
+    }
+    SHAPE_ONLY.with(|on| on.set(true));
+    let _reset = Reset;
+    read()
 }
 
 /// Reads the metrics that have the expected shape, skipping the others; anything but an

@@ -17,7 +17,7 @@ use crate::columns::{Column, IdsOf, NameOf};
 pub use crate::digest::Digest;
 use crate::exit::output;
 use crate::formula::Formulas;
-use crate::record::Conversation;
+use crate::record::{Conversation, Reading};
 use crate::results::{is_blank, Strings};
 use crate::rows::{self, Row};
 
@@ -87,10 +87,10 @@ pub trait Writer {
     fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
     /// The name lookups the rows need (ids the driver resolves before a page is written).
     fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
-    /// Whether the rows read the conversation's fields; JSON Lines reads only its text and
-    /// what places it (`Conversation::read_place`).
-    fn reads_fields(&self) -> bool {
-        true
+    /// How much of each conversation the rows read (the columns given): all of it, unless
+    /// said otherwise.
+    fn reading(&self, _columns: &[&'static Column]) -> Reading {
+        Reading::Whole
     }
     /// Writes one conversation.
     fn write(&mut self, record: &Record) -> Result<()>;
@@ -114,8 +114,8 @@ impl<W: Target> Writer for Sink<W> {
         }
     }
 
-    fn reads_fields(&self) -> bool {
-        self.format == Format::Csv
+    fn reading(&self, columns: &[&'static Column]) -> Reading {
+        reading(self.format, columns)
     }
 
     fn write(&mut self, record: &Record) -> Result<()> {
@@ -151,6 +151,17 @@ impl<W: Target> Writer for Sink<W> {
 
     fn marks(&self) -> Vec<Mark> {
         vec![self.mark()]
+    }
+}
+
+/// How much of each conversation a file of `format` with `columns` reads: JSON Lines its
+/// text and place (`Conversation::read_place`); CSV its strict fields, unless a column reads
+/// a lenient one.
+pub fn reading(format: Format, columns: &[&'static Column]) -> Reading {
+    match format {
+        Format::Jsonl => Reading::Places,
+        Format::Csv if columns.iter().any(|c| c.lenient) => Reading::Whole,
+        Format::Csv => Reading::Shape,
     }
 }
 

@@ -16,7 +16,7 @@ use super::driver::Run;
 use super::{Rows, Source};
 use crate::api::Lookup;
 use crate::columns::IdsOf;
-use crate::record::{Conversation, Parsed};
+use crate::record::{Conversation, Parsed, Reading};
 use crate::sink::{Record, Writer};
 use crate::window::Window;
 
@@ -99,15 +99,16 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
             match rows.wanted() {
                 Some(found) => wanted = found,
                 None if !wanted.is_empty() => rows.each(&mut |raw| {
-                    wanted.add(&parse_conversation(raw)?);
+                    wanted.add(&parse_shape(raw)?);
                     Ok(())
                 })?,
                 None => {}
             }
             self.look_up_names(wanted)?;
-            let parse = match self.sink.reads_fields() {
-                true => parse_conversation,
-                false => parse_place,
+            let parse = match self.sink.reading(&self.plan.columns) {
+                Reading::Whole => parse_conversation,
+                Reading::Shape => parse_shape,
+                Reading::Places => parse_place,
             };
             rows.each(&mut |raw| {
                 let conversation = parse(raw)?;
@@ -171,6 +172,12 @@ pub(super) fn parse_conversation(raw: &str) -> Result<Conversation<'_>> {
 /// The conversations of a reply held in memory, each read once.
 pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
     shaped(Parsed::new(texts))
+}
+
+/// The strict fields of a conversation of a checked reply, for a writer that reads no other
+/// (`Reading::Shape`).
+fn parse_shape(raw: &str) -> Result<Conversation<'_>> {
+    shaped(Conversation::read_shape(raw))
 }
 
 /// What places a conversation of a checked reply, for a writer that reads no other field.

@@ -515,7 +515,9 @@ mod tests {
 
     #[test]
     fn a_2xx_must_be_an_object_that_passes_its_check() {
-        let parse = |body: &[u8]| api::DetailsPage::read(body.to_vec(), true, true);
+        let parse = |body: &[u8]| {
+            api::DetailsPage::read(body.to_vec(), true, crate::record::Reading::Places)
+        };
         let empty = parse(br#"{"totalHits":0}"#).unwrap();
         assert_eq!(
             (empty.total_hits, empty.conversations.views().is_empty()),
