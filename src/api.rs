@@ -173,11 +173,13 @@ impl DetailsPage {
             })
         };
         let (conversations, hits) = match reading {
-            Reading::Places => {
-                let reply: DetailsReply<Box<RawValue>> = parse_object(&body)?;
-                let texts = reply.conversations.unwrap_or_default();
-                (Parsed::places(texts)?, reply.total_hits)
-            }
+            Reading::Places => Parsed::from_body(body, |text| {
+                let reply: DetailsReply<&RawValue> = parse_object(text)?;
+                let texts = reply.conversations.unwrap_or_default().into_iter();
+                let views = texts.map(|raw| Conversation::read_shape(raw.get()));
+                let views = views.map(|view| view.map(Conversation::into_place));
+                Ok((views.collect::<Result<_, _>>()?, reply.total_hits))
+            })?,
             Reading::Shape => crate::record::shape_only(|| in_one_pass(body))?,
             Reading::Whole => in_one_pass(body)?,
         };

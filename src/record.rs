@@ -248,6 +248,14 @@ impl<'a> Conversation<'a> {
         .placed(Some(raw))
     }
 
+    /// Keeps only what places the conversation (its id, start and end) and its text, for a
+    /// writer that reads nothing else (JSON Lines): the rest of the tree is freed at once.
+    pub fn into_place(mut self) -> Conversation<'a> {
+        self.participants = Vec::new();
+        self.division_ids = Vec::new();
+        self
+    }
+
     /// The view (of `raw`, when its text is kept) once it has an id and a readable start.
     fn placed(mut self, raw: Option<&'a str>) -> Result<Conversation<'a>, String> {
         let id = &self.conversation_id;
@@ -286,8 +294,9 @@ pub fn check(raw: &str) -> Result<(), String> {
 pub struct Parsed {
     // Declared before the texts, so dropped before the text the views borrow from.
     views: Vec<Conversation<'static>>,
-    /// Each conversation's text (`new`), or none (`from_body`).
-    texts: Vec<Box<RawValue>>,
+    /// Each conversation's text (`new`), or none (`from_body`): held for the views alone,
+    /// which keep their text as `raw`.
+    _texts: Vec<Box<RawValue>>,
     /// The whole reply (`from_body`), or nothing: held for the views alone.
     _body: Vec<u8>,
 }
@@ -296,17 +305,9 @@ impl Parsed {
     /// Reads every conversation of `texts`; the first that has not the expected shape is the
     /// error.
     pub fn new(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
-        Parsed::read_each(texts, |raw| Conversation::read(raw))
-    }
-
-    /// Reads every conversation of `texts` with `read`; the first it refuses is the error.
-    fn read_each(
-        texts: Vec<Box<RawValue>>,
-        read: impl for<'t> Fn(&'t str) -> Result<Conversation<'t>, String>,
-    ) -> Result<Parsed, String> {
         let mut views = Vec::with_capacity(texts.len());
         for raw in &texts {
-            let view = read(raw.get())?;
+            let view = Conversation::read(raw.get())?;
             // SAFETY: the view borrows only from `raw`'s heap text (and owns the rest). That
             // text lives as long as `texts`, which is never changed after this loop and never
             // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes,
@@ -319,15 +320,15 @@ impl Parsed {
         }
         Ok(Parsed {
             views,
-            texts,
+            _texts: texts,
             _body: Vec::new(),
         })
     }
 
     /// The conversations of a whole reply, read in one pass by `read` (which parses the
     /// envelope around them, and hands back what else it reads of it, `E`), each then checked
-    /// for an id and a start as `Conversation::read` does. No conversation's own text is kept
-    /// (`raw` is `None`): for writers that read fields alone.
+    /// for an id and a start as `Conversation::read` does. A view keeps the text `read` gave
+    /// it (`raw`), borrowed from the body too.
     pub fn from_body<E>(
         body: Vec<u8>,
         read: impl for<'t> FnOnce(&'t [u8]) -> Result<(Vec<Conversation<'t>>, E), String>,
@@ -335,7 +336,8 @@ impl Parsed {
         let (read_views, extra) = read(&body)?;
         let mut views = Vec::with_capacity(read_views.len());
         for view in read_views {
-            let view = view.placed(None)?;
+            let raw = view.raw;
+            let view = view.placed(raw)?;
             // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which
             // are never changed (nor the vector grown) and outlive the views.
             let view =
@@ -344,32 +346,15 @@ impl Parsed {
         }
         let parsed = Parsed {
             views,
-            texts: Vec::new(),
+            _texts: Vec::new(),
             _body: body,
         };
         Ok((parsed, extra))
     }
 
-    /// Reads every conversation of `texts` for its shape (`Conversation::read_shape`, which
-    /// accepts what `new` accepts) and keeps of each view only what places it (its id, start
-    /// and end) and its text, for a writer that reads nothing else (JSON Lines).
-    pub fn places(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
-        let mut parsed = Parsed::read_each(texts, |raw| Conversation::read_shape(raw))?;
-        for view in &mut parsed.views {
-            view.participants = Vec::new();
-            view.division_ids = Vec::new();
-        }
-        Ok(parsed)
-    }
-
     /// The conversations, read.
     pub fn views(&self) -> &[Conversation<'_>] {
         &self.views
-    }
-
-    /// The conversations' text, as the reply holds it, when it was kept (`new`).
-    pub fn texts(&self) -> Option<&[Box<RawValue>]> {
-        (self.texts.len() == self.views.len()).then_some(self.texts.as_slice())
     }
 }
 

@@ -198,10 +198,12 @@ pub trait Rows {
 
 impl Rows for Parsed {
     fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
-        let texts = self.texts().ok_or_else(|| {
-            anyhow::anyhow!("the reply's conversations were read without their text")
-        })?;
-        texts.iter().try_for_each(|raw| each(raw.get()))
+        self.views().iter().try_for_each(|view| match view.raw {
+            Some(raw) => each(raw),
+            None => Err(anyhow::anyhow!(
+                "the reply's conversations were read without their text"
+            )),
+        })
     }
 
     fn parsed(&self) -> Option<&[Conversation<'_>]> {

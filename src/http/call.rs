@@ -527,8 +527,8 @@ mod tests {
         let page =
             parse(format!(r#"{{"conversations":[{record}],"totalHits":1}}"#).as_bytes()).unwrap();
         assert_eq!(page.total_hits, Some(1));
-        let texts = page.conversations.texts().unwrap_or_default();
-        let raws: Vec<&str> = texts.iter().map(|r| r.get()).collect();
+        let views = page.conversations.views();
+        let raws: Vec<&str> = views.iter().filter_map(|c| c.raw).collect();
         assert_eq!(raws, [record]);
         let ids: Vec<&str> = page
             .conversations
