@@ -62,10 +62,15 @@ pub fn guard(cell: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether any value of the cell begins with a trigger.
+/// Whether any value of the cell begins with a trigger: its first byte, or one after a `;`
+/// (every trigger is ASCII, so a byte equal to one is that character).
 fn needs_guard(cell: &str) -> bool {
-    cell.split(';')
-        .any(|value| value.starts_with(|c| TRIGGERS.contains(&c)))
+    let bytes = cell.as_bytes();
+    let trigger = |b: &u8| TRIGGERS.contains(&char::from(*b));
+    bytes.first().is_some_and(trigger)
+        || bytes
+            .windows(2)
+            .any(|pair| pair[0] == b';' && trigger(&pair[1]))
 }
 
 #[cfg(test)]
@@ -132,6 +137,11 @@ mod tests {
             let cell: String = (0..rng.below(12))
                 .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
                 .collect();
+            // Read byte by byte, as a search of each `;`-separated value reads it.
+            let by_values = cell
+                .split(';')
+                .any(|value| value.starts_with(|c| TRIGGERS.contains(&c)));
+            assert_eq!(needs_guard(&cell), by_values, "{cell:?}");
             let guarded = guard(&cell);
             assert!(!needs_guard(&guarded), "{cell:?} -> {guarded:?}");
             // Only apostrophes are added: removing those before triggers gives the cell back.

@@ -196,8 +196,8 @@ fn read_csv(reader: impl std::io::Read) -> Result<Vec<Seen>> {
     let start = at("conversation_start").or_else(|| at("conversation_start_local"));
     let end = at("conversation_end");
     let mut seen = Vec::new();
-    for record in reader.records() {
-        let record = record?;
+    let mut record = csv::StringRecord::new();
+    while reader.read_record(&mut record)? {
         seen.push(Seen {
             start: start
                 .and_then(|i| record.get(i))
