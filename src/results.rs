@@ -339,21 +339,26 @@ fn string_len(text: &[u8]) -> Option<usize> {
     }
 }
 
-/// The first `"` or `\` in `text` from `from` on, looked for eight bytes at a time: in each
-/// word, a byte equal to the one sought becomes zero, and the lowest zero byte is found
-/// exactly by the borrow it causes (bytes above it may be flagged falsely; they are not
-/// looked at).
-fn quote_or_backslash(text: &[u8], from: usize) -> Option<usize> {
+/// The bytes of the word `word` (eight bytes, little-endian) equal to `b`, each flagged in
+/// its high bit: a byte equal to `b` becomes zero, and a zero byte borrows. Not zero exactly
+/// when some byte equals `b`, and its lowest flag is exact (flags above it may be false).
+pub fn equal_bytes(word: &[u8], b: u8) -> u64 {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let zero_bytes = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let mut le = [0; 8];
+    if let Some(bytes) = word.get(..8) {
+        le.copy_from_slice(bytes);
+    }
+    let x = u64::from_le_bytes(le) ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The first `"` or `\` in `text` from `from` on, looked for eight bytes at a time
+/// (`equal_bytes`).
+fn quote_or_backslash(text: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(word) = text.get(i..i.checked_add(8)?) {
-        let mut bytes = [0; 8];
-        bytes.copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
-        let found =
-            zero_bytes(w ^ (ONES * u64::from(b'"'))) | zero_bytes(w ^ (ONES * u64::from(b'\\')));
+        let found = equal_bytes(word, b'"') | equal_bytes(word, b'\\');
         if found != 0 {
             return i.checked_add(found.trailing_zeros() as usize / 8);
         }

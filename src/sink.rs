@@ -18,7 +18,7 @@ pub use crate::digest::Digest;
 use crate::exit::output;
 use crate::formula::Formulas;
 use crate::record::{Conversation, Reading};
-use crate::results::{is_blank, Strings};
+use crate::results::{equal_bytes, is_blank, Strings};
 use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,23 +374,14 @@ pub fn csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a st
     out.push(b'\n');
 }
 
-/// Whether a CSV field holds a comma, a quote, CR or LF: tested eight bytes at a time, a byte
-/// equal to one of them becoming zero in its word (a word has a zero byte exactly when
-/// `(w - 0x01…) & !w & 0x80…` is not zero).
+/// Whether a CSV field holds a comma, a quote, CR or LF: tested eight bytes at a time
+/// (`results::equal_bytes`).
 fn needs_quotes(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let has = |w: u64, b: u8| {
-        let x = w ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGHS
-    };
     let special = |b: &u8| matches!(b, b',' | b'"' | b'\r' | b'\n');
     let mut words = bytes.chunks_exact(8);
-    let found = words.by_ref().any(|word| {
-        let mut le = [0; 8];
-        le.copy_from_slice(word);
-        let w = u64::from_le_bytes(le);
-        has(w, b',') | has(w, b'"') | has(w, b'\r') | has(w, b'\n') != 0
+    let found = words.by_ref().any(|w| {
+        equal_bytes(w, b',') | equal_bytes(w, b'"') | equal_bytes(w, b'\r') | equal_bytes(w, b'\n')
+            != 0
     });
     found || words.remainder().iter().any(special)
 }
