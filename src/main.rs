@@ -4,6 +4,8 @@
 //! token → split point → export → publish, then the error (if any) becomes an exit code. See
 //! ARCHITECTURE.md.
 
+#[cfg(any(target_env = "musl", test))]
+mod alloc;
 mod api;
 mod auth;
 mod check;
@@ -46,6 +48,11 @@ mod times;
 mod tz;
 mod urls;
 mod window;
+
+/// With musl, small blocks freed are kept for reuse (`alloc.rs`); glibc keeps them itself.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: alloc::Recycling = alloc::Recycling::new();
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -20,7 +20,8 @@
 #    conversations on the query and the jobs paths, CSV and JSON Lines, and at most 2x the
 #    floor measured in the same run (serde_json parsing the same conversations, in pages of the
 #    reply's size, into `Value`; into `IgnoredAny` shown beside it); with strace installed, at
-#    most 4 write-type system calls per committed page.
+#    most 4 write-type system calls per committed page. The targets are the glibc build's;
+#    the static musl build that `make release` ships is measured beside them once built.
 # 5. `--tables`: the 20 000-conversation week as a dataset, without latency: CPU (user + system)
 #    at most 2x the single CSV's (with the same name columns, so the same name lookups), the
 #    same requests, peak RSS at most 16 MiB; the dataset's rows per table are printed.
@@ -277,6 +278,19 @@ for entry in "${cpu_runs[@]}"; do
     unset -n r
 done
 same "$(wc -l <"$dir/cpu-qjsonl.out" 2>/dev/null || echo -)" "$(wc -l <"$dir/cpu-jjsonl.out" 2>/dev/null || echo -)" "the clean week through the query and jobs"
+# The binary users run is the static musl build (`make release`): its own allocator, its
+# CPU shown beside the figures above when it has been built (no target of its own).
+shipped="$target/x86_64-unknown-linux-musl/release"
+if [ -x "$shipped/genesys-export" ]; then
+    built=$bin bin=$shipped
+    for entry in "${cpu_runs[@]}"; do
+        IFS='|' read -r label name flags <<<"$entry"
+        # shellcheck disable=SC2086 # the flags are words
+        cpu "${name/cpu-/cpu-musl-}" $flags
+        printf '%-22s %8s %7s %11s   (the static musl build make release ships)\n' "$label, musl" "$c_conv" "$c_pages" "$c_ms"
+    done
+    bin=$built
+fi
 if command -v strace >/dev/null; then
     for entry in "query csv|w-qcsv|--mode query" "jobs jsonl|w-jjsonl|--mode jobs --window 7d --format jsonl"; do
         IFS='|' read -r label name flags <<<"$entry"
