@@ -132,6 +132,10 @@ impl<W: Target> Writer for Tables<W> {
         self.sinks.iter_mut().try_for_each(|sink| sink.commit())
     }
 
+    fn held(&self) -> usize {
+        self.sinks.iter().map(Writer::held).sum()
+    }
+
     fn position(&self) -> u64 {
         self.sinks.first().map_or(0, |sink| sink.position())
     }

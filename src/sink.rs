@@ -98,6 +98,8 @@ pub trait Writer {
     fn commit(&mut self) -> Result<()>;
     /// The length of the file ids are read back from, committed or not.
     fn position(&self) -> u64;
+    /// The bytes rendered and held in memory, not handed to a file yet.
+    fn held(&self) -> usize;
     /// What the commits so far cover, one mark per file.
     fn marks(&self) -> Vec<Mark>;
 }
@@ -147,6 +149,10 @@ impl<W: Target> Writer for Sink<W> {
 
     fn position(&self) -> u64 {
         Sink::position(self)
+    }
+
+    fn held(&self) -> usize {
+        self.pending.len()
     }
 
     fn marks(&self) -> Vec<Mark> {

@@ -31,6 +31,9 @@ pub const MIN_SPLIT: Duration = Duration::from_secs(60);
 pub const MAX_GROUP: u32 = 8;
 /// How often the query saves at most while pages keep coming (`MAX_GROUP`).
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// The rendered bytes a group of pages may hold in memory before it is saved (JSON Lines
+/// and the tables render several hundred kilobytes a page).
+pub const GROUP_BYTES: usize = 1024 * 1024;
 /// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
 /// reply, asked again; this many in a row end the run.
 pub const MAX_REPEATED_PAGES: u32 = 3;
@@ -274,8 +277,8 @@ impl Query {
     }
 
     /// Whether the save of the page just written waits for a later page: fewer than
-    /// `MAX_GROUP` pages wait, and the next page has arrived already or the last save is less
-    /// than `SAVE_EVERY` old. A run killed before the save resumes from the last, whose rows
+    /// `MAX_GROUP` pages wait, holding less than `GROUP_BYTES`, and the next page has arrived
+    /// already or the last save is less than `SAVE_EVERY` old. A run killed before the save resumes from the last, whose rows
     /// it covers (the rest of the partial is cut off), and fetches those pages again.
     fn saves_later<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, walk: &mut Walk) -> bool {
         walk.unsaved = walk.unsaved.saturating_add(1);
@@ -288,6 +291,7 @@ impl Query {
         let now = run.source.now();
         let recent = self.last_save.is_some_and(|at| now - at < SAVE_EVERY);
         let later = walk.unsaved < MAX_GROUP
+            && run.sink.held() < GROUP_BYTES
             && (recent || ticket.is_some_and(|t| run.source.page_ready(t)));
         if !later {
             walk.unsaved = 0;
