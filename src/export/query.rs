@@ -33,7 +33,7 @@ pub const MAX_GROUP: u32 = 8;
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// The rendered bytes a group of pages may hold in memory before it is saved (JSON Lines
 /// and the tables render several hundred kilobytes a page).
-pub const GROUP_BYTES: usize = 1024 * 1024;
+pub const GROUP_BYTES: usize = 2 * 1024 * 1024;
 /// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
 /// reply, asked again; this many in a row end the run.
 pub const MAX_REPEATED_PAGES: u32 = 3;
