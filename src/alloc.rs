@@ -72,11 +72,12 @@ unsafe impl GlobalAlloc for Recycling {
         };
         {
             let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
-            let head = lists.heads[class];
-            if !head.is_null() {
-                lists.heads[class] = head.cast::<*mut u8>().read();
-                lists.kept -= block.size();
-                return head;
+            let Lists { heads, kept } = &mut *lists;
+            if let Some(head) = heads.get_mut(class).filter(|head| !head.is_null()) {
+                let block_ptr = *head;
+                *head = block_ptr.cast::<*mut u8>().read();
+                *kept = kept.saturating_sub(block.size());
+                return block_ptr;
             }
         }
         System.alloc(block)
@@ -88,10 +89,12 @@ unsafe impl GlobalAlloc for Recycling {
         };
         {
             let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
-            if lists.kept + block.size() <= KEPT_BYTES {
-                ptr.cast::<*mut u8>().write(lists.heads[class]);
-                lists.heads[class] = ptr;
-                lists.kept += block.size();
+            let Lists { heads, kept } = &mut *lists;
+            let room = kept.saturating_add(block.size()) <= KEPT_BYTES;
+            if let Some(head) = heads.get_mut(class).filter(|_| room) {
+                ptr.cast::<*mut u8>().write(*head);
+                *head = ptr;
+                *kept = kept.saturating_add(block.size());
                 return;
             }
         }

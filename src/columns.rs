@@ -433,6 +433,38 @@ fn abandoned(c: &Conversation) -> String {
 pub mod sample {
     use super::Lookup;
 
+    /// The sample records of the simulator, shaped like records real orgs published.
+    pub const PUBLISHED: [(&str, &str); 7] = [
+        (
+            "never_answered",
+            include_str!("../tests/sim/samples/never_answered.json"),
+        ),
+        (
+            "web_messaging",
+            include_str!("../tests/sim/samples/web_messaging_transfers.json"),
+        ),
+        (
+            "older_org",
+            include_str!("../tests/sim/samples/older_org.json"),
+        ),
+        (
+            "outbound",
+            include_str!("../tests/sim/samples/outbound.json"),
+        ),
+        (
+            "ivr_only",
+            include_str!("../tests/sim/samples/ivr_only.json"),
+        ),
+        (
+            "leg_in_progress",
+            include_str!("../tests/sim/samples/leg_in_progress.json"),
+        ),
+        (
+            "formulas",
+            include_str!("../tests/sim/samples/formulas.json"),
+        ),
+    ];
+
     /// A conversation with every kind of value: repeats, quotes, commas, an IVR, a transfer,
     /// metrics of the wrong type and a system wrap-up code.
     pub const SAMPLE: &str = r#"{
@@ -473,7 +505,7 @@ pub mod sample {
 
 #[cfg(test)]
 mod tests {
-    use super::sample::{name_of, SAMPLE};
+    use super::sample::{name_of, PUBLISHED, SAMPLE};
     use super::*;
 
     fn check(c: &Conversation, column: &str, want: &str) {
@@ -626,38 +658,6 @@ mod tests {
         assert_eq!(guarded, free);
         assert!(paragraph.contains("`--attribute` column"), "{paragraph}");
     }
-
-    /// The sample records of the simulator, shaped like records real orgs published.
-    const PUBLISHED: [(&str, &str); 7] = [
-        (
-            "never_answered",
-            include_str!("../tests/sim/samples/never_answered.json"),
-        ),
-        (
-            "web_messaging",
-            include_str!("../tests/sim/samples/web_messaging_transfers.json"),
-        ),
-        (
-            "older_org",
-            include_str!("../tests/sim/samples/older_org.json"),
-        ),
-        (
-            "outbound",
-            include_str!("../tests/sim/samples/outbound.json"),
-        ),
-        (
-            "ivr_only",
-            include_str!("../tests/sim/samples/ivr_only.json"),
-        ),
-        (
-            "leg_in_progress",
-            include_str!("../tests/sim/samples/leg_in_progress.json"),
-        ),
-        (
-            "formulas",
-            include_str!("../tests/sim/samples/formulas.json"),
-        ),
-    ];
 
     /// The names the sample org's lookups give.
     fn published_name(_: Lookup, id: &str) -> Option<String> {

@@ -70,7 +70,7 @@ fn needs_guard(cell: &str) -> bool {
     bytes.first().is_some_and(trigger)
         || bytes
             .windows(2)
-            .any(|pair| pair[0] == b';' && trigger(&pair[1]))
+            .any(|pair| matches!(pair, [b';', next] if trigger(next)))
 }
 
 #[cfg(test)]

@@ -261,6 +261,15 @@ fn details_page(client: &Client, query: &DetailsQuery, reading: Reading) -> Resu
         .map_err(needs_detail_permission)
 }
 
+impl Genesys {
+    /// Keeps the reply a worker fetched for `done`, unless that page was forgotten.
+    fn arrive(&mut self, done: Ticket, reply: Result<DetailsPage>) {
+        if !self.forgotten.remove(&done) {
+            self.arrived.insert(done, reply);
+        }
+    }
+}
+
 impl Source for Genesys {
     fn send_page(&mut self, ticket: Ticket, query: DetailsQuery) {
         let key = serde_json::to_string(&query).unwrap_or_default();
@@ -288,17 +297,13 @@ impl Source for Genesys {
                 let gone = anyhow!("the workers fetching details pages have stopped");
                 return Err(SourceError::failed(gone));
             };
-            if !self.forgotten.remove(&done) {
-                self.arrived.insert(done, reply);
-            }
+            self.arrive(done, reply);
         }
     }
 
     fn page_ready(&mut self, ticket: Ticket) -> bool {
         while let Ok((done, reply)) = self.fetched.try_recv() {
-            if !self.forgotten.remove(&done) {
-                self.arrived.insert(done, reply);
-            }
+            self.arrive(done, reply);
         }
         self.arrived.contains_key(&ticket)
     }

@@ -766,20 +766,11 @@ mod tests {
     /// every strict field alike; it leaves the lenient ones empty.
     #[test]
     fn prop_the_shape_only_read_refuses_what_the_whole_read_refuses() {
-        const SAMPLES: [&str; 7] = [
-            include_str!("../tests/sim/samples/formulas.json"),
-            include_str!("../tests/sim/samples/ivr_only.json"),
-            include_str!("../tests/sim/samples/leg_in_progress.json"),
-            include_str!("../tests/sim/samples/never_answered.json"),
-            include_str!("../tests/sim/samples/older_org.json"),
-            include_str!("../tests/sim/samples/outbound.json"),
-            include_str!("../tests/sim/samples/web_messaging_transfers.json"),
-        ];
         let duplicated = r#"{"conversationId":"d","conversationStart":"2026-11-01T00:00:00Z","participants":[{"sessions":[{"sessionId":"a","sessionId":"b"}]}]}"#;
         assert!(Conversation::read(duplicated).is_err());
         assert!(Conversation::read_shape(duplicated).is_err());
         crate::prop::run(|rng| {
-            let sample = *rng.pick(&SAMPLES);
+            let (_, sample) = *rng.pick(&crate::columns::sample::PUBLISHED);
             let text = rng.mutated_json(sample);
             match (Conversation::read(&text), Conversation::read_shape(&text)) {
                 (Ok(whole), Ok(shape)) => {

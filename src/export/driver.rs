@@ -1,10 +1,11 @@
 //! The driver: the top-level windows in order, each through its route (`query.rs` or
 //! `jobs.rs`), split in halves when the API will not page through one, and the commit order:
 //! after every page (or up to `query::MAX_GROUP` details pages that came within
-//! `query::SAVE_EVERY`) the rows are committed, the position reported to `Control::checkpoint` and the progress line, and a
-//! stop request obeyed. It owns what every route shares (the
-//! sink, the position, the id set of the top-level window, the counts); each route and the
-//! follow-up keep their own state. It sends no request of its own but through `Source`.
+//! `query::SAVE_EVERY`) the rows are committed, the position reported to
+//! `Control::checkpoint` and the progress line, and a stop request obeyed. It owns what every
+//! route shares (the sink, the position, the id set of the top-level window, the counts);
+//! each route and the follow-up keep their own state. It sends no request of its own but
+//! through `Source`.
 
 use anyhow::{anyhow, Result};
 

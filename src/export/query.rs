@@ -278,8 +278,9 @@ impl Query {
 
     /// Whether the save of the page just written waits for a later page: fewer than
     /// `MAX_GROUP` pages wait, holding less than `GROUP_BYTES`, and the next page has arrived
-    /// already or the last save is less than `SAVE_EVERY` old. A run killed before the save resumes from the last, whose rows
-    /// it covers (the rest of the partial is cut off), and fetches those pages again.
+    /// already or the last save is less than `SAVE_EVERY` old. A run killed before the save
+    /// resumes from the last, whose rows it covers (the rest of the partial is cut off), and
+    /// fetches those pages again.
     fn saves_later<S: Source, W: Writer>(&mut self, run: &mut Run<S, W>, walk: &mut Walk) -> bool {
         walk.unsaved = walk.unsaved.saturating_add(1);
         let next = run.pos.next_page;
