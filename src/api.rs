@@ -7,9 +7,10 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::json::{self, Reader};
 use crate::record::{Conversation, Parsed, Reading};
 
-pub use crate::results::{read_results, read_spans, ReadError, Span};
+pub use crate::results::{read_results, read_results_in, read_spans, ReadError, Span};
 
 pub use crate::query::{
     Clause, DetailsQuery, Filter, JobQuery, NumericRange, Predicate, QueryFilters,
@@ -148,15 +149,51 @@ pub struct DetailsPage {
     pub total_hits: Option<u64>,
 }
 
-/// A details query response as the wire has it: each conversation's text (`T` =
-/// `Box<RawValue>`), or each conversation read in the same pass (`T` = `Conversation`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DetailsReply<T> {
-    #[serde(default = "Option::default")]
-    conversations: Option<Vec<T>>,
-    #[serde(default)]
-    total_hits: Option<u64>,
+/// A details query response as the wire has it (`conversations`, `totalHits`; each may be
+/// `null` or absent, neither given twice), its conversations read to `reading`'s depth in
+/// the same pass, each keeping its text.
+fn details_reply(
+    text: &str,
+    reading: Reading,
+) -> Result<(Vec<Conversation<'_>>, Option<u64>), String> {
+    let mut reader = Reader::new(text);
+    let (mut conversations, mut hits) = (None, None);
+    let unreadable = |e| format!("unreadable JSON ({e})");
+    reader
+        .object(|r, key| match key.as_ref() {
+            "conversations" if conversations.is_some() => Err(duplicate(&key)),
+            "conversations" => {
+                let mut views = Vec::new();
+                if !r.null()? {
+                    r.array(|r| {
+                        let view = Conversation::read_within(r, reading.depth())?;
+                        views.push(match reading {
+                            Reading::Places => view.into_place(),
+                            _ => view,
+                        });
+                        Ok(())
+                    })?;
+                }
+                conversations = Some(views);
+                Ok(())
+            }
+            "totalHits" if hits.is_some() => Err(duplicate(&key)),
+            "totalHits" => {
+                hits = Some(match r.null()? {
+                    true => None,
+                    false => Some(json::unsigned(r.number()?).ok_or("a totalHits out of range")?),
+                });
+                Ok(())
+            }
+            _ => r.skip(),
+        })
+        .and_then(|()| reader.end())
+        .map_err(unreadable)?;
+    Ok((conversations.unwrap_or_default(), hits.flatten()))
+}
+
+fn duplicate(key: &str) -> String {
+    format!("duplicate field `{key}`")
 }
 
 impl DetailsPage {
@@ -164,25 +201,10 @@ impl DetailsPage {
     /// (`Conversation::read`), and, on the first page of a window that reports hits, some.
     /// With `Reading::Places` (a writer that reads each conversation's text and place alone:
     /// JSON Lines) each conversation's text is kept beside a view trimmed to its place;
-    /// otherwise the reply is read in one pass, whole or for its shape (`record::shape_only`).
+    /// otherwise the reply is read in one pass, whole or for its shape (`Reading::depth`).
     pub fn read(body: Vec<u8>, first_page: bool, reading: Reading) -> Result<DetailsPage, String> {
-        let in_one_pass = |body| {
-            Parsed::from_body(body, |text| {
-                let reply: DetailsReply<Conversation> = parse_object(text)?;
-                Ok((reply.conversations.unwrap_or_default(), reply.total_hits))
-            })
-        };
-        let (conversations, hits) = match reading {
-            Reading::Places => Parsed::from_body(body, |text| {
-                let reply: DetailsReply<&RawValue> = parse_object(text)?;
-                let texts = reply.conversations.unwrap_or_default().into_iter();
-                let views = texts.map(|raw| Conversation::read_shape(raw.get()));
-                let views = views.map(|view| view.map(Conversation::into_place));
-                Ok((views.collect::<Result<_, _>>()?, reply.total_hits))
-            })?,
-            Reading::Shape => crate::record::shape_only(|| in_one_pass(body))?,
-            Reading::Whole => in_one_pass(body)?,
-        };
+        let (conversations, hits) =
+            Parsed::from_body(body, |body| details_reply(object_text(body)?, reading))?;
         let carried = conversations.views().len();
         match hits.unwrap_or(0) {
             hits if first_page && hits > 0 && carried == 0 => Err(format!(
@@ -378,6 +400,12 @@ fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
 
 /// Parses a 2xx body that must be a JSON object (a derived struct would also accept an array).
 pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    let text = object_text(body)?;
+    serde_json::from_str(text).map_err(|e| format!("unreadable JSON ({e})"))
+}
+
+/// A 2xx body's text, which must be a JSON object: UTF-8, its first non-blank byte `{`.
+fn object_text(body: &[u8]) -> Result<&str, String> {
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => return Err("an empty body".to_string()),
@@ -386,9 +414,8 @@ pub fn parse_object<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String>
     }
     // UTF-8 checked once for the whole body: serde_json reading a byte slice would check each
     // string it borrows on its own, at a cost per string.
-    let text = std::str::from_utf8(body)
-        .map_err(|e| format!("unreadable JSON (not UTF-8 at byte {})", e.valid_up_to()))?;
-    serde_json::from_str(text).map_err(|e| format!("unreadable JSON ({e})"))
+    std::str::from_utf8(body)
+        .map_err(|e| format!("unreadable JSON (not UTF-8 at byte {})", e.valid_up_to()))
 }
 
 /// A page of named entities: the reply of a bulk lookup of queues (`QueueEntityListing`),

@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn every_column_computes_its_cell_from_its_source() {
-        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let c = crate::record::unchecked(SAMPLE).unwrap();
         let c = &c;
         check(c, "conversation_id", "c-1");
         check(c, "conversation_start", "2024-05-01T09:12:03.512Z");
@@ -553,7 +553,7 @@ mod tests {
     /// local date, which may be another day than the UTC one; in UTC, `+00:00`.
     #[test]
     fn local_columns_read_the_start_in_the_zone() {
-        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let c = crate::record::unchecked(SAMPLE).unwrap();
         let in_zone = |column: &str, zone: &Zone| find(column).unwrap().cell_in(&c, &name_of, zone);
         let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
         let sydney = Zone::from_posix("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3").unwrap();
@@ -576,7 +576,7 @@ mod tests {
             "2024-05-01T09:12:03.512+00:00"
         );
         let late_text = SAMPLE.replace("2024-05-01T09:12:03.512Z", "2024-05-01T23:30:00.000Z");
-        let late: Conversation = serde_json::from_str(&late_text).unwrap();
+        let late = crate::record::unchecked(&late_text).unwrap();
         let cell = find("conversation_date_local")
             .unwrap()
             .cell_in(&late, &name_of, &paris);
@@ -597,7 +597,7 @@ mod tests {
                 r#"{{"conversationId":"x","conversationStart":"s"{end},"participants":[
                     {{"purpose":"acd","sessions":[{{"metrics":[{metrics}]}}]}}]}}"#
             );
-            serde_json::from_str(Box::leak(text.into_boxed_str())).unwrap()
+            crate::record::unchecked(Box::leak(text.into_boxed_str())).unwrap()
         };
         let ended = r#","conversationEnd":"e""#;
         let offered = r#"{"name":"nOffered","value":1}"#;
@@ -910,7 +910,7 @@ mod tests {
             max = i64::MAX,
             min = i64::MIN
         );
-        let c: Conversation = serde_json::from_str(&text).unwrap();
+        let c = crate::record::unchecked(&text).unwrap();
         check(&c, "t_talk", "");
         check(&c, "t_held", "");
         assert_eq!(metric_sum(&c, "tAcw"), None);

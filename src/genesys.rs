@@ -31,24 +31,37 @@ use crate::api::{
 use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
 use crate::filters::{self, Filters};
-use crate::http::{self, Client, Spool};
-use crate::record::{Conversation, Reading};
+use crate::http::{self, Client, Held};
+use crate::record::{Conversation, Depth, Reading};
 use crate::report::Log;
 
-/// The conversations of a spooled page of job results, read from the spool each time, and
-/// the ids their names need, collected as the page was checked.
-/// A spooled page of job results, checked: the ids to name found on that check, and where
-/// its conversations lie, so that they are read again without a scan.
-struct SpooledRows(Spool, Option<Wanted>, Vec<Span>);
+/// A page of job results, checked: held in memory or spooled (`Held`), the ids to name found
+/// on that check, and where its conversations lie, so that they are read again without a
+/// scan (from the spool, each time).
+struct HeldRows(Held, Option<Wanted>, Vec<Span>);
 
-impl Rows for SpooledRows {
+impl Rows for HeldRows {
     fn wanted(&mut self) -> Option<Wanted> {
         self.1.take()
     }
 
     fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
-        let read = match self.0.rewind() {
-            Ok(()) => api::read_spans(&mut self.0, &self.2, each),
+        let spool = match &mut self.0 {
+            Held::Text(text) => {
+                for span in &self.2 {
+                    let at = usize::try_from(span.at).unwrap_or(usize::MAX);
+                    let text = at
+                        .checked_add(span.len)
+                        .and_then(|end| text.get(at..end))
+                        .ok_or_else(|| anyhow!("a held reply no longer reads at byte {at}"))?;
+                    each(text)?;
+                }
+                return Ok(());
+            }
+            Held::Spooled(spool) => spool,
+        };
+        let read = match spool.rewind() {
+            Ok(()) => api::read_spans(spool, &self.2, each),
             Err(e) => Err(ReadError::Malformed(format!("an unreadable spool ({e})"))),
         };
         match read {
@@ -347,33 +360,40 @@ impl Source for Genesys {
     }
 
     fn job_results(&mut self, page: &ResultsPage, wanted: Wanted) -> Reply<JobPage> {
-        // Job pages are as large as the API grants: spooled, checked conversation by
-        // conversation (the ids to name collected on that parse), and read again one at a
-        // time when written.
-        let check = move |spool: &mut Spool| {
+        // Job pages are as large as the API grants: held in memory, or spooled when large;
+        // checked conversation by conversation (the ids to name collected on that read),
+        // and read again one at a time when written.
+        let check = move |held: &mut Held| {
             let mut found = wanted.clone();
-            let mut each = |raw: &str| {
-                let conversation = Conversation::read_shape(raw)?;
-                found.add(&conversation);
-                Ok(())
+            let read = match held {
+                Held::Text(text) => api::read_results_in(text, &mut |r| {
+                    found.add(&Conversation::read_within(r, Depth::Shape)?);
+                    Ok(())
+                })?,
+                Held::Spooled(spool) => {
+                    let mut each = |raw: &str| {
+                        found.add(&Conversation::read_shape(raw)?);
+                        Ok(())
+                    };
+                    spool
+                        .rewind()
+                        .map_err(|e| format!("an unreadable spool ({e})"))
+                        .and_then(|()| {
+                            api::read_results(spool, &mut each).map_err(|e| match e {
+                                ReadError::Malformed(why) | ReadError::Stopped(why) => why,
+                            })
+                        })?
+                }
             };
-            let read = spool
-                .rewind()
-                .map_err(|e| format!("an unreadable spool ({e})"))
-                .and_then(|()| {
-                    api::read_results(spool, &mut each).map_err(|e| match e {
-                        ReadError::Malformed(why) | ReadError::Stopped(why) => why,
-                    })
-                })?;
             Ok((read, found))
         };
         let path = page.path();
-        let (spool, (read, wanted)) = interruptible(&self.client, move |client| {
+        let (held, (read, wanted)) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
         })
         .map_err(|e| source_error(e, false))?;
         Ok(JobPage {
-            rows: Box::new(SpooledRows(spool, Some(wanted), read.spans)),
+            rows: Box::new(HeldRows(held, Some(wanted), read.spans)),
             cursor: read.cursor,
         })
     }

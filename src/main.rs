@@ -22,6 +22,7 @@ mod formula;
 mod genesys;
 mod http;
 mod ids;
+mod json;
 mod lock;
 mod manifest;
 mod own_files;

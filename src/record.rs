@@ -1,200 +1,128 @@
 //! The conversation record as the analytics API returns it, read as a borrowed, typed view.
 //!
-//! Pure data with serde; no I/O. `Conversation::read` parses one conversation's JSON once:
-//! its strings borrow from the reply's text (owned only where a string holds an escape), the
-//! raw text is kept beside the view for JSON Lines, and the shape check (an id and a readable
-//! start) is made on the same parse. Only the fields the export reads are declared; serde
-//! skips the rest. The fields the fixed columns read are strict (a wrong type fails the
-//! shape check); those read only by catalogue columns are lenient (`lenient`): a value of an
-//! unexpected type reads as absent. It must not know the wire envelopes (`api.rs`) or rows.
+//! Pure data; no I/O. `Conversation::read` reads one conversation's JSON once, in one pass
+//! (`read.rs`, over `json::Reader`): its strings borrow from the reply's text (owned only
+//! where a string holds an escape), the raw text is kept beside the view for JSON Lines, and
+//! the shape check (an id and a readable start) is made on the same read. Only the fields the
+//! export reads are declared; the rest are skipped, checked as JSON. The fields the fixed
+//! columns read are strict (a wrong type fails the shape check); those read only by catalogue
+//! columns are lenient: a value of an unexpected type reads as absent. It must not know the
+//! wire envelopes (`api.rs`) or rows.
+
+mod read;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+
+use crate::json::Reader;
+pub use read::Depth;
 
 /// A string of a record: borrowed from the reply's text, owned where it held an escape.
 pub type Text<'a> = Cow<'a, str>;
 
 /// The fields of a conversation that the export reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub struct Conversation<'a> {
-    // `Cow` spelled out: serde borrows only a field whose type it reads as `Cow<str>`.
-    #[serde(borrow)]
     pub conversation_id: Cow<'a, str>,
-    #[serde(borrow)]
     pub conversation_start: Cow<'a, str>,
-    #[serde(borrow, deserialize_with = "text")]
     pub conversation_end: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "text")]
     pub originating_direction: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "texts")]
     pub division_ids: Vec<Text<'a>>,
     /// The number as the reply writes it (a float read back would not always print the same).
-    #[serde(borrow, deserialize_with = "lenient_number")]
     pub media_stats_min_conversation_mos: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub external_tag: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub conversation_initiator: Option<Text<'a>>,
-    #[serde(borrow)]
     /// Boxed, as are sessions and segments: each is hundreds of bytes, mostly empty
     /// options, so a growing vector moves pointers instead of records, and each record is
     /// one small allocation.
     #[allow(clippy::vec_box)]
     pub participants: Vec<Box<Participant<'a>>>,
     /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
-    #[serde(skip)]
     pub raw: Option<&'a str>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub struct Participant<'a> {
-    #[serde(borrow, deserialize_with = "text")]
     pub purpose: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "text")]
     pub user_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub participant_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub participant_name: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub team_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub external_contact_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub external_organization_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flagged_reason: Option<Text<'a>>,
     /// Custom participant data; only job results carry it.
-    #[serde(borrow, deserialize_with = "text_map")]
     pub attributes: BTreeMap<Text<'a>, Text<'a>>,
-    #[serde(borrow)]
     #[allow(clippy::vec_box)] // See `Conversation::participants`.
     pub sessions: Vec<Box<Session<'a>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub struct Session<'a> {
-    #[serde(borrow, deserialize_with = "text")]
     pub media_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "text")]
     pub ani: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "text")]
     pub dnis: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub session_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub direction: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub session_dnis: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub address_from: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub address_to: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub remote: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub provider: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub message_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub peer_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub edge_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub protocol_call_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub outbound_campaign_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub selected_agent_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub used_routing: Option<Text<'a>>,
-    #[serde(deserialize_with = "lenient")]
     pub recording: Option<bool>,
-    #[serde(deserialize_with = "lenient")]
     pub acw_skipped: Option<bool>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_in_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_out_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub callback_numbers: Option<Vec<Text<'a>>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub callback_user_name: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub callback_scheduled_time: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow: Option<Flow<'a>>,
-    #[serde(borrow)]
     #[allow(clippy::vec_box)] // See `Conversation::participants`.
     pub segments: Vec<Box<Segment<'a>>>,
     /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
     /// whole-number `value` is skipped.
-    #[serde(borrow, deserialize_with = "lenient_metrics")]
     pub metrics: Vec<Metric<'a>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub struct Segment<'a> {
-    #[serde(borrow, deserialize_with = "text")]
     pub queue_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "text")]
     pub wrap_up_code: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub disconnect_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub segment_start: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub segment_end: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub segment_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub wrap_up_note: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub error_code: Option<Text<'a>>,
-    #[serde(deserialize_with = "lenient")]
     pub conference: Option<bool>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub group_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub subject: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub requested_language_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub source_conversation_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub destination_conversation_id: Option<Text<'a>>,
 }
 
 /// A session's `flow` (`AnalyticsFlow`): the Architect flow it went through. Every field is
 /// lenient, and anything but an object reads as no flow.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Default)]
 pub struct Flow<'a> {
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_id: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_name: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub flow_version: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub entry_reason: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub exit_reason: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub transfer_type: Option<Text<'a>>,
-    #[serde(borrow, deserialize_with = "lenient")]
     pub transfer_target_name: Option<Text<'a>>,
-    #[serde(deserialize_with = "lenient")]
     pub issued_callback: Option<bool>,
 }
 
@@ -208,44 +136,41 @@ pub struct Metric<'a> {
 }
 
 impl<'a> Conversation<'a> {
-    /// Parses a conversation's JSON once and checks that it has the shape the export reads:
+    /// Reads a conversation's JSON once and checks that it has the shape the export reads:
     /// the declared types, an id and a readable start. The view keeps `raw`.
     pub fn read(raw: &'a str) -> Result<Conversation<'a>, String> {
-        let conversation: Conversation = serde_json::from_str(raw)
-            .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
-        conversation.placed(Some(raw))
+        Conversation::read_to(raw, Depth::Whole)
     }
 
     /// Reads `raw` as `read` does, accepting and refusing the very same text, with every
-    /// lenient field (read by catalogue columns alone) skipped unread and left empty: for a
-    /// check whose view gives only places and the ids of strict fields (names to look up).
+    /// lenient field (read by catalogue columns alone) skipped and left empty: for a check
+    /// whose view gives only places and the ids of strict fields (names to look up).
     pub fn read_shape(raw: &'a str) -> Result<Conversation<'a>, String> {
-        shape_only(|| Conversation::read(raw))
+        Conversation::read_to(raw, Depth::Shape)
     }
 
-    /// Only what places a conversation (its id, start and end), the rest skipped unread: for
-    /// JSON Lines, whose lines are the reply's own text, from a reply `read` checked already.
-    /// The view keeps `raw`; every other field is empty.
+    /// Only what places a conversation (its id, start and end), the rest skipped as JSON:
+    /// for JSON Lines, whose lines are the reply's own text, from a reply `read` checked
+    /// already. The view keeps `raw`; every other field is empty.
     pub fn read_place(raw: &'a str) -> Result<Conversation<'a>, String> {
-        #[derive(Default, Deserialize)]
-        #[serde(rename_all = "camelCase", default)]
-        struct Place<'a> {
-            #[serde(borrow)]
-            conversation_id: Cow<'a, str>,
-            #[serde(borrow)]
-            conversation_start: Cow<'a, str>,
-            #[serde(borrow, deserialize_with = "text")]
-            conversation_end: Option<Text<'a>>,
-        }
-        let place: Place = serde_json::from_str(raw)
-            .map_err(|e| format!("a conversation is not of the expected shape ({e})"))?;
-        Conversation {
-            conversation_id: place.conversation_id,
-            conversation_start: place.conversation_start,
-            conversation_end: place.conversation_end,
-            ..Conversation::default()
-        }
-        .placed(Some(raw))
+        Conversation::read_to(raw, Depth::Place)
+    }
+
+    fn read_to(raw: &'a str, depth: Depth) -> Result<Conversation<'a>, String> {
+        let mut reader = Reader::new(raw);
+        let view = read::conversation(&mut reader, depth).and_then(|view| {
+            reader.end()?;
+            Ok(view)
+        });
+        view.map_err(not_the_shape)?.placed(Some(raw))
+    }
+
+    /// Reads the conversation at `reader` (within a reply) to `depth` and checks it as
+    /// `read` does; the view keeps its text as `raw`.
+    pub fn read_within(reader: &mut Reader<'a>, depth: Depth) -> Result<Conversation<'a>, String> {
+        let start = reader.start();
+        let view = read::conversation(reader, depth).map_err(not_the_shape)?;
+        view.placed(Some(reader.since(start)))
     }
 
     /// Keeps only what places the conversation (its id, start and end) and its text, for a
@@ -280,6 +205,15 @@ impl<'a> Conversation<'a> {
     pub fn ended(&self) -> bool {
         self.conversation_end.is_some()
     }
+}
+
+/// A conversation's view, read whole without the place check (an id, a readable start).
+#[cfg(test)]
+pub fn unchecked(raw: &str) -> Result<Conversation<'_>, String> {
+    let mut reader = Reader::new(raw);
+    let view = read::conversation(&mut reader, Depth::Whole)?;
+    reader.end()?;
+    Ok(view)
 }
 
 /// Checks that a conversation has the shape the export reads (see `Conversation::read`).
@@ -326,9 +260,9 @@ impl Parsed {
     }
 
     /// The conversations of a whole reply, read in one pass by `read` (which parses the
-    /// envelope around them, and hands back what else it reads of it, `E`), each then checked
-    /// for an id and a start as `Conversation::read` does. A view keeps the text `read` gave
-    /// it (`raw`), borrowed from the body too.
+    /// envelope around them, and hands back what else it reads of it, `E`), each read and
+    /// checked by `Conversation::read_within`. A view keeps its text (`raw`), borrowed from
+    /// the body too.
     pub fn from_body<E>(
         body: Vec<u8>,
         read: impl for<'t> FnOnce(&'t [u8]) -> Result<(Vec<Conversation<'t>>, E), String>,
@@ -336,8 +270,6 @@ impl Parsed {
         let (read_views, extra) = read(&body)?;
         let mut views = Vec::with_capacity(read_views.len());
         for view in read_views {
-            let raw = view.raw;
-            let view = view.placed(raw)?;
             // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which
             // are never changed (nor the vector grown) and outlive the views.
             let view =
@@ -372,52 +304,8 @@ fn _covariant<'short>(view: Conversation<'static>) -> Conversation<'short> {
     view
 }
 
-/// A strict string, borrowed where it holds no escape (`Cow` spelled out for serde).
-#[derive(Deserialize)]
-struct Strict<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// A string or `null` (absent); any other type is an error.
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
-    Ok(Option::<Strict<'de>>::deserialize(d)?.map(|s| s.0))
-}
-
-/// An array of strings.
-fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Text<'de>>, D::Error> {
-    Ok(Vec::<Strict<'de>>::deserialize(d)?
-        .into_iter()
-        .map(|s| s.0)
-        .collect())
-}
-
-/// An object of strings; a key given twice keeps its last value.
-fn text_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<Text<'de>, Text<'de>>, D::Error> {
-    struct Strings;
-    impl<'de> Visitor<'de> for Strings {
-        type Value = BTreeMap<Text<'de>, Text<'de>>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("an object of strings")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some((Strict(key), Strict(value))) = map.next_entry()? {
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
-    }
-    d.deserialize_map(Strings)
-}
-
-/// Reads a value of type `T`, or `None` when the field holds any other JSON value.
-fn lenient<'de, D: Deserializer<'de>, T: Loose<'de>>(d: D) -> Result<Option<T>, D::Error> {
-    if SHAPE_ONLY.with(std::cell::Cell::get) {
-        // Any value reads as absent here too; a malformed one fails either way.
-        d.deserialize_ignored_any(IgnoredAny)?;
-        return Ok(None);
-    }
-    d.deserialize_any(LooseVisitor::<T>(std::marker::PhantomData))
+fn not_the_shape(e: String) -> String {
+    format!("a conversation is not of the expected shape ({e})")
 }
 
 /// How much of each conversation a run reads: what its writer needs.
@@ -425,186 +313,20 @@ fn lenient<'de, D: Deserializer<'de>, T: Loose<'de>>(d: D) -> Result<Option<T>, 
 pub enum Reading {
     /// Every field (the tables, or a column that reads a lenient field).
     Whole,
-    /// The strict fields alone, the lenient ones skipped unread (`shape_only`).
+    /// The strict fields alone, the lenient ones skipped (`Depth::Shape`).
     Shape,
     /// What places a conversation, and its text (JSON Lines).
     Places,
 }
 
-thread_local! {
-    /// Set while `shape_only` reads on this thread: lenient fields are skipped.
-    static SHAPE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `read` with every lenient field skipped unread and read as absent: the same text is
-/// accepted and refused as by a whole read, and the strict fields are read alike.
-pub fn shape_only<T>(read: impl FnOnce() -> T) -> T {
-    struct Reset;
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            SHAPE_ONLY.with(|on| on.set(false));
+impl Reading {
+    /// How far each conversation of a reply is read: a reply's conversations are checked
+    /// for their shape even when only their places are kept.
+    pub fn depth(self) -> Depth {
+        match self {
+            Reading::Whole => Depth::Whole,
+            Reading::Shape | Reading::Places => Depth::Shape,
         }
-    }
-    SHAPE_ONLY.with(|on| on.set(true));
-    let _reset = Reset;
-    read()
-}
-
-/// Reads the metrics that have the expected shape, skipping the others; anything but an
-/// array reads as no metrics.
-fn lenient_metrics<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Metric<'de>>, D::Error> {
-    Ok(lenient::<D, Vec<Metric>>(d)?.unwrap_or_default())
-}
-
-/// Reads a JSON number's text as the reply holds it, or `None` for anything else.
-fn lenient_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text<'de>>, D::Error> {
-    let raw = <&'de RawValue>::deserialize(d)?;
-    let text = raw.get().trim();
-    let number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-    Ok(number.then_some(Cow::Borrowed(text)))
-}
-
-/// A type read leniently, in one pass without an intermediate tree: each method turns one
-/// kind of JSON value into `Some`; every other kind reads as `None` (and is skipped).
-trait Loose<'de>: Sized {
-    fn string(_: Text<'de>) -> Option<Self> {
-        None
-    }
-
-    fn integer(_: i128) -> Option<Self> {
-        None
-    }
-
-    fn boolean(_: bool) -> Option<Self> {
-        None
-    }
-
-    fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Self>, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-
-    fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Self>, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(None)
-    }
-}
-
-impl<'de> Loose<'de> for Text<'de> {
-    fn string(s: Text<'de>) -> Option<Text<'de>> {
-        Some(s)
-    }
-}
-
-impl Loose<'_> for bool {
-    fn boolean(b: bool) -> Option<bool> {
-        Some(b)
-    }
-}
-
-impl<'de> Loose<'de> for Flow<'de> {
-    fn map<A: MapAccess<'de>>(map: A) -> Result<Option<Flow<'de>>, A::Error> {
-        Flow::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
-    }
-}
-
-impl Loose<'_> for i64 {
-    fn integer(n: i128) -> Option<i64> {
-        i64::try_from(n).ok()
-    }
-}
-
-impl<'de> Loose<'de> for Metric<'de> {
-    fn map<A: MapAccess<'de>>(mut map: A) -> Result<Option<Metric<'de>>, A::Error> {
-        let (mut name, mut value, mut emit_date) = (None, None, None);
-        while let Some(key) = map.next_key::<Strict<'de>>()? {
-            match key.0.as_ref() {
-                "name" => name = map.next_value::<LooseValue<Text>>()?.0,
-                "value" => value = map.next_value::<LooseValue<i64>>()?.0,
-                "emitDate" => emit_date = map.next_value::<LooseValue<Text>>()?.0,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(name.zip(value).map(|(name, value)| Metric {
-            name,
-            value,
-            emit_date,
-        }))
-    }
-}
-
-impl<'de, T: Loose<'de>> Loose<'de> for Vec<T> {
-    fn seq<A: SeqAccess<'de>>(mut seq: A) -> Result<Option<Vec<T>>, A::Error> {
-        let mut items = Vec::new();
-        while let Some(LooseValue(item)) = seq.next_element::<LooseValue<T>>()? {
-            items.extend(item);
-        }
-        Ok(Some(items))
-    }
-}
-
-/// `T` read leniently, as an element or a map value.
-struct LooseValue<T>(Option<T>);
-
-impl<'de, T: Loose<'de>> Deserialize<'de> for LooseValue<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<LooseValue<T>, D::Error> {
-        lenient(d).map(LooseValue)
-    }
-}
-
-struct LooseVisitor<T>(std::marker::PhantomData<T>);
-
-impl<'de, T: Loose<'de>> Visitor<'de> for LooseVisitor<T> {
-    type Value = Option<T>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Option<T>, E> {
-        Ok(T::string(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Option<T>, E> {
-        Ok(T::string(Cow::Owned(v.to_string())))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Option<T>, E> {
-        Ok(T::string(Cow::Owned(v)))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Option<T>, E> {
-        Ok(T::integer(v.into()))
-    }
-
-    fn visit_u64<E>(self, v: u64) -> Result<Option<T>, E> {
-        Ok(T::integer(v.into()))
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Option<T>, E> {
-        Ok(T::boolean(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_none<E>(self) -> Result<Option<T>, E> {
-        Ok(None)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Option<T>, A::Error> {
-        T::seq(seq)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Option<T>, A::Error> {
-        T::map(map)
     }
 }
 

@@ -12,6 +12,8 @@
 //! (`record.rs`).
 
 use serde::de::IgnoredAny;
+
+use crate::json::Reader;
 use serde_json::value::RawValue;
 
 /// Why `read_results` stopped.
@@ -63,6 +65,42 @@ pub fn read_results<E>(
             cursor,
             spans: scanner.spans,
         }),
+    }
+}
+
+/// Reads a page of job results held in memory, as `read_results` reads one from a stream,
+/// in one pass: `each` reads the conversation at the reader (and must read it whole), and
+/// the spans are where each lies in `text`. Any refusal, of the page or of a conversation,
+/// is the page's.
+pub fn read_results_in<'a>(
+    text: &'a str,
+    each: &mut dyn FnMut(&mut Reader<'a>) -> Result<(), String>,
+) -> Result<Results, String> {
+    let mut reader = Reader::new(text);
+    let (mut cursor, mut spans) = (None, Vec::new());
+    let read = reader.object(|r, key| match key.as_ref() {
+        "conversations" if r.null()? => Ok(()),
+        "conversations" => r.array(|r| {
+            let at = r.start();
+            each(r)?;
+            let len = r.since(at).len();
+            spans.push(Span { at: at as u64, len });
+            Ok(())
+        }),
+        "cursor" => {
+            cursor = match r.null()? {
+                true => None,
+                false => Some(r.string()?.into_owned()),
+            };
+            Ok(())
+        }
+        _ => r.skip(),
+    });
+    read.and_then(|()| reader.end())
+        .map_err(|e| format!("unreadable JSON ({e})"))?;
+    match cursor {
+        Some(cursor) if cursor.is_empty() => Err("unreadable JSON (an empty cursor)".to_string()),
+        cursor => Ok(Results { cursor, spans }),
     }
 }
 
@@ -441,13 +479,7 @@ mod tests {
         let mut ids = Vec::new();
         let mut texts = Vec::new();
         let read = read_results(Trickle(text.as_bytes(), chunk), &mut |raw: &str| {
-            let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
-            match v.get("conversationId").and_then(|id| id.as_str()) {
-                Some(id) => ids.push(id.to_string()),
-                None => return Err("a conversation has no conversationId".to_string()),
-            }
-            texts.push(raw.to_string());
-            Ok(())
+            keep(raw, &mut ids, &mut texts)
         })?;
         // Read again at its spans, the page gives the very texts the scan handed over.
         let mut again = Vec::new();
@@ -460,6 +492,35 @@ mod tests {
     }
 
     /// What serde_json makes of the same text as a whole: the oracle.
+    /// Keeps a conversation's id and text, as a reader of a page would.
+    fn keep(raw: &str, ids: &mut Vec<String>, texts: &mut Vec<String>) -> Result<(), String> {
+        let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        match v.get("conversationId").and_then(|id| id.as_str()) {
+            Some(id) => ids.push(id.to_string()),
+            None => return Err("a conversation has no conversationId".to_string()),
+        }
+        texts.push(raw.to_string());
+        Ok(())
+    }
+
+    /// `read`, of the page held in memory (`read_results_in`).
+    fn read_in(text: &str) -> Result<(Vec<String>, Option<String>), String> {
+        let mut ids = Vec::new();
+        let mut texts = Vec::new();
+        let read = read_results_in(text, &mut |r| {
+            let at = r.start();
+            r.skip()?;
+            keep(r.since(at), &mut ids, &mut texts)
+        })?;
+        let again: Vec<String> = read
+            .spans
+            .iter()
+            .map(|s| text[s.at as usize..][..s.len].to_string())
+            .collect();
+        assert_eq!(again, texts, "{text}");
+        Ok((ids, read.cursor))
+    }
+
     fn expected(text: &str) -> Option<(Vec<String>, Option<String>)> {
         let v: serde_json::Value = serde_json::from_str(text).ok()?;
         let page = v.as_object()?;
@@ -636,6 +697,12 @@ mod tests {
                 (Ok(got), Some(want)) => assert_eq!(got, want, "{text}"),
                 (Err(_), None) => {}
                 (got, want) => panic!("{text:?}: read {got:?}, serde_json {want:?}"),
+            }
+            // Held in memory, the page reads the same in one pass.
+            match (read_in(&text), expected(&text)) {
+                (Ok(got), Some(want)) => assert_eq!(got, want, "{text}"),
+                (Err(_), None) => {}
+                (got, want) => panic!("{text:?}: read in memory {got:?}, serde_json {want:?}"),
             }
         });
     }

@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn flattening_collects_distinct_values_in_order() {
-        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let c = crate::record::unchecked(SAMPLE).unwrap();
         let row = flatten(&c, &default(), &name_of, &[], Formulas::Guarded);
         assert_eq!(
             row.fields(),
@@ -130,8 +130,8 @@ mod tests {
 
     #[test]
     fn an_ongoing_minimal_conversation_has_empty_cells() {
-        let c: Conversation =
-            serde_json::from_str(r#"{"conversationId":"x","conversationStart":"s"}"#).unwrap();
+        let c =
+            crate::record::unchecked(r#"{"conversationId":"x","conversationStart":"s"}"#).unwrap();
         let row = flatten(&c, &default(), &|_, _| None, &[], Formulas::Guarded);
         assert_eq!(
             row.fields(),
@@ -141,7 +141,7 @@ mod tests {
 
     #[test]
     fn attribute_columns_collect_distinct_values_across_participants() {
-        let c: Conversation = serde_json::from_str(
+        let c = crate::record::unchecked(
             r#"{"conversationId":"x","conversationStart":"s","participants":[
                 {"attributes":{"account":"A-1","lang":"de"}},
                 {"attributes":{"account":"A-1","note":"a, \"b\""}},
@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn csv_quoting_of_commas_quotes_and_unicode() {
-        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let c = crate::record::unchecked(SAMPLE).unwrap();
         let row = flatten(
             &c,
             &default(),

@@ -712,7 +712,7 @@ mod tests {
               "attributes":{"note":"+cmd"},
               "sessions":[{"sessionId":"s","ani":"+3312345","remote":"@x",
                 "segments":[{"segmentType":"wrapup","wrapUpNote":"-1+1","segmentStart":"2026-11-01T10:00:00.000Z"}]}]}]}"#;
-        let c: Conversation = serde_json::from_str(text).unwrap();
+        let c = crate::record::unchecked(text).unwrap();
         let cell = |rows: &[(Id, Vec<String>)], id: Id, table_columns: Vec<Spec>, name: &str| {
             let at = table_columns.iter().position(|s| s.name == name).unwrap();
             rows.iter().find(|(i, _)| *i == id).unwrap().1[at].clone()
@@ -738,7 +738,7 @@ mod tests {
 
     #[test]
     fn every_row_has_its_tables_columns_and_keys_are_unique_and_refer_to_parents() {
-        let c: Conversation = serde_json::from_str(SAMPLE).unwrap();
+        let c = crate::record::unchecked(SAMPLE).unwrap();
         let rows = rows(&c);
         let specs = specs(&conversation_columns(&columns::default_columns()));
         let mut keys: Vec<(Id, Vec<String>)> = Vec::new();
@@ -782,7 +782,7 @@ mod tests {
 
     #[test]
     fn participants_and_sessions_without_usable_ids_get_position_keys() {
-        let c: Conversation = serde_json::from_str(
+        let c = crate::record::unchecked(
             r##"{"conversationId":"c","conversationStart":"2026-11-01T00:00:00Z","participants":[
                 {"participantId":"p","sessions":[{"sessionId":"s"},{"sessionId":"s"}]},
                 {"participantId":"p","sessions":[{}]},

@@ -41,6 +41,18 @@ fn export_exactly(sim: &Sim, extra: Args) -> Run {
 
 #[test]
 fn jobs_mode_matches_the_ground_truth_under_faults() {
+    jobs_under_faults(None);
+}
+
+/// As above with every results page spooled to a temporary file, as pages too large to hold
+/// in memory are: the same ids, through the same faults.
+#[test]
+fn spooled_job_pages_match_the_ground_truth_under_faults() {
+    jobs_under_faults(Some("0"));
+}
+
+/// A jobs export under faults, its pages spooled beyond `held` bytes (the default without).
+fn jobs_under_faults(held: Option<&str>) {
     let faults = Faults {
         p_revoke: 0.04,
         p_429: 0.04,
@@ -56,7 +68,17 @@ fn jobs_mode_matches_the_ground_truth_under_faults() {
         latency: Duration::from_millis(10),
         ..SimConfig::default()
     });
-    let run = export_exactly(&sim, Args::new().mode("jobs"));
+    let dir = Dir::new("jobs");
+    let out = dir.join("c.csv");
+    let mut cmd = command(&sim);
+    cmd.args(&jobs_args(&out).mode("jobs"));
+    if let Some(held) = held {
+        cmd.env("GENESYS_EXPORT_HELD_BYTES", held);
+    }
+    let run = run_command(cmd);
+    run.expect_code(0);
+    assert_no_secrets(&run, &sim);
+    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
     assert_eq!(
         sim.stats().details_requests,
         0,

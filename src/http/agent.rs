@@ -203,7 +203,8 @@ impl Client {
 }
 
 /// Reads a reply's body within its cap, counted in inflated bytes and refused as soon as it
-/// passes it: a 2xx asked for spooled into its spool, anything else into memory. An error page
+/// passes it: a 2xx asked for spooled into memory while it is at most `HELD_BYTES`, into its
+/// spool beyond; anything else into memory. An error page
 /// longer than its cap is still an error page (its body dropped).
 fn read_body(
     response: &mut ureq::http::Response<ureq::Body>,
@@ -213,8 +214,22 @@ fn read_body(
     let success = (200..300).contains(&status);
     match spool {
         Some(mut spool) if success => {
+            let stated = response.body().content_length();
             let reader = response.body_mut().with_config().limit(MAX_SPOOLED_BYTES);
-            copy_to_spool(&mut reader.reader(), &mut spool)?;
+            let mut reader = reader.reader();
+            let held = held_bytes();
+            let small = stated.is_none_or(|len| len <= held);
+            let head = match small {
+                true => read_held(&mut reader, stated, held)?,
+                false => Vec::new(),
+            };
+            if small && head.len() as u64 <= held {
+                return Ok((head, None));
+            }
+            let failed = |e| ureq::Error::Other(Box::new(SpoolFailed(e)));
+            spool.write_all(&head).map_err(failed)?;
+            drop(head);
+            copy_to_spool(&mut reader, &mut spool)?;
             Ok((Vec::new(), Some(spool)))
         }
         _ => {
@@ -231,6 +246,20 @@ fn read_body(
                 Err(e) => Err(e),
             }
         }
+    }
+}
+
+/// Reads a body asked for spooled into memory, up to one byte past `held`: into one
+/// buffer of the length it states, or in chunks (`read_in_chunks`).
+fn read_held(body: &mut impl Read, stated: Option<u64>, held: u64) -> Result<Vec<u8>, ureq::Error> {
+    let mut held = body.take(held.saturating_add(1));
+    match stated.and_then(|len| usize::try_from(len).ok()) {
+        Some(len) => {
+            let mut buf = Vec::with_capacity(len.saturating_add(1));
+            held.read_to_end(&mut buf).map_err(ureq::Error::from)?;
+            Ok(buf)
+        }
+        None => read_in_chunks(&mut held, None),
     }
 }
 
@@ -284,6 +313,22 @@ fn copy_to_spool(body: &mut impl Read, spool: &mut Spool) -> Result<(), ureq::Er
             .map_err(failed)?;
     }
     out.flush().map_err(failed)
+}
+
+/// The largest body asked for spooled that is held in memory instead: a page of 1 000 job
+/// results is some 3 MB, a page of 10 000 ten times that.
+pub(super) const HELD_BYTES: u64 = 4 * 1024 * 1024;
+
+/// `HELD_BYTES`; in debug builds `GENESYS_EXPORT_HELD_BYTES` lowers it, so that the tests
+/// spool small pages too. The release binary reads no such variable.
+fn held_bytes() -> u64 {
+    #[cfg(debug_assertions)]
+    if let Ok(n) = std::env::var("GENESYS_EXPORT_HELD_BYTES") {
+        if let Ok(n) = n.parse() {
+            return n;
+        }
+    }
+    HELD_BYTES
 }
 
 /// The size of the writes that spool a reply.

@@ -48,7 +48,7 @@ use crate::retry::{Attempt, Decision, Endpoint, Policy};
 
 pub use agent::{check_base, routes, Routes};
 pub use call::pause;
-pub use spool::Spool;
+pub use spool::Held;
 
 use agent::{agent, load_roots, Reply};
 use call::parse_checked;
@@ -256,23 +256,33 @@ impl Client {
         )
     }
 
-    /// `GET path` with the body spooled to an unlinked temporary file instead of memory; the
-    /// reply counts once `check`, reading the spool, accepts it, and what `check` returns
-    /// comes back with the spool (rewound).
+    /// `GET path` with a body of any size: held in memory while small, spooled to an unlinked
+    /// temporary file beyond (`Held`); the reply counts once `check`, reading it, accepts it,
+    /// and what `check` returns comes back with it (a spool rewound).
     pub fn get_spooled<C>(
         &self,
         path: &str,
-        check: &dyn Fn(&mut Spool) -> Result<C, String>,
-    ) -> Result<(Spool, C)> {
+        check: &dyn Fn(&mut Held) -> Result<C, String>,
+    ) -> Result<(Held, C)> {
         let accept = |reply: Reply| {
             if reply.is_html {
                 return Err("an HTML page".to_string());
             }
-            let mut spool = reply.spool.ok_or("no body")?;
-            spool.rewind().map_err(|e| e.to_string())?;
-            let checked = check(&mut spool)?;
-            spool.rewind().map_err(|e| e.to_string())?;
-            Ok((spool, checked))
+            let mut held = match reply.spool {
+                Some(mut spool) => {
+                    spool.rewind().map_err(|e| e.to_string())?;
+                    Held::Spooled(spool)
+                }
+                None => Held::Text(String::from_utf8(reply.body).map_err(|e| {
+                    let at = e.utf8_error().valid_up_to();
+                    format!("unreadable JSON (not UTF-8 at byte {at})")
+                })?),
+            };
+            let checked = check(&mut held)?;
+            if let Held::Spooled(spool) = &mut held {
+                spool.rewind().map_err(|e| e.to_string())?;
+            }
+            Ok((held, checked))
         };
         self.call(
             Endpoint::Api,

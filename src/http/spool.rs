@@ -1,4 +1,4 @@
-//! Job-result bodies in unlinked temporary files, so memory stays flat whatever a page's
+//! Large job-result bodies in unlinked temporary files, so memory stays flat whatever a page's
 //! size. It creates only files it unlinks at once, in the temporary directory, and never
 //! touches the export's own files.
 
@@ -10,8 +10,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Receive {
     InMemory,
-    /// To a `Spool`: for replies whose size the API decides (job results).
+    /// Into memory while small, to a `Spool` beyond: for replies whose size the API decides
+    /// (job results).
     Spooled,
+}
+
+/// A body asked for spooled, once read: its text, held in memory while it is small (at most
+/// `agent::HELD_BYTES`), or its spool.
+pub enum Held {
+    Text(String),
+    Spooled(Spool),
 }
 
 /// A reply body in an unlinked temporary file (mode 0600; it holds phone numbers): memory
