@@ -80,6 +80,10 @@ use crate::target::FileTarget;
 /// get an arena of its own, and the pages it reads are freed by the driver into that arena,
 /// where the memory stays: peak RSS of a week's export rose from about 13 to 18 MiB. The
 /// threads allocate little besides those pages, so sharing one costs nothing measurable.
+/// And a block of 1 MiB or more (a job results page held in memory) always mapped on its
+/// own and unmapped when freed: glibc would otherwise raise that threshold past the first
+/// such page freed and serve the next ones from the arena, where they fragment it; a week of
+/// 100 000 conversations through jobs peaked at 17.0 MiB that way, 11.9 MiB this way.
 /// (musl, which the release builds link, has no per-thread arenas.)
 fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -88,9 +92,13 @@ fn one_malloc_arena() {
             fn mallopt(param: i32, value: i32) -> i32;
         }
         const M_ARENA_MAX: i32 = -8;
+        const M_MMAP_THRESHOLD: i32 = -3;
         // SAFETY: glibc's `mallopt` takes two ints and only sets a tunable; called before any
         // thread starts.
-        unsafe { mallopt(M_ARENA_MAX, 1) };
+        unsafe {
+            mallopt(M_ARENA_MAX, 1);
+            mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+        }
     }
 }
 
