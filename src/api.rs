@@ -161,7 +161,7 @@ fn details_reply(
     let unreadable = |e| format!("unreadable JSON ({e})");
     reader
         .object(|r, key| match key.as_ref() {
-            "conversations" if conversations.is_some() => Err(duplicate(&key)),
+            "conversations" if conversations.is_some() => Err(json::duplicate(&key)),
             "conversations" => {
                 let mut views = Vec::new();
                 if !r.null()? {
@@ -177,7 +177,7 @@ fn details_reply(
                 conversations = Some(views);
                 Ok(())
             }
-            "totalHits" if hits.is_some() => Err(duplicate(&key)),
+            "totalHits" if hits.is_some() => Err(json::duplicate(&key)),
             "totalHits" => {
                 hits = Some(match r.null()? {
                     true => None,
@@ -190,10 +190,6 @@ fn details_reply(
         .and_then(|()| reader.end())
         .map_err(unreadable)?;
     Ok((conversations.unwrap_or_default(), hits.flatten()))
-}
-
-fn duplicate(key: &str) -> String {
-    format!("duplicate field `{key}`")
 }
 
 impl DetailsPage {

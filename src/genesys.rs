@@ -370,19 +370,15 @@ impl Source for Genesys {
                     found.add(&Conversation::read_within(r, Depth::Shape)?);
                     Ok(())
                 })?,
+                // `get_spooled` hands the spool over rewound.
                 Held::Spooled(spool) => {
                     let mut each = |raw: &str| {
                         found.add(&Conversation::read_shape(raw)?);
                         Ok(())
                     };
-                    spool
-                        .rewind()
-                        .map_err(|e| format!("an unreadable spool ({e})"))
-                        .and_then(|()| {
-                            api::read_results(spool, &mut each).map_err(|e| match e {
-                                ReadError::Malformed(why) | ReadError::Stopped(why) => why,
-                            })
-                        })?
+                    api::read_results(spool, &mut each).map_err(|e| match e {
+                        ReadError::Malformed(why) | ReadError::Stopped(why) => why,
+                    })?
                 }
             };
             Ok((read, found))

@@ -316,75 +316,62 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn enter(&mut self) -> Result<()> {
-        if self.depth >= MAX_DEPTH {
-            return self.fail("arrays and objects nested too deep");
-        }
-        self.depth += 1;
-        self.at += 1;
-        Ok(())
-    }
-
     /// Reads an object, handing each key to `field`, which must read its value.
     pub fn object(
         &mut self,
         mut field: impl FnMut(&mut Reader<'a>, Cow<'a, str>) -> Result<()>,
     ) -> Result<()> {
-        if self.peek()? != Kind::Object {
-            return self.fail("expected an object");
-        }
-        self.enter()?;
-        self.blank();
-        if self.byte() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
-        loop {
-            let key = self.string()?;
-            self.blank();
-            if self.byte() != Some(b':') {
-                return self.fail("expected `:`");
+        self.members(Kind::Object, b'}', |r| {
+            let key = r.string()?;
+            r.blank();
+            if r.byte() != Some(b':') {
+                return r.fail("expected `:`");
             }
-            self.at += 1;
-            field(self, key)?;
-            self.blank();
-            match self.byte() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    self.depth -= 1;
-                    return Ok(());
-                }
-                _ => return self.fail("expected `,` or `}`"),
-            }
-        }
+            r.at += 1;
+            field(r, key)
+        })
     }
 
     /// Reads an array, calling `item` for each element, which must read it.
-    pub fn array(&mut self, mut item: impl FnMut(&mut Reader<'a>) -> Result<()>) -> Result<()> {
-        if self.peek()? != Kind::Array {
-            return self.fail("expected an array");
+    pub fn array(&mut self, item: impl FnMut(&mut Reader<'a>) -> Result<()>) -> Result<()> {
+        self.members(Kind::Array, b']', item)
+    }
+
+    /// Reads the object or array (`kind`, closed by `close`) at the reader, one level deeper,
+    /// calling `member` for each of its members, separated by commas.
+    fn members(
+        &mut self,
+        kind: Kind,
+        close: u8,
+        mut member: impl FnMut(&mut Reader<'a>) -> Result<()>,
+    ) -> Result<()> {
+        if self.peek()? != kind {
+            return self.fail(match kind {
+                Kind::Object => "expected an object",
+                _ => "expected an array",
+            });
         }
-        self.enter()?;
+        if self.depth >= MAX_DEPTH {
+            return self.fail("arrays and objects nested too deep");
+        }
+        self.depth += 1;
+        self.at += 1;
         self.blank();
-        if self.byte() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
-            return Ok(());
-        }
+        let mut first = true;
         loop {
-            item(self)?;
-            self.blank();
             match self.byte() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(b) if b == close => {
                     self.at += 1;
                     self.depth -= 1;
                     return Ok(());
                 }
-                _ => return self.fail("expected `,` or `]`"),
+                Some(b',') if !first => self.at += 1,
+                _ if first => {}
+                _ => return self.fail(&format!("expected `,` or `{}`", char::from(close))),
             }
+            first = false;
+            member(self)?;
+            self.blank();
         }
     }
 
@@ -399,20 +386,41 @@ impl<'a> Reader<'a> {
 }
 
 /// The bytes of the eight-byte word `word` that are `"`, `\` or below 0x20, each flagged in
-/// its high bit: the lowest flag is exact (flags above it may be false, as in
-/// `results::equal_bytes`). A shorter `word` is read as padded with spaces.
+/// its high bit, the lowest flag exact (`equal_in`). A shorter `word` is read as
+/// padded with spaces.
 fn special_bytes(word: &[u8]) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut le = [b' '; 8];
-    if let Some(bytes) = word.get(..8) {
+    let x = self::word(word, b' ');
+    equal_in(x, b'"') | equal_in(x, b'\\') | below_in(x, 0x20)
+}
+
+const ONES: u64 = u64::from_le_bytes([1; 8]);
+const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// The first eight bytes of `bytes` as a little-endian word, `pad` standing for any missing.
+pub fn word(bytes: &[u8], pad: u8) -> u64 {
+    let mut le = [pad; 8];
+    if let Some(bytes) = bytes.get(..8) {
         le.copy_from_slice(bytes);
     }
-    let x = u64::from_le_bytes(le);
-    let quote = x ^ (ONES * u64::from(b'"'));
-    let backslash = x ^ (ONES * u64::from(b'\\'));
-    let zero = |v: u64| v.wrapping_sub(ONES) & !v;
-    (zero(quote) | zero(backslash) | (x.wrapping_sub(ONES * 0x20) & !x)) & HIGHS
+    u64::from_le_bytes(le)
+}
+
+/// The bytes of the word `x` equal to `b`, each flagged in its high bit: a byte equal to `b`
+/// becomes zero, and a zero byte borrows. Not zero exactly when some byte equals `b`, and
+/// its lowest flag is exact (flags above it may be false).
+pub fn equal_in(x: u64, b: u8) -> u64 {
+    let x = x ^ (ONES * u64::from(b));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The bytes of the word `x` below `n` (at most 0x80), flagged as `equal_in` flags them.
+pub fn below_in(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
+}
+
+/// The refusal of a field given twice where each may be given once.
+pub fn duplicate(key: &str) -> String {
+    format!("duplicate field `{key}`")
 }
 
 /// A whole number's text (as `Reader::number` gives it) as an `i64`; `None` for a fraction,

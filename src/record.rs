@@ -157,12 +157,16 @@ impl<'a> Conversation<'a> {
     }
 
     fn read_to(raw: &'a str, depth: Depth) -> Result<Conversation<'a>, String> {
+        let view = Conversation::read_alone(raw, depth).map_err(not_the_shape)?;
+        view.placed(Some(raw))
+    }
+
+    /// Reads `raw`, one conversation and nothing after it, to `depth`, unchecked.
+    fn read_alone(raw: &'a str, depth: Depth) -> Result<Conversation<'a>, String> {
         let mut reader = Reader::new(raw);
-        let view = read::conversation(&mut reader, depth).and_then(|view| {
-            reader.end()?;
-            Ok(view)
-        });
-        view.map_err(not_the_shape)?.placed(Some(raw))
+        let view = read::conversation(&mut reader, depth)?;
+        reader.end()?;
+        Ok(view)
     }
 
     /// Reads the conversation at `reader` (within a reply) to `depth` and checks it as
@@ -210,10 +214,7 @@ impl<'a> Conversation<'a> {
 /// A conversation's view, read whole without the place check (an id, a readable start).
 #[cfg(test)]
 pub fn unchecked(raw: &str) -> Result<Conversation<'_>, String> {
-    let mut reader = Reader::new(raw);
-    let view = read::conversation(&mut reader, Depth::Whole)?;
-    reader.end()?;
-    Ok(view)
+    Conversation::read_alone(raw, Depth::Whole)
 }
 
 /// Checks that a conversation has the shape the export reads (see `Conversation::read`).

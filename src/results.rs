@@ -13,7 +13,7 @@
 
 use serde::de::IgnoredAny;
 
-use crate::json::Reader;
+use crate::json::{equal_in, Reader};
 use serde_json::value::RawValue;
 
 /// Why `read_results` stopped.
@@ -377,26 +377,13 @@ fn string_len(text: &[u8]) -> Option<usize> {
     }
 }
 
-/// The bytes of the word `word` (eight bytes, little-endian) equal to `b`, each flagged in
-/// its high bit: a byte equal to `b` becomes zero, and a zero byte borrows. Not zero exactly
-/// when some byte equals `b`, and its lowest flag is exact (flags above it may be false).
-pub fn equal_bytes(word: &[u8], b: u8) -> u64 {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    let mut le = [0; 8];
-    if let Some(bytes) = word.get(..8) {
-        le.copy_from_slice(bytes);
-    }
-    let x = u64::from_le_bytes(le) ^ (ONES * u64::from(b));
-    x.wrapping_sub(ONES) & !x & HIGHS
-}
-
 /// The first `"` or `\` in `text` from `from` on, looked for eight bytes at a time
-/// (`equal_bytes`).
+/// (`equal_in`).
 fn quote_or_backslash(text: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(word) = text.get(i..i.checked_add(8)?) {
-        let found = equal_bytes(word, b'"') | equal_bytes(word, b'\\');
+        let x = crate::json::word(word, 0);
+        let found = equal_in(x, b'"') | equal_in(x, b'\\');
         if found != 0 {
             return i.checked_add(found.trailing_zeros() as usize / 8);
         }

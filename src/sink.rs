@@ -17,8 +17,9 @@ use crate::columns::{Column, IdsOf, NameOf};
 pub use crate::digest::Digest;
 use crate::exit::output;
 use crate::formula::Formulas;
+use crate::json::{equal_in, word};
 use crate::record::{Conversation, Reading};
-use crate::results::{equal_bytes, is_blank, Strings};
+use crate::results::{is_blank, Strings};
 use crate::rows::{self, Row};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -381,13 +382,13 @@ pub fn csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a st
 }
 
 /// Whether a CSV field holds a comma, a quote, CR or LF: tested eight bytes at a time
-/// (`results::equal_bytes`).
+/// (`json::equal_in`).
 fn needs_quotes(bytes: &[u8]) -> bool {
     let special = |b: &u8| matches!(b, b',' | b'"' | b'\r' | b'\n');
     let mut words = bytes.chunks_exact(8);
     let found = words.by_ref().any(|w| {
-        equal_bytes(w, b',') | equal_bytes(w, b'"') | equal_bytes(w, b'\r') | equal_bytes(w, b'\n')
-            != 0
+        let x = word(w, 0);
+        equal_in(x, b',') | equal_in(x, b'"') | equal_in(x, b'\r') | equal_in(x, b'\n') != 0
     });
     found || words.remainder().iter().any(special)
 }

@@ -195,7 +195,7 @@ fn metric<'a>(r: &mut Reader<'a>) -> json::Result<Option<Metric<'a>>> {
 fn once(seen: &mut u64, bit: u32, name: &str) -> json::Result<()> {
     let mask = 1u64.checked_shl(bit).unwrap_or(0);
     if *seen & mask != 0 {
-        return Err(format!("duplicate field `{name}`"));
+        return Err(json::duplicate(name));
     }
     *seen |= mask;
     Ok(())
