@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::json::{self, Reader};
-use crate::record::{Conversation, Parsed, Reading};
+use crate::record::{Conversation, Nodes, Parsed, Reading};
 
 pub use crate::results::{read_results, read_results_in, read_spans, ReadError, Span};
 
@@ -152,10 +152,11 @@ pub struct DetailsPage {
 /// A details query response as the wire has it (`conversations`, `totalHits`; each may be
 /// `null` or absent, neither given twice), its conversations read to `reading`'s depth in
 /// the same pass, each keeping its text.
-fn details_reply(
-    text: &str,
+fn details_reply<'a>(
+    text: &'a str,
     reading: Reading,
-) -> Result<(Vec<Conversation<'_>>, Option<u64>), String> {
+    nodes: &mut Nodes<'a>,
+) -> Result<(Vec<Conversation<'a>>, Option<u64>), String> {
     let mut reader = Reader::new(text);
     let (mut conversations, mut hits) = (None, None);
     let unreadable = |e| format!("unreadable JSON ({e})");
@@ -166,9 +167,13 @@ fn details_reply(
                 let mut views = Vec::new();
                 if !r.null()? {
                     r.array(|r| {
-                        let view = Conversation::read_within(r, reading.depth())?;
+                        let view = Conversation::read_within(r, reading.depth(), nodes)?;
                         views.push(match reading {
-                            Reading::Places => view.into_place(),
+                            // No view reaches its records: none is kept.
+                            Reading::Places => {
+                                nodes.clear();
+                                view.into_place()
+                            }
                             _ => view,
                         });
                         Ok(())
@@ -199,8 +204,9 @@ impl DetailsPage {
     /// JSON Lines) each conversation's text is kept beside a view trimmed to its place;
     /// otherwise the reply is read in one pass, whole or for its shape (`Reading::depth`).
     pub fn read(body: Vec<u8>, first_page: bool, reading: Reading) -> Result<DetailsPage, String> {
-        let (conversations, hits) =
-            Parsed::from_body(body, |body| details_reply(object_text(body)?, reading))?;
+        let (conversations, hits) = Parsed::from_body(body, |body, nodes| {
+            details_reply(object_text(body)?, reading, nodes)
+        })?;
         let carried = conversations.views().len();
         match hits.unwrap_or(0) {
             hits if first_page && hits > 0 && carried == 0 => Err(format!(
@@ -520,7 +526,7 @@ impl MultiGet {
     /// Every conversation has the shape the export reads and is one of those asked for.
     pub fn check(&self, asked: &[String]) -> Result<(), String> {
         for raw in self.conversations.as_deref().unwrap_or_default() {
-            let id = Conversation::read(raw.get())?.conversation_id;
+            let id = Conversation::read(raw.get())?.head.conversation_id;
             if !asked.iter().any(|a| *a == id) {
                 return Err(format!("conversation {} was not asked for", one_line(&id)));
             }
@@ -636,7 +642,7 @@ mod tests {
     fn past_the_last_page_has_no_conversations() {
         let page =
             DetailsPage::read(br#"{"totalHits":250}"#.to_vec(), false, Reading::Whole).unwrap();
-        assert!(page.conversations.views().is_empty());
+        assert!(page.conversations.heads().is_empty());
         assert_eq!(page.total_hits, Some(250));
     }
 
@@ -846,8 +852,8 @@ mod tests {
         let [kept, shape, one_pass] = [Reading::Places, Reading::Shape, Reading::Whole].map(|r| {
             DetailsPage::read(body.to_vec(), true, r).map(|page| {
                 let ids = |c: &Conversation| (c.conversation_id.to_string(), c.start());
-                let views = page.conversations.views();
-                (views.iter().map(ids).collect::<Vec<_>>(), page.total_hits)
+                let heads = page.conversations.heads();
+                (heads.iter().map(ids).collect::<Vec<_>>(), page.total_hits)
             })
         });
         for other in [&kept, &shape] {
@@ -865,12 +871,13 @@ mod tests {
                 assert!(!c.conversation_id.is_empty());
                 assert!(crate::window::parse_api_timestamp(&c.conversation_start).is_some());
                 let all: Vec<_> = crate::columns::CATALOGUE.iter().collect();
-                let _ = crate::rows::flatten(
+                let _ = crate::rows::flatten_in(
                     c,
                     &all,
                     &|_, _| None,
                     &["a".to_string()],
                     crate::formula::Formulas::Guarded,
+                    &crate::tz::UTC,
                 );
             }
         }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::api::Lookup;
 use crate::formula::Formulas;
-use crate::record::{Conversation, Segment, Session};
+use crate::record::{Segment, Session, View};
 #[cfg(test)]
 use crate::tz;
 use crate::tz::Zone;
@@ -28,20 +28,20 @@ pub const SEPARATOR: &str = ";";
 pub type NameOf<'a> = &'a dyn Fn(Lookup, &str) -> Option<String>;
 
 /// The ids a name column names, in first-seen order.
-pub type IdsOf = for<'c, 'a> fn(&'c Conversation<'a>) -> Vec<&'c str>;
+pub type IdsOf = for<'c> fn(View<'c>) -> Vec<&'c str>;
 
 /// How a column's cell is computed.
 #[derive(Clone, Copy, Debug)]
 pub enum Cell {
     /// Text read from the conversation.
-    Text(fn(&Conversation) -> String),
+    Text(fn(View) -> String),
     /// The sum of the `value`s of every session metric of this name, over all participants;
     /// empty when no session carries the metric.
     Metric(&'static str),
     /// The names of the ids `IdsOf` lists, resolved through the lookup, position by position.
     Names(Lookup, IdsOf),
     /// Text read from the conversation in the export's zone (`--tz`).
-    Local(fn(&Conversation, &Zone) -> String),
+    Local(fn(View, &Zone) -> String),
 }
 
 /// One column of the catalogue.
@@ -62,12 +62,12 @@ pub struct Column {
 impl Column {
     /// The column's cell for a conversation, its local times in UTC.
     #[cfg(test)]
-    pub fn cell(&self, conversation: &Conversation, name_of: NameOf) -> String {
+    pub fn cell(&self, conversation: View, name_of: NameOf) -> String {
         self.cell_in(conversation, name_of, &tz::UTC)
     }
 
     /// The column's cell for a conversation, its local times in `zone`.
-    pub fn cell_in(&self, conversation: &Conversation, name_of: NameOf, zone: &Zone) -> String {
+    pub fn cell_in(&self, conversation: View, name_of: NameOf, zone: &Zone) -> String {
         match self.cell {
             Cell::Text(text) => text(conversation),
             Cell::Local(text) => text(conversation, zone),
@@ -89,7 +89,7 @@ impl Column {
     /// free text and `formulas` says so.
     pub fn csv_cell(
         &self,
-        conversation: &Conversation,
+        conversation: View,
         name_of: NameOf,
         formulas: Formulas,
         zone: &Zone,
@@ -129,11 +129,7 @@ pub const DEFAULT: [&str; 12] = [
 /// The column whose cells a resumed export reads back.
 pub const ID_COLUMN: &str = "conversation_id";
 
-const fn text(
-    name: &'static str,
-    description: &'static str,
-    f: fn(&Conversation) -> String,
-) -> Column {
+const fn text(name: &'static str, description: &'static str, f: fn(View) -> String) -> Column {
     Column {
         name,
         description,
@@ -152,11 +148,7 @@ const fn lenient(column: Column) -> Column {
 }
 
 /// A text column whose cells are free text (see `Column::free_text`).
-const fn free_text(
-    name: &'static str,
-    description: &'static str,
-    f: fn(&Conversation) -> String,
-) -> Column {
+const fn free_text(name: &'static str, description: &'static str, f: fn(View) -> String) -> Column {
     Column {
         free_text: true,
         ..text(name, description, f)
@@ -166,7 +158,7 @@ const fn free_text(
 const fn local(
     name: &'static str,
     description: &'static str,
-    f: fn(&Conversation, &Zone) -> String,
+    f: fn(View, &Zone) -> String,
 ) -> Column {
     Column {
         name,
@@ -265,8 +257,8 @@ pub const CATALOGUE: [Column; 32] = [
     metric("n_transfers", "sum of sessions' nTransferred metrics (transfers)", "nTransferred"),
     lenient(text("abandoned", "offered to a queue (nOffered): true when a session carries tAbandon, else false once ended; empty when never offered (outbound, internal, IVR only) or in progress; abandon rate = abandoned / offered", abandoned)),
     lenient(text("customer_disconnect_type", "distinct disconnectType of the customer's segments, the customer leg's view (peer: the agent or system hung up; endpoint, client: the customer)", |c| {
-        let customers = c.participants.iter().filter(|p| p.purpose.as_deref() == Some("customer"));
-        let segments = customers.flat_map(|p| &p.sessions).flat_map(|s| &s.segments);
+        let customers = c.participants().iter().filter(|p| p.purpose.as_deref() == Some("customer"));
+        let segments = customers.flat_map(|p| c.sessions(p)).flat_map(|s| c.segments(s));
         join(distinct(segments.map(|s| s.disconnect_type.as_deref())))
     })),
     lenient(free_text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string())),
@@ -358,49 +350,40 @@ fn join(values: Vec<&str>) -> String {
 
 /// The distinct values a session field takes, over all participants.
 fn session_values<'a>(
-    c: &'a Conversation,
-    field: impl Fn(&'a Session) -> Option<&'a str>,
+    c: View<'a>,
+    field: impl Fn(&'a Session<'a>) -> Option<&'a str>,
 ) -> Vec<&'a str> {
-    distinct(
-        c.participants
-            .iter()
-            .flat_map(|p| &p.sessions)
-            .map(|s| field(s)),
-    )
+    distinct(c.all_sessions().map(field))
 }
 
 /// The distinct values a segment field takes, over all sessions, in first-seen order.
 fn segment_values<'a>(
-    c: &'a Conversation,
-    field: impl Fn(&'a Segment) -> Option<&'a str>,
+    c: View<'a>,
+    field: impl Fn(&'a Segment<'a>) -> Option<&'a str>,
 ) -> Vec<&'a str> {
-    let sessions = c.participants.iter().flat_map(|p| &p.sessions);
-    distinct(sessions.flat_map(|s| &s.segments).map(|g| field(g)))
+    distinct(c.all_segments().map(field))
 }
 
 /// The distinct queue ids a conversation touches, in first-seen order.
-pub fn queue_ids<'c>(c: &'c Conversation) -> Vec<&'c str> {
+pub fn queue_ids(c: View<'_>) -> Vec<&str> {
     segment_values(c, |s| s.queue_id.as_deref())
 }
 
 /// The distinct user ids of the participants.
-pub fn user_ids<'c>(c: &'c Conversation) -> Vec<&'c str> {
-    distinct(c.participants.iter().map(|p| p.user_id.as_deref()))
+pub fn user_ids(c: View<'_>) -> Vec<&str> {
+    distinct(c.participants().iter().map(|p| p.user_id.as_deref()))
 }
 
 /// The distinct wrap-up code ids of all segments.
-pub fn wrap_up_codes<'c>(c: &'c Conversation) -> Vec<&'c str> {
+pub fn wrap_up_codes(c: View<'_>) -> Vec<&str> {
     segment_values(c, |s| s.wrap_up_code.as_deref())
 }
 
 /// The sum of every session metric named `name`; `None` when no session carries it, or when
 /// the sum leaves the range of a 64-bit integer.
-pub fn metric_sum(c: &Conversation, name: &str) -> Option<i64> {
+pub fn metric_sum(c: View, name: &str) -> Option<i64> {
     let mut values = c
-        .participants
-        .iter()
-        .flat_map(|p| &p.sessions)
-        .flat_map(|s| &s.metrics)
+        .all_metrics()
         .filter(|m| m.name == name)
         .map(|m| m.value)
         .peekable();
@@ -412,14 +395,9 @@ pub fn metric_sum(c: &Conversation, name: &str) -> Option<i64> {
 /// be abandoned, and it was when a session carries `tAbandon` (emitted on the queue's `acd`
 /// participant when the customer leaves the queue). One never offered — outbound, internal,
 /// IVR only — is empty, not "not abandoned", so abandoned ÷ offered is the abandon rate.
-fn abandoned(c: &Conversation) -> String {
+fn abandoned(c: View) -> String {
     let offered = metric_sum(c, "nOffered").is_some_and(|n| n > 0);
-    let abandoned = c
-        .participants
-        .iter()
-        .flat_map(|p| &p.sessions)
-        .flat_map(|s| &s.metrics)
-        .any(|m| m.name == "tAbandon");
+    let abandoned = c.all_metrics().any(|m| m.name == "tAbandon");
     match (offered, abandoned, c.conversation_end.is_some()) {
         (false, _, _) => String::new(),
         (true, true, _) => "true".to_string(),
@@ -507,9 +485,10 @@ pub mod sample {
 mod tests {
     use super::sample::{name_of, PUBLISHED, SAMPLE};
     use super::*;
+    use crate::record::{Conversation, Tree};
 
-    fn check(c: &Conversation, column: &str, want: &str) {
-        let got = find(column).unwrap().cell(c, &name_of);
+    fn check(c: &Tree, column: &str, want: &str) {
+        let got = find(column).unwrap().cell(c.view(), &name_of);
         assert_eq!(got, want, "{column}");
     }
 
@@ -554,7 +533,8 @@ mod tests {
     #[test]
     fn local_columns_read_the_start_in_the_zone() {
         let c = crate::record::unchecked(SAMPLE).unwrap();
-        let in_zone = |column: &str, zone: &Zone| find(column).unwrap().cell_in(&c, &name_of, zone);
+        let in_zone =
+            |column: &str, zone: &Zone| find(column).unwrap().cell_in(c.view(), &name_of, zone);
         let paris = Zone::from_posix("Europe/Paris", "CET-1CEST,M3.5.0,M10.5.0/3").unwrap();
         let sydney = Zone::from_posix("Australia/Sydney", "AEST-10AEDT,M10.1.0,M4.1.0/3").unwrap();
         let chicago = Zone::from_posix("America/Chicago", "CST6CDT,M3.2.0,M11.1.0").unwrap();
@@ -579,20 +559,20 @@ mod tests {
         let late = crate::record::unchecked(&late_text).unwrap();
         let cell = find("conversation_date_local")
             .unwrap()
-            .cell_in(&late, &name_of, &paris);
+            .cell_in(late.view(), &name_of, &paris);
         assert_eq!(cell, "2024-05-02");
         let half = Zone::fixed(time::macros::offset!(-03:30));
         assert_eq!(
             find("conversation_start_local")
                 .unwrap()
-                .cell_in(&late, &name_of, &half),
+                .cell_in(late.view(), &name_of, &half),
             "2024-05-01T20:00:00.000-03:30"
         );
     }
 
     #[test]
     fn abandonment_is_read_from_the_tabandon_metric_of_a_conversation_offered_to_a_queue() {
-        let conversation = |end: &str, metrics: &str| -> Conversation<'static> {
+        let conversation = |end: &str, metrics: &str| -> Tree<'static> {
             let text = format!(
                 r#"{{"conversationId":"x","conversationStart":"s"{end},"participants":[
                     {{"purpose":"acd","sessions":[{{"metrics":[{metrics}]}}]}}]}}"#
@@ -866,7 +846,7 @@ mod tests {
             let differs = texts.iter().any(|text| {
                 let whole = Conversation::read(text).unwrap();
                 let shape = Conversation::read_shape(text).unwrap();
-                column.cell(&whole, name_of) != column.cell(&shape, name_of)
+                column.cell(whole.view(), name_of) != column.cell(shape.view(), name_of)
             });
             assert_eq!(differs, column.lenient, "{}", column.name);
         }
@@ -895,7 +875,7 @@ mod tests {
                     .iter()
                     .find(|(name, _)| *name == column.name)
                     .map_or("", |(_, cell)| cell);
-                let got = column.cell(&c, &published_name);
+                let got = column.cell(c.view(), &published_name);
                 assert_eq!(got, cell, "{sample}: {}", column.name);
             }
         }
@@ -913,7 +893,7 @@ mod tests {
         let c = crate::record::unchecked(&text).unwrap();
         check(&c, "t_talk", "");
         check(&c, "t_held", "");
-        assert_eq!(metric_sum(&c, "tAcw"), None);
+        assert_eq!(metric_sum(c.view(), "tAcw"), None);
     }
 
     #[test]
@@ -970,7 +950,7 @@ mod tests {
                 return;
             };
             for column in &CATALOGUE {
-                let cell = column.cell(&c, &name_of);
+                let cell = column.cell(c.view(), &name_of);
                 if let Cell::Metric(_) = column.cell {
                     assert!(cell.is_empty() || cell.parse::<i64>().is_ok(), "{cell}");
                 }

@@ -32,7 +32,7 @@ use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Held};
-use crate::record::{Conversation, Depth, Reading};
+use crate::record::{Conversation, Depth, Nodes, Reading, View};
 use crate::report::Log;
 
 /// A page of job results, checked: held in memory or spooled (`Held`), the ids to name found
@@ -366,14 +366,19 @@ impl Source for Genesys {
         let check = move |held: &mut Held| {
             let mut found = wanted.clone();
             let read = match held {
-                Held::Text(text) => api::read_results_in(text, &mut |r| {
-                    found.add(&Conversation::read_within(r, Depth::Shape)?);
-                    Ok(())
-                })?,
+                Held::Text(text) => {
+                    let mut nodes = Nodes::default();
+                    api::read_results_in(text, &mut |r| {
+                        nodes.clear();
+                        let head = Conversation::read_within(r, Depth::Shape, &mut nodes)?;
+                        found.add(View::new(&head, &nodes));
+                        Ok(())
+                    })?
+                }
                 // `get_spooled` hands the spool over rewound.
                 Held::Spooled(spool) => {
                     let mut each = |raw: &str| {
-                        found.add(&Conversation::read_shape(raw)?);
+                        found.add(Conversation::read_shape(raw)?.view());
                         Ok(())
                     };
                     api::read_results(spool, &mut each).map_err(|e| match e {

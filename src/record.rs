@@ -13,6 +13,7 @@ mod read;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde_json::value::RawValue;
 
@@ -22,7 +23,8 @@ pub use read::Depth;
 /// A string of a record: borrowed from the reply's text, owned where it held an escape.
 pub type Text<'a> = Cow<'a, str>;
 
-/// The fields of a conversation that the export reads.
+/// The fields of a conversation that the export reads. Its participants, and their sessions,
+/// segments and metrics, are held apart in the reply's `Nodes`; a `View` walks them.
 #[derive(Debug, Default)]
 pub struct Conversation<'a> {
     pub conversation_id: Cow<'a, str>,
@@ -34,11 +36,7 @@ pub struct Conversation<'a> {
     pub media_stats_min_conversation_mos: Option<Text<'a>>,
     pub external_tag: Option<Text<'a>>,
     pub conversation_initiator: Option<Text<'a>>,
-    /// Boxed, as are sessions and segments: each is hundreds of bytes, mostly empty
-    /// options, so a growing vector moves pointers instead of records, and each record is
-    /// one small allocation.
-    #[allow(clippy::vec_box)]
-    pub participants: Vec<Box<Participant<'a>>>,
+    participants: Extent,
     /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
     pub raw: Option<&'a str>,
 }
@@ -55,8 +53,7 @@ pub struct Participant<'a> {
     pub flagged_reason: Option<Text<'a>>,
     /// Custom participant data; only job results carry it.
     pub attributes: BTreeMap<Text<'a>, Text<'a>>,
-    #[allow(clippy::vec_box)] // See `Conversation::participants`.
-    pub sessions: Vec<Box<Session<'a>>>,
+    sessions: Extent,
 }
 
 #[derive(Debug, Default)]
@@ -85,12 +82,12 @@ pub struct Session<'a> {
     pub callback_numbers: Option<Vec<Text<'a>>>,
     pub callback_user_name: Option<Text<'a>>,
     pub callback_scheduled_time: Option<Text<'a>>,
-    pub flow: Option<Flow<'a>>,
-    #[allow(clippy::vec_box)] // See `Conversation::participants`.
-    pub segments: Vec<Box<Segment<'a>>>,
+    /// Boxed: most sessions have none, and a session is read into a vector of them.
+    pub flow: Option<Box<Flow<'a>>>,
+    segments: Extent,
     /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
     /// whole-number `value` is skipped.
-    pub metrics: Vec<Metric<'a>>,
+    metrics: Extent,
 }
 
 #[derive(Debug, Default)]
@@ -135,52 +132,238 @@ pub struct Metric<'a> {
     pub emit_date: Option<Text<'a>>,
 }
 
+/// Where a record's children lie in one vector of its reply's `Nodes`. Shown as `..`: where
+/// they lie is not what a record holds (`View` reaches them).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Extent {
+    start: u32,
+    end: u32,
+}
+
+impl std::fmt::Debug for Extent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
+}
+
+impl Extent {
+    /// The items of `all` from `start` to its end; a vector past `u32` indices is refused.
+    fn since<T>(all: &[T], start: usize) -> Result<Extent, String> {
+        let index = |i: usize| u32::try_from(i).map_err(|_| "a reply of too many records");
+        Ok(Extent {
+            start: index(start)?,
+            end: index(all.len())?,
+        })
+    }
+
+    /// The items of `all` this extent covers (none if it lies outside, which a reader's
+    /// extents never do).
+    fn of<T>(self, all: &[T]) -> &[T] {
+        let (start, end) = (self.start as usize, self.end as usize);
+        all.get(start..end).unwrap_or_default()
+    }
+}
+
+/// The participants, sessions, segments and metrics of the conversations read from a reply,
+/// one vector each: a conversation's participants are one extent of the first, a
+/// participant's sessions one of the second, and so on. A reply's records are a few vectors
+/// instead of a small allocation each, freed together, and cleared for reuse.
+#[derive(Debug, Default)]
+pub struct Nodes<'a> {
+    participants: Vec<Participant<'a>>,
+    sessions: Vec<Session<'a>>,
+    segments: Vec<Segment<'a>>,
+    metrics: Vec<Metric<'a>>,
+}
+
+impl<'a> Nodes<'a> {
+    /// Empties the nodes, keeping their vectors' room, for records of another text (`'b`):
+    /// an empty vector is collected in place into one of the other lifetime.
+    pub fn recycle<'b>(self) -> Nodes<'b> {
+        fn empty<T, U>(items: Vec<T>) -> Vec<U> {
+            items.into_iter().filter_map(|_| None).collect()
+        }
+        Nodes {
+            participants: empty(self.participants),
+            sessions: empty(self.sessions),
+            segments: empty(self.segments),
+            metrics: empty(self.metrics),
+        }
+    }
+
+    /// Nodes to read a reply into: the emptied nodes of a reply written already where there
+    /// are (`SPARE`), so that the vectors grow on the first pages alone.
+    pub fn spare() -> Nodes<'a> {
+        let spare = SPARE.lock().ok().and_then(|mut spare| spare.pop());
+        spare.unwrap_or_default().recycle()
+    }
+
+    /// Empties the nodes and keeps them for the next reply (`spare`), unless enough are.
+    fn give_back(self) {
+        let nodes = self.recycle();
+        if let Ok(mut spare) = SPARE.lock() {
+            if spare.len() < SPARE_NODES {
+                spare.push(nodes);
+            }
+        }
+    }
+
+    /// Empties the nodes, keeping their vectors' room.
+    pub fn clear(&mut self) {
+        self.participants.clear();
+        self.sessions.clear();
+        self.segments.clear();
+        self.metrics.clear();
+    }
+}
+
+/// The emptied nodes of replies written already, with the room they grew, for the next
+/// replies read (`Nodes::spare`): as many as the replies usually in flight at once.
+static SPARE: Mutex<Vec<Nodes<'static>>> = Mutex::new(Vec::new());
+const SPARE_NODES: usize = 4;
+
+/// A conversation with the nodes of its reply: what the columns and the tables read. Its
+/// children are slices of the reply's nodes, borrowed as long as the view.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'n> {
+    head: &'n Conversation<'n>,
+    nodes: &'n Nodes<'n>,
+}
+
+impl<'n> View<'n> {
+    pub fn new(head: &'n Conversation<'n>, nodes: &'n Nodes<'n>) -> View<'n> {
+        View { head, nodes }
+    }
+
+    pub fn participants(self) -> &'n [Participant<'n>] {
+        self.head.participants.of(&self.nodes.participants)
+    }
+
+    pub fn sessions(self, participant: &Participant) -> &'n [Session<'n>] {
+        participant.sessions.of(&self.nodes.sessions)
+    }
+
+    pub fn segments(self, session: &Session) -> &'n [Segment<'n>] {
+        session.segments.of(&self.nodes.segments)
+    }
+
+    pub fn metrics(self, session: &Session) -> &'n [Metric<'n>] {
+        session.metrics.of(&self.nodes.metrics)
+    }
+
+    /// Every session of every participant, in order.
+    pub fn all_sessions(self) -> impl Iterator<Item = &'n Session<'n>> + Clone {
+        self.participants()
+            .iter()
+            .flat_map(move |p| self.sessions(p))
+    }
+
+    /// Every segment of every session, in order.
+    pub fn all_segments(self) -> impl Iterator<Item = &'n Segment<'n>> + Clone {
+        self.all_sessions().flat_map(move |s| self.segments(s))
+    }
+
+    /// Every metric of every session, in order.
+    pub fn all_metrics(self) -> impl Iterator<Item = &'n Metric<'n>> + Clone {
+        self.all_sessions().flat_map(move |s| self.metrics(s))
+    }
+}
+
+impl<'n> std::ops::Deref for View<'n> {
+    type Target = Conversation<'n>;
+
+    fn deref(&self) -> &Conversation<'n> {
+        self.head
+    }
+}
+
+/// One conversation read on its own, with its nodes.
+#[derive(Debug)]
+pub struct Tree<'a> {
+    pub head: Conversation<'a>,
+    nodes: Nodes<'a>,
+}
+
+impl Tree<'_> {
+    pub fn view(&self) -> View<'_> {
+        View::new(&self.head, &self.nodes)
+    }
+}
+
+impl<'a> std::ops::Deref for Tree<'a> {
+    type Target = Conversation<'a>;
+
+    fn deref(&self) -> &Conversation<'a> {
+        &self.head
+    }
+}
+
 impl<'a> Conversation<'a> {
     /// Reads a conversation's JSON once and checks that it has the shape the export reads:
     /// the declared types, an id and a readable start. The view keeps `raw`.
-    pub fn read(raw: &'a str) -> Result<Conversation<'a>, String> {
+    pub fn read(raw: &'a str) -> Result<Tree<'a>, String> {
         Conversation::read_to(raw, Depth::Whole)
     }
 
     /// Reads `raw` as `read` does, accepting and refusing the very same text, with every
     /// lenient field (read by catalogue columns alone) skipped and left empty: for a check
     /// whose view gives only places and the ids of strict fields (names to look up).
-    pub fn read_shape(raw: &'a str) -> Result<Conversation<'a>, String> {
+    pub fn read_shape(raw: &'a str) -> Result<Tree<'a>, String> {
         Conversation::read_to(raw, Depth::Shape)
     }
 
     /// Only what places a conversation (its id, start and end), the rest skipped as JSON:
     /// for JSON Lines, whose lines are the reply's own text, from a reply `read` checked
     /// already. The view keeps `raw`; every other field is empty.
-    pub fn read_place(raw: &'a str) -> Result<Conversation<'a>, String> {
+    #[cfg(test)]
+    pub fn read_place(raw: &'a str) -> Result<Tree<'a>, String> {
         Conversation::read_to(raw, Depth::Place)
     }
 
-    fn read_to(raw: &'a str, depth: Depth) -> Result<Conversation<'a>, String> {
-        let view = Conversation::read_alone(raw, depth).map_err(not_the_shape)?;
+    fn read_to(raw: &'a str, depth: Depth) -> Result<Tree<'a>, String> {
+        let mut nodes = Nodes::default();
+        let head = Conversation::read_into(raw, depth, &mut nodes)?;
+        Ok(Tree { head, nodes })
+    }
+
+    /// Reads `raw` to `depth` and checks it as `read` does, its records added to `nodes`.
+    pub fn read_into(
+        raw: &'a str,
+        depth: Depth,
+        nodes: &mut Nodes<'a>,
+    ) -> Result<Conversation<'a>, String> {
+        let view = Conversation::read_alone(raw, depth, nodes).map_err(not_the_shape)?;
         view.placed(Some(raw))
     }
 
     /// Reads `raw`, one conversation and nothing after it, to `depth`, unchecked.
-    fn read_alone(raw: &'a str, depth: Depth) -> Result<Conversation<'a>, String> {
+    fn read_alone(
+        raw: &'a str,
+        depth: Depth,
+        nodes: &mut Nodes<'a>,
+    ) -> Result<Conversation<'a>, String> {
         let mut reader = Reader::new(raw);
-        let view = read::conversation(&mut reader, depth)?;
+        let view = read::conversation(&mut reader, depth, nodes)?;
         reader.end()?;
         Ok(view)
     }
 
     /// Reads the conversation at `reader` (within a reply) to `depth` and checks it as
-    /// `read` does; the view keeps its text as `raw`.
-    pub fn read_within(reader: &mut Reader<'a>, depth: Depth) -> Result<Conversation<'a>, String> {
+    /// `read` does, its records added to `nodes`; the view keeps its text as `raw`.
+    pub fn read_within(
+        reader: &mut Reader<'a>,
+        depth: Depth,
+        nodes: &mut Nodes<'a>,
+    ) -> Result<Conversation<'a>, String> {
         let start = reader.start();
-        let view = read::conversation(reader, depth).map_err(not_the_shape)?;
+        let view = read::conversation(reader, depth, nodes).map_err(not_the_shape)?;
         view.placed(Some(reader.since(start)))
     }
 
     /// Keeps only what places the conversation (its id, start and end) and its text, for a
-    /// writer that reads nothing else (JSON Lines): the rest of the tree is freed at once.
+    /// writer that reads nothing else (JSON Lines); its records are no longer reached.
     pub fn into_place(mut self) -> Conversation<'a> {
-        self.participants = Vec::new();
+        self.participants = Extent::default();
         self.division_ids = Vec::new();
         self
     }
@@ -213,8 +396,10 @@ impl<'a> Conversation<'a> {
 
 /// A conversation's view, read whole without the place check (an id, a readable start).
 #[cfg(test)]
-pub fn unchecked(raw: &str) -> Result<Conversation<'_>, String> {
-    Conversation::read_alone(raw, Depth::Whole)
+pub fn unchecked(raw: &str) -> Result<Tree<'_>, String> {
+    let mut nodes = Nodes::default();
+    let head = Conversation::read_alone(raw, Depth::Whole, &mut nodes)?;
+    Ok(Tree { head, nodes })
 }
 
 /// Checks that a conversation has the shape the export reads (see `Conversation::read`).
@@ -224,11 +409,12 @@ pub fn check(raw: &str) -> Result<(), String> {
 }
 
 /// The conversations of a reply held in memory, each read once (`Conversation::read`, which
-/// is also their shape check) and kept with the text its view borrows from, so that the
+/// is also their shape check) and kept with the text their views borrow from, so that the
 /// thread that checked a reply hands the driver views it does not parse again.
 pub struct Parsed {
     // Declared before the texts, so dropped before the text the views borrow from.
-    views: Vec<Conversation<'static>>,
+    heads: Vec<Conversation<'static>>,
+    nodes: Nodes<'static>,
     /// Each conversation's text (`new`), or none (`from_body`): held for the views alone,
     /// which keep their text as `raw`.
     _texts: Vec<Box<RawValue>>,
@@ -240,21 +426,25 @@ impl Parsed {
     /// Reads every conversation of `texts`; the first that has not the expected shape is the
     /// error.
     pub fn new(texts: Vec<Box<RawValue>>) -> Result<Parsed, String> {
-        let mut views = Vec::with_capacity(texts.len());
+        let mut heads = Vec::with_capacity(texts.len());
+        let mut nodes = Nodes::spare();
         for raw in &texts {
-            let view = Conversation::read(raw.get())?;
-            // SAFETY: the view borrows only from `raw`'s heap text (and owns the rest). That
-            // text lives as long as `texts`, which is never changed after this loop and never
-            // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes,
-            // not their text; and the views are dropped first (field order). The `'static`
-            // never leaves this type: `views` lends them for the borrow of `self` alone,
-            // which `Conversation` being covariant in its lifetime (`_covariant`) allows.
-            let view =
-                unsafe { std::mem::transmute::<Conversation<'_>, Conversation<'static>>(view) };
-            views.push(view);
+            heads.push(Conversation::read_into(
+                raw.get(),
+                Depth::Whole,
+                &mut nodes,
+            )?);
         }
+        // SAFETY: the views borrow only from the texts' heap text (and own the rest). That
+        // text lives as long as `texts`, which is never changed after this loop and never
+        // handed out but as a shared borrow of `self`; moving `Parsed` moves the boxes, not
+        // their text; and the views are dropped first (field order). The `'static` never
+        // leaves this type: `views` lends them for the borrow of `self` alone, which
+        // `Conversation` and `Nodes` being covariant in their lifetime (`_covariant`) allows.
+        let (heads, nodes) = unsafe { forever(heads, nodes) };
         Ok(Parsed {
-            views,
+            heads,
+            nodes,
             _texts: texts,
             _body: Vec::new(),
         })
@@ -266,19 +456,19 @@ impl Parsed {
     /// the body too.
     pub fn from_body<E>(
         body: Vec<u8>,
-        read: impl for<'t> FnOnce(&'t [u8]) -> Result<(Vec<Conversation<'t>>, E), String>,
+        read: impl for<'t> FnOnce(
+            &'t [u8],
+            &mut Nodes<'t>,
+        ) -> Result<(Vec<Conversation<'t>>, E), String>,
     ) -> Result<(Parsed, E), String> {
-        let (read_views, extra) = read(&body)?;
-        let mut views = Vec::with_capacity(read_views.len());
-        for view in read_views {
-            // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which
-            // are never changed (nor the vector grown) and outlive the views.
-            let view =
-                unsafe { std::mem::transmute::<Conversation<'_>, Conversation<'static>>(view) };
-            views.push(view);
-        }
+        let mut nodes = Nodes::spare();
+        let (heads, extra) = read(&body, &mut nodes)?;
+        // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which are
+        // never changed (nor the vector grown) and outlive the views.
+        let (heads, nodes) = unsafe { forever(heads, nodes) };
         let parsed = Parsed {
-            views,
+            heads,
+            nodes,
             _texts: Vec::new(),
             _body: body,
         };
@@ -286,23 +476,51 @@ impl Parsed {
     }
 
     /// The conversations, read.
-    pub fn views(&self) -> &[Conversation<'_>] {
-        &self.views
+    pub fn views(&self) -> impl ExactSizeIterator<Item = View<'_>> {
+        self.heads.iter().map(|head| View::new(head, &self.nodes))
+    }
+
+    /// The conversations' own fields, without their records.
+    pub fn heads(&self) -> &[Conversation<'_>] {
+        &self.heads
+    }
+}
+
+/// Views and their nodes as borrowing for ever, for `Parsed` alone (see its `SAFETY`).
+unsafe fn forever(
+    heads: Vec<Conversation<'_>>,
+    nodes: Nodes<'_>,
+) -> (Vec<Conversation<'static>>, Nodes<'static>) {
+    unsafe {
+        (
+            std::mem::transmute::<Vec<Conversation<'_>>, Vec<Conversation<'static>>>(heads),
+            std::mem::transmute::<Nodes<'_>, Nodes<'static>>(nodes),
+        )
+    }
+}
+
+impl Drop for Parsed {
+    /// The nodes, emptied (before the text their records borrow goes), serve another reply.
+    fn drop(&mut self) {
+        std::mem::take(&mut self.nodes).give_back();
     }
 }
 
 impl std::fmt::Debug for Parsed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids = self.views.iter().map(|v| &v.conversation_id);
+        let ids = self.heads.iter().map(|v| &v.conversation_id);
         f.debug_list().entries(ids).finish()
     }
 }
 
-/// Compiles only while `Conversation` is covariant in its lifetime, which `Parsed::views`
-/// relies on to lend its views for a shorter borrow.
+/// Compiles only while `Conversation` and `Nodes` are covariant in their lifetime, which
+/// `Parsed::views` relies on to lend its views for a shorter borrow.
 #[allow(dead_code)]
-fn _covariant<'short>(view: Conversation<'static>) -> Conversation<'short> {
-    view
+fn _covariant<'short>(
+    view: Conversation<'static>,
+    nodes: Nodes<'static>,
+) -> (Conversation<'short>, Nodes<'short>) {
+    (view, nodes)
 }
 
 fn not_the_shape(e: String) -> String {
@@ -354,16 +572,17 @@ mod tests {
         assert_eq!(c.external_tag, None);
         assert_eq!(c.conversation_initiator, None);
         assert_eq!(c.media_stats_min_conversation_mos, None);
-        let sessions = &c.participants[0].sessions;
-        assert!(sessions[0].metrics.is_empty());
-        assert_eq!(sessions[0].segments[0].disconnect_type, None);
+        let v = c.view();
+        let sessions = v.sessions(&v.participants()[0]);
+        assert!(v.metrics(&sessions[0]).is_empty());
+        assert_eq!(v.segments(&sessions[0])[0].disconnect_type, None);
         let metric = |name: &'static str, value, emit_date: Option<&'static str>| Metric {
             name: name.into(),
             value,
             emit_date: emit_date.map(Cow::Borrowed),
         };
         assert_eq!(
-            sessions[1].metrics,
+            v.metrics(&sessions[1]),
             [metric("tTalk", 3, Some("x")), metric("tHeld", -4, None)]
         );
         // The fields the fixed columns read stay strict.
@@ -392,11 +611,12 @@ mod tests {
         assert!(!c.ended());
         assert!(matches!(c.external_tag.as_ref(), Some(Cow::Owned(t)) if t == "a\"b"));
         assert_eq!(c.media_stats_min_conversation_mos.as_deref(), Some("4.10"));
-        let p = &c.participants[0];
+        let v = c.view();
+        let p = &v.participants()[0];
         assert_eq!(p.purpose.as_deref(), Some("custömer"));
         assert_eq!(p.attributes.get("k").map(|v| v.as_ref()), Some("w"));
         assert!(matches!(
-            p.sessions[0].metrics[0].name,
+            v.metrics(&v.sessions(p)[0])[0].name,
             Cow::Borrowed("tTalk")
         ));
         assert_eq!(c.raw, Some(raw.get()));
@@ -434,13 +654,13 @@ mod tests {
         let parsed = std::thread::spawn(move || Box::new(parsed)).join().unwrap();
         let views = parsed.views();
         assert_eq!(views.len(), 50);
-        for (i, (view, text)) in views.iter().zip(&expected).enumerate() {
+        for (i, (view, text)) in views.zip(&expected).enumerate() {
             assert_eq!(view.conversation_id, format!("c-{i}"));
             assert_eq!(
                 view.external_tag.as_deref(),
                 Some(format!("t\"{i}").as_str())
             );
-            assert_eq!(view.participants[0].purpose.as_deref(), Some("agent"));
+            assert_eq!(view.participants()[0].purpose.as_deref(), Some("agent"));
             assert_eq!(view.raw, Some(text.as_str()));
         }
         let bad = vec![raw(r#"{"conversationId":"a","conversationStart":"x"}"#)];
@@ -450,18 +670,49 @@ mod tests {
         );
     }
 
+    /// Nodes emptied and lent again, as the writer reads a job page one conversation at a
+    /// time, read each conversation as a fresh read does, and keep the room they grew.
+    #[test]
+    fn recycled_nodes_read_each_conversation_afresh_and_keep_their_room() {
+        let texts: Vec<&str> = crate::columns::sample::PUBLISHED
+            .iter()
+            .map(|s| s.1)
+            .collect();
+        let mut spare: Nodes<'static> = Nodes::default();
+        for text in texts.iter().chain(&texts) {
+            let mut nodes = std::mem::take(&mut spare).recycle();
+            let head = Conversation::read_into(text, Depth::Whole, &mut nodes).unwrap();
+            let fresh = Conversation::read(text).unwrap();
+            let reused = View::new(&head, &nodes);
+            assert_eq!(strict_fields(reused), strict_fields(fresh.view()));
+            let all = |v: View| {
+                format!(
+                    "{:?}",
+                    (
+                        v.all_segments().collect::<Vec<_>>(),
+                        v.all_metrics().collect::<Vec<_>>()
+                    )
+                )
+            };
+            assert_eq!(all(reused), all(fresh.view()));
+            spare = nodes.recycle();
+        }
+        assert!(spare.sessions.is_empty() && spare.sessions.capacity() > 0);
+        assert!(spare.segments.is_empty() && spare.segments.capacity() > 0);
+    }
+
     /// What a view holds of the strict fields: those the shape-only read must read alike.
-    fn strict_fields(c: &Conversation) -> String {
+    fn strict_fields(c: View) -> String {
         let participants: Vec<_> = c
-            .participants
+            .participants()
             .iter()
             .map(|p| {
-                let sessions: Vec<_> = p
-                    .sessions
+                let sessions: Vec<_> = c
+                    .sessions(p)
                     .iter()
                     .map(|s| {
-                        let segments: Vec<_> = s
-                            .segments
+                        let segments: Vec<_> = c
+                            .segments(s)
                             .iter()
                             .map(|g| (&g.queue_id, &g.wrap_up_code))
                             .collect();
@@ -497,10 +748,10 @@ mod tests {
             let text = rng.mutated_json(sample);
             match (Conversation::read(&text), Conversation::read_shape(&text)) {
                 (Ok(whole), Ok(shape)) => {
-                    assert_eq!(strict_fields(&shape), strict_fields(&whole), "{text}");
-                    let mut sessions = shape.participants.iter().flat_map(|p| &p.sessions);
-                    assert!(sessions.all(|s| {
-                        s.metrics.is_empty() && s.flow.is_none() && s.session_id.is_none()
+                    let (whole, shape) = (whole.view(), shape.view());
+                    assert_eq!(strict_fields(shape), strict_fields(whole), "{text}");
+                    assert!(shape.all_sessions().all(|s| {
+                        shape.metrics(s).is_empty() && s.flow.is_none() && s.session_id.is_none()
                     }));
                 }
                 (Err(_), Err(_)) => {}
@@ -529,7 +780,7 @@ mod tests {
                     assert_eq!(place.start(), whole.start());
                     assert_eq!(place.conversation_end, whole.conversation_end);
                     assert_eq!(place.raw, Some(text));
-                    assert!(place.participants.is_empty());
+                    assert!(place.view().participants().is_empty());
                 }
                 (Err(whole), Err(place)) => assert_eq!(place, whole, "{text}"),
                 (whole, place) => panic!("{text}: {:?} but {:?}", whole.is_ok(), place.is_ok()),

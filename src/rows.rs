@@ -8,7 +8,7 @@
 
 use crate::columns::{self, Column, NameOf, SEPARATOR};
 use crate::formula::Formulas;
-use crate::record::Conversation;
+use crate::record::View;
 use crate::tz::Zone;
 
 /// One conversation's cells, in `header` order.
@@ -57,14 +57,14 @@ pub fn id_column(columns: &[&'static Column]) -> usize {
 /// in UTC.
 #[cfg(test)]
 pub fn flatten(
-    conversation: &Conversation,
+    conversation: &crate::record::Tree,
     columns: &[&'static Column],
     name_of: NameOf,
     attributes: &[String],
     formulas: Formulas,
 ) -> Row {
     flatten_in(
-        conversation,
+        conversation.view(),
         columns,
         name_of,
         attributes,
@@ -75,7 +75,7 @@ pub fn flatten(
 
 /// `flatten` with the local-time columns in `zone` (`--tz`).
 pub fn flatten_in(
-    conversation: &Conversation,
+    conversation: View,
     columns: &[&'static Column],
     name_of: NameOf,
     attributes: &[String],
@@ -86,7 +86,7 @@ pub fn flatten_in(
         .iter()
         .map(|c| c.csv_cell(conversation, name_of, formulas, zone));
     let attributes = attributes.iter().map(|name| {
-        let values = conversation.participants.iter();
+        let values = conversation.participants().iter();
         let cell =
             columns::distinct(values.map(|p| p.attributes.get(name.as_str()).map(|v| v.as_ref())))
                 .join(SEPARATOR);
@@ -99,6 +99,7 @@ pub fn flatten_in(
 mod tests {
     use super::*;
     use crate::columns::sample::{name_of, SAMPLE};
+    use crate::record::Conversation;
 
     fn default() -> Vec<&'static Column> {
         columns::default_columns()
@@ -125,7 +126,7 @@ mod tests {
                 "d-1;d-2",
             ]
         );
-        assert_eq!(columns::queue_ids(&c), ["q-1", "q-2"]);
+        assert_eq!(columns::queue_ids(c.view()), ["q-1", "q-2"]);
     }
 
     #[test]

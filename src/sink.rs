@@ -18,7 +18,7 @@ pub use crate::digest::Digest;
 use crate::exit::output;
 use crate::formula::Formulas;
 use crate::json::{equal_in, word};
-use crate::record::{Conversation, Reading};
+use crate::record::{Reading, View};
 use crate::results::{is_blank, Strings};
 use crate::rows::{self, Row};
 
@@ -70,7 +70,7 @@ impl Target for Vec<u8> {
 /// One conversation as the driver hands it to a writer: the record (with its reply text), the
 /// chosen columns and attributes, and the names of ids looked up so far.
 pub struct Record<'a> {
-    pub conversation: &'a Conversation<'a>,
+    pub conversation: View<'a>,
     pub columns: &'a [&'static Column],
     pub attributes: &'a [String],
     pub name_of: NameOf<'a>,

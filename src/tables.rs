@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use crate::api::Lookup;
 use crate::columns::{self, NameOf, SEPARATOR};
 use crate::formula::Formulas;
-use crate::record::{Conversation, Flow, Metric, Participant, Segment, Session};
+use crate::record::{Flow, Metric, Participant, Segment, Session, View};
 
 /// A column's SQL type, as `schema.sql` declares it: names both PostgreSQL and SQLite take as
 /// they are (timestamps stay ISO-8601 text, as the API writes them).
@@ -68,7 +68,7 @@ pub struct Table<F: 'static> {
 
 /// One participant of a conversation, with its key and position.
 pub struct ParticipantRow<'c> {
-    pub conversation: &'c Conversation<'c>,
+    pub conversation: View<'c>,
     pub participant: &'c Participant<'c>,
     pub key: &'c str,
     pub index: usize,
@@ -76,7 +76,7 @@ pub struct ParticipantRow<'c> {
 
 /// One session, with its participant's key, its own key and its position.
 pub struct SessionRow<'c> {
-    pub conversation: &'c Conversation<'c>,
+    pub conversation: View<'c>,
     pub participant_key: &'c str,
     pub session: &'c Session<'c>,
     pub key: &'c str,
@@ -85,7 +85,7 @@ pub struct SessionRow<'c> {
 
 /// A segment or a metric of a session, at its position.
 pub struct ItemRow<'c, T> {
-    pub conversation: &'c Conversation<'c>,
+    pub conversation: View<'c>,
     pub session_key: &'c str,
     pub item: &'c T,
     pub index: usize,
@@ -93,7 +93,7 @@ pub struct ItemRow<'c, T> {
 
 /// One participant attribute.
 pub struct AttributeRow<'c> {
-    pub conversation: &'c Conversation<'c>,
+    pub conversation: View<'c>,
     pub participant_key: &'c str,
     pub name: &'c str,
     pub value: &'c str,
@@ -493,8 +493,8 @@ fn description(id: Id) -> &'static str {
 
 /// A participant's key: its `participantId` unless absent, repeated in the conversation or
 /// starting with `#`; then `#P`.
-fn participant_key<'c>(c: &'c Conversation<'c>, index: usize) -> Cow<'c, str> {
-    let ids = c.participants.iter().map(|p| p.participant_id.as_deref());
+fn participant_key(c: View<'_>, index: usize) -> Cow<'_, str> {
+    let ids = c.participants().iter().map(|p| p.participant_id.as_deref());
     unique_key(ids, index, || format!("#{index}"))
 }
 
@@ -523,7 +523,7 @@ impl Flattener {
     /// record's order, `conversations` with the columns `conversation`.
     pub fn rows<E>(
         &mut self,
-        c: &Conversation,
+        c: View,
         conversation: &[&'static columns::Column],
         name_of: NameOf,
         formulas: Formulas,
@@ -541,7 +541,7 @@ impl Flattener {
         let (keys, session_keys) = keys(c);
         let mut session_keys = session_keys.iter();
         let conversation = c;
-        for ((index, participant), key) in c.participants.iter().enumerate().zip(&keys) {
+        for ((index, participant), key) in c.participants().iter().enumerate().zip(&keys) {
             let participant_key = key.as_ref();
             let row = ParticipantRow {
                 conversation,
@@ -559,7 +559,7 @@ impl Flattener {
                 };
                 emit(cells, &ATTRIBUTES, &row, (name_of, formulas), out)?;
             }
-            let sessions = participant.sessions.iter().enumerate();
+            let sessions = c.sessions(participant).iter().enumerate();
             for ((index, session), key) in sessions.zip(&mut session_keys) {
                 let row = SessionRow {
                     conversation,
@@ -584,16 +584,16 @@ fn session_rows<E>(
 ) -> Result<(), E> {
     emit(cells, &SESSIONS, row, how, out)?;
     let (conversation, session_key) = (row.conversation, row.key);
-    for (index, item) in row.session.segments.iter().enumerate() {
+    for (index, item) in conversation.segments(row.session).iter().enumerate() {
         let row = ItemRow {
             conversation,
             session_key,
-            item: &**item,
+            item,
             index,
         };
         emit(cells, &SEGMENTS, &row, how, out)?;
     }
-    for (index, item) in row.session.metrics.iter().enumerate() {
+    for (index, item) in conversation.metrics(row.session).iter().enumerate() {
         let row = ItemRow {
             conversation,
             session_key,
@@ -633,17 +633,13 @@ type How<'a> = (NameOf<'a>, Formulas);
 /// The keys of a conversation's participants, and of its sessions in record order.
 type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
 
-fn keys<'c>(c: &'c Conversation<'c>) -> Keys<'c> {
-    let session_ids = c
-        .participants
-        .iter()
-        .flat_map(|p| &p.sessions)
-        .map(|s| s.session_id.as_deref());
-    let mut keys = Vec::with_capacity(c.participants.len());
+fn keys(c: View<'_>) -> Keys<'_> {
+    let session_ids = c.all_sessions().map(|s| s.session_id.as_deref());
+    let mut keys = Vec::with_capacity(c.participants().len());
     let mut session_keys = Vec::new();
-    for (p, participant) in c.participants.iter().enumerate() {
+    for (p, participant) in c.participants().iter().enumerate() {
         keys.push(participant_key(c, p));
-        for s in 0..participant.sessions.len() {
+        for s in 0..c.sessions(participant).len() {
             let flat = session_keys.len();
             session_keys.push(unique_key(session_ids.clone(), flat, || {
                 format!("#{p}.{s}")
@@ -687,12 +683,13 @@ pub fn check_options(
 mod tests {
     use super::*;
     use crate::columns::sample::{name_of, SAMPLE};
+    use crate::record::Tree;
 
-    fn rows(c: &Conversation) -> Vec<(Id, Vec<String>)> {
+    fn rows(c: &Tree) -> Vec<(Id, Vec<String>)> {
         rows_with(c, Formulas::Guarded)
     }
 
-    fn rows_with(c: &Conversation, formulas: Formulas) -> Vec<(Id, Vec<String>)> {
+    fn rows_with(c: &Tree, formulas: Formulas) -> Vec<(Id, Vec<String>)> {
         let mut out = Vec::new();
         let columns = conversation_columns(&columns::default_columns());
         let mut keep = |id, cells: &[String]| {
@@ -700,7 +697,14 @@ mod tests {
             Ok(())
         };
         Flattener::default()
-            .rows::<()>(c, &columns, &name_of, formulas, &crate::tz::UTC, &mut keep)
+            .rows::<()>(
+                c.view(),
+                &columns,
+                &name_of,
+                formulas,
+                &crate::tz::UTC,
+                &mut keep,
+            )
             .unwrap();
         out
     }
@@ -775,8 +779,8 @@ mod tests {
         }
         let count = |id: Id| rows.iter().filter(|(i, _)| *i == id).count();
         assert_eq!(count(Id::Conversations), 1);
-        assert_eq!(count(Id::Participants), c.participants.len());
-        let sessions: usize = c.participants.iter().map(|p| p.sessions.len()).sum();
+        assert_eq!(count(Id::Participants), c.view().participants().len());
+        let sessions = c.view().all_sessions().count();
         assert_eq!(count(Id::Sessions), sessions);
     }
 

@@ -49,7 +49,7 @@ pub use query::{MIN_SPLIT, RESULT_CAP};
 pub use route::split_point;
 pub use write::Wanted;
 
-use crate::record::{Conversation, Parsed};
+use crate::record::Parsed;
 
 /// Names a details page sent ahead, until its reply is collected or forgotten.
 pub type Ticket = u64;
@@ -186,7 +186,7 @@ pub trait Rows {
     fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()>;
 
     /// The conversations read already, when the reply is held in memory.
-    fn parsed(&self) -> Option<&[Conversation<'_>]> {
+    fn parsed(&self) -> Option<&Parsed> {
         None
     }
 
@@ -198,7 +198,7 @@ pub trait Rows {
 
 impl Rows for Parsed {
     fn each(&mut self, each: &mut dyn FnMut(&str) -> Result<()>) -> Result<()> {
-        self.views().iter().try_for_each(|view| match view.raw {
+        self.heads().iter().try_for_each(|view| match view.raw {
             Some(raw) => each(raw),
             None => Err(anyhow::anyhow!(
                 "the reply's conversations were read without their text"
@@ -206,8 +206,8 @@ impl Rows for Parsed {
         })
     }
 
-    fn parsed(&self) -> Option<&[Conversation<'_>]> {
-        Some(self.views())
+    fn parsed(&self) -> Option<&Parsed> {
+        Some(self)
     }
 }
 

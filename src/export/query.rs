@@ -33,7 +33,7 @@ pub const MAX_GROUP: u32 = 8;
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
 /// The rendered bytes a group of pages may hold in memory before it is saved (JSON Lines
 /// and the tables render several hundred kilobytes a page).
-pub const GROUP_BYTES: usize = 2 * 1024 * 1024;
+pub const GROUP_BYTES: usize = 1024 * 1024;
 /// A page that repeats the previous one (a server that ignores `pageNumber`) is a malformed
 /// reply, asked again; this many in a row end the run.
 pub const MAX_REPEATED_PAGES: u32 = 3;
@@ -249,7 +249,7 @@ impl Query {
             .max(u32::try_from(pages_for_hits).unwrap_or(u32::MAX));
         let mut rows = page.conversations;
         let returned = rows.views().len() as u64;
-        if self.repeated(run, walk, page_number, rows.views())? {
+        if self.repeated(run, walk, page_number, rows.heads())? {
             return Ok(None);
         }
         walk.counts.conversations += run.write_page(w, &mut rows)?;

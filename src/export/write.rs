@@ -16,7 +16,7 @@ use super::driver::Run;
 use super::{Rows, Source};
 use crate::api::Lookup;
 use crate::columns::IdsOf;
-use crate::record::{Conversation, Parsed, Reading};
+use crate::record::{Conversation, Depth, Nodes, Parsed, Reading, View};
 use crate::sink::{Record, Writer};
 use crate::window::Window;
 
@@ -45,7 +45,7 @@ impl Wanted {
         self.lookups.is_empty()
     }
 
-    pub fn add(&mut self, conversation: &Conversation) {
+    pub fn add(&mut self, conversation: View) {
         let lists = self.ids.iter_mut().zip(self.known.iter_mut());
         for ((lookup, ids_of), (ids, known)) in self.lookups.iter().zip(lists) {
             for id in ids_of(conversation) {
@@ -90,30 +90,35 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
         let mut wanted = self.wanted();
         let mut written: u64 = 0;
         if let Some(page) = rows.parsed() {
-            page.iter().for_each(|c| wanted.add(c));
+            page.views().for_each(|c| wanted.add(c));
             self.look_up_names(wanted)?;
-            for conversation in page {
+            for conversation in page.views() {
                 written += u64::from(self.write_one(owner, conversation)?);
             }
         } else {
+            // One set of nodes serves every conversation of the reply in turn.
+            let mut spare = Nodes::default();
             match rows.wanted() {
                 Some(found) => wanted = found,
                 None if !wanted.is_empty() => rows.each(&mut |raw| {
-                    wanted.add(&parse_shape(raw)?);
-                    Ok(())
+                    read_one(raw, Depth::Shape, &mut spare, |c| {
+                        wanted.add(c);
+                        Ok(())
+                    })
                 })?,
                 None => {}
             }
             self.look_up_names(wanted)?;
-            let parse = match self.sink.reading(&self.plan.columns) {
-                Reading::Whole => parse_conversation,
-                Reading::Shape => parse_shape,
-                Reading::Places => parse_place,
+            let depth = match self.sink.reading(&self.plan.columns) {
+                Reading::Whole => Depth::Whole,
+                Reading::Shape => Depth::Shape,
+                Reading::Places => Depth::Place,
             };
             rows.each(&mut |raw| {
-                let conversation = parse(raw)?;
-                written += u64::from(self.write_one(owner, &conversation)?);
-                Ok(())
+                read_one(raw, depth, &mut spare, |c| {
+                    written += u64::from(self.write_one(owner, c)?);
+                    Ok(())
+                })
             })?;
         }
         self.stats.conversations = self.stats.conversations.saturating_add(written);
@@ -123,7 +128,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     /// Writes one conversation if it is `owner`'s and not written yet (see `write_rows`); a
     /// conversation in progress found by a window is recorded for the ledger, and written
     /// unless `--ended-only`. Whether it was written.
-    fn write_one(&mut self, owner: Option<&Window>, conversation: &Conversation) -> Result<bool> {
+    fn write_one(&mut self, owner: Option<&Window>, conversation: View) -> Result<bool> {
         let id = conversation.conversation_id.as_ref();
         let start = conversation
             .start()
@@ -163,26 +168,24 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
     }
 }
 
-/// A conversation of a checked reply, parsed once (the check made the same parse before the
-/// reply counted).
-pub(super) fn parse_conversation(raw: &str) -> Result<Conversation<'_>> {
-    shaped(Conversation::read(raw))
-}
-
 /// The conversations of a reply held in memory, each read once.
 pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
     shaped(Parsed::new(texts))
 }
 
-/// The strict fields of a conversation of a checked reply, for a writer that reads no other
-/// (`Reading::Shape`).
-fn parse_shape(raw: &str) -> Result<Conversation<'_>> {
-    shaped(Conversation::read_shape(raw))
-}
-
-/// What places a conversation of a checked reply, for a writer that reads no other field.
-fn parse_place(raw: &str) -> Result<Conversation<'_>> {
-    shaped(Conversation::read_place(raw))
+/// Reads a conversation of a checked reply to `depth` (what its writer reads) into the nodes
+/// `spare` lends, and hands its view to `then`; the nodes go back to `spare`, emptied.
+fn read_one(
+    raw: &str,
+    depth: Depth,
+    spare: &mut Nodes<'static>,
+    then: impl FnOnce(View) -> Result<()>,
+) -> Result<()> {
+    let mut nodes = std::mem::take(spare).recycle();
+    let head = shaped(Conversation::read_into(raw, depth, &mut nodes))?;
+    then(View::new(&head, &nodes))?;
+    *spare = nodes.recycle();
+    Ok(())
 }
 
 /// A read's refusal as the driver reports it.

@@ -520,19 +520,19 @@ mod tests {
         };
         let empty = parse(br#"{"totalHits":0}"#).unwrap();
         assert_eq!(
-            (empty.total_hits, empty.conversations.views().is_empty()),
+            (empty.total_hits, empty.conversations.heads().is_empty()),
             (Some(0), true)
         );
         let record = r#"{"conversationId":"a","conversationStart":"2026-11-01T00:00:00Z"}"#;
         let page =
             parse(format!(r#"{{"conversations":[{record}],"totalHits":1}}"#).as_bytes()).unwrap();
         assert_eq!(page.total_hits, Some(1));
-        let views = page.conversations.views();
-        let raws: Vec<&str> = views.iter().filter_map(|c| c.raw).collect();
+        let heads = page.conversations.heads();
+        let raws: Vec<&str> = heads.iter().filter_map(|c| c.raw).collect();
         assert_eq!(raws, [record]);
         let ids: Vec<&str> = page
             .conversations
-            .views()
+            .heads()
             .iter()
             .map(|c| c.conversation_id.as_ref())
             .collect();

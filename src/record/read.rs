@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::{Conversation, Flow, Metric, Participant, Segment, Session, Text};
+use super::{Conversation, Extent, Flow, Metric, Nodes, Participant, Segment, Session, Text};
 use crate::json::{self, Kind, Reader};
 
 /// How far a conversation is read.
@@ -28,8 +28,12 @@ pub enum Depth {
     Place,
 }
 
-/// Reads the conversation object at the reader.
-pub fn conversation<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Conversation<'a>> {
+/// Reads the conversation object at the reader, its records added to `nodes`.
+pub fn conversation<'a>(
+    r: &mut Reader<'a>,
+    depth: Depth,
+    nodes: &mut Nodes<'a>,
+) -> json::Result<Conversation<'a>> {
     let mut c = Conversation::default();
     let mut seen = 0u64;
     r.object(|r, key| {
@@ -49,12 +53,16 @@ pub fn conversation<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Conver
             _ => return r.skip(),
         };
         once(&mut seen, bit, &key)?;
-        slot.read(r, depth)
+        slot.read(r, depth, nodes)
     })?;
     Ok(c)
 }
 
-fn participant<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Participant<'a>> {
+fn participant<'a>(
+    r: &mut Reader<'a>,
+    depth: Depth,
+    nodes: &mut Nodes<'a>,
+) -> json::Result<Participant<'a>> {
     let mut p = Participant::default();
     let mut seen = 0u64;
     r.object(|r, key| {
@@ -72,12 +80,16 @@ fn participant<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Participant
             _ => return r.skip(),
         };
         once(&mut seen, bit, &key)?;
-        slot.read(r, depth)
+        slot.read(r, depth, nodes)
     })?;
     Ok(p)
 }
 
-fn session<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Session<'a>> {
+fn session<'a>(
+    r: &mut Reader<'a>,
+    depth: Depth,
+    nodes: &mut Nodes<'a>,
+) -> json::Result<Session<'a>> {
     let mut s = Session::default();
     let mut seen = 0u64;
     r.object(|r, key| {
@@ -112,12 +124,16 @@ fn session<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Session<'a>> {
             _ => return r.skip(),
         };
         once(&mut seen, bit, &key)?;
-        slot.read(r, depth)
+        slot.read(r, depth, nodes)
     })?;
     Ok(s)
 }
 
-fn segment<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Segment<'a>> {
+fn segment<'a>(
+    r: &mut Reader<'a>,
+    depth: Depth,
+    nodes: &mut Nodes<'a>,
+) -> json::Result<Segment<'a>> {
     let mut g = Segment::default();
     let mut seen = 0u64;
     r.object(|r, key| {
@@ -139,7 +155,7 @@ fn segment<'a>(r: &mut Reader<'a>, depth: Depth) -> json::Result<Segment<'a>> {
             _ => return r.skip(),
         };
         once(&mut seen, bit, &key)?;
-        slot.read(r, depth)
+        slot.read(r, depth, nodes)
     })?;
     Ok(g)
 }
@@ -160,7 +176,7 @@ fn flow<'a>(r: &mut Reader<'a>) -> json::Result<Flow<'a>> {
             "issuedCallback" => Slot::Flag(&mut f.issued_callback),
             _ => return r.skip(),
         };
-        slot.read(r, Depth::Whole)
+        slot.read(r, Depth::Whole, &mut Nodes::default())
     })?;
     Ok(f)
 }
@@ -173,7 +189,7 @@ fn metric<'a>(r: &mut Reader<'a>) -> json::Result<Option<Metric<'a>>> {
     }
     let (mut name, mut value, mut emit_date) = (None, None, None);
     r.object(|r, key| match key.as_ref() {
-        "name" => Slot::Lenient(&mut name).read(r, Depth::Whole),
+        "name" => lenient(r, true, Kind::String, Reader::string).map(|v| name = v),
         "value" => {
             value = match r.peek()? {
                 Kind::Number => json::integer(r.number()?),
@@ -181,7 +197,7 @@ fn metric<'a>(r: &mut Reader<'a>) -> json::Result<Option<Metric<'a>>> {
             };
             Ok(())
         }
-        "emitDate" => Slot::Lenient(&mut emit_date).read(r, Depth::Whole),
+        "emitDate" => lenient(r, true, Kind::String, Reader::string).map(|v| emit_date = v),
         _ => r.skip(),
     })?;
     Ok(name.zip(value).map(|(name, value)| Metric {
@@ -202,7 +218,6 @@ fn once(seen: &mut u64, bit: u32, name: &str) -> json::Result<()> {
 }
 
 /// Where a field's value goes, and how it is read.
-#[allow(clippy::vec_box)] // The records' vectors, boxed as `Conversation::participants` says.
 enum Slot<'s, 'a> {
     Strict(&'s mut Cow<'a, str>),
     Text(&'s mut Option<Text<'a>>),
@@ -213,15 +228,16 @@ enum Slot<'s, 'a> {
     Flag(&'s mut Option<bool>),
     /// A number's text as written (a float read back would not always print the same).
     Number(&'s mut Option<Text<'a>>),
-    Flow(&'s mut Option<Flow<'a>>),
-    Metrics(&'s mut Vec<Metric<'a>>),
-    Participants(&'s mut Vec<Box<Participant<'a>>>),
-    Sessions(&'s mut Vec<Box<Session<'a>>>),
-    Segments(&'s mut Vec<Box<Segment<'a>>>),
+    Flow(&'s mut Option<Box<Flow<'a>>>),
+    /// Records, added to the reply's nodes: where they lie goes here.
+    Metrics(&'s mut Extent),
+    Participants(&'s mut Extent),
+    Sessions(&'s mut Extent),
+    Segments(&'s mut Extent),
 }
 
 impl<'a> Slot<'_, 'a> {
-    fn read(self, r: &mut Reader<'a>, depth: Depth) -> json::Result<()> {
+    fn read(self, r: &mut Reader<'a>, depth: Depth, nodes: &mut Nodes<'a>) -> json::Result<()> {
         let on = depth == Depth::Whole;
         match self {
             Slot::Strict(to) => *to = r.string()?,
@@ -240,19 +256,23 @@ impl<'a> Slot<'_, 'a> {
             Slot::Number(to) => {
                 *to = lenient(r, true, Kind::Number, |r| r.number().map(Cow::Borrowed))?
             }
-            Slot::Flow(to) => *to = lenient(r, on, Kind::Object, flow)?,
+            Slot::Flow(to) => *to = lenient(r, on, Kind::Object, flow)?.map(Box::new),
             Slot::Metrics(to) => {
+                let start = nodes.metrics.len();
                 let each = |r: &mut Reader<'a>| {
                     r.array(|r| {
-                        to.extend(metric(r)?);
+                        nodes.metrics.extend(metric(r)?);
                         Ok(())
                     })
                 };
                 lenient(r, on, Kind::Array, each)?;
+                *to = Extent::since(&nodes.metrics, start)?;
             }
-            Slot::Participants(to) => records(to, r, depth, participant)?,
-            Slot::Sessions(to) => records(to, r, depth, session)?,
-            Slot::Segments(to) => records(to, r, depth, segment)?,
+            Slot::Participants(to) => {
+                *to = records(r, depth, nodes, |n| &mut n.participants, participant)?
+            }
+            Slot::Sessions(to) => *to = records(r, depth, nodes, |n| &mut n.sessions, session)?,
+            Slot::Segments(to) => *to = records(r, depth, nodes, |n| &mut n.segments, segment)?,
         }
         Ok(())
     }
@@ -272,18 +292,22 @@ fn lenient<'a, T>(
     }
 }
 
-/// An array of records, each read by `one`.
-#[allow(clippy::vec_box)] // See `Slot`.
+/// An array of records, each read by `one` (its own records added to `nodes` first) and
+/// added to its vector of `nodes` (`all`): where they lie there.
 fn records<'a, T>(
-    to: &mut Vec<Box<T>>,
     r: &mut Reader<'a>,
     depth: Depth,
-    one: fn(&mut Reader<'a>, Depth) -> json::Result<T>,
-) -> json::Result<()> {
+    nodes: &mut Nodes<'a>,
+    all: for<'n> fn(&'n mut Nodes<'a>) -> &'n mut Vec<T>,
+    one: fn(&mut Reader<'a>, Depth, &mut Nodes<'a>) -> json::Result<T>,
+) -> json::Result<Extent> {
+    let start = all(nodes).len();
     r.array(|r| {
-        to.push(Box::new(one(r, depth)?));
+        let record = one(r, depth, nodes)?;
+        all(nodes).push(record);
         Ok(())
-    })
+    })?;
+    Extent::since(all(nodes), start)
 }
 
 /// A string or `null` (absent).
@@ -310,45 +334,53 @@ fn strings_among<'a>(r: &mut Reader<'a>) -> json::Result<Vec<Text<'a>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Tree;
     use serde_json::{Map, Value};
 
     /// The rules of the module comment, applied to a tree (`serde_json::Value`) instead of
     /// in one pass: the reference the reader is compared with. `Err` is a refused text.
-    fn oracle(v: &Value) -> Result<Conversation<'static>, ()> {
+    fn oracle(v: &Value) -> Result<Tree<'static>, ()> {
         let o = v.as_object().ok_or(())?;
+        let mut nodes = Nodes::default();
         let strict = |k| match o.get(k) {
             None => Ok(Cow::Borrowed("")),
             Some(Value::String(s)) => Ok(Cow::Owned(s.clone())),
             Some(_) => Err(()),
         };
         let participants = match o.get("participants") {
-            None => Vec::new(),
-            Some(v) => records(v, |p| {
-                let sessions = match p.get("sessions") {
-                    None => Vec::new(),
-                    Some(v) => records(v, session_of)?,
-                };
-                let attributes = match p.get("attributes") {
-                    None => BTreeMap::new(),
-                    Some(Value::Object(m)) => {
-                        let pair = |(k, v): (&String, &Value)| Some((owned(k), owned(v.as_str()?)));
-                        m.iter().map(pair).collect::<Option<_>>().ok_or(())?
-                    }
-                    Some(_) => return Err(()),
-                };
-                Ok(Participant {
-                    purpose: text(p, "purpose")?,
-                    user_id: text(p, "userId")?,
-                    participant_id: loose(p, "participantId"),
-                    participant_name: loose(p, "participantName"),
-                    team_id: loose(p, "teamId"),
-                    external_contact_id: loose(p, "externalContactId"),
-                    external_organization_id: loose(p, "externalOrganizationId"),
-                    flagged_reason: loose(p, "flaggedReason"),
-                    attributes,
-                    sessions,
-                })
-            })?,
+            None => Extent::default(),
+            Some(v) => records(
+                v,
+                &mut nodes,
+                |n| &mut n.participants,
+                |p, nodes| {
+                    let sessions = match p.get("sessions") {
+                        None => Extent::default(),
+                        Some(v) => records(v, nodes, |n| &mut n.sessions, session_of)?,
+                    };
+                    let attributes = match p.get("attributes") {
+                        None => BTreeMap::new(),
+                        Some(Value::Object(m)) => {
+                            let pair =
+                                |(k, v): (&String, &Value)| Some((owned(k), owned(v.as_str()?)));
+                            m.iter().map(pair).collect::<Option<_>>().ok_or(())?
+                        }
+                        Some(_) => return Err(()),
+                    };
+                    Ok(Participant {
+                        purpose: text(p, "purpose")?,
+                        user_id: text(p, "userId")?,
+                        participant_id: loose(p, "participantId"),
+                        participant_name: loose(p, "participantName"),
+                        team_id: loose(p, "teamId"),
+                        external_contact_id: loose(p, "externalContactId"),
+                        external_organization_id: loose(p, "externalOrganizationId"),
+                        flagged_reason: loose(p, "flaggedReason"),
+                        attributes,
+                        sessions,
+                    })
+                },
+            )?,
         };
         let division_ids = match o.get("divisionIds") {
             None => Vec::new(),
@@ -359,7 +391,7 @@ mod tests {
                 .ok_or(())?,
             Some(_) => return Err(()),
         };
-        Ok(Conversation {
+        let head = Conversation {
             conversation_id: strict("conversationId")?,
             conversation_start: strict("conversationStart")?,
             conversation_end: text(o, "conversationEnd")?,
@@ -373,30 +405,39 @@ mod tests {
             conversation_initiator: loose(o, "conversationInitiator"),
             participants,
             raw: None,
-        })
+        };
+        Ok(Tree { head, nodes })
     }
 
-    fn session_of(s: &Map<String, Value>) -> Result<Session<'static>, ()> {
+    fn session_of(
+        s: &Map<String, Value>,
+        nodes: &mut Nodes<'static>,
+    ) -> Result<Session<'static>, ()> {
         let segments = match s.get("segments") {
-            None => Vec::new(),
-            Some(v) => records(v, |g| {
-                Ok(Segment {
-                    queue_id: text(g, "queueId")?,
-                    wrap_up_code: text(g, "wrapUpCode")?,
-                    disconnect_type: loose(g, "disconnectType"),
-                    segment_start: loose(g, "segmentStart"),
-                    segment_end: loose(g, "segmentEnd"),
-                    segment_type: loose(g, "segmentType"),
-                    wrap_up_note: loose(g, "wrapUpNote"),
-                    error_code: loose(g, "errorCode"),
-                    conference: g.get("conference").and_then(Value::as_bool),
-                    group_id: loose(g, "groupId"),
-                    subject: loose(g, "subject"),
-                    requested_language_id: loose(g, "requestedLanguageId"),
-                    source_conversation_id: loose(g, "sourceConversationId"),
-                    destination_conversation_id: loose(g, "destinationConversationId"),
-                })
-            })?,
+            None => Extent::default(),
+            Some(v) => records(
+                v,
+                nodes,
+                |n| &mut n.segments,
+                |g, _| {
+                    Ok(Segment {
+                        queue_id: text(g, "queueId")?,
+                        wrap_up_code: text(g, "wrapUpCode")?,
+                        disconnect_type: loose(g, "disconnectType"),
+                        segment_start: loose(g, "segmentStart"),
+                        segment_end: loose(g, "segmentEnd"),
+                        segment_type: loose(g, "segmentType"),
+                        wrap_up_note: loose(g, "wrapUpNote"),
+                        error_code: loose(g, "errorCode"),
+                        conference: g.get("conference").and_then(Value::as_bool),
+                        group_id: loose(g, "groupId"),
+                        subject: loose(g, "subject"),
+                        requested_language_id: loose(g, "requestedLanguageId"),
+                        source_conversation_id: loose(g, "sourceConversationId"),
+                        destination_conversation_id: loose(g, "destinationConversationId"),
+                    })
+                },
+            )?,
         };
         let metric = |m: &Value| {
             let m = m.as_object()?;
@@ -418,6 +459,14 @@ mod tests {
             issued_callback: f.get("issuedCallback").and_then(Value::as_bool),
         });
         let numbers = s.get("callbackNumbers").and_then(Value::as_array);
+        let metrics = match s.get("metrics").and_then(Value::as_array) {
+            Some(all) => {
+                let start = nodes.metrics.len();
+                nodes.metrics.extend(all.iter().filter_map(metric));
+                Extent::since(&nodes.metrics, start).map_err(drop)?
+            }
+            None => Extent::default(),
+        };
         Ok(Session {
             media_type: text(s, "mediaType")?,
             ani: text(s, "ani")?,
@@ -444,23 +493,26 @@ mod tests {
                 .map(|n| n.iter().filter_map(Value::as_str).map(owned).collect()),
             callback_user_name: loose(s, "callbackUserName"),
             callback_scheduled_time: loose(s, "callbackScheduledTime"),
-            flow,
+            flow: flow.map(Box::new),
             segments,
-            metrics: match s.get("metrics").and_then(Value::as_array) {
-                Some(all) => all.iter().filter_map(metric).collect(),
-                None => Vec::new(),
-            },
+            metrics,
         })
     }
 
+    /// The records of the array `v`, each read by `each` (its own records added to `nodes`
+    /// first) and added to its vector of `nodes` (`all`).
     fn records<T>(
         v: &Value,
-        each: impl Fn(&Map<String, Value>) -> Result<T, ()>,
-    ) -> Result<Vec<Box<T>>, ()> {
-        let all = v.as_array().ok_or(())?;
-        all.iter()
-            .map(|r| each(r.as_object().ok_or(())?).map(Box::new))
-            .collect()
+        nodes: &mut Nodes<'static>,
+        all: for<'n> fn(&'n mut Nodes<'static>) -> &'n mut Vec<T>,
+        each: impl Fn(&Map<String, Value>, &mut Nodes<'static>) -> Result<T, ()>,
+    ) -> Result<Extent, ()> {
+        let start = all(nodes).len();
+        for record in v.as_array().ok_or(())? {
+            let record = each(record.as_object().ok_or(())?, nodes)?;
+            all(nodes).push(record);
+        }
+        Extent::since(all(nodes), start).map_err(drop)
     }
 
     fn owned(s: &str) -> Text<'static> {
@@ -479,12 +531,23 @@ mod tests {
         o.get(k).and_then(Value::as_str).map(owned)
     }
 
-    /// A view as text to compare: a number's text read as the number it is.
-    fn shown(mut c: Conversation) -> String {
-        c.raw = None;
-        let mos = c.media_stats_min_conversation_mos.take();
+    /// A view as text to compare, its records nested as the JSON nests them: a number's
+    /// text read as the number it is.
+    fn shown(mut tree: Tree) -> String {
+        tree.head.raw = None;
+        let mos = tree.head.media_stats_min_conversation_mos.take();
         let mos = mos.map(|n| n.parse::<f64>().map_err(drop));
-        format!("{c:?} {mos:?}")
+        let c = tree.view();
+        let sessions = |p| {
+            let session = |s| format!("{s:?} {:?} {:?}", c.segments(s), c.metrics(s));
+            c.sessions(p).iter().map(session).collect::<Vec<_>>()
+        };
+        let participants: Vec<_> = c
+            .participants()
+            .iter()
+            .map(|p| format!("{p:?} {:?}", sessions(p)))
+            .collect();
+        format!("{:?} {participants:?} {mos:?}", tree.head)
     }
 
     /// A record with every field the reader reads set, once each.
@@ -531,9 +594,10 @@ mod tests {
             let sample = rng.pick(&samples);
             let text = rng.mutated_json(sample);
             let mut reader = Reader::new(&text);
-            let ours = conversation(&mut reader, Depth::Whole).and_then(|c| {
+            let mut nodes = Nodes::default();
+            let ours = conversation(&mut reader, Depth::Whole, &mut nodes).and_then(|head| {
                 reader.end()?;
-                Ok(c)
+                Ok(Tree { head, nodes })
             });
             let tree = serde_json::from_str::<Value>(&text).map_err(drop);
             match (ours, tree.and_then(|v| oracle(&v))) {
