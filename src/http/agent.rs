@@ -255,7 +255,7 @@ fn read_held(body: &mut impl Read, stated: Option<u64>, held: u64) -> Result<Vec
     let mut held = body.take(held.saturating_add(1));
     match stated.and_then(|len| usize::try_from(len).ok()) {
         Some(len) => {
-            let mut buf = Vec::with_capacity(len.saturating_add(1));
+            let mut buf = super::spool::spare_buffer(len.saturating_add(1));
             held.read_to_end(&mut buf).map_err(ureq::Error::from)?;
             Ok(buf)
         }

@@ -5,6 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Where a 2xx body goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +21,32 @@ pub(super) enum Receive {
 pub enum Held {
     Text(String),
     Spooled(Spool),
+}
+
+impl Drop for Held {
+    /// A held text's buffer serves the next page (`spare_buffer`).
+    fn drop(&mut self) {
+        if let Held::Text(text) = self {
+            let buffer = std::mem::take(text).into_bytes();
+            if let Ok(mut spare) = SPARE_BUFFER.lock() {
+                *spare = Some(buffer);
+            }
+        }
+    }
+}
+
+/// The buffer of the last held page written, for the next page read (`spare_buffer`): a page
+/// of results is read into memory mapped and touched already, not into a fresh mapping each
+/// of whose pages faults in. One is kept: while a page is written the next is read.
+static SPARE_BUFFER: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// An empty buffer with room for `capacity` bytes: the last held page's, where there is one.
+pub(super) fn spare_buffer(capacity: usize) -> Vec<u8> {
+    let spare = SPARE_BUFFER.lock().ok().and_then(|mut spare| spare.take());
+    let mut buffer = spare.unwrap_or_default();
+    buffer.clear();
+    buffer.reserve(capacity);
+    buffer
 }
 
 /// A reply body in an unlinked temporary file (mode 0600; it holds phone numbers): memory
