@@ -204,7 +204,7 @@ impl DetailsPage {
     /// JSON Lines) each conversation's text is kept beside a view trimmed to its place;
     /// otherwise the reply is read in one pass, whole or for its shape (`Reading::depth`).
     pub fn read(body: Vec<u8>, first_page: bool, reading: Reading) -> Result<DetailsPage, String> {
-        let (conversations, hits) = Parsed::from_body(body, |body, nodes| {
+        let (conversations, hits) = Parsed::from_body(body, |body: &Vec<u8>, nodes| {
             details_reply(object_text(body)?, reading, nodes)
         })?;
         let carried = conversations.views().len();

@@ -32,7 +32,7 @@ use crate::exit::{code_of, failure, usage, Code};
 use crate::export::{JobPage, Refused, Reply, Rows, Source, SourceError, Ticket, Wanted};
 use crate::filters::{self, Filters};
 use crate::http::{self, Client, Held};
-use crate::record::{Conversation, Depth, Nodes, Reading, View};
+use crate::record::{Conversation, Depth, Nodes, Parsed, Reading, View};
 use crate::report::Log;
 
 /// A page of job results, checked: held in memory or spooled (`Held`), the ids to name found
@@ -72,6 +72,27 @@ impl Rows for HeldRows {
             }
         }
     }
+}
+
+/// The conversations of a held page of job results, each checked for its shape
+/// (`Depth::Shape`) and kept as its place and text alone, for JSON Lines; and the page's
+/// cursor and spans.
+fn places_of<'t>(
+    held: &'t Held,
+    nodes: &mut Nodes<'t>,
+) -> Result<(Vec<Conversation<'t>>, crate::results::Results), String> {
+    let Held::Text(text) = held else {
+        return Err("a spooled page read as if held".to_string());
+    };
+    let mut heads = Vec::new();
+    let read = api::read_results_in(text, &mut |r| {
+        let head = Conversation::read_within(r, Depth::Shape, nodes)?;
+        // No view reaches its records: none is kept.
+        nodes.clear();
+        heads.push(head.into_place());
+        Ok(())
+    })?;
+    Ok((heads, read))
 }
 
 /// Waits for the next message on `replies`, looking for SIGINT or SIGTERM between short
@@ -211,6 +232,8 @@ pub fn query_filters(client: &Arc<Client>, filters: &Filters, log: &Log) -> Resu
 pub struct Genesys {
     client: Arc<Client>,
     parallel: u32,
+    /// How much of each conversation the writer reads.
+    reading: Reading,
     /// Pages to fetch; closed (dropped) when the export ends, which ends the workers.
     to_fetch: Option<Sender<(Ticket, DetailsQuery)>>,
     fetched: Receiver<(Ticket, Result<DetailsPage>)>,
@@ -248,6 +271,7 @@ impl Genesys {
         Genesys {
             client,
             parallel,
+            reading,
             to_fetch: Some(to_fetch),
             fetched,
             arrived: HashMap::new(),
@@ -362,10 +386,18 @@ impl Source for Genesys {
     fn job_results(&mut self, page: &ResultsPage, wanted: Wanted) -> Reply<JobPage> {
         // Job pages are as large as the API grants: held in memory, or spooled when large;
         // checked conversation by conversation (the ids to name collected on that read),
-        // and read again one at a time when written.
+        // and read again one at a time when written; but JSON Lines, which writes each
+        // conversation's text where its place says, keeps the places of a held page from
+        // its check, and reads it once.
+        let places = self.reading == Reading::Places;
         let check = move |held: &mut Held| {
             let mut found = wanted.clone();
             let read = match held {
+                Held::Text(_) if places => {
+                    let held = std::mem::replace(held, Held::Text(String::new()));
+                    let (parsed, read) = Parsed::from_body(held, places_of)?;
+                    return Ok((read, found, Some(parsed)));
+                }
                 Held::Text(text) => {
                     let mut nodes = Nodes::default();
                     api::read_results_in(text, &mut |r| {
@@ -386,15 +418,19 @@ impl Source for Genesys {
                     })?
                 }
             };
-            Ok((read, found))
+            Ok((read, found, None))
         };
         let path = page.path();
-        let (held, (read, wanted)) = interruptible(&self.client, move |client| {
+        let (held, (read, wanted, parsed)) = interruptible(&self.client, move |client| {
             client.get_spooled(&path, &check)
         })
         .map_err(|e| source_error(e, false))?;
+        let rows: Box<dyn Rows> = match parsed {
+            Some(parsed) => Box::new(parsed),
+            None => Box::new(HeldRows(held, Some(wanted), read.spans)),
+        };
         Ok(JobPage {
-            rows: Box::new(HeldRows(held, Some(wanted), read.spans)),
+            rows,
             cursor: read.cursor,
         })
     }

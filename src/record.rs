@@ -419,7 +419,7 @@ pub struct Parsed {
     /// which keep their text as `raw`.
     _texts: Vec<Box<RawValue>>,
     /// The whole reply (`from_body`), or nothing: held for the views alone.
-    _body: Vec<u8>,
+    _body: Option<Box<dyn Send>>,
 }
 
 impl Parsed {
@@ -446,31 +446,30 @@ impl Parsed {
             heads,
             nodes,
             _texts: texts,
-            _body: Vec::new(),
+            _body: None,
         })
     }
 
-    /// The conversations of a whole reply, read in one pass by `read` (which parses the
-    /// envelope around them, and hands back what else it reads of it, `E`), each read and
-    /// checked by `Conversation::read_within`. A view keeps its text (`raw`), borrowed from
-    /// the body too.
-    pub fn from_body<E>(
-        body: Vec<u8>,
-        read: impl for<'t> FnOnce(
-            &'t [u8],
-            &mut Nodes<'t>,
-        ) -> Result<(Vec<Conversation<'t>>, E), String>,
+    /// The conversations of a whole reply (`body`, whatever holds its text), read in one
+    /// pass by `read` (which parses the envelope around them, and hands back what else it
+    /// reads of it, `E`), each read and checked by `Conversation::read_within`. A view keeps
+    /// its text (`raw`), borrowed from the body too.
+    pub fn from_body<B: Send + 'static, E>(
+        body: B,
+        read: impl for<'t> FnOnce(&'t B, &mut Nodes<'t>) -> Result<(Vec<Conversation<'t>>, E), String>,
     ) -> Result<(Parsed, E), String> {
+        // Boxed first: the views borrow from the box's place, which moving the box keeps.
+        let body = Box::new(body);
         let mut nodes = Nodes::spare();
         let (heads, extra) = read(&body, &mut nodes)?;
-        // SAFETY: as in `new`, the text borrowed from being `body`'s heap bytes, which are
-        // never changed (nor the vector grown) and outlive the views.
+        // SAFETY: as in `new`, the text borrowed from being in `body`'s box (or on the heap
+        // it owns), which is never changed and outlives the views.
         let (heads, nodes) = unsafe { forever(heads, nodes) };
         let parsed = Parsed {
             heads,
             nodes,
             _texts: Vec::new(),
-            _body: body,
+            _body: Some(body),
         };
         Ok((parsed, extra))
     }

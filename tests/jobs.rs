@@ -41,18 +41,26 @@ fn export_exactly(sim: &Sim, extra: Args) -> Run {
 
 #[test]
 fn jobs_mode_matches_the_ground_truth_under_faults() {
-    jobs_under_faults(None);
+    jobs_under_faults(None, "csv");
+}
+
+/// As above in JSON Lines, whose held pages keep each conversation's place from their check
+/// and are read once: the same ids, through the same faults.
+#[test]
+fn json_lines_job_pages_match_the_ground_truth_under_faults() {
+    jobs_under_faults(None, "jsonl");
 }
 
 /// As above with every results page spooled to a temporary file, as pages too large to hold
 /// in memory are: the same ids, through the same faults.
 #[test]
 fn spooled_job_pages_match_the_ground_truth_under_faults() {
-    jobs_under_faults(Some("0"));
+    jobs_under_faults(Some("0"), "csv");
 }
 
-/// A jobs export under faults, its pages spooled beyond `held` bytes (the default without).
-fn jobs_under_faults(held: Option<&str>) {
+/// A jobs export under faults in `format`, its pages spooled beyond `held` bytes (the default
+/// without).
+fn jobs_under_faults(held: Option<&str>, format: &str) {
     let faults = Faults {
         p_revoke: 0.04,
         p_429: 0.04,
@@ -69,16 +77,20 @@ fn jobs_under_faults(held: Option<&str>) {
         ..SimConfig::default()
     });
     let dir = Dir::new("jobs");
-    let out = dir.join("c.csv");
+    let out = dir.join(&format!("c.{format}"));
     let mut cmd = command(&sim);
-    cmd.args(&jobs_args(&out).mode("jobs"));
+    cmd.args(&jobs_args(&out).mode("jobs").format(format));
     if let Some(held) = held {
         cmd.env("GENESYS_EXPORT_HELD_BYTES", held);
     }
     let run = run_command(cmd);
     run.expect_code(0);
     assert_no_secrets(&run, &sim);
-    assert_same_ids(&csv_ids(&read(&out)), &sim.ground_truth(ts(FROM), ts(TO)));
+    let ids = match format {
+        "jsonl" => jsonl_ids(&read(&out)),
+        _ => csv_ids(&read(&out)),
+    };
+    assert_same_ids(&ids, &sim.ground_truth(ts(FROM), ts(TO)));
     assert_eq!(
         sim.stats().details_requests,
         0,

@@ -24,12 +24,18 @@ pub enum Held {
 }
 
 impl Drop for Held {
-    /// A held text's buffer serves the next page (`spare_buffer`).
+    /// A held text's buffer serves the next page (`spare_buffer`), unless the one kept
+    /// already is larger.
     fn drop(&mut self) {
         if let Held::Text(text) = self {
             let buffer = std::mem::take(text).into_bytes();
             if let Ok(mut spare) = SPARE_BUFFER.lock() {
-                *spare = Some(buffer);
+                if spare
+                    .as_ref()
+                    .is_none_or(|kept| kept.capacity() < buffer.capacity())
+                {
+                    *spare = Some(buffer);
+                }
             }
         }
     }
