@@ -255,12 +255,38 @@ fn read_held(body: &mut impl Read, stated: Option<u64>, held: u64) -> Result<Vec
     let mut held = body.take(held.saturating_add(1));
     match stated.and_then(|len| usize::try_from(len).ok()) {
         Some(len) => {
-            let mut buf = super::spool::spare_buffer(len.saturating_add(1));
-            held.read_to_end(&mut buf).map_err(ureq::Error::from)?;
-            Ok(buf)
+            let buf = super::spool::spare_buffer();
+            read_over(&mut held, buf, len.saturating_add(1)).map_err(ureq::Error::from)
         }
         None => read_in_chunks(&mut held, None),
     }
+}
+
+/// Reads `body` to its end over the bytes of `buf` (whatever they were: they are overwritten,
+/// not zeroed first), which is made at least `room` long and doubled while the body goes on;
+/// the buffer comes back as long as the body.
+fn read_over(body: &mut impl Read, mut buf: Vec<u8>, room: usize) -> std::io::Result<Vec<u8>> {
+    if buf.len() < room {
+        buf.resize(room, 0);
+    }
+    let mut filled = 0;
+    loop {
+        if filled >= buf.len() {
+            let grown = buf.len().saturating_mul(2).max(4096);
+            buf.resize(grown, 0);
+        }
+        let Some(free) = buf.get_mut(filled..) else {
+            break;
+        };
+        match body.read(free) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n).min(buf.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 /// Reads a body in chunks of 1 MiB and joins them at its end: a body refused at its cap never
@@ -515,6 +541,38 @@ pub(super) fn load_roots(path: &PathBuf) -> Result<ureq::tls::RootCerts> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that hands out at most `step` bytes a call, as a socket does.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            let (head, rest) = self.0.split_at(n);
+            buf.get_mut(..n).unwrap().copy_from_slice(head);
+            self.0 = rest;
+            Ok(n)
+        }
+    }
+
+    /// A body read over a buffer's old bytes is exactly the body, shorter or longer than the
+    /// buffer, the room it was given, or what the buffer held.
+    #[test]
+    fn a_body_read_over_an_old_buffer_is_the_body_alone() {
+        let body: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for (old, room, step) in [
+            (0, 0, 7),
+            (20_000, 10_001, 4096),
+            (50, 100, 333),
+            (9_999, 10_001, 10_000),
+        ] {
+            let buf = vec![0xAA; old];
+            let got = read_over(&mut Trickle(&body, step), buf, room).unwrap();
+            assert_eq!(got, body, "{old} {room} {step}");
+            let short = read_over(&mut Trickle(&body[..10], step), got, room).unwrap();
+            assert_eq!(short, &body[..10]);
+        }
+    }
 
     #[test]
     fn tls_failures_wrapped_as_io_errors_were_retried_as_network_errors() {

@@ -46,13 +46,11 @@ impl Drop for Held {
 /// of whose pages faults in. One is kept: while a page is written the next is read.
 static SPARE_BUFFER: Mutex<Option<Vec<u8>>> = Mutex::new(None);
 
-/// An empty buffer with room for `capacity` bytes: the last held page's, where there is one.
-pub(super) fn spare_buffer(capacity: usize) -> Vec<u8> {
+/// The last held page's buffer, still holding its bytes (to be overwritten, not zeroed
+/// again), where there is one; else an empty one.
+pub(super) fn spare_buffer() -> Vec<u8> {
     let spare = SPARE_BUFFER.lock().ok().and_then(|mut spare| spare.take());
-    let mut buffer = spare.unwrap_or_default();
-    buffer.clear();
-    buffer.reserve(capacity);
-    buffer
+    spare.unwrap_or_default()
 }
 
 /// A reply body in an unlinked temporary file (mode 0600; it holds phone numbers): memory
