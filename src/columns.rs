@@ -259,7 +259,7 @@ pub const CATALOGUE: [Column; 32] = [
     lenient(text("customer_disconnect_type", "distinct disconnectType of the customer's segments, the customer leg's view (peer: the agent or system hung up; endpoint, client: the customer)", |c| {
         let customers = c.participants().iter().filter(|p| p.purpose.as_deref() == Some("customer"));
         let segments = customers.flat_map(|p| c.sessions(p)).flat_map(|s| c.segments(s));
-        join(distinct(segments.map(|s| s.disconnect_type.as_deref())))
+        join(distinct(segments.map(|s| s.more().disconnect_type.as_deref())))
     })),
     lenient(free_text("external_tag", "externalTag", |c| c.external_tag.as_deref().unwrap_or_default().to_string())),
     lenient(text("conversation_initiator", "conversationInitiator: the purpose of the participant who started a message conversation; set for messaging only", |c| {

@@ -45,15 +45,22 @@ pub struct Conversation<'a> {
 pub struct Participant<'a> {
     pub purpose: Option<Text<'a>>,
     pub user_id: Option<Text<'a>>,
+    /// Custom participant data; only job results carry it.
+    pub attributes: BTreeMap<Text<'a>, Text<'a>>,
+    /// The lenient fields (`more`): boxed, and only where one was read.
+    lenient: Option<Box<ParticipantMore<'a>>>,
+    sessions: Extent,
+}
+
+/// A participant's lenient fields (read by catalogue columns and the tables alone).
+#[derive(Debug, Default, PartialEq)]
+pub struct ParticipantMore<'a> {
     pub participant_id: Option<Text<'a>>,
     pub participant_name: Option<Text<'a>>,
     pub team_id: Option<Text<'a>>,
     pub external_contact_id: Option<Text<'a>>,
     pub external_organization_id: Option<Text<'a>>,
     pub flagged_reason: Option<Text<'a>>,
-    /// Custom participant data; only job results carry it.
-    pub attributes: BTreeMap<Text<'a>, Text<'a>>,
-    sessions: Extent,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +68,17 @@ pub struct Session<'a> {
     pub media_type: Option<Text<'a>>,
     pub ani: Option<Text<'a>>,
     pub dnis: Option<Text<'a>>,
+    /// The lenient fields (`more`): boxed, and only where one was read.
+    lenient: Option<Box<SessionMore<'a>>>,
+    segments: Extent,
+    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
+    /// whole-number `value` is skipped.
+    metrics: Extent,
+}
+
+/// A session's lenient fields (read by catalogue columns and the tables alone).
+#[derive(Debug, Default, PartialEq)]
+pub struct SessionMore<'a> {
     pub session_id: Option<Text<'a>>,
     pub direction: Option<Text<'a>>,
     pub session_dnis: Option<Text<'a>>,
@@ -82,18 +100,20 @@ pub struct Session<'a> {
     pub callback_numbers: Option<Vec<Text<'a>>>,
     pub callback_user_name: Option<Text<'a>>,
     pub callback_scheduled_time: Option<Text<'a>>,
-    /// Boxed: most sessions have none, and a session is read into a vector of them.
-    pub flow: Option<Box<Flow<'a>>>,
-    segments: Extent,
-    /// `AnalyticsSessionMetric`s; a metric that is not an object with a string `name` and a
-    /// whole-number `value` is skipped.
-    metrics: Extent,
+    pub flow: Option<Flow<'a>>,
 }
 
 #[derive(Debug, Default)]
 pub struct Segment<'a> {
     pub queue_id: Option<Text<'a>>,
     pub wrap_up_code: Option<Text<'a>>,
+    /// The lenient fields (`more`): boxed, and only where one was read.
+    lenient: Option<Box<SegmentMore<'a>>>,
+}
+
+/// A segment's lenient fields (read by catalogue columns and the tables alone).
+#[derive(Debug, Default, PartialEq)]
+pub struct SegmentMore<'a> {
     pub disconnect_type: Option<Text<'a>>,
     pub segment_start: Option<Text<'a>>,
     pub segment_end: Option<Text<'a>>,
@@ -108,9 +128,78 @@ pub struct Segment<'a> {
     pub destination_conversation_id: Option<Text<'a>>,
 }
 
+/// What a record without lenient fields reads as.
+static NO_PARTICIPANT_MORE: ParticipantMore<'static> = ParticipantMore {
+    participant_id: None,
+    participant_name: None,
+    team_id: None,
+    external_contact_id: None,
+    external_organization_id: None,
+    flagged_reason: None,
+};
+static NO_SESSION_MORE: SessionMore<'static> = SessionMore {
+    session_id: None,
+    direction: None,
+    session_dnis: None,
+    address_from: None,
+    address_to: None,
+    remote: None,
+    provider: None,
+    message_type: None,
+    peer_id: None,
+    edge_id: None,
+    protocol_call_id: None,
+    outbound_campaign_id: None,
+    selected_agent_id: None,
+    used_routing: None,
+    recording: None,
+    acw_skipped: None,
+    flow_in_type: None,
+    flow_out_type: None,
+    callback_numbers: None,
+    callback_user_name: None,
+    callback_scheduled_time: None,
+    flow: None,
+};
+static NO_SEGMENT_MORE: SegmentMore<'static> = SegmentMore {
+    disconnect_type: None,
+    segment_start: None,
+    segment_end: None,
+    segment_type: None,
+    wrap_up_note: None,
+    error_code: None,
+    conference: None,
+    group_id: None,
+    subject: None,
+    requested_language_id: None,
+    source_conversation_id: None,
+    destination_conversation_id: None,
+};
+
+impl<'a> Participant<'a> {
+    /// The lenient fields, all absent where none was read.
+    pub fn more(&self) -> &ParticipantMore<'a> {
+        self.lenient.as_deref().unwrap_or(&NO_PARTICIPANT_MORE)
+    }
+}
+
+impl<'a> Session<'a> {
+    /// The lenient fields, all absent where none was read.
+    pub fn more(&self) -> &SessionMore<'a> {
+        self.lenient.as_deref().unwrap_or(&NO_SESSION_MORE)
+    }
+}
+
+impl<'a> Segment<'a> {
+    /// The lenient fields, all absent where none was read.
+    pub fn more(&self) -> &SegmentMore<'a> {
+        self.lenient.as_deref().unwrap_or(&NO_SEGMENT_MORE)
+    }
+}
+
 /// A session's `flow` (`AnalyticsFlow`): the Architect flow it went through. Every field is
 /// lenient, and anything but an object reads as no flow.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub struct Flow<'a> {
     pub flow_id: Option<Text<'a>>,
     pub flow_name: Option<Text<'a>>,
@@ -574,7 +663,7 @@ mod tests {
         let v = c.view();
         let sessions = v.sessions(&v.participants()[0]);
         assert!(v.metrics(&sessions[0]).is_empty());
-        assert_eq!(v.segments(&sessions[0])[0].disconnect_type, None);
+        assert_eq!(v.segments(&sessions[0])[0].more().disconnect_type, None);
         let metric = |name: &'static str, value, emit_date: Option<&'static str>| Metric {
             name: name.into(),
             value,
@@ -749,9 +838,9 @@ mod tests {
                 (Ok(whole), Ok(shape)) => {
                     let (whole, shape) = (whole.view(), shape.view());
                     assert_eq!(strict_fields(shape), strict_fields(whole), "{text}");
-                    assert!(shape.all_sessions().all(|s| {
-                        shape.metrics(s).is_empty() && s.flow.is_none() && s.session_id.is_none()
-                    }));
+                    assert!(shape
+                        .all_sessions()
+                        .all(|s| { shape.metrics(s).is_empty() && s.lenient.is_none() }));
                 }
                 (Err(_), Err(_)) => {}
                 (whole, shape) => panic!("{text}: {:?} but {:?}", whole.is_ok(), shape.is_ok()),

@@ -246,14 +246,14 @@ pub const PARTICIPANTS: Table<ParticipantCell> = Table {
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "participant_id", "participantId; `#P` (its position) when it has none, repeats or starts with #" => |r| r.key;
         number "participant_index", "position among the conversation's participants, from 0" => |r| r.index;
-        free "participant_name", "participantName" => |r| r.participant.participant_name.as_deref();
+        free "participant_name", "participantName" => |r| r.participant.more().participant_name.as_deref();
         text "purpose", "purpose (customer, ivr, acd, agent, …)" => |r| r.participant.purpose.as_deref();
         text "user_id", "userId (agents)" => |r| r.participant.user_id.as_deref();
         users "user_name", "name of user_id (GET /api/v2/users)" => |r| r.participant.user_id.as_deref();
-        text "team_id", "teamId" => |r| r.participant.team_id.as_deref();
-        text "external_contact_id", "externalContactId" => |r| r.participant.external_contact_id.as_deref();
-        text "external_organization_id", "externalOrganizationId" => |r| r.participant.external_organization_id.as_deref();
-        text "flagged_reason", "flaggedReason" => |r| r.participant.flagged_reason.as_deref();
+        text "team_id", "teamId" => |r| r.participant.more().team_id.as_deref();
+        text "external_contact_id", "externalContactId" => |r| r.participant.more().external_contact_id.as_deref();
+        text "external_organization_id", "externalOrganizationId" => |r| r.participant.more().external_organization_id.as_deref();
+        text "flagged_reason", "flaggedReason" => |r| r.participant.more().flagged_reason.as_deref();
     ],
 };
 
@@ -268,25 +268,25 @@ pub const SESSIONS: Table<SessionCell> = Table {
         key "session_id", "sessionId; `#P.S` (positions) when it has none, repeats or starts with #" => |r| r.key;
         number "session_index", "position among the participant's sessions, from 0" => |r| r.index;
         text "media_type", "mediaType (voice, callback, chat, email, message, …)" => |r| r.session.media_type.as_deref();
-        text "direction", "direction (inbound or outbound)" => |r| r.session.direction.as_deref();
+        text "direction", "direction (inbound or outbound)" => |r| r.session.more().direction.as_deref();
         text "ani", "ani" => |r| r.session.ani.as_deref();
         text "dnis", "dnis" => |r| r.session.dnis.as_deref();
-        text "session_dnis", "sessionDnis" => |r| r.session.session_dnis.as_deref();
-        free "address_from", "addressFrom" => |r| r.session.address_from.as_deref();
-        free "address_to", "addressTo" => |r| r.session.address_to.as_deref();
-        free "remote", "remote" => |r| r.session.remote.as_deref();
-        text "provider", "provider" => |r| r.session.provider.as_deref();
-        text "message_type", "messageType" => |r| r.session.message_type.as_deref();
-        text "peer_id", "peerId" => |r| r.session.peer_id.as_deref();
-        text "edge_id", "edgeId" => |r| r.session.edge_id.as_deref();
-        text "protocol_call_id", "protocolCallId" => |r| r.session.protocol_call_id.as_deref();
-        text "outbound_campaign_id", "outboundCampaignId" => |r| r.session.outbound_campaign_id.as_deref();
-        text "selected_agent_id", "selectedAgentId" => |r| r.session.selected_agent_id.as_deref();
-        text "used_routing", "usedRouting" => |r| r.session.used_routing.as_deref();
-        boolean "recording", "recording" => |r| r.session.recording;
-        boolean "acw_skipped", "acwSkipped" => |r| r.session.acw_skipped;
-        text "flow_in_type", "flowInType" => |r| r.session.flow_in_type.as_deref();
-        text "flow_out_type", "flowOutType" => |r| r.session.flow_out_type.as_deref();
+        text "session_dnis", "sessionDnis" => |r| r.session.more().session_dnis.as_deref();
+        free "address_from", "addressFrom" => |r| r.session.more().address_from.as_deref();
+        free "address_to", "addressTo" => |r| r.session.more().address_to.as_deref();
+        free "remote", "remote" => |r| r.session.more().remote.as_deref();
+        text "provider", "provider" => |r| r.session.more().provider.as_deref();
+        text "message_type", "messageType" => |r| r.session.more().message_type.as_deref();
+        text "peer_id", "peerId" => |r| r.session.more().peer_id.as_deref();
+        text "edge_id", "edgeId" => |r| r.session.more().edge_id.as_deref();
+        text "protocol_call_id", "protocolCallId" => |r| r.session.more().protocol_call_id.as_deref();
+        text "outbound_campaign_id", "outboundCampaignId" => |r| r.session.more().outbound_campaign_id.as_deref();
+        text "selected_agent_id", "selectedAgentId" => |r| r.session.more().selected_agent_id.as_deref();
+        text "used_routing", "usedRouting" => |r| r.session.more().used_routing.as_deref();
+        boolean "recording", "recording" => |r| r.session.more().recording;
+        boolean "acw_skipped", "acwSkipped" => |r| r.session.more().acw_skipped;
+        text "flow_in_type", "flowInType" => |r| r.session.more().flow_in_type.as_deref();
+        text "flow_out_type", "flowOutType" => |r| r.session.more().flow_out_type.as_deref();
         text "flow_id", "flow.flowId" => |r| flow(r, |f| &f.flow_id);
         free "flow_name", "flow.flowName" => |r| flow(r, |f| &f.flow_name);
         text "flow_type", "flow.flowType" => |r| flow(r, |f| &f.flow_type);
@@ -295,10 +295,10 @@ pub const SESSIONS: Table<SessionCell> = Table {
         text "flow_exit_reason", "flow.exitReason" => |r| flow(r, |f| &f.exit_reason);
         text "flow_transfer_type", "flow.transferType" => |r| flow(r, |f| &f.transfer_type);
         free "flow_transfer_target_name", "flow.transferTargetName" => |r| flow(r, |f| &f.transfer_target_name);
-        boolean "flow_issued_callback", "flow.issuedCallback" => |r| r.session.flow.as_ref().and_then(|f| f.issued_callback);
-        text "callback_numbers", "callbackNumbers, joined with ;" => |r| r.session.callback_numbers.as_ref().map(|n| n.join(SEPARATOR)).as_deref();
-        free "callback_user_name", "callbackUserName" => |r| r.session.callback_user_name.as_deref();
-        text "callback_scheduled_time", "callbackScheduledTime, UTC" => |r| r.session.callback_scheduled_time.as_deref();
+        boolean "flow_issued_callback", "flow.issuedCallback" => |r| r.session.more().flow.as_ref().and_then(|f| f.issued_callback);
+        text "callback_numbers", "callbackNumbers, joined with ;" => |r| r.session.more().callback_numbers.as_ref().map(|n| n.join(SEPARATOR)).as_deref();
+        free "callback_user_name", "callbackUserName" => |r| r.session.more().callback_user_name.as_deref();
+        text "callback_scheduled_time", "callbackScheduledTime, UTC" => |r| r.session.more().callback_scheduled_time.as_deref();
     ],
 };
 
@@ -311,22 +311,22 @@ pub const SEGMENTS: Table<SegmentCell> = Table {
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "session_id", "the session's key (sessions)" => |r| r.session_key;
         index "segment_index", "position among the session's segments, from 0" => |r| r.index;
-        text "segment_type", "segmentType (alert, interact, hold, wrapup, ivr, …)" => |r| r.item.segment_type.as_deref();
-        text "segment_start", "segmentStart, UTC, as the API gives it" => |r| r.item.segment_start.as_deref();
-        text "segment_end", "segmentEnd; empty while in progress" => |r| r.item.segment_end.as_deref();
+        text "segment_type", "segmentType (alert, interact, hold, wrapup, ivr, …)" => |r| r.item.more().segment_type.as_deref();
+        text "segment_start", "segmentStart, UTC, as the API gives it" => |r| r.item.more().segment_start.as_deref();
+        text "segment_end", "segmentEnd; empty while in progress" => |r| r.item.more().segment_end.as_deref();
         text "queue_id", "queueId" => |r| r.item.queue_id.as_deref();
         queues "queue_name", "name of queue_id (GET /api/v2/routing/queues)" => |r| r.item.queue_id.as_deref();
         text "wrap_up_code", "wrapUpCode (an id)" => |r| r.item.wrap_up_code.as_deref();
         wrapups "wrap_up_name", "name of wrap_up_code (GET /api/v2/routing/wrapupcodes); a system code names itself" => |r| r.item.wrap_up_code.as_deref();
-        free "wrap_up_note", "wrapUpNote" => |r| r.item.wrap_up_note.as_deref();
-        text "disconnect_type", "disconnectType" => |r| r.item.disconnect_type.as_deref();
-        text "error_code", "errorCode" => |r| r.item.error_code.as_deref();
-        boolean "conference", "conference" => |r| r.item.conference;
-        text "group_id", "groupId" => |r| r.item.group_id.as_deref();
-        free "subject", "subject" => |r| r.item.subject.as_deref();
-        text "requested_language_id", "requestedLanguageId" => |r| r.item.requested_language_id.as_deref();
-        text "source_conversation_id", "sourceConversationId" => |r| r.item.source_conversation_id.as_deref();
-        text "destination_conversation_id", "destinationConversationId" => |r| r.item.destination_conversation_id.as_deref();
+        free "wrap_up_note", "wrapUpNote" => |r| r.item.more().wrap_up_note.as_deref();
+        text "disconnect_type", "disconnectType" => |r| r.item.more().disconnect_type.as_deref();
+        text "error_code", "errorCode" => |r| r.item.more().error_code.as_deref();
+        boolean "conference", "conference" => |r| r.item.more().conference;
+        text "group_id", "groupId" => |r| r.item.more().group_id.as_deref();
+        free "subject", "subject" => |r| r.item.more().subject.as_deref();
+        text "requested_language_id", "requestedLanguageId" => |r| r.item.more().requested_language_id.as_deref();
+        text "source_conversation_id", "sourceConversationId" => |r| r.item.more().source_conversation_id.as_deref();
+        text "destination_conversation_id", "destinationConversationId" => |r| r.item.more().destination_conversation_id.as_deref();
     ],
 };
 
@@ -362,7 +362,11 @@ fn flow<'c>(
     r: &SessionRow<'c>,
     field: fn(&'c Flow<'c>) -> &'c Option<Cow<'c, str>>,
 ) -> Option<&'c str> {
-    r.session.flow.as_ref().and_then(|f| field(f).as_deref())
+    r.session
+        .more()
+        .flow
+        .as_ref()
+        .and_then(|f| field(f).as_deref())
 }
 
 /// The columns of `conversations.csv`: `conversation_id` and `conversation_start` (its key and
@@ -494,7 +498,10 @@ fn description(id: Id) -> &'static str {
 /// A participant's key: its `participantId` unless absent, repeated in the conversation or
 /// starting with `#`; then `#P`.
 fn participant_key(c: View<'_>, index: usize) -> Cow<'_, str> {
-    let ids = c.participants().iter().map(|p| p.participant_id.as_deref());
+    let ids = c
+        .participants()
+        .iter()
+        .map(|p| p.more().participant_id.as_deref());
     unique_key(ids, index, || format!("#{index}"))
 }
 
@@ -634,7 +641,7 @@ type How<'a> = (NameOf<'a>, Formulas);
 type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
 
 fn keys(c: View<'_>) -> Keys<'_> {
-    let session_ids = c.all_sessions().map(|s| s.session_id.as_deref());
+    let session_ids = c.all_sessions().map(|s| s.more().session_id.as_deref());
     let mut keys = Vec::with_capacity(c.participants().len());
     let mut session_keys = Vec::new();
     for (p, participant) in c.participants().iter().enumerate() {

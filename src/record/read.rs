@@ -17,6 +17,13 @@ use std::collections::BTreeMap;
 use super::{Conversation, Extent, Flow, Metric, Nodes, Participant, Segment, Session, Text};
 use crate::json::{self, Kind, Reader};
 
+/// `loose` for the field `$field` of the boxed lenient fields `$more`, read as `Slot::$kind`.
+macro_rules! lax {
+    ($depth:expr, $more:expr, $kind:ident, $field:ident) => {
+        loose($depth, $more, |m| Slot::$kind(&mut m.$field))
+    };
+}
+
 /// How far a conversation is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Depth {
@@ -69,12 +76,15 @@ fn participant<'a>(
         let (bit, slot) = match key.as_ref() {
             "purpose" => (0, Slot::Text(&mut p.purpose)),
             "userId" => (1, Slot::Text(&mut p.user_id)),
-            "participantId" => (2, Slot::Lenient(&mut p.participant_id)),
-            "participantName" => (3, Slot::Lenient(&mut p.participant_name)),
-            "teamId" => (4, Slot::Lenient(&mut p.team_id)),
-            "externalContactId" => (5, Slot::Lenient(&mut p.external_contact_id)),
-            "externalOrganizationId" => (6, Slot::Lenient(&mut p.external_organization_id)),
-            "flaggedReason" => (7, Slot::Lenient(&mut p.flagged_reason)),
+            "participantId" => (2, lax!(depth, &mut p.lenient, Lenient, participant_id)),
+            "participantName" => (3, lax!(depth, &mut p.lenient, Lenient, participant_name)),
+            "teamId" => (4, lax!(depth, &mut p.lenient, Lenient, team_id)),
+            "externalContactId" => (5, lax!(depth, &mut p.lenient, Lenient, external_contact_id)),
+            "externalOrganizationId" => (
+                6,
+                lax!(depth, &mut p.lenient, Lenient, external_organization_id),
+            ),
+            "flaggedReason" => (7, lax!(depth, &mut p.lenient, Lenient, flagged_reason)),
             "attributes" => (8, Slot::Map(&mut p.attributes)),
             "sessions" => (9, Slot::Sessions(&mut p.sessions)),
             _ => return r.skip(),
@@ -82,6 +92,7 @@ fn participant<'a>(
         once(&mut seen, bit, &key)?;
         slot.read(r, depth, nodes)
     })?;
+    settled(&mut p.lenient);
     Ok(p)
 }
 
@@ -97,28 +108,37 @@ fn session<'a>(
             "mediaType" => (0, Slot::Text(&mut s.media_type)),
             "ani" => (1, Slot::Text(&mut s.ani)),
             "dnis" => (2, Slot::Text(&mut s.dnis)),
-            "sessionId" => (3, Slot::Lenient(&mut s.session_id)),
-            "direction" => (4, Slot::Lenient(&mut s.direction)),
-            "sessionDnis" => (5, Slot::Lenient(&mut s.session_dnis)),
-            "addressFrom" => (6, Slot::Lenient(&mut s.address_from)),
-            "addressTo" => (7, Slot::Lenient(&mut s.address_to)),
-            "remote" => (8, Slot::Lenient(&mut s.remote)),
-            "provider" => (9, Slot::Lenient(&mut s.provider)),
-            "messageType" => (10, Slot::Lenient(&mut s.message_type)),
-            "peerId" => (11, Slot::Lenient(&mut s.peer_id)),
-            "edgeId" => (12, Slot::Lenient(&mut s.edge_id)),
-            "protocolCallId" => (13, Slot::Lenient(&mut s.protocol_call_id)),
-            "outboundCampaignId" => (14, Slot::Lenient(&mut s.outbound_campaign_id)),
-            "selectedAgentId" => (15, Slot::Lenient(&mut s.selected_agent_id)),
-            "usedRouting" => (16, Slot::Lenient(&mut s.used_routing)),
-            "recording" => (17, Slot::Flag(&mut s.recording)),
-            "acwSkipped" => (18, Slot::Flag(&mut s.acw_skipped)),
-            "flowInType" => (19, Slot::Lenient(&mut s.flow_in_type)),
-            "flowOutType" => (20, Slot::Lenient(&mut s.flow_out_type)),
-            "callbackNumbers" => (21, Slot::LenientTexts(&mut s.callback_numbers)),
-            "callbackUserName" => (22, Slot::Lenient(&mut s.callback_user_name)),
-            "callbackScheduledTime" => (23, Slot::Lenient(&mut s.callback_scheduled_time)),
-            "flow" => (24, Slot::Flow(&mut s.flow)),
+            "sessionId" => (3, lax!(depth, &mut s.lenient, Lenient, session_id)),
+            "direction" => (4, lax!(depth, &mut s.lenient, Lenient, direction)),
+            "sessionDnis" => (5, lax!(depth, &mut s.lenient, Lenient, session_dnis)),
+            "addressFrom" => (6, lax!(depth, &mut s.lenient, Lenient, address_from)),
+            "addressTo" => (7, lax!(depth, &mut s.lenient, Lenient, address_to)),
+            "remote" => (8, lax!(depth, &mut s.lenient, Lenient, remote)),
+            "provider" => (9, lax!(depth, &mut s.lenient, Lenient, provider)),
+            "messageType" => (10, lax!(depth, &mut s.lenient, Lenient, message_type)),
+            "peerId" => (11, lax!(depth, &mut s.lenient, Lenient, peer_id)),
+            "edgeId" => (12, lax!(depth, &mut s.lenient, Lenient, edge_id)),
+            "protocolCallId" => (13, lax!(depth, &mut s.lenient, Lenient, protocol_call_id)),
+            "outboundCampaignId" => (
+                14,
+                lax!(depth, &mut s.lenient, Lenient, outbound_campaign_id),
+            ),
+            "selectedAgentId" => (15, lax!(depth, &mut s.lenient, Lenient, selected_agent_id)),
+            "usedRouting" => (16, lax!(depth, &mut s.lenient, Lenient, used_routing)),
+            "recording" => (17, lax!(depth, &mut s.lenient, Flag, recording)),
+            "acwSkipped" => (18, lax!(depth, &mut s.lenient, Flag, acw_skipped)),
+            "flowInType" => (19, lax!(depth, &mut s.lenient, Lenient, flow_in_type)),
+            "flowOutType" => (20, lax!(depth, &mut s.lenient, Lenient, flow_out_type)),
+            "callbackNumbers" => (
+                21,
+                lax!(depth, &mut s.lenient, LenientTexts, callback_numbers),
+            ),
+            "callbackUserName" => (22, lax!(depth, &mut s.lenient, Lenient, callback_user_name)),
+            "callbackScheduledTime" => (
+                23,
+                lax!(depth, &mut s.lenient, Lenient, callback_scheduled_time),
+            ),
+            "flow" => (24, lax!(depth, &mut s.lenient, Flow, flow)),
             "segments" => (25, Slot::Segments(&mut s.segments)),
             "metrics" => (26, Slot::Metrics(&mut s.metrics)),
             _ => return r.skip(),
@@ -126,6 +146,7 @@ fn session<'a>(
         once(&mut seen, bit, &key)?;
         slot.read(r, depth, nodes)
     })?;
+    settled(&mut s.lenient);
     Ok(s)
 }
 
@@ -140,23 +161,33 @@ fn segment<'a>(
         let (bit, slot) = match key.as_ref() {
             "queueId" => (0, Slot::Text(&mut g.queue_id)),
             "wrapUpCode" => (1, Slot::Text(&mut g.wrap_up_code)),
-            "disconnectType" => (2, Slot::Lenient(&mut g.disconnect_type)),
-            "segmentStart" => (3, Slot::Lenient(&mut g.segment_start)),
-            "segmentEnd" => (4, Slot::Lenient(&mut g.segment_end)),
-            "segmentType" => (5, Slot::Lenient(&mut g.segment_type)),
-            "wrapUpNote" => (6, Slot::Lenient(&mut g.wrap_up_note)),
-            "errorCode" => (7, Slot::Lenient(&mut g.error_code)),
-            "conference" => (8, Slot::Flag(&mut g.conference)),
-            "groupId" => (9, Slot::Lenient(&mut g.group_id)),
-            "subject" => (10, Slot::Lenient(&mut g.subject)),
-            "requestedLanguageId" => (11, Slot::Lenient(&mut g.requested_language_id)),
-            "sourceConversationId" => (12, Slot::Lenient(&mut g.source_conversation_id)),
-            "destinationConversationId" => (13, Slot::Lenient(&mut g.destination_conversation_id)),
+            "disconnectType" => (2, lax!(depth, &mut g.lenient, Lenient, disconnect_type)),
+            "segmentStart" => (3, lax!(depth, &mut g.lenient, Lenient, segment_start)),
+            "segmentEnd" => (4, lax!(depth, &mut g.lenient, Lenient, segment_end)),
+            "segmentType" => (5, lax!(depth, &mut g.lenient, Lenient, segment_type)),
+            "wrapUpNote" => (6, lax!(depth, &mut g.lenient, Lenient, wrap_up_note)),
+            "errorCode" => (7, lax!(depth, &mut g.lenient, Lenient, error_code)),
+            "conference" => (8, lax!(depth, &mut g.lenient, Flag, conference)),
+            "groupId" => (9, lax!(depth, &mut g.lenient, Lenient, group_id)),
+            "subject" => (10, lax!(depth, &mut g.lenient, Lenient, subject)),
+            "requestedLanguageId" => (
+                11,
+                lax!(depth, &mut g.lenient, Lenient, requested_language_id),
+            ),
+            "sourceConversationId" => (
+                12,
+                lax!(depth, &mut g.lenient, Lenient, source_conversation_id),
+            ),
+            "destinationConversationId" => (
+                13,
+                lax!(depth, &mut g.lenient, Lenient, destination_conversation_id),
+            ),
             _ => return r.skip(),
         };
         once(&mut seen, bit, &key)?;
         slot.read(r, depth, nodes)
     })?;
+    settled(&mut g.lenient);
     Ok(g)
 }
 
@@ -217,6 +248,27 @@ fn once(seen: &mut u64, bit: u32, name: &str) -> json::Result<()> {
     Ok(())
 }
 
+/// A lenient field's slot, in the record's boxed lenient fields (`more`, made on the first
+/// one) when the record is read whole; skipped otherwise.
+fn loose<'s, 'a, M: Default>(
+    depth: Depth,
+    more: &'s mut Option<Box<M>>,
+    slot: impl FnOnce(&'s mut M) -> Slot<'s, 'a>,
+) -> Slot<'s, 'a> {
+    match depth {
+        Depth::Whole => slot(more.get_or_insert_with(Box::default)),
+        Depth::Shape | Depth::Place => Slot::Skip,
+    }
+}
+
+/// Boxed lenient fields none of which was given a value read as none: a record is the same
+/// whatever lenient keys of unexpected values it carried.
+fn settled<M: Default + PartialEq>(more: &mut Option<Box<M>>) {
+    if more.as_deref().is_some_and(|m| *m == M::default()) {
+        *more = None;
+    }
+}
+
 /// Where a field's value goes, and how it is read.
 enum Slot<'s, 'a> {
     Strict(&'s mut Cow<'a, str>),
@@ -228,7 +280,9 @@ enum Slot<'s, 'a> {
     Flag(&'s mut Option<bool>),
     /// A number's text as written (a float read back would not always print the same).
     Number(&'s mut Option<Text<'a>>),
-    Flow(&'s mut Option<Box<Flow<'a>>>),
+    Flow(&'s mut Option<Flow<'a>>),
+    /// A lenient field not read (`Depth::Shape`): skipped, checked.
+    Skip,
     /// Records, added to the reply's nodes: where they lie goes here.
     Metrics(&'s mut Extent),
     Participants(&'s mut Extent),
@@ -256,7 +310,8 @@ impl<'a> Slot<'_, 'a> {
             Slot::Number(to) => {
                 *to = lenient(r, true, Kind::Number, |r| r.number().map(Cow::Borrowed))?
             }
-            Slot::Flow(to) => *to = lenient(r, on, Kind::Object, flow)?.map(Box::new),
+            Slot::Flow(to) => *to = lenient(r, on, Kind::Object, flow)?,
+            Slot::Skip => r.skip()?,
             Slot::Metrics(to) => {
                 let start = nodes.metrics.len();
                 let each = |r: &mut Reader<'a>| {
@@ -334,7 +389,7 @@ fn strings_among<'a>(r: &mut Reader<'a>) -> json::Result<Vec<Text<'a>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Tree;
+    use crate::record::{ParticipantMore, SegmentMore, SessionMore, Tree};
     use serde_json::{Map, Value};
 
     /// The rules of the module comment, applied to a tree (`serde_json::Value`) instead of
@@ -370,12 +425,14 @@ mod tests {
                     Ok(Participant {
                         purpose: text(p, "purpose")?,
                         user_id: text(p, "userId")?,
-                        participant_id: loose(p, "participantId"),
-                        participant_name: loose(p, "participantName"),
-                        team_id: loose(p, "teamId"),
-                        external_contact_id: loose(p, "externalContactId"),
-                        external_organization_id: loose(p, "externalOrganizationId"),
-                        flagged_reason: loose(p, "flaggedReason"),
+                        lenient: boxed(ParticipantMore {
+                            participant_id: loose(p, "participantId"),
+                            participant_name: loose(p, "participantName"),
+                            team_id: loose(p, "teamId"),
+                            external_contact_id: loose(p, "externalContactId"),
+                            external_organization_id: loose(p, "externalOrganizationId"),
+                            flagged_reason: loose(p, "flaggedReason"),
+                        }),
                         attributes,
                         sessions,
                     })
@@ -423,18 +480,20 @@ mod tests {
                     Ok(Segment {
                         queue_id: text(g, "queueId")?,
                         wrap_up_code: text(g, "wrapUpCode")?,
-                        disconnect_type: loose(g, "disconnectType"),
-                        segment_start: loose(g, "segmentStart"),
-                        segment_end: loose(g, "segmentEnd"),
-                        segment_type: loose(g, "segmentType"),
-                        wrap_up_note: loose(g, "wrapUpNote"),
-                        error_code: loose(g, "errorCode"),
-                        conference: g.get("conference").and_then(Value::as_bool),
-                        group_id: loose(g, "groupId"),
-                        subject: loose(g, "subject"),
-                        requested_language_id: loose(g, "requestedLanguageId"),
-                        source_conversation_id: loose(g, "sourceConversationId"),
-                        destination_conversation_id: loose(g, "destinationConversationId"),
+                        lenient: boxed(SegmentMore {
+                            disconnect_type: loose(g, "disconnectType"),
+                            segment_start: loose(g, "segmentStart"),
+                            segment_end: loose(g, "segmentEnd"),
+                            segment_type: loose(g, "segmentType"),
+                            wrap_up_note: loose(g, "wrapUpNote"),
+                            error_code: loose(g, "errorCode"),
+                            conference: g.get("conference").and_then(Value::as_bool),
+                            group_id: loose(g, "groupId"),
+                            subject: loose(g, "subject"),
+                            requested_language_id: loose(g, "requestedLanguageId"),
+                            source_conversation_id: loose(g, "sourceConversationId"),
+                            destination_conversation_id: loose(g, "destinationConversationId"),
+                        }),
                     })
                 },
             )?,
@@ -471,29 +530,31 @@ mod tests {
             media_type: text(s, "mediaType")?,
             ani: text(s, "ani")?,
             dnis: text(s, "dnis")?,
-            session_id: loose(s, "sessionId"),
-            direction: loose(s, "direction"),
-            session_dnis: loose(s, "sessionDnis"),
-            address_from: loose(s, "addressFrom"),
-            address_to: loose(s, "addressTo"),
-            remote: loose(s, "remote"),
-            provider: loose(s, "provider"),
-            message_type: loose(s, "messageType"),
-            peer_id: loose(s, "peerId"),
-            edge_id: loose(s, "edgeId"),
-            protocol_call_id: loose(s, "protocolCallId"),
-            outbound_campaign_id: loose(s, "outboundCampaignId"),
-            selected_agent_id: loose(s, "selectedAgentId"),
-            used_routing: loose(s, "usedRouting"),
-            recording: s.get("recording").and_then(Value::as_bool),
-            acw_skipped: s.get("acwSkipped").and_then(Value::as_bool),
-            flow_in_type: loose(s, "flowInType"),
-            flow_out_type: loose(s, "flowOutType"),
-            callback_numbers: numbers
-                .map(|n| n.iter().filter_map(Value::as_str).map(owned).collect()),
-            callback_user_name: loose(s, "callbackUserName"),
-            callback_scheduled_time: loose(s, "callbackScheduledTime"),
-            flow: flow.map(Box::new),
+            lenient: boxed(SessionMore {
+                session_id: loose(s, "sessionId"),
+                direction: loose(s, "direction"),
+                session_dnis: loose(s, "sessionDnis"),
+                address_from: loose(s, "addressFrom"),
+                address_to: loose(s, "addressTo"),
+                remote: loose(s, "remote"),
+                provider: loose(s, "provider"),
+                message_type: loose(s, "messageType"),
+                peer_id: loose(s, "peerId"),
+                edge_id: loose(s, "edgeId"),
+                protocol_call_id: loose(s, "protocolCallId"),
+                outbound_campaign_id: loose(s, "outboundCampaignId"),
+                selected_agent_id: loose(s, "selectedAgentId"),
+                used_routing: loose(s, "usedRouting"),
+                recording: s.get("recording").and_then(Value::as_bool),
+                acw_skipped: s.get("acwSkipped").and_then(Value::as_bool),
+                flow_in_type: loose(s, "flowInType"),
+                flow_out_type: loose(s, "flowOutType"),
+                callback_numbers: numbers
+                    .map(|n| n.iter().filter_map(Value::as_str).map(owned).collect()),
+                callback_user_name: loose(s, "callbackUserName"),
+                callback_scheduled_time: loose(s, "callbackScheduledTime"),
+                flow,
+            }),
             segments,
             metrics,
         })
@@ -513,6 +574,11 @@ mod tests {
             all(nodes).push(record);
         }
         Extent::since(all(nodes), start).map_err(drop)
+    }
+
+    /// Lenient fields as the reader keeps them: boxed, none where none has a value.
+    fn boxed<M: Default + PartialEq>(more: M) -> Option<Box<M>> {
+        (more != M::default()).then(|| Box::new(more))
     }
 
     fn owned(s: &str) -> Text<'static> {
