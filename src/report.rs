@@ -335,9 +335,10 @@ impl Log {
     }
 }
 
-/// Writes one line, ignoring failure: a log line is never worth a crash or an exit code.
+/// Writes one line, ignoring failure: a log line is never worth a crash or an exit code. The
+/// line goes in one write, so that a pipe's reader (a log collector) gets it whole.
 fn line(out: &mut dyn Write, prefix: &str, message: &str) {
-    let _ = writeln!(out, "{prefix}{message}");
+    let _ = out.write_all(format!("{prefix}{message}\n").as_bytes());
 }
 
 /// Counters kept by the HTTP client.
