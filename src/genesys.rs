@@ -75,11 +75,13 @@ impl Rows for HeldRows {
 }
 
 /// The conversations of a held page of job results, each checked for its shape
-/// (`Depth::Shape`) and kept as its place and text alone, for JSON Lines; and the page's
+/// (`Depth::Shape`) and kept as the writer reads them (`reading`, not `Whole`): with their
+/// strict fields and records, or as their place and text alone (JSON Lines); and the page's
 /// cursor and spans.
-fn places_of<'t>(
+fn kept_of<'t>(
     held: &'t Held,
     nodes: &mut Nodes<'t>,
+    reading: Reading,
 ) -> Result<(Vec<Conversation<'t>>, crate::results::Results), String> {
     let Held::Text(text) = held else {
         return Err("a spooled page read as if held".to_string());
@@ -87,9 +89,14 @@ fn places_of<'t>(
     let mut heads = Vec::new();
     let read = api::read_results_in(text, &mut |r| {
         let head = Conversation::read_within(r, Depth::Shape, nodes)?;
-        // No view reaches its records: none is kept.
-        nodes.clear();
-        heads.push(head.into_place());
+        heads.push(match reading {
+            // No view reaches its records: none is kept.
+            Reading::Places => {
+                nodes.clear();
+                head.into_place()
+            }
+            Reading::Shape | Reading::Whole => head,
+        });
         Ok(())
     })?;
     Ok((heads, read))
@@ -386,16 +393,17 @@ impl Source for Genesys {
     fn job_results(&mut self, page: &ResultsPage, wanted: Wanted) -> Reply<JobPage> {
         // Job pages are as large as the API grants: held in memory, or spooled when large;
         // checked conversation by conversation (the ids to name collected on that read),
-        // and read again one at a time when written; but JSON Lines, which writes each
-        // conversation's text where its place says, keeps the places of a held page from
-        // its check, and reads it once.
-        let places = self.reading == Reading::Places;
+        // and read again one at a time when written; but a held page whose writer reads no
+        // lenient field keeps what its check read (its strict fields and records, about
+        // 1.2 KB a conversation, or for JSON Lines its places), and is read once.
+        let reading = self.reading;
         let check = move |held: &mut Held| {
             let mut found = wanted.clone();
             let read = match held {
-                Held::Text(_) if places => {
+                Held::Text(_) if reading != Reading::Whole => {
                     let held = std::mem::replace(held, Held::Text(String::new()));
-                    let (parsed, read) = Parsed::from_body(held, places_of)?;
+                    let (parsed, read) =
+                        Parsed::from_body(held, |held, nodes| kept_of(held, nodes, reading))?;
                     return Ok((read, found, Some(parsed)));
                 }
                 Held::Text(text) => {

@@ -34,6 +34,9 @@ pub struct Reader<'a> {
     text: &'a str,
     at: usize,
     depth: u32,
+    /// The text was read whole and checked already: a skipped value is passed over by its
+    /// brackets and quotes (`pass_over`), unchecked.
+    checked: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -42,6 +45,16 @@ impl<'a> Reader<'a> {
             text,
             at: 0,
             depth: 0,
+            checked: false,
+        }
+    }
+
+    /// A reader of a text that a `Reader::new` read whole and accepted already: what it
+    /// reads it reads alike, and what it skips it passes over unchecked (`pass_over`).
+    pub fn checked(text: &'a str) -> Reader<'a> {
+        Reader {
+            checked: true,
+            ..Reader::new(text)
         }
     }
 
@@ -306,6 +319,9 @@ impl<'a> Reader<'a> {
 
     /// Passes over the next value, whatever it is, checking it.
     pub fn skip(&mut self) -> Result<()> {
+        if self.checked {
+            return self.pass_over();
+        }
         match self.peek()? {
             Kind::Object => self.object(|r, _| r.skip()),
             Kind::Array => self.array(|r| r.skip()),
@@ -313,6 +329,49 @@ impl<'a> Reader<'a> {
             Kind::Number => self.number().map(drop),
             Kind::Bool => self.boolean().map(drop),
             Kind::Null => self.word("null"),
+        }
+    }
+
+    /// Passes over the value at the reader of a checked text: an object or array by counting
+    /// its brackets outside strings, a string to its closing quote, anything else to the next
+    /// delimiter. Each step moves on, so any text ends it, and nothing can panic; on a text not
+    /// checked it may stop elsewhere than `skip` would.
+    fn pass_over(&mut self) -> Result<()> {
+        self.blank();
+        match self.byte() {
+            Some(b'"') => self.skip_string(),
+            Some(b'{' | b'[') => {
+                let mut open = 0usize;
+                loop {
+                    match self.byte() {
+                        Some(b'{' | b'[') => open = open.saturating_add(1),
+                        Some(b'}' | b']') => {
+                            open = open.saturating_sub(1);
+                            if open == 0 {
+                                self.at += 1;
+                                return Ok(());
+                            }
+                        }
+                        Some(b'"') => {
+                            self.skip_string()?;
+                            continue;
+                        }
+                        Some(_) => {}
+                        None => return self.fail("expected the end of a value"),
+                    }
+                    self.at += 1;
+                }
+            }
+            Some(_) => {
+                while !matches!(
+                    self.byte(),
+                    None | Some(b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                ) {
+                    self.at += 1;
+                }
+                Ok(())
+            }
+            None => self.fail("expected a value"),
         }
     }
 
@@ -558,6 +617,30 @@ mod tests {
             let ours = skips(&text);
             let theirs = serde_json::from_str::<serde::de::IgnoredAny>(&text);
             assert_eq!(ours.is_ok(), theirs.is_ok(), "{text}: {ours:?} {theirs:?}");
+        });
+    }
+
+    /// On a text a checking reader accepted, every value a checked reader passes over ends
+    /// where the checking reader's skip ends it; on any other text it ends without a panic.
+    #[test]
+    fn prop_passing_over_a_checked_text_ends_where_skipping_ends() {
+        crate::prop::run(|rng| {
+            let (_, sample) = *rng.pick(&crate::columns::sample::PUBLISHED);
+            let text = rng.mutated_json(sample);
+            let ends = |mut r: Reader| -> Result<Vec<usize>> {
+                let mut ends = Vec::new();
+                r.object(|r, _| {
+                    r.skip()?;
+                    ends.push(r.at);
+                    Ok(())
+                })?;
+                r.end()?;
+                Ok(ends)
+            };
+            match ends(Reader::new(&text)) {
+                Ok(checking) => assert_eq!(ends(Reader::checked(&text)), Ok(checking), "{text}"),
+                Err(_) => drop(ends(Reader::checked(&text))),
+            }
         });
     }
 

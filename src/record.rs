@@ -39,6 +39,19 @@ pub struct Conversation<'a> {
     participants: Extent,
     /// The conversation's JSON as the reply holds it (set by `Conversation::read`).
     pub raw: Option<&'a str>,
+    /// `conversation_start` read as an instant, once, by the read's check.
+    started: Started,
+}
+
+/// A conversation's start as its read found it; shown as `..`: it is `conversation_start`
+/// read, not a field of its own.
+#[derive(Clone, Copy, Default)]
+struct Started(Option<time::OffsetDateTime>);
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("..")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -421,17 +434,27 @@ impl<'a> Conversation<'a> {
         depth: Depth,
         nodes: &mut Nodes<'a>,
     ) -> Result<Conversation<'a>, String> {
-        let view = Conversation::read_alone(raw, depth, nodes).map_err(not_the_shape)?;
-        view.placed(Some(raw))
+        let view = Conversation::read_alone(Reader::new(raw), depth, nodes);
+        view.map_err(not_the_shape)?.placed(Some(raw))
     }
 
-    /// Reads `raw`, one conversation and nothing after it, to `depth`, unchecked.
-    fn read_alone(
+    /// `read_into` for a conversation that a check read whole and accepted already (a page
+    /// of job results read again to be written): what it skips it passes over unchecked.
+    pub fn read_checked(
         raw: &'a str,
         depth: Depth,
         nodes: &mut Nodes<'a>,
     ) -> Result<Conversation<'a>, String> {
-        let mut reader = Reader::new(raw);
+        let view = Conversation::read_alone(Reader::checked(raw), depth, nodes);
+        view.map_err(not_the_shape)?.placed(Some(raw))
+    }
+
+    /// Reads the one conversation at `reader`, and nothing after it, to `depth`, unchecked.
+    fn read_alone(
+        mut reader: Reader<'a>,
+        depth: Depth,
+        nodes: &mut Nodes<'a>,
+    ) -> Result<Conversation<'a>, String> {
         let view = read::conversation(&mut reader, depth, nodes)?;
         reader.end()?;
         Ok(view)
@@ -463,18 +486,22 @@ impl<'a> Conversation<'a> {
         if id.is_empty() {
             return Err("a conversation has no conversationId".to_string());
         }
-        if self.start().is_none() {
+        let Some(start) = crate::window::parse_api_timestamp(&self.conversation_start) else {
             return Err(format!(
                 "conversation {id} has no readable conversationStart"
             ));
-        }
+        };
+        self.started = Started(Some(start));
         self.raw = raw;
         Ok(self)
     }
 
     /// When the conversation started; `None` when unreadable (`read` refuses those).
     pub fn start(&self) -> Option<time::OffsetDateTime> {
-        crate::window::parse_api_timestamp(&self.conversation_start)
+        match self.started {
+            Started(Some(start)) => Some(start),
+            Started(None) => crate::window::parse_api_timestamp(&self.conversation_start),
+        }
     }
 
     /// Whether the conversation has ended (it carries a `conversationEnd`).
@@ -487,7 +514,7 @@ impl<'a> Conversation<'a> {
 #[cfg(test)]
 pub fn unchecked(raw: &str) -> Result<Tree<'_>, String> {
     let mut nodes = Nodes::default();
-    let head = Conversation::read_alone(raw, Depth::Whole, &mut nodes)?;
+    let head = Conversation::read_alone(Reader::new(raw), Depth::Whole, &mut nodes)?;
     Ok(Tree { head, nodes })
 }
 

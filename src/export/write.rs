@@ -174,7 +174,8 @@ pub(super) fn parse_reply(texts: Vec<Box<RawValue>>) -> Result<Parsed> {
 }
 
 /// Reads a conversation of a checked reply to `depth` (what its writer reads) into the nodes
-/// `spare` lends, and hands its view to `then`; the nodes go back to `spare`, emptied.
+/// `spare` lends, and hands its view to `then`; the nodes go back to `spare`, emptied. What
+/// the check read whole is not checked again (`Conversation::read_checked`).
 fn read_one(
     raw: &str,
     depth: Depth,
@@ -182,7 +183,7 @@ fn read_one(
     then: impl FnOnce(View) -> Result<()>,
 ) -> Result<()> {
     let mut nodes = std::mem::take(spare).recycle();
-    let head = shaped(Conversation::read_into(raw, depth, &mut nodes))?;
+    let head = shaped(Conversation::read_checked(raw, depth, &mut nodes))?;
     then(View::new(&head, &nodes))?;
     *spare = nodes.recycle();
     Ok(())

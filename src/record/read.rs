@@ -462,6 +462,7 @@ mod tests {
             conversation_initiator: loose(o, "conversationInitiator"),
             participants,
             raw: None,
+            started: Default::default(),
         };
         Ok(Tree { head, nodes })
     }
