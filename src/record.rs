@@ -434,8 +434,7 @@ impl<'a> Conversation<'a> {
         depth: Depth,
         nodes: &mut Nodes<'a>,
     ) -> Result<Conversation<'a>, String> {
-        let view = Conversation::read_alone(Reader::new(raw), depth, nodes);
-        view.map_err(not_the_shape)?.placed(Some(raw))
+        Conversation::read_placed(Reader::new(raw), raw, depth, nodes)
     }
 
     /// `read_into` for a conversation that a check read whole and accepted already (a page
@@ -445,7 +444,17 @@ impl<'a> Conversation<'a> {
         depth: Depth,
         nodes: &mut Nodes<'a>,
     ) -> Result<Conversation<'a>, String> {
-        let view = Conversation::read_alone(Reader::checked(raw), depth, nodes);
+        Conversation::read_placed(Reader::checked(raw), raw, depth, nodes)
+    }
+
+    /// Reads `raw` at `reader` as `read_into` does.
+    fn read_placed(
+        reader: Reader<'a>,
+        raw: &'a str,
+        depth: Depth,
+        nodes: &mut Nodes<'a>,
+    ) -> Result<Conversation<'a>, String> {
+        let view = Conversation::read_alone(reader, depth, nodes);
         view.map_err(not_the_shape)?.placed(Some(raw))
     }
 
