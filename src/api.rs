@@ -168,14 +168,7 @@ fn details_reply<'a>(
                 if !r.null()? {
                     r.array(|r| {
                         let view = Conversation::read_within(r, reading.depth(), nodes)?;
-                        views.push(match reading {
-                            // No view reaches its records: none is kept.
-                            Reading::Places => {
-                                nodes.clear();
-                                view.into_place()
-                            }
-                            _ => view,
-                        });
+                        views.push(view.kept_for(reading, nodes));
                         Ok(())
                     })?;
                 }

@@ -89,14 +89,7 @@ fn kept_of<'t>(
     let mut heads = Vec::new();
     let read = api::read_results_in(text, &mut |r| {
         let head = Conversation::read_within(r, Depth::Shape, nodes)?;
-        heads.push(match reading {
-            // No view reaches its records: none is kept.
-            Reading::Places => {
-                nodes.clear();
-                head.into_place()
-            }
-            Reading::Shape | Reading::Whole => head,
-        });
+        heads.push(head.kept_for(reading, nodes));
         Ok(())
     })?;
     Ok((heads, read))

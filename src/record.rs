@@ -481,11 +481,15 @@ impl<'a> Conversation<'a> {
         view.placed(Some(reader.since(start)))
     }
 
-    /// Keeps only what places the conversation (its id, start and end) and its text, for a
-    /// writer that reads nothing else (JSON Lines); its records are no longer reached.
-    pub fn into_place(mut self) -> Conversation<'a> {
-        self.participants = Extent::default();
-        self.division_ids = Vec::new();
+    /// What a writer reading to `reading` keeps of the conversation just read into `nodes`:
+    /// for JSON Lines (`Reading::Places`) only what places it (its id, start and end) and its
+    /// text, and no records: `nodes` are emptied, as no view kept reaches them.
+    pub fn kept_for(mut self, reading: Reading, nodes: &mut Nodes<'a>) -> Conversation<'a> {
+        if reading == Reading::Places {
+            nodes.clear();
+            self.participants = Extent::default();
+            self.division_ids = Vec::new();
+        }
         self
     }
 

@@ -478,7 +478,6 @@ mod tests {
         Ok((ids, read.cursor))
     }
 
-    /// What serde_json makes of the same text as a whole: the oracle.
     /// Keeps a conversation's id and text, as a reader of a page would.
     fn keep(raw: &str, ids: &mut Vec<String>, texts: &mut Vec<String>) -> Result<(), String> {
         let v: serde_json::Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
@@ -508,6 +507,7 @@ mod tests {
         Ok((ids, read.cursor))
     }
 
+    /// What serde_json makes of the same text as a whole: the oracle.
     fn expected(text: &str) -> Option<(Vec<String>, Option<String>)> {
         let v: serde_json::Value = serde_json::from_str(text).ok()?;
         let page = v.as_object()?;
