@@ -59,6 +59,12 @@ pub fn preflight(dir: &Path, force: bool) -> Result<()> {
     }
 }
 
+/// The bytes a table's file holds in memory before they are handed to it: what the six
+/// tables hold together stays under `export::GROUP_BYTES`, so the pages of a dataset are
+/// committed (each table synced) in groups as large as a single file's, not one group per
+/// megabyte rendered.
+const TABLE_SPILL: usize = crate::export::GROUP_BYTES / 8;
+
 /// The writer of a dataset's tables, one sink per table file in load order.
 pub struct Tables<W: Target> {
     sinks: Vec<Sink<W>>,
@@ -77,7 +83,9 @@ impl<W: Target> Tables<W> {
         let rows = targets.iter().map(|(_, _, rows, _)| *rows).collect();
         let sinks = targets
             .into_iter()
-            .map(|(target, start, _, name)| Sink::at(target, start, Format::Csv, name))
+            .map(|(target, start, _, name)| {
+                Sink::at(target, start, Format::Csv, name).spilling_at(TABLE_SPILL)
+            })
             .collect();
         Tables {
             sinks,
@@ -118,10 +126,10 @@ impl<W: Target> Writer for Tables<W> {
             record.name_of,
             record.formulas,
             record.zone,
-            &mut |id, cells| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
+            &mut |id, record| match (sinks.get_mut(id.index()), rows.get_mut(id.index())) {
                 (Some(sink), Some(rows)) => {
                     *rows = rows.saturating_add(1);
-                    sink.write_cells(cells)
+                    sink.write_record(record)
                 }
                 _ => Ok(()),
             },

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 pub const TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// What neutralises a formula: the apostrophe spreadsheets take as a text prefix.
-pub const PREFIX: char = '\'';
+pub const PREFIX: u8 = b'\'';
 
 /// Whether free-text cells are guarded (the default) or written as they are
 /// (`--no-formula-guard`, for loaders that read the file as data).
@@ -27,50 +27,60 @@ pub enum Formulas {
 
 impl Formulas {
     /// A free-text cell as this setting writes it.
-    pub fn apply(self, mut cell: String) -> String {
-        self.apply_in_place(&mut cell);
-        cell
+    pub fn apply(self, cell: String) -> String {
+        match self {
+            Formulas::Guarded => guard(&cell).into_owned(),
+            Formulas::Raw => cell,
+        }
     }
 
-    /// Rewrites a free-text cell in its buffer as this setting writes it (for writers that
-    /// compute cells into reused strings); allocates only when the cell changes.
-    pub fn apply_in_place(self, cell: &mut String) {
-        if self == Formulas::Raw {
+    /// Rewrites the free-text cell that ends `out` and begins at `start` as this setting
+    /// writes it (for writers that render cells straight into a record); copies only when the
+    /// cell changes.
+    pub fn apply_from(self, out: &mut Vec<u8>, start: usize) {
+        if self == Formulas::Raw || !out.get(start..).is_some_and(needs_guard) {
             return;
         }
-        if let Cow::Owned(guarded) = guard(cell) {
-            *cell = guarded;
-        }
+        let cell = out.split_off(start);
+        push_guarded(&cell, out);
     }
 }
 
 /// The cell with an apostrophe before every trigger that begins it or follows a `;`;
 /// borrowed, unchanged, when there is none.
 pub fn guard(cell: &str) -> Cow<'_, str> {
-    if !needs_guard(cell) {
+    if !needs_guard(cell.as_bytes()) {
         return Cow::Borrowed(cell);
     }
-    let mut out = String::with_capacity(cell.len() + 2);
-    let mut value_start = true;
-    for c in cell.chars() {
-        if value_start && TRIGGERS.contains(&c) {
-            out.push(PREFIX);
-        }
-        out.push(c);
-        value_start = c == ';';
-    }
-    Cow::Owned(out)
+    let mut out = Vec::with_capacity(cell.len() + 2);
+    push_guarded(cell.as_bytes(), &mut out);
+    // Only ASCII apostrophes were added before ASCII bytes: still UTF-8, taken as it is.
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Whether any value of the cell begins with a trigger: its first byte, or one after a `;`
-/// (every trigger is ASCII, so a byte equal to one is that character).
-fn needs_guard(cell: &str) -> bool {
-    let bytes = cell.as_bytes();
-    let trigger = |b: &u8| TRIGGERS.contains(&char::from(*b));
-    bytes.first().is_some_and(trigger)
+/// Appends `cell` with an apostrophe before every trigger that begins a value. Every trigger
+/// and `;` is ASCII, so a byte equal to one is that character, never part of another.
+fn push_guarded(cell: &[u8], out: &mut Vec<u8>) {
+    let mut value_start = true;
+    for &b in cell {
+        if value_start && is_trigger(b) {
+            out.push(PREFIX);
+        }
+        out.push(b);
+        value_start = b == b';';
+    }
+}
+
+fn is_trigger(b: u8) -> bool {
+    TRIGGERS.contains(&char::from(b))
+}
+
+/// Whether any value of the cell begins with a trigger: its first byte, or one after a `;`.
+fn needs_guard(bytes: &[u8]) -> bool {
+    bytes.first().is_some_and(|b| is_trigger(*b))
         || bytes
             .windows(2)
-            .any(|pair| matches!(pair, [b';', next] if trigger(next)))
+            .any(|pair| matches!(pair, [b';', next] if is_trigger(*next)))
 }
 
 #[cfg(test)]
@@ -123,11 +133,13 @@ mod tests {
         assert_eq!(Formulas::Raw.apply(cell.clone()), cell);
         assert_eq!(Formulas::Guarded.apply(cell), "'=1+1;'-2");
         assert_eq!(Formulas::Guarded.apply("plain".into()), "plain");
-        let mut reused = String::from("@x");
-        Formulas::Guarded.apply_in_place(&mut reused);
-        assert_eq!(reused, "'@x");
-        Formulas::Raw.apply_in_place(&mut reused);
-        assert_eq!(reused, "'@x");
+        let mut record = b"a,@x".to_vec();
+        Formulas::Raw.apply_from(&mut record, 2);
+        assert_eq!(record, b"a,@x");
+        Formulas::Guarded.apply_from(&mut record, 2);
+        assert_eq!(record, b"a,'@x");
+        Formulas::Guarded.apply_from(&mut record, 9);
+        assert_eq!(record, b"a,'@x");
     }
 
     #[test]
@@ -141,9 +153,14 @@ mod tests {
             let by_values = cell
                 .split(';')
                 .any(|value| value.starts_with(|c| TRIGGERS.contains(&c)));
-            assert_eq!(needs_guard(&cell), by_values, "{cell:?}");
+            assert_eq!(needs_guard(cell.as_bytes()), by_values, "{cell:?}");
             let guarded = guard(&cell);
-            assert!(!needs_guard(&guarded), "{cell:?} -> {guarded:?}");
+            assert!(!needs_guard(guarded.as_bytes()), "{cell:?} -> {guarded:?}");
+            // Guarded where it ends a record, the cell is the same.
+            let mut record = b"x,".to_vec();
+            record.extend_from_slice(cell.as_bytes());
+            Formulas::Guarded.apply_from(&mut record, 2);
+            assert_eq!(record, format!("x,{guarded}").as_bytes(), "{cell:?}");
             // Only apostrophes are added: removing those before triggers gives the cell back.
             let restored = guarded
                 .replace("'=", "=")

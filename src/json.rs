@@ -452,7 +452,7 @@ fn special_bytes(word: &[u8]) -> u64 {
     equal_in(x, b'"') | equal_in(x, b'\\') | below_in(x, 0x20)
 }
 
-const ONES: u64 = u64::from_le_bytes([1; 8]);
+pub const ONES: u64 = u64::from_le_bytes([1; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
 /// The first eight bytes of `bytes` as a little-endian word, `pad` standing for any missing.
@@ -470,6 +470,14 @@ pub fn word(bytes: &[u8], pad: u8) -> u64 {
 pub fn equal_in(x: u64, b: u8) -> u64 {
     let x = x ^ (ONES * u64::from(b));
     x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// The bytes of the word `x` equal to `b`, each flagged in its high bit, every flag exact
+/// (so they can be counted): no carry crosses from one byte to the next.
+pub fn exactly_equal_in(x: u64, b: u8) -> u64 {
+    const LOWS: u64 = !HIGHS;
+    let x = x ^ (ONES * u64::from(b));
+    !(((x & LOWS).wrapping_add(LOWS)) | x | LOWS)
 }
 
 /// The bytes of the word `x` below `n` (at most 0x80), flagged as `equal_in` flags them.

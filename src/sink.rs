@@ -17,7 +17,7 @@ use crate::columns::{Column, IdsOf, NameOf};
 pub use crate::digest::Digest;
 use crate::exit::output;
 use crate::formula::Formulas;
-use crate::json::{equal_in, word};
+use crate::json::{equal_in, exactly_equal_in, word, ONES};
 use crate::record::{Reading, View};
 use crate::results::{is_blank, Strings};
 use crate::rows::{self, Row};
@@ -211,6 +211,8 @@ pub struct Sink<W: Target> {
     out: Counting<W>,
     /// Rendered rows not handed to the target yet.
     pending: Vec<u8>,
+    /// The pending bytes past which they are handed to the target before the commit.
+    spill_at: usize,
     /// The length of the output at its last sync in this run, if any.
     synced: Option<u64>,
     format: Format,
@@ -259,10 +261,19 @@ impl<W: Target> Sink<W> {
                 digest: start.digest,
             },
             pending: Vec::new(),
+            spill_at: PENDING_MAX,
             synced: None,
             format,
             name: name.into(),
         }
+    }
+
+    /// The sink hands its pending bytes to the target once they pass `bytes` (at most
+    /// `PENDING_MAX`) rather than `PENDING_MAX`: a writer of several files keeps what they
+    /// hold together small, so that its pages are grouped by count and time, not by bytes.
+    pub fn spilling_at(mut self, bytes: usize) -> Sink<W> {
+        self.spill_at = bytes.min(PENDING_MAX);
+        self
     }
 
     /// The length of the output so far, committed or not.
@@ -294,9 +305,9 @@ impl<W: Target> Sink<W> {
         self.spill()
     }
 
-    /// Writes one CSV record of these cells (a row of a dataset's table).
-    pub fn write_cells(&mut self, cells: &[String]) -> Result<()> {
-        csv_record(&mut self.pending, cells.iter().map(String::as_str));
+    /// Writes one CSV record rendered already (a row of a dataset's table, `CsvRow`).
+    pub fn write_record(&mut self, record: &CsvRow) -> Result<()> {
+        self.pending.extend_from_slice(record.bytes());
         self.spill()
     }
 
@@ -314,9 +325,10 @@ impl<W: Target> Sink<W> {
         self.spill()
     }
 
-    /// Hands the pending bytes to the target once they pass `PENDING_MAX`.
+    /// Hands the pending bytes to the target once they pass its threshold (`PENDING_MAX`
+    /// unless `spilling_at` said less).
     fn spill(&mut self) -> Result<()> {
-        if self.pending.len() < PENDING_MAX {
+        if self.pending.len() < self.spill_at {
             return Ok(());
         }
         self.hand_over()
@@ -362,24 +374,124 @@ pub fn csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a st
         if i > 0 {
             out.push(b',');
         }
-        let bytes = field.as_bytes();
-        if needs_quotes(bytes) {
-            out.push(b'"');
-            for &b in bytes {
-                if b == b'"' {
-                    out.push(b'"');
-                }
-                out.push(b);
-            }
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(bytes);
-        }
+        push_field(out, field.as_bytes());
     }
+    end_record(out, start);
+}
+
+/// Appends one CSV field: quoted, its quotes doubled, when it holds a comma, a quote, CR or
+/// LF; as it is otherwise.
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    if !needs_quotes(bytes) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    for &b in bytes {
+        if b == b'"' {
+            out.push(b'"');
+        }
+        out.push(b);
+    }
+    out.push(b'"');
+}
+
+/// Ends the record that began at `start` of `out`: `""` when it would be empty, then LF.
+fn end_record(out: &mut Vec<u8>, start: usize) {
     if out.len() == start {
         out.extend_from_slice(b"\"\"");
     }
     out.push(b'\n');
+}
+
+/// One CSV record rendered field by field straight into its buffer, byte for byte what
+/// `csv_record` writes for the same fields, without a string per field: the fields are
+/// appended as they are, then one pass over the record finds whether any needs quotes (a
+/// quote, CR or LF anywhere, or a comma beyond the separators); only then is the record
+/// written again from its fields, each quoted where it must be.
+#[derive(Default)]
+pub struct CsvRow {
+    bytes: Vec<u8>,
+    /// Where each field begins in `bytes`.
+    starts: Vec<usize>,
+    /// The fields as rendered, while a record that needs quotes is written again.
+    raw: Vec<u8>,
+}
+
+impl CsvRow {
+    /// Starts a new record.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.starts.clear();
+    }
+
+    /// Appends the field that `render` appends to the buffer it is given (it appends only).
+    pub fn field(&mut self, render: impl FnOnce(&mut Vec<u8>)) {
+        if !self.starts.is_empty() {
+            self.bytes.push(b',');
+        }
+        self.starts.push(self.bytes.len());
+        render(&mut self.bytes);
+    }
+
+    /// Ends the record (`csv_record`'s ending), its fields quoted where they must be.
+    pub fn end(&mut self) {
+        let (commas, quotes_or_breaks) = specials(&self.bytes);
+        if quotes_or_breaks || commas >= self.starts.len().max(1) {
+            self.quote();
+        }
+        end_record(&mut self.bytes, 0);
+    }
+
+    /// Writes the record again from its fields as rendered, each through `push_field`.
+    fn quote(&mut self) {
+        std::mem::swap(&mut self.bytes, &mut self.raw);
+        self.bytes.clear();
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .map(|next| next.saturating_sub(1));
+        let ends = ends.chain(std::iter::once(self.raw.len()));
+        for (i, (&start, end)) in self.starts.iter().zip(ends).enumerate() {
+            if i > 0 {
+                self.bytes.push(b',');
+            }
+            push_field(
+                &mut self.bytes,
+                self.raw.get(start..end).unwrap_or_default(),
+            );
+        }
+    }
+
+    /// The record so far, its ending included once `end` was called.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+/// The commas of `bytes`, and whether it holds a quote, CR or LF: tested eight bytes at a
+/// time (`json::exactly_equal_in`), the last word padded with zeros.
+fn specials(bytes: &[u8]) -> (usize, bool) {
+    let mut words = bytes.chunks_exact(8);
+    let (mut commas, mut others) = (0u32, 0u64);
+    let mut test = |x: u64| {
+        // One flag a comma, at most eight: their sum gathered in the top byte by a multiply
+        // (a count of ones would be a loop on CPUs without the instruction).
+        let flags = exactly_equal_in(x, b',') >> 7;
+        commas = commas.saturating_add((flags.wrapping_mul(ONES) >> 56) as u32);
+        others |=
+            exactly_equal_in(x, b'"') | exactly_equal_in(x, b'\r') | exactly_equal_in(x, b'\n');
+    };
+    for w in words.by_ref() {
+        test(word(w, 0));
+    }
+    let mut last = [0u8; 8];
+    for (to, from) in last.iter_mut().zip(words.remainder()) {
+        *to = *from;
+    }
+    test(u64::from_le_bytes(last));
+    (usize::try_from(commas).unwrap_or(usize::MAX), others != 0)
 }
 
 /// Whether a CSV field holds a comma, a quote, CR or LF: tested eight bytes at a time
@@ -558,6 +670,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn prop_specials_are_found_as_a_byte_at_a_time_search_finds_them() {
+        let alphabet = [
+            b',',
+            b'"',
+            b'\r',
+            b'\n',
+            b'a',
+            0,
+            0x2c ^ 0x80,
+            0xff,
+            0x7f,
+            b'+',
+        ];
+        crate::prop::run(|rng| {
+            let bytes: Vec<u8> = (0..rng.below(40)).map(|_| *rng.pick(&alphabet)).collect();
+            let commas = bytes.iter().filter(|b| **b == b',').count();
+            let others = bytes.iter().any(|b| matches!(b, b'"' | b'\r' | b'\n'));
+            assert_eq!(specials(&bytes), (commas, others), "{bytes:?}");
+        });
+    }
+
+    #[test]
     fn prop_csv_records_are_those_of_the_csv_crate_byte_for_byte() {
         let pieces = [
             "", ",", "\"", "\r", "\n", "\r\n", " ", "a", "ü", "#", "'", "\t", ";",
@@ -575,13 +709,22 @@ pub(crate) mod tests {
                 .collect();
             let mut ours = Vec::new();
             let mut theirs = Vec::new();
+            let mut in_place = Vec::new();
+            let mut row = CsvRow::default();
             for record in &records {
                 csv_record(&mut ours, record.iter().map(String::as_str));
+                row.clear();
+                for field in record {
+                    row.field(|out| out.extend_from_slice(field.as_bytes()));
+                }
+                row.end();
+                in_place.extend_from_slice(row.bytes());
                 let mut w = csv::Writer::from_writer(&mut theirs);
                 w.write_record(record).unwrap();
                 w.flush().unwrap();
             }
             assert_eq!(ours, theirs, "{records:?}");
+            assert_eq!(in_place, theirs, "{records:?}");
         });
     }
 

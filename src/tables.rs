@@ -18,6 +18,7 @@ use crate::api::Lookup;
 use crate::columns::{self, NameOf, SEPARATOR};
 use crate::formula::Formulas;
 use crate::record::{Flow, Metric, Participant, Segment, Session, View};
+use crate::sink::CsvRow;
 
 /// A column's SQL type, as `schema.sql` declares it: names both PostgreSQL and SQLite take as
 /// they are (timestamps stay ISO-8601 text, as the API writes them).
@@ -99,11 +100,11 @@ pub struct AttributeRow<'c> {
     pub value: &'c str,
 }
 
-pub type ParticipantCell = for<'c> fn(&ParticipantRow<'c>, NameOf, &mut String);
-pub type SessionCell = for<'c> fn(&SessionRow<'c>, NameOf, &mut String);
-pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment<'c>>, NameOf, &mut String);
-pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric<'c>>, NameOf, &mut String);
-pub type AttributeCell = for<'c> fn(&AttributeRow<'c>, NameOf, &mut String);
+pub type ParticipantCell = for<'c> fn(&ParticipantRow<'c>, NameOf, &mut Vec<u8>);
+pub type SessionCell = for<'c> fn(&SessionRow<'c>, NameOf, &mut Vec<u8>);
+pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment<'c>>, NameOf, &mut Vec<u8>);
+pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric<'c>>, NameOf, &mut Vec<u8>);
+pub type AttributeCell = for<'c> fn(&AttributeRow<'c>, NameOf, &mut Vec<u8>);
 
 /// The dataset's tables, in the order their files are written and loaded (parents first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,31 +150,32 @@ impl Id {
     }
 }
 
-fn put(out: &mut String, value: Option<&str>) {
-    out.push_str(value.unwrap_or(""));
+fn put(out: &mut Vec<u8>, value: Option<&str>) {
+    out.extend_from_slice(value.unwrap_or("").as_bytes());
 }
 
-fn put_bool(out: &mut String, value: Option<bool>) {
-    out.push_str(match value {
-        Some(true) => "true",
-        Some(false) => "false",
-        None => "",
+fn put_bool(out: &mut Vec<u8>, value: Option<bool>) {
+    out.extend_from_slice(match value {
+        Some(true) => b"true",
+        Some(false) => b"false",
+        None => b"",
     });
 }
 
-fn put_number(out: &mut String, n: impl std::fmt::Display) {
-    use std::fmt::Write;
+fn put_number(out: &mut Vec<u8>, n: impl std::fmt::Display) {
+    use std::io::Write;
+    // Writing to a vector cannot fail.
     let _ = write!(out, "{n}");
 }
 
 /// The name of `id` for `lookup`, where known (a system wrap-up code names itself).
-fn put_name(out: &mut String, name_of: NameOf, lookup: Lookup, id: Option<&str>) {
+fn put_name(out: &mut Vec<u8>, name_of: NameOf, lookup: Lookup, id: Option<&str>) {
     let Some(id) = id.filter(|id| !id.is_empty()) else {
         return;
     };
     match lookup.fixed_name(id) {
-        Some(name) => out.push_str(name),
-        None => out.push_str(&name_of(lookup, id).unwrap_or_default()),
+        Some(name) => out.extend_from_slice(name.as_bytes()),
+        None => out.extend_from_slice(name_of(lookup, id).unwrap_or_default().as_bytes()),
     }
 }
 
@@ -209,7 +211,7 @@ macro_rules! columns {
         [$(columns!(@ $kind $cell, $name, $description, $r, $value),)*]
     };
     (@ key $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, true, $d, |$r, _, out| out.push_str($value))
+        column::<$cell>($name, SqlType::Text, true, $d, |$r, _, out| out.extend_from_slice($value.as_bytes()))
     };
     (@ index $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
         column::<$cell>($name, SqlType::BigInt, true, $d, |$r, _, out| put_number(out, $value))
@@ -519,15 +521,15 @@ fn unique_key<'c>(
     }
 }
 
-/// Reusable cell buffers: flattens conversations into the rows of every table.
+/// A reused record buffer: flattens conversations into the rows of every table.
 #[derive(Default)]
 pub struct Flattener {
-    cells: Vec<String>,
+    row: CsvRow,
 }
 
 impl Flattener {
-    /// Hands every row of `c` to `out` (its table and cells): each table's rows in the
-    /// record's order, `conversations` with the columns `conversation`.
+    /// Hands every row of `c` to `out` (its table and its CSV record): each table's rows in
+    /// the record's order, `conversations` with the columns `conversation`.
     pub fn rows<E>(
         &mut self,
         c: View,
@@ -535,15 +537,15 @@ impl Flattener {
         name_of: NameOf,
         formulas: Formulas,
         zone: &crate::tz::Zone,
-        out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+        out: &mut impl FnMut(Id, &CsvRow) -> Result<(), E>,
     ) -> Result<(), E> {
-        let cells = &mut self.cells;
+        let cells = &mut self.row;
         cells.clear();
-        cells.extend(
-            conversation
-                .iter()
-                .map(|col| col.csv_cell(c, name_of, formulas, zone)),
-        );
+        for column in conversation {
+            let cell = column.csv_cell(c, name_of, formulas, zone);
+            cells.field(|out| out.extend_from_slice(cell.as_bytes()));
+        }
+        cells.end();
         out(Id::Conversations, cells)?;
         let (keys, session_keys) = keys(c);
         let mut session_keys = session_keys.iter();
@@ -584,10 +586,10 @@ impl Flattener {
 
 /// Hands a session's row, then its segments' and its metrics' rows, to `out`.
 fn session_rows<E>(
-    cells: &mut Vec<String>,
+    cells: &mut CsvRow,
     row: &SessionRow,
     how: How,
-    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+    out: &mut impl FnMut(Id, &CsvRow) -> Result<(), E>,
 ) -> Result<(), E> {
     emit(cells, &SESSIONS, row, how, out)?;
     let (conversation, session_key) = (row.conversation, row.key);
@@ -612,25 +614,27 @@ fn session_rows<E>(
     Ok(())
 }
 
-/// Computes the cells of `row` for `table` into `cells` (reusing its strings) and hands them
-/// to `out`.
-fn emit<R, F: Fn(&R, NameOf, &mut String) + Copy, E>(
-    cells: &mut Vec<String>,
+/// Renders the CSV record of `row` for `table` into `record`, each cell straight into it,
+/// and hands it to `out`.
+fn emit<R, F: Fn(&R, NameOf, &mut Vec<u8>) + Copy, E>(
+    record: &mut CsvRow,
     table: &Table<F>,
     row: &R,
     (name_of, formulas): How,
-    out: &mut impl FnMut(Id, &[String]) -> Result<(), E>,
+    out: &mut impl FnMut(Id, &CsvRow) -> Result<(), E>,
 ) -> Result<(), E> {
-    cells.resize_with(table.columns.len(), String::new);
-    cells.truncate(table.columns.len());
-    for (column, cell) in table.columns.iter().zip(cells.iter_mut()) {
-        cell.clear();
-        (column.cell)(row, name_of, cell);
-        if column.spec.free_text {
-            formulas.apply_in_place(cell);
-        }
+    record.clear();
+    for column in table.columns {
+        record.field(|text| {
+            let start = text.len();
+            (column.cell)(row, name_of, text);
+            if column.spec.free_text {
+                formulas.apply_from(text, start);
+            }
+        });
     }
-    out(table.id, cells)
+    record.end();
+    out(table.id, record)
 }
 
 /// How cells are made: names looked up through the first, free text guarded as the second
@@ -699,8 +703,15 @@ mod tests {
     fn rows_with(c: &Tree, formulas: Formulas) -> Vec<(Id, Vec<String>)> {
         let mut out = Vec::new();
         let columns = conversation_columns(&columns::default_columns());
-        let mut keep = |id, cells: &[String]| {
-            out.push((id, cells.to_vec()));
+        // Each record read back as the csv crate reads it: one record, ended by its line feed.
+        let mut keep = |id, record: &CsvRow| {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(record.bytes());
+            let mut records = reader.records().map(Result::unwrap);
+            let cells = records.next().unwrap().iter().map(String::from).collect();
+            assert!(records.next().is_none() && record.bytes().ends_with(b"\n"));
+            out.push((id, cells));
             Ok(())
         };
         Flattener::default()

@@ -45,7 +45,7 @@ pub use driver::{run, Control};
 pub use follow_up::{FollowUp, PendingLedger};
 pub use jobs::{AheadJob, JobCursor, JOB_PAGE_SIZE_MAX};
 pub use plan::{end_filter, Mode, Plan, Position, Resume, Route};
-pub use query::{MIN_SPLIT, RESULT_CAP};
+pub use query::{GROUP_BYTES, MIN_SPLIT, RESULT_CAP};
 pub use route::split_point;
 pub use write::Wanted;
 
