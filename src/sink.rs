@@ -103,6 +103,10 @@ pub trait Writer {
     fn held(&self) -> usize;
     /// What the commits so far cover, one mark per file.
     fn marks(&self) -> Vec<Mark>;
+    /// The files a commit may sync.
+    fn files(&self) -> usize {
+        1
+    }
 }
 
 impl<W: Target> Writer for Sink<W> {

@@ -151,7 +151,9 @@ impl Id {
 }
 
 fn put(out: &mut Vec<u8>, value: Option<&str>) {
-    out.extend_from_slice(value.unwrap_or("").as_bytes());
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        out.extend_from_slice(value.as_bytes());
+    }
 }
 
 fn put_bool(out: &mut Vec<u8>, value: Option<bool>) {

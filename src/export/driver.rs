@@ -1,6 +1,6 @@
 //! The driver: the top-level windows in order, each through its route (`query.rs` or
 //! `jobs.rs`), split in halves when the API will not page through one, and the commit order:
-//! after every page (or up to `query::MAX_GROUP` details pages that came within
+//! after every page (or up to `query::MAX_GROUP` details pages per file that came within
 //! `query::SAVE_EVERY`) the rows are committed, the position reported to
 //! `Control::checkpoint` and the progress line, and a stop request obeyed. It owns what every
 //! route shares (the sink, the position, the id set of the top-level window, the counts);
@@ -293,12 +293,15 @@ fn halves(w: &Window) -> (Window, Window) {
 
 #[cfg(test)]
 mod tests {
+    use crate::api::Lookup;
+    use crate::columns::{Column, IdsOf};
     use crate::exit::{code_of, Code};
     use crate::export::fake::*;
     use crate::export::query::MAX_GROUP;
     use crate::export::Plan;
     use crate::export::{run, Control, Position};
-    use crate::sink::{Format, Mark, Sink};
+    use crate::sink::{Format, Mark, Sink, Writer};
+    use anyhow::Result;
     use time::OffsetDateTime;
 
     #[test]
@@ -379,6 +382,13 @@ mod tests {
     /// The pages each save covers in turn: how far `next_page` moved within a window.
     fn saves_of(fake: &mut Fake, plan: &Plan) -> (String, Vec<u32>) {
         let mut sink = Sink::new(Vec::new(), plan.format, "memory");
+        let steps = saves_with(fake, plan, &mut sink);
+        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
+        (out, steps)
+    }
+
+    /// `saves_of`, writing with `sink`.
+    fn saves_with(fake: &mut Fake, plan: &Plan, sink: &mut impl Writer) -> Vec<u32> {
         let (mut steps, mut last) = (Vec::new(), (0, 1));
         let mut checkpoint = |p: &Position, _: &[Mark]| {
             if p.top_index == last.0 && p.next_page > last.1 {
@@ -392,9 +402,55 @@ mod tests {
             stop: &|| None,
             pending: None,
         };
-        run(fake, &mut sink, plan, None, control, &QUIET).unwrap();
-        let out = String::from_utf8(sink.finish().unwrap()).unwrap();
-        (out, steps)
+        run(fake, sink, plan, None, control, &QUIET).unwrap();
+        steps
+    }
+
+    /// A sink that says its commits sync `files` files, as the tables' writer does.
+    struct Files {
+        sink: Sink<Vec<u8>>,
+        files: usize,
+    }
+
+    impl Writer for Files {
+        fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()> {
+            self.sink.begin(columns, attributes)
+        }
+        fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)> {
+            self.sink.lookups(columns)
+        }
+        fn write(&mut self, record: &crate::sink::Record) -> Result<()> {
+            Writer::write(&mut self.sink, record)
+        }
+        fn commit(&mut self) -> Result<()> {
+            Writer::commit(&mut self.sink)
+        }
+        fn position(&self) -> u64 {
+            Writer::position(&self.sink)
+        }
+        fn held(&self) -> usize {
+            self.sink.held()
+        }
+        fn marks(&self) -> Vec<Mark> {
+            self.sink.marks()
+        }
+        fn files(&self) -> usize {
+            self.files
+        }
+    }
+
+    #[test]
+    fn a_writer_of_several_files_groups_as_many_times_more_pages() {
+        let p = plan(Format::Csv, 86_400, 2);
+        let (one, steps) = saves_of(&mut busy_hour(true, 1500), &p);
+        assert_eq!(steps, [1, MAX_GROUP, MAX_GROUP]);
+        let mut two = Files {
+            sink: Sink::new(Vec::new(), p.format, "memory"),
+            files: 2,
+        };
+        let steps = saves_with(&mut busy_hour(true, 1500), &p, &mut two);
+        assert_eq!(steps, [1, 2 * MAX_GROUP]);
+        assert_eq!(two.sink.finish().unwrap(), one.as_bytes());
     }
 
     #[test]

@@ -25,9 +25,11 @@ pub const RESULT_CAP: u64 = 100_000;
 pub const SPLIT_THRESHOLD: u64 = 80_000;
 /// Windows are not split below this length.
 pub const MIN_SPLIT: Duration = Duration::from_secs(60);
-/// Pages committed together at most: while the page after the one written has arrived
-/// already, or the last save is less than `SAVE_EVERY` old, the rows of up to this many pages
-/// share one write, one sync and one state save.
+/// Pages committed together at most, per file a save syncs: while the page after the one
+/// written has arrived already, or the last save is less than `SAVE_EVERY` old, the rows of up
+/// to this many pages share one write, one sync and one state save. A writer of several files
+/// (the tables) syncs each at every save, so it groups as many times more pages, and syncs
+/// no more often per page than a single file does.
 pub const MAX_GROUP: u32 = 8;
 /// How often the query saves at most while pages keep coming (`MAX_GROUP`).
 pub const SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -277,7 +279,7 @@ impl Query {
     }
 
     /// Whether the save of the page just written waits for a later page: fewer than
-    /// `MAX_GROUP` pages wait, holding less than `GROUP_BYTES`, and the next page has arrived
+    /// `MAX_GROUP` pages per file wait, holding less than `GROUP_BYTES`, and the next page has arrived
     /// already or the last save is less than `SAVE_EVERY` old. A run killed before the save
     /// resumes from the last, whose rows it covers (the rest of the partial is cut off), and
     /// fetches those pages again.
@@ -291,7 +293,8 @@ impl Query {
             .map(|sent| sent.ticket);
         let now = run.source.now();
         let recent = self.last_save.is_some_and(|at| now - at < SAVE_EVERY);
-        let later = walk.unsaved < MAX_GROUP
+        let files = u32::try_from(run.sink.files()).unwrap_or(u32::MAX).max(1);
+        let later = walk.unsaved < MAX_GROUP.saturating_mul(files)
             && run.sink.held() < GROUP_BYTES
             && (recent || ticket.is_some_and(|t| run.source.page_ready(t)));
         if !later {
