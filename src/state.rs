@@ -21,6 +21,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::digest::BLOCK;
 use crate::disk::{
     read_private, replace_atomically, sync_dir, with_suffix, write_atomically, ReadFailure,
 };
@@ -33,8 +34,9 @@ use crate::window::{self, Window};
 
 /// Bumped whenever the meaning of a saved field changes (3: jobs cover the lake part in
 /// pieces of up to 31 days, whatever `--window` says, and jobs ahead are saved; 4: the
-/// digests are `sink::Digest`'s word-at-a-time state, no longer FNV-1a).
-pub const VERSION: u32 = 4;
+/// digests are `sink::Digest`'s word-at-a-time state, no longer FNV-1a; 5: the digest takes
+/// 32 bytes at a time, and its state holds up to 31 waiting).
+pub const VERSION: u32 = 5;
 /// More jobs ahead than this in a state is not one of ours.
 const MAX_SAVED_AHEAD: usize = 16;
 /// A state file larger than this is not one of ours (real ones are a few hundred bytes).
@@ -357,31 +359,41 @@ impl State {
     }
 }
 
-/// A digest as a state writes it: the hash and the tail, 16 hex digits each, then the tail's
-/// length.
+/// A digest as a state writes it: the hash in 16 hex digits, the tail (the bytes after the
+/// last whole block) in 64, then the tail's length.
 fn hex(digest: Digest) -> String {
-    format!(
-        "{:016x}{:016x}{}",
-        digest.hash, digest.tail, digest.tail_len
-    )
+    let mut text = format!("{:016x}", digest.hash);
+    for b in digest.tail {
+        text.push_str(&format!("{b:02x}"));
+    }
+    text + &digest.tail_len.to_string()
 }
 
 /// A digest written by `hex`, of `len` bytes: its tail must hold the bytes after the last
-/// whole word of them.
+/// whole block of them.
 fn parse_hex(text: &str, len: u64) -> Option<Digest> {
-    let word = |range| {
+    let number = |range| {
         let digits = text.get(range)?;
         u64::from_str_radix(digits, 16).ok()
     };
-    let digest = Digest {
-        hash: word(0..16)?,
-        tail: word(16..32)?,
-        tail_len: text.get(32..).and_then(|d| d.parse().ok())?,
+    let tail_at = |i: usize| {
+        let at = 16usize.checked_add(i.checked_mul(2)?)?;
+        u8::try_from(number(at..at.checked_add(2)?)?).ok()
     };
-    let valid = text.len() == 33
-        && text.bytes().all(|b| b.is_ascii_hexdigit())
+    let mut tail = [0u8; BLOCK];
+    for (i, b) in tail.iter_mut().enumerate() {
+        *b = tail_at(i)?;
+    }
+    let digits = 16 + 2 * BLOCK;
+    let digest = Digest {
+        hash: number(0..16)?,
+        tail,
+        tail_len: text.get(digits..).and_then(|d| d.parse().ok())?,
+    };
+    // Written exactly as `hex` writes it: no sign, no leading zero, no upper case.
+    let valid = hex(digest) == text
         && digest.is_valid()
-        && u64::from(digest.tail_len) == len % 8;
+        && u64::from(digest.tail_len) == len % BLOCK as u64;
     valid.then_some(digest)
 }
 
@@ -549,6 +561,11 @@ pub fn remove_named(path: &Path, what: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use crate::digest::BLOCK;
+
+    /// A digest of 4 567 bytes as a state writes it: hash 255, a tail of 23 bytes.
+    const DIGEST: &str =
+        "00000000000000ff0c0b0a000000000000000000000000000000000000000000000000000000000023";
     use super::*;
     use crate::api::QueryFilters;
     use crate::sink::Format;
@@ -610,7 +627,7 @@ mod tests {
             next_page: 7,
             window_offset: 120,
             output_len: 4567,
-            output_digest: "00000000000000ff00000000000a0b0c7".into(),
+            output_digest: DIGEST.into(),
             split_at: "2026-11-02T00:00:00.000Z".into(),
             job: None,
             job_page_size: 1000,
@@ -693,10 +710,12 @@ api=https://api.mypurecloud.ie",
         let position = state.position(&plan()).unwrap();
         assert_eq!(position.stack.len(), 2);
         assert_eq!(position.next_page, 7);
+        let mut tail = [0; BLOCK];
+        tail[..3].copy_from_slice(&[0x0c, 0x0b, 0x0a]);
         let digest = Digest {
             hash: 255,
-            tail: 0x000a_0b0c,
-            tail_len: 7,
+            tail,
+            tail_len: 23,
         };
         assert_eq!(state.mark().unwrap().digest, digest);
     }
@@ -738,15 +757,21 @@ api=https://api.mypurecloud.ie",
         check_edit(|s| s.job_page_size = 0, "job_page_size 0");
         check_edit(|s| s.job_page_size = 10_001, "job_page_size 10001");
         // A digest is the hash and the tail in hex, then the tail's length: the covered
-        // length's, modulo 8, with nothing in the tail past it.
+        // length's, modulo 32, with nothing in the tail past it, written as `hex` writes it.
+        let past_the_tail = format!("{}01{}", &DIGEST[..76], &DIGEST[78..]);
+        let signed = format!("{}+c{}", &DIGEST[..16], &DIGEST[18..]);
+        let upper = DIGEST.replace("ff", "FF");
         for bad in [
             "xyz",
             "ff",
             "00000000000000ff",
-            "00000000000000ff00000000000a0b0c6",
-            "00000000000000ff01000000000a0b0c7",
-            "00000000000000ff+0000000000a0b0c7",
-            "00000000000000ff00000000000a0b0c07",
+            &DIGEST.replace("23", "22"),
+            &DIGEST.replace("23", "023"),
+            &DIGEST.replace("23", "+23"),
+            &DIGEST[..DIGEST.len() - 2],
+            &past_the_tail,
+            &signed,
+            &upper,
         ] {
             check_edit(|s| s.output_digest = bad.into(), "output_digest");
         }
@@ -894,10 +919,14 @@ api=https://api.mypurecloud.ie",
             "an older genesys-export, in state format 3",
         );
         check(
-            r#"{"version":5}"#,
-            "a newer genesys-export, in state format 5",
+            r#"{"version":4}"#,
+            "an older genesys-export, in state format 4",
         );
-        check(r#"{"version":4}"#, "does not parse");
+        check(
+            r#"{"version":6}"#,
+            "a newer genesys-export, in state format 6",
+        );
+        check(r#"{"version":5}"#, "does not parse");
         let mut text = serde_json::to_value(saved()).unwrap();
         text["surprise"] = serde_json::json!(1);
         check(&text.to_string(), "does not parse");

@@ -242,9 +242,9 @@ fn a_sparse_partial_covered_by_its_state_is_read_in_constant_memory() {
     let mut state: serde_json::Value = serde_json::from_str(&read(&state_path)).unwrap();
     let size: u64 = 256 << 20;
     state["output_len"] = size.into();
-    // A digest of that length (its unfinished word empty), of other bytes.
+    // A digest of that length (its unfinished block empty), of other bytes.
     let digest = state["output_digest"].as_str().unwrap()[..16].to_string();
-    state["output_digest"] = format!("{digest}{:016x}0", 0).into();
+    state["output_digest"] = format!("{digest}{}0", "0".repeat(64)).into();
     std::fs::write(&state_path, state.to_string()).unwrap();
     std::fs::OpenOptions::new()
         .write(true)
