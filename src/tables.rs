@@ -52,10 +52,11 @@ pub struct Spec {
     pub free_text: bool,
 }
 
-/// A column: its spec and its cell, a function `F` that appends the cell's text for a row.
-pub struct Column<F> {
-    pub spec: Spec,
-    pub cell: F,
+/// A table's columns: their specs, and `render`, a function `F` that appends a row's cells
+/// to its record in the same order, each straight into it.
+pub struct Columns<F: 'static> {
+    pub specs: &'static [Spec],
+    pub render: F,
 }
 
 /// A table of the dataset (its file is `NAME.csv`): its columns, and the table its foreign
@@ -63,7 +64,7 @@ pub struct Column<F> {
 pub struct Table<F: 'static> {
     pub id: Id,
     pub description: &'static str,
-    pub columns: &'static [Column<F>],
+    pub columns: Columns<F>,
     pub parent: Option<(Id, &'static [&'static str])>,
 }
 
@@ -100,11 +101,15 @@ pub struct AttributeRow<'c> {
     pub value: &'c str,
 }
 
-pub type ParticipantCell = for<'c> fn(&ParticipantRow<'c>, NameOf, &mut Vec<u8>);
-pub type SessionCell = for<'c> fn(&SessionRow<'c>, NameOf, &mut Vec<u8>);
-pub type SegmentCell = for<'c> fn(&ItemRow<'c, Segment<'c>>, NameOf, &mut Vec<u8>);
-pub type MetricCell = for<'c> fn(&ItemRow<'c, Metric<'c>>, NameOf, &mut Vec<u8>);
-pub type AttributeCell = for<'c> fn(&AttributeRow<'c>, NameOf, &mut Vec<u8>);
+pub type ParticipantCells = for<'c> fn(&ParticipantRow<'c>, How, &mut CsvRow);
+pub type SessionCells = for<'c> fn(&SessionRow<'c>, How, &mut CsvRow);
+pub type SegmentCells = for<'c> fn(&ItemRow<'c, Segment<'c>>, How, &mut CsvRow);
+pub type MetricCells = for<'c> fn(&ItemRow<'c, Metric<'c>>, How, &mut CsvRow);
+pub type AttributeCells = for<'c> fn(&AttributeRow<'c>, How, &mut CsvRow);
+
+/// How cells are made: names looked up through the first, free text guarded as the second
+/// says.
+pub type How<'a> = (NameOf<'a>, Formulas);
 
 /// The dataset's tables, in the order their files are written and loaded (parents first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,72 +186,84 @@ fn put_name(out: &mut Vec<u8>, name_of: NameOf, lookup: Lookup, id: Option<&str>
     }
 }
 
-const fn column<F>(
-    name: &'static str,
-    sql: SqlType,
-    key: bool,
-    description: &'static str,
-    cell: F,
-) -> Column<F> {
-    Column {
-        spec: Spec {
-            name,
-            sql,
-            key,
-            description,
-            free_text: false,
-        },
-        cell,
+const fn spec(name: &'static str, sql: SqlType, key: bool, description: &'static str) -> Spec {
+    Spec {
+        name,
+        sql,
+        key,
+        description,
+        free_text: false,
     }
 }
 
-/// `column`, for free text.
-const fn free<F>(mut column: Column<F>) -> Column<F> {
-    column.spec.free_text = true;
-    column
+/// `spec`, for free text.
+const fn free(mut spec: Spec) -> Spec {
+    spec.free_text = true;
+    spec
 }
 
 /// Columns of one table: `key`, `text`, `number`, `boolean` and `name` (of a lookup) cells,
-/// each with its name, description and source expression over the row `r`.
+/// each with its name, description and source expression over the row `r`; the specs in an
+/// array, the cells in one function that renders them all in that order.
 macro_rules! columns {
-    ($cell:ty; $($kind:ident $name:literal, $description:literal => |$r:ident| $value:expr;)*) => {
-        [$(columns!(@ $kind $cell, $name, $description, $r, $value),)*]
+    ($cells:ty; $($kind:ident $name:literal, $description:literal => |$r:ident| $value:expr;)*) => {
+        Columns::<$cells> {
+            specs: &[$(columns!(@spec $kind, $name, $description),)*],
+            render: |row, (name_of, formulas), record| {
+                // Not every table has a name or free text.
+                let _ = (name_of, formulas);
+                $(record.field(|out| columns!(@cell $kind, out, name_of, formulas, $r = row, $value));)*
+            },
+        }
     };
-    (@ key $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, true, $d, |$r, _, out| out.extend_from_slice($value.as_bytes()))
-    };
-    (@ index $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::BigInt, true, $d, |$r, _, out| put_number(out, $value))
-    };
-    (@ text $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Text, false, $d, |$r, _, out| put(out, $value))
-    };
-    (@ free $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, _, out| put(out, $value)))
-    };
-    (@ number $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::BigInt, false, $d, |$r, _, out| put_number(out, $value))
-    };
-    (@ boolean $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        column::<$cell>($name, SqlType::Boolean, false, $d, |$r, _, out| put_bool(out, $value))
-    };
-    (@ users $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Users, $value)))
-    };
-    (@ queues $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::Queues, $value)))
-    };
-    (@ wrapups $cell:ty, $name:literal, $d:literal, $r:ident, $value:expr) => {
-        free(column::<$cell>($name, SqlType::Text, false, $d, |$r, n, out| put_name(out, n, Lookup::WrapUpCodes, $value)))
-    };
+    (@spec key, $name:literal, $d:literal) => { spec($name, SqlType::Text, true, $d) };
+    (@spec index, $name:literal, $d:literal) => { spec($name, SqlType::BigInt, true, $d) };
+    (@spec text, $name:literal, $d:literal) => { spec($name, SqlType::Text, false, $d) };
+    (@spec free, $name:literal, $d:literal) => { free(spec($name, SqlType::Text, false, $d)) };
+    (@spec number, $name:literal, $d:literal) => { spec($name, SqlType::BigInt, false, $d) };
+    (@spec boolean, $name:literal, $d:literal) => { spec($name, SqlType::Boolean, false, $d) };
+    (@spec $lookup:ident, $name:literal, $d:literal) => { free(spec($name, SqlType::Text, false, $d)) };
+    (@cell key, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let $r = $row;
+        $out.extend_from_slice($value.as_bytes())
+    }};
+    (@cell index, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let $r = $row;
+        put_number($out, $value)
+    }};
+    (@cell text, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let $r = $row;
+        put($out, $value)
+    }};
+    (@cell free, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let ($r, start) = ($row, $out.len());
+        put($out, $value);
+        $f.apply_from($out, start)
+    }};
+    (@cell number, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let $r = $row;
+        put_number($out, $value)
+    }};
+    (@cell boolean, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let $r = $row;
+        put_bool($out, $value)
+    }};
+    (@cell users, $($rest:tt)*) => { columns!(@name Users, $($rest)*) };
+    (@cell queues, $($rest:tt)*) => { columns!(@name Queues, $($rest)*) };
+    (@cell wrapups, $($rest:tt)*) => { columns!(@name WrapUpCodes, $($rest)*) };
+    (@name $lookup:ident, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
+        let ($r, start) = ($row, $out.len());
+        put_name($out, $n, Lookup::$lookup, $value);
+        $f.apply_from($out, start)
+    }};
 }
 
 #[rustfmt::skip]
-pub const PARTICIPANTS: Table<ParticipantCell> = Table {
+pub const PARTICIPANTS: Table<ParticipantCells> = Table {
     id: Id::Participants,
     description: "one row per participant of a conversation",
     parent: Some((Id::Conversations, &["conversation_id"])),
-    columns: &columns![ParticipantCell;
+    columns: columns![ParticipantCells;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "participant_id", "participantId; `#P` (its position) when it has none, repeats or starts with #" => |r| r.key;
         number "participant_index", "position among the conversation's participants, from 0" => |r| r.index;
@@ -262,11 +279,11 @@ pub const PARTICIPANTS: Table<ParticipantCell> = Table {
 };
 
 #[rustfmt::skip]
-pub const SESSIONS: Table<SessionCell> = Table {
+pub const SESSIONS: Table<SessionCells> = Table {
     id: Id::Sessions,
     description: "one row per session of a participant",
     parent: Some((Id::Participants, &["conversation_id", "participant_id"])),
-    columns: &columns![SessionCell;
+    columns: columns![SessionCells;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         text "participant_id", "the participant's key (participants)" => |r| Some(r.participant_key);
         key "session_id", "sessionId; `#P.S` (positions) when it has none, repeats or starts with #" => |r| r.key;
@@ -307,11 +324,11 @@ pub const SESSIONS: Table<SessionCell> = Table {
 };
 
 #[rustfmt::skip]
-pub const SEGMENTS: Table<SegmentCell> = Table {
+pub const SEGMENTS: Table<SegmentCells> = Table {
     id: Id::Segments,
     description: "one row per segment of a session",
     parent: Some((Id::Sessions, &["conversation_id", "session_id"])),
-    columns: &columns![SegmentCell;
+    columns: columns![SegmentCells;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "session_id", "the session's key (sessions)" => |r| r.session_key;
         index "segment_index", "position among the session's segments, from 0" => |r| r.index;
@@ -335,11 +352,11 @@ pub const SEGMENTS: Table<SegmentCell> = Table {
 };
 
 #[rustfmt::skip]
-pub const METRICS: Table<MetricCell> = Table {
+pub const METRICS: Table<MetricCells> = Table {
     id: Id::Metrics,
     description: "one row per metric of a session",
     parent: Some((Id::Sessions, &["conversation_id", "session_id"])),
-    columns: &columns![MetricCell;
+    columns: columns![MetricCells;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "session_id", "the session's key (sessions)" => |r| r.session_key;
         index "metric_index", "position among the session's metrics, from 0" => |r| r.index;
@@ -350,11 +367,11 @@ pub const METRICS: Table<MetricCell> = Table {
 };
 
 #[rustfmt::skip]
-pub const ATTRIBUTES: Table<AttributeCell> = Table {
+pub const ATTRIBUTES: Table<AttributeCells> = Table {
     id: Id::Attributes,
     description: "one row per participant attribute, from job results; the header only otherwise",
     parent: Some((Id::Participants, &["conversation_id", "participant_id"])),
-    columns: &columns![AttributeCell;
+    columns: columns![AttributeCells;
         key "conversation_id", "conversationId" => |r| &r.conversation.conversation_id;
         key "participant_id", "the participant's key (participants)" => |r| r.participant_key;
         key "name", "the attribute's name" => |r| r.name;
@@ -402,7 +419,7 @@ fn conversation_spec(c: &columns::Column) -> Spec {
 /// Every table's column specs, in load order, `conversations` with `conversation` columns.
 pub fn specs(conversation: &[&'static columns::Column]) -> [(Id, Vec<Spec>); 6] {
     fn of<F>(t: &Table<F>) -> (Id, Vec<Spec>) {
-        (t.id, t.columns.iter().map(|c| c.spec).collect())
+        (t.id, t.columns.specs.to_vec())
     }
     let conversations = conversation.iter().map(|c| conversation_spec(c)).collect();
     [
@@ -616,32 +633,19 @@ fn session_rows<E>(
     Ok(())
 }
 
-/// Renders the CSV record of `row` for `table` into `record`, each cell straight into it,
-/// and hands it to `out`.
-fn emit<R, F: Fn(&R, NameOf, &mut Vec<u8>) + Copy, E>(
+/// Renders the CSV record of `row` for `table` into `record` and hands it to `out`.
+fn emit<R, F: Fn(&R, How, &mut CsvRow), E>(
     record: &mut CsvRow,
     table: &Table<F>,
     row: &R,
-    (name_of, formulas): How,
+    how: How,
     out: &mut impl FnMut(Id, &CsvRow) -> Result<(), E>,
 ) -> Result<(), E> {
     record.clear();
-    for column in table.columns {
-        record.field(|text| {
-            let start = text.len();
-            (column.cell)(row, name_of, text);
-            if column.spec.free_text {
-                formulas.apply_from(text, start);
-            }
-        });
-    }
+    (table.columns.render)(row, how, record);
     record.end();
     out(table.id, record)
 }
-
-/// How cells are made: names looked up through the first, free text guarded as the second
-/// says.
-type How<'a> = (NameOf<'a>, Formulas);
 
 /// The keys of a conversation's participants, and of its sessions in record order.
 type Keys<'c> = (Vec<Cow<'c, str>>, Vec<Cow<'c, str>>);
@@ -829,8 +833,9 @@ mod tests {
         assert_eq!(segment[..5], ["c", "t", "0", "interact", ""]);
         let conference = SEGMENTS
             .columns
+            .specs
             .iter()
-            .position(|c| c.spec.name == "conference")
+            .position(|c| c.name == "conference")
             .unwrap();
         assert_eq!(segment[conference], "true");
         let metric = &rows.iter().find(|(i, _)| *i == Id::Metrics).unwrap().1;
