@@ -279,7 +279,10 @@ fn sources() -> Vec<(String, String)> {
                 walk(&path, out);
             } else if path.extension().is_some_and(|e| e == "rs") && !is_test_only(&path) {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let tests = ["#[cfg(test)]\nmod tests", "#[cfg(test)]\npub(crate) mod tests"];
+                let tests = [
+                    "#[cfg(test)]\nmod tests",
+                    "#[cfg(test)]\npub(crate) mod tests",
+                ];
                 let code = match tests.iter().find_map(|t| text.find(t)) {
                     Some(at) => text[..at].to_string(),
                     None => text,
