@@ -196,9 +196,13 @@ impl DetailsPage {
     /// With `Reading::Places` (a writer that reads each conversation's text and place alone:
     /// JSON Lines) each conversation's text is kept beside a view trimmed to its place;
     /// otherwise the reply is read in one pass, whole or for its shape (`Reading::depth`).
-    pub fn read(body: Vec<u8>, first_page: bool, reading: Reading) -> Result<DetailsPage, String> {
-        let (conversations, hits) = Parsed::from_body(body, |body: &Vec<u8>, nodes| {
-            details_reply(object_text(body)?, reading, nodes)
+    pub fn read<B: AsRef<[u8]> + Send + 'static>(
+        body: B,
+        first_page: bool,
+        reading: Reading,
+    ) -> Result<DetailsPage, String> {
+        let (conversations, hits) = Parsed::from_body(body, |body: &B, nodes| {
+            details_reply(object_text(body.as_ref())?, reading, nodes)
         })?;
         let carried = conversations.views().len();
         match hits.unwrap_or(0) {

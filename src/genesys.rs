@@ -293,7 +293,8 @@ fn details_page(client: &Client, query: &DetailsQuery, reading: Reading) -> Resu
     let first_page = query.paging.page_number <= 1;
     client
         .post_read(api::DETAILS_QUERY_PATH, query, &|body: Vec<u8>| {
-            DetailsPage::read(body, first_page, reading)
+            // The body's buffer serves a later reply once the page is written.
+            DetailsPage::read(http::Recycled(body), first_page, reading)
         })
         .map_err(needs_detail_permission)
 }

@@ -255,7 +255,7 @@ fn read_held(body: &mut impl Read, stated: Option<u64>, held: u64) -> Result<Vec
     let mut held = body.take(held.saturating_add(1));
     match stated.and_then(|len| usize::try_from(len).ok()) {
         Some(len) => {
-            let buf = super::spool::spare_buffer();
+            let buf = super::spare::take();
             read_over(&mut held, buf, len.saturating_add(1)).map_err(ureq::Error::from)
         }
         None => read_in_chunks(&mut held, None),
@@ -292,21 +292,26 @@ fn read_over(body: &mut impl Read, mut buf: Vec<u8>, room: usize) -> std::io::Re
 /// Reads a body in chunks of 1 MiB and joins them at its end: a body refused at its cap never
 /// had a buffer twice its size (a growing vector copies itself as it doubles). A body that
 /// states its length (`stated`) under 1 MiB is read into a buffer of that size, one byte more
-/// to see its end.
+/// to see its end: a kept one (`spare::take`) when it is a page's size, at least `SPARE_MIN`.
 fn read_in_chunks(body: &mut impl Read, stated: Option<u64>) -> Result<Vec<u8>, ureq::Error> {
     const CHUNK: usize = 1024 * 1024;
+    const SPARE_MIN: usize = 64 * 1024;
     let first = stated
         .and_then(|len| usize::try_from(len).ok())
         .map_or(CHUNK, |len| len.saturating_add(1).min(CHUNK));
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     loop {
-        let capacity = if chunks.is_empty() { first } else { CHUNK };
-        let mut chunk = Vec::with_capacity(capacity);
-        let read = body
-            .by_ref()
-            .take(CHUNK as u64)
-            .read_to_end(&mut chunk)
-            .map_err(ureq::Error::from)?;
+        let mut part = body.by_ref().take(CHUNK as u64);
+        let chunk = match chunks.is_empty() && stated.is_some() && first >= SPARE_MIN {
+            true => read_over(&mut part, super::spare::take(), first)?,
+            false => {
+                let capacity = if chunks.is_empty() { first } else { CHUNK };
+                let mut chunk = Vec::with_capacity(capacity);
+                part.read_to_end(&mut chunk)?;
+                chunk
+            }
+        };
+        let read = chunk.len();
         if read > 0 {
             chunks.push(chunk);
         }

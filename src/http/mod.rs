@@ -27,6 +27,7 @@ mod call;
 mod gate;
 mod resolve;
 mod scrub;
+mod spare;
 mod spool;
 mod tunnel;
 
@@ -48,6 +49,7 @@ use crate::retry::{Attempt, Decision, Endpoint, Policy};
 
 pub use agent::{check_base, routes, Routes};
 pub use call::pause;
+pub use spare::Recycled;
 pub use spool::Held;
 
 use agent::{agent, load_roots, Reply};

@@ -5,7 +5,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// Where a 2xx body goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,33 +23,12 @@ pub enum Held {
 }
 
 impl Drop for Held {
-    /// A held text's buffer serves the next page (`spare_buffer`), unless the one kept
-    /// already is larger.
+    /// A held text's buffer serves a later reply (`spare::give_back`).
     fn drop(&mut self) {
         if let Held::Text(text) = self {
-            let buffer = std::mem::take(text).into_bytes();
-            if let Ok(mut spare) = SPARE_BUFFER.lock() {
-                if spare
-                    .as_ref()
-                    .is_none_or(|kept| kept.capacity() < buffer.capacity())
-                {
-                    *spare = Some(buffer);
-                }
-            }
+            super::spare::give_back(std::mem::take(text).into_bytes());
         }
     }
-}
-
-/// The buffer of the last held page written, for the next page read (`spare_buffer`): a page
-/// of results is read into memory mapped and touched already, not into a fresh mapping each
-/// of whose pages faults in. One is kept: while a page is written the next is read.
-static SPARE_BUFFER: Mutex<Option<Vec<u8>>> = Mutex::new(None);
-
-/// The last held page's buffer, still holding its bytes (to be overwritten, not zeroed
-/// again), where there is one; else an empty one.
-pub(super) fn spare_buffer() -> Vec<u8> {
-    let spare = SPARE_BUFFER.lock().ok().and_then(|mut spare| spare.take());
-    spare.unwrap_or_default()
 }
 
 /// A reply body in an unlinked temporary file (mode 0600; it holds phone numbers): memory
