@@ -219,7 +219,7 @@ fn export_command(config: Config, log: &Log) -> Result<()> {
     // Each reply is read as much as the writer reads.
     let reading = match config.tables {
         true => crate::record::Reading::Whole,
-        false => crate::sink::reading(config.format, &config.columns),
+        false => crate::sink::reading(config.format, &config.columns, &config.attributes),
     };
     let mut api = Genesys::new(Arc::clone(&client), config.parallel, reading);
     // A resumed run keeps the plan it started with, wherever the lake has moved since.

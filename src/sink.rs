@@ -88,9 +88,9 @@ pub trait Writer {
     fn begin(&mut self, columns: &[&'static Column], attributes: &[String]) -> Result<()>;
     /// The name lookups the rows need (ids the driver resolves before a page is written).
     fn lookups(&self, columns: &[&'static Column]) -> Vec<(Lookup, IdsOf)>;
-    /// How much of each conversation the rows read (the columns given): all of it, unless
-    /// said otherwise.
-    fn reading(&self, _columns: &[&'static Column]) -> Reading {
+    /// How much of each conversation the rows read (the columns and attribute columns
+    /// given): all of it, unless said otherwise.
+    fn reading(&self, _columns: &[&'static Column], _attributes: &[String]) -> Reading {
         Reading::Whole
     }
     /// Writes one conversation.
@@ -121,8 +121,8 @@ impl<W: Target> Writer for Sink<W> {
         }
     }
 
-    fn reading(&self, columns: &[&'static Column]) -> Reading {
-        reading(self.format, columns)
+    fn reading(&self, columns: &[&'static Column], attributes: &[String]) -> Reading {
+        reading(self.format, columns, attributes)
     }
 
     fn write(&mut self, record: &Record) -> Result<()> {
@@ -165,13 +165,15 @@ impl<W: Target> Writer for Sink<W> {
     }
 }
 
-/// How much of each conversation a file of `format` with `columns` reads: JSON Lines its
-/// text and place (`Conversation::read_place`); CSV its strict fields, unless a column reads
-/// a lenient one.
-pub fn reading(format: Format, columns: &[&'static Column]) -> Reading {
+/// How much of each conversation a file of `format` with `columns` and `attributes` (its
+/// attribute columns) reads: JSON Lines its text and place (`Conversation::read_place`); CSV
+/// its strict fields, unless a column reads a lenient one or a participant attribute.
+pub fn reading(format: Format, columns: &[&'static Column], attributes: &[String]) -> Reading {
     match format {
         Format::Jsonl => Reading::Places,
-        Format::Csv if columns.iter().any(|c| c.lenient) => Reading::Whole,
+        Format::Csv if columns.iter().any(|c| c.lenient) || !attributes.is_empty() => {
+            Reading::Whole
+        }
         Format::Csv => Reading::Shape,
     }
 }

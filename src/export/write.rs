@@ -109,7 +109,7 @@ impl<S: Source, W: Writer> Run<'_, '_, S, W> {
                 None => {}
             }
             self.look_up_names(wanted)?;
-            let depth = match self.sink.reading(&self.plan.columns) {
+            let depth = match self.sink.reading(&self.plan.columns, &self.plan.attributes) {
                 Reading::Whole => Depth::Whole,
                 Reading::Shape => Depth::Shape,
                 Reading::Places => Depth::Place,

@@ -293,12 +293,14 @@ fn read_over(body: &mut impl Read, mut buf: Vec<u8>, room: usize) -> std::io::Re
 /// had a buffer twice its size (a growing vector copies itself as it doubles). A body that
 /// states its length (`stated`) under 1 MiB is read into a buffer of that size, one byte more
 /// to see its end: a kept one (`spare::take`) when it is a page's size, at least `SPARE_MIN`.
+/// One that does not starts at `SPARE_MIN` and grows as it comes (a job's status is a few
+/// hundred bytes).
 fn read_in_chunks(body: &mut impl Read, stated: Option<u64>) -> Result<Vec<u8>, ureq::Error> {
     const CHUNK: usize = 1024 * 1024;
     const SPARE_MIN: usize = 64 * 1024;
     let first = stated
         .and_then(|len| usize::try_from(len).ok())
-        .map_or(CHUNK, |len| len.saturating_add(1).min(CHUNK));
+        .map_or(SPARE_MIN, |len| len.saturating_add(1).min(CHUNK));
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     loop {
         let mut part = body.by_ref().take(CHUNK as u64);

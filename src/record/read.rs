@@ -85,7 +85,12 @@ fn participant<'a>(
                 lax!(depth, &mut p.lenient, Lenient, external_organization_id),
             ),
             "flaggedReason" => (7, lax!(depth, &mut p.lenient, Lenient, flagged_reason)),
-            "attributes" => (8, Slot::Map(&mut p.attributes)),
+            "attributes" => match depth {
+                Depth::Whole => (8, Slot::Map(&mut p.attributes)),
+                // Checked as the whole read checks them, not kept: only attribute columns
+                // and the tables read them, and those read whole.
+                Depth::Shape | Depth::Place => (8, Slot::MapChecked),
+            },
             "sessions" => (9, Slot::Sessions(&mut p.sessions)),
             _ => return r.skip(),
         };
@@ -275,6 +280,8 @@ enum Slot<'s, 'a> {
     Text(&'s mut Option<Text<'a>>),
     Texts(&'s mut Vec<Text<'a>>),
     Map(&'s mut BTreeMap<Text<'a>, Text<'a>>),
+    /// An object of strings, checked and not kept.
+    MapChecked,
     Lenient(&'s mut Option<Text<'a>>),
     LenientTexts(&'s mut Option<Vec<Text<'a>>>),
     Flag(&'s mut Option<bool>),
@@ -304,6 +311,7 @@ impl<'a> Slot<'_, 'a> {
                 to.insert(key, r.string()?);
                 Ok(())
             })?,
+            Slot::MapChecked => r.object(|r, _| r.string().map(drop))?,
             Slot::Lenient(to) => *to = lenient(r, on, Kind::String, Reader::string)?,
             Slot::LenientTexts(to) => *to = lenient(r, on, Kind::Array, strings_among)?,
             Slot::Flag(to) => *to = lenient(r, on, Kind::Bool, Reader::boolean)?,
