@@ -31,9 +31,15 @@ impl Window {
         format!("{}/{}", api_timestamp(self.start), api_timestamp(self.end))
     }
 
-    /// Whether this window owns a conversation that started at `start`.
+    /// Whether this window owns a conversation that started at `start`. Every instant the
+    /// export compares is in UTC, where the calendar date and time order them as the instants
+    /// do, without the conversion to UTC that comparing `OffsetDateTime`s makes each time.
     pub fn owns(&self, start: OffsetDateTime) -> bool {
-        self.start <= start && start < self.end
+        let utc = |t: OffsetDateTime| t.offset().is_utc().then(|| (t.date(), t.time()));
+        match (utc(self.start), utc(start), utc(self.end)) {
+            (Some(from), Some(at), Some(to)) => from <= at && at < to,
+            _ => self.start <= start && start < self.end,
+        }
     }
 }
 
@@ -363,6 +369,26 @@ mod tests {
                 "2011-12-30T10:00:00.000Z/2011-12-31T10:00:00.000Z",
             ],
         );
+    }
+
+    #[test]
+    fn prop_a_window_owns_what_comparing_instants_says_it_owns() {
+        crate::prop::run(|rng| {
+            let mut instant = || {
+                let seconds = rng.below(4_000_000_000) as i64 - 1_000_000_000;
+                let at = OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+                    + time::Duration::nanoseconds(rng.below(1_000_000_000) as i64);
+                match rng.below(4) {
+                    0 => at.to_offset(time::UtcOffset::from_hms(-3, -30, 0).unwrap()),
+                    _ => at,
+                }
+            };
+            let (start, end, at) = (instant(), instant(), instant());
+            let w = Window { start, end };
+            for t in [at, start, end] {
+                assert_eq!(w.owns(t), start <= t && t < end, "{w:?} {t}");
+            }
+        });
     }
 
     #[test]
