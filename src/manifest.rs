@@ -184,7 +184,7 @@ pub fn read_back(file: &Path, format: Format) -> Result<Vec<Seen>> {
     let cannot = || output(format!("cannot read {} back", file.display()));
     let opened = File::open(file).with_context(cannot)?;
     match format {
-        Format::Csv => read_csv(BufReader::new(opened)).with_context(cannot),
+        Format::Csv => read_csv(BufReader::with_capacity(64 * 1024, opened)).with_context(cannot),
         Format::Jsonl => read_jsonl(BufReader::new(opened)).with_context(cannot),
     }
 }
@@ -196,11 +196,14 @@ fn read_csv(reader: impl std::io::Read) -> Result<Vec<Seen>> {
     let start = at("conversation_start").or_else(|| at("conversation_start_local"));
     let end = at("conversation_end");
     let mut seen = Vec::new();
-    let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record)? {
+    // Records read as bytes: only the start is read as text (a start that is not UTF-8 is
+    // no start), not every field of every row.
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record)? {
         seen.push(Seen {
             start: start
                 .and_then(|i| record.get(i))
+                .and_then(|s| std::str::from_utf8(s).ok())
                 .and_then(window::parse_api_timestamp),
             ended: end.and_then(|i| record.get(i)).map(|e| !e.is_empty()),
         });
