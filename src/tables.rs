@@ -227,10 +227,7 @@ macro_rules! columns {
         let $r = $row;
         $out.extend_from_slice($value.as_bytes())
     }};
-    (@cell index, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let $r = $row;
-        put_number($out, $value)
-    }};
+    (@cell index, $($rest:tt)*) => { columns!(@cell number, $($rest)*) };
     (@cell text, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
         let $r = $row;
         put($out, $value)
