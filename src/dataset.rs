@@ -151,10 +151,6 @@ impl<W: Target> Writer for Tables<W> {
     fn marks(&self) -> Vec<Mark> {
         self.sinks.iter().map(|sink| sink.mark()).collect()
     }
-
-    fn files(&self) -> usize {
-        self.sinks.len()
-    }
 }
 
 /// Opens the dataset being built in `partial`: afresh (whatever was at the name removed, the

@@ -458,8 +458,9 @@ const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 /// The first eight bytes of `bytes` as a little-endian word, `pad` standing for any missing.
 pub fn word(bytes: &[u8], pad: u8) -> u64 {
     let mut le = [pad; 8];
-    if let Some(bytes) = bytes.get(..8) {
-        le.copy_from_slice(bytes);
+    match bytes.get(..8) {
+        Some(bytes) => le.copy_from_slice(bytes),
+        None => le.iter_mut().zip(bytes).for_each(|(to, from)| *to = *from),
     }
     u64::from_le_bytes(le)
 }

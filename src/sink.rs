@@ -103,9 +103,9 @@ pub trait Writer {
     fn held(&self) -> usize;
     /// What the commits so far cover, one mark per file.
     fn marks(&self) -> Vec<Mark>;
-    /// The files a commit may sync.
+    /// The files a commit may sync: one per mark.
     fn files(&self) -> usize {
-        1
+        self.marks().len()
     }
 }
 
@@ -477,27 +477,23 @@ impl CsvRow {
 }
 
 /// The commas of `bytes`, and whether it holds a quote, CR or LF: tested eight bytes at a
-/// time (`json::exactly_equal_in`), the last word padded with zeros.
+/// time (`json::exactly_equal_in`), the last word padded with zeros (`json::word`).
 fn specials(bytes: &[u8]) -> (usize, bool) {
     let mut words = bytes.chunks_exact(8);
-    let (mut commas, mut others) = (0u32, 0u64);
+    let (mut commas, mut others) = (0usize, 0u64);
     let mut test = |x: u64| {
         // One flag a comma, at most eight: their sum gathered in the top byte by a multiply
         // (a count of ones would be a loop on CPUs without the instruction).
         let flags = exactly_equal_in(x, b',') >> 7;
-        commas = commas.saturating_add((flags.wrapping_mul(ONES) >> 56) as u32);
+        commas = commas.saturating_add((flags.wrapping_mul(ONES) >> 56) as usize);
         others |=
             exactly_equal_in(x, b'"') | exactly_equal_in(x, b'\r') | exactly_equal_in(x, b'\n');
     };
     for w in words.by_ref() {
         test(word(w, 0));
     }
-    let mut last = [0u8; 8];
-    for (to, from) in last.iter_mut().zip(words.remainder()) {
-        *to = *from;
-    }
-    test(u64::from_le_bytes(last));
-    (usize::try_from(commas).unwrap_or(usize::MAX), others != 0)
+    test(word(words.remainder(), 0));
+    (commas, others != 0)
 }
 
 /// Whether a CSV field holds a comma, a quote, CR or LF: tested eight bytes at a time

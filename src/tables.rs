@@ -204,7 +204,8 @@ const fn free(mut spec: Spec) -> Spec {
 
 /// Columns of one table: `key`, `text`, `number`, `boolean` and `name` (of a lookup) cells,
 /// each with its name, description and source expression over the row `r`; the specs in an
-/// array, the cells in one function that renders them all in that order.
+/// array, the cells in one function that renders them all in that order, a cell guarded
+/// against formulas where its spec says it is free text.
 macro_rules! columns {
     ($cells:ty; $($kind:ident $name:literal, $description:literal => |$r:ident| $value:expr;)*) => {
         Columns::<$cells> {
@@ -212,7 +213,13 @@ macro_rules! columns {
             render: |row, (name_of, formulas), record| {
                 // Not every table has a name or free text.
                 let _ = (name_of, formulas);
-                $(record.field(|out| columns!(@cell $kind, out, name_of, formulas, $r = row, $value));)*
+                $(record.field(|out| {
+                    let ($r, start) = (row, out.len());
+                    columns!(@cell $kind, out, name_of, $value);
+                    if const { columns!(@spec $kind, $name, $description).free_text } {
+                        formulas.apply_from(out, start);
+                    }
+                });)*
             },
         }
     };
@@ -223,36 +230,15 @@ macro_rules! columns {
     (@spec number, $name:literal, $d:literal) => { spec($name, SqlType::BigInt, false, $d) };
     (@spec boolean, $name:literal, $d:literal) => { spec($name, SqlType::Boolean, false, $d) };
     (@spec $lookup:ident, $name:literal, $d:literal) => { free(spec($name, SqlType::Text, false, $d)) };
-    (@cell key, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let $r = $row;
-        $out.extend_from_slice($value.as_bytes())
-    }};
-    (@cell index, $($rest:tt)*) => { columns!(@cell number, $($rest)*) };
-    (@cell text, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let $r = $row;
-        put($out, $value)
-    }};
-    (@cell free, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let ($r, start) = ($row, $out.len());
-        put($out, $value);
-        $f.apply_from($out, start)
-    }};
-    (@cell number, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let $r = $row;
-        put_number($out, $value)
-    }};
-    (@cell boolean, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let $r = $row;
-        put_bool($out, $value)
-    }};
-    (@cell users, $($rest:tt)*) => { columns!(@name Users, $($rest)*) };
-    (@cell queues, $($rest:tt)*) => { columns!(@name Queues, $($rest)*) };
-    (@cell wrapups, $($rest:tt)*) => { columns!(@name WrapUpCodes, $($rest)*) };
-    (@name $lookup:ident, $out:ident, $n:ident, $f:ident, $r:ident = $row:ident, $value:expr) => {{
-        let ($r, start) = ($row, $out.len());
-        put_name($out, $n, Lookup::$lookup, $value);
-        $f.apply_from($out, start)
-    }};
+    (@cell key, $out:ident, $n:ident, $value:expr) => { $out.extend_from_slice($value.as_bytes()) };
+    (@cell text, $out:ident, $n:ident, $value:expr) => { put($out, $value) };
+    (@cell free, $out:ident, $n:ident, $value:expr) => { put($out, $value) };
+    (@cell index, $out:ident, $n:ident, $value:expr) => { put_number($out, $value) };
+    (@cell number, $out:ident, $n:ident, $value:expr) => { put_number($out, $value) };
+    (@cell boolean, $out:ident, $n:ident, $value:expr) => { put_bool($out, $value) };
+    (@cell users, $out:ident, $n:ident, $value:expr) => { put_name($out, $n, Lookup::Users, $value) };
+    (@cell queues, $out:ident, $n:ident, $value:expr) => { put_name($out, $n, Lookup::Queues, $value) };
+    (@cell wrapups, $out:ident, $n:ident, $value:expr) => { put_name($out, $n, Lookup::WrapUpCodes, $value) };
 }
 
 #[rustfmt::skip]
